@@ -1,0 +1,54 @@
+"""Shared helpers for benchmarks: JSON-lines output and a description of the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """Facts about the machine a figure was measured on."""
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(terse=True),
+    }
+
+
+def emit(bench: str, **fields: Any) -> None:
+    """Print one JSON object (one line) for benchmark ``bench``."""
+    record = {"bench": bench, **fields, "machine": machine()}
+    sys.stdout.write(json.dumps(record, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by nearest rank; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+class CpuTimer:
+    """Process CPU time and wall time over a block: ``cpu_share`` is CPU seconds per wall second."""
+
+    def __enter__(self) -> CpuTimer:
+        self._cpu0 = time.process_time()
+        self._wall0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu_s = time.process_time() - self._cpu0
+        self.wall_s = time.perf_counter() - self._wall0
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
