@@ -1,0 +1,21 @@
+"""PostgreSQL: migrations, the connection pool, and the embedded local server."""
+
+from db._exceptions import DbError, LocalServerError, MigrationError
+from db.local import LocalPostgres, LocalServerInfo
+from db.migrate import Migration, MigrationStatus, discover, migrate, status
+from db.pool import DatabaseSettings, create_pool
+
+__all__ = [
+    "DatabaseSettings",
+    "DbError",
+    "LocalPostgres",
+    "LocalServerError",
+    "LocalServerInfo",
+    "Migration",
+    "MigrationError",
+    "MigrationStatus",
+    "create_pool",
+    "discover",
+    "migrate",
+    "status",
+]

@@ -1,0 +1,122 @@
+"""The migration runner against the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from db import MigrationError, discover, migrate, status
+from db.migrate import MIGRATIONS_DIR
+
+
+def _copy_migrations(tmp_path: Path) -> Path:
+    d = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, d)
+    return d
+
+
+async def test_shipped_migrations_apply_once_and_report_status(empty_database_url: str) -> None:
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        before = await status(conn)
+        assert before
+        assert all(s.state == "pending" for s in before)
+        applied = await migrate(conn)
+        assert [m.version for m in applied] == [m.version for m in discover()]
+        assert await migrate(conn) == []  # idempotent
+        after = await status(conn)
+        assert all(s.state == "applied" and s.applied_at is not None for s in after)
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+        for t in (
+            "persons",
+            "debts",
+            "phone_numbers",
+            "campaigns",
+            "leads",
+            "call_attempts",
+            "dispositions",
+            "agents",
+            "ivr_sessions",
+            "promises",
+            "payments",
+            "users",
+            "audit_log",
+            "schema_migrations",
+        ):
+            assert t in tables
+    finally:
+        await conn.close()
+
+
+async def test_editing_an_applied_migration_is_an_error(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d = _copy_migrations(tmp_path)
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, d)
+        first = sorted(d.glob("*.sql"))[0]
+        first.write_text(first.read_text() + "\n-- a harmless-looking edit\n")
+        with pytest.raises(MigrationError, match="edited after it was applied"):
+            await migrate(conn, d)
+        assert (await status(conn, d))[0].state == "modified"
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_migration_rolls_back_whole_and_names_the_file(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d = _copy_migrations(tmp_path)
+    (d / "9000_broken.sql").write_text(
+        "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n"
+    )
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        with pytest.raises(MigrationError, match=r"9000_broken\.sql"):
+            await migrate(conn, d)
+        assert await conn.fetchval("SELECT to_regclass('half_done')") is None
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE version=9000") == 0
+        states = {s.version: s.state for s in await status(conn, d)}
+        assert states[9000] == "pending"
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("filename", "problem"),
+    [("12_short.sql", r"NNNN_name\.sql"), ("0001_dup.sql", "also used by")],
+)
+def test_bad_migration_file_names_are_refused(tmp_path: Path, filename: str, problem: str) -> None:
+    d = _copy_migrations(tmp_path)
+    (d / filename).write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=problem):
+        discover(d)
+
+
+async def test_concurrent_runners_apply_each_migration_exactly_once(
+    empty_database_url: str,
+) -> None:
+    conns = [await asyncpg.connect(empty_database_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        applied = [m.version for r in results for m in r]
+        assert sorted(applied) == [m.version for m in discover()]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_audit_log_is_append_only(db_pool: asyncpg.Pool) -> None:
+    await db_pool.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'created')")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await db_pool.execute("UPDATE audit_log SET actor = 'someone else'")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await db_pool.execute("DELETE FROM audit_log")
