@@ -1,0 +1,171 @@
+"""The ``puente`` console script: one entry, one subcommand per job.
+
+Subcommands owned by a package register themselves through a ``register(subparsers)`` function
+in that package's ``cli`` module (see :data:`_PLUGINS`); this module only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import bench
+from db import DbError
+from pbx import PbxError
+from puente import __version__
+from puente.settings import SettingsError
+
+log = logging.getLogger("puente")
+
+# (subcommand, module providing ``register(subparsers)``); registered when the module exists.
+_PLUGINS = (
+    ("sim", "pbx.sim.cli"),
+    ("leads", "dialer.cli"),
+    ("compliance", "compliance.cli"),
+    ("amd", "dialer.amd.cli"),
+    ("ivr", "ivr.cli"),
+)
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- run / demo -----------------------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    from puente.app import run_service
+
+    return asyncio.run(run_service(config_path=args.config, demo=False, duration_s=args.duration_s))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from puente.app import run_service
+
+    return asyncio.run(run_service(config_path=args.config, demo=True, duration_s=args.duration_s))
+
+
+# -- db ---------------------------------------------------------------------------------------
+def _cmd_db(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from db import status
+    from puente.database import database_url
+
+    async def main() -> int:
+        async with database_url(apply_migrations=args.action == "migrate") as url:
+            conn = await asyncpg.connect(url, timeout=10)
+            try:
+                rows = await status(conn)
+            finally:
+                await conn.close()
+        if args.action == "migrate":
+            print(f"database is at version {max((r.version for r in rows), default=0):04d}")
+        for r in rows:
+            when = r.applied_at.isoformat() if r.applied_at else "-"
+            print(f"{r.version:04d}  {r.name:<32} {r.state:<9} {when}")
+        bad = [r for r in rows if r.state in ("modified", "missing")]
+        return 1 if bad else 0
+
+    return asyncio.run(main())
+
+
+# -- bench ------------------------------------------------------------------------------------
+def _bench_names() -> list[str]:
+    return sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    names = _bench_names()
+    if args.name in (None, "list"):
+        print(json.dumps({"benchmarks": names}))
+        return 0
+    if args.name not in names:
+        print(
+            f"puente bench: unknown benchmark {args.name!r}; available: {', '.join(names)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(f"bench.{args.name}")
+    return int(module.main(list(args.bench_args)) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="puente",
+        description="Predictive dialer and IVR server for humane, compliant debt collection.",
+    )
+    parser.add_argument("--version", action="version", version=f"puente {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for name, func, help_text in (
+        (
+            "run",
+            _cmd_run,
+            "run the service (production settings from the environment)",
+        ),
+        ("demo", _cmd_demo, "run the service on the embedded database with demo defaults"),
+    ):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", type=Path, default=None, help="YAML settings file")
+        p.add_argument(
+            "--duration-s", type=float, default=None, help="stop after this many seconds"
+        )
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("db", help="database migrations", description="Database migrations.")
+    p.add_argument("action", choices=("migrate", "status"), help="apply pending / show state")
+    p.set_defaults(func=_cmd_db)
+
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark (prints JSON lines)",
+        description="Run a benchmark; each prints one JSON object per line on stdout.",
+    )
+    p.add_argument("name", nargs="?", help=f"one of: {', '.join(_bench_names())}")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of the benchmark")
+    p.set_defaults(func=_cmd_bench)
+
+    for _name, module_name in _PLUGINS:
+        if importlib.util.find_spec(module_name.rsplit(".", 1)[0]) is None:
+            continue
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is None:
+            continue
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (SettingsError, DbError, PbxError) as e:
+        # Our own errors carry a message meant for the operator: no traceback.
+        print(f"puente: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

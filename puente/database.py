@@ -1,0 +1,49 @@
+"""Resolve the database the process uses: ``PUENTE_DATABASE_URL``, or the embedded server.
+
+Used by the composition root and by CLI commands that need the database. Migrations are
+applied on the way in (the runner is idempotent and safe with several nodes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from db import LocalPostgres, migrate
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def database_url(
+    url: str | None = None, *, embedded_dir: Path | None = None, apply_migrations: bool = True
+) -> AsyncIterator[str]:
+    """Yield a URL for a migrated database.
+
+    ``url`` (else ``PUENTE_DATABASE_URL``) names an existing server. Without one, the embedded
+    PostgreSQL is started (and stopped again on exit if this call started it).
+    """
+    url = url or os.environ.get("PUENTE_DATABASE_URL") or None
+    server: LocalPostgres | None = None
+    if url is None:
+        server = LocalPostgres(base_dir=embedded_dir)
+        info = server.start()
+        url = info.url("postgres")
+    try:
+        if apply_migrations:
+            conn = await asyncpg.connect(url, timeout=10)
+            try:
+                applied = await migrate(conn)
+                for m in applied:
+                    log.info("applied migration %04d_%s", m.version, m.name)
+            finally:
+                await conn.close()
+        yield url
+    finally:
+        if server is not None and server.started_by_us:
+            server.stop()

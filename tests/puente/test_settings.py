@@ -1,0 +1,102 @@
+"""Settings: defaults, file, environment, and clear errors naming the bad value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from puente.settings import NodeSettings, SettingsError, load, read_config_file
+
+
+@dataclass(frozen=True)
+class _Example:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    timeout_s: float = 10.0
+    enabled: bool = True
+    packs: tuple[str, ...] = ()
+    optional_limit: int | None = None
+    secret: str = field(default="", repr=False)
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+
+
+def test_defaults_file_then_environment_win_in_that_order() -> None:
+    s = load(
+        _Example,
+        "ami",
+        environ={"PUENTE_AMI_PORT": "6000", "PUENTE_AMI_PACKS": "us_federal, us_ma"},
+        file_values={"port": 5555, "host": "pbx1", "enabled": "off"},
+    )
+    assert s.host == "pbx1"
+    assert s.port == 6000
+    assert s.enabled is False
+    assert s.packs == ("us_federal", "us_ma")
+    assert s.optional_limit is None
+
+
+def test_extra_env_names_and_optional_values() -> None:
+    s = load(
+        _Example,
+        "db",
+        environ={"PUENTE_DATABASE_URL": "postgresql://x", "PUENTE_DB_OPTIONAL_LIMIT": "7"},
+        extra_env={"host": "PUENTE_DATABASE_URL"},
+    )
+    assert s.host == "postgresql://x"
+    assert s.optional_limit == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PUENTE_AMI_PORT": "fifty"}, "PUENTE_AMI_PORT: bad value 'fifty'"),
+        ({"PUENTE_AMI_TIMEOUT_S": "nan"}, "PUENTE_AMI_TIMEOUT_S"),
+        ({"PUENTE_AMI_ENABLED": "maybe"}, "PUENTE_AMI_ENABLED: bad value 'maybe'"),
+        ({"PUENTE_AMI_PORT": "70000"}, "port 70000 is out of range"),
+    ],
+)
+def test_bad_values_name_the_variable_and_value(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(_Example, "ami", environ=env)
+
+
+def test_secret_values_are_never_echoed() -> None:
+    @dataclass(frozen=True)
+    class _Secretive:
+        secret: int = field(default=0, repr=False)
+
+    with pytest.raises(SettingsError) as info:
+        load(_Secretive, "ami", environ={"PUENTE_AMI_SECRET": "hunter2"})
+    assert "hunter2" not in str(info.value)
+    assert "<hidden>" in str(info.value)
+    assert "hunter2" not in repr(load(_Example, "ami", environ={"PUENTE_AMI_SECRET": "hunter2"}))
+
+
+def test_unknown_key_in_file_is_refused() -> None:
+    with pytest.raises(SettingsError, match="has no setting 'prot'"):
+        load(_Example, "ami", environ={}, file_values={"prot": 1})
+
+
+def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "puente.yaml"
+    bad.write_text("ami: [1, 2\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        read_config_file(bad)
+    bad.write_text("ami: 3\n")
+    with pytest.raises(SettingsError, match="expected a mapping"):
+        read_config_file(bad)
+    with pytest.raises(SettingsError, match="No such file"):
+        read_config_file(tmp_path / "missing.yaml")
+    good = tmp_path / "ok.yaml"
+    good.write_text("ami:\n  host: pbx2\n")
+    assert read_config_file(good) == {"ami": {"host": "pbx2"}}
+
+
+def test_node_settings_validation() -> None:
+    with pytest.raises(SettingsError, match="log_level"):
+        load(NodeSettings, "node", environ={"PUENTE_NODE_LOG_LEVEL": "loud"})
+    assert load(NodeSettings, "node", environ={"PUENTE_NODE_NAME": "n1"}).name == "n1"
