@@ -1,0 +1,216 @@
+"""The simulator core in virtual time: each outcome emits what the real Asterisk emitted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from pbx.sim._actions import handle_action
+from pbx.sim._callees import CalleeModel, ModelFile
+from pbx.sim._core import Broadcast, EndMedia, Reply, SimCore, StartAgi, StartAudioSocket
+from pbx.sim._dialplan import load_dialplan
+
+ROOT = Path(__file__).resolve().parents[3]
+PLAN = load_dialplan(ROOT / "asterisk_conf" / "extensions.conf")
+ATTEMPT = "3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61"
+
+
+def make_core(outcome: str, **model: object) -> SimCore:
+    spec = msgspec.convert({"numbers": {"+5215500000001": outcome}, **model}, ModelFile)
+    return SimCore(PLAN, CalleeModel(spec))
+
+
+def originate(core: SimCore, now: float = 0.0, timeout_ms: int = 30000, asynchronous: bool = True):
+    pairs = [
+        ("Action", "Originate"),
+        ("ActionID", f"{ATTEMPT}-o"),
+        ("Channel", "PJSIP/+5215500000001@trunk"),
+        ("Context", "puente-outbound"),
+        ("Exten", "s"),
+        ("Priority", "1"),
+        ("Timeout", str(timeout_ms)),
+        ("Async", "true" if asynchronous else "false"),
+        ("CallerID", '"Puente" <5550107>'),
+        ("ChannelId", ATTEMPT),
+        ("Variable", f"PUENTE_ATTEMPT={ATTEMPT}"),
+        ("Variable", "PUENTE_CAMPAIGN=c1"),
+        ("Variable", "PUENTE_QUEUE=collections"),
+        ("Variable", "PUENTE_MODE=predictive"),
+    ]
+    return handle_action(core, 1, pairs, now)
+
+
+def run_until(core: SimCore, until: float) -> list:
+    out = []
+    while (t := core.next_deadline()) is not None and t <= until:
+        out += core.advance(t)
+    return out
+
+
+def names(outputs: list) -> list[str]:
+    res = []
+    for o in outputs:
+        if isinstance(o, Broadcast | Reply):
+            d = dict(o.pairs)
+            res.append(d.get("Event") or f"Response:{d.get('Response')}")
+        else:
+            res.append(type(o).__name__)
+    return res
+
+
+def field(outputs: list, event: str, key: str) -> list[str]:
+    return [
+        dict(o.pairs)[key]
+        for o in outputs
+        if isinstance(o, Broadcast) and dict(o.pairs).get("Event") == event
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason", "cause", "dial_status"),
+    [
+        ("busy", "0", "17", ["BUSY"]),
+        ("congestion", "0", "34", ["CONGESTION"]),
+        ("rejected", "0", "21", ["NOANSWER"]),
+        ("unallocated", "0", "1", ["NOANSWER"]),
+        ("no_answer", "3", "19", []),
+    ],
+)
+def test_failed_outcomes_follow_the_recorded_table(outcome, reason, cause, dial_status) -> None:
+    core = make_core(outcome)
+    out = originate(core, timeout_ms=5000)
+    out += run_until(core, 60)
+    assert names(out)[:2] == ["Response:Success", "Newchannel"]
+    assert field(out, "OriginateResponse", "Response") == ["Failure"]
+    assert field(out, "OriginateResponse", "Reason") == [reason]
+    assert field(out, "OriginateResponse", "Uniqueid") == ["<unknown>"]
+    assert field(out, "OriginateResponse", "Channel") == ["PJSIP/+5215500000001@trunk"]
+    assert field(out, "OriginateResponse", "ActionID") == [f"{ATTEMPT}-o"]
+    assert field(out, "Hangup", "Cause") == [cause]
+    assert field(out, "Hangup", "Uniqueid") == [ATTEMPT]
+    assert field(out, "DialEnd", "DialStatus") == dial_status
+    assert core.live_channels == 0
+
+
+def test_no_answer_rings_until_the_originate_timeout() -> None:
+    core = make_core("no_answer")
+    originate(core, now=10.0, timeout_ms=8000)
+    assert run_until(core, 17.9) == []
+    out = run_until(core, 18.0)
+    assert field(out, "OriginateResponse", "Reason") == ["3"]
+
+
+def test_answered_call_runs_the_outbound_dialplan_into_audiosocket_then_the_queue() -> None:
+    core = make_core(
+        "human", ring_s={"dist": "fixed", "value": 2.0}, patience_s={"dist": "fixed", "value": 60.0}
+    )
+    out = originate(core)
+    assert "VarSet" in names(out)
+    out = run_until(core, 2.0)
+    assert field(out, "OriginateResponse", "Reason") == ["4"]
+    assert field(out, "OriginateResponse", "Uniqueid") == [ATTEMPT]
+    assert field(out, "DialEnd", "DialStatus") == ["ANSWER"]
+    starts = [o for o in out if isinstance(o, StartAudioSocket)]
+    assert len(starts) == 1
+    assert starts[0].uuid == ATTEMPT
+    assert starts[0].address == "127.0.0.1:9092"
+    channel = field(out, "Newchannel", "Channel") or [c.snap.name for c in core.channels.values()]
+    # Puente sets the verdict over AMI, then ends the socket.
+    out = handle_action(
+        core,
+        1,
+        [
+            ("Action", "Setvar"),
+            ("ActionID", "s1"),
+            ("Channel", channel[0]),
+            ("Variable", "AMDSTATUS"),
+            ("Value", "HUMAN"),
+        ],
+        2.5,
+    )
+    assert names(out) == ["Response:Success", "VarSet"]
+    out = core.media_ended(ATTEMPT, 2.6)
+    assert field(out, "UserEvent", "AMDSTATUS") == ["HUMAN"]
+    assert field(out, "QueueCallerJoin", "Queue") == ["collections"]
+    # No agents: the 2 s queue timeout sends the caller to abandon-save over AGI.
+    out = run_until(core, 5.0)
+    assert "QueueCallerAbandon" in names(out)
+    agi = [o for o in out if isinstance(o, StartAgi)]
+    assert agi
+    assert agi[0].url == "agi://127.0.0.1:4573/abandon-save"
+    assert dict(agi[0].env)["agi_network_script"] == "abandon-save"
+    assert agi[0].args == (ATTEMPT, "c1")
+
+
+def test_agent_in_queue_gets_the_call_and_completes() -> None:
+    core = make_core(
+        "human",
+        ring_s={"dist": "fixed", "value": 1.0},
+        talk_s={"dist": "fixed", "value": 30.0},
+        patience_s={"dist": "fixed", "value": 60.0},
+    )
+    out = handle_action(
+        core,
+        1,
+        [
+            ("Action", "QueueAdd"),
+            ("ActionID", "a"),
+            ("Queue", "collections"),
+            ("Interface", "PJSIP/agent101"),
+            ("MemberName", "Ana"),
+        ],
+        0.0,
+    )
+    assert names(out) == ["Response:Success", "QueueMemberAdded"]
+    originate(core)
+    run_until(core, 1.0)
+    out = core.media_ended(ATTEMPT, 1.5)
+    out += run_until(core, 3.0)
+    assert names(out).count("AgentCalled") == 1
+    assert "AgentConnect" in names(out)
+    assert field(out, "AgentConnect", "MemberName") == ["Ana"]
+    out = run_until(core, 40.0)
+    assert field(out, "AgentComplete", "Reason") == ["caller"]
+    assert field(out, "Hangup", "Uniqueid")[-1] == ATTEMPT
+    assert core.queues["collections"].members["PJSIP/agent101"].snap.calls_taken == 1
+
+
+def test_far_end_hangup_during_audiosocket_closes_the_media() -> None:
+    core = make_core(
+        "human", ring_s={"dist": "fixed", "value": 1.0}, patience_s={"dist": "fixed", "value": 3.0}
+    )
+    originate(core)
+    run_until(core, 1.0)
+    out = run_until(core, 10.0)
+    assert any(isinstance(o, EndMedia) for o in out)
+    assert field(out, "Hangup", "Cause") == ["16"]
+
+
+def test_actions_answer_like_asterisk() -> None:
+    core = make_core("busy")
+    out = handle_action(core, 1, [("Action", "NoSuchAction"), ("ActionID", "x")], 0)
+    assert dict(out[0].pairs)["Message"].startswith("Invalid/unknown command: NoSuchAction.")
+    out = handle_action(
+        core,
+        1,
+        [("Action", "Getvar"), ("ActionID", "g"), ("Channel", "PJSIP/none"), ("Variable", "X")],
+        0,
+    )
+    assert dict(out[0].pairs) == {
+        "Response": "Error",
+        "ActionID": "g",
+        "Message": "No such channel",
+    }
+    out = handle_action(
+        core, 1, [("Action", "Originate"), ("ActionID", "n"), ("Channel", "nobody")], 0
+    )
+    assert dict(out[0].pairs)["Message"] == "Invalid channel"
+    out = handle_action(core, 1, [("Action", "CoreShowChannels"), ("ActionID", "c")], 0)
+    assert names(out) == ["Response:Success", "CoreShowChannelsComplete"]
+    assert dict(out[-1].pairs)["ListItems"] == "0"
+    out = handle_action(
+        core, 1, [("Action", "QueueStatus"), ("ActionID", "q"), ("Queue", "nope")], 0
+    )
+    assert dict(out[-1].pairs)["ListItems"] == "0"
