@@ -1,0 +1,45 @@
+"""Synthetic callee audio: deterministic, framed like Asterisk, levels that make sense."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pbx.sim._audio import FRAME_BYTES, frames, render, rms, timeline
+from pbx.sim._callees import DEFAULT_MODEL
+
+
+def test_render_is_deterministic_and_levels_are_plausible() -> None:
+    segs = [("silence", 0.5), ("speech", 1.0), ("beep", 0.2)]
+    a, b = render(segs, seed=7), render(segs, seed=7)
+    assert a == b
+    assert render(segs, seed=8) != a
+    assert len(a) == int(1.7 * 8000) * 2
+    silence, speech, beep = a[:8000], a[8000 : 8000 + 16000], a[-3200:]
+    assert rms(silence) < 60
+    assert 500 < rms(speech) < 8000
+    assert 5000 < rms(beep) < 6000  # 8000/sqrt(2) tone
+    spectrum = np.abs(np.fft.rfft(np.frombuffer(beep, "<i2")))
+    assert abs(np.argmax(spectrum) * 8000 / 1600 - 1000) < 10
+
+
+def test_frames_are_20ms_with_a_short_last_frame() -> None:
+    pcm = render([("speech", 0.05)], seed=1)  # 400 samples = 800 bytes
+    sizes = [len(f) for f in frames(pcm)]
+    assert sizes == [FRAME_BYTES, FRAME_BYTES, 160]
+
+
+def test_timelines_by_outcome() -> None:
+    human = next(
+        f for i in range(200) if (f := DEFAULT_MODEL.fate(f"+1{i}", "a")).outcome == "human"
+    )
+    machine = next(
+        f
+        for i in range(500)
+        if (f := DEFAULT_MODEL.fate(f"+1{i}", "a")).outcome == "machine" and f.beep
+    )
+    assert [k for k, _ in timeline(human)] == ["silence", "speech", "silence"]
+    kinds = [k for k, _ in timeline(machine)]
+    assert "beep" in kinds
+    assert kinds.index("beep") > kinds.index("speech")
+    speech_s = sum(s for k, s in timeline(machine) if k == "speech")
+    assert 3.0 <= speech_s <= 10.0
