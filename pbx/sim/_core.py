@@ -83,6 +83,7 @@ class Channel:
     queue_name: str = ""
     agent: Member | None = None
     gone: bool = False
+    rang: bool = False  # the device went RINGING (then it also reports NOT_INUSE at the end)
     generation: int = 0  # bumps when the channel leaves a blocking state (stale timers)
 
 
@@ -115,6 +116,8 @@ class Queue:
 @dataclass(frozen=True)
 class SimSettings:
     trunk_endpoint: str = "trunk"
+    # PJSIP endpoints that exist (pjsip.conf); others fail at once, as PJSIP/no-such-endpoint.
+    endpoints: tuple[str, ...] = ("trunk",)
     trunk_context: str = "from-trunk"
     trunk_capacity: int = 1000
     audiosocket_default: str = "127.0.0.1:9092"
@@ -213,7 +216,8 @@ class SimCore:
             timeout_s = int(fields.get("timeout", "30000")) / 1000.0
         except ValueError:
             timeout_s = 30.0
-        if tech.upper() != "PJSIP" or not resource:
+        number, endpoint = _split_pjsip(resource)
+        if tech.upper() != "PJSIP" or not resource or endpoint not in self.s.endpoints:
             # What Asterisk does for a technology it cannot request (ami/07).
             if not asynchronous:
                 return [reply([("Response", "Error"), ("Message", "Originate failed")])]
@@ -233,7 +237,6 @@ class SimCore:
                     )
                 ),
             ]
-        number, endpoint = _split_pjsip(resource)
         seq = next(self._chan_seq)
         name = f"PJSIP/{endpoint}-{seq:08x}"
         uniqueid = fields.get("channelid") or f"{self.s.epoch_s}.{next(self._uid_seq)}"
@@ -286,6 +289,7 @@ class SimCore:
             snap.state = 5
             out.append(Broadcast(ev.channel_event("Newstate", snap)))
             out.append(Broadcast(ev.device_state_change(ch.device, "RINGING")))
+            ch.rang = True
             ch.blocked_on = "ring"
             if fate.outcome == "no_answer":
                 self._at(now + timeout_s, lambda t, c=ch: self._no_answer(c, origin, t))
@@ -555,7 +559,8 @@ class SimCore:
             ):
                 out.append(Broadcast(ev.varset(ch.snap, k, "")))
         out.append(Broadcast(ev.hangup(ch.snap, cause, cause_txt, tech)))
-        out.append(Broadcast(ev.device_state_change(ch.device, "NOT_INUSE")))
+        if ch.rang:
+            out.append(Broadcast(ev.device_state_change(ch.device, "NOT_INUSE")))
         self.channels.pop(ch.id, None)
         self.by_name.pop(ch.snap.name, None)
         return out
