@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pbx.sim import _events as ev
-from pbx.sim._core import Broadcast, Member, Output, Pairs, Reply, SimCore
+from pbx.sim._core import Broadcast, Output, Pairs, Reply, SimCore
 
 
 def _fields(pairs: Pairs) -> dict[str, str]:
@@ -322,24 +322,14 @@ def _queue_add(
     if iface in q.members:
         return [_resp(conn, aid, "Error", ("Message", "Unable to add interface: Already there"))]
     paused = f.get("paused", "false").lower() in ("true", "1", "yes")
-    snap = ev.MemberSnapshot(
-        queue=qname,
-        name=f.get("membername") or iface,
-        interface=iface,
-        state_interface=f.get("stateinterface") or iface,
-        penalty=int(f.get("penalty", "0") or 0),
-        login_time=int(now),
-        paused=int(paused),
-        paused_reason=f.get("reason", ""),
-        wrapuptime=int(f.get("wrapuptime", "0") or 0),
+    try:
+        wrapup_s = int(f.get("wrapuptime", "0") or 0)
+    except ValueError:
+        wrapup_s = 0
+    out = core.add_member(
+        qname, iface, f.get("membername") or iface, now, paused=paused, wrapup_s=wrapup_s
     )
-    m = Member(snap)
-    q.members[iface] = m
-    out: list[Output] = [
-        _resp(conn, aid, "Success", ("Message", "Added interface to queue")),
-        Broadcast(ev.member_event("QueueMemberAdded", snap)),
-    ]
-    return out + core.dispatch(qname, now)
+    return [_resp(conn, aid, "Success", ("Message", "Added interface to queue")), *out]
 
 
 def _queue_remove(

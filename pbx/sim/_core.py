@@ -584,6 +584,30 @@ class SimCore:
         )
         return out + self._run(ch, now)
 
+    def add_member(
+        self,
+        queue: str,
+        interface: str,
+        name: str,
+        now: float,
+        *,
+        paused: bool = False,
+        wrapup_s: int = 0,
+    ) -> list[Output]:
+        """A queue member logs in (AMI QueueAdd, or the simulator's own agent model)."""
+        q = self.queue(queue)
+        snap = ev.MemberSnapshot(
+            queue=queue,
+            name=name,
+            interface=interface,
+            state_interface=interface,
+            login_time=int(now),
+            paused=int(paused),
+            wrapuptime=wrapup_s,
+        )
+        q.members[interface] = Member(snap)
+        return [Broadcast(ev.member_event("QueueMemberAdded", snap)), *self._dispatch(q, now)]
+
     def dispatch(self, queue: str, now: float) -> list[Output]:
         """Offer waiting callers of ``queue`` to free members (after an add or an unpause)."""
         return self._dispatch(self.queue(queue), now)

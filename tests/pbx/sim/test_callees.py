@@ -72,3 +72,11 @@ def test_malformed_model_files_name_the_problem(
     with pytest.raises(CalleeModelError, match=problem) as info:
         CalleeModel.from_file(f)
     assert str(f) in str(info.value)
+
+
+def test_the_shipped_default_model_loads_and_matches_the_builtin_defaults() -> None:
+    shipped = CalleeModel.from_file(
+        Path(__file__).resolve().parents[3] / "pbx" / "sim" / "models" / "collections.yaml"
+    )
+    assert shipped.spec.outcomes == DEFAULT_MODEL.spec.outcomes
+    assert shipped.fate("+15550100123", "a").outcome == "busy"
