@@ -1,0 +1,40 @@
+"""AudioSocket server settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbx.audiosocket._core import DEFAULT_MAX_FRAME_BYTES
+
+
+@dataclass(frozen=True)
+class AudioSocketSettings:
+    host: str = "127.0.0.1"
+    port: int = 9092
+    # The UUID frame must arrive this soon after the TCP connect.
+    uuid_timeout_s: float = 2.0
+    # No frame from Asterisk for this long ends the call. Over Local channels Asterisk sends
+    # nothing while the far end is silent, so this is generous; the app's deadline ends first.
+    idle_timeout_s: float = 10.0
+    # Hard cap on one call's AudioSocket session (AMD normally ends it within seconds).
+    call_timeout_s: float = 60.0
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    keepalive_frame_ms: int = 20
+    max_sessions: int = 2000
+    # Incoming events buffered per call for a slow consumer (250 frames = 5 s at 20 ms).
+    event_queue_frames: int = 250
+    # Outgoing audio buffered per call (app prompts), in seconds.
+    max_outgoing_s: float = 120.0
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+        if self.max_frame_bytes < 320 or self.max_frame_bytes > 65535:
+            raise ValueError("max_frame_bytes must be between 320 and 65535")
+        if self.keepalive_frame_ms not in (10, 20, 30, 40):
+            raise ValueError("keepalive_frame_ms must be 10, 20, 30 or 40")
+        for name in ("uuid_timeout_s", "idle_timeout_s", "call_timeout_s", "max_outgoing_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.max_sessions < 1 or self.event_queue_frames < 1:
+            raise ValueError("max_sessions and event_queue_frames must be >= 1")
