@@ -1,0 +1,312 @@
+"""The AudioSocket server on loopback, against a fake Asterisk (and a fault proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+import pytest
+
+from pbx.audiosocket import (
+    NEED_DATA,
+    AsteriskSideConnection,
+    AudioReceived,
+    AudioSocketCall,
+    AudioSocketServer,
+    AudioSocketSettings,
+    DtmfReceived,
+    EndReason,
+    ServerAudio,
+    ServerHangup,
+)
+from tests.support.faultproxy import FaultProxy
+
+
+class FakeAsterisk:
+    """Asterisk's end of one AudioSocket() call."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.uuid = uuid.uuid4()
+        self.core = AsteriskSideConnection(self.uuid)
+        self.audio_frames: list[bytes] = []
+        self.hangup = False
+        self.eof = False
+
+    @classmethod
+    async def connect(cls, port: int) -> FakeAsterisk:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        return cls(r, w)
+
+    def start(self) -> None:
+        self.writer.write(self.core.start())
+
+    def send_audio(self, pcm: bytes) -> None:
+        self.writer.write(self.core.send_audio(pcm))
+
+    async def read_for(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while not self.eof:
+                    try:
+                        data = await self.reader.read(65536)
+                    except ConnectionResetError:  # we closed with frames unread: TCP RST
+                        data = b""
+                    if not data:
+                        self.eof = True
+                        break
+                    self.core.receive_data(data)
+                    while (ev := self.core.next_event()) is not NEED_DATA:
+                        if isinstance(ev, ServerAudio):
+                            self.audio_frames.append(ev.pcm)
+                        elif isinstance(ev, ServerHangup):
+                            self.hangup = True
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(handler, **settings):
+    server = AudioSocketServer(handler, AudioSocketSettings(port=0, **settings))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace_s=1)
+
+
+async def test_uuid_audio_and_dtmf_reach_the_handler_and_hangup_continues_the_dialplan() -> None:
+    got: list[object] = []
+    calls: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        calls.append(call)
+        async for event in call:
+            got.append(event)
+            if isinstance(event, DtmfReceived) and event.digit == "#":
+                await call.hangup()
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        for i in range(5):
+            ast.send_audio(bytes([i]) * 320)
+        ast.writer.write(ast.core.send_dtmf("#"))
+        await ast.read_for(2.0)
+        assert ast.hangup
+        assert ast.eof
+        assert calls[0].uuid == ast.uuid
+        assert calls[0].end_reason is EndReason.LOCAL_HANGUP
+        assert [len(e.pcm) for e in got if isinstance(e, AudioReceived)] == [320] * 5
+        assert got[-1] == DtmfReceived("#")
+        ast.close()
+
+
+async def test_silence_keepalive_flows_while_asterisk_sends_nothing() -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        await asyncio.sleep(0.6)
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        await ast.read_for(0.5)
+        # 50 frames/s expected; generous bounds so a loaded machine does not flake.
+        assert 10 <= len(ast.audio_frames) <= 40
+        assert all(f == bytes(320) for f in ast.audio_frames)
+        ast.close()
+
+
+async def test_app_audio_replaces_silence_at_real_time_pace() -> None:
+    tone = b"\x10\x27" * 160 * 10  # 10 frames of a constant level
+
+    async def handler(call: AudioSocketCall) -> None:
+        call.send_audio(tone)
+        await asyncio.sleep(0.5)
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        await ast.read_for(0.4)
+        loud = [f for f in ast.audio_frames if f != bytes(320)]
+        assert len(loud) == 10
+        assert b"".join(loud) == tone
+        ast.close()
+
+
+async def test_caller_hangup_ends_the_call_as_peer_hangup() -> None:
+    ended = asyncio.Event()
+    seen: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        seen.append(call)
+        await call.wait_closed()
+        ended.set()
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        ast.send_audio(bytes(320))
+        await asyncio.sleep(0.1)
+        ast.close()
+        async with asyncio.timeout(2):
+            await ended.wait()
+        assert seen[0].end_reason is EndReason.PEER_HANGUP
+
+
+async def test_no_uuid_frame_in_time_closes_the_connection() -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        raise AssertionError("never started")
+
+    async with serving(handler, uuid_timeout_s=0.2) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        await ast.read_for(1.5)
+        assert ast.eof
+        assert server.calls_total == 0
+
+
+@pytest.mark.parametrize(
+    ("garbage", "problem"),
+    [
+        (b"\x10\x00\x03abc", "odd length"),
+        (b"\x10\x10\x00", "cap"),
+        (b"\x07\x00\x00", "unknown frame kind 0x07"),
+    ],
+)
+async def test_malformed_frames_close_that_session_only(
+    garbage: bytes, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ends: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        ends.append(call)
+        await call.wait_closed()
+
+    async with serving(handler, max_frame_bytes=2048) as server:
+        good, bad = await FakeAsterisk.connect(server.port), await FakeAsterisk.connect(server.port)
+        good.start()
+        bad.start()
+        await asyncio.sleep(0.1)
+        with caplog.at_level(logging.WARNING, logger="pbx.audiosocket._server"):
+            bad.writer.write(garbage)
+            await bad.read_for(1.0)
+        assert bad.eof
+        assert any(
+            problem in r.getMessage() and str(bad.uuid) in r.getMessage() for r in caplog.records
+        )
+        bad_call = next(c for c in ends if c.uuid == bad.uuid)
+        assert bad_call.end_reason is EndReason.PROTOCOL_ERROR
+        # The other call is untouched: still getting keep-alives.
+        good.audio_frames.clear()
+        await good.read_for(0.3)
+        assert not good.eof
+        assert len(good.audio_frames) >= 5
+        good.close()
+
+
+async def test_over_max_sessions_gets_an_immediate_hangup_frame() -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        await asyncio.sleep(5)
+
+    async with serving(handler, max_sessions=1) as server:
+        first = await FakeAsterisk.connect(server.port)
+        first.start()
+        await asyncio.sleep(0.05)
+        second = await FakeAsterisk.connect(server.port)
+        second.start()
+        await second.read_for(1.0)
+        assert second.hangup
+        assert second.eof
+        first.close()
+
+
+async def test_slow_consumer_is_ended_loudly_not_buffered_forever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        calls.append(call)
+        await asyncio.sleep(5)  # never reads
+
+    async with serving(handler, event_queue_frames=20) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        with caplog.at_level(logging.ERROR):
+            for _ in range(40):
+                ast.send_audio(bytes(320))
+            await ast.read_for(1.0)
+        assert calls[0].end_reason is EndReason.OVERLOADED
+        assert ast.eof  # 0x00 then close (the 0x00 itself may be lost to the RST)
+        assert any("behind" in r.getMessage() for r in caplog.records)
+
+
+async def test_fast_path_callback_sees_every_frame_through_a_dribbling_proxy() -> None:
+    frames: list[bytes] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        call.on_audio = frames.append
+        await asyncio.sleep(1.0)
+
+    async with serving(handler) as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        proxy.set_chunking("c2s", 7)
+        ast = await FakeAsterisk.connect(proxy.port)
+        ast.start()
+        for i in range(20):
+            ast.send_audio(bytes([i % 256]) * 480)
+        await ast.read_for(0.6)
+        assert [f[0] for f in frames] == list(range(20))
+        assert all(len(f) == 480 for f in frames)
+        ast.close()
+
+
+async def test_connection_cut_mid_frame_is_a_protocol_error_and_nothing_escapes() -> None:
+    calls: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        calls.append(call)
+        await call.wait_closed()
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        ast.writer.write(b"\x10\x01\x40" + bytes(100))  # 320 announced, 100 sent
+        await ast.writer.drain()
+        await asyncio.sleep(0.05)
+        ast.writer.write_eof()
+        async with asyncio.timeout(2):
+            while not calls or not calls[0].closed:
+                await asyncio.sleep(0.01)
+        assert calls[0].end_reason is EndReason.PROTOCOL_ERROR
+
+
+async def test_handler_exception_is_logged_and_the_call_still_ends_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        raise RuntimeError("boom")
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        with caplog.at_level(logging.ERROR):
+            await ast.read_for(1.0)
+        assert ast.hangup
+        assert server.errors_total == 1
+
+
+async def test_shutdown_ends_live_calls_with_a_hangup_frame() -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        await asyncio.sleep(30)
+
+    server = AudioSocketServer(handler, AudioSocketSettings(port=0))
+    await server.start()
+    ast = await FakeAsterisk.connect(server.port)
+    ast.start()
+    await asyncio.sleep(0.1)
+    await server.stop(grace_s=0.1)
+    await ast.read_for(1.0)
+    assert ast.hangup
+    assert ast.eof
