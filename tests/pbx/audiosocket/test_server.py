@@ -264,10 +264,12 @@ async def test_fast_path_callback_sees_every_frame_through_a_dribbling_proxy() -
 
 async def test_connection_cut_mid_frame_is_a_protocol_error_and_nothing_escapes() -> None:
     calls: list[AudioSocketCall] = []
+    done = asyncio.Event()
 
     async def handler(call: AudioSocketCall) -> None:
         calls.append(call)
         await call.wait_closed()
+        done.set()
 
     async with serving(handler) as server:
         ast = await FakeAsterisk.connect(server.port)
@@ -277,8 +279,7 @@ async def test_connection_cut_mid_frame_is_a_protocol_error_and_nothing_escapes(
         await asyncio.sleep(0.05)
         ast.writer.write_eof()
         async with asyncio.timeout(2):
-            while not calls or not calls[0].closed:
-                await asyncio.sleep(0.01)
+            await done.wait()
         assert calls[0].end_reason is EndReason.PROTOCOL_ERROR
 
 
