@@ -171,7 +171,8 @@ class MessageFramer:
     def push(self, data: bytes) -> None:
         """Add bytes without framing them yet (before the banner line is taken)."""
         self._buf += data
-        self._check_size(self._buf)
+        if b"\r\n" not in self._buf:  # still no banner line: that alone is capped
+            self._check_size(self._buf)
 
     def take_line(self) -> bytes | None:
         """The banner: a single CRLF-terminated line, not followed by a blank line."""
