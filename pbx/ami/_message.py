@@ -161,8 +161,10 @@ class MessageFramer:
                     f"AMI message of {len(block)} bytes is over the "
                     f"{self.max_message_bytes}-byte cap"
                 )
+            if block[:1] in (b"\r", b"\n"):
+                block = block.lstrip(b"\r\n")  # stray blank lines between messages
             if not block:
-                continue  # a stray blank line between messages
+                continue
             text = block.decode("utf-8", "replace")
             kind, name = _first_header(text)
             out.append(AmiMessage(text, kind, name))
