@@ -18,6 +18,8 @@ from pbx._exceptions import LocalProtocolError, RemoteProtocolError
 
 CRLF = "\r\n"
 TERMINATOR = b"\r\n\r\n"
+CRLF_CRLF = "\r\n\r\n"
+_KINDS = frozenset(("Event", "Response", "Action"))
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
 Pair = tuple[str, str]
@@ -146,28 +148,37 @@ class MessageFramer:
     def feed(self, data: bytes) -> list[AmiMessage]:
         """Add bytes; return the messages completed by them, in order."""
         buf = self._buf + data if self._buf else data
-        if TERMINATOR not in buf:
+        end = buf.rfind(TERMINATOR)
+        if end < 0:
             self._check_size(buf)
             self._buf = buf
             return []
-        blocks = buf.split(TERMINATOR)
-        rest = blocks.pop()
+        rest = buf[end + 4 :]
         self._check_size(rest)
         self._buf = rest
-        out = []
-        for block in blocks:
-            if len(block) > self.max_message_bytes:
+        region = buf[:end]
+        if len(region) > self.max_message_bytes:
+            biggest = max(map(len, region.split(TERMINATOR)))
+            if biggest > self.max_message_bytes:
                 raise RemoteProtocolError(
-                    f"AMI message of {len(block)} bytes is over the "
-                    f"{self.max_message_bytes}-byte cap"
+                    f"AMI message of {biggest} bytes is over the {self.max_message_bytes}-byte cap"
                 )
-            if block[:1] in (b"\r", b"\n"):
-                block = block.lstrip(b"\r\n")  # stray blank lines between messages
-            if not block:
-                continue
-            text = block.decode("utf-8", "replace")
-            kind, name = _first_header(text)
-            out.append(AmiMessage(text, kind, name))
+        # One decode per read, then split: the terminator is ASCII, so this frames exactly as
+        # splitting the bytes would, at a fraction of the per-message cost.
+        out: list[AmiMessage] = []
+        append = out.append
+        for text in region.decode("utf-8", "replace").split(CRLF_CRLF):
+            if not text or text[0] in "\r\n":
+                text = text.lstrip("\r\n")  # stray blank lines between messages
+                if not text:
+                    continue
+            head, _, tail = text.partition(": ")
+            if head in _KINDS:
+                eol = tail.find(CRLF)
+                append(AmiMessage(text, head, tail if eol < 0 else tail[:eol]))
+            else:
+                kind, name = _first_header(text)
+                append(AmiMessage(text, kind, name))
         return out
 
     def push(self, data: bytes) -> None:

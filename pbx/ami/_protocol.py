@@ -87,7 +87,7 @@ class ActionResult:
         return n is not None and n.isdigit() and int(n) != len(self.events)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per event on the hot path
 class Unsolicited:
     """A message not completing one of our pending actions (events, late responses)."""
 
@@ -129,6 +129,7 @@ class AmiClientProtocol:
         self._prefix = action_id_prefix
         self._login_id: str | None = None
         self._logoff_id: str | None = None
+        self._lists_open = 0  # actions whose EventList is being collected
 
     # -- state ------------------------------------------------------------------------------
     def _transition(self, what: str) -> None:
@@ -170,7 +171,9 @@ class AmiClientProtocol:
 
     def forget(self, action_id: str) -> None:
         """Stop waiting for an action (its caller timed out); a late answer is Unsolicited."""
-        self._pending.pop(action_id, None)
+        pending = self._pending.pop(action_id, None)
+        if pending is not None and pending.result is not None:
+            self._lists_open -= 1
 
     # -- receiving ----------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -200,6 +203,23 @@ class AmiClientProtocol:
 
     def _handle(self, msg: AmiMessage) -> None:
         kind = msg.kind
+        if kind == "Event":
+            # Hot path: most events belong to no action. Look for an ActionID (which parses
+            # the headers) only while an EventList is being collected.
+            aid = msg.get("ActionID") if self._lists_open and "ActionID" in msg.text else None
+            if aid is not None:
+                pending = self._pending.get(aid)
+                if pending is not None and pending.result is not None:
+                    if (msg.get("EventList") or "").lower() == "complete":
+                        pending.result.complete = msg
+                        del self._pending[aid]
+                        self._lists_open -= 1
+                        self._out.append(pending.result)
+                    else:
+                        pending.result.events.append(msg)
+                    return
+            self._out.append(Unsolicited(msg))
+            return
         if kind == "Response":
             aid = msg.get("ActionID")
             pending = self._pending.get(aid) if aid is not None else None
@@ -214,23 +234,10 @@ class AmiClientProtocol:
                 self._transition("goodbye")
             if (msg.get("EventList") or "").lower() == "start":
                 pending.result = result
+                self._lists_open += 1
                 return
             del self._pending[aid]  # type: ignore[arg-type]
             self._out.append(result)
-            return
-        if kind == "Event":
-            aid = msg.get("ActionID")
-            if aid is not None:
-                pending = self._pending.get(aid)
-                if pending is not None and pending.result is not None:
-                    if (msg.get("EventList") or "").lower() == "complete":
-                        pending.result.complete = msg
-                        del self._pending[aid]
-                        self._out.append(pending.result)
-                    else:
-                        pending.result.events.append(msg)
-                    return
-            self._out.append(Unsolicited(msg))
             return
         raise RemoteProtocolError(
             f"AMI message is neither a Response nor an Event: {msg.text[:80]!r}"

@@ -1,0 +1,252 @@
+"""The far ends of the loopback benchmarks, run in a separate process.
+
+Each peer plays Asterisk's side so the process under measurement holds only Puente's side:
+
+- ``ami REPEAT``: an AMI server (it prints its port) that accepts one login, then writes the
+  recorded campaign's event stream REPEAT times as fast as the socket takes it, then
+  ``BenchDone``.
+- ``agi PORT SESSIONS SECONDS``: keeps SESSIONS FastAGI sessions open against Puente's server for
+  SECONDS, answering every command at once (a new session replaces each one that ends).
+- ``audiosocket PORT STREAMS SECONDS``: STREAMS AudioSocket calls, each sending a 320-byte audio
+  frame every 20 ms in real time and reading what comes back.
+
+``python -m bench._peers KIND ...`` prints one JSON line of its own counters when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+
+from pbx.agi import CommandReader, encode_environment
+from pbx.audiosocket import encode_audio_frame, encode_uuid_frame
+
+LOAD_STREAM = "load/01-mixed-campaign.s2c.txt"
+
+
+def recorded_events() -> list[bytes]:
+    """The unsolicited events of the recorded campaign (each with its blank-line end)."""
+    from bench._data import transcript
+
+    raw = transcript(LOAD_STREAM)
+    body = raw[raw.index(b"\r\n") + 2 :]
+    return [
+        block + b"\r\n\r\n"
+        for block in body.split(b"\r\n\r\n")
+        if block.startswith(b"Event:") and b"ActionID:" not in block
+    ]
+
+
+# -- AMI --------------------------------------------------------------------------------------
+async def ami_server(repeat: int) -> dict[str, float]:
+    stream = b"".join(recorded_events())
+    done = asyncio.Event()
+    stats: dict[str, float] = {}
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        login = await reader.readuntil(b"\r\n\r\n")
+        aid = next(
+            (ln.split(b": ", 1)[1] for ln in login.split(b"\r\n") if ln.startswith(b"ActionID")),
+            b"1",
+        )
+        writer.write(
+            b"Response: Success\r\nActionID: "
+            + aid
+            + b"\r\nMessage: Authentication accepted\r\n\r\n"
+        )
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            writer.write(stream)
+            await writer.drain()
+        writer.write(b"Event: BenchDone\r\nPrivilege: system,all\r\n\r\n")
+        await writer.drain()
+        stats["write_s"] = time.perf_counter() - t0
+        stats["bytes"] = len(stream) * repeat
+        done.set()
+        writer.close()
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await done.wait()
+    server.close()
+    return stats
+
+
+# -- FastAGI ----------------------------------------------------------------------------------
+_ANSWER = b"200 result=0\n"
+_GET_ANSWER = b"200 result=1 (ok)\n"
+
+
+class _AgiCaller(asyncio.Protocol):
+    def __init__(self, gen: _AgiLoad) -> None:
+        self.gen = gen
+        self.reader = CommandReader()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.gen.env)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        answers = []
+        for command in self.reader.feed(data):
+            self.gen.commands += 1
+            answers.append(
+                b"200 result=1 (ok)\n" if command.startswith("GET") else b"200 result=0\n"
+            )
+        self.transport.write(b"".join(answers))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gen.sessions_done += 1
+        self.gen.replace()
+
+
+class _AgiLoad:
+    def __init__(self, port: int, seconds: float) -> None:
+        self.port = port
+        self.deadline = time.monotonic() + seconds
+        self.env = encode_environment(
+            [
+                ("agi_network", "yes"),
+                ("agi_network_script", "bench"),
+                ("agi_request", "agi://127.0.0.1/bench"),
+                ("agi_channel", "PJSIP/trunk-00000001"),
+                ("agi_language", "es"),
+                ("agi_uniqueid", "1795335161.42"),
+                ("agi_version", "22.10.1"),
+                ("agi_callerid", "5550100"),
+                ("agi_context", "puente-ivr"),
+                ("agi_extension", "bench"),
+                ("agi_priority", "1"),
+            ]
+        )
+        self.commands = 0
+        self.sessions_done = 0
+        self.open = 0
+        self.failed = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def replace(self) -> None:
+        self.open -= 1
+        if time.monotonic() < self.deadline:
+            task = asyncio.get_running_loop().create_task(self.connect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: _AgiCaller(self), "127.0.0.1", self.port)
+            self.open += 1
+        except OSError:
+            self.failed += 1
+
+
+async def agi_load(port: int, sessions: int, seconds: float) -> dict[str, float]:
+    gen = _AgiLoad(port, seconds)
+    for i in range(0, sessions, 100):  # ramp in batches so the listen backlog keeps up
+        await asyncio.gather(*(gen.connect() for _ in range(min(100, sessions - i))))
+    await asyncio.sleep(max(0.0, gen.deadline - time.monotonic()))
+    for _ in range(200):  # sessions still open finish their flow within a few seconds
+        if gen.open <= 0:
+            break
+        await asyncio.sleep(0.05)
+    return {"commands": gen.commands, "sessions_done": gen.sessions_done, "failed": gen.failed}
+
+
+# -- AudioSocket --------------------------------------------------------------------------------
+class _AudioCall(asyncio.Protocol):
+    def __init__(self, gen: _AudioLoad) -> None:
+        self.gen = gen
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(encode_uuid_frame(uuid.uuid4()))
+
+    def data_received(self, data: bytes) -> None:
+        self.gen.bytes_in += len(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.gen.dropped += 1
+
+
+class _AudioLoad:
+    def __init__(self) -> None:
+        self.calls: list[_AudioCall] = []
+        self.bytes_in = 0
+        self.frames_out = 0
+        self.dropped = 0
+        self.late_ticks = 0
+
+
+async def audiosocket_load(port: int, streams: int, seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    gen = _AudioLoad()
+    for i in range(0, streams, 100):
+        batch = await asyncio.gather(
+            *(
+                loop.create_connection(lambda: _AudioCall(gen), "127.0.0.1", port)
+                for _ in range(min(100, streams - i))
+            )
+        )
+        gen.calls += [proto for _, proto in batch]
+    frame = encode_audio_frame(b"\x10\x00" * 160)  # 20 ms of a low constant signal
+    period = 0.02
+    t0 = loop.time()
+    next_tick = t0
+    ticks = int(seconds / period)
+    for _ in range(ticks):
+        for call in gen.calls:
+            if not call.closed and call.transport is not None:
+                call.transport.write(frame)
+                gen.frames_out += 1
+        next_tick += period
+        delay = next_tick - loop.time()
+        if delay < 0:
+            gen.late_ticks += 1
+        await asyncio.sleep(max(0.0, delay))
+    wall = loop.time() - t0
+    for call in gen.calls:
+        if call.transport is not None:
+            call.transport.close()
+    await asyncio.sleep(0.2)
+    return {
+        "frames_out": gen.frames_out,
+        "frames_expected": ticks * streams,
+        "wall_s": wall,
+        "late_ticks": gen.late_ticks,
+        "bytes_in": gen.bytes_in,
+        "dropped": gen.dropped - streams,  # each call is counted once more at our own close
+    }
+
+
+def main(argv: list[str]) -> int:
+    kind = argv[0]
+    if kind == "ami":
+        stats = asyncio.run(ami_server(int(argv[1])))
+    elif kind == "agi":
+        stats = asyncio.run(agi_load(int(argv[1]), int(argv[2]), float(argv[3])))
+    elif kind == "audiosocket":
+        stats = asyncio.run(audiosocket_load(int(argv[1]), int(argv[2]), float(argv[3])))
+    else:
+        print(f"unknown peer {kind!r}", file=sys.stderr)
+        return 2
+    print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
