@@ -5,8 +5,9 @@ Each peer plays Asterisk's side so the process under measurement holds only Puen
 - ``ami REPEAT``: an AMI server (it prints its port) that accepts one login, then writes the
   recorded campaign's event stream REPEAT times as fast as the socket takes it, then
   ``BenchDone``.
-- ``agi PORT SESSIONS SECONDS``: keeps SESSIONS FastAGI sessions open against Puente's server for
-  SECONDS, answering every command at once (a new session replaces each one that ends).
+- ``agi PORT SESSIONS SECONDS THINK_MS``: keeps SESSIONS FastAGI sessions open against Puente's
+  server for SECONDS, answering every command after THINK_MS (a new session replaces each one
+  that ends), and times the server's turnaround: from our answer to its next command.
 - ``audiosocket PORT STREAMS SECONDS``: STREAMS AudioSocket calls, each sending a 320-byte audio
   frame every 20 ms in real time and reading what comes back.
 
@@ -16,10 +17,13 @@ Each peer plays Asterisk's side so the process under measurement holds only Puen
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import random
 import sys
 import time
 import uuid
+from typing import Any
 
 from pbx.agi import CommandReader, encode_environment
 from pbx.audiosocket import encode_audio_frame, encode_uuid_frame
@@ -82,38 +86,57 @@ _GET_ANSWER = b"200 result=1 (ok)\n"
 
 
 class _AgiCaller(asyncio.Protocol):
+    """One caller: answers each command after the think time, times the server's turnaround."""
+
     def __init__(self, gen: _AgiLoad) -> None:
         self.gen = gen
         self.reader = CommandReader()
         self.transport: asyncio.Transport | None = None
+        self.answered_at = 0.0
+        self.first = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.answered_at = time.perf_counter()
         transport.write(self.gen.env)
 
     def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        answers = []
+        now = time.perf_counter()
         for command in self.reader.feed(data):
             self.gen.commands += 1
-            answers.append(
-                b"200 result=1 (ok)\n" if command.startswith("GET") else b"200 result=0\n"
-            )
-        self.transport.write(b"".join(answers))
+            if self.gen.measuring:
+                (self.gen.first_turnaround if self.first else self.gen.turnaround).append(
+                    now - self.answered_at
+                )
+            self.first = False
+            answer = _GET_ANSWER if command.startswith("GET") else _ANSWER
+            if self.gen.think_s > 0:
+                # Callers are not in lockstep: each think time is drawn around the mean.
+                think = self.gen.think_s * self.gen.rng.uniform(0.5, 1.5)
+                asyncio.get_running_loop().call_later(think, self._answer, answer)
+            else:
+                self._answer(answer)
+
+    def _answer(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.answered_at = time.perf_counter()
+            self.transport.write(answer)
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         self.gen.sessions_done += 1
         self.gen.replace()
 
 
 class _AgiLoad:
-    def __init__(self, port: int, seconds: float) -> None:
+    def __init__(self, port: int, seconds: float, think_s: float) -> None:
         self.port = port
         self.deadline = time.monotonic() + seconds
+        self.think_s = think_s
         self.env = encode_environment(
             [
                 ("agi_network", "yes"),
@@ -133,6 +156,10 @@ class _AgiLoad:
         self.sessions_done = 0
         self.open = 0
         self.failed = 0
+        self.measuring = False
+        self.turnaround: list[float] = []
+        self.first_turnaround: list[float] = []  # connect + environment to the first command
+        self.rng = random.Random(20261126)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def replace(self) -> None:
@@ -151,16 +178,34 @@ class _AgiLoad:
             self.failed += 1
 
 
-async def agi_load(port: int, sessions: int, seconds: float) -> dict[str, float]:
-    gen = _AgiLoad(port, seconds)
+async def agi_load(port: int, sessions: int, seconds: float, think_ms: float) -> dict[str, Any]:
+    gen = _AgiLoad(port, seconds, think_ms / 1000)
     for i in range(0, sessions, 100):  # ramp in batches so the listen backlog keeps up
         await asyncio.gather(*(gen.connect() for _ in range(min(100, sessions - i))))
+    await asyncio.sleep(min(1.0, seconds / 4))  # warm-up: every session is in its flow
+    gen.measuring = True
+    c0, t0 = gen.commands, time.perf_counter()
     await asyncio.sleep(max(0.0, gen.deadline - time.monotonic()))
+    gen.measuring = False
+    c1, t1 = gen.commands, time.perf_counter()
     for _ in range(200):  # sessions still open finish their flow within a few seconds
         if gen.open <= 0:
             break
         await asyncio.sleep(0.05)
-    return {"commands": gen.commands, "sessions_done": gen.sessions_done, "failed": gen.failed}
+    ms = sorted(x * 1000 for x in gen.turnaround)
+    first = sorted(x * 1000 for x in gen.first_turnaround)
+    return {
+        "commands_per_s": round((c1 - c0) / (t1 - t0)),
+        "turnarounds": len(ms),
+        "p50_ms": round(ms[len(ms) // 2], 3) if ms else None,
+        "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3) if ms else None,
+        "max_ms": round(ms[-1], 3) if ms else None,
+        "first_command_p50_ms": round(first[len(first) // 2], 3) if first else None,
+        "first_command_p99_ms": round(first[int(len(first) * 0.99)], 3) if first else None,
+        "sessions_done": gen.sessions_done,
+        "connect_failures": gen.failed,
+        "measured_s": round(t1 - t0, 2),
+    }
 
 
 # -- AudioSocket --------------------------------------------------------------------------------
@@ -234,11 +279,14 @@ async def audiosocket_load(port: int, streams: int, seconds: float) -> dict[str,
 
 
 def main(argv: list[str]) -> int:
+    # The peer is the measuring instrument: its own collector pauses would show up as the
+    # server's latency, so it runs without the cyclic GC (it lives for seconds).
+    gc.disable()
     kind = argv[0]
     if kind == "ami":
         stats = asyncio.run(ami_server(int(argv[1])))
     elif kind == "agi":
-        stats = asyncio.run(agi_load(int(argv[1]), int(argv[2]), float(argv[3])))
+        stats = asyncio.run(agi_load(int(argv[1]), int(argv[2]), float(argv[3]), float(argv[4])))
     elif kind == "audiosocket":
         stats = asyncio.run(audiosocket_load(int(argv[1]), int(argv[2]), float(argv[3])))
     else:

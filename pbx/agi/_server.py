@@ -75,6 +75,8 @@ class AgiSession:
         self.started_at = time.monotonic()
         self.commands = 0
         self._pending: asyncio.Future[AgiResponse] | None = None
+        self._deadline = 0.0
+        self._command = ""
         self._hangup = asyncio.Event()
         self._closed = asyncio.Event()
         self.close_reason = ""
@@ -123,21 +125,24 @@ class AgiSession:
         self.commands += 1
         self._server.commands_total += 1
         deadline = timeout_s if timeout_s is not None else self._server.settings.command_timeout_s
+        # No timer per command: the server's watchdog checks every pending command's deadline
+        # a few times a second (a TimerHandle per command costs more than the command).
+        self._deadline = time.monotonic() + deadline
+        self._command = command
         try:
-            async with asyncio.timeout(deadline):
-                return await fut
-        except TimeoutError:
-            log.warning(
-                "agi %r: no answer to %s in %.1f s; closing the session",
-                self,
-                _verb(command),
-                deadline,
-            )
-            self._server.timeouts_total += 1
-            proto.close("command timeout")
-            raise AgiTimeout(f"no answer to {_verb(command)} in {deadline:.1f} s") from None
+            return await fut
         finally:
             self._pending = None
+
+    def _check_deadline(self, now: float) -> None:
+        fut = self._pending
+        if fut is None or fut.done() or now < self._deadline:
+            return
+        verb = _verb(self._command)
+        log.warning("agi %r: no answer to %s in time; closing the session", self, verb)
+        self._server.timeouts_total += 1
+        fut.set_exception(AgiTimeout(f"no answer to {verb} in time"))
+        self._protocol.close("command timeout")
 
     async def _run(self, command: str, timeout_s: float | None = None) -> AgiResponse:
         """A command whose 510/520 is a bug in the flow and whose 511 means the caller left."""
@@ -391,6 +396,8 @@ class AgiServer:
         self.refused_total = 0
         self.hangups_total = 0
         self._port: int | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.now = time.monotonic()
 
     @property
     def port(self) -> int:
@@ -409,7 +416,17 @@ class AgiServer:
             backlog=1024,
         )
         self._port = self._server.sockets[0].getsockname()[1]
+        self._tick()
         log.info("agi server listening on %s:%d", self.settings.host, self.port)
+
+    WATCHDOG_PERIOD_S = 0.1
+
+    def _tick(self) -> None:
+        self.now = now = time.monotonic()
+        for session in list(self.sessions):
+            if session._pending is not None:
+                session._check_deadline(now)
+        self._watchdog = asyncio.get_running_loop().call_later(self.WATCHDOG_PERIOD_S, self._tick)
 
     def _route(self, script: str) -> Handler | None:
         name = script.strip("/")
@@ -472,6 +489,9 @@ class AgiServer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for session in list(self.sessions):
             session._protocol.close("server stopping")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
