@@ -196,6 +196,31 @@ class AudioSocketConnection:
             return
         self._reader.feed(data)
 
+    def receive_audio_frames(self, data: bytes) -> list[bytes] | None:
+        """Hot path: the payloads of ``data`` when it is whole audio frames of a streaming call.
+
+        Nearly every read of a live call is one or a few whole 0x10 frames with nothing left
+        buffered; those return their payloads (valid: even length within the cap) without the
+        event machinery. Anything else returns None and nothing is consumed: the caller then
+        uses :meth:`receive_data` and :meth:`next_event`, which handle every case.
+        """
+        if self.state is not State.STREAMING or self._reader.pending:
+            return None
+        cap = self._reader.max_frame_bytes
+        size = len(data)
+        out = []
+        pos = 0
+        while pos < size:
+            if size - pos < 3 or data[pos] != 0x10:
+                return None
+            length = (data[pos + 1] << 8) | data[pos + 2]
+            end = pos + 3 + length
+            if end > size or length & 1 or length > cap:
+                return None
+            out.append(data[pos + 3 : end])
+            pos = end
+        return out or None
+
     def next_event(self) -> Event | _NeedData:
         if self.state is State.ERROR:
             raise LocalProtocolError("connection is in ERROR")

@@ -32,6 +32,7 @@ from pbx.audiosocket._core import (
     DtmfReceived,
     ErrorReceived,
     PeerHangup,
+    State,
     encode_audio_frame,
 )
 from pbx.audiosocket._exceptions import CallClosed, OutgoingAudioOverflow
@@ -202,6 +203,14 @@ class _CallProtocol(asyncio.Protocol):
         assert call is not None
         call.last_rx = self.server.now
         core = self.core
+        on_audio = call.on_audio
+        if on_audio is not None and not self.closing:
+            frames = core.receive_audio_frames(data)
+            if frames is not None:  # whole audio frames: straight to the detector
+                call.frames_in += len(frames)
+                for pcm in frames:
+                    on_audio(pcm)
+                return
         try:
             core.receive_data(data)
             while True:
@@ -270,10 +279,11 @@ class _CallProtocol(asyncio.Protocol):
         call = self.call
         if self.paused or self.closing or call is None or call.uuid is None:
             return
-        frame = call._next_frame()
-        self.core._send(0x10)  # keep the core's state honest without re-encoding
+        if self.core.state is not State.STREAMING:
+            self.core._send(0x10)  # raises: the core says why audio cannot go out now
+        # STREAMING -> STREAMING on audio: no transition to record on this hot path.
         assert self.transport is not None
-        self.transport.write(frame)
+        self.transport.write(call._next_frame() if call._out else call._silence)
 
     def close(self, *, send_hangup: bool) -> None:
         if self.closing:
