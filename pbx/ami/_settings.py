@@ -9,6 +9,8 @@ from pbx.ami._message import DEFAULT_MAX_MESSAGE_BYTES
 
 @dataclass(frozen=True)
 class AmiSettings:
+    # Off: the service runs without a PBX (the demo until the simulator is wired in).
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = "puente"
@@ -27,6 +29,8 @@ class AmiSettings:
     action_id_prefix: str = "puente"
 
     def validate(self) -> None:
+        if self.enabled and not self.secret:
+            raise ValueError("secret is required (set PUENTE_AMI_SECRET)")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is out of range")
         for name in (

@@ -27,7 +27,7 @@ class AudioSocketSettings:
     max_outgoing_s: float = 120.0
 
     def validate(self) -> None:
-        if not 0 < self.port < 65536:
+        if not 0 <= self.port < 65536:  # 0: any free port (tests, demo)
             raise ValueError(f"port {self.port} is out of range")
         if self.max_frame_bytes < 320 or self.max_frame_bytes > 65535:
             raise ValueError("max_frame_bytes must be between 320 and 65535")

@@ -1,0 +1,116 @@
+"""The ``puente`` console script, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+from pbx.agi import encode_environment
+from pbx.audiosocket import HANGUP_FRAME, encode_uuid_frame
+
+PUENTE = [sys.executable, "-m", "puente"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PUENTE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    out = run("--help")
+    assert out.returncode == 0, out.stderr
+    for command in ("run", "demo", "db", "bench"):
+        assert re.search(rf"^\s+{command}\s", out.stdout, re.M), command
+
+
+def test_bench_lists_the_benchmarks() -> None:
+    out = run("bench")
+    assert out.returncode == 0, out.stderr
+    assert {"ami", "agi", "audiosocket"} <= set(json.loads(out.stdout)["benchmarks"])
+    bad = run("bench", "nope")
+    assert bad.returncode != 0
+    assert "unknown benchmark 'nope'" in bad.stderr
+
+
+def test_bad_setting_is_named_and_stops_the_start(database_url: str) -> None:
+    out = run(
+        "demo",
+        "--duration-s",
+        "1",
+        env={"PUENTE_DATABASE_URL": database_url, "PUENTE_AGI_PORT": "forty"},
+    )
+    assert out.returncode != 0
+    assert "PUENTE_AGI_PORT" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_ami_enabled_without_a_secret_is_refused(database_url: str) -> None:
+    out = run(
+        "run",
+        env={"PUENTE_DATABASE_URL": database_url, "PUENTE_AMI_ENABLED": "true"},
+    )
+    assert out.returncode != 0
+    assert "PUENTE_AMI_SECRET" in out.stderr
+
+
+async def test_demo_serves_the_protocols_and_stops_cleanly(database_url: str) -> None:
+    env = {
+        **os.environ,
+        "PUENTE_DATABASE_URL": database_url,
+        "PUENTE_AGI_PORT": "0",
+        "PUENTE_AUDIOSOCKET_PORT": "0",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *PUENTE,
+        "demo",
+        "--duration-s",
+        "20",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    ports: dict[str, int] = {}
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(30):
+            while len(ports) < 2:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "demo ended before its servers started"
+                m = re.search(r"(fastagi|audiosocket) started: 127\.0\.0\.1:(\d+)", line)
+                if m:
+                    ports[m.group(1)] = int(m.group(2))
+        # FastAGI: a flow that does not exist yet is closed at once, the dialplan goes on.
+        r, w = await asyncio.open_connection("127.0.0.1", ports["fastagi"])
+        w.write(encode_environment({"agi_network_script": "pay", "agi_callerid": "5550100"}))
+        assert await asyncio.wait_for(r.read(), 5) == b""
+        w.close()
+        # AudioSocket: with no detector yet the call goes straight back (0x00), never held.
+        r, w = await asyncio.open_connection("127.0.0.1", ports["audiosocket"])
+        w.write(encode_uuid_frame(uuid.uuid4()))
+        data = await asyncio.wait_for(r.read(), 5)
+        assert data.endswith(HANGUP_FRAME)
+        w.close()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()  # SIGTERM: the ordered drain
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"stopped" in err
+
+
+def test_db_status(database_url: str) -> None:
+    out = run("db", "status", env={"PUENTE_DATABASE_URL": database_url})
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^0001\s+core\s+applied", out.stdout, re.M)
