@@ -1,0 +1,460 @@
+"""``ComplianceGate``: the asyncpg adapter around the pure core.
+
+One decision is one transaction on one connection:
+
+1. ``compliance_snapshot`` takes the person's advisory lock and returns the address, the
+   number, blocks, consents, overrides and the ledger window in one round trip;
+2. :func:`compliance._core.decide` decides (pure);
+3. one statement stores the decision with its reasons and, when allowed, reserves the attempt
+   (one ledger row per debt of the call);
+4. commit releases the lock.
+
+Any failure (database down, timeout, a bad row, a bug) is a denial with
+``COMPLIANCE_UNAVAILABLE``: the gate never allows by default and never raises past itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from compliance._core import CORE_PACK, decide, effective_kind
+from compliance._exceptions import ComplianceUnavailable, PackError, UnknownAttempt
+from compliance._packs import load_rules
+from compliance._rules import RuleSet
+from compliance._settings import ComplianceSettings
+from compliance._types import (
+    CONTACT_OUTCOMES,
+    LEDGER_CHANNELS,
+    OUTCOMES,
+    Block,
+    Code,
+    Consent,
+    Contact,
+    Decision,
+    History,
+    LedgerEntry,
+    Override,
+    PhoneNumber,
+    Reason,
+)
+
+log = logging.getLogger(__name__)
+
+_SNAPSHOT = "SELECT * FROM compliance_snapshot($1, $2, $3, $4, $5, $6, $7)"
+_RECORD = """
+WITH d AS (
+    INSERT INTO compliance_decisions (decided_at, person_id, debt_ids, phone_id, e164, channel,
+        packs, campaign, attempt_id, allowed, reserved, next_allowed_at, timezones, margin_s,
+        override_ids, reasons)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb)
+    RETURNING id
+), a AS (
+    INSERT INTO compliance_attempts (attempt_id, person_id, debt_id, phone_id, e164, number_kind,
+        channel, campaign, packs, decision_id, reserved_at)
+    SELECT $9, $2, x, $4, $5, $17, $6, $8, $7, d.id, $1
+    FROM d, unnest($3::bigint[]) AS x
+    WHERE $11
+)
+SELECT id FROM d
+"""
+_OUTCOME = "SELECT compliance_record_outcome($1, $2, $3)"
+_DECISIONS = """
+SELECT id, decided_at, recorded_at, debt_ids, phone_id, e164, channel, packs, campaign,
+       attempt_id, allowed, reserved, next_allowed_at, timezones, margin_s, override_ids, reasons
+FROM compliance_decisions WHERE person_id = $1 ORDER BY decided_at DESC, id DESC LIMIT $2
+"""
+
+
+def _core(code: Code, rule_id: str, message: str) -> Reason:
+    return Reason(rule_id, CORE_PACK, code, "Puente policy: no decision, no dial", message)
+
+
+def unavailable(now: datetime, message: str, packs: Sequence[str] = ()) -> Decision:
+    """A denial because compliance could not decide (fail closed)."""
+    reason = _core(Code.COMPLIANCE_UNAVAILABLE, "core_unavailable", message)
+    return Decision(False, (reason,), None, now, packs=tuple(packs))
+
+
+def _deny(decision: Decision, extra: list[Reason]) -> Decision:
+    if not extra:
+        return decision
+    return dataclasses.replace(
+        decision,
+        allowed=False,
+        reasons=(*extra, *decision.reasons),
+        next_allowed_at=None,
+        overrides_used=(),
+    )
+
+
+def history_from_row(row: asyncpg.Record) -> History:
+    entries = tuple(
+        LedgerEntry(
+            attempt_id=str(a["attempt_id"]),
+            debt_id=a["debt_id"],
+            at=a["reserved_at"],
+            channel=a["channel"],
+            number_kind=a["number_kind"],
+            direction=a["direction"],
+            outcomes=tuple(zip(a["outcomes"] or (), a["outcome_ats"] or (), strict=True)),
+        )
+        for a in row["attempts"] or ()
+    )
+    blocks = tuple(
+        Block(
+            kind=b["kind"],
+            e164=b["e164"],
+            person_id=b["person_id"],
+            debt_id=b["debt_id"],
+            channel=b["channel"],
+            effective_at=b["effective_at"],
+            revoked_at=b["revoked_at"],
+        )
+        for b in row["blocks"] or ()
+    )
+    consents = tuple(
+        Consent(c["e164"], c["channel"], c["granted"], c["recorded_at"], c["source"])
+        for c in row["consents"] or ()
+    )
+    overrides = tuple(
+        Override(
+            override_id=o["id"],
+            valid_from=o["valid_from"],
+            valid_until=o["valid_until"],
+            rule_ids=tuple(o["rule_ids"] or ()),
+            debt_id=o["debt_id"],
+            reason=o["reason"],
+        )
+        for o in row["overrides"] or ()
+    )
+    return History(entries, blocks, consents, overrides)
+
+
+class ComplianceGate:
+    """Check every dial against the rules and reserve it in the ledger, atomically."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: ComplianceSettings | None = None) -> None:
+        self._pool = pool
+        self._settings = settings or ComplianceSettings()
+        self._rules: dict[tuple[str, ...], RuleSet] = {}
+
+    def rules(self, packs: Iterable[str] | RuleSet) -> RuleSet:
+        """The compiled packs (cached); :class:`PackError` when one is unknown or malformed."""
+        if isinstance(packs, RuleSet):
+            return packs
+        key = tuple(packs)
+        found = self._rules.get(key)
+        if found is None:
+            found = load_rules(key, self._settings.pack_dir)
+            self._rules[key] = found
+        return found
+
+    async def check_and_reserve(
+        self,
+        *,
+        person_id: int,
+        debt_ids: Iterable[int],
+        phone: str | int,
+        channel: str,
+        packs: Iterable[str] | RuleSet,
+        now: datetime,
+        attempt_id: uuid.UUID | str,
+        margin_s: float | None = None,
+        campaign: str | None = None,
+    ) -> Decision:
+        """Decide one dial and, when allowed, reserve it; every decision is stored.
+
+        ``phone`` is an E.164 string or a ``phone_numbers.id``. Never raises: a failure is a
+        denial with ``COMPLIANCE_UNAVAILABLE``.
+        """
+        return await self._run(
+            person_id, debt_ids, phone, channel, packs, now, margin_s, attempt_id, campaign, True
+        )
+
+    async def check(
+        self,
+        *,
+        person_id: int,
+        debt_ids: Iterable[int],
+        phone: str | int,
+        channel: str,
+        packs: Iterable[str] | RuleSet,
+        now: datetime,
+        margin_s: float | None = None,
+        contact: Contact | None = None,
+    ) -> Decision:
+        """What-if: decide with the ledger's history but reserve and store nothing.
+
+        ``contact`` replaces the stored address (e.g. an address typed at the CLI).
+        """
+        return await self._run(
+            person_id, debt_ids, phone, channel, packs, now, margin_s, None, None, False, contact
+        )
+
+    async def _run(
+        self,
+        person_id: int,
+        debt_ids: Iterable[int],
+        phone: str | int,
+        channel: str,
+        packs: Iterable[str] | RuleSet,
+        now: datetime,
+        margin_s: float | None,
+        attempt_id: uuid.UUID | str | None,
+        campaign: str | None,
+        reserve: bool,
+        contact: Contact | None = None,
+    ) -> Decision:
+        names: tuple[str, ...] = ()
+        try:
+            rules = self.rules(packs)
+            names = rules.names
+            debts = tuple(sorted({int(d) for d in debt_ids}))
+            margin = self._settings.margin_s if margin_s is None else margin_s
+            attempt = uuid.UUID(str(attempt_id)) if attempt_id is not None else None
+            async with asyncio.timeout(self._settings.timeout_s):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await self._in_transaction(
+                        conn, rules, int(person_id), debts, phone, channel, now, margin,
+                        attempt, campaign, reserve, contact,
+                    )  # fmt: skip
+        except PackError as e:
+            log.error("compliance: rule packs refused: %s", e)
+            return unavailable(now, f"rule packs could not be loaded: {e}", names)
+        except Exception as e:  # fail closed; CancelledError is not an Exception
+            log.warning(
+                "compliance unavailable (person %s, attempt %s): %s: %s",
+                person_id,
+                attempt_id,
+                type(e).__name__,
+                e,
+            )
+            return unavailable(now, f"compliance check failed: {type(e).__name__}", names)
+
+    async def _in_transaction(
+        self,
+        conn: asyncpg.Connection,
+        rules: RuleSet,
+        person_id: int,
+        debts: tuple[int, ...],
+        phone: str | int,
+        channel: str,
+        now: datetime,
+        margin_s: float,
+        attempt: uuid.UUID | None,
+        campaign: str | None,
+        reserve: bool,
+        contact_override: Contact | None,
+    ) -> Decision:
+        phone_id = phone if isinstance(phone, int) else None
+        e164 = phone if isinstance(phone, str) else None
+        since = now - timedelta(days=rules.lookback_days)
+        row = await conn.fetchrow(
+            _SNAPSHOT, person_id, list(debts), phone_id, e164, since, now, attempt
+        )
+        if row is None or not row["person_found"]:
+            decision = Decision(
+                False,
+                (_core(Code.UNKNOWN_PERSON, "core_request", f"no person {person_id}"),),
+                None,
+                now,
+                packs=rules.names,
+                debt_ids=debts,
+            )
+        else:
+            contact = contact_override or Contact(
+                person_id=person_id,
+                country=row["country"],
+                region=row["region"],
+                postal_code=row["postal_code"],
+                stated_timezone=row["stated_timezone"],
+            )
+            number = PhoneNumber(
+                e164=row["e164"] or e164 or "",
+                kind=row["phone_kind"] or "unknown",
+                phone_id=row["phone_id"],
+                status=row["phone_status"] or "active",
+            )
+            history = history_from_row(row)
+            decision = decide(
+                contact, debts, number, channel, now, history, rules=rules, margin_s=margin_s
+            )
+            extra: list[Reason] = []
+            missing = sorted(set(debts) - set(row["debts_found"] or ()))
+            if missing:
+                message = f"debts {missing} are not this person's"
+                extra.append(_core(Code.UNKNOWN_DEBT, "core_request", message))
+            if row["phone_id"] is None:
+                extra.append(
+                    _core(
+                        Code.UNKNOWN_NUMBER,
+                        "core_request",
+                        "the number is not on file for this person",
+                    )
+                )
+            if reserve and row["attempt_exists"]:
+                extra.append(
+                    _core(
+                        Code.DUPLICATE_ATTEMPT,
+                        "core_request",
+                        f"attempt {attempt} is already in the ledger; use a fresh id",
+                    )
+                )
+            if reserve and attempt is None:
+                extra.append(_core(Code.BAD_REQUEST, "core_request", "an attempt id is required"))
+            decision = _deny(decision, extra)
+        if not reserve:
+            return decision
+        reserved = decision.allowed
+        number_kind = "unknown"
+        if row is not None and row["person_found"]:
+            number_kind = effective_kind(
+                PhoneNumber(row["e164"] or e164 or "", kind=row["phone_kind"] or "unknown")
+            )
+        reasons = json.dumps([r.to_dict() for r in decision.reasons], ensure_ascii=False)
+        decision_id = await conn.fetchval(
+            _RECORD,
+            now,
+            person_id,
+            list(debts),
+            row["phone_id"] if row is not None else None,
+            (row["e164"] if row is not None else None) or e164,
+            channel if channel in LEDGER_CHANNELS else "voice",
+            list(decision.packs),
+            campaign,
+            attempt,
+            decision.allowed,
+            reserved,
+            decision.next_allowed_at,
+            list(decision.timezones),
+            round(margin_s),
+            list(decision.overrides_used),
+            reasons,
+            number_kind,
+        )
+        return dataclasses.replace(
+            decision,
+            reserved=reserved,
+            decision_id=decision_id,
+            attempt_id=str(attempt) if attempt else None,
+        )
+
+    async def record_outcome(self, attempt_id: uuid.UUID | str, outcome: str, at: datetime) -> bool:
+        """Record what became of a reserved attempt; True if new, False if already recorded.
+
+        Busy / not-in-service release the count where the pack says so; a conversation starts
+        cooldowns. Raises :class:`UnknownAttempt` or :class:`ComplianceUnavailable`.
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}")
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                async with self._pool.acquire() as conn:
+                    status = await conn.fetchval(_OUTCOME, uuid.UUID(str(attempt_id)), outcome, at)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise ComplianceUnavailable(f"cannot record outcome: {type(e).__name__}: {e}") from e
+        if status == "unknown":
+            raise UnknownAttempt(f"attempt {attempt_id} was never reserved")
+        return status == "recorded"
+
+    async def record_contact(
+        self,
+        *,
+        person_id: int,
+        debt_ids: Iterable[int],
+        outcome: str,
+        at: datetime,
+        channel: str = "voice",
+        direction: str = "inbound",
+        contact_id: uuid.UUID | str | None = None,
+    ) -> str:
+        """Record a contact that was not a reserved call (e.g. the debtor called in): it starts
+        cooldowns and channel locks; an inbound contact never counts toward call caps."""
+        if outcome not in CONTACT_OUTCOMES:
+            raise ValueError(f"a contact is one of {CONTACT_OUTCOMES}, not {outcome!r}")
+        if channel not in LEDGER_CHANNELS or direction not in ("inbound", "outbound"):
+            raise ValueError(f"bad channel {channel!r} or direction {direction!r}")
+        cid = uuid.UUID(str(contact_id)) if contact_id else uuid.uuid4()
+        debts = sorted({int(d) for d in debt_ids})
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(compliance_lock_key($1))", person_id
+                    )
+                    await conn.execute(
+                        """INSERT INTO compliance_attempts (attempt_id, person_id, debt_id,
+                               number_kind, channel, direction, reserved_at)
+                           SELECT $1, $2, x, 'unknown', $3, $4, $5 FROM unnest($6::bigint[]) x""",
+                        cid, person_id, channel, direction, at, debts,
+                    )  # fmt: skip
+                    await conn.execute(
+                        """INSERT INTO compliance_outcomes (attempt_id, person_id, outcome, at)
+                           VALUES ($1, $2, $3, $4)""",
+                        cid, person_id, outcome, at,
+                    )  # fmt: skip
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise ComplianceUnavailable(f"cannot record contact: {type(e).__name__}: {e}") from e
+        return str(cid)
+
+    async def grant_override(
+        self,
+        *,
+        person_id: int,
+        valid_from: datetime,
+        valid_until: datetime,
+        reason: str,
+        granted_by: str,
+        rule_ids: Sequence[str] = (),
+        debt_id: int | None = None,
+    ) -> int:
+        """Waive soft rules for a person (or one debt) for a while; audited. Hard blocks stay."""
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    oid = await conn.fetchval(
+                        """INSERT INTO compliance_overrides (person_id, debt_id, rule_ids,
+                               valid_from, valid_until, reason, granted_by)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                        person_id, debt_id, list(rule_ids), valid_from, valid_until, reason,
+                        granted_by,
+                    )  # fmt: skip
+                    details = json.dumps(
+                        {"override_id": oid, "rule_ids": list(rule_ids), "debt_id": debt_id,
+                         "valid_from": valid_from.isoformat(),
+                         "valid_until": valid_until.isoformat(), "reason": reason}
+                    )  # fmt: skip
+                    await conn.execute(
+                        """INSERT INTO audit_log (actor, action, subject, details)
+                           VALUES ($1, 'compliance.override', $2, $3::jsonb)""",
+                        granted_by, f"person:{person_id}", details,
+                    )  # fmt: skip
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise ComplianceUnavailable(f"cannot grant override: {type(e).__name__}: {e}") from e
+        return int(oid)
+
+    async def decisions(self, person_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        """Stored decisions for a person, newest first (for audits)."""
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                async with self._pool.acquire() as conn:
+                    rows = await conn.fetch(_DECISIONS, person_id, limit)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise ComplianceUnavailable(f"cannot read decisions: {type(e).__name__}: {e}") from e
+        out = []
+        for r in rows:
+            item = dict(r)
+            reasons = item["reasons"]
+            item["reasons"] = json.loads(reasons) if isinstance(reasons, str) else reasons
+            item["attempt_id"] = str(item["attempt_id"]) if item["attempt_id"] else None
+            out.append(item)
+        return out

@@ -1,0 +1,116 @@
+"""A strict YAML reader for rule packs.
+
+PyYAML's ``CSafeLoader`` parses the text into nodes; this module turns the nodes into Python
+values itself so that it can name the path of every problem and refuse what YAML 1.1 would
+silently reinterpret:
+
+- duplicate keys (the later one would win);
+- YAML 1.1 booleans used as keys (``yes:``, ``no:``, ``on:``, ``off:`` become ``True``/``False``)
+  and as values other than ``true``/``false`` (``overridable: yes``);
+- base-60 numbers (``start: 21:00`` is the integer 1260 in YAML 1.1): times must be quoted;
+- merge keys (``<<``), which hide where a value comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_DEPTH = 32
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class StrictYamlError(ValueError):
+    """A YAML problem at ``path``."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path or '<document>'}: {problem}")
+
+
+def _line(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}"
+
+
+def _join(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self._scalars = SafeConstructor()
+
+    def scalar(self, node: ScalarNode, path: str) -> Any:
+        if node.tag == _BOOL_TAG and node.value not in ("true", "false"):
+            raise StrictYamlError(
+                path, f"YAML 1.1 boolean {node.value!r} ({_line(node)}); write true or false"
+            )
+        if node.tag in (_INT_TAG, _FLOAT_TAG) and ":" in node.value:
+            raise StrictYamlError(
+                path,
+                f"{node.value!r} is a base-60 number in YAML 1.1 ({_line(node)}); "
+                'quote times, e.g. "08:00-21:00"',
+            )
+        return self._scalars.construct_object(node, deep=True)
+
+    def build(self, node: Node, path: str = "", depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise StrictYamlError(path, "nested too deeply")
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, SequenceNode):
+            items = enumerate(node.value)
+            return [self.build(item, _join(path, i), depth + 1) for i, item in items]
+        if isinstance(node, MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    where = _line(key_node)
+                    raise StrictYamlError(path, f"merge keys (<<) are not allowed ({where})")
+                if not isinstance(key_node, ScalarNode):
+                    raise StrictYamlError(path, f"a key must be a plain string ({_line(key_node)})")
+                if key_node.tag == _BOOL_TAG:
+                    raise StrictYamlError(
+                        _join(path, key_node.value),
+                        f"key {key_node.value!r} is a YAML 1.1 boolean ({_line(key_node)}); "
+                        "quote it or use another name",
+                    )
+                if key_node.tag != _STR_TAG:
+                    raise StrictYamlError(
+                        _join(path, key_node.value),
+                        f"key {key_node.value!r} is not a string ({_line(key_node)}); quote it",
+                    )
+                key = key_node.value
+                if key in out:
+                    raise StrictYamlError(
+                        _join(path, key), f"duplicate key {key!r} ({_line(key_node)})"
+                    )
+                out[key] = self.build(value_node, _join(path, key), depth + 1)
+            return out
+        raise StrictYamlError(path, f"unsupported YAML node {type(node).__name__}")
+
+
+def load_strict(text: str) -> Any:
+    """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise StrictYamlError("", f"not valid YAML: {problem}{where}") from e
+    if node is None:
+        raise StrictYamlError("", "empty document")
+    return _Builder().build(node)
