@@ -150,7 +150,9 @@ class LocalPostgres:
     """Initialise (once), start, and stop a PostgreSQL cluster in a project-local directory."""
 
     def __init__(self, base_dir: Path | None = None, host: str = "127.0.0.1") -> None:
-        self.requested_dir = Path(base_dir or os.environ.get("PUENTE_PG_DIR") or DEFAULT_DIR)
+        # Absolute: the server runs in its own working directory (a relative socket dir breaks).
+        wanted = Path(base_dir or os.environ.get("PUENTE_PG_DIR") or DEFAULT_DIR)
+        self.requested_dir = wanted.absolute()
         self.host = host
         self.runas = _RunAs()
         self.base_dir = self._choose_dir(self.requested_dir)

@@ -28,6 +28,20 @@ class DatabaseSettings:
         return not self.url
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool: nothing, unless it is dirty.
+
+    asyncpg's default runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on
+    every release: one more round trip for each short transaction (a compliance decision is
+    four). Puente keeps no session state on pooled connections: transaction-scoped locks only,
+    no LISTEN, no SET outside a transaction; what needs session state (the pacing leader's
+    lock, notifications) uses a dedicated connection. A connection released inside a
+    transaction (a cancelled caller) still gets the full reset.
+    """
+    if conn.is_in_transaction():
+        await conn.reset()
+
+
 async def create_pool(url: str, settings: DatabaseSettings | None = None) -> asyncpg.Pool:
     """A pool on ``url``; connection failures are translated into :class:`DbError`."""
     s = settings or DatabaseSettings(url=url)
@@ -38,6 +52,7 @@ async def create_pool(url: str, settings: DatabaseSettings | None = None) -> asy
             max_size=s.max_connections,
             timeout=s.connect_timeout_s,
             command_timeout=s.command_timeout_s,
+            reset=_reset,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         raise DbError(f"cannot connect to the database: {e.__class__.__name__}: {e}") from e
