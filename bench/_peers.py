@@ -20,6 +20,7 @@ import asyncio
 import gc
 import json
 import random
+import socket
 import sys
 import time
 import uuid
@@ -209,72 +210,62 @@ async def agi_load(port: int, sessions: int, seconds: float, think_ms: float) ->
 
 
 # -- AudioSocket --------------------------------------------------------------------------------
-class _AudioCall(asyncio.Protocol):
-    def __init__(self, gen: _AudioLoad) -> None:
-        self.gen = gen
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(encode_uuid_frame(uuid.uuid4()))
-
-    def data_received(self, data: bytes) -> None:
-        self.gen.bytes_in += len(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.gen.dropped += 1
-
-
-class _AudioLoad:
-    def __init__(self) -> None:
-        self.calls: list[_AudioCall] = []
-        self.bytes_in = 0
-        self.frames_out = 0
-        self.dropped = 0
-        self.late_ticks = 0
-
-
 async def audiosocket_load(port: int, streams: int, seconds: float) -> dict[str, float]:
+    """Plain non-blocking sockets polled once per 20 ms tick: the cheapest way for one Python
+    process to play 1,000 real-time callers, so that the peer keeps real time."""
     loop = asyncio.get_running_loop()
-    gen = _AudioLoad()
-    for i in range(0, streams, 100):
-        batch = await asyncio.gather(
-            *(
-                loop.create_connection(lambda: _AudioCall(gen), "127.0.0.1", port)
-                for _ in range(min(100, streams - i))
-            )
-        )
-        gen.calls += [proto for _, proto in batch]
+    socks: list[socket.socket] = []
+    for _ in range(streams):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        sock.send(encode_uuid_frame(uuid.uuid4()))
+        socks.append(sock)
     frame = encode_audio_frame(b"\x10\x00" * 160)  # 20 ms of a low constant signal
     period = 0.02
+    ticks = int(seconds / period)
+    frames_out = bytes_in = late = dropped = 0
+    alive = [True] * streams
     t0 = loop.time()
     next_tick = t0
-    ticks = int(seconds / period)
     for _ in range(ticks):
-        for call in gen.calls:
-            if not call.closed and call.transport is not None:
-                call.transport.write(frame)
-                gen.frames_out += 1
+        for i, sock in enumerate(socks):
+            if not alive[i]:
+                continue
+            try:
+                while chunk := sock.recv(65536):
+                    bytes_in += len(chunk)
+                    if len(chunk) < 65536:
+                        break
+                else:
+                    alive[i] = False
+                    dropped += 1
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                alive[i] = False
+                dropped += 1
+                continue
+            try:
+                sock.send(frame)
+                frames_out += 1
+            except OSError:
+                pass
         next_tick += period
         delay = next_tick - loop.time()
         if delay < 0:
-            gen.late_ticks += 1
+            late += 1
         await asyncio.sleep(max(0.0, delay))
     wall = loop.time() - t0
-    for call in gen.calls:
-        if call.transport is not None:
-            call.transport.close()
-    await asyncio.sleep(0.2)
+    for sock in socks:
+        sock.close()
     return {
-        "frames_out": gen.frames_out,
+        "frames_out": frames_out,
         "frames_expected": ticks * streams,
         "wall_s": wall,
-        "late_ticks": gen.late_ticks,
-        "bytes_in": gen.bytes_in,
-        "dropped": gen.dropped - streams,  # each call is counted once more at our own close
+        "late_ticks": late,
+        "bytes_in": bytes_in,
+        "dropped": dropped,
     }
 
 

@@ -87,7 +87,7 @@ class AudioSocketComponent:
 
     def status(self) -> str:
         s = self.server
-        listening = s._server is not None and s._server.sockets
+        listening = s.listening
         where = f"{s.settings.host}:{s.port}" if listening else "not listening"
         return f"{where}  calls {len(s.calls)} live, {s.calls_total} total  errors {s.errors_total}"
 

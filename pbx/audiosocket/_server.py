@@ -1,10 +1,12 @@
 """The AudioSocket server: a thin asyncio adapter around :class:`AudioSocketConnection`.
 
-Built for many concurrent calls: the data path is an ``asyncio.Protocol`` (no StreamReader,
-no task per read), and ONE shared ticker writes every call's outgoing frame each 20 ms: the
-app's queued audio if any, else silence, which keeps app_audiosocket from dropping an idle
-call after 2 s. A call whose transport is paused (peer not reading) gets no keep-alive that
-tick rather than an ever-growing buffer.
+Built for many concurrent calls: ONE shared ticker, every 40 ms by default, reads each
+call's non-blocking socket (whatever arrived: usually two frames) and writes its outgoing
+frames in one send (two 20 ms frames by default): the app's queued audio if any, else
+silence, which keeps app_audiosocket from dropping an idle call after 2 s. No selector
+registration, no task and no callback per call or per read: at 1,000 calls that is what the
+CPU budget allows. A call whose peer is not reading gets no keep-alive that tick rather than
+an ever-growing buffer.
 
 Per call, the server runs ``handler(call)`` once the UUID frame has arrived. Whatever happens
 (handler returns or raises, peer misbehaves, timeouts, shutdown) the call ends; when we end it
@@ -18,6 +20,7 @@ import collections
 import contextlib
 import enum
 import logging
+import socket
 import time
 import uuid as uuid_mod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,9 +66,7 @@ class AudioSocketCall:
         self.peer = peer
         self.uuid: uuid_mod.UUID | None = None
         self.started_at = time.monotonic()
-        # Fast path: a synchronous per-frame callback (e.g. the AMD detector). When set, audio
-        # frames go to it and not to the event queue.
-        self.on_audio: Callable[[bytes], None] | None = None
+        self._on_audio: Callable[[bytes], None] | None = None
         self.end_reason: EndReason | None = None
         self.end_detail = ""
         self.frames_in = 0
@@ -78,15 +79,40 @@ class AudioSocketCall:
         self._out = bytearray()
         self._max_out = int(server.settings.max_outgoing_s * 16000)
         self._frame_bytes = server.settings.keepalive_frame_ms * 16
-        self._silence = (
+        self._frames_per_tick = server.settings.frames_per_tick
+        silence = (
             SILENCE_20MS_FRAME
             if self._frame_bytes == 320
             else encode_audio_frame(bytes(self._frame_bytes))
         )
-        self._protocol: _CallProtocol | None = None
+        self._silence = silence * self._frames_per_tick  # one tick's worth, one write
+        self._protocol: _CallSocket | None = None
         self.last_rx = time.monotonic()
 
     # -- reading ----------------------------------------------------------------------------
+    @property
+    def on_audio(self) -> Callable[[bytes], None] | None:
+        """Fast path: a synchronous per-frame callback (e.g. the AMD detector).
+
+        While set, audio frames go to it and not to the event queue. Setting it first hands it
+        the audio already queued (frames that arrived with the UUID, before the handler ran),
+        in order, so it sees every frame of the call; DTMF and errors stay in the queue.
+        """
+        return self._on_audio
+
+    @on_audio.setter
+    def on_audio(self, callback: Callable[[bytes], None] | None) -> None:
+        self._on_audio = callback
+        if callback is None or not self._events:
+            return
+        kept: collections.deque[AudioReceived | DtmfReceived | ErrorReceived] = collections.deque()
+        for event in self._events:
+            if isinstance(event, AudioReceived):
+                callback(event.pcm)
+            else:
+                kept.append(event)
+        self._events = kept
+
     def __aiter__(self) -> AsyncIterator[AudioReceived | DtmfReceived | ErrorReceived]:
         return self._iterate()
 
@@ -104,8 +130,8 @@ class AudioSocketCall:
             self.dtmf.append(event.digit)
         if isinstance(event, AudioReceived):
             self.frames_in += 1
-            if self.on_audio is not None:
-                self.on_audio(event.pcm)
+            if self._on_audio is not None:
+                self._on_audio(event.pcm)
                 return
         if len(self._events) >= self._server.settings.event_queue_frames:
             log.error(
@@ -134,9 +160,15 @@ class AudioSocketCall:
     def outgoing_bytes(self) -> int:
         return len(self._out)
 
-    def _next_frame(self) -> bytes:
+    def _next_block(self) -> bytes:
+        """One tick's frames: the app's audio (padded with silence at its end), else silence."""
         if not self._out:
             return self._silence
+        return b"".join(self._next_frame() for _ in range(self._frames_per_tick))
+
+    def _next_frame(self) -> bytes:
+        if not self._out:
+            return self._silence[: self._frame_bytes + 3]
         chunk = bytes(self._out[: self._frame_bytes])
         del self._out[: self._frame_bytes]
         if len(chunk) < self._frame_bytes:  # pad the tail so the frame timing stays regular
@@ -167,44 +199,47 @@ class AudioSocketCall:
         self._wakeup.set()
 
 
-class _CallProtocol(asyncio.Protocol):
-    def __init__(self, server: AudioSocketServer) -> None:
+class _CallSocket:
+    """One call's socket, polled by the server's ticker (no selector, no callback per read).
+
+    Every tick (40 ms by default) the ticker reads whatever Asterisk sent and writes one
+    tick's frames back in one send. The selector, a handle and a callback per frame are gone;
+    two syscalls per call per tick remain.
+    A frame waits at most one tick before we read it, which nothing on this path notices
+    (an AMD decision takes hundreds of milliseconds).
+    """
+
+    __slots__ = ("_pending_out", "call", "closing", "core", "peer", "server", "sock", "started_at")
+
+    def __init__(self, server: AudioSocketServer, sock: socket.socket, peer: str) -> None:
         self.server = server
+        self.sock = sock
+        self.peer = peer
         self.core = AudioSocketConnection(server.settings.max_frame_bytes)
-        self.transport: asyncio.Transport | None = None
-        self.call: AudioSocketCall | None = None
-        self.paused = False
-        self.closing = False
-        self._uuid_timer: asyncio.TimerHandle | None = None
-
-    # asyncio callbacks ------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        peer_s = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.call = AudioSocketCall(self.server, peer_s)
+        self.call = AudioSocketCall(server, peer)
         self.call._protocol = self
-        if len(self.server.calls) >= self.server.settings.max_sessions:
-            log.warning(
-                "audiosocket: refusing %s: %d sessions (max_sessions); the dialplan continues",
-                peer_s,
-                len(self.server.calls),
-            )
-            self.call.end_reason = EndReason.REFUSED
-            self.close(send_hangup=True)
-            return
-        self.server.calls.add(self.call)
-        loop = asyncio.get_running_loop()
-        self._uuid_timer = loop.call_later(self.server.settings.uuid_timeout_s, self._uuid_timeout)
+        self.closing = False
+        self.started_at = server.now
+        self._pending_out = b""
 
-    def data_received(self, data: bytes) -> None:
+    # reading ------------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Read what has arrived and act on it."""
+        try:
+            data = self.sock.recv(_READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._peer_gone(f"connection lost: {e}")
+            return
+        if not data:
+            self._eof()
+            return
         call = self.call
-        assert call is not None
         call.last_rx = self.server.now
         core = self.core
-        on_audio = call.on_audio
-        if on_audio is not None and not self.closing:
+        on_audio = call._on_audio
+        if on_audio is not None:
             frames = core.receive_audio_frames(data)
             if frames is not None:  # whole audio frames: straight to the detector
                 call.frames_in += len(frames)
@@ -222,80 +257,64 @@ class _CallProtocol(asyncio.Protocol):
                     if call.closed:
                         return
                 elif isinstance(event, CallStarted):
-                    self._started(event)
+                    call.uuid = event.uuid
+                    self.server._start_handler(call)
                 elif isinstance(event, PeerHangup):
                     call._end(EndReason.PEER_HANGUP, "0x00 from Asterisk", send_hangup=False)
                     return
         except ProtocolError as e:
-            log.warning("audiosocket: closing %s (call %s): %s", call.peer, call.uuid or "-", e)
+            log.warning("audiosocket: closing %s (call %s): %s", self.peer, call.uuid or "-", e)
             call._end(EndReason.PROTOCOL_ERROR, str(e), send_hangup=False)
 
-    def eof_received(self) -> bool:
+    def _eof(self) -> None:
         call = self.call
-        assert call is not None
         try:
             self.core.receive_data(b"")
             event = self.core.next_event()
         except ProtocolError as e:
-            log.warning("audiosocket: %s (call %s): %s", call.peer, call.uuid or "-", e)
+            log.warning("audiosocket: %s (call %s): %s", self.peer, call.uuid or "-", e)
             call._end(EndReason.PROTOCOL_ERROR, str(e), send_hangup=False)
-            return False
-        if isinstance(event, PeerHangup):
-            call._end(EndReason.PEER_HANGUP, "connection closed by Asterisk", send_hangup=False)
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._uuid_timer is not None:
-            self._uuid_timer.cancel()
-        call = self.call
-        if call is not None:
-            self.server.calls.discard(call)
-            if not call.closed:
-                call._end(EndReason.PEER_HANGUP, str(exc or "connection lost"), send_hangup=False)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-
-    # our side ----------------------------------------------------------------------------
-    def _started(self, event: CallStarted) -> None:
-        call = self.call
-        assert call is not None
-        if self._uuid_timer is not None:
-            self._uuid_timer.cancel()
-            self._uuid_timer = None
-        call.uuid = event.uuid
-        self.server._start_handler(call)
-
-    def _uuid_timeout(self) -> None:
-        call = self.call
-        if call is not None and call.uuid is None and not call.closed:
-            log.warning("audiosocket: %s sent no UUID frame in time; closing", call.peer)
-            call._end(EndReason.UUID_TIMEOUT, "no UUID frame", send_hangup=False)
-
-    def write_tick(self) -> None:
-        call = self.call
-        if self.paused or self.closing or call is None or call.uuid is None:
             return
-        if self.core.state is not State.STREAMING:
-            self.core._send(0x10)  # raises: the core says why audio cannot go out now
-        # STREAMING -> STREAMING on audio: no transition to record on this hot path.
-        assert self.transport is not None
-        self.transport.write(call._next_frame() if call._out else call._silence)
+        if isinstance(event, PeerHangup) or not call.closed:
+            self._peer_gone("connection closed by Asterisk")
+
+    def _peer_gone(self, why: str) -> None:
+        self.call._end(EndReason.PEER_HANGUP, why, send_hangup=False)
+
+    # writing ------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> bool:
+        """Send now; keep what the kernel did not take. False when the peer is not reading."""
+        if self._pending_out:
+            data = self._pending_out + data
+            self._pending_out = b""
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as e:
+            self._peer_gone(f"connection lost: {e}")
+            return False
+        if sent < len(data):
+            self._pending_out = data[sent:]
+            return False
+        return True
 
     def close(self, *, send_hangup: bool) -> None:
         if self.closing:
             return
         self.closing = True
-        t = self.transport
-        if t is None or t.is_closing():
-            return
-        if send_hangup and self.core.state.value in ("STREAMING", "AWAIT_UUID"):
-            with contextlib.suppress(ProtocolError):
-                t.write(self.core.send_hangup())
-        t.close()
+        self.server._sockets.pop(self.sock.fileno(), None)
+        if send_hangup and self.core.state in (State.STREAMING, State.AWAIT_UUID):
+            with contextlib.suppress(ProtocolError, OSError):
+                self._write(self.core.send_hangup())
+        # What the kernel did not take is dropped: Asterisk sees the close, which also ends
+        # AudioSocket() with the dialplan going on.
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.server.calls.discard(self.call)
+
+
+_READ_BYTES = 65536
 
 
 class AudioSocketServer:
@@ -304,39 +323,106 @@ class AudioSocketServer:
         self.settings = settings or AudioSocketSettings()
         self.calls: set[AudioSocketCall] = set()
         self.now = time.monotonic()
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: socket.socket | None = None
+        self._port: int | None = None
+        self._sockets: dict[int, _CallSocket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.TimerHandle | None = None
         self._next_tick = 0.0
         self._last_idle_check = 0.0
         self.calls_total = 0
         self.errors_total = 0
+        self.refused_total = 0
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        """The bound port (the real one when the settings asked for 0)."""
+        if self._port is None:
+            raise RuntimeError("the AudioSocket server is not started")
+        return self._port
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _CallProtocol(self), self.settings.host, self.settings.port, reuse_address=True
+        infos = await loop.getaddrinfo(
+            self.settings.host, self.settings.port, type=socket.SOCK_STREAM
         )
+        family, _, _, _, address = infos[0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+            listener.listen(1024)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        self._port = listener.getsockname()[1]
+        loop.add_reader(listener.fileno(), self._accept_ready)
         self._next_tick = loop.time()
         self._tick()
         log.info("audiosocket server listening on %s:%d", self.settings.host, self.port)
 
+    def _accept_ready(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        for _ in range(256):  # a burst of connects, without starving the loop
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.warning("audiosocket: accept failed: %s", e)
+                return
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+            conn = _CallSocket(self, sock, peer)
+            if len(self.calls) >= self.settings.max_sessions:
+                log.warning(
+                    "audiosocket: refusing %s: %d sessions (max_sessions); the dialplan continues",
+                    peer,
+                    len(self.calls),
+                )
+                self.refused_total += 1
+                conn.call.end_reason = EndReason.REFUSED
+                conn.close(send_hangup=True)
+                continue
+            self._sockets[sock.fileno()] = conn
+            self.calls.add(conn.call)
+
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
-        self.now = time.monotonic()
-        for call in list(self.calls):
-            proto = call._protocol
-            if proto is not None:
-                proto.write_tick()
-        if self.now - self._last_idle_check >= 1.0:
-            self._last_idle_check = self.now
+        self.now = now = time.monotonic()
+        uuid_deadline = now - self.settings.uuid_timeout_s
+        for conn in list(self._sockets.values()):
+            if conn.closing:
+                continue
+            conn.poll()  # read first: a frame that ends the call ends it before we write
+            if conn.closing:
+                continue
+            call = conn.call
+            if call.uuid is None:
+                if conn.started_at < uuid_deadline:
+                    log.warning("audiosocket: %s sent no UUID frame in time; closing", conn.peer)
+                    call._end(EndReason.UUID_TIMEOUT, "no UUID frame", send_hangup=False)
+                continue
+            if conn._pending_out and not conn._write(b""):
+                continue  # the peer is not reading: no keep-alive, not a growing buffer
+            if conn.core.state is not State.STREAMING:
+                conn.core._send(0x10)  # raises: the core says why audio cannot go out now
+            # STREAMING -> STREAMING on audio: no transition to record on this hot path.
+            conn._write(call._next_block() if call._out else call._silence)
+        if now - self._last_idle_check >= 1.0:
+            self._last_idle_check = now
             self._check_deadlines()
-        period = self.settings.keepalive_frame_ms / 1000
+        period = self.settings.keepalive_frame_ms * self.settings.frames_per_tick / 1000
         self._next_tick += period
         if self._next_tick < loop.time():  # we fell behind: do not burst to catch up
             self._next_tick = loop.time() + period
@@ -383,10 +469,16 @@ class AudioSocketServer:
             if not call.closed:
                 call._end(EndReason.LOCAL_HANGUP, "handler returned", send_hangup=True)
 
+    def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(listener.fileno())
+            listener.close()
+
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop accepting, give live calls ``grace_s`` to finish, then end them."""
-        if self._server is not None:
-            self._server.close()
+        self._stop_listening()
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace_s):
@@ -394,8 +486,11 @@ class AudioSocketServer:
         await self.abort()
 
     async def abort(self) -> None:
+        self._stop_listening()
         for call in list(self.calls):
             call._end(EndReason.SHUTDOWN, "server stopping", send_hangup=True)
+        for conn in list(self._sockets.values()):
+            conn.close(send_hangup=False)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -403,7 +498,3 @@ class AudioSocketServer:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    await self._server.wait_closed()
