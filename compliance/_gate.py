@@ -4,7 +4,8 @@ One decision is one transaction on one connection:
 
 1. ``compliance_snapshot`` takes the person's advisory lock and returns the address, the
    number, blocks, consents, overrides and the ledger window in one round trip (a reservation
-   first locks its attempt id, so that an id reused for another person is a duplicate too);
+   first locks its attempt id, so that an id reused for another person is a duplicate too:
+   migration 0003);
 2. :func:`compliance._core.decide` decides (pure);
 3. one statement stores the decision with its reasons and, when allowed, reserves the attempt
    (one ledger row per debt of the call);
@@ -51,9 +52,6 @@ from compliance._types import (
 log = logging.getLogger(__name__)
 
 _SNAPSHOT = "SELECT * FROM compliance_snapshot($1, $2, $3, $4, $5, $6, $7)"
-# Serializes reservations of one attempt id even across persons (the person's lock alone lets
-# two persons reserve the same id at once). Two-int key: a key space apart from the persons'.
-_ATTEMPT_LOCK = "SELECT pg_advisory_xact_lock(x'636f6d70'::int, hashtext($1::text))"
 _RECORD = """
 WITH d AS (
     INSERT INTO compliance_decisions (decided_at, person_id, debt_ids, phone_id, e164, channel,
@@ -262,8 +260,6 @@ class ComplianceGate:
         phone_id = phone if isinstance(phone, int) else None
         e164 = phone if isinstance(phone, str) else None
         since = now - timedelta(days=rules.lookback_days)
-        if reserve and attempt is not None:
-            await conn.execute(_ATTEMPT_LOCK, str(attempt))  # always before the person's lock
         row = await conn.fetchrow(
             _SNAPSHOT, person_id, list(debts), phone_id, e164, since, now, attempt
         )

@@ -239,6 +239,19 @@ async def test_conversation_starts_the_seven_day_cooldown(db_pool) -> None:
     assert len(await ledger(db_pool, p.person_id)) == 1
 
 
+async def test_a_late_conversation_still_starts_its_cooldown(db_pool) -> None:
+    """The ledger window takes attempts by their outcome's time too (migration 0003)."""
+    gate = ComplianceGate(db_pool)
+    p = await ny_person(db_pool)
+    first = await reserve(gate, p, T0)
+    assert first.reserved
+    # A callback on the same attempt, recorded as a conversation three days later.
+    assert await gate.record_outcome(first.attempt_id, "conversation", T0 + timedelta(days=3))
+    later = await check(gate, p, T0 + timedelta(days=9, hours=2))  # reserved 9 days ago
+    assert later.codes == ("COOLDOWN",)
+    assert (await check(gate, p, T0 + timedelta(days=11))).allowed
+
+
 async def test_inbound_conversation_starts_the_cooldown_for_its_debt_only(db_pool) -> None:
     gate = ComplianceGate(db_pool)
     p = await ny_person(db_pool, debts=2)
