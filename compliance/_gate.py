@@ -23,6 +23,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,46 @@ WITH d AS (
     WHERE $11
 )
 SELECT id FROM d
+"""
+# Batches: one snapshot per request in one statement (locks taken in the order given, which
+# the gate sorts by person), then every decision and reservation in one statement. Decision
+# ids are drawn from the identity's sequence up front so each reservation finds its decision.
+_SNAPSHOT_MANY = """
+SELECT r.idx, s.*
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[])
+     WITH ORDINALITY AS r(person, debts, phone_id, e164, attempt, idx)
+CROSS JOIN LATERAL compliance_snapshot(
+    r.person, string_to_array(r.debts, ',')::bigint[], r.phone_id, r.e164, $6, $7, r.attempt
+) AS s
+ORDER BY r.idx
+"""
+_RECORD_MANY = """
+WITH input AS (
+    SELECT t.*, nextval(pg_get_serial_sequence('compliance_decisions', 'id')) AS decision_id
+    FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                $8::uuid[], $9::boolean[], $10::timestamptz[], $11::text[], $12::text[],
+                $13::text[], $14::text[])
+         WITH ORDINALITY AS t(person, debts, phone_id, e164, channel, campaign, attempt, allowed,
+                              next_allowed_at, timezones, overrides, reasons, number_kind, idx)
+), d AS (
+    INSERT INTO compliance_decisions (id, decided_at, person_id, debt_ids, phone_id, e164,
+        channel, packs, campaign, attempt_id, allowed, reserved, next_allowed_at, timezones,
+        margin_s, override_ids, reasons)
+    OVERRIDING SYSTEM VALUE
+    SELECT decision_id, $1, person, string_to_array(debts, ',')::bigint[], phone_id, e164,
+        channel, $15::text[], campaign, attempt, allowed, allowed, next_allowed_at,
+        string_to_array(timezones, ','), $16, string_to_array(overrides, ',')::bigint[],
+        reasons::jsonb
+    FROM input
+), a AS (
+    INSERT INTO compliance_attempts (attempt_id, person_id, debt_id, phone_id, e164,
+        number_kind, channel, campaign, packs, decision_id, reserved_at)
+    SELECT attempt, person, x, phone_id, e164, number_kind, channel, campaign, $15::text[],
+        decision_id, $1
+    FROM input, unnest(string_to_array(debts, ',')::bigint[]) AS x
+    WHERE allowed
+)
+SELECT idx, decision_id FROM input ORDER BY idx
 """
 _OUTCOME = "SELECT compliance_record_outcome($1, $2, $3)"
 _DECISIONS = """
@@ -141,6 +182,22 @@ def history_from_row(row: asyncpg.Record) -> History:
     return History(entries, blocks, consents, overrides)
 
 
+@dataclass(frozen=True)
+class DialRequest:
+    """One dial a pacer wants to place: for :meth:`ComplianceGate.check_and_reserve_many`."""
+
+    person_id: int
+    debt_ids: tuple[int, ...]
+    phone: str | int  # E.164, or a phone_numbers.id
+    attempt_id: uuid.UUID | str
+    channel: str = "voice"
+    campaign: str | None = None
+
+
+def _csv(values: Iterable[object]) -> str:
+    return ",".join(str(v) for v in values)
+
+
 class ComplianceGate:
     """Check every dial against the rules and reserve it in the ledger, atomically."""
 
@@ -181,6 +238,138 @@ class ComplianceGate:
         return await self._run(
             person_id, debt_ids, phone, channel, packs, now, margin_s, attempt_id, campaign, True
         )
+
+    async def check_and_reserve_many(
+        self,
+        requests: Sequence[DialRequest],
+        *,
+        packs: Iterable[str] | RuleSet,
+        now: datetime,
+        margin_s: float | None = None,
+    ) -> list[Decision]:
+        """Decide a pacer tick's dials in as few transactions as the persons allow.
+
+        The same guarantees as :meth:`check_and_reserve` for each request, in a fraction of the
+        round trips: a round holds each person once (a second dial for someone waits for the
+        next round, so it sees the first one's reservation), takes the locks in person order
+        (two batches never wait for each other in a cycle), and stores every decision and
+        reservation of the round in one statement. Decisions come back in request order. A
+        failure denies the whole round with ``COMPLIANCE_UNAVAILABLE``; never raises.
+        """
+        names: tuple[str, ...] = ()
+        try:
+            rules = self.rules(packs)
+            names = rules.names
+        except PackError as e:
+            log.error("compliance: rule packs refused: %s", e)
+            return [unavailable(now, f"rule packs could not be loaded: {e}")] * len(requests)
+        margin = self._settings.margin_s if margin_s is None else margin_s
+        out: list[Decision | None] = [None] * len(requests)
+        pending = []
+        for i, r in enumerate(requests):
+            try:
+                uuid.UUID(str(r.attempt_id))
+                int(r.person_id)
+                [int(d) for d in r.debt_ids]
+            except (TypeError, ValueError) as e:
+                reason = _core(Code.BAD_REQUEST, "core_request", f"bad request: {e}")
+                out[i] = Decision(False, (reason,), None, now, packs=names)
+                continue
+            pending.append(i)
+        while pending:
+            seen: set[int] = set()
+            this_round: list[int] = []
+            later: list[int] = []
+            for i in pending:
+                person = requests[i].person_id
+                (later if person in seen else this_round).append(i)
+                seen.add(person)
+            pending = later
+            this_round.sort(key=lambda i: (requests[i].person_id, i))
+            try:
+                async with asyncio.timeout(self._settings.timeout_s):
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        decided = await self._round(
+                            conn, rules, [requests[i] for i in this_round], now, margin
+                        )
+            except Exception as e:  # fail closed; CancelledError is not an Exception
+                log.warning(
+                    "compliance unavailable for a batch of %d: %s: %s",
+                    len(this_round),
+                    type(e).__name__,
+                    e,
+                )
+                message = f"compliance check failed: {type(e).__name__}"
+                decided = [unavailable(now, message, names) for _ in this_round]
+            for i, decision in zip(this_round, decided, strict=True):
+                out[i] = decision
+        return [d for d in out if d is not None]
+
+    async def _round(
+        self,
+        conn: asyncpg.Connection,
+        rules: RuleSet,
+        batch: list[DialRequest],
+        now: datetime,
+        margin_s: float,
+    ) -> list[Decision]:
+        since = now - timedelta(days=rules.lookback_days)
+        debts = [tuple(sorted({int(d) for d in r.debt_ids})) for r in batch]
+        attempts = [uuid.UUID(str(r.attempt_id)) for r in batch]
+        rows = await conn.fetch(
+            _SNAPSHOT_MANY,
+            [int(r.person_id) for r in batch],
+            [_csv(d) for d in debts],
+            [r.phone if isinstance(r.phone, int) else None for r in batch],
+            [r.phone if isinstance(r.phone, str) else None for r in batch],
+            attempts,
+            since,
+            now,
+        )
+        if len(rows) != len(batch):
+            raise ComplianceUnavailable(f"snapshot returned {len(rows)} rows for {len(batch)}")
+        decisions: list[Decision] = []
+        kinds: list[str] = []
+        seen_attempts: set[uuid.UUID] = set()
+        for r, d, attempt, row in zip(batch, debts, attempts, rows, strict=True):
+            e164 = r.phone if isinstance(r.phone, str) else None
+            decision, kind = self._decide_snapshot(
+                row, rules, int(r.person_id), d, e164, r.channel, now, margin_s, attempt, True,
+                None,
+            )  # fmt: skip
+            if attempt in seen_attempts:  # the same id twice in one round
+                message = f"attempt {attempt} is already in this batch; use a fresh id"
+                reason = _core(Code.DUPLICATE_ATTEMPT, "core_request", message)
+                decision = _deny(decision, [reason])
+            seen_attempts.add(attempt)
+            decisions.append(decision)
+            kinds.append(kind)
+        ids = await conn.fetch(
+            _RECORD_MANY,
+            now,
+            [int(r.person_id) for r in batch],
+            [_csv(d) for d in debts],
+            [row["phone_id"] for row in rows],
+            [row["e164"] or (r.phone if isinstance(r.phone, str) else None)
+             for r, row in zip(batch, rows, strict=True)],
+            [r.channel if r.channel in LEDGER_CHANNELS else "voice" for r in batch],
+            [r.campaign for r in batch],
+            attempts,
+            [d.allowed for d in decisions],
+            [d.next_allowed_at for d in decisions],
+            [_csv(d.timezones) for d in decisions],
+            [_csv(d.overrides_used) for d in decisions],
+            [json.dumps([x.to_dict() for x in d.reasons], ensure_ascii=False) for d in decisions],
+            kinds,
+            list(rules.names),
+            round(margin_s),
+        )  # fmt: skip
+        return [
+            dataclasses.replace(
+                d, reserved=d.allowed, decision_id=row["decision_id"], attempt_id=str(a)
+            )
+            for d, a, row in zip(decisions, attempts, ids, strict=True)
+        ]
 
     async def check(
         self,
@@ -263,6 +452,56 @@ class ComplianceGate:
         row = await conn.fetchrow(
             _SNAPSHOT, person_id, list(debts), phone_id, e164, since, now, attempt
         )
+        decision, number_kind = self._decide_snapshot(
+            row, rules, person_id, debts, e164, channel, now, margin_s, attempt, reserve,
+            contact_override,
+        )  # fmt: skip
+        if not reserve:
+            return decision
+        reserved = decision.allowed
+        reasons = json.dumps([r.to_dict() for r in decision.reasons], ensure_ascii=False)
+        decision_id = await conn.fetchval(
+            _RECORD,
+            now,
+            person_id,
+            list(debts),
+            row["phone_id"] if row is not None else None,
+            (row["e164"] if row is not None else None) or e164,
+            channel if channel in LEDGER_CHANNELS else "voice",
+            list(decision.packs),
+            campaign,
+            attempt,
+            decision.allowed,
+            reserved,
+            decision.next_allowed_at,
+            list(decision.timezones),
+            round(margin_s),
+            list(decision.overrides_used),
+            reasons,
+            number_kind,
+        )
+        return dataclasses.replace(
+            decision,
+            reserved=reserved,
+            decision_id=decision_id,
+            attempt_id=str(attempt) if attempt else None,
+        )
+
+    @staticmethod
+    def _decide_snapshot(
+        row: asyncpg.Record | None,
+        rules: RuleSet,
+        person_id: int,
+        debts: tuple[int, ...],
+        e164: str | None,
+        channel: str,
+        now: datetime,
+        margin_s: float,
+        attempt: uuid.UUID | None,
+        reserve: bool,
+        contact_override: Contact | None,
+    ) -> tuple[Decision, str]:
+        """The decision for one snapshot row (pure) and the kind of number to record."""
         if row is None or not row["person_found"]:
             decision = Decision(
                 False,
@@ -314,41 +553,12 @@ class ComplianceGate:
             if reserve and attempt is None:
                 extra.append(_core(Code.BAD_REQUEST, "core_request", "an attempt id is required"))
             decision = _deny(decision, extra)
-        if not reserve:
-            return decision
-        reserved = decision.allowed
         number_kind = "unknown"
         if row is not None and row["person_found"]:
             number_kind = effective_kind(
                 PhoneNumber(row["e164"] or e164 or "", kind=row["phone_kind"] or "unknown")
             )
-        reasons = json.dumps([r.to_dict() for r in decision.reasons], ensure_ascii=False)
-        decision_id = await conn.fetchval(
-            _RECORD,
-            now,
-            person_id,
-            list(debts),
-            row["phone_id"] if row is not None else None,
-            (row["e164"] if row is not None else None) or e164,
-            channel if channel in LEDGER_CHANNELS else "voice",
-            list(decision.packs),
-            campaign,
-            attempt,
-            decision.allowed,
-            reserved,
-            decision.next_allowed_at,
-            list(decision.timezones),
-            round(margin_s),
-            list(decision.overrides_used),
-            reasons,
-            number_kind,
-        )
-        return dataclasses.replace(
-            decision,
-            reserved=reserved,
-            decision_id=decision_id,
-            attempt_id=str(attempt) if attempt else None,
-        )
+        return decision, number_kind
 
     async def record_outcome(self, attempt_id: uuid.UUID | str, outcome: str, at: datetime) -> bool:
         """Record what became of a reserved attempt; True if new, False if already recorded.
