@@ -29,8 +29,7 @@ from pathlib import Path
 import asyncpg
 
 from bench._common import CpuTimer, emit
-from compliance import ComplianceGate, number_info
-from compliance._gate import DialRequest
+from compliance import ComplianceGate, DialRequest, number_info
 from db import DatabaseSettings, LocalPostgres, create_pool, migrate
 
 GOAL_PER_S = 2000

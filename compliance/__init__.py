@@ -15,7 +15,7 @@ from compliance._exceptions import (
     PackError,
     UnknownAttempt,
 )
-from compliance._gate import ComplianceGate
+from compliance._gate import ComplianceGate, DialRequest
 from compliance._packs import (
     available_packs,
     default_pack_names,
@@ -53,6 +53,7 @@ __all__ = [
     "Consent",
     "Contact",
     "Decision",
+    "DialRequest",
     "History",
     "LedgerEntry",
     "Override",

@@ -6,8 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from compliance import ComplianceGate
-from compliance._gate import DialRequest
+from compliance import ComplianceGate, DialRequest
 from tests.compliance.test_gate import SPREAD, T0, TUE_1400, US, ledger, ny_person, reserve
 
 
