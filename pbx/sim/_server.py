@@ -1,0 +1,425 @@
+"""The simulated Asterisk over real TCP: a thin asyncio adapter around :class:`SimCore`.
+
+- **AMI server** on ``host:ami_port``: the banner, Login (a wrong secret waits 1 s, answers
+  ``Authentication failed`` and closes, as Asterisk does), Logoff, then every other action
+  through :func:`pbx.sim._actions.handle_action`; events go to every logged-in connection.
+- **AudioSocket legs**: when a channel runs ``AudioSocket()``, the simulator connects to the
+  address (Puente's AudioSocket server), sends the UUID frame, then the callee's audio in real
+  time, 320-byte frames every 20 ms. One shared ticker serves every leg (non-blocking sockets,
+  no task per call). Puente's 0x00 or close ends ``AudioSocket()`` and the dialplan goes on;
+  when the far end hangs up, the simulator closes the socket without 0x00, as Asterisk does.
+- **FastAGI legs**: for ``AGI(agi://...)`` it connects, sends the environment block and
+  answers each command with :class:`AgiResponder` (a scripted caller), taking each command's
+  time on the channel; ``HANGUP`` when the caller hangs up; Puente's close ends ``AGI()``.
+
+Time is the event loop's clock, in seconds since :meth:`SimulatedAsterisk.start`; the core
+only ever sees that number, so tests can also drive the core with virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import uuid as uuid_mod
+import zlib
+from dataclasses import dataclass, field
+
+from pbx._exceptions import ProtocolError
+from pbx.agi import CommandReader, encode_environment
+from pbx.ami._message import BANNER, MessageFramer, encode_message
+from pbx.audiosocket import (
+    NEED_DATA,
+    AsteriskSideConnection,
+    ServerHangup,
+)
+from pbx.sim._actions import handle_action
+from pbx.sim._agi_caller import AgiResponder
+from pbx.sim._audio import FRAME_BYTES, render, timeline
+from pbx.sim._core import (
+    Broadcast,
+    EndMedia,
+    Output,
+    Reply,
+    SimCore,
+    StartAgi,
+    StartAudioSocket,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimServerSettings:
+    host: str = "127.0.0.1"
+    ami_port: int = 5038  # 0: any free port
+    username: str = "puente"
+    secret: str = field(default="puente", repr=False)
+    # Where AudioSocket() and AGI() connect: Puente's servers. None: the dialplan's globals.
+    audiosocket: str | None = None
+    agi: str | None = None
+    # Keys the scripted FastAGI caller presses, in order ('' = presses nothing, 'H' hangs up).
+    agi_keys: tuple[str, ...] = ()
+    audio_seed: int = 1
+    connect_timeout_s: float = 2.0
+    login_failure_delay_s: float = 1.0
+
+
+class _AmiConnection:
+    def __init__(self, sim: SimulatedAsterisk, conn_id: int, writer: asyncio.StreamWriter) -> None:
+        self.sim = sim
+        self.id = conn_id
+        self.writer = writer
+        self.authenticated = False
+
+    def send(self, pairs: list[tuple[str, str]]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode_message(pairs))
+
+
+class _AudioLeg:
+    """One ``AudioSocket()``: the Asterisk side of the socket, served by the shared ticker."""
+
+    __slots__ = ("call_id", "core", "ended", "frames", "position", "sock")
+
+    def __init__(self, call_id: str, sock: socket.socket, core: AsteriskSideConnection, pcm: bytes):
+        self.call_id = call_id
+        self.sock = sock
+        self.core = core
+        self.frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        self.position = 0
+        self.ended = False
+
+
+class SimulatedAsterisk:
+    """Serve one :class:`SimCore` over TCP. ``async with`` starts and stops it."""
+
+    def __init__(self, core: SimCore, settings: SimServerSettings | None = None) -> None:
+        self.core = core
+        self.settings = settings or SimServerSettings()
+        if self.settings.audiosocket:
+            core.globals["PUENTE_AUDIOSOCKET"] = self.settings.audiosocket
+        if self.settings.agi:
+            core.globals["PUENTE_AGI"] = self.settings.agi
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: dict[int, _AmiConnection] = {}
+        self._next_conn = 1
+        self._t0 = 0.0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._driver: asyncio.Task[None] | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._legs: dict[str, _AudioLeg] = {}
+        self._agi: dict[str, asyncio.Queue[str]] = {}
+        self._port: int | None = None
+        self.audio_legs_total = 0
+        self.agi_legs_total = 0
+        self.media_failures = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def ami_port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator is not started")
+        return self._port
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    async def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._server = await asyncio.start_server(
+            self._on_ami, self.settings.host, self.settings.ami_port, reuse_address=True
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._driver = asyncio.get_running_loop().create_task(self._drive())
+        self._tick()
+        log.info("simulated Asterisk: AMI on %s:%d", self.settings.host, self._port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._conns.values()):
+            conn.writer.close()
+        self._conns.clear()
+        for leg in list(self._legs.values()):
+            self._close_leg(leg)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        tasks = [t for t in (self._driver, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
+
+    async def __aenter__(self) -> SimulatedAsterisk:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- faults -------------------------------------------------------------------------------
+    def drop_ami(self) -> None:
+        """Cut every AMI connection (no Goodbye): the fault of a network blip."""
+        for conn in list(self._conns.values()):
+            conn.writer.transport.abort()
+
+    def restart(self) -> None:
+        """Asterisk restarts: every channel is gone, every AMI connection dropped."""
+        for leg in list(self._legs.values()):
+            self._close_leg(leg)
+        self.core.restart()
+        self.drop_ami()
+
+    # -- the core -----------------------------------------------------------------------------
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def apply(self, outputs: list[Output]) -> None:
+        """Carry out what the core decided, and wake the driver for its new timers."""
+        for out in outputs:
+            if isinstance(out, Broadcast):
+                for conn in list(self._conns.values()):
+                    if conn.authenticated:
+                        conn.send(out.pairs)
+            elif isinstance(out, Reply):
+                conn = self._conns.get(out.conn)
+                if conn is not None:
+                    conn.send(out.pairs)
+            elif isinstance(out, StartAudioSocket):
+                self._spawn(self._open_audiosocket(out))
+            elif isinstance(out, StartAgi):
+                self._spawn(self._run_agi(out))
+            elif isinstance(out, EndMedia):
+                leg = self._legs.get(out.call_id)
+                if leg is not None:
+                    self._close_leg(leg)  # Asterisk just closes: no 0x00
+                agi = self._agi.get(out.call_id)
+                if agi is not None:
+                    agi.put_nowait("HANGUP")
+        self._wake.set()
+
+    async def _drive(self) -> None:
+        while True:
+            self.apply(self.core.advance(self.now()))
+            deadline = self.core.next_deadline()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(
+                    None if deadline is None else max(0.0, deadline - self.now())
+                ):
+                    await self._wake.wait()
+
+    # -- AMI ----------------------------------------------------------------------------------
+    async def _on_ami(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _AmiConnection(self, self._next_conn, writer)
+        self._next_conn += 1
+        self._conns[conn.id] = conn
+        framer = MessageFramer()
+        writer.write(BANNER)
+        try:
+            while data := await reader.read(65536):
+                for msg in framer.feed(data):
+                    if not await self._on_action(conn, msg.pairs):
+                        return
+        except (ProtocolError, ConnectionError) as e:
+            log.warning("simulated AMI: closing connection %d: %s", conn.id, e)
+        finally:
+            self._conns.pop(conn.id, None)
+            writer.close()
+
+    async def _on_action(self, conn: _AmiConnection, pairs: list[tuple[str, str]]) -> bool:
+        fields = {k.lower(): v for k, v in pairs}
+        action = fields.get("action", "").lower()
+        aid = [("ActionID", fields["actionid"])] if "actionid" in fields else []
+        if action == "login":
+            s = self.settings
+            if fields.get("username") == s.username and fields.get("secret") == s.secret:
+                conn.authenticated = True
+                conn.send([("Response", "Success"), *aid, ("Message", "Authentication accepted")])
+                uptime = str(int(self.now()))
+                conn.send(
+                    [
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", uptime),
+                        ("LastReload", uptime),
+                        ("Status", "Fully Booted"),
+                    ]
+                )
+                return True
+            await asyncio.sleep(s.login_failure_delay_s)
+            conn.send([("Response", "Error"), *aid, ("Message", "Authentication failed")])
+            await conn.writer.drain()
+            return False
+        if action == "logoff":
+            conn.send([("Response", "Goodbye"), *aid, ("Message", "Thanks for all the fish.")])
+            await conn.writer.drain()
+            return False
+        if not conn.authenticated:
+            conn.send([("Response", "Error"), *aid, ("Message", "Permission denied")])
+            return True
+        self.apply(handle_action(self.core, conn.id, pairs, self.now()))
+        return True
+
+    # -- AudioSocket legs -----------------------------------------------------------------------
+    async def _open_audiosocket(self, start: StartAudioSocket) -> None:
+        host, _, port = start.address.rpartition(":")
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout_s):
+                await loop.sock_connect(sock, (host, int(port)))
+        except (OSError, TimeoutError, ValueError) as e:
+            sock.close()
+            self.media_failures += 1
+            log.warning("simulated AudioSocket(): cannot connect to %s: %s", start.address, e)
+            # app_audiosocket fails and the channel hangs up.
+            self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+            return
+        core = AsteriskSideConnection(uuid_mod.UUID(start.uuid))
+        seed = self.settings.audio_seed ^ zlib.crc32(start.call_id.encode())
+        pcm = render(timeline(start.fate), seed)
+        leg = _AudioLeg(start.call_id, sock, core, pcm)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.send(core.start())
+        self._legs[start.call_id] = leg
+        self.audio_legs_total += 1
+
+    def _tick(self) -> None:
+        """Every 20 ms: one frame out and whatever came in, for every AudioSocket leg."""
+        for leg in list(self._legs.values()):
+            self._serve_leg(leg)
+        self._ticker = asyncio.get_running_loop().call_later(0.02, self._tick)
+
+    def _serve_leg(self, leg: _AudioLeg) -> None:
+        try:
+            data = leg.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            data = None
+        except OSError:
+            data = b""
+        if data is not None:
+            if data == b"":
+                self._leg_ended(leg, "closed by Puente")
+                return
+            try:
+                leg.core.receive_data(data)
+                while (event := leg.core.next_event()) is not NEED_DATA:
+                    if isinstance(event, ServerHangup):
+                        self._leg_ended(leg, "0x00 from Puente")
+                        return
+            except ProtocolError as e:  # e.g. 0x03 from Puente: Asterisk tears the call down
+                log.warning("simulated AudioSocket(): %s; hanging up", e)
+                self._close_leg(leg)
+                self.apply(self.core.far_end_hangup(leg.call_id, self.now()))
+                return
+        if leg.position < len(leg.frames):
+            frame = leg.frames[leg.position]
+            leg.position += 1
+            with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+                leg.sock.send(leg.core.send_audio(frame))
+
+    def _leg_ended(self, leg: _AudioLeg, why: str) -> None:
+        self._close_leg(leg)
+        self.apply(self.core.media_ended(leg.call_id, self.now()))
+
+    def _close_leg(self, leg: _AudioLeg) -> None:
+        if leg.ended:
+            return
+        leg.ended = True
+        self._legs.pop(leg.call_id, None)
+        leg.sock.close()
+
+    @property
+    def audio_streams(self) -> int:
+        return len(self._legs)
+
+    # -- FastAGI legs -----------------------------------------------------------------------------
+    async def _run_agi(self, start: StartAgi) -> None:
+        rest = start.url.split("://", 1)[-1]
+        hostport = rest.split("/", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        if not host:
+            host, port = hostport, "4573"
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout_s):
+                reader, writer = await asyncio.open_connection(host, int(port))
+        except (OSError, TimeoutError, ValueError) as e:
+            self.media_failures += 1
+            log.warning("simulated AGI(): cannot connect to %s: %s", hostport, e)
+            self.apply(self.core.media_ended(start.call_id, self.now()))  # AGISTATUS=FAILURE
+            return
+        self.agi_legs_total += 1
+        notices: asyncio.Queue[str] = asyncio.Queue()
+        self._agi[start.call_id] = notices
+        caller = AgiResponder(keys=list(self.settings.agi_keys))
+        commands = CommandReader()
+        pending: list[str] = []
+        owed_hangup_line = False  # the HANGUP line goes right before the next response
+        ignore_notices = False  # the flow's own HANGUP command ended the channel
+        try:
+            writer.write(encode_environment(start.env))
+            while True:
+                while not pending:
+                    read = asyncio.ensure_future(reader.read(4096))
+                    notice = asyncio.ensure_future(notices.get())
+                    done, _ = await asyncio.wait(
+                        {read, notice}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if notice in done and not ignore_notices and not caller.dead:
+                        caller.dead = True  # idle: Asterisk writes the line on its own
+                        writer.write(b"HANGUP\n")
+                    if notice not in done:
+                        notice.cancel()
+                    if read not in done:
+                        read.cancel()
+                        continue
+                    data = read.result()
+                    if not data:  # Puente closed the socket: AGI() returns
+                        if not caller.dead:
+                            self.apply(self.core.media_ended(start.call_id, self.now()))
+                        return
+                    pending += commands.feed(data)
+                command = pending.pop(0)
+                verb = command.strip().upper()
+                answer = caller.respond(command)
+                text = answer.text
+                if answer.duration_s > 0 and not caller.dead:
+                    try:
+                        async with asyncio.timeout(answer.duration_s):
+                            await notices.get()
+                        # The caller hung up while the command was on the channel.
+                        caller.dead = True
+                        owed_hangup_line = True
+                        text = (
+                            "200 result=-1 endpos=0\n" if "endpos=" in text else ("200 result=-1\n")
+                        )
+                    except TimeoutError:
+                        pass
+                if owed_hangup_line:
+                    writer.write(b"HANGUP\n")
+                    owed_hangup_line = False
+                writer.write(text.encode())
+                if verb == "HANGUP" and text.startswith("200 result=1"):
+                    owed_hangup_line = True
+                    ignore_notices = True
+                    self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+                elif answer.hangup_after and not caller.dead:
+                    self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+        except (ConnectionError, OSError):
+            if not caller.dead:
+                self.apply(self.core.media_ended(start.call_id, self.now()))
+        finally:
+            self._agi.pop(start.call_id, None)
+            writer.close()

@@ -1,0 +1,264 @@
+"""Puente's own protocol code against the simulated Asterisk, over real TCP, outcome by outcome.
+
+The AMI client originates; the simulator plays the callee; on answer it runs the dialplan of
+``asterisk_conf/extensions.conf`` and connects to Puente's AudioSocket and FastAGI servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+import pytest
+
+from pbx.agi import AgiHangup, AgiServer, AgiSession, AgiSettings
+from pbx.ami import AmiClient, AmiMessage, AmiSettings
+from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
+from pbx.sim import (
+    DEFAULT_DIALPLAN,
+    CalleeModel,
+    ModelFile,
+    SimCore,
+    SimServerSettings,
+    SimSettings,
+    SimulatedAsterisk,
+    load_dialplan,
+)
+from pbx.sim._callees import WIRE
+
+NUMBERS = {
+    "+15550000001": "human",
+    "+15550000002": "machine",
+    "+15550000003": "busy",
+    "+15550000004": "congestion",
+    "+15550000005": "rejected",
+    "+15550000006": "no_answer",
+    "+15550000007": "unallocated",
+}
+BY_OUTCOME = {v: k for k, v in NUMBERS.items()}
+
+
+class Rig:
+    """Puente's side (AMI client, AudioSocket and FastAGI servers) and the simulator."""
+
+    def __init__(self) -> None:
+        self.events: list[AmiMessage] = []
+        self.changed = asyncio.Event()
+        self.audio_calls: list[AudioSocketCall] = []
+        self.amd_verdict: dict[str, str] = {}  # attempt -> AMDSTATUS to set over AMI
+        self.flows: list[str] = []
+        self.agi_hangups = 0
+        self.client: AmiClient
+        self.sim: SimulatedAsterisk
+
+    def on_event(self, msg: AmiMessage) -> None:
+        self.events.append(msg)
+        self.changed.set()
+
+    async def wait_for(
+        self, pred: Callable[[AmiMessage], bool], timeout_s: float = 10.0
+    ) -> AmiMessage:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for m in self.events:
+                    if pred(m):
+                        return m
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def on_audiosocket(self, call: AudioSocketCall) -> None:
+        """A stand-in for AMD: listen for 0.4 s, give a verdict over AMI, end the socket."""
+        self.audio_calls.append(call)
+        await asyncio.sleep(0.4)
+        attempt = str(call.uuid)
+        verdict = self.amd_verdict.get(attempt)
+        if verdict:
+            channel = next(
+                m["Channel"]
+                for m in self.events
+                if m.name == "Newchannel" and m.get("Uniqueid") == attempt
+            )
+            result = await self.client.send_action(
+                "Setvar", [("Channel", channel), ("Variable", "AMDSTATUS"), ("Value", verdict)]
+            )
+            assert result.ok
+        await call.hangup()
+
+    async def pay_flow(self, s: AgiSession) -> None:
+        self.flows.append("pay")
+        try:
+            got = await s.get_data("puente/es/ingrese-documento", 3000, 4)
+            await s.set_variable("PUENTE_RESULT", got.digits)
+        except AgiHangup:
+            self.agi_hangups += 1
+            raise
+
+    async def originate(self, number: str, **variables: str) -> tuple[str, AmiMessage]:
+        attempt = str(uuid.uuid4())
+        var = [
+            f"PUENTE_ATTEMPT={attempt}",
+            "PUENTE_CAMPAIGN=c1",
+            "PUENTE_QUEUE=collections",
+            "PUENTE_MODE=predictive",
+            *(f"{k}={v}" for k, v in variables.items()),
+        ]
+        handle = await self.client.originate(
+            [
+                ("Channel", f"PJSIP/{number}@trunk"),
+                ("Context", "puente-outbound"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+                ("Timeout", "1500"),
+                ("ChannelId", attempt),
+                ("CallerID", '"Puente" <+15550100000>'),
+                ("Variable", var),
+            ],
+            action_id=attempt,
+        )
+        assert handle.response.ok, handle.response
+        return attempt, await handle.result(10)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = Rig()
+    audio = AudioSocketServer(r.on_audiosocket, AudioSocketSettings(port=0))
+    agi = AgiServer({"pay": r.pay_flow}, AgiSettings(port=0))
+    await audio.start()
+    await agi.start()
+    spec = msgspec.convert(
+        {
+            "numbers": NUMBERS,
+            "ring_s": {"dist": "fixed", "value": 0.2},
+            "fail_after_s": {"dist": "fixed", "value": 0.1},
+            "patience_s": {"dist": "fixed", "value": 30.0},
+            "talk_s": {"dist": "fixed", "value": 0.5},
+            "machine_greeting_s": {"dist": "fixed", "value": 1.0},
+        },
+        ModelFile,
+    )
+    core = SimCore(
+        load_dialplan(DEFAULT_DIALPLAN),
+        CalleeModel(spec),
+        SimSettings(agent_ring_s=0.2, playback_s=0.3),
+    )
+    core.add_member("collections", "Local/100@agents", "Sim Agent 100", 0.0)
+    r.sim = SimulatedAsterisk(
+        core,
+        SimServerSettings(
+            ami_port=0,
+            secret="s3cret",
+            audiosocket=f"127.0.0.1:{audio.port}",
+            agi=f"127.0.0.1:{agi.port}",
+            agi_keys=("1234",),
+        ),
+    )
+    await r.sim.start()
+    r.client = AmiClient(
+        AmiSettings(port=r.sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
+    )
+    r.client.subscribe(r.on_event)
+    r.client.start()
+    await r.client.wait_connected(5)
+    try:
+        yield r
+    finally:
+        await r.client.close()
+        await r.sim.stop()
+        await audio.stop(grace_s=0.5)
+        await agi.stop(grace_s=0.5)
+
+
+@pytest.mark.parametrize("outcome", ["busy", "congestion", "rejected", "no_answer", "unallocated"])
+async def test_unanswered_outcomes_as_asterisk_reports_them(rig: Rig, outcome: str) -> None:
+    attempt, response = await rig.originate(BY_OUTCOME[outcome])
+    wire = WIRE[outcome]
+    assert response["Response"] == "Failure"
+    assert response["Reason"] == str(wire.reason)
+    hangup = await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    assert hangup["Cause"] == str(wire.cause)
+    assert not rig.audio_calls  # nothing answered, no AudioSocket
+
+
+async def test_human_answer_streams_audio_then_reaches_an_agent(rig: Rig) -> None:
+    attempt, response = await rig.originate(BY_OUTCOME["human"])
+    assert response["Response"] == "Success"
+    assert response["Reason"] == "4"
+    assert response["Uniqueid"] == attempt  # ChannelId honoured
+    amd = await rig.wait_for(lambda m: m.name == "UserEvent" and m.get("Attempt") == attempt)
+    assert amd["AMDSTATUS"] == "NOTSURE"  # no verdict given: the fail-safe default
+    (call,) = rig.audio_calls
+    assert str(call.uuid) == attempt
+    assert call.frames_in >= 10  # ~20 frames in 0.4 s of real time
+    connect = await rig.wait_for(lambda m: m.name == "AgentConnect")
+    assert connect["Queue"] == "collections"
+    await rig.wait_for(lambda m: m.name == "AgentComplete")
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+
+
+async def test_machine_verdict_over_ami_plays_the_message(rig: Rig) -> None:
+    attempt, response = await rig.originate(BY_OUTCOME["machine"], PUENTE_VM="puente/vm-es")
+    assert response["Reason"] == "4"
+    rig.amd_verdict[attempt] = "MACHINE"
+    amd = await rig.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "PuenteAMD")
+    assert amd["AMDSTATUS"] == "MACHINE"
+    vm = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteVoicemail")
+    assert vm["Attempt"] == attempt
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    assert not any(m.name == "AgentConnect" for m in rig.events)
+
+
+async def test_agentless_call_runs_the_ivr_flow_over_fastagi(rig: Rig) -> None:
+    attempt, _ = await rig.originate(
+        BY_OUTCOME["human"], PUENTE_MODE="agentless", PUENTE_FLOW="pay"
+    )
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt, 15)
+    assert rig.flows == ["pay"]
+    assert rig.agi_hangups == 0  # the scripted caller typed 1234, the flow ended, AGI() returned
+
+
+async def test_wrong_secret_is_refused_after_a_second(rig: Rig) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.sim.ami_port)
+    assert await reader.readline() == b"Asterisk Call Manager/11.0.0\r\n"
+    writer.write(b"Action: Login\r\nActionID: x\r\nUsername: puente\r\nSecret: nope\r\n\r\n")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    reply = await asyncio.wait_for(reader.read(), 5)
+    assert loop.time() - t0 >= 0.9
+    assert reply == b"Response: Error\r\nActionID: x\r\nMessage: Authentication failed\r\n\r\n"
+    writer.close()
+
+
+async def test_dropped_ami_connection_is_survived_without_replay(rig: Rig) -> None:
+    rig.sim.drop_ami()
+    async with asyncio.timeout(5):
+        while rig.client.connects_total < 2:  # noqa: ASYNC110 - a counter of the client
+            await asyncio.sleep(0.01)
+    await rig.client.wait_connected(5)  # reconnected and logged in again
+    assert rig.client.disconnects_total == 1
+    _, response = await rig.originate(BY_OUTCOME["busy"])
+    assert response["Reason"] == "0"
+
+
+async def test_caller_hanging_up_in_the_ivr_reaches_the_flow_as_a_hangup(rig: Rig) -> None:
+    rig.sim.settings = dataclasses.replace(rig.sim.settings, agi_keys=("H",))
+    attempt, _ = await rig.originate(
+        BY_OUTCOME["human"], PUENTE_MODE="agentless", PUENTE_FLOW="pay"
+    )
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt, 15)
+    async with asyncio.timeout(5):
+        while rig.agi_hangups < 1:  # noqa: ASYNC110 - the flow notices right after the hangup
+            await asyncio.sleep(0.01)
+    assert rig.flows == ["pay"]
+
+
+async def test_puente_not_listening_hangs_the_call_up(rig: Rig) -> None:
+    rig.sim.core.globals["PUENTE_AUDIOSOCKET"] = "127.0.0.1:1"  # nothing there
+    attempt, response = await rig.originate(BY_OUTCOME["human"])
+    assert response["Reason"] == "4"
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    assert rig.sim.media_failures == 1
+    assert not any(m.name == "AgentConnect" for m in rig.events)
