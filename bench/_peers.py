@@ -269,6 +269,81 @@ async def audiosocket_load(port: int, streams: int, seconds: float) -> dict[str,
     }
 
 
+# -- Puente's side against the simulated Asterisk -------------------------------------------------
+async def sim_load(calls: int, seconds: float) -> dict[str, Any]:
+    """Originate CALLS calls over AMI and hold every answered one on our AudioSocket server.
+
+    Prints our AudioSocket port, then reads the simulator's AMI port from stdin.
+    """
+    from pbx.ami import AmiClient, AmiSettings
+    from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
+
+    frames = 0
+    release = asyncio.Event()
+
+    def count(_pcm: bytes) -> None:
+        nonlocal frames
+        frames += 1
+
+    async def hold(call: AudioSocketCall) -> None:
+        call.on_audio = count
+        await release.wait()
+
+    server = AudioSocketServer(
+        hold,
+        AudioSocketSettings(
+            port=0, max_sessions=calls + 100, call_timeout_s=seconds + 300, idle_timeout_s=60
+        ),
+    )
+    await server.start()
+    print(server.port, flush=True)
+    loop = asyncio.get_running_loop()
+    ami_port = int(await loop.run_in_executor(None, sys.stdin.readline))
+    settings = AmiSettings(
+        port=ami_port,
+        username="bench",
+        secret="bench",
+        action_timeout_s=60,
+        ping_interval_s=600,
+        event_queue_size=10_000_000,
+    )
+    failed = 0
+    async with AmiClient(settings) as client:
+        await client.wait_connected(10)
+
+        async def originate(i: int) -> None:
+            nonlocal failed
+            attempt = str(uuid.uuid4())
+            handle = await client.originate(
+                [
+                    ("Channel", f"PJSIP/+1555{i:07d}@trunk"),
+                    ("Context", "puente-outbound"),
+                    ("Exten", "s"),
+                    ("Priority", "1"),
+                    ("Timeout", "30000"),
+                    ("ChannelId", attempt),
+                    ("Variable", [f"PUENTE_ATTEMPT={attempt}", "PUENTE_QUEUE=bench"]),
+                ],
+                action_id=attempt,
+            )
+            failed += not handle.response.ok
+
+        for i in range(0, calls, 50):
+            await asyncio.gather(*(originate(j) for j in range(i, min(calls, i + 50))))
+        await asyncio.sleep(seconds)
+        f0, t0 = frames, time.perf_counter()
+        await asyncio.sleep(2.0)
+        rate = (frames - f0) / (time.perf_counter() - t0)
+        release.set()
+    await server.stop(grace_s=1)
+    return {
+        "originated": calls,
+        "originate_failures": failed,
+        "answered": server.calls_total,
+        "frames_received_per_s": round(rate),
+    }
+
+
 def main(argv: list[str]) -> int:
     # The peer is the measuring instrument: its own collector pauses would show up as the
     # server's latency, so it runs without the cyclic GC (it lives for seconds).
@@ -278,6 +353,8 @@ def main(argv: list[str]) -> int:
         stats = asyncio.run(ami_server(int(argv[1])))
     elif kind == "agi":
         stats = asyncio.run(agi_load(int(argv[1]), int(argv[2]), float(argv[3]), float(argv[4])))
+    elif kind == "sim":
+        stats = asyncio.run(sim_load(int(argv[1]), float(argv[2])))
     elif kind == "audiosocket":
         stats = asyncio.run(audiosocket_load(int(argv[1]), int(argv[2]), float(argv[3])))
     else:
