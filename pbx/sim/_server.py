@@ -81,6 +81,10 @@ class SimServerSettings:
     audio_seed: int = 1
     connect_timeout_s: float = 2.0
     login_failure_delay_s: float = 1.0
+    # Faults on demand (also settable while running): every AMI reply this late, every AGI
+    # answer this much slower.
+    ami_reply_delay_s: float = 0.0
+    agi_delay_s: float = 0.0
 
 
 class _AmiConnection:
@@ -89,10 +93,21 @@ class _AmiConnection:
         self.id = conn_id
         self.writer = writer
         self.authenticated = False
+        self.held: list[bytes] = []  # written while the connection is stalled
 
-    def send(self, pairs: list[tuple[str, str]]) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(encode_message(pairs))
+    def send(self, pairs: list[tuple[str, str]], *, reply: bool = False) -> None:
+        data = encode_message(pairs)
+        delay = self.sim.settings.ami_reply_delay_s if reply else 0.0
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self.write, data)
+        else:
+            self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.sim.ami_stalled:
+            self.held.append(data)
+        elif not self.writer.is_closing():
+            self.writer.write(data)
 
 
 class _AudioLeg:
@@ -121,6 +136,9 @@ class SimulatedAsterisk:
             core.globals["PUENTE_AGI"] = self.settings.agi
         self._server: asyncio.base_events.Server | None = None
         self._conns: dict[int, _AmiConnection] = {}
+        self.ami_stalled = False
+        self._boot = 0.0
+        self._agi_writers: dict[str, asyncio.StreamWriter] = {}
         self._next_conn = 1
         self._t0 = 0.0
         self._wake = asyncio.Event()
@@ -190,11 +208,30 @@ class SimulatedAsterisk:
         for conn in list(self._conns.values()):
             conn.writer.transport.abort()
 
+    def stall_ami(self) -> None:
+        """Stop writing to AMI connections (a hung Asterisk); what would go out is held."""
+        self.ami_stalled = True
+
+    def resume_ami(self) -> None:
+        self.ami_stalled = False
+        for conn in list(self._conns.values()):
+            held, conn.held = conn.held, []
+            for data in held:
+                conn.write(data)
+
+    def send_garbage(self, data: bytes = b"\x00\xffnot AMI at all\r\n\r\n") -> None:
+        """Write bytes that are not AMI to every connection."""
+        for conn in list(self._conns.values()):
+            conn.write(data)
+
     def restart(self) -> None:
         """Asterisk restarts: every channel is gone, every AMI connection dropped."""
         for leg in list(self._legs.values()):
             self._close_leg(leg)
+        for writer in list(self._agi_writers.values()):
+            writer.transport.abort()
         self.core.restart()
+        self._boot = self.now()
         self.drop_ami()
 
     # -- the core -----------------------------------------------------------------------------
@@ -213,7 +250,7 @@ class SimulatedAsterisk:
             elif isinstance(out, Reply):
                 conn = self._conns.get(out.conn)
                 if conn is not None:
-                    conn.send(out.pairs)
+                    conn.send(out.pairs, reply=True)
             elif isinstance(out, StartAudioSocket):
                 self._spawn(self._open_audiosocket(out))
             elif isinstance(out, StartAgi):
@@ -265,7 +302,7 @@ class SimulatedAsterisk:
             if fields.get("username") == s.username and fields.get("secret") == s.secret:
                 conn.authenticated = True
                 conn.send([("Response", "Success"), *aid, ("Message", "Authentication accepted")])
-                uptime = str(int(self.now()))
+                uptime = str(int(self.now() - self._boot))
                 conn.send(
                     [
                         ("Event", "FullyBooted"),
@@ -292,6 +329,14 @@ class SimulatedAsterisk:
 
     # -- AudioSocket legs -----------------------------------------------------------------------
     async def _open_audiosocket(self, start: StartAudioSocket) -> None:
+        try:
+            call_uuid = uuid_mod.UUID(start.uuid)
+        except ValueError:
+            # app_audiosocket: "Failed to parse UUID", the application fails, the call ends.
+            self.media_failures += 1
+            log.warning("simulated AudioSocket(): %r is not a UUID; hanging up", start.uuid)
+            self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+            return
         host, _, port = start.address.rpartition(":")
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -306,7 +351,7 @@ class SimulatedAsterisk:
             # app_audiosocket fails and the channel hangs up.
             self.apply(self.core.far_end_hangup(start.call_id, self.now()))
             return
-        core = AsteriskSideConnection(uuid_mod.UUID(start.uuid))
+        core = AsteriskSideConnection(call_uuid)
         seed = self.settings.audio_seed ^ zlib.crc32(start.call_id.encode())
         pcm = render(_head(timeline(start.fate), AUDIO_HEAD_S), seed)
         leg = _AudioLeg(start.call_id, sock, core, pcm)
@@ -386,6 +431,7 @@ class SimulatedAsterisk:
             self.apply(self.core.media_ended(start.call_id, self.now()))  # AGISTATUS=FAILURE
             return
         self.agi_legs_total += 1
+        self._agi_writers[start.call_id] = writer
         notices: asyncio.Queue[str] = asyncio.Queue()
         self._agi[start.call_id] = notices
         caller = AgiResponder(keys=list(self.settings.agi_keys))
@@ -420,6 +466,8 @@ class SimulatedAsterisk:
                 verb = command.strip().upper()
                 answer = caller.respond(command)
                 text = answer.text
+                if self.settings.agi_delay_s > 0:  # fault: a slow PBX
+                    await asyncio.sleep(self.settings.agi_delay_s)
                 if answer.duration_s > 0 and not caller.dead:
                     try:
                         async with asyncio.timeout(answer.duration_s):
@@ -447,4 +495,5 @@ class SimulatedAsterisk:
                 self.apply(self.core.media_ended(start.call_id, self.now()))
         finally:
             self._agi.pop(start.call_id, None)
+            self._agi_writers.pop(start.call_id, None)
             writer.close()

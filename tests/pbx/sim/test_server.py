@@ -262,3 +262,13 @@ async def test_puente_not_listening_hangs_the_call_up(rig: Rig) -> None:
     await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
     assert rig.sim.media_failures == 1
     assert not any(m.name == "AgentConnect" for m in rig.events)
+
+
+async def test_an_attempt_id_that_is_not_a_uuid_fails_audiosocket_as_asterisk_does(
+    rig: Rig,
+) -> None:
+    attempt, response = await rig.originate(BY_OUTCOME["human"], PUENTE_ATTEMPT="not-a-uuid")
+    assert response["Reason"] == "4"
+    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    assert rig.sim.media_failures == 1
+    assert not rig.audio_calls
