@@ -272,3 +272,39 @@ async def test_an_attempt_id_that_is_not_a_uuid_fails_audiosocket_as_asterisk_do
     await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
     assert rig.sim.media_failures == 1
     assert not rig.audio_calls
+
+
+async def test_audiosocket_leg_bytes_are_what_asterisk_sends(rig: Rig) -> None:
+    """UUID frame first, then 320-byte audio frames in real time; our close ends AudioSocket()."""
+    received = bytearray()
+    first_read = asyncio.Event()
+
+    async def raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while loop.time() - t0 < 1.0:
+            data = await reader.read(65536)
+            if not data:
+                break
+            received.extend(data)
+            first_read.set()
+        writer.close()  # no 0x00: closing alone must end AudioSocket() too
+
+    server = await asyncio.start_server(raw, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rig.sim.core.globals["PUENTE_AUDIOSOCKET"] = f"127.0.0.1:{port}"
+    try:
+        attempt, _ = await rig.originate(BY_OUTCOME["human"])
+        amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
+        assert amd["Attempt"] == attempt  # the dialplan went on after our close
+    finally:
+        server.close()
+    assert received[:3] == b"\x01\x00\x10"
+    assert bytes(received[3:19]) == uuid.UUID(attempt).bytes
+    frames, pos = [], 19
+    while pos + 3 <= len(received):
+        kind, length = received[pos], int.from_bytes(received[pos + 1 : pos + 3], "big")
+        frames.append((kind, length))
+        pos += 3 + length
+    assert {f for f in frames} == {(0x10, 320)}
+    assert 30 <= len(frames) <= 60  # 1 s of real time at 50 frames/s (a loaded CI is slower)
