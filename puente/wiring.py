@@ -3,6 +3,9 @@
 A component is something with a lifetime inside the service's TaskGroup: a protocol server, an
 AMI client, later the dialer and the web server. Each gets its settings here and nowhere else.
 
+The demo adds the simulated Asterisk (``pbx.sim``) as its PBX, on loopback, wired to this
+node's AudioSocket and FastAGI servers, and points the AMI client at it.
+
 Until the AMD and IVR issues land, the protocol servers run with safe placeholder handlers:
 an AudioSocket call is handed straight back to the dialplan (``AMDSTATUS`` stays ``NOTSURE``,
 so the call goes to an agent: never dropped on a guess), and a FastAGI session for a flow
@@ -12,6 +15,7 @@ that does not exist yet is closed at once (the dialplan goes on), with a warning
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any, Protocol
 
@@ -20,6 +24,8 @@ import asyncpg
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
+from pbx.sim import SimServerSettings, SimulatedAsterisk
+from pbx.sim import build as build_sim
 from puente.settings import SettingsError, load
 
 log = logging.getLogger("puente.wiring")
@@ -92,13 +98,62 @@ class AudioSocketComponent:
         return f"{where}  calls {len(s.calls)} live, {s.calls_total} total  errors {s.errors_total}"
 
 
+class SimComponent:
+    """The demo's PBX: the simulated Asterisk, connected to this node's own servers."""
+
+    name = "pbx-sim"
+
+    def __init__(self, audiosocket: AudioSocketComponent, agi: AgiComponent) -> None:
+        self._audiosocket = audiosocket
+        self._agi = agi
+        self.sim: SimulatedAsterisk | None = None
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        settings = SimServerSettings(
+            ami_port=0,
+            username="puente",
+            secret=DEMO_SIM_SECRET,
+            audiosocket=f"127.0.0.1:{self._audiosocket.server.port}",
+            agi=f"127.0.0.1:{self._agi.server.port}",
+        )
+        self.sim = build_sim(settings, agents=4)
+        await self.sim.start()
+
+    async def stop(self) -> None:
+        if self.sim is not None:
+            await self.sim.stop()
+
+    async def abort(self) -> None:
+        await self.stop()
+
+    def status(self) -> str:
+        sim = self.sim
+        if sim is None:
+            return "not started"
+        return (
+            f"AMI 127.0.0.1:{sim.ami_port}  channels {sim.core.live_channels}"
+            f"  audio streams {sim.audio_streams}"
+        )
+
+
+DEMO_SIM_SECRET = "demo"  # the simulator listens on loopback only, for the demo's own client
+
+
 class AmiComponent:
     name = "ami"
 
-    def __init__(self, settings: AmiSettings) -> None:
+    def __init__(self, settings: AmiSettings, sim: SimComponent | None = None) -> None:
+        self._settings = settings
+        self._sim = sim
         self.client = AmiClient(settings)
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
+        if self._sim is not None and self._sim.sim is not None:  # the demo: its own PBX
+            self.client = AmiClient(
+                dataclasses.replace(
+                    self._settings, port=self._sim.sim.ami_port, secret=DEMO_SIM_SECRET
+                )
+            )
         self.client.start()  # connects (and reconnects) in the background
 
     async def stop(self) -> None:
@@ -119,9 +174,8 @@ def build_components(
     """The service's components, in start order."""
     ami_file = dict(file_values.get("ami") or {})
     if demo:
-        # The demo has no PBX to log in to until the simulator is wired in; a config file or
-        # PUENTE_AMI_ENABLED=true still turns the client on.
-        ami_file.setdefault("enabled", False)
+        # The demo's PBX is the simulator, started here on loopback with its own secret.
+        ami_file.setdefault("secret", DEMO_SIM_SECRET)
     ami = load(AmiSettings, "ami", file_values=ami_file)
     agi = load(AgiSettings, "agi", file_values=file_values.get("agi"))
     audiosocket = load(
@@ -130,9 +184,15 @@ def build_components(
     unknown = set(file_values) - {"node", "database", "ami", "agi", "audiosocket"}
     if unknown:
         raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
-    components: list[Component] = [AudioSocketComponent(audiosocket), AgiComponent(agi)]
+    audio_component = AudioSocketComponent(audiosocket)
+    agi_component = AgiComponent(agi)
+    components: list[Component] = [audio_component, agi_component]
+    sim = None
+    if demo:
+        sim = SimComponent(audio_component, agi_component)
+        components.append(sim)
     if ami.enabled:
-        components.append(AmiComponent(ami))
+        components.append(AmiComponent(ami, sim))
     else:
         log.info("AMI client disabled (ami.enabled = false)")
     return components
