@@ -85,12 +85,18 @@ async def test_demo_serves_the_protocols_and_stops_cleanly(database_url: str) ->
     assert proc.stderr is not None
     try:
         async with asyncio.timeout(30):
-            while len(ports) < 2:
+            while len(ports) < 3:
                 line = (await proc.stderr.readline()).decode()
                 assert line, "demo ended before its servers started"
-                m = re.search(r"(fastagi|audiosocket) started: 127\.0\.0\.1:(\d+)", line)
+                m = re.search(
+                    r"(fastagi|audiosocket|pbx-sim) started: (?:AMI )?127\.0\.0\.1:(\d+)", line
+                )
                 if m:
                     ports[m.group(1)] = int(m.group(2))
+        # The demo's PBX, the simulator, answers AMI with the real banner.
+        r, w = await asyncio.open_connection("127.0.0.1", ports["pbx-sim"])
+        assert await asyncio.wait_for(r.readline(), 5) == b"Asterisk Call Manager/11.0.0\r\n"
+        w.close()
         # FastAGI: a flow that does not exist yet is closed at once, the dialplan goes on.
         r, w = await asyncio.open_connection("127.0.0.1", ports["fastagi"])
         w.write(encode_environment({"agi_network_script": "pay", "agi_callerid": "5550100"}))
