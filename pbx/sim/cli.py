@@ -37,6 +37,7 @@ def build(
     trunk_capacity: int = 1000,
     agents: int = 0,
     queue: str = "collections",
+    wrapup_s: int = 0,
 ) -> SimulatedAsterisk:
     """A simulator ready to start; :class:`PbxError` names a bad file or value."""
     if not dialplan.is_file():
@@ -47,7 +48,9 @@ def build(
         callees = CalleeModel(msgspec.structs.replace(callees.spec, seed=seed), callees.source)
     core = SimCore(plan, callees, SimSettings(trunk_capacity=trunk_capacity))
     for i in range(agents):
-        core.add_member(queue, f"Local/{100 + i}@agents", f"Sim Agent {100 + i}", 0.0)
+        core.add_member(
+            queue, f"Local/{100 + i}@agents", f"Sim Agent {100 + i}", 0.0, wrapup_s=wrapup_s
+        )
     return SimulatedAsterisk(core, server)
 
 
@@ -82,6 +85,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         trunk_capacity=args.trunk_capacity,
         agents=args.agents,
         queue=args.queue,
+        wrapup_s=args.wrapup_s,
     )
     asyncio.run(_serve(sim, args.duration_s))
     return 0
@@ -105,6 +109,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--trunk-capacity", type=int, default=1000)
     p.add_argument("--agents", type=int, default=0, help="simulated agents in --queue")
     p.add_argument("--queue", default="collections")
+    p.add_argument("--wrapup-s", type=int, default=0, help="agents' wrap-up after each call")
     p.add_argument("--dialplan", type=Path, default=DEFAULT_DIALPLAN)
     p.add_argument("--duration-s", type=float, help="stop after this long")
     p.set_defaults(func=_cmd_sim)
