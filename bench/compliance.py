@@ -159,7 +159,9 @@ async def run(
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="puente bench compliance", description=__doc__)
-    parser.add_argument("--persons", type=int, default=5000)
+    parser.add_argument(
+        "--persons", type=int, default=30000, help="enough that most dials are allowed"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0, help="per run")
     parser.add_argument("--batch", type=int, default=10, help="dials per pacer tick (last run)")
