@@ -37,6 +37,8 @@ NUMBERS = {
     "+15550000005": "rejected",
     "+15550000006": "no_answer",
     "+15550000007": "unallocated",
+    "+15550000008": "unreachable",
+    "+15550000009": "fax",
 }
 BY_OUTCOME = {v: k for k, v in NUMBERS.items()}
 
@@ -134,6 +136,7 @@ async def rig() -> AsyncIterator[Rig]:
             "numbers": NUMBERS,
             "ring_s": {"dist": "fixed", "value": 0.2},
             "fail_after_s": {"dist": "fixed", "value": 0.1},
+            "unreachable_after_s": {"dist": "fixed", "value": 0.3},
             "patience_s": {"dist": "fixed", "value": 30.0},
             "talk_s": {"dist": "fixed", "value": 0.5},
             "machine_greeting_s": {"dist": "fixed", "value": 1.0},
@@ -172,7 +175,9 @@ async def rig() -> AsyncIterator[Rig]:
         await agi.stop(grace_s=0.5)
 
 
-@pytest.mark.parametrize("outcome", ["busy", "congestion", "rejected", "no_answer", "unallocated"])
+@pytest.mark.parametrize(
+    "outcome", ["busy", "congestion", "rejected", "no_answer", "unallocated", "unreachable"]
+)
 async def test_unanswered_outcomes_as_asterisk_reports_them(rig: Rig, outcome: str) -> None:
     attempt, response = await rig.originate(BY_OUTCOME[outcome])
     wire = WIRE[outcome]
@@ -308,3 +313,11 @@ async def test_audiosocket_leg_bytes_are_what_asterisk_sends(rig: Rig) -> None:
         pos += 3 + length
     assert {f for f in frames} == {(0x10, 320)}
     assert 30 <= len(frames) <= 60  # 1 s of real time at 50 frames/s (a loaded CI is slower)
+
+
+async def test_a_fax_answers_and_gets_the_fail_safe_path(rig: Rig) -> None:
+    attempt, response = await rig.originate(BY_OUTCOME["fax"])
+    assert response["Reason"] == "4"
+    amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
+    assert amd["Attempt"] == attempt
+    assert len(rig.audio_calls) == 1  # the tones came over AudioSocket like any answer
