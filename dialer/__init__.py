@@ -1,0 +1,1 @@
+"""The dialer: campaigns, leads, pacing, call attempts, agents, retries."""
