@@ -111,6 +111,7 @@ class Floor:
     talk_time: float = 0.0
     connects: int = 0
     live_delays: list[float] = field(default_factory=list)
+    ring_ends: list[float] = field(default_factory=list)  # every dial: how long it rang
     recent: deque[tuple[float, int, int]] = field(default_factory=deque)  # (t, live, dropped)
     waiting_samples: deque[tuple[int, int, int]] = field(default_factory=deque)
 
@@ -143,6 +144,7 @@ class Floor:
     def handle(self, t: float, kind: str, ref: int) -> None:
         if kind == "ring_end":
             dialed = self.ringing.pop(ref)
+            self.ring_ends.append(t - dialed)
             lead = self.leads[ref]
             if lead.outcome == "live":
                 self.live += 1
@@ -291,7 +293,9 @@ class Puente(Policy):
 
     def tick(self, f: Floor, now: float) -> None:
         if now - self.last_learn >= 60:  # the service relearns every minute
-            self.model = learn_answer_model(f.dials - len(f.ringing), f.live, f.live_delays)
+            self.model = learn_answer_model(
+                f.dials - len(f.ringing), f.live, f.live_delays, ring_end_delays=f.ring_ends
+            )
             self.last_learn = now
         state = PacingState(
             now=now,

@@ -97,6 +97,9 @@ class AnswerModel:
     # empirical distribution is the answer-time model.
     live_delays: tuple[float, ...]
     ring_timeout_s: float = 25.0
+    # How long recent dials of every outcome rang before they ended (answered, busy, failed,
+    # timed out), sorted: P(a dial is still ringing at age a). Empty: only live answers end.
+    ring_end_delays: tuple[float, ...] = ()
 
     def answered_by(self, t: float) -> float:
         """P(a live call has answered within t seconds of its Originate | it will answer)."""
@@ -105,18 +108,22 @@ class AnswerModel:
             return 0.0
         return bisect.bisect_right(d, t) / len(d)
 
+    def still_ringing(self, age: float) -> float:
+        """P(a dial has not ended by ``age``), whatever its outcome."""
+        e = self.ring_end_delays
+        if not e:
+            return 1.0 - self.p_live * self.answered_by(age)
+        return 1.0 - bisect.bisect_right(e, age) / len(e)
+
     def live_within(self, age: float, horizon: float) -> float:
         """P(a call ringing for ``age`` s is answered by a person in the next ``horizon`` s)."""
         if age >= self.ring_timeout_s:
             return 0.0
-        p_before = self.answered_by(age)
-        # P(live and not yet answered) / P(not yet answered at all)
-        live_pending = self.p_live * (1.0 - p_before)
-        still_ringing = 1.0 - self.p_live * p_before
-        if still_ringing <= 1e-9 or live_pending <= 0:
+        ringing = self.still_ringing(age)
+        if ringing <= 1e-9:
             return 0.0
-        gain = self.answered_by(age + horizon) - p_before
-        return min(1.0, self.p_live * gain / still_ringing)
+        gain = self.answered_by(age + horizon) - self.answered_by(age)
+        return min(1.0, max(0.0, self.p_live * gain / ringing))
 
 
 @dataclass(frozen=True)
@@ -140,9 +147,9 @@ class PacingSettings:
     abandon_target: float = 0.03
     amd_s: float = 1.5  # from answer to the queue: the detector's decision time
     # How hard the realised rate corrects the target: target' = target * (1 + gain * slack).
-    loop_gain: float = 0.6
+    loop_gain: float = 1.5
     min_target_factor: float = 0.25
-    max_target_factor: float = 1.5
+    max_target_factor: float = 2.0
     # Pseudo-counts that keep the first calls of a window from swinging the target.
     prior_live: int = 200
     max_lines_per_agent: int = 12
@@ -228,7 +235,12 @@ def lines_to_open(
         ages = np.asarray(state.ringing_ages)
         ages = ages[ages < model.ring_timeout_s][:, None]
         g0 = answered(ages)
-        still = np.maximum(1.0 - model.p_live * g0, 1e-9)
+        if model.ring_end_delays:
+            ends = np.asarray(model.ring_end_delays)
+            still = 1.0 - np.searchsorted(ends, ages, side="right") / len(ends)
+        else:
+            still = 1.0 - model.p_live * g0
+        still = np.maximum(still, 1e-9)
         q = np.clip(model.p_live * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)
         dq = np.diff(q, axis=1)
         arr_mean += dq.sum(axis=0)
@@ -278,8 +290,11 @@ def learn_answer_model(
     prior_dials: int = 50,
     prior_p_live: float = 0.15,
     keep: int = 500,
+    ring_end_delays: Sequence[float] = (),
+    keep_ends: int = 3000,
 ) -> AnswerModel:
     """The answer model from a campaign's recent outcomes (with a weak prior)."""
     p = (live_answers + prior_dials * prior_p_live) / (dials + prior_dials)
     recent = sorted(live_delays[-keep:]) if live_delays else [7.0]
-    return AnswerModel(p, tuple(recent), ring_timeout_s)
+    ends = sorted(ring_end_delays[-keep_ends:]) if len(ring_end_delays) >= 50 else []
+    return AnswerModel(p, tuple(recent), ring_timeout_s, tuple(ends))
