@@ -143,3 +143,13 @@ def test_learned_model_uses_the_prior_until_data_arrives() -> None:
     warm = learn_answer_model(10_000, 1_000, [3.0, 9.0, 6.0])
     assert warm.p_live == pytest.approx((1000 + 7.5) / 10_050)
     assert warm.live_delays == (3.0, 6.0, 9.0)
+
+
+def test_a_call_still_ringing_late_is_likelier_a_person_once_failures_have_ended() -> None:
+    # 10 % people answering at 5-11 s, 12 % failures ending by 2 s, the rest ringing out.
+    ends = sorted([1.0] * 12 + [8.0] * 35 + [25.0] * 53)
+    informed = AnswerModel(0.10, MODEL.live_delays, 25.0, tuple(ends))
+    naive = AnswerModel(0.10, MODEL.live_delays, 25.0)
+    assert informed.still_ringing(3.0) == pytest.approx(0.88)
+    assert informed.live_within(3.0, 10.0) > naive.live_within(3.0, 10.0)
+    assert informed.live_within(30.0, 10.0) == 0.0  # past the ring timeout
