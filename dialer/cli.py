@@ -1,0 +1,80 @@
+"""``puente leads``: import lead files into a campaign."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dialer.importer import ImportError_, import_leads, load_mapping, print_progress
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from db import DatabaseSettings, create_pool
+    from puente.database import database_url
+
+    mapping = load_mapping(args.mapping)
+    async with database_url() as url:
+        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
+        try:
+            summary = await import_leads(
+                pool,
+                args.file,
+                args.campaign,
+                mapping=mapping,
+                default_region=args.default_region,
+                errors_path=args.errors,
+                batch_rows=args.batch_rows,
+                progress=print_progress,
+            )
+        finally:
+            await pool.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    report = {
+        "rows": summary.rows,
+        "loaded": summary.loaded,
+        "rejected": summary.rejected,
+        "numbers_dropped": summary.numbers_dropped,
+        "persons_written": summary.persons,
+        "debts_written": summary.debts,
+        "numbers_added": summary.numbers,
+        "leads_added": summary.leads,
+        "seconds": round(summary.seconds, 2),
+        "rows_per_s": round(summary.rows_per_s),
+        "errors_file": summary.errors_file,
+    }
+    print(json.dumps(report))
+    return 0 if summary.rejected == 0 else 1
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_import(args))
+    except ImportError_ as e:
+        print(f"puente leads import: {e}", file=sys.stderr)
+        return 2
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("leads", help="import lead files into a campaign")
+    sub = p.add_subparsers(dest="leads_action", metavar="ACTION", required=True)
+    i = sub.add_parser(
+        "import",
+        help="import a CSV of debtors, debts and numbers (columns: see dialer/leads.py)",
+        description=(
+            "Import a CSV into a campaign. Bad rows are written to FILE.errors.csv with their "
+            "row number and reason; good rows load. Prints a JSON summary; exit 1 when rows "
+            "were rejected, 2 when nothing could start."
+        ),
+    )
+    i.add_argument("file", type=Path)
+    i.add_argument("--campaign", required=True, help="campaign code")
+    i.add_argument("--mapping", type=Path, help="YAML: our column name -> your header")
+    i.add_argument("--default-region", help="country of numbers written without +, e.g. MX")
+    i.add_argument("--errors", type=Path, help="where to write rejected rows")
+    i.add_argument("--batch-rows", type=int, default=5000)
+    i.set_defaults(func=_cmd_import)

@@ -1,0 +1,264 @@
+"""``puente leads import``: stream a lead file into PostgreSQL, batch by batch.
+
+Each batch is one transaction: the batch's rows are copied (``COPY``) into temporary tables,
+then merged: persons by ``external_ref`` (rows sharing it are one person), debts by the
+creditor's account reference, numbers by person, and one lead per debt for the campaign.
+A batch either loads whole or not at all; rejected rows never reach the database and are
+written, with their row number, column and reason, to the errors file. Memory stays flat
+whatever the file's size: only one batch is held.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import yaml
+
+from dialer.leads import LeadFileError, LeadRow, RowProblem, parse_row, read_rows
+
+_TEMP = """
+CREATE TEMP TABLE imp_person (
+    ext text, full_name text, language text, country text, region text, postal_code text,
+    city text, address_line text, dob date, tz text, row_no int
+) ON COMMIT DROP;
+CREATE TEMP TABLE imp_debt (
+    ext text, account_ref text, balance_cents bigint, currency text, dpd int, priority int,
+    row_no int
+) ON COMMIT DROP;
+CREATE TEMP TABLE imp_phone (ext text, e164 text, kind text) ON COMMIT DROP;
+"""
+_PERSONS = """
+INSERT INTO persons (external_ref, full_name, language, country, region, postal_code, city,
+                     address_line, date_of_birth, stated_timezone)
+SELECT DISTINCT ON (ext) ext, full_name, language, country, region, postal_code, city,
+       address_line, dob, tz
+FROM imp_person ORDER BY ext, row_no DESC
+ON CONFLICT (external_ref) DO UPDATE SET
+    full_name = EXCLUDED.full_name,
+    language = EXCLUDED.language,
+    country = coalesce(EXCLUDED.country, persons.country),
+    region = coalesce(EXCLUDED.region, persons.region),
+    postal_code = coalesce(EXCLUDED.postal_code, persons.postal_code),
+    city = coalesce(EXCLUDED.city, persons.city),
+    address_line = coalesce(EXCLUDED.address_line, persons.address_line),
+    date_of_birth = coalesce(EXCLUDED.date_of_birth, persons.date_of_birth),
+    stated_timezone = coalesce(EXCLUDED.stated_timezone, persons.stated_timezone)
+"""
+_DEBTS = """
+INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency, days_past_due)
+SELECT p.id, $1, d.account_ref, d.balance_cents, coalesce(d.currency, $2), d.dpd
+FROM (SELECT DISTINCT ON (account_ref) * FROM imp_debt ORDER BY account_ref, row_no DESC) d
+JOIN persons p ON p.external_ref = d.ext
+ON CONFLICT (creditor_id, account_ref) DO UPDATE SET
+    balance_cents = EXCLUDED.balance_cents,
+    currency = EXCLUDED.currency,
+    days_past_due = EXCLUDED.days_past_due
+"""
+_PHONES = """
+INSERT INTO phone_numbers (person_id, e164, kind, source)
+SELECT DISTINCT ON (p.id, i.e164) p.id, i.e164, i.kind, 'import'
+FROM imp_phone i JOIN persons p ON p.external_ref = i.ext
+ON CONFLICT (person_id, e164) DO NOTHING
+"""
+_LEADS = """
+INSERT INTO leads (campaign_id, person_id, debt_id, priority)
+SELECT DISTINCT ON (d.id) $1, d.person_id, d.id, i.priority
+FROM imp_debt i JOIN debts d ON d.creditor_id = $2 AND d.account_ref = i.account_ref
+ORDER BY d.id, i.row_no DESC
+ON CONFLICT (campaign_id, debt_id) DO NOTHING
+"""
+
+
+class ImportError_(Exception):
+    """The import cannot start (campaign, mapping, file); nothing was imported."""
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    numbers_dropped: int = 0
+    persons: int = 0
+    debts: int = 0
+    numbers: int = 0
+    leads: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    errors_file: str | None = None
+    problems: list[RowProblem] = field(default_factory=list, repr=False)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def load_mapping(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    except (OSError, yaml.YAMLError) as e:
+        raise ImportError_(f"mapping {path}: {e}") from e
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ImportError_(f"mapping {path}: must map our column names to your headers")
+    return raw
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1]) if status else 0
+
+
+class _Batches:
+    """Rows of the file, parsed, in batches; the problems found on the way."""
+
+    def __init__(
+        self, rows: Iterator[tuple[int, dict[str, str]]], region: str | None, size: int
+    ) -> None:
+        self.rows = rows
+        self.region = region
+        self.size = size
+        self.seen = 0
+        self.problems: list[RowProblem] = []
+
+    def __iter__(self) -> Iterator[list[LeadRow]]:
+        batch: list[LeadRow] = []
+        for n, values in self.rows:
+            self.seen += 1
+            if "__error__" in values:
+                self.problems.append(RowProblem(n, "*", values["__error__"], True))
+                continue
+            lead, problems = parse_row(n, values, self.region)
+            self.problems.extend(problems)
+            if lead is not None:
+                batch.append(lead)
+                if len(batch) >= self.size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+
+async def _load_batch(
+    conn: asyncpg.Connection,
+    batch: list[LeadRow],
+    campaign_id: int,
+    creditor_id: int,
+    currency: str,
+) -> tuple[int, int, int, int]:
+    async with conn.transaction():
+        await conn.execute(_TEMP)
+        await conn.copy_records_to_table(
+            "imp_person",
+            records=[
+                (r.external_ref, r.full_name, r.language, r.country, r.region, r.postal_code,
+                 r.city, r.address_line, r.date_of_birth, r.timezone, r.row)
+                for r in batch
+            ],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "imp_debt",
+            records=[
+                (r.external_ref, r.account_ref, r.balance_cents, r.currency, r.days_past_due,
+                 r.priority, r.row)
+                for r in batch
+            ],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "imp_phone",
+            records=[(r.external_ref, p.e164, p.kind) for r in batch for p in r.phones],
+        )
+        persons = _count(await conn.execute(_PERSONS))
+        debts = _count(await conn.execute(_DEBTS, creditor_id, currency))
+        numbers = _count(await conn.execute(_PHONES))
+        leads = _count(await conn.execute(_LEADS, campaign_id, creditor_id))
+    return persons, debts, numbers, leads
+
+
+async def import_leads(
+    pool: asyncpg.Pool,
+    path: Path,
+    campaign: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    default_region: str | None = None,
+    errors_path: Path | None = None,
+    batch_rows: int = 5000,
+    progress: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Import ``path`` into ``campaign``; :class:`ImportError_` if it cannot start."""
+    row = await pool.fetchrow(
+        """SELECT c.id, c.creditor_id, cr.currency FROM campaigns c
+           LEFT JOIN creditors cr ON cr.id = c.creditor_id WHERE c.code = $1""",
+        campaign,
+    )
+    if row is None:
+        raise ImportError_(f"unknown campaign {campaign!r}")
+    if row["creditor_id"] is None:
+        raise ImportError_(f"campaign {campaign!r} has no creditor: debts need one")
+    if default_region is not None and len(default_region) != 2:
+        raise ImportError_(f"--default-region {default_region!r}: an ISO country code (MX)")
+    summary = ImportSummary()
+    t0 = time.perf_counter()
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise ImportError_(f"{path}: {e.strerror or e}") from e
+    with handle:
+        try:
+            batches = _Batches(
+                read_rows(handle, mapping),
+                default_region.upper() if default_region else None,
+                batch_rows,
+            )
+            async with pool.acquire() as conn:
+                for batch in batches:
+                    p, d, n, ld = await _load_batch(
+                        conn, batch, row["id"], row["creditor_id"], row["currency"].strip()
+                    )
+                    summary.batches += 1
+                    summary.loaded += len(batch)
+                    summary.persons += p
+                    summary.debts += d
+                    summary.numbers += n
+                    summary.leads += ld
+                    summary.rows = batches.seen
+                    summary.seconds = time.perf_counter() - t0
+                    if progress is not None:
+                        progress(summary)
+        except LeadFileError as e:
+            raise ImportError_(f"{path}: {e}") from e
+        except UnicodeDecodeError as e:
+            raise ImportError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    summary.rows = batches.seen
+    summary.problems = batches.problems
+    summary.rejected = len({p.row for p in batches.problems if p.rejected})
+    summary.numbers_dropped = sum(1 for p in batches.problems if not p.rejected)
+    summary.seconds = time.perf_counter() - t0
+    if batches.problems:
+        out = errors_path or path.with_name(path.stem + ".errors.csv")
+        with out.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "column", "problem", "row_rejected"])
+            for p in batches.problems:
+                w.writerow([p.row, p.column, p.problem, "yes" if p.rejected else "no"])
+        summary.errors_file = str(out)
+    return summary
+
+
+def print_progress(summary: ImportSummary) -> None:
+    """A one-line progress report, rewritten in place on a terminal."""
+    if sys.stderr.isatty():
+        sys.stderr.write(
+            f"\r{summary.rows:>10,} rows  {summary.loaded:>10,} loaded"
+            f"  {summary.rows_per_s:>8,.0f} rows/s"
+        )
+        sys.stderr.flush()

@@ -1,0 +1,208 @@
+"""``puente leads import`` on the real database: good rows load, bad rows are reported."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dialer.cli import register
+from dialer.importer import ImportError_, import_leads
+from dialer.leads import parse_row, read_rows
+
+HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
+
+
+@pytest.fixture
+async def campaign(db_pool) -> str:
+    code = f"c{os.urandom(4).hex()}"
+    cred = await db_pool.fetchval(
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
+           VALUES ($1, 'Acme Financiera', 'Acme', '+525500000000', 'MXN') RETURNING id""",
+        code,
+    )
+    await db_pool.execute(
+        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Test', $2)", code, cred
+    )
+    return code
+
+
+def write(tmp_path: Path, body: str, header: str = HEADER) -> Path:
+    p = tmp_path / "leads.csv"
+    p.write_text(header + body, encoding="utf-8")
+    return p
+
+
+async def test_good_rows_load_bad_rows_are_reported(db_pool, campaign, tmp_path) -> None:
+    f = write(
+        tmp_path,
+        "p1,Ana Pérez,A-1,1234.50,33 1234 5678,,MX,JAL,30\n"
+        'p1,Ana Pérez,A-2,"1.000,00",+523312345679,,MX,JAL,10\n'  # same person, 2nd debt
+        "p2,Luis Gómez,A-3,oops,33 1234 5670,,MX,JAL,0\n"  # bad balance
+        "p3,Sin Número,A-4,10,123,,MX,JAL,0\n"  # no usable number
+        "p4,Dos Números,A-5,10,33 1234 5671,999,MX,JAL,0\n"  # one good, one dropped
+        "p5,,A-6,10,33 1234 5672,,MX,JAL,0\n"  # no name
+        "p6,Corta,A-7\n",  # wrong number of fields
+    )
+    s = await import_leads(db_pool, f, campaign)
+    assert (s.rows, s.loaded, s.rejected, s.numbers_dropped) == (7, 3, 4, 1)
+    assert s.persons == 2  # p1 (two debts) and p4
+    assert s.debts == 3
+    assert s.leads == 3
+    person = await db_pool.fetchrow(
+        "SELECT id, country, region FROM persons WHERE external_ref = 'p1'"
+    )
+    assert (person["country"], person["region"]) == ("MX", "JAL")
+    debts = await db_pool.fetch(
+        "SELECT account_ref, balance_cents, currency FROM debts WHERE person_id = $1 "
+        "ORDER BY account_ref",
+        person["id"],
+    )
+    assert [(d["account_ref"], d["balance_cents"], d["currency"]) for d in debts] == [
+        ("A-1", 123450, "MXN"),
+        ("A-2", 100000, "MXN"),
+    ]
+    numbers = await db_pool.fetch(
+        "SELECT e164 FROM phone_numbers WHERE person_id = $1 ORDER BY e164", person["id"]
+    )
+    assert [n["e164"] for n in numbers] == ["+523312345678", "+523312345679"]
+    text = Path(s.errors_file).read_text(encoding="utf-8")  # noqa: ASYNC240 - a small file
+    errors = list(csv.DictReader(text.splitlines()))
+    by_row = {(e["row"], e["column"]): e for e in errors}
+    assert by_row[("4", "balance")]["row_rejected"] == "yes"
+    assert by_row[("5", "phone")]["row_rejected"] == "yes"
+    assert by_row[("6", "phone2")]["row_rejected"] == "no"
+    assert by_row[("7", "full_name")]["problem"] == "required"
+    assert "fields" in by_row[("8", "*")]["problem"]
+
+
+async def test_reimport_is_idempotent_and_updates_balances(db_pool, campaign, tmp_path) -> None:
+    f = write(tmp_path, "q1,Eva,B-1,10,33 1234 5673,,MX,JAL,0\n")
+    await import_leads(db_pool, f, campaign)
+    f = write(tmp_path, "q1,Eva,B-1,25,33 1234 5673,,MX,JAL,5\n")
+    s = await import_leads(db_pool, f, campaign)
+    assert (s.loaded, s.leads, s.numbers) == (1, 0, 0)  # nothing new, the balance updated
+    row = await db_pool.fetchrow(
+        "SELECT balance_cents, days_past_due FROM debts WHERE account_ref = 'B-1'"
+    )
+    assert (row["balance_cents"], row["days_past_due"]) == (2500, 5)
+    assert await db_pool.fetchval("SELECT count(*) FROM persons WHERE external_ref = 'q1'") == 1
+
+
+async def test_batches_stream_the_file(db_pool, campaign, tmp_path) -> None:
+    body = "".join(
+        f"r{i},Persona {i},C-{i},{i}.00,+5255{10000000 + i},,MX,CMX,0\n" for i in range(250)
+    )
+    seen: list[int] = []
+    s = await import_leads(
+        db_pool, write(tmp_path, body), campaign, batch_rows=100,
+        progress=lambda x: seen.append(x.loaded),
+    )  # fmt: skip
+    assert s.batches == 3
+    assert seen == [100, 200, 250]
+    assert s.leads == 250
+
+
+async def test_mapping_and_default_region(db_pool, campaign, tmp_path) -> None:
+    f = write(
+        tmp_path,
+        "Nombre,Cuenta,Saldo,Tel\nMia,D-1,5,55 1234 5678\n",
+        header="",
+    )
+    mapping = {"full_name": "Nombre", "account_ref": "Cuenta", "balance": "Saldo", "phone": "Tel"}
+    s = await import_leads(db_pool, f, campaign, mapping=mapping, default_region="MX")
+    assert (s.loaded, s.rejected) == (1, 0)
+    assert (
+        await db_pool.fetchval(
+            "SELECT e164 FROM phone_numbers p JOIN debts d USING (person_id) "
+            "WHERE d.account_ref = 'D-1'"
+        )
+        == "+525512345678"
+    )
+
+
+async def test_what_stops_an_import_before_anything_loads(db_pool, campaign, tmp_path) -> None:
+    f = write(tmp_path, "x,Eva,E-1,10,33 1234 5674,,MX,JAL,0\n")
+    with pytest.raises(ImportError_, match="unknown campaign 'nope'"):
+        await import_leads(db_pool, f, "nope")
+    bad = write(tmp_path, "Eva,10\n", header="full_name,balance\n")
+    with pytest.raises(ImportError_, match="missing required columns: account_ref, phone"):
+        await import_leads(db_pool, bad, campaign)
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(
+        HEADER.encode() + "x,Pe\xf1a,E-2,1,33 1234 5675,,MX,JAL,0\n".encode("latin-1")
+    )
+    with pytest.raises(ImportError_, match="not UTF-8"):
+        await import_leads(db_pool, latin, campaign)
+    assert await db_pool.fetchval("SELECT count(*) FROM debts WHERE account_ref LIKE 'E-%'") == 0
+
+
+def test_parse_row_rules() -> None:
+    ok, problems = parse_row(
+        2,
+        {"account_ref": "Z", "full_name": "Ana", "balance": "1.234,5", "phone": "+34600000000",
+         "language": "EN", "timezone": "Europe/Madrid", "date_of_birth": "1980-02-29"},
+        None,
+    )  # fmt: skip
+    assert ok is not None
+    assert not problems
+    assert (ok.balance_cents, ok.language, ok.external_ref) == (123450, "en", "Z")
+    assert ok.phones[0].kind == "mobile"
+    for column, value, message in (
+        ("timezone", "Mars/Olympus", "IANA"),
+        ("date_of_birth", "29/02/1980", "YYYY-MM-DD"),
+        ("language", "fr", "es or en"),
+        ("country", "MEX", "alpha-2"),
+        ("days_past_due", "-3", ">= 0"),
+    ):
+        lead, problems = parse_row(
+            3,
+            {"account_ref": "Z", "full_name": "Ana", "balance": "1", "phone": "+34600000000",
+             column: value},
+            None,
+        )  # fmt: skip
+        assert lead is None
+        assert problems[-1].column == column
+        assert message in problems[-1].problem
+
+
+def test_a_national_number_needs_a_country() -> None:
+    lead, problems = parse_row(
+        2, {"account_ref": "Z", "full_name": "A", "balance": "1", "phone": "3312345678"}, None
+    )
+    assert lead is None
+    assert "default-region" in problems[0].problem
+
+
+def test_empty_file_and_header_only() -> None:
+    with pytest.raises(Exception, match="empty"):
+        list(read_rows([]))
+    assert list(read_rows(["account_ref,full_name,balance,phone\n"])) == []
+
+
+async def test_cli_prints_a_summary_and_exit_codes(
+    database_url, campaign, tmp_path, capsys
+) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    f = write(tmp_path, "s1,Eva,F-1,10,33 1234 5676,,MX,JAL,0\ns2,Eva,F-2,x,1,,MX,JAL,0\n")
+    os.environ["PUENTE_DATABASE_URL"] = database_url
+    try:
+        args = parser.parse_args(["leads", "import", str(f), "--campaign", campaign])
+        rc = await asyncio.to_thread(args.func, args)
+        summary = json.loads(capsys.readouterr().out)
+        args = parser.parse_args(["leads", "import", str(f), "--campaign", "nope"])
+        rc2 = await asyncio.to_thread(args.func, args)
+    finally:
+        del os.environ["PUENTE_DATABASE_URL"]
+    assert rc == 1  # a row was rejected
+    assert (summary["rows"], summary["loaded"], summary["rejected"]) == (2, 1, 1)
+    assert summary["errors_file"].endswith("leads.errors.csv")
+    assert rc2 == 2
+    assert "unknown campaign 'nope'" in capsys.readouterr().err
