@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 
 from bench._common import CpuTimer, emit
+from bench._db import fresh_database, server_url
 from compliance import ComplianceGate, DialRequest, number_info
-from db import DatabaseSettings, LocalPostgres, create_pool, migrate
+from db import DatabaseSettings, create_pool
 
 GOAL_PER_S = 2000
 PACKS = ("us_federal", "us_ma")
@@ -109,14 +108,8 @@ async def worker(
 async def run(
     url: str, persons: int, workers: int, seconds: float, batch: int
 ) -> dict[str, object]:
-    admin = await asyncpg.connect(url)
-    name = f"puente_bench_{os.getpid()}"
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        bench_url = url.rsplit("/", 1)[0] + "/" + name
+    async with fresh_database(url, "compliance") as bench_url:
         conn = await asyncpg.connect(bench_url)
-        await migrate(conn)
         people = await seed(conn, persons)
         await conn.close()
         pool = await create_pool(
@@ -142,9 +135,6 @@ async def run(
                 )
         finally:
             await pool.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     ms = sorted(x * 1000 for x in latencies)
     return {
         "decisions_per_s": round(counts["decisions"] / cpu.wall_s),
@@ -166,12 +156,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per run")
     parser.add_argument("--batch", type=int, default=10, help="dials per pacer tick (last run)")
     args = parser.parse_args(argv)
-    url = os.environ.get("PUENTE_DATABASE_URL")
-    server = None
-    if not url:
-        server = LocalPostgres(base_dir=Path(".puente") / "pg-bench")
-        url = server.start().url("postgres")
-    try:
+    with server_url() as url:
         runs = ((1, 1), (args.workers, 1), (args.workers, args.batch))
         for workers, batch in runs:
             stats = asyncio.run(run(url, args.persons, workers, args.seconds, batch))
@@ -187,7 +172,4 @@ def main(argv: list[str]) -> int:
                 if workers == args.workers
                 else None,
             )
-    finally:
-        if server is not None and server.started_by_us:
-            server.stop()
     return 0

@@ -127,10 +127,15 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
         if not text.startswith("+") and not region:
             return "national number without a country (use --default-region or country)"
         return f"not a phone number ({e._msg})"
-    if not phonenumbers.is_valid_number(num):
+    # number_type() is UNKNOWN exactly when is_valid_number() is false; one call does both.
+    kind = phonenumbers.number_type(num)
+    if kind == PhoneNumberType.UNKNOWN:
         return "not a valid number for its country"
-    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return Phone(e164, _KINDS.get(phonenumbers.number_type(num), "unknown"))
+    if num.italian_leading_zero:  # +39 06...: the zero is part of the number
+        e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    else:
+        e164 = f"+{num.country_code}{num.national_number}"
+    return Phone(e164, _KINDS.get(kind, "unknown"))
 
 
 @functools.lru_cache(maxsize=1024)
