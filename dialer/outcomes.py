@@ -1,0 +1,176 @@
+"""What became of a dial, from Asterisk's events: one final disposition per attempt (pure).
+
+With PJSIP trunks ``OriginateResponse``'s ``Reason`` only says answered (4), not answered in
+time (3) or "something else" (0); busy, congestion, rejection and dead numbers are told apart
+by the ``Hangup`` event's ``Cause`` or the ``DialEnd``'s ``DialStatus`` (recorded from
+Asterisk 22: ``tests/data/asterisk-transcripts/README.md``). Local channels do give 5 (busy)
+and 8 (congestion).
+
+:class:`AttemptTracker` follows every attempt Puente originated (``ActionID`` = ``ChannelId``
+= the attempt id, so the channel's ``Uniqueid`` is the attempt id too) and yields exactly one
+:class:`Outcome` per attempt: when the call is answered, when a failure's cause is known, or
+when the cause does not come in time (the reason alone then decides). Time is an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Disposition(enum.StrEnum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+    UNALLOCATED = "unallocated"
+    FAILED = "failed"  # never left Asterisk: bad channel, unknown endpoint, no trunk
+
+
+# Q.850 causes as Asterisk reports them.
+_BY_CAUSE = {
+    1: Disposition.UNALLOCATED,  # unallocated (unassigned) number
+    3: Disposition.UNALLOCATED,  # no route to destination
+    17: Disposition.BUSY,
+    18: Disposition.UNREACHABLE,  # no user responding
+    19: Disposition.NO_ANSWER,  # user alerting, no answer
+    20: Disposition.UNREACHABLE,  # subscriber absent
+    21: Disposition.REJECTED,
+    22: Disposition.UNALLOCATED,  # number changed
+    27: Disposition.UNREACHABLE,  # destination out of order
+    28: Disposition.UNALLOCATED,  # invalid number format
+    34: Disposition.CONGESTION,
+    38: Disposition.CONGESTION,  # network out of order
+    41: Disposition.CONGESTION,  # temporary failure
+    42: Disposition.CONGESTION,  # switching equipment congestion
+}
+_BY_DIAL_STATUS = {
+    "BUSY": Disposition.BUSY,
+    "CONGESTION": Disposition.CONGESTION,
+    "NOANSWER": Disposition.NO_ANSWER,
+    "CHANUNAVAIL": Disposition.FAILED,
+}
+# What the compliance ledger records (its outcome vocabulary) for an unanswered dial.
+LEDGER_OUTCOME = {
+    Disposition.BUSY: "busy",
+    Disposition.UNALLOCATED: "not_in_service",
+    Disposition.NO_ANSWER: "no_answer",
+    Disposition.REJECTED: "no_answer",
+    Disposition.UNREACHABLE: "no_answer",
+    Disposition.CONGESTION: "network_failure",
+    Disposition.FAILED: "not_placed",
+}
+
+
+def classify(reason: int | None, cause: int | None, dial_status: str | None) -> Disposition:
+    """The disposition from the three facts Asterisk gives (any of them may be missing)."""
+    if reason == 4:
+        return Disposition.ANSWERED
+    if reason == 5:
+        return Disposition.BUSY
+    if reason == 8:
+        return Disposition.CONGESTION
+    if cause is not None and cause in _BY_CAUSE:
+        return _BY_CAUSE[cause]
+    if reason == 3:
+        return Disposition.NO_ANSWER
+    if dial_status is not None and dial_status.upper() in _BY_DIAL_STATUS:
+        return _BY_DIAL_STATUS[dial_status.upper()]
+    return Disposition.FAILED
+
+
+@dataclass(frozen=True)
+class Outcome:
+    attempt_id: str
+    disposition: Disposition
+    reason: int | None
+    cause: int | None
+    dial_status: str | None
+    at: float
+
+    @property
+    def ledger_outcome(self) -> str | None:
+        """The compliance ledger's word for it (None: answered, decided later by AMD/agent)."""
+        return LEDGER_OUTCOME.get(self.disposition)
+
+
+@dataclass
+class _Pending:
+    originated_at: float
+    reason: int | None = None
+    failed_at: float | None = None
+    cause: int | None = None
+    dial_status: str | None = None
+
+
+@dataclass
+class AttemptTracker:
+    """Attempts in flight, fed with AMI events; every attempt ends exactly once."""
+
+    # How long to wait for the Hangup's cause after a failed OriginateResponse.
+    cause_wait_s: float = 2.0
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+    def originated(self, attempt_id: str, now: float) -> None:
+        if attempt_id in self.done or attempt_id in self.pending:
+            raise ValueError(f"attempt {attempt_id} is already tracked")
+        self.pending[attempt_id] = _Pending(now)
+
+    def event(self, name: str, fields: Mapping[str, str], now: float) -> list[Outcome]:
+        """One AMI event (its name and fields); the outcomes it completes."""
+        if name == "OriginateResponse":
+            aid = fields.get("ActionID", "")
+            p = self.pending.get(aid)
+            if p is None:
+                return []
+            reason = _int(fields.get("Reason"))
+            p.reason = reason
+            if reason == 4 or fields.get("Response") == "Success":
+                return [self._finish(aid, now)]
+            p.failed_at = now
+            if p.cause is not None:
+                return [self._finish(aid, now)]
+            return []
+        uid = fields.get("Uniqueid", "")
+        key = uid if uid in self.pending else uid.removesuffix(";2")
+        p = self.pending.get(key)
+        if p is None:
+            return []
+        if name == "DialEnd":
+            p.dial_status = fields.get("DialStatus") or p.dial_status
+        elif name == "Hangup":
+            p.cause = _int(fields.get("Cause"))
+            if p.failed_at is not None:
+                return [self._finish(key, now)]
+        return []
+
+    def tick(self, now: float) -> list[Outcome]:
+        """Failures whose cause did not come in time end on what is known."""
+        late = [
+            aid
+            for aid, p in self.pending.items()
+            if p.failed_at is not None and now - p.failed_at >= self.cause_wait_s
+        ]
+        return [self._finish(aid, now) for aid in late]
+
+    def fate_unknown(self, now: float) -> list[str]:
+        """The AMI link dropped: these attempts need reconciling (CoreShowChannels)."""
+        return sorted(self.pending)
+
+    def _finish(self, aid: str, now: float) -> Outcome:
+        p = self.pending.pop(aid)
+        self.done.add(aid)
+        return Outcome(
+            aid, classify(p.reason, p.cause, p.dial_status), p.reason, p.cause, p.dial_status, now
+        )
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None

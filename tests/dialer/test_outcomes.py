@@ -1,0 +1,140 @@
+"""Dispositions from Asterisk's recorded events, and one outcome per attempt."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from dialer.outcomes import AttemptTracker, Disposition, classify
+from pbx.ami import MessageFramer
+from pbx.sim import DEFAULT_DIALPLAN, CalleeModel, ModelFile, SimCore, load_dialplan
+from pbx.sim._actions import handle_action
+from pbx.sim._core import Broadcast, Reply
+from tests.support import transcripts
+
+RECORDED = {
+    "sip/01-pjsip-answer": Disposition.ANSWERED,
+    "sip/02-pjsip-486-busy": Disposition.BUSY,
+    "sip/03-pjsip-180-noanswer-timeout5000": Disposition.NO_ANSWER,
+    "sip/04-pjsip-503-unavailable": Disposition.CONGESTION,
+    "sip/05-pjsip-603-decline": Disposition.REJECTED,
+    "sip/06-pjsip-nobody-listening": Disposition.UNREACHABLE,
+    "sip/07-pjsip-unknown-endpoint": Disposition.FAILED,
+    "sip/08-local-dial-pjsip-answer": Disposition.ANSWERED,
+    "sip/09-local-dial-pjsip-busy": Disposition.BUSY,
+    "sip/10-local-dial-pjsip-noanswer-timeout5000": Disposition.NO_ANSWER,
+    "ami/03-originate-local-answer": Disposition.ANSWERED,
+    "ami/04-originate-local-busy": Disposition.BUSY,
+    "ami/05-originate-local-congestion": Disposition.CONGESTION,
+    "ami/06-originate-local-noanswer-timeout5000": Disposition.NO_ANSWER,
+    "ami/07-originate-invalid-technology": Disposition.FAILED,
+    "ami/08-originate-local-nonexistent-context": Disposition.FAILED,
+}
+
+
+def facts(name: str) -> tuple[int | None, int | None, str | None]:
+    """Reason, the first non-zero Hangup cause and the first DialEnd status, as recorded."""
+    raw = transcripts.read(f"{name}.s2c.txt")
+    framer = MessageFramer()
+    messages = framer.feed(raw[raw.index(b"\r\n") + 2 :])
+    reason = cause = status = None
+    for m in messages:
+        if m.name == "OriginateResponse" and reason is None:
+            reason = int(m["Reason"])
+        elif m.name == "Hangup" and cause is None and m.get("Cause") not in (None, "0"):
+            cause = int(m["Cause"])
+        elif m.name == "DialEnd" and status is None:
+            status = m["DialStatus"]
+    return reason, cause, status
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(RECORDED.items()))
+def test_recorded_outcomes_classify_as_asterisk_meant_them(name: str, expected) -> None:
+    assert classify(*facts(name)) == expected
+
+
+def test_ledger_outcomes_release_busy_and_dead_numbers() -> None:
+    from dialer.outcomes import LEDGER_OUTCOME
+
+    assert LEDGER_OUTCOME[Disposition.BUSY] == "busy"
+    assert LEDGER_OUTCOME[Disposition.UNALLOCATED] == "not_in_service"
+    assert Disposition.ANSWERED not in LEDGER_OUTCOME
+
+
+def test_tracker_waits_for_the_cause_then_ends_once() -> None:
+    t = AttemptTracker(cause_wait_s=2.0)
+    t.originated("a1", 0.0)
+    assert t.event("DialEnd", {"Uniqueid": "a1", "DialStatus": "BUSY"}, 1.0) == []
+    assert t.event("OriginateResponse", {"ActionID": "a1", "Response": "Failure",
+                                         "Reason": "0"}, 1.1) == []  # fmt: skip
+    (out,) = t.event("Hangup", {"Uniqueid": "a1", "Cause": "17"}, 1.2)
+    assert (out.disposition, out.ledger_outcome) == (Disposition.BUSY, "busy")
+    assert t.event("Hangup", {"Uniqueid": "a1", "Cause": "17"}, 1.3) == []  # never twice
+    with pytest.raises(ValueError, match="already tracked"):
+        t.originated("a1", 2.0)
+
+
+def test_tracker_ends_on_the_reason_when_no_cause_comes() -> None:
+    t = AttemptTracker(cause_wait_s=2.0)
+    t.originated("a2", 0.0)
+    t.event("OriginateResponse", {"ActionID": "a2", "Response": "Failure", "Reason": "3"}, 5.0)
+    assert t.tick(6.0) == []
+    (out,) = t.tick(7.0)
+    assert out.disposition == Disposition.NO_ANSWER
+    assert t.fate_unknown(7.0) == []
+
+
+def test_tracker_against_the_simulator_for_every_outcome() -> None:
+    numbers = {
+        "+15550000001": "human",
+        "+15550000003": "busy",
+        "+15550000004": "congestion",
+        "+15550000005": "rejected",
+        "+15550000006": "no_answer",
+        "+15550000007": "unallocated",
+        "+15550000008": "unreachable",
+    }
+    spec = msgspec.convert(
+        {"numbers": numbers, "ring_s": {"dist": "fixed", "value": 1.0},
+         "fail_after_s": {"dist": "fixed", "value": 0.5},
+         "unreachable_after_s": {"dist": "fixed", "value": 3.0}},
+        ModelFile,
+    )  # fmt: skip
+    core = SimCore(load_dialplan(DEFAULT_DIALPLAN), CalleeModel(spec))
+    core.globals["PUENTE_AUDIOSOCKET"] = "127.0.0.1:1"
+    tracker = AttemptTracker()
+    outcomes = {}
+    now = 0.0
+    for i, number in enumerate(numbers):
+        aid = f"00000000-0000-4000-8000-{i:012d}"
+        tracker.originated(aid, now)
+        action = [("Action", "Originate"), ("ActionID", aid), ("ChannelId", aid),
+                  ("Channel", f"PJSIP/{number}@trunk"), ("Context", "puente-outbound"),
+                  ("Exten", "s"), ("Priority", "1"), ("Timeout", "20000"), ("Async", "true"),
+                  ("Variable", f"PUENTE_ATTEMPT={aid}")]  # fmt: skip
+        feed = handle_action(core, 1, action, now)
+        while True:
+            for out in feed:
+                if isinstance(out, Broadcast | Reply) and out.pairs[0][0] == "Event":
+                    fields = dict(out.pairs)
+                    for o in tracker.event(fields["Event"], fields, now):
+                        outcomes[o.attempt_id] = o.disposition
+            nd = core.next_deadline()
+            if nd is None or nd > 60:
+                break
+            now = nd
+            feed = core.advance(now)
+        outcomes.update({o.attempt_id: o.disposition for o in tracker.tick(now + 10)})
+    by_number = {
+        outcome: outcomes[f"00000000-0000-4000-8000-{i:012d}"]
+        for i, outcome in enumerate(numbers.values())
+    }
+    assert by_number == {
+        "human": Disposition.ANSWERED,
+        "busy": Disposition.BUSY,
+        "congestion": Disposition.CONGESTION,
+        "rejected": Disposition.REJECTED,
+        "no_answer": Disposition.NO_ANSWER,
+        "unallocated": Disposition.UNALLOCATED,
+        "unreachable": Disposition.UNREACHABLE,
+    }
