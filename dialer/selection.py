@@ -1,0 +1,154 @@
+"""From ready leads to dials the gate allowed: claim, pick a number, gate, record the intent.
+
+1. **Claim** the campaign's best ready leads (``FOR UPDATE SKIP LOCKED``: several nodes never
+   take the same lead), highest priority first, then the longest waiting.
+2. **Pick a number** per person: the active number tried least recently (never tried first),
+   so a debtor's numbers rotate.
+3. **Gate** them together (:meth:`ComplianceGate.check_and_reserve_many`): an allowed dial is
+   reserved in the ledger; a denied one goes back to ``ready`` at its ``next_allowed_at``
+   (a hard block, e.g. cease or do-not-call, cancels the lead).
+4. **Intend**: each allowed dial gets its ``call_attempts`` row (``originating``, id = the
+   reservation's attempt id) and its lead goes ``in_call``, before any Originate is sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from compliance import ComplianceGate, Decision, DialRequest
+from compliance._types import SOFT_CODES
+
+_CLAIM = """
+WITH picked AS (
+    SELECT l.id FROM leads l
+    WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
+    ORDER BY l.priority DESC, l.next_try_at, l.id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
+FROM picked WHERE l.id = picked.id
+RETURNING l.id, l.person_id, l.debt_id, l.priority
+"""
+_NUMBERS = """
+SELECT DISTINCT ON (n.person_id) n.person_id, n.id, n.e164
+FROM phone_numbers n
+LEFT JOIN LATERAL (
+    SELECT max(a.reserved_at) AS last FROM compliance_attempts a
+    WHERE a.person_id = n.person_id AND a.phone_id = n.id
+) t ON true
+WHERE n.person_id = ANY($1::bigint[]) AND n.status = 'active'
+ORDER BY n.person_id, t.last NULLS FIRST, n.id
+"""
+_RELEASE = """
+UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at), claimed_by = NULL,
+                 claimed_at = NULL, last_outcome = $4
+WHERE id = $1
+"""
+_INTEND = """
+INSERT INTO call_attempts (id, lead_id, campaign_id, person_id, debt_id, phone_id, node, pbx,
+                           state)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'originating')
+"""
+
+
+@dataclass(frozen=True)
+class Dial:
+    """A dial the gate allowed and the database recorded: send the Originate now."""
+
+    attempt_id: str
+    lead_id: int
+    person_id: int
+    debt_id: int
+    phone_id: int
+    e164: str
+
+
+@dataclass(frozen=True)
+class Denied:
+    lead_id: int
+    decision: Decision
+
+
+async def claim_and_gate(
+    pool: asyncpg.Pool,
+    gate: ComplianceGate,
+    *,
+    campaign_id: int,
+    campaign_code: str,
+    packs: Sequence[str],
+    want: int,
+    node: str,
+    pbx: str,
+    now: datetime,
+    retry_after_denial: timedelta = timedelta(hours=1),
+) -> tuple[list[Dial], list[Denied]]:
+    """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded."""
+    if want <= 0:
+        return [], []
+    rows = await pool.fetch(_CLAIM, campaign_id, now, want, node)
+    if not rows:
+        return [], []
+    numbers = {
+        r["person_id"]: (r["id"], r["e164"])
+        for r in await pool.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
+    }
+    leads = []
+    for r in rows:
+        if r["person_id"] not in numbers:
+            await pool.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
+            continue
+        leads.append(r)
+    requests = [
+        DialRequest(
+            person_id=r["person_id"],
+            debt_ids=(r["debt_id"],),
+            phone=numbers[r["person_id"]][0],
+            attempt_id=uuid.uuid4(),
+            channel="autodialed_voice",
+            campaign=campaign_code,
+        )
+        for r in leads
+    ]
+    decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now)
+    dials: list[Dial] = []
+    denied: list[Denied] = []
+    async with pool.acquire() as conn:
+        for r, req, d in zip(leads, requests, decisions, strict=True):
+            if d.reserved:
+                phone_id, e164 = numbers[r["person_id"]]
+                async with conn.transaction():
+                    await conn.execute(
+                        _INTEND, uuid.UUID(str(req.attempt_id)), r["id"], campaign_id,
+                        r["person_id"], r["debt_id"], phone_id, node, pbx,
+                    )  # fmt: skip
+                    await conn.execute(
+                        "UPDATE leads SET state = 'in_call', attempts = attempts + 1 WHERE id = $1",
+                        r["id"],
+                    )
+                dials.append(
+                    Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
+                )
+                continue
+            codes = set(d.codes)
+            hard = any(code not in SOFT_CODES for code in codes)
+            if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
+                state, when = "ready", now + timedelta(minutes=1)
+            elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
+                await conn.execute(
+                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
+                    numbers[r["person_id"]][0],
+                )
+                state, when = "ready", now
+            elif hard:
+                state, when = "cancelled", None
+            else:
+                state, when = "ready", d.next_allowed_at or now + retry_after_denial
+            await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
+            denied.append(Denied(r["id"], d))
+    return dials, denied

@@ -1,0 +1,161 @@
+"""Claim, pick a number, gate, record: on the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from compliance import ComplianceGate
+from dialer.importer import import_leads
+from dialer.selection import claim_and_gate
+
+# Wednesday 2 December 2026, 12:00 in Mexico City (UTC-6, no DST); after the leads' creation
+# (their first try is due from when they are loaded).
+NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def campaign(db_pool, tmp_path: Path) -> tuple[int, str]:
+    code = f"c{os.urandom(4).hex()}"
+    cred = await db_pool.fetchval(
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
+           VALUES ($1, 'Acme', 'Acme', '+525500000000', 'MXN') RETURNING id""",
+        code,
+    )
+    cid = await db_pool.fetchval(
+        "INSERT INTO campaigns (code, name, creditor_id, compliance_packs) "
+        "VALUES ($1, 'Test', $2, '{mx}') RETURNING id",
+        code,
+        cred,
+    )
+    base = int.from_bytes(os.urandom(2), "big") % 9000
+    rows = "".join(
+        f"{code}-p{i},Persona {i},{code}-A{i},100,+5255{10_000_000 + base * 100 + i},,"
+        f"MX,CMX,0,{i % 3}\n"
+        for i in range(10)
+    )
+    f = tmp_path / "leads.csv"
+    f.write_text(
+        "external_ref,full_name,account_ref,balance,phone,phone2,country,region,"
+        "days_past_due,priority\n" + rows,
+        encoding="utf-8",
+    )
+    s = await import_leads(db_pool, f, code)
+    assert s.leads == 10
+    return cid, code
+
+
+async def gate_some(db_pool, campaign, want: int, now=NOON, node: str = "n1"):
+    cid, code = campaign
+    return await claim_and_gate(
+        db_pool,
+        ComplianceGate(db_pool),
+        campaign_id=cid,
+        campaign_code=code,
+        packs=["mx"],
+        want=want,
+        node=node,
+        pbx="sim",
+        now=now,
+    )
+
+
+async def test_claimed_leads_are_gated_reserved_and_recorded(db_pool, campaign) -> None:
+    dials, denied = await gate_some(db_pool, campaign, 4)
+    assert len(dials) == 4
+    assert not denied
+    priorities = await db_pool.fetch(
+        "SELECT priority FROM leads WHERE id = ANY($1) ORDER BY priority DESC",
+        [d.lead_id for d in dials],
+    )
+    assert priorities[0]["priority"] == 2  # highest priority first
+    for d in dials:
+        row = await db_pool.fetchrow(
+            "SELECT * FROM call_attempts WHERE id = $1::uuid", d.attempt_id
+        )
+        assert row["state"] == "originating"
+        assert row["lead_id"] == d.lead_id
+        assert (
+            await db_pool.fetchval(
+                "SELECT count(*) FROM compliance_attempts WHERE attempt_id = $1::uuid", d.attempt_id
+            )
+            == 1
+        )
+        assert await db_pool.fetchval("SELECT state FROM leads WHERE id = $1", d.lead_id) == (
+            "in_call"
+        )
+
+
+async def test_two_nodes_never_claim_the_same_lead(db_pool, campaign) -> None:
+    a, b = await asyncio.gather(
+        gate_some(db_pool, campaign, 6, node="n1"), gate_some(db_pool, campaign, 6, node="n2")
+    )
+    ids_a = {d.lead_id for d in a[0]}
+    ids_b = {d.lead_id for d in b[0]}
+    assert not ids_a & ids_b
+    assert len(ids_a | ids_b) == 10
+
+
+async def test_outside_hours_the_lead_waits_for_the_window(db_pool, campaign) -> None:
+    night = NOON + timedelta(hours=11)  # 23:00 in Mexico City
+    dials, denied = await gate_some(db_pool, campaign, 3, now=night)
+    assert not dials
+    assert len(denied) == 3
+    for d in denied:
+        lead = await db_pool.fetchrow(
+            "SELECT state, next_try_at FROM leads WHERE id = $1", d.lead_id
+        )
+        assert lead["state"] == "ready"
+        assert lead["next_try_at"] == d.decision.next_allowed_at
+        assert lead["next_try_at"] > night
+
+
+async def test_do_not_call_cancels_the_lead(db_pool, campaign) -> None:
+    cid, _ = campaign
+    person, e164 = await db_pool.fetchrow(
+        "SELECT p.id, n.e164 FROM leads l JOIN persons p ON p.id = l.person_id "
+        "JOIN phone_numbers n ON n.person_id = p.id WHERE l.campaign_id = $1 AND l.priority = 2 "
+        "ORDER BY p.id LIMIT 1",
+        cid,
+    )
+    await db_pool.execute(
+        "INSERT INTO contact_blocks (kind, e164, source, reason, effective_at) "
+        "VALUES ('dnc', $1, 'debtor', 'asked', $2)",
+        e164,
+        NOON - timedelta(days=1),
+    )
+    dials, denied = await gate_some(db_pool, campaign, 10)
+    blocked = [d for d in denied if "DNC" in d.decision.codes]
+    assert len(blocked) == 1
+    assert await db_pool.fetchval("SELECT state FROM leads WHERE id = $1", blocked[0].lead_id) == (
+        "cancelled"
+    )
+    assert person not in {d.person_id for d in dials}
+
+
+async def test_a_debtors_numbers_rotate(db_pool, campaign) -> None:
+    cid, _ = campaign
+    lead, person = await db_pool.fetchrow(
+        "SELECT id, person_id FROM leads WHERE campaign_id = $1 ORDER BY priority DESC, id LIMIT 1",
+        cid,
+    )
+    second = await db_pool.fetchval(
+        "INSERT INTO phone_numbers (person_id, e164, kind) VALUES ($1, $2, 'mobile') RETURNING id",
+        person,
+        f"+52331{int.from_bytes(os.urandom(3), 'big') % 10_000_000:07d}",
+    )
+    first_round, _ = await gate_some(db_pool, campaign, 1)
+    (dial,) = first_round
+    assert dial.lead_id == lead
+    assert dial.phone_id != second  # the older number first
+    await db_pool.execute(  # the call ended; it is due again (and longest waiting)
+        "UPDATE leads SET state = 'ready', next_try_at = '2026-01-01' WHERE id = $1", lead
+    )
+    second_round, _ = await gate_some(db_pool, campaign, 1, now=NOON + timedelta(hours=2))
+    (again,) = second_round
+    assert again.lead_id == lead
+    assert again.phone_id == second  # never tried beats tried two hours ago
