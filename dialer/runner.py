@@ -1,0 +1,409 @@
+"""One campaign on one node: pace, select, gate, originate over AMI, track, record.
+
+Every second (the pacing tick) the runner asks :func:`dialer.pacing.lines_to_open` how many
+lines to open from what the queue and the calls in flight say, claims and gates that many
+leads (:func:`dialer.selection.claim_and_gate`: each allowed dial is reserved in the ledger
+and written as an ``originating`` attempt first), and sends one async Originate per dial
+(``ActionID`` = ``ChannelId`` = the attempt id). AMI events end each attempt exactly once:
+
+- not answered: the disposition from Reason, Hangup cause and DialEnd
+  (:class:`dialer.outcomes.AttemptTracker`), the ledger outcome (busy and dead numbers
+  release the count), the lead retried per the disposition;
+- answered: ``PuenteAMD`` (the AMD verdict), ``AgentConnect`` (an agent took it),
+  ``PuenteQueueResult`` with ``TIMEOUT`` (no agent in time: abandoned), then the channel's
+  ``Hangup`` ends the attempt.
+
+An Originate whose fate the AMI link lost is not re-sent; it waits for its events and, after
+``stale_after_s``, ends as ``failed`` (the reconciler of a later issue asks Asterisk first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from compliance import ComplianceGate
+from dialer.agents import AgentBoard
+from dialer.outcomes import AttemptTracker, Disposition, Outcome
+from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
+from dialer.selection import Dial, claim_and_gate
+from pbx.ami import AmiClient, AmiMessage
+from puente.redact import mask_number
+
+log = logging.getLogger(__name__)
+
+RETRY_S = {
+    Disposition.BUSY: 15 * 60,
+    Disposition.NO_ANSWER: 2 * 3600,
+    Disposition.REJECTED: 4 * 3600,
+    Disposition.UNREACHABLE: 4 * 3600,
+    Disposition.CONGESTION: 10 * 60,
+    Disposition.FAILED: 10 * 60,
+    "machine": 4 * 3600,
+    "abandoned": 3600,
+    "hangup": 3600,
+}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    code: str
+    mode: str
+    queue: str
+    trunk: str
+    caller_id: str | None
+    packs: tuple[str, ...]
+    ring_timeout_s: int
+    abandon_target: float
+    agentless_flow: str | None
+    language: str = "es"
+    voicemail: str = ""
+    max_lines: int = 200
+
+    @classmethod
+    async def load(cls, pool: asyncpg.Pool, code: str) -> Campaign:
+        r = await pool.fetchrow("SELECT * FROM campaigns WHERE code = $1", code)
+        if r is None:
+            raise LookupError(f"unknown campaign {code!r}")
+        settings = r["settings"] if isinstance(r["settings"], dict) else {}
+        return cls(
+            r["id"], r["code"], r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
+            tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
+            r["agentless_flow"], settings.get("language", "es"), settings.get("voicemail", ""),
+            int(settings.get("max_lines", 200)),
+        )  # fmt: skip
+
+
+@dataclass
+class _Call:
+    dial: Dial
+    sent_at: float
+    answered_at: float | None = None
+    amd: str | None = None
+    connected: bool = False
+    abandoned: bool = False
+
+
+@dataclass
+class RunnerStats:
+    dials: int = 0
+    denied: int = 0
+    answered: int = 0
+    live: int = 0
+    connected: int = 0
+    abandoned: int = 0
+    machines: int = 0
+    finals: int = 0
+    by_disposition: dict[str, int] = field(default_factory=dict)
+    live_delays: list[float] = field(default_factory=list)
+
+
+class CampaignRunner:
+    name = "dialer"
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gate: ComplianceGate,
+        ami: AmiClient,
+        campaign: Campaign,
+        *,
+        node: str,
+        pbx: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tick_s: float = 1.0,
+        stale_after_s: float = 120.0,
+    ) -> None:
+        self.pool, self.gate, self.ami, self.c = pool, gate, ami, campaign
+        self.node, self.pbx, self.clock = node, pbx, clock
+        self.tick_s, self.stale_after_s = tick_s, stale_after_s
+        self.board = AgentBoard(campaign.queue)
+        self.tracker = AttemptTracker()
+        self.calls: dict[str, _Call] = {}
+        self.stats = RunnerStats()
+        self.pacing = PacingSettings(abandon_target=campaign.abandon_target)
+        self.service = Service()
+        self._finals: asyncio.Queue[tuple[str, str, Outcome | None]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._sends: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self.ami.subscribe(self._on_event)
+        self._task = tg.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop dialing; live calls end on their own and their results are still written."""
+        self._stopping = True
+        deadline = time.monotonic() + 30
+        while self.calls and time.monotonic() < deadline:
+            await self._drain_finals()
+            await asyncio.sleep(0.1)
+        await self._drain_finals()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def status(self) -> str:
+        s = self.stats
+        rate = s.abandoned / s.live if s.live else 0.0
+        return (
+            f"{self.c.code} {self.c.mode}: agents {self.board.free(time.monotonic())}/"
+            f"{self.board.logged_in} free  in flight {len(self.calls)}  dials {s.dials}"
+            f"  denied {s.denied}  answered {s.answered}  connected {s.connected}"
+            f"  abandoned {s.abandoned} ({rate:.1%})"
+        )
+
+    # -- events (synchronous: they only update state and queue database work) ------------------
+    def _on_event(self, msg: AmiMessage) -> None:
+        now = time.monotonic()
+        name = msg.name
+        if name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete"):
+            self.board.event(name, dict(msg.pairs), now)
+        fields = dict(msg.pairs) if name in _CALL_EVENTS else None
+        if fields is None:
+            return
+        for outcome in self.tracker.event(name, fields, now):
+            self._unanswered_or_answered(outcome, now)
+        attempt = fields.get("Attempt") or fields.get("Uniqueid", "")
+        call = self.calls.get(attempt)
+        if call is None:
+            return
+        if name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
+            call.amd = fields.get("AMDSTATUS")
+            if call.amd == "MACHINE":
+                self.stats.machines += 1
+            else:
+                self.stats.live += 1
+                self.stats.live_delays.append(call.answered_at - call.sent_at)
+        elif name == "AgentConnect":
+            call.connected = True
+            self.stats.connected += 1
+        elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
+            if fields.get("QUEUESTATUS") != "CONTINUE" and not call.connected:
+                call.abandoned = True
+                self.stats.abandoned += 1
+        elif (
+            name == "Hangup" and call.answered_at is not None and fields.get("Uniqueid") == attempt
+        ):
+            if call.connected:
+                disposition = "agent"
+            elif call.amd == "MACHINE":
+                disposition = "machine"
+            elif call.abandoned:
+                disposition = "abandoned"
+            else:
+                disposition = "hangup"
+            self._finals.put_nowait((attempt, disposition, None))
+
+    def _unanswered_or_answered(self, outcome: Outcome, now: float) -> None:
+        call = self.calls.get(outcome.attempt_id)
+        if call is None:
+            return
+        if outcome.disposition is Disposition.ANSWERED:
+            call.answered_at = now
+            self.stats.answered += 1
+            return
+        self._finals.put_nowait((outcome.attempt_id, outcome.disposition.value, outcome))
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            try:
+                await self._drain_finals()
+                for outcome in self.tracker.tick(time.monotonic()):
+                    self._unanswered_or_answered(outcome, time.monotonic())
+                await self._expire_stale()
+                if not self._stopping:
+                    await self._dial_tick()
+            except (asyncpg.PostgresError, OSError) as e:
+                log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
+            next_tick += self.tick_s
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    async def _expire_stale(self) -> None:
+        now = time.monotonic()
+        for aid, call in list(self.calls.items()):
+            if call.answered_at is None and now - call.sent_at > self.stale_after_s:
+                self.tracker.pending.pop(aid, None)
+                await self._record(call, Disposition.FAILED.value, None)
+                del self.calls[aid]
+
+    async def _dial_tick(self) -> None:
+        now = time.monotonic()
+        if not self.ami.connected:
+            return
+        ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
+        waiting = sum(
+            1
+            for c in self.calls.values()
+            if c.answered_at is not None
+            and not c.connected
+            and not c.abandoned
+            and c.amd != "MACHINE"
+        )
+        free = self.board.free(now)
+        lines = self.c.max_lines - len(self.calls)
+        if self.c.mode in ("progressive", "preview"):
+            want = max(0, min(lines, free - len(ringing) - waiting))
+        else:
+            s = self.stats
+            model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
+            state = PacingState(
+                now=now,
+                free_agents=free,
+                busy_elapsed=self.board.busy_elapsed(now),
+                ringing_ages=tuple(ringing),
+                waiting_live=waiting,
+                lines_available=lines,
+                window_live=s.live,
+                window_abandoned=s.abandoned,
+            )
+            want = lines_to_open(state, model, self.service, self.pacing)
+        if want <= 0:
+            return
+        dials, denied = await claim_and_gate(
+            self.pool,
+            self.gate,
+            campaign_id=self.c.id,
+            campaign_code=self.c.code,
+            packs=self.c.packs,
+            want=want,
+            node=self.node,
+            pbx=self.pbx,
+            now=self.clock(),
+        )
+        self.stats.denied += len(denied)
+        for d in dials:
+            self.stats.dials += 1
+            self.calls[d.attempt_id] = _Call(d, time.monotonic())
+            self.tracker.originated(d.attempt_id, time.monotonic())
+            task = asyncio.get_running_loop().create_task(self._originate(d))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _originate(self, d: Dial) -> None:
+        tech, _, endpoint = self.c.trunk.partition("/")
+        variables = [
+            f"PUENTE_ATTEMPT={d.attempt_id}",
+            f"PUENTE_CAMPAIGN={self.c.code}",
+            f"PUENTE_MODE={self.c.mode}",
+            f"PUENTE_QUEUE={self.c.queue}",
+            f"PUENTE_LANG={self.c.language}",
+            f"PUENTE_VM={self.c.voicemail}",
+        ]
+        if self.c.agentless_flow:
+            variables.append(f"PUENTE_FLOW={self.c.agentless_flow}")
+        fields = [
+            ("Channel", f"{tech}/{d.e164}@{endpoint}" if endpoint else f"{tech}/{d.e164}"),
+            ("Context", "puente-outbound"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Timeout", str(self.c.ring_timeout_s * 1000)),
+            ("ChannelId", d.attempt_id),
+            ("Variable", variables),
+        ]
+        if self.c.caller_id:
+            fields.append(("CallerID", self.c.caller_id))
+        try:
+            await self.pool.execute(
+                "UPDATE call_attempts SET originated_at = $2 WHERE id = $1::uuid",
+                d.attempt_id,
+                self.clock(),
+            )
+            handle = await self.ami.originate(fields, action_id=d.attempt_id)
+        except Exception as e:  # fate unknown: never re-sent; its events may still come
+            log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
+            return
+        if not handle.response.ok:
+            self.tracker.pending.pop(d.attempt_id, None)
+            self._finals.put_nowait((d.attempt_id, Disposition.FAILED.value, None))
+
+    # -- results ------------------------------------------------------------------------------
+    async def _drain_finals(self) -> None:
+        while not self._finals.empty():
+            item = self._finals.get_nowait()
+            aid, disposition, outcome = item
+            call = self.calls.get(aid)
+            if call is None:
+                continue
+            try:
+                await self._record(call, disposition, outcome)
+            except BaseException:
+                self._finals.put_nowait(item)  # a result is never dropped: retried next tick
+                raise
+            del self.calls[aid]
+
+    async def _record(self, call: _Call, disposition: str, outcome: Outcome | None) -> None:
+        now = self.clock()
+        if outcome is not None:
+            ledger = outcome.ledger_outcome
+            retry = RETRY_S.get(outcome.disposition, 3600)
+        else:
+            ledger = {"machine": "machine", "abandoned": "abandoned", "failed": "not_placed"}.get(
+                disposition
+            )
+            retry = RETRY_S.get(disposition, 3600)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE call_attempts SET state = 'final', disposition = $2,
+                       originate_reason = $3, hangup_cause = $4, dial_status = $5,
+                       amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
+                       ended_at = $8, finalized_at = $8
+                   WHERE id = $1::uuid AND state <> 'final'""",
+                call.dial.attempt_id,
+                disposition,
+                outcome.reason if outcome else None,
+                outcome.cause if outcome else None,
+                outcome.dial_status if outcome else None,
+                call.amd,
+                call.answered_at is not None,
+                now,
+            )
+            if disposition == Disposition.UNALLOCATED.value:
+                await conn.execute(
+                    "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1",
+                    call.dial.phone_id,
+                )
+                state, when = "ready", now
+            elif disposition == "agent":
+                state, when = "done", None
+            else:
+                state, when = "ready", now + timedelta(seconds=retry)
+            await conn.execute(
+                """UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
+                       claimed_by = NULL, last_outcome = $4 WHERE id = $1""",
+                call.dial.lead_id,
+                state,
+                when,
+                disposition,
+            )
+        if ledger is not None:
+            await self.gate.record_outcome(uuid.UUID(call.dial.attempt_id), ledger, now)
+        self.stats.finals += 1
+        self.stats.by_disposition[disposition] = self.stats.by_disposition.get(disposition, 0) + 1
+
+
+_CALL_EVENTS = {
+    "OriginateResponse",
+    "DialEnd",
+    "Hangup",
+    "UserEvent",
+    "AgentConnect",
+}
