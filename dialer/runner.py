@@ -35,6 +35,7 @@ from dialer.agents import AgentBoard
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
 from dialer.selection import Dial, claim_and_gate
+from pbx import PbxError
 from pbx.ami import AmiClient, AmiMessage
 from puente.redact import mask_number
 
@@ -122,10 +123,12 @@ class CampaignRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tick_s: float = 1.0,
         stale_after_s: float = 120.0,
+        warmup_calls: int = 50,
     ) -> None:
         self.pool, self.gate, self.ami, self.c = pool, gate, ami, campaign
         self.node, self.pbx, self.clock = node, pbx, clock
         self.tick_s, self.stale_after_s = tick_s, stale_after_s
+        self.warmup_calls = warmup_calls
         self.board = AgentBoard(campaign.queue)
         self.tracker = AttemptTracker()
         self.calls: dict[str, _Call] = {}
@@ -136,6 +139,7 @@ class CampaignRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sends: set[asyncio.Task[None]] = set()
+        self._synced_at_connect = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, tg: asyncio.TaskGroup) -> None:
@@ -234,6 +238,8 @@ class CampaignRunner:
                     await self._dial_tick()
             except (asyncpg.PostgresError, OSError) as e:
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
+            except PbxError as e:
+                log.warning("dialer %s: PBX unavailable, not dialing: %s", self.c.code, e)
             next_tick += self.tick_s
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
@@ -245,10 +251,23 @@ class CampaignRunner:
                 await self._record(call, Disposition.FAILED.value, None)
                 del self.calls[aid]
 
+    async def _sync_agents(self) -> None:
+        """After each (re)connect: the queue's members as Asterisk has them now."""
+        if self.ami.connects_total == self._synced_at_connect:
+            return
+        result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
+        now = time.monotonic()
+        self.board.agents.clear()
+        for ev in result.events:
+            if ev.name == "QueueMember":
+                self.board.event("QueueMember", dict(ev.pairs), now)
+        self._synced_at_connect = self.ami.connects_total
+
     async def _dial_tick(self) -> None:
         now = time.monotonic()
         if not self.ami.connected:
             return
+        await self._sync_agents()
         ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
         waiting = sum(
             1
@@ -260,10 +279,11 @@ class CampaignRunner:
         )
         free = self.board.free(now)
         lines = self.c.max_lines - len(self.calls)
-        if self.c.mode in ("progressive", "preview"):
+        s = self.stats
+        warming_up = s.finals + s.answered < self.warmup_calls  # no model yet: 1 line per agent
+        if self.c.mode in ("progressive", "preview") or warming_up:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
-            s = self.stats
             model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
             state = PacingState(
                 now=now,

@@ -21,6 +21,10 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from compliance import ComplianceGate
+from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
+from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
+from dialer.runner import Campaign, CampaignRunner
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
@@ -116,7 +120,13 @@ class SimComponent:
             audiosocket=f"127.0.0.1:{self._audiosocket.server.port}",
             agi=f"127.0.0.1:{self._agi.server.port}",
         )
-        self.sim = build_sim(settings, agents=4)
+        self.sim = build_sim(settings)
+        for code in DEMO_CAMPAIGNS:
+            for _ in range(AGENTS_PER_CAMPAIGN):
+                n = len(self.sim.core.queue(code).members) + 100
+                self.sim.core.add_member(
+                    code, f"Local/{code}-{n}@agents", f"Agente {code} {n}", 0.0, wrapup_s=10
+                )
         await self.sim.start()
 
     async def stop(self) -> None:
@@ -168,6 +178,38 @@ class AmiComponent:
         return f"{c.peer} {state}  events {c.events_total}  reconnects {c.disconnects_total}"
 
 
+class DialerComponent:
+    """The demo's campaigns, each paced and dialed by a :class:`CampaignRunner`."""
+
+    name = "dialer"
+
+    def __init__(self, pool: asyncpg.Pool, ami: AmiComponent, node: str) -> None:
+        self._pool = pool
+        self._ami = ami
+        self._node = node
+        self.runners: list[CampaignRunner] = []
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        codes = await ensure_demo_campaigns(self._pool)
+        gate = ComplianceGate(self._pool)
+        for code in codes:
+            campaign = await Campaign.load(self._pool, code)
+            runner = CampaignRunner(
+                self._pool, gate, self._ami.client, campaign, node=self._node, pbx="sim"
+            )
+            await runner.start(tg)
+            self.runners.append(runner)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.runners))
+
+    async def abort(self) -> None:
+        await asyncio.gather(*(r.abort() for r in self.runners))
+
+    def status(self) -> str:
+        return "\n" + "\n".join(f"    {r.status()}" for r in self.runners)
+
+
 def build_components(
     file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool
 ) -> list[Component]:
@@ -192,7 +234,10 @@ def build_components(
         sim = SimComponent(audio_component, agi_component)
         components.append(sim)
     if ami.enabled:
-        components.append(AmiComponent(ami, sim))
+        ami_component = AmiComponent(ami, sim)
+        components.append(ami_component)
+        if demo:
+            components.append(DialerComponent(pool, ami_component, "demo"))
     else:
         log.info("AMI client disabled (ami.enabled = false)")
     return components

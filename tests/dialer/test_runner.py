@@ -109,20 +109,13 @@ async def test_a_campaign_runs_and_every_attempt_ends_once(db_pool, tmp_path: Pa
         pbx="sim",
         clock=lambda: NOON + timedelta(seconds=time.monotonic() - t0),
         tick_s=0.25,
+        warmup_calls=5,
     )
     try:
         async with asyncio.TaskGroup() as tg:
             await runner.start(tg)  # subscribes before the first events
             client.start()
             await client.wait_connected(5)
-            # the agents, as Puente learns them at start
-            for i in range(3):
-                runner.board.event(
-                    "QueueMemberAdded",
-                    {"Queue": "collections", "Interface": f"Local/{100 + i}@agents",
-                     "MemberName": f"Agent {i}", "Status": "1", "Paused": "0", "InCall": "0"},
-                    time.monotonic(),
-                )  # fmt: skip
             await asyncio.sleep(8)
             await runner.stop()
     finally:

@@ -1,0 +1,82 @@
+"""The demo's data: a creditor, one campaign per country and 2,000 synthetic debtors.
+
+Campaigns ``demo-mx``, ``demo-co``, ``demo-es`` and ``demo-us`` (predictive, each with its
+country's rule packs and its own queue of simulated agents), 500 debtors each with one to
+three numbers. Created once; a second start finds them and dials what is due.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from dialer.importer import import_leads
+
+CAMPAIGNS = {
+    # code: (country, region, packs, number maker)
+    "demo-mx": ("MX", "CMX", ("mx",), lambda r: f"+5255{r.randrange(10**7, 10**8)}"),
+    "demo-co": ("CO", "DC", ("co",), lambda r: f"+57300{r.randrange(10**6, 10**7)}"),
+    "demo-es": ("ES", "MD", ("es",), lambda r: f"+346{r.randrange(10**7, 10**8)}"),
+    "demo-us": ("US", "TX", ("us_federal",), lambda r: f"+1214555{r.randrange(1000, 9999)}"),
+}
+DEBTORS_PER_CAMPAIGN = 500
+AGENTS_PER_CAMPAIGN = 5
+
+
+def queue_of(code: str) -> str:
+    return code
+
+
+async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
+    cred = await pool.fetchval(
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
+           VALUES ('demo', 'Financiera Demo', 'Demo', '+525500000000', 'MXN')
+           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"""
+    )
+    rng = random.Random(seed)
+    for code, (country, region, packs, number) in CAMPAIGNS.items():
+        await pool.execute(
+            """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
+                                      queue_name, trunk, ring_timeout_s, caller_id)
+               VALUES ($1, $1, $2, 'predictive', $3, $4, 'PJSIP/trunk', 25,
+                       '"Financiera Demo" <+525500000000>')
+               ON CONFLICT (code) DO NOTHING""",
+            code,
+            cred,
+            list(packs),
+            queue_of(code),
+        )
+        have = await pool.fetchval(
+            "SELECT count(*) FROM leads l JOIN campaigns c ON c.id = l.campaign_id "
+            "WHERE c.code = $1",
+            code,
+        )
+        if have:
+            continue
+        with tempfile.TemporaryDirectory(prefix="puente-demo-") as tmp:
+            path = Path(tmp) / f"{code}.csv"
+            lines = ["external_ref,full_name,account_ref,balance,phone,phone2,country,region,"
+                     "days_past_due,priority"]  # fmt: skip
+            for i in range(DEBTORS_PER_CAMPAIGN):
+                phones = [number(rng) for _ in range(rng.choice((1, 1, 2)))] + [""]
+                lines.append(
+                    f"{code}-{i},Deudor {i},{code}-{i},{rng.randrange(1000, 900_000) / 100:.2f},"
+                    f"{phones[0]},{phones[1]},{country},{region},{rng.randrange(0, 360)},"
+                    f"{rng.randrange(0, 5)}"
+                )
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            await import_leads(pool, path, code, errors_path=Path(tmp) / "errors.csv")
+        if country == "US":
+            # Autodialed calls to US mobiles need the person's prior express consent (TCPA):
+            # the demo's debtors gave it when they signed (a real import brings its source).
+            await pool.execute(
+                """INSERT INTO consents (phone_id, channel, granted, source, recorded_at)
+                   SELECT n.id, 'autodialed_voice', true, 'demo: credit agreement', now()
+                   FROM phone_numbers n JOIN leads l ON l.person_id = n.person_id
+                   JOIN campaigns c ON c.id = l.campaign_id WHERE c.code = $1""",
+                code,
+            )
+    return list(CAMPAIGNS)
