@@ -104,6 +104,8 @@ class RunnerStats:
     abandoned: int = 0
     machines: int = 0
     finals: int = 0
+    adopted: int = 0
+    released: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
     live_delays: list[float] = field(default_factory=list)
 
@@ -252,7 +254,7 @@ class CampaignRunner:
                 del self.calls[aid]
 
     async def _sync_agents(self) -> None:
-        """After each (re)connect: the queue's members as Asterisk has them now."""
+        """After each (re)connect: the queue's members, and every open attempt reconciled."""
         if self.ami.connects_total == self._synced_at_connect:
             return
         result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
@@ -261,7 +263,70 @@ class CampaignRunner:
         for ev in result.events:
             if ev.name == "QueueMember":
                 self.board.event("QueueMember", dict(ev.pairs), now)
+        await self._reconcile()
         self._synced_at_connect = self.ami.connects_total
+
+    async def _reconcile(self) -> None:
+        """Settle every attempt not final with what Asterisk has now (``CoreShowChannels``).
+
+        After a restart of this node, or a reconnect during which events were lost: an attempt
+        whose channel still exists is adopted (its events will end it); one whose channel is
+        gone ended while nobody listened: it is final as ``lost`` (the ledger keeps counting
+        it, the safe side) and its lead is retried. Nothing is ever re-originated.
+        """
+        result = await self.ami.send_action("CoreShowChannels")
+        live: dict[str, str] = {}
+        for ev in result.events:
+            if ev.name == "CoreShowChannel":
+                uid = (ev.get("Uniqueid") or "").removesuffix(";2")
+                live[uid] = ev.get("ChannelState") or ""
+        rows = await self.pool.fetch(
+            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
+               FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
+               WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'""",
+            self.c.id,
+            self.pbx,
+        )
+        now = time.monotonic()
+        for r in rows:
+            aid = r["id"]
+            if aid in live:
+                if aid not in self.calls:  # adopt a call another run of this node started
+                    dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
+                                r["e164"])  # fmt: skip
+                    call = _Call(dial, now)
+                    if live[aid] == "6":  # Up: answered already
+                        call.answered_at = now
+                    else:
+                        self.tracker.pending.pop(aid, None)
+                        self.tracker.done.discard(aid)
+                        self.tracker.originated(aid, now)
+                    self.calls[aid] = call
+                    self.stats.adopted += 1
+                continue
+            call = self.calls.get(aid)
+            if call is None:
+                dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
+                            r["e164"])  # fmt: skip
+                call = self.calls[aid] = _Call(dial, now)
+            self.tracker.pending.pop(aid, None)
+            self._finals.put_nowait((aid, "lost", None))
+        # Reservations that never became an attempt (a stop between the gate and the intent):
+        # nothing was dialed, so they release their count.
+        orphans = await self.pool.fetch(
+            """SELECT DISTINCT r.attempt_id FROM compliance_attempts r
+               WHERE r.campaign = $1 AND r.direction = 'outbound'
+                 AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.id = r.attempt_id)
+                 AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o
+                                 WHERE o.attempt_id = r.attempt_id)
+                 AND r.reserved_at < $2""",
+            self.c.code,
+            self.clock() - timedelta(minutes=1),
+        )
+        for o in orphans:
+            await self.gate.record_outcome(o["attempt_id"], "not_placed", self.clock())
+            self.stats.released += 1
+        await self._drain_finals()
 
     async def _dial_tick(self) -> None:
         now = time.monotonic()
@@ -376,6 +441,7 @@ class CampaignRunner:
             ledger = outcome.ledger_outcome
             retry = RETRY_S.get(outcome.disposition, 3600)
         else:
+            # 'lost': ended while nobody listened; it keeps counting in the ledger (safe side).
             ledger = {"machine": "machine", "abandoned": "abandoned", "failed": "not_placed"}.get(
                 disposition
             )
