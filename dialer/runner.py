@@ -142,6 +142,8 @@ class CampaignRunner:
         self._stopping = False
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
+        self._leader_conn: asyncpg.Connection | None = None
+        self.is_leader = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, tg: asyncio.TaskGroup) -> None:
@@ -160,10 +162,14 @@ class CampaignRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._release_lead()
 
     async def abort(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        conn, self._leader_conn = self._leader_conn, None
+        if conn is not None:
+            conn.terminate()  # the lock goes with the session
 
     def status(self) -> str:
         s = self.stats
@@ -328,9 +334,44 @@ class CampaignRunner:
             self.stats.released += 1
         await self._drain_finals()
 
+    async def _lead(self) -> bool:
+        """Whether this node paces the campaign: one pacer per campaign across nodes.
+
+        A session-level advisory lock on a connection of its own: when the holder dies, its
+        session ends, the lock is free, and another node takes over at its next tick.
+        """
+        if self._leader_conn is not None and not self._leader_conn.is_closed():
+            return True
+        if self._leader_conn is not None:  # the lock's session died: we are not leader now
+            self._leader_conn = None
+            self.is_leader = False
+        conn = await self.pool.acquire()
+        try:
+            got = await conn.fetchval(
+                "SELECT pg_try_advisory_lock(x'70616365'::int, $1::int)", self.c.id
+            )
+        except BaseException:
+            await self.pool.release(conn)
+            raise
+        if not got:
+            await self.pool.release(conn)
+            return False
+        self._leader_conn = conn
+        self.is_leader = True
+        log.info("dialer %s: this node (%s) paces the campaign", self.c.code, self.node)
+        return True
+
+    async def _release_lead(self) -> None:
+        conn, self._leader_conn = self._leader_conn, None
+        self.is_leader = False
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self.pool.release(conn)
+
     async def _dial_tick(self) -> None:
         now = time.monotonic()
-        if not self.ami.connected:
+        if not self.ami.connected or not await self._lead():
             return
         await self._sync_agents()
         ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]

@@ -1,0 +1,124 @@
+"""A campaign on the real database and a simulated floor over TCP, for dialer tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from compliance import ComplianceGate
+from dialer.importer import import_leads
+from dialer.runner import Campaign, CampaignRunner
+from pbx.agi import AgiServer, AgiSettings
+from pbx.ami import AmiClient, AmiSettings
+from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
+from pbx.sim import (
+    DEFAULT_DIALPLAN,
+    CalleeModel,
+    ModelFile,
+    SimCore,
+    SimServerSettings,
+    SimSettings,
+    SimulatedAsterisk,
+    load_dialplan,
+)
+
+NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # Wednesday, 12:00 in Mexico City
+
+
+async def hand_back(call: AudioSocketCall) -> None:
+    await call.hangup()
+
+
+async def make_campaign(
+    pool: asyncpg.Pool, tmp_path: Path, *, mode: str, leads: int, ring_timeout_s: int = 5
+) -> tuple[int, str]:
+    code = f"c{os.urandom(4).hex()}"
+    cred = await pool.fetchval(
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
+           VALUES ($1, 'Acme', 'Acme', '+525500000000', 'MXN') RETURNING id""",
+        code,
+    )
+    cid = await pool.fetchval(
+        """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs, ring_timeout_s,
+                                  queue_name, trunk)
+           VALUES ($1, 'T', $2, $3, '{mx}', $4, 'collections', 'PJSIP/trunk') RETURNING id""",
+        code,
+        cred,
+        mode,
+        ring_timeout_s,
+    )
+    base = int.from_bytes(os.urandom(3), "big") % 90_000
+    rows = "".join(
+        f"{code}-{i},P {i},{code}-A{i},10,+5255{10_000_000 + (base * 100 + i) % 89_999_999},MX\n"
+        for i in range(leads)
+    )
+    f = tmp_path / f"{code}.csv"
+    f.write_text(
+        "external_ref,full_name,account_ref,balance,phone,country\n" + rows, encoding="utf-8"
+    )
+    await import_leads(pool, f, code)
+    return cid, code
+
+
+@dataclass
+class Floor:
+    sim: SimulatedAsterisk
+    clients: list[AmiClient]
+    runner_for: Callable[..., Awaitable[CampaignRunner]]
+
+
+@contextlib.asynccontextmanager
+async def floor(
+    pool: asyncpg.Pool,
+    *,
+    model: dict,
+    agents: int,
+    audio_handler: Callable[[AudioSocketCall], Awaitable[None]] = hand_back,
+) -> AsyncIterator[Floor]:
+    audio = AudioSocketServer(audio_handler, AudioSocketSettings(port=0))
+    agi = AgiServer({}, AgiSettings(port=0))
+    await audio.start()
+    await agi.start()
+    core = SimCore(
+        load_dialplan(DEFAULT_DIALPLAN),
+        CalleeModel(msgspec.convert(model, ModelFile)),
+        SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=1.0),
+    )
+    for i in range(agents):
+        core.add_member("collections", f"Local/{100 + i}@agents", f"Agent {i}", 0.0)
+    sim = SimulatedAsterisk(
+        core,
+        SimServerSettings(
+            ami_port=0, secret="x", audiosocket=f"127.0.0.1:{audio.port}",
+            agi=f"127.0.0.1:{agi.port}",
+        ),
+    )  # fmt: skip
+    await sim.start()
+    clients: list[AmiClient] = []
+    t0 = time.monotonic()
+
+    async def runner_for(code: str, node: str = "n1", **kw: object) -> CampaignRunner:
+        client = AmiClient(AmiSettings(port=sim.ami_port, username="puente", secret="x"))
+        clients.append(client)
+        return CampaignRunner(
+            pool, ComplianceGate(pool), client, await Campaign.load(pool, code), node=node,
+            pbx="sim", clock=lambda: NOON + timedelta(seconds=time.monotonic() - t0),
+            **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    try:
+        yield Floor(sim, clients, runner_for)
+    finally:
+        for c in clients:
+            await c.close()
+        await sim.stop()
+        await audio.stop(grace_s=0.5)
+        await agi.stop(grace_s=0.5)
