@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -75,7 +76,8 @@ class Campaign:
         r = await pool.fetchrow("SELECT * FROM campaigns WHERE code = $1", code)
         if r is None:
             raise LookupError(f"unknown campaign {code!r}")
-        settings = r["settings"] if isinstance(r["settings"], dict) else {}
+        raw = r["settings"]
+        settings = json.loads(raw) if isinstance(raw, str) else (raw or {})
         return cls(
             r["id"], r["code"], r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
             tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
@@ -88,6 +90,7 @@ class Campaign:
 class _Call:
     dial: Dial
     sent_at: float
+    freed_at: float | None = None  # the agent-free event this dial answers, if any
     answered_at: float | None = None
     amd: str | None = None
     connected: bool = False
@@ -142,6 +145,10 @@ class CampaignRunner:
         self._stopping = False
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
+        self._wake = asyncio.Event()
+        self.agent_freed_at: float | None = None
+        # Seconds from an agent becoming free to the Originates that pacing step sent.
+        self.free_to_originate_s: list[float] = []
         self._leader_conn: asyncpg.Connection | None = None
         self.is_leader = False
 
@@ -170,6 +177,8 @@ class CampaignRunner:
         conn, self._leader_conn = self._leader_conn, None
         if conn is not None:
             conn.terminate()  # the lock goes with the session
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
 
     def status(self) -> str:
         s = self.stats
@@ -186,7 +195,11 @@ class CampaignRunner:
         now = time.monotonic()
         name = msg.name
         if name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete"):
+            free_before = self.board.free(now)
             self.board.event(name, dict(msg.pairs), now)
+            if self.board.free(now) > free_before:  # an agent is free: pace now, not next tick
+                self.agent_freed_at = now
+                self._wake.set()
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
             return
@@ -248,8 +261,11 @@ class CampaignRunner:
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
             except PbxError as e:
                 log.warning("dialer %s: PBX unavailable, not dialing: %s", self.c.code, e)
-            next_tick += self.tick_s
-            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            next_tick = time.monotonic() + self.tick_s
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
+                    await self._wake.wait()  # an agent freed up: dial for them at once
 
     async def _expire_stale(self) -> None:
         now = time.monotonic()
@@ -416,9 +432,10 @@ class CampaignRunner:
             now=self.clock(),
         )
         self.stats.denied += len(denied)
+        freed_at, self.agent_freed_at = self.agent_freed_at, None
         for d in dials:
             self.stats.dials += 1
-            self.calls[d.attempt_id] = _Call(d, time.monotonic())
+            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at)
             self.tracker.originated(d.attempt_id, time.monotonic())
             task = asyncio.get_running_loop().create_task(self._originate(d))
             self._sends.add(task)
@@ -447,16 +464,20 @@ class CampaignRunner:
         ]
         if self.c.caller_id:
             fields.append(("CallerID", self.c.caller_id))
+        call = self.calls.get(d.attempt_id)
+        if call is not None and call.freed_at is not None:
+            self.free_to_originate_s.append(time.monotonic() - call.freed_at)
         try:
+            handle = await self.ami.originate(fields, action_id=d.attempt_id)
+        except Exception as e:  # fate unknown: never re-sent; its events may still come
+            log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
+            return
+        with contextlib.suppress(asyncpg.PostgresError, OSError):
             await self.pool.execute(
                 "UPDATE call_attempts SET originated_at = $2 WHERE id = $1::uuid",
                 d.attempt_id,
                 self.clock(),
             )
-            handle = await self.ami.originate(fields, action_id=d.attempt_id)
-        except Exception as e:  # fate unknown: never re-sent; its events may still come
-            log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
-            return
         if not handle.response.ok:
             self.tracker.pending.pop(d.attempt_id, None)
             self._finals.put_nowait((d.attempt_id, Disposition.FAILED.value, None))
