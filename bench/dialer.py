@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -68,8 +69,9 @@ async def run(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
                                       queue_name, ring_timeout_s, settings)
                VALUES ('bench', 'Bench', $1, 'predictive', '{mx}', 'collections', 25,
-                       '{"max_lines": 2000}')""",
+                       $2::jsonb)""",
             cred,
+            json.dumps({"max_lines": calls}),  # the campaign's line cap: --calls
         )
         f = tmp / "leads.csv"
         f.write_text(

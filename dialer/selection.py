@@ -50,10 +50,12 @@ UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at), claimed_by
                  claimed_at = NULL, last_outcome = $4
 WHERE id = $1
 """
-_INTEND = """
+_INTEND_MANY = """
 INSERT INTO call_attempts (id, lead_id, campaign_id, person_id, debt_id, phone_id, node, pbx,
                            state)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'originating')
+SELECT a, l, $3, p, d, n, $7, $8, 'originating'
+FROM unnest($1::uuid[], $2::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+     AS t(a, l, p, d, n)
 """
 
 
@@ -118,22 +120,33 @@ async def claim_and_gate(
     decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now)
     dials: list[Dial] = []
     denied: list[Denied] = []
+    for r, req, d in zip(leads, requests, decisions, strict=True):
+        if d.reserved:
+            phone_id, e164 = numbers[r["person_id"]]
+            dials.append(
+                Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
+            )
     async with pool.acquire() as conn:
-        for r, req, d in zip(leads, requests, decisions, strict=True):
-            if d.reserved:
-                phone_id, e164 = numbers[r["person_id"]]
-                async with conn.transaction():
-                    await conn.execute(
-                        _INTEND, uuid.UUID(str(req.attempt_id)), r["id"], campaign_id,
-                        r["person_id"], r["debt_id"], phone_id, node, pbx,
-                    )  # fmt: skip
-                    await conn.execute(
-                        "UPDATE leads SET state = 'in_call', attempts = attempts + 1 WHERE id = $1",
-                        r["id"],
-                    )
-                dials.append(
-                    Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
+        if dials:  # every intent of the batch in one transaction, before any Originate
+            async with conn.transaction():
+                await conn.execute(
+                    _INTEND_MANY,
+                    [uuid.UUID(x.attempt_id) for x in dials],
+                    [x.lead_id for x in dials],
+                    campaign_id,
+                    [x.person_id for x in dials],
+                    [x.debt_id for x in dials],
+                    [x.phone_id for x in dials],
+                    node,
+                    pbx,
                 )
+                await conn.execute(
+                    "UPDATE leads SET state = 'in_call', attempts = attempts + 1 "
+                    "WHERE id = ANY($1::bigint[])",
+                    [x.lead_id for x in dials],
+                )
+        for r, d in zip(leads, decisions, strict=True):
+            if d.reserved:
                 continue
             codes = set(d.codes)
             hard = any(code not in SOFT_CODES for code in codes)
