@@ -248,8 +248,10 @@ class CampaignRunner:
 
     # -- the loop -----------------------------------------------------------------------------
     async def _run(self) -> None:
-        next_tick = time.monotonic()
         while True:
+            # Cleared before the work, not after: an agent freeing up while this tick runs
+            # wakes the next one at once instead of waiting a whole tick.
+            self._wake.clear()
             try:
                 await self._drain_finals()
                 for outcome in self.tracker.tick(time.monotonic()):
@@ -262,7 +264,6 @@ class CampaignRunner:
             except PbxError as e:
                 log.warning("dialer %s: PBX unavailable, not dialing: %s", self.c.code, e)
             next_tick = time.monotonic() + self.tick_s
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
                     await self._wake.wait()  # an agent freed up: dial for them at once
