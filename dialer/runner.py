@@ -253,12 +253,13 @@ class CampaignRunner:
             # wakes the next one at once instead of waiting a whole tick.
             self._wake.clear()
             try:
+                # Dial first (a free agent waits for this), then write what ended.
+                if not self._stopping:
+                    await self._dial_tick()
                 await self._drain_finals()
                 for outcome in self.tracker.tick(time.monotonic()):
                     self._unanswered_or_answered(outcome, time.monotonic())
                 await self._expire_stale()
-                if not self._stopping:
-                    await self._dial_tick()
             except (asyncpg.PostgresError, OSError) as e:
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
             except PbxError as e:
