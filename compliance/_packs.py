@@ -30,31 +30,22 @@ from compliance._rules import (
     RuleSet,
     WindowRule,
 )
-from compliance._types import CALL_CHANNELS
+from compliance._types import (
+    CALL_CHANNELS,
+    NUMBER_KINDS,
+    ContactOutcome,
+    NumberKind,
+    Outcome,
+)
+from compliance._types import LedgerChannel as Channel
 from compliance._yaml import StrictYamlError, load_strict
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Channel = Literal["voice", "autodialed_voice", "prerecorded", "sms"]
-NumberKind = Literal["mobile", "landline", "voip", "toll_free", "unknown"]
-Outcome = Literal[
-    "no_answer",
-    "voicemail",
-    "machine",
-    "abandoned",
-    "busy",
-    "not_in_service",
-    "network_failure",
-    "wrong_party",
-    "direct_contact",
-    "conversation",
-    "not_placed",
-]
-ContactOutcome = Literal["conversation", "direct_contact"]
 Per = Literal["person_debt", "person"]
 
-_ALL_KINDS: list[NumberKind] = ["mobile", "landline", "voip", "toll_free", "unknown"]
+_ALL_KINDS = list(NUMBER_KINDS)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")

@@ -10,23 +10,30 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
+
+# Each vocabulary is written once, as the Literal the pack schema validates against; the tuples
+# the code iterates are derived from it.
 
 # Channels a call can be placed on; ``sms`` is accepted in the ledger so that other subsystems
 # can record contacts made through it (channel locks count them).
-CALL_CHANNELS = ("voice", "autodialed_voice", "prerecorded")
-LEDGER_CHANNELS = (*CALL_CHANNELS, "sms")
+CallChannel = Literal["voice", "autodialed_voice", "prerecorded"]
+LedgerChannel = Literal[CallChannel, "sms"]
+CALL_CHANNELS: tuple[str, ...] = get_args(CallChannel)
+LEDGER_CHANNELS: tuple[str, ...] = get_args(LedgerChannel)
 CHANNEL_FAMILY = {
     "voice": "phone",
     "autodialed_voice": "phone",
     "prerecorded": "phone",
     "sms": "sms",
 }
-NUMBER_KINDS = ("mobile", "landline", "voip", "toll_free", "unknown")
+NumberKind = Literal["mobile", "landline", "voip", "toll_free", "unknown"]
+NUMBER_KINDS: tuple[str, ...] = get_args(NumberKind)
 
 # What became of a reserved attempt. A pack says which ones release the count
 # (``counting.released_outcomes``); ``not_placed`` (reserved, never dialled) always does.
-OUTCOMES = (
+ContactOutcome = Literal["direct_contact", "conversation"]
+Outcome = Literal[
     "no_answer",
     "voicemail",
     "machine",
@@ -35,11 +42,11 @@ OUTCOMES = (
     "not_in_service",
     "network_failure",
     "wrong_party",
-    "direct_contact",
-    "conversation",
+    ContactOutcome,
     "not_placed",
-)
-CONTACT_OUTCOMES = ("direct_contact", "conversation")
+]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+CONTACT_OUTCOMES: tuple[str, ...] = get_args(ContactOutcome)
 ALWAYS_RELEASED = frozenset({"not_placed"})
 
 
