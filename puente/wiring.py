@@ -51,11 +51,10 @@ class Component(Protocol):
         """One line for the demo summary and the logs."""
 
 
-class AgiComponent:
-    name = "fastagi"
+class _ServerComponent:
+    """A protocol server as a component: started, drained and aborted the same way."""
 
-    def __init__(self, settings: AgiSettings) -> None:
-        self.server = AgiServer(routes={}, settings=settings)
+    server: AgiServer | AudioSocketServer
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         await self.server.start()
@@ -66,11 +65,21 @@ class AgiComponent:
     async def abort(self) -> None:
         await self.server.abort()
 
+    def _where(self) -> str:
+        s = self.server
+        return f"{s.settings.host}:{s.port}" if s.listening else "not listening"
+
+
+class AgiComponent(_ServerComponent):
+    name = "fastagi"
+
+    def __init__(self, settings: AgiSettings) -> None:
+        self.server = AgiServer(routes={}, settings=settings)
+
     def status(self) -> str:
         s = self.server
-        where = f"{s.settings.host}:{s.port}" if s._port is not None else "not listening"
         return (
-            f"{where}  sessions {len(s.sessions)} live, {s.sessions_total} total"
+            f"{self._where()}  sessions {len(s.sessions)} live, {s.sessions_total} total"
             f"  commands {s.commands_total}  errors {s.errors_total + s.timeouts_total}"
         )
 
@@ -80,26 +89,18 @@ async def _hand_back(call: AudioSocketCall) -> None:
     await call.hangup()
 
 
-class AudioSocketComponent:
+class AudioSocketComponent(_ServerComponent):
     name = "audiosocket"
 
     def __init__(self, settings: AudioSocketSettings) -> None:
         self.server = AudioSocketServer(_hand_back, settings)
 
-    async def start(self, tg: asyncio.TaskGroup) -> None:
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
-
-    async def abort(self) -> None:
-        await self.server.abort()
-
     def status(self) -> str:
         s = self.server
-        listening = s.listening
-        where = f"{s.settings.host}:{s.port}" if listening else "not listening"
-        return f"{where}  calls {len(s.calls)} live, {s.calls_total} total  errors {s.errors_total}"
+        return (
+            f"{self._where()}  calls {len(s.calls)} live, {s.calls_total} total"
+            f"  errors {s.errors_total}"
+        )
 
 
 class SimComponent:

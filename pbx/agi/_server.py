@@ -400,6 +400,10 @@ class AgiServer:
         self.now = time.monotonic()
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
     def port(self) -> int:
         """The bound port (the real one when the settings asked for 0)."""
         if self._port is None:
