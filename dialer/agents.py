@@ -22,6 +22,7 @@ class Agent:
     in_call: bool = False
     device_free: bool = True
     connected_at: float | None = None  # the current (or last) call's connect time
+    wrapup_s: float = 0.0  # the member's wrap-up time (Wrapuptime)
     wrap_until: float = 0.0
 
     def free(self, now: float) -> bool:
@@ -33,31 +34,32 @@ class AgentBoard:
     queue: str
     agents: dict[str, Agent] = field(default_factory=dict)
 
-    def event(self, name: str, f: Mapping[str, str], now: float) -> None:
+    def event(self, name: str, f: Mapping[str, str], now: float) -> bool:
+        """Apply one queue event; True when it made an agent free."""
         if f.get("Queue") not in (None, self.queue):
-            return
+            return False
         interface = f.get("Interface") or f.get("Location") or ""
+        if name == "QueueMemberRemoved":
+            self.agents.pop(interface, None)
+            return False
+        a = self.agents.get(interface)
+        was_free = a is not None and a.free(now)
+        if a is None:
+            if name not in _MEMBER_EVENTS:
+                return False
+            a = self.agents[interface] = Agent(interface, f.get("MemberName", interface))
         if name in _MEMBER_EVENTS:
-            a = self.agents.get(interface)
-            if a is None:
-                a = self.agents[interface] = Agent(interface, f.get("MemberName", interface))
             a.paused = f.get("Paused") == "1"
             a.in_call = f.get("InCall") == "1"
             a.device_free = f.get("Status", "1") in _NOT_INUSE
-            wrap = f.get("Wrapuptime")
-            if name == "QueueMemberStatus" and not a.in_call and a.connected_at is not None:
-                a.wrap_until = max(a.wrap_until, now + float(wrap or 0)) if wrap else a.wrap_until
-        elif name == "QueueMemberRemoved":
-            self.agents.pop(interface, None)
+            a.wrapup_s = float(f.get("Wrapuptime") or a.wrapup_s)
         elif name == "AgentConnect":
-            a = self.agents.get(interface)
-            if a is not None:
-                a.in_call = True
-                a.connected_at = now
-        elif name == "AgentComplete":
-            a = self.agents.get(interface)
-            if a is not None:
-                a.in_call = False
+            a.in_call = True
+            a.connected_at = now
+        elif name == "AgentComplete":  # wrap-up starts when the call ends, as in app_queue
+            a.in_call = False
+            a.wrap_until = now + a.wrapup_s
+        return not was_free and a.free(now)
 
     def free(self, now: float) -> int:
         return sum(1 for a in self.agents.values() if a.free(now))

@@ -194,12 +194,10 @@ class CampaignRunner:
     def _on_event(self, msg: AmiMessage) -> None:
         now = time.monotonic()
         name = msg.name
-        if name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete"):
-            free_before = self.board.free(now)
-            self.board.event(name, dict(msg.pairs), now)
-            if self.board.free(now) > free_before:  # an agent is free: pace now, not next tick
-                self.agent_freed_at = now
-                self._wake.set()
+        queue_event = name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete")
+        if queue_event and self.board.event(name, dict(msg.pairs), now):
+            self.agent_freed_at = now  # an agent is free: pace now, not at the next tick
+            self._wake.set()
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
             return

@@ -1,0 +1,35 @@
+"""The agent board from queue events: free, busy, paused, wrapping up."""
+
+from __future__ import annotations
+
+from dialer.agents import AgentBoard
+
+MEMBER = {"Queue": "q", "Interface": "Local/100@agents", "MemberName": "Ana", "Status": "1",
+          "Paused": "0", "InCall": "0", "Wrapuptime": "10"}  # fmt: skip
+
+
+def test_a_call_then_wrap_up_then_free() -> None:
+    b = AgentBoard("q")
+    assert b.event("QueueMemberAdded", MEMBER, 0.0)  # logged in: free
+    assert b.free(0.0) == 1
+    assert not b.event("AgentConnect", {"Queue": "q", "Interface": "Local/100@agents"}, 1.0)
+    assert b.free(1.0) == 0
+    assert b.busy_elapsed(31.0) == (30.0,)
+    # The call ends: wrap-up (10 s) starts now, whatever status events follow.
+    assert not b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 40.0)
+    assert not b.event("QueueMemberStatus", MEMBER, 41.0)
+    assert b.free(45.0) == 0
+    assert b.free(50.0) == 1
+
+
+def test_pause_ringing_other_queues_and_removal() -> None:
+    b = AgentBoard("q")
+    b.event("QueueMemberAdded", MEMBER, 0.0)
+    assert not b.event("QueueMemberPause", {**MEMBER, "Paused": "1"}, 1.0)
+    assert b.free(1.0) == 0
+    assert b.event("QueueMemberPause", MEMBER, 2.0)  # back from the pause: free again
+    assert not b.event("QueueMemberStatus", {**MEMBER, "Status": "6"}, 3.0)  # ringing
+    assert b.free(3.0) == 0
+    assert not b.event("QueueMemberAdded", {**MEMBER, "Queue": "other"}, 4.0)
+    b.event("QueueMemberRemoved", MEMBER, 5.0)
+    assert b.logged_in == 0
