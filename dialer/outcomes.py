@@ -120,6 +120,11 @@ class AttemptTracker:
             raise ValueError(f"attempt {attempt_id} is already tracked")
         self.pending[attempt_id] = _Pending(now)
 
+    def forget(self, attempt_id: str) -> None:
+        """Stop following an attempt without an outcome (the caller settles it otherwise)."""
+        self.pending.pop(attempt_id, None)
+        self.done.discard(attempt_id)
+
     def event(self, name: str, fields: Mapping[str, str], now: float) -> list[Outcome]:
         """One AMI event (its name and fields); the outcomes it completes."""
         if name == "OriginateResponse":

@@ -271,7 +271,7 @@ class CampaignRunner:
         now = time.monotonic()
         for aid, call in list(self.calls.items()):
             if call.answered_at is None and now - call.sent_at > self.stale_after_s:
-                self.tracker.pending.pop(aid, None)
+                self.tracker.forget(aid)
                 await self._record(call, Disposition.FAILED.value, None)
                 del self.calls[aid]
 
@@ -320,8 +320,7 @@ class CampaignRunner:
                     if live[aid] == "6":  # Up: answered already
                         call.answered_at = now
                     else:
-                        self.tracker.pending.pop(aid, None)
-                        self.tracker.done.discard(aid)
+                        self.tracker.forget(aid)
                         self.tracker.originated(aid, now)
                     self.calls[aid] = call
                     self.stats.adopted += 1
@@ -331,7 +330,7 @@ class CampaignRunner:
                 dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
                             r["e164"])  # fmt: skip
                 call = self.calls[aid] = _Call(dial, now)
-            self.tracker.pending.pop(aid, None)
+            self.tracker.forget(aid)
             self._finals.put_nowait((aid, "lost", None))
         # Reservations that never became an attempt (a stop between the gate and the intent):
         # nothing was dialed, so they release their count.
@@ -479,7 +478,7 @@ class CampaignRunner:
                 self.clock(),
             )
         if not handle.response.ok:
-            self.tracker.pending.pop(d.attempt_id, None)
+            self.tracker.forget(d.attempt_id)
             self._finals.put_nowait((d.attempt_id, Disposition.FAILED.value, None))
 
     # -- results ------------------------------------------------------------------------------
