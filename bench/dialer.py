@@ -30,8 +30,9 @@ from bench._common import CpuTimer, emit, percentile
 from bench._db import fresh_database, server_url
 from compliance import ComplianceGate
 from db import DatabaseSettings, create_pool
+from dialer.campaigns import Campaign
 from dialer.importer import import_leads
-from dialer.runner import Campaign, CampaignRunner
+from dialer.runner import CampaignRunner
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
@@ -67,9 +68,9 @@ async def run(
         )
         await pool.execute(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
-                                      queue_name, ring_timeout_s, settings)
+                                      queue_name, ring_timeout_s, settings, state)
                VALUES ('bench', 'Bench', $1, 'predictive', '{mx}', 'collections', 25,
-                       $2::jsonb)""",
+                       $2::jsonb, 'running')""",
             cred,
             json.dumps({"max_lines": calls}),  # the campaign's line cap: --calls
         )

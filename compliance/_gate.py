@@ -560,18 +560,31 @@ class ComplianceGate:
             )
         return decision, number_kind
 
-    async def record_outcome(self, attempt_id: uuid.UUID | str, outcome: str, at: datetime) -> bool:
+    async def record_outcome(
+        self,
+        attempt_id: uuid.UUID | str,
+        outcome: str,
+        at: datetime,
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> bool:
         """Record what became of a reserved attempt; True if new, False if already recorded.
 
         Busy / not-in-service release the count where the pack says so; a conversation starts
-        cooldowns. Raises :class:`UnknownAttempt` or :class:`ComplianceUnavailable`.
+        cooldowns. Given ``conn``, it is written in that connection's transaction, so a caller
+        can make the outcome and its own records one atomic step. Raises
+        :class:`UnknownAttempt` or :class:`ComplianceUnavailable`.
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}")
+        aid = uuid.UUID(str(attempt_id))
         try:
             async with asyncio.timeout(self._settings.timeout_s):
-                async with self._pool.acquire() as conn:
-                    status = await conn.fetchval(_OUTCOME, uuid.UUID(str(attempt_id)), outcome, at)
+                if conn is not None:
+                    status = await conn.fetchval(_OUTCOME, aid, outcome, at)
+                else:
+                    async with self._pool.acquire() as own:
+                        status = await own.fetchval(_OUTCOME, aid, outcome, at)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             raise ComplianceUnavailable(f"cannot record outcome: {type(e).__name__}: {e}") from e
         if status == "unknown":

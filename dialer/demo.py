@@ -40,10 +40,10 @@ async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
     for code, (country, region, packs, number) in CAMPAIGNS.items():
         await pool.execute(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
-                                      queue_name, trunk, ring_timeout_s, caller_id)
+                                      queue_name, trunk, ring_timeout_s, caller_id, state)
                VALUES ($1, $1, $2, 'predictive', $3, $4, 'PJSIP/trunk', 25,
-                       '"Financiera Demo" <+525500000000>')
-               ON CONFLICT (code) DO NOTHING""",
+                       '"Financiera Demo" <+525500000000>', 'running')
+               ON CONFLICT (code) DO UPDATE SET state = 'running'""",
             code,
             cred,
             list(packs),

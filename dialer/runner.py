@@ -13,26 +13,39 @@ and written as an ``originating`` attempt first), and sends one async Originate 
   ``PuenteQueueResult`` with ``TIMEOUT`` (no agent in time: abandoned), then the channel's
   ``Hangup`` ends the attempt.
 
-An Originate whose fate the AMI link lost is not re-sent; it waits for its events and, after
-``stale_after_s``, ends as ``failed`` (the reconciler of a later issue asks Asterisk first).
+An Originate whose fate the AMI link lost is never re-sent; it waits for its events and,
+after ``stale_after_s``, ends as ``lost`` (it may have rung: the ledger keeps counting it).
+
+Recovery (write intent first, record outcomes idempotently, reconcile on start):
+
+- after each AMI (re)connect the runner reloads the queue's members and settles this node's
+  open attempts with ``CoreShowChannels`` (:meth:`CampaignRunner._reconcile`);
+- the node that takes the campaign's pacing lock also settles the open attempts other nodes
+  left on its PBX, releases leads a dead pacer claimed but never dialed, and releases ledger
+  reservations that never became attempts;
+- each final result (the attempt, its lead, its ledger outcome) is one transaction, written
+  once whichever node writes it first; while the database is away it waits in memory and
+  nothing new is dialed.
+
+The campaign's row is reloaded every ``refresh_s``: pausing it stops new dials (live calls
+end normally), and its status says why it is not dialing when it is not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from compliance import ComplianceGate
+from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard
+from dialer.campaigns import Campaign, CampaignError
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
 from dialer.selection import Dial, claim_and_gate
@@ -41,49 +54,6 @@ from pbx.ami import AmiClient, AmiMessage
 from puente.redact import mask_number
 
 log = logging.getLogger(__name__)
-
-RETRY_S = {
-    Disposition.BUSY: 15 * 60,
-    Disposition.NO_ANSWER: 2 * 3600,
-    Disposition.REJECTED: 4 * 3600,
-    Disposition.UNREACHABLE: 4 * 3600,
-    Disposition.CONGESTION: 10 * 60,
-    Disposition.FAILED: 10 * 60,
-    "machine": 4 * 3600,
-    "abandoned": 3600,
-    "hangup": 3600,
-}
-
-
-@dataclass(frozen=True)
-class Campaign:
-    id: int
-    code: str
-    mode: str
-    queue: str
-    trunk: str
-    caller_id: str | None
-    packs: tuple[str, ...]
-    ring_timeout_s: int
-    abandon_target: float
-    agentless_flow: str | None
-    language: str = "es"
-    voicemail: str = ""
-    max_lines: int = 200
-
-    @classmethod
-    async def load(cls, pool: asyncpg.Pool, code: str) -> Campaign:
-        r = await pool.fetchrow("SELECT * FROM campaigns WHERE code = $1", code)
-        if r is None:
-            raise LookupError(f"unknown campaign {code!r}")
-        raw = r["settings"]
-        settings = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        return cls(
-            r["id"], r["code"], r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
-            tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
-            r["agentless_flow"], settings.get("language", "es"), settings.get("voicemail", ""),
-            int(settings.get("max_lines", 200)),
-        )  # fmt: skip
 
 
 @dataclass
@@ -95,6 +65,7 @@ class _Call:
     amd: str | None = None
     connected: bool = False
     abandoned: bool = False
+    ending: bool = False  # its final result is queued
 
 
 @dataclass
@@ -129,11 +100,19 @@ class CampaignRunner:
         tick_s: float = 1.0,
         stale_after_s: float = 120.0,
         warmup_calls: int = 50,
+        refresh_s: float = 5.0,
+        tick_deadline_s: float = 10.0,
     ) -> None:
         self.pool, self.gate, self.ami, self.c = pool, gate, ami, campaign
         self.node, self.pbx, self.clock = node, pbx, clock
         self.tick_s, self.stale_after_s = tick_s, stale_after_s
         self.warmup_calls = warmup_calls
+        self.refresh_s, self.tick_deadline_s = refresh_s, tick_deadline_s
+        self._refreshed_at = time.monotonic()
+        self.why = "starting"  # why it is not dialing (or "dialing")
+        self.bad_settings: str | None = None
+        self._housekept_at = time.monotonic()
+        self._quiet_until = 0.0  # nothing to claim until then (all denied, or none due)
         self.board = AgentBoard(campaign.queue)
         self.tracker = AttemptTracker()
         self.calls: dict[str, _Call] = {}
@@ -162,9 +141,11 @@ class CampaignRunner:
         self._stopping = True
         deadline = time.monotonic() + 30
         while self.calls and time.monotonic() < deadline:
-            await self._drain_finals()
+            with contextlib.suppress(*_DB_ERRORS):
+                await self._drain_finals()
             await asyncio.sleep(0.1)
-        await self._drain_finals()
+        with contextlib.suppress(*_DB_ERRORS):
+            await self._drain_finals()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,7 +168,7 @@ class CampaignRunner:
             f"{self.c.code} {self.c.mode}: agents {self.board.free(time.monotonic())}/"
             f"{self.board.logged_in} free  in flight {len(self.calls)}  dials {s.dials}"
             f"  denied {s.denied}  answered {s.answered}  connected {s.connected}"
-            f"  abandoned {s.abandoned} ({rate:.1%})"
+            f"  abandoned {s.abandoned} ({rate:.1%})  [{self.why}]"
         )
 
     # -- events (synchronous: they only update state and queue database work) ------------------
@@ -232,6 +213,7 @@ class CampaignRunner:
                 disposition = "abandoned"
             else:
                 disposition = "hangup"
+            call.ending = True
             self._finals.put_nowait((attempt, disposition, None))
 
     def _unanswered_or_answered(self, outcome: Outcome, now: float) -> None:
@@ -242,6 +224,7 @@ class CampaignRunner:
             call.answered_at = now
             self.stats.answered += 1
             return
+        call.ending = True
         self._finals.put_nowait((outcome.attempt_id, outcome.disposition.value, outcome))
 
     # -- the loop -----------------------------------------------------------------------------
@@ -250,33 +233,54 @@ class CampaignRunner:
             # Cleared before the work, not after: an agent freeing up while this tick runs
             # wakes the next one at once instead of waiting a whole tick.
             self._wake.clear()
+            for outcome in self.tracker.tick(time.monotonic()):
+                self._unanswered_or_answered(outcome, time.monotonic())
+            self._expire_stale()
             try:
-                # Dial first (a free agent waits for this), then write what ended.
-                if not self._stopping:
-                    await self._dial_tick()
-                await self._drain_finals()
-                for outcome in self.tracker.tick(time.monotonic()):
-                    self._unanswered_or_answered(outcome, time.monotonic())
-                await self._expire_stale()
-            except (asyncpg.PostgresError, OSError) as e:
+                async with asyncio.timeout(self.tick_deadline_s):
+                    await self._refresh()
+                    # Dial first (a free agent waits for this), then write what ended.
+                    if not self._stopping:
+                        await self._dial_tick()
+                    await self._drain_finals()
+            except _DB_ERRORS as e:
+                self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
             except PbxError as e:
+                self.why = "PBX unavailable"
                 log.warning("dialer %s: PBX unavailable, not dialing: %s", self.c.code, e)
             next_tick = time.monotonic() + self.tick_s
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
                     await self._wake.wait()  # an agent freed up: dial for them at once
 
-    async def _expire_stale(self) -> None:
+    def _expire_stale(self) -> None:
+        """Dials nothing was heard of for ``stale_after_s``: their fate is unknown (lost)."""
         now = time.monotonic()
-        for aid, call in list(self.calls.items()):
-            if call.answered_at is None and now - call.sent_at > self.stale_after_s:
+        for aid, call in self.calls.items():
+            stale = now - call.sent_at > self.stale_after_s
+            if call.answered_at is None and not call.ending and stale:
                 self.tracker.forget(aid)
-                await self._record(call, Disposition.FAILED.value, None)
-                del self.calls[aid]
+                call.ending = True
+                self._finals.put_nowait((aid, "lost", None))
+
+    async def _refresh(self) -> None:
+        """Reload the campaign's row: its state, pacing target, retry schedule, lines."""
+        if time.monotonic() - self._refreshed_at < self.refresh_s:
+            return
+        self._refreshed_at = time.monotonic()
+        try:
+            c = await Campaign.load(self.pool, self.c.code)
+        except (CampaignError, LookupError) as e:  # keep the last good settings
+            self.bad_settings = str(e)
+            return
+        self.bad_settings = None
+        if c != self.c:
+            self.c = c
+            self.pacing = PacingSettings(abandon_target=c.abandon_target)
 
     async def _sync_agents(self) -> None:
-        """After each (re)connect: the queue's members, and every open attempt reconciled."""
+        """After each (re)connect: the queue's members, and this node's attempts reconciled."""
         if self.ami.connects_total == self._synced_at_connect:
             return
         result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
@@ -285,16 +289,21 @@ class CampaignRunner:
         for ev in result.events:
             if ev.name == "QueueMember":
                 self.board.event("QueueMember", dict(ev.pairs), now)
-        await self._reconcile()
+        await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, *, all_nodes: bool) -> None:
         """Settle every attempt not final with what Asterisk has now (``CoreShowChannels``).
 
         After a restart of this node, or a reconnect during which events were lost: an attempt
         whose channel still exists is adopted (its events will end it); one whose channel is
         gone ended while nobody listened: it is final as ``lost`` (the ledger keeps counting
         it, the safe side) and its lead is retried. Nothing is ever re-originated.
+
+        ``all_nodes`` (the node that just took the campaign's pacing lock): also the attempts
+        other nodes left on this PBX (those younger than ``_YOUNG_S`` are left alone: their
+        Originate may still be on its way), leads a dead pacer claimed but never dialed, and
+        reservations that never became an attempt.
         """
         result = await self.ami.send_action("CoreShowChannels")
         live: dict[str, str] = {}
@@ -303,37 +312,54 @@ class CampaignRunner:
                 uid = (ev.get("Uniqueid") or "").removesuffix(";2")
                 live[uid] = ev.get("ChannelState") or ""
         rows = await self.pool.fetch(
-            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
+            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
+                      a.node, a.created_at
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
-               WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'""",
+               WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
+                 AND (a.node = $3 OR ($4 AND a.created_at < $5))""",
             self.c.id,
             self.pbx,
+            self.node,
+            all_nodes,
+            self.clock() - timedelta(seconds=_YOUNG_S),
         )
         now = time.monotonic()
         for r in rows:
             aid = r["id"]
-            if aid in live:
-                if aid not in self.calls:  # adopt a call another run of this node started
-                    dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
-                                r["e164"])  # fmt: skip
-                    call = _Call(dial, now)
-                    if live[aid] == "6":  # Up: answered already
-                        call.answered_at = now
-                    else:
-                        self.tracker.forget(aid)
-                        self.tracker.originated(aid, now)
-                    self.calls[aid] = call
-                    self.stats.adopted += 1
-                continue
-            call = self.calls.get(aid)
-            if call is None:
-                dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
-                            r["e164"])  # fmt: skip
-                call = self.calls[aid] = _Call(dial, now)
+            if aid in self.calls and (self.calls[aid].ending or aid in live):
+                continue  # already followed by this run
+            dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"], r["e164"])
+            call = self.calls.get(aid) or _Call(dial, now)
             self.tracker.forget(aid)
+            if aid in live:  # adopt a call another run (of this node or another) started
+                if live[aid] == "6":  # Up: answered already
+                    call.answered_at = now
+                else:
+                    self.tracker.originated(aid, now)
+                self.calls[aid] = call
+                self.stats.adopted += 1
+                continue
+            call.ending = True
+            self.calls[aid] = call
             self._finals.put_nowait((aid, "lost", None))
-        # Reservations that never became an attempt (a stop between the gate and the intent):
-        # nothing was dialed, so they release their count.
+        if all_nodes:
+            await self._housekeep()
+        await self._drain_finals()
+
+    async def _housekeep(self) -> None:
+        """The pacer's cleanup (at takeover, then every ``_HOUSEKEEP_S``): leads claimed but
+        never dialed, and ledger reservations that never became an attempt."""
+        self._housekept_at = time.monotonic()
+        released = await self.pool.execute(
+            """UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL
+               WHERE campaign_id = $1 AND state = 'claimed' AND claimed_at < $2""",
+            self.c.id,
+            self.clock() - timedelta(seconds=_YOUNG_S),
+        )
+        if released != "UPDATE 0":
+            log.info("dialer %s: %s claimed leads released", self.c.code, released[7:])
+        # Reservations that never became an attempt (a stop between the gate and the
+        # intent): nothing was dialed, so they release their count.
         orphans = await self.pool.fetch(
             """SELECT DISTINCT r.attempt_id FROM compliance_attempts r
                WHERE r.campaign = $1 AND r.direction = 'outbound'
@@ -342,12 +368,11 @@ class CampaignRunner:
                                  WHERE o.attempt_id = r.attempt_id)
                  AND r.reserved_at < $2""",
             self.c.code,
-            self.clock() - timedelta(minutes=1),
+            self.clock() - timedelta(seconds=_YOUNG_S),
         )
         for o in orphans:
             await self.gate.record_outcome(o["attempt_id"], "not_placed", self.clock())
             self.stats.released += 1
-        await self._drain_finals()
 
     async def _lead(self) -> bool:
         """Whether this node paces the campaign: one pacer per campaign across nodes.
@@ -374,6 +399,7 @@ class CampaignRunner:
         self._leader_conn = conn
         self.is_leader = True
         log.info("dialer %s: this node (%s) paces the campaign", self.c.code, self.node)
+        await self._reconcile(all_nodes=True)  # what the previous pacer left
         return True
 
     async def _release_lead(self) -> None:
@@ -386,9 +412,78 @@ class CampaignRunner:
 
     async def _dial_tick(self) -> None:
         now = time.monotonic()
-        if not self.ami.connected or not await self._lead():
+        if self.bad_settings:
+            self.why = f"settings not applied: {self.bad_settings}"
+        if not self.ami.connected:
+            self.why = "PBX link down"
             return
         await self._sync_agents()
+        if not await self._lead():
+            self.why = "standby: another node paces this campaign"
+            return
+        if time.monotonic() - self._housekept_at > _HOUSEKEEP_S:
+            await self._housekeep()
+        if self.c.state != "running":
+            self.why = f"campaign {self.c.state}"
+            return
+        if now < self._quiet_until:
+            return
+        want = self._lines_wanted(now)
+        if want <= 0:
+            return
+        dials, denied = await claim_and_gate(
+            self.pool,
+            self.gate,
+            campaign_id=self.c.id,
+            campaign_code=self.c.code,
+            packs=self.c.packs,
+            want=want,
+            node=self.node,
+            pbx=self.pbx,
+            now=self.clock(),
+            channel=self.c.channel,
+        )
+        self.stats.denied += len(denied)
+        if not dials:
+            if denied:
+                codes = sorted({c for d in denied for c in d.decision.codes})
+                self.why = f"compliance denied {len(denied)} ({', '.join(codes)})"
+                # Every lead claimed was denied (e.g. all outside calling hours): claim again
+                # when the first of them may be called, or in a few seconds, not every tick.
+                nexts = [d.decision.next_allowed_at for d in denied]
+                wait_s = _QUIET_MAX_S
+                if all(nexts):
+                    first = min(n for n in nexts if n is not None)
+                    wait_s = min(wait_s, max(0.0, (first - self.clock()).total_seconds()))
+                self._quiet_until = time.monotonic() + wait_s
+            else:
+                self.why = "no leads due"
+                self._quiet_until = time.monotonic() + _QUIET_MAX_S / 2
+            return
+        self.why = "dialing"
+        freed_at, self.agent_freed_at = self.agent_freed_at, None
+        for d in dials:
+            self.stats.dials += 1
+            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at)
+            self.tracker.originated(d.attempt_id, time.monotonic())
+            task = asyncio.get_running_loop().create_task(self._originate(d))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    def _lines_wanted(self, now: float) -> int:
+        """How many lines to open now, by mode; sets :attr:`why` when it is none."""
+        lines = self.c.max_lines - len(self.calls)
+        if lines <= 0:
+            self.why = f"no trunk capacity: {len(self.calls)} lines in use of {self.c.max_lines}"
+            return 0
+        if self.c.mode == "preview":
+            self.why = "preview: an agent starts each call"
+            return 0
+        if self.c.mode == "agentless":  # answered calls go to an IVR flow: no agents needed
+            return lines
+        if self.board.logged_in == 0:
+            self.why = f"no agents logged in to queue {self.c.queue}"
+            return 0
         ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
         waiting = sum(
             1
@@ -399,10 +494,9 @@ class CampaignRunner:
             and c.amd != "MACHINE"
         )
         free = self.board.free(now)
-        lines = self.c.max_lines - len(self.calls)
         s = self.stats
         warming_up = s.finals + s.answered < self.warmup_calls  # no model yet: 1 line per agent
-        if self.c.mode in ("progressive", "preview") or warming_up:
+        if self.c.mode == "progressive" or warming_up:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
             model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
@@ -418,27 +512,8 @@ class CampaignRunner:
             )
             want = lines_to_open(state, model, self.service, self.pacing)
         if want <= 0:
-            return
-        dials, denied = await claim_and_gate(
-            self.pool,
-            self.gate,
-            campaign_id=self.c.id,
-            campaign_code=self.c.code,
-            packs=self.c.packs,
-            want=want,
-            node=self.node,
-            pbx=self.pbx,
-            now=self.clock(),
-        )
-        self.stats.denied += len(denied)
-        freed_at, self.agent_freed_at = self.agent_freed_at, None
-        for d in dials:
-            self.stats.dials += 1
-            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at)
-            self.tracker.originated(d.attempt_id, time.monotonic())
-            task = asyncio.get_running_loop().create_task(self._originate(d))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self.why = "all agents busy" if free == 0 else "paced: enough lines ringing"
+        return want
 
     async def _originate(self, d: Dial) -> None:
         tech, _, endpoint = self.c.trunk.partition("/")
@@ -471,15 +546,19 @@ class CampaignRunner:
         except Exception as e:  # fate unknown: never re-sent; its events may still come
             log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
             return
-        with contextlib.suppress(asyncpg.PostgresError, OSError):
-            await self.pool.execute(
-                "UPDATE call_attempts SET originated_at = $2 WHERE id = $1::uuid",
-                d.attempt_id,
-                self.clock(),
-            )
-        if not handle.response.ok:
+        if not handle.response.ok:  # refused by Asterisk: nothing was dialed
             self.tracker.forget(d.attempt_id)
+            if call is not None:
+                call.ending = True
             self._finals.put_nowait((d.attempt_id, Disposition.FAILED.value, None))
+            return
+        with contextlib.suppress(*_DB_ERRORS):  # a note for people; the result does not need it
+            async with asyncio.timeout(self.tick_deadline_s):
+                await self.pool.execute(
+                    "UPDATE call_attempts SET originated_at = $2 WHERE id = $1::uuid",
+                    d.attempt_id,
+                    self.clock(),
+                )
 
     # -- results ------------------------------------------------------------------------------
     async def _drain_finals(self) -> None:
@@ -497,23 +576,25 @@ class CampaignRunner:
             del self.calls[aid]
 
     async def _record(self, call: _Call, disposition: str, outcome: Outcome | None) -> None:
+        """Write one attempt's final result: the attempt, its lead and its ledger outcome, in
+        one transaction, once (if another node or run wrote it first, nothing changes)."""
         now = self.clock()
         if outcome is not None:
             ledger = outcome.ledger_outcome
-            retry = RETRY_S.get(outcome.disposition, 3600)
         else:
-            # 'lost': ended while nobody listened; it keeps counting in the ledger (safe side).
-            ledger = {"machine": "machine", "abandoned": "abandoned", "failed": "not_placed"}.get(
-                disposition
-            )
-            retry = RETRY_S.get(disposition, 3600)
+            # 'lost' (ended while nobody listened) and the answered ones without a ledger
+            # outcome keep counting as an attempt: the safe side.
+            ledger = _ANSWERED_LEDGER.get(disposition)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
+            attempts = await conn.fetchval(
                 """UPDATE call_attempts SET state = 'final', disposition = $2,
                        originate_reason = $3, hangup_cause = $4, dial_status = $5,
                        amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
                        ended_at = $8, finalized_at = $8
-                   WHERE id = $1::uuid AND state <> 'final'""",
+                   FROM leads l
+                   WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
+                     AND l.id = call_attempts.lead_id
+                   RETURNING l.attempts""",
                 call.dial.attempt_id,
                 disposition,
                 outcome.reason if outcome else None,
@@ -523,16 +604,20 @@ class CampaignRunner:
                 call.answered_at is not None,
                 now,
             )
+            if attempts is None:  # already final: written by another node or run
+                return
+            retry_s = self.c.retry.retry_after_s(disposition, attempts)
             if disposition == Disposition.UNALLOCATED.value:
                 await conn.execute(
                     "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1",
                     call.dial.phone_id,
                 )
-                state, when = "ready", now
-            elif disposition == "agent":
+            if disposition == "agent":
                 state, when = "done", None
+            elif retry_s is None:
+                state, when = "cancelled", None  # the schedule says no more tries
             else:
-                state, when = "ready", now + timedelta(seconds=retry)
+                state, when = "ready", now + timedelta(seconds=retry_s)
             await conn.execute(
                 """UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
                        claimed_by = NULL, last_outcome = $4 WHERE id = $1""",
@@ -541,11 +626,24 @@ class CampaignRunner:
                 when,
                 disposition,
             )
-        if ledger is not None:
-            await self.gate.record_outcome(uuid.UUID(call.dial.attempt_id), ledger, now)
+            if ledger is not None:
+                await self.gate.record_outcome(call.dial.attempt_id, ledger, now, conn=conn)
         self.stats.finals += 1
         self.stats.by_disposition[disposition] = self.stats.by_disposition.get(disposition, 0) + 1
 
+
+# The ledger's outcome for a result not read from an unanswered dial's events.
+_ANSWERED_LEDGER = {"machine": "machine", "abandoned": "abandoned", "failed": "not_placed"}
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+    ComplianceError,
+)
+_YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
+_HOUSEKEEP_S = 60.0
+_QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 
 _CALL_EVENTS = {
     "OriginateResponse",

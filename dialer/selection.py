@@ -89,6 +89,7 @@ async def claim_and_gate(
     pbx: str,
     now: datetime,
     retry_after_denial: timedelta = timedelta(hours=1),
+    channel: str = "autodialed_voice",
 ) -> tuple[list[Dial], list[Denied]]:
     """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded."""
     if want <= 0:
@@ -112,7 +113,7 @@ async def claim_and_gate(
             debt_ids=(r["debt_id"],),
             phone=numbers[r["person_id"]][0],
             attempt_id=uuid.uuid4(),
-            channel="autodialed_voice",
+            channel=channel,
             campaign=campaign_code,
         )
         for r in leads

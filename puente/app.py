@@ -77,7 +77,10 @@ async def run_service(
     async with database_url(settings.database.url or None, embedded_dir=embedded_dir) as url:
         pool = await create_pool(url, settings.database)
         try:
-            components = build_components(settings.file_values, pool=pool, demo=demo)
+            components = build_components(
+                settings.file_values, pool=pool, demo=demo,
+                node="demo" if demo else settings.node.name,
+            )  # fmt: skip
             async with asyncio.TaskGroup() as tg:
                 for c in components:
                     await c.start(tg)

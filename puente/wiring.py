@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import asyncpg
 
 from compliance import ComplianceGate
+from dialer.campaigns import Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
-from dialer.runner import Campaign, CampaignRunner
+from dialer.runner import CampaignRunner
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
@@ -179,40 +180,111 @@ class AmiComponent:
         return f"{c.peer} {state}  events {c.events_total}  reconnects {c.disconnects_total}"
 
 
+@dataclasses.dataclass(frozen=True)
+class DialerSettings:
+    """The dialer on this node: it runs every campaign whose state is ``running``."""
+
+    enabled: bool = True
+    # The name of the Asterisk this node drives, as call records and reconciliation know it:
+    # nodes sharing one Asterisk use the same name, nodes on different ones different names.
+    pbx: str = "asterisk"
+    refresh_s: float = 5.0  # how often campaigns (new, paused, edited) are looked up
+    tick_s: float = 1.0
+
+    def validate(self) -> None:
+        if not self.pbx or len(self.pbx) > 64:
+            raise ValueError(f"pbx {self.pbx!r} must be 1-64 characters")
+        if not 0.1 <= self.refresh_s <= 300 or not 0.05 <= self.tick_s <= 10:
+            raise ValueError("refresh_s must be in [0.1, 300] and tick_s in [0.05, 10]")
+
+
 class DialerComponent:
-    """The demo's campaigns, each paced and dialed by a :class:`CampaignRunner`."""
+    """One :class:`CampaignRunner` per campaign that is (or was, in this run) ``running``.
+
+    A campaign paused or stopped keeps its runner: it stops dialing, follows its live calls to
+    their end and says why on its status; set running again, it dials again. A campaign that
+    cannot run as written (its row fails validation) is named in the log and skipped.
+    """
 
     name = "dialer"
 
-    def __init__(self, pool: asyncpg.Pool, ami: AmiComponent, node: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
+        demo: bool = False,
+    ) -> None:  # fmt: skip
         self._pool = pool
         self._ami = ami
         self._node = node
-        self.runners: list[CampaignRunner] = []
+        self._settings = settings
+        self._demo = demo
+        self._gate = ComplianceGate(pool)
+        self._tg: asyncio.TaskGroup | None = None
+        self._refused: dict[str, str] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self.runners: dict[str, CampaignRunner] = {}
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
-        codes = await ensure_demo_campaigns(self._pool)
-        gate = ComplianceGate(self._pool)
-        for code in codes:
-            campaign = await Campaign.load(self._pool, code)
+        self._tg = tg
+        if self._demo:
+            await ensure_demo_campaigns(self._pool)
+        await self._discover()
+        self._watcher = tg.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.refresh_s)
+            try:
+                async with asyncio.timeout(10):
+                    await self._discover()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                log.warning("dialer: cannot look up campaigns: %s", e)
+
+    async def _discover(self) -> None:
+        assert self._tg is not None
+        rows = await self._pool.fetch(
+            "SELECT * FROM campaigns WHERE state = 'running' ORDER BY code"
+        )
+        for r in rows:
+            code = r["code"]
+            if code in self.runners:
+                continue
+            try:
+                campaign = Campaign.from_row(r)
+            except CampaignError as e:
+                if self._refused.get(code) != str(e):
+                    log.error("dialer: not running %s", e)
+                    self._refused[code] = str(e)
+                continue
+            self._refused.pop(code, None)
             runner = CampaignRunner(
-                self._pool, gate, self._ami.client, campaign, node=self._node, pbx="sim"
-            )
-            await runner.start(tg)
-            self.runners.append(runner)
+                self._pool, self._gate, self._ami.client, campaign, node=self._node,
+                pbx=self._settings.pbx, tick_s=self._settings.tick_s,
+                refresh_s=self._settings.refresh_s,
+            )  # fmt: skip
+            await runner.start(self._tg)
+            self.runners[code] = runner
+            log.info("dialer: running campaign %s (%s)", code, campaign.mode)
 
     async def stop(self) -> None:
-        await asyncio.gather(*(r.stop() for r in self.runners))
+        self._stop_watching()
+        await asyncio.gather(*(r.stop() for r in self.runners.values()))
 
     async def abort(self) -> None:
-        await asyncio.gather(*(r.abort() for r in self.runners))
+        self._stop_watching()
+        await asyncio.gather(*(r.abort() for r in self.runners.values()))
+
+    def _stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def status(self) -> str:
-        return "\n" + "\n".join(f"    {r.status()}" for r in self.runners)
+        lines = [f"    {r.status()}" for r in self.runners.values()]
+        lines += [f"    {code}: not running: {why}" for code, why in self._refused.items()]
+        return "\n" + "\n".join(lines) if lines else "no campaign running"
 
 
 def build_components(
-    file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool
+    file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool, node: str
 ) -> list[Component]:
     """The service's components, in start order."""
     ami_file = dict(file_values.get("ami") or {})
@@ -224,7 +296,10 @@ def build_components(
     audiosocket = load(
         AudioSocketSettings, "audiosocket", file_values=file_values.get("audiosocket")
     )
-    unknown = set(file_values) - {"node", "database", "ami", "agi", "audiosocket"}
+    dialer = load(DialerSettings, "dialer", file_values=file_values.get("dialer"))
+    if demo:
+        dialer = dataclasses.replace(dialer, pbx="sim")
+    unknown = set(file_values) - {"node", "database", "ami", "agi", "audiosocket", "dialer"}
     if unknown:
         raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
     audio_component = AudioSocketComponent(audiosocket)
@@ -237,8 +312,8 @@ def build_components(
     if ami.enabled:
         ami_component = AmiComponent(ami, sim)
         components.append(ami_component)
-        if demo:
-            components.append(DialerComponent(pool, ami_component, "demo"))
+        if dialer.enabled:
+            components.append(DialerComponent(pool, ami_component, node, dialer, demo=demo))
     else:
         log.info("AMI client disabled (ami.enabled = false)")
     return components

@@ -14,8 +14,9 @@ import asyncpg
 import msgspec
 
 from compliance import ComplianceGate
+from dialer.campaigns import Campaign
 from dialer.importer import import_leads
-from dialer.runner import Campaign, CampaignRunner
+from dialer.runner import CampaignRunner
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
@@ -48,8 +49,9 @@ async def make_campaign(
     )
     cid = await pool.fetchval(
         """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs, ring_timeout_s,
-                                  queue_name, trunk)
-           VALUES ($1, 'T', $2, $3, '{mx}', $4, 'collections', 'PJSIP/trunk') RETURNING id""",
+                                  queue_name, trunk, state)
+           VALUES ($1, 'T', $2, $3, '{mx}', $4, 'collections', 'PJSIP/trunk', 'running')
+           RETURNING id""",
         code,
         cred,
         mode,

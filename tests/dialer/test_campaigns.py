@@ -1,0 +1,79 @@
+"""Campaign rows and retry schedules: parsed, validated, and every mistake named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dialer.campaigns import DEFAULT_RETRY_S, Campaign, CampaignError, RetrySchedule
+
+
+def row(**over: Any) -> dict[str, Any]:
+    r = {
+        "id": 1, "code": "c1", "mode": "predictive", "queue_name": "q", "trunk": "PJSIP/t",
+        "caller_id": None, "compliance_packs": ["mx"], "ring_timeout_s": 25,
+        "abandon_target": 0.03, "agentless_flow": None, "settings": "{}",
+        "retry_schedule": "{}", "state": "running", "abandon_window_days": 30,
+    }  # fmt: skip
+    r.update(over)
+    return r
+
+
+def test_defaults_when_the_schedule_is_empty() -> None:
+    c = Campaign.from_row(row())
+    assert c.retry.retry_after_s("busy", 1) == DEFAULT_RETRY_S["busy"] == 900
+    assert c.retry.retry_after_s("agent", 1) is None
+    assert c.channel == "autodialed_voice"
+    assert c.max_lines == 200
+    assert c.language == "es"
+
+
+def test_a_schedule_in_units_with_a_default_and_max_attempts() -> None:
+    s = RetrySchedule.parse(
+        {"busy": "5m", "no_answer": "3h", "machine": None, "default": 60, "max_attempts": 3}
+    )
+    assert s.retry_after_s("busy", 1) == 300
+    assert s.retry_after_s("no_answer", 2) == 3 * 3600
+    assert s.retry_after_s("machine", 1) is None  # null: the lead ends
+    assert s.retry_after_s("congestion", 1) == 60  # the default
+    assert s.retry_after_s("agent", 1) is None  # an agent's call is never rescheduled by default
+    assert s.retry_after_s("busy", 3) is None  # the third dial was the last
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"busy": "soon"}, "retry_schedule.busy: expected seconds"),
+        ({"busy": -5}, "retry_schedule.busy"),
+        ({"busy": True}, "retry_schedule.busy"),
+        ({"bussy": 60}, "unknown key 'bussy'"),
+        ({"max_attempts": 0}, "max_attempts: expected an integer >= 1"),
+        ({"max_attempts": "3"}, "max_attempts"),
+    ],
+)
+def test_bad_schedules_are_named(raw: dict, message: str) -> None:
+    with pytest.raises(CampaignError, match=message):
+        RetrySchedule.parse(raw)
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"settings": "{not json"}, "campaign 'c1': settings: not JSON"),
+        ({"settings": '{"max_lines": -1}'}, "settings.max_lines"),
+        ({"settings": '{"lines": 3}'}, r"settings has unknown keys \['lines'\]"),
+        ({"settings": '{"language": "fr"}'}, "settings.language"),
+        ({"retry_schedule": '{"busy": "x"}'}, "campaign 'c1': retry_schedule.busy"),
+        ({"retry_schedule": "[1]"}, "retry_schedule: expected a JSON object"),
+        ({"mode": "agentless"}, "needs agentless_flow"),
+    ],
+)
+def test_bad_rows_are_named(over: dict, message: str) -> None:
+    with pytest.raises(CampaignError, match=message):
+        Campaign.from_row(row(**over))
+
+
+def test_an_agentless_campaign_plays_prerecorded_prompts() -> None:
+    c = Campaign.from_row(row(mode="agentless", agentless_flow="reminder"))
+    assert c.channel == "prerecorded"
