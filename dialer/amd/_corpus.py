@@ -1,0 +1,411 @@
+"""A deterministic, regenerable AMD corpus: espeak-ng speech, sox telephone passes, numpy noise.
+
+Every file is a call from its answer on: a lead-in silence of 0.1-1.2 s, then what answered.
+Subsets (truth -> expected verdict):
+
+==================== ========= ======== ==========================================================
+subset               truth     expected content
+==================== ========= ======== ==========================================================
+human_short          human     HUMAN    "¿Bueno?", "Hello?", "Hola, ¿quién habla?"... then silence
+human_repeated       human     HUMAN    "¿Bueno? ... ¿Bueno?" (0.9-2.0 s apart, sometimes thrice)
+human_business       human     HUMAN    "Ferretería López, buenas tardes." then silence
+machine_long_beep    machine   MACHINE  a 4-10 s voicemail greeting, a beep, recording silence
+machine_long_nobeep  machine   MACHINE  the same without a beep
+machine_short        machine   MACHINE  "Deja tu mensaje." then a beep
+silence              silence   NOTSURE  nothing but line noise (dead air goes to an agent)
+intercept            intercept MACHINE  a carrier announcement, mostly after the three SIT tones
+fax                  fax       MACHINE  CNG (1100 Hz, 0.5 s every 3.5 s) or CED (2100 Hz, 2.6-3.6 s)
+==================== ========= ======== ==========================================================
+
+Speech: espeak-ng, Spanish (es-419, es) and English (en-us, en-gb) voices with eight variants,
+135-185 words/min, pitch 30-70; resampled to 8 kHz by sox. Each file then gets a speech level
+of -30 to -14 dBFS, white or pink noise (clean, or 5-30 dB SNR) from a seeded numpy Generator,
+sox's telephone band-pass (``sinc 300-3400``) and a G.711 round trip (mu-law, A-law or both,
+through sox), and in 30 % of files 0.5-4 % of the 20 ms frames lost (zeroed).
+
+Determinism: each file's random choices come from ``SeedSequence([version, seed, index])``;
+sox runs with ``-R -D`` (repeatable, no dither); espeak-ng has no randomness. The same seed, count
+and tool versions give bit-identical files; ``SHA256SUMS`` lists them (``sha256sum -c``).
+
+Seeds: tune on the development seeds (:data:`DEV_SEEDS`), report on the test seeds
+(:data:`TEST_SEEDS`). A corpus is one seed; its files are indexed 0..count-1.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dialer.amd import _phrases as ph
+from dialer.amd._exceptions import CorpusError
+from dialer.amd._frames import BLOCK_SAMPLES, SAMPLE_RATE
+from dialer.amd._synth import FULL_SCALE, active_rms, g711, noise, speech, tone, tool_versions
+from dialer.amd._wav import write_wav
+
+GENERATOR_VERSION = 1
+#: Seeds to tune on.
+DEV_SEEDS = range(1, 1000)
+#: Seeds to report on; never tune on these.
+TEST_SEEDS = range(1000, 2000)
+
+LABELS = "labels.jsonl"
+CHECKSUMS = "SHA256SUMS"
+MANIFEST = "manifest.json"
+
+EXPECTED = {
+    "human": "HUMAN",
+    "machine": "MACHINE",
+    "intercept": "MACHINE",
+    "fax": "MACHINE",
+    "silence": "NOTSURE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Subset:
+    name: str
+    truth: str
+    weight: float
+
+
+SUBSETS = (
+    Subset("human_short", "human", 0.18),
+    Subset("human_repeated", "human", 0.10),
+    Subset("human_business", "human", 0.14),
+    Subset("machine_long_beep", "machine", 0.18),
+    Subset("machine_long_nobeep", "machine", 0.10),
+    Subset("machine_short", "machine", 0.10),
+    Subset("silence", "silence", 0.06),
+    Subset("intercept", "intercept", 0.07),
+    Subset("fax", "fax", 0.07),
+)
+SUBSET_NAMES = tuple(s.name for s in SUBSETS)
+_BY_NAME = {s.name: s for s in SUBSETS}
+_SR = SAMPLE_RATE
+_BEEP_HZ = (425, 440, 480, 600, 800, 850, 1000, 1200, 1400, 1600, 2000)
+
+
+def seed_range(seed: int) -> str:
+    """``dev``, ``test`` or ``other``: which range a corpus seed belongs to."""
+    if seed in DEV_SEEDS:
+        return "dev"
+    if seed in TEST_SEEDS:
+        return "test"
+    return "other"
+
+
+# -- one file ---------------------------------------------------------------------------------
+class _Track:
+    """Sounds placed on a timeline (seconds), with the labels that go with them."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[int, np.ndarray]] = []
+        self.speech: list[list[int]] = []
+        self.tones: list[dict[str, Any]] = []
+        self.texts: list[str] = []
+        self.end = 0
+
+    def put(self, at_s: float, x: np.ndarray) -> float:
+        start = round(at_s * _SR)
+        self.parts.append((start, x))
+        self.end = max(self.end, start + len(x))
+        return (start + len(x)) / _SR
+
+    def say(self, at_s: float, x: np.ndarray, text: str) -> float:
+        end = self.put(at_s, x)
+        self.speech.append([round(at_s * 1000), round(end * 1000)])
+        self.texts.append(text)
+        return end
+
+    def tone(self, at_s: float, x: np.ndarray, hz: float, kind: str) -> float:
+        end = self.put(at_s, x)
+        self.tones.append(
+            {"kind": kind, "onset_ms": round(at_s * 1000), "end_ms": round(end * 1000), "hz": hz}
+        )
+        return end
+
+    def render(self, total_s: float) -> np.ndarray:
+        n = max(round(total_s * _SR), self.end)
+        n += -n % BLOCK_SAMPLES
+        y = np.zeros(n)
+        for start, x in self.parts:
+            y[start : start + len(x)] += x
+        return y
+
+
+def _pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
+    return items[int(rng.integers(len(items)))]
+
+
+def _compose(subset: str, rng: np.random.Generator) -> tuple[_Track, float, dict[str, Any]]:
+    lang = "es" if rng.random() < 0.6 else "en"
+    voice = f"{_pick(rng, ph.VOICES[lang])}+{_pick(rng, ph.VARIANTS)}"
+    speed = int(rng.integers(135, 186))
+    pitch = int(rng.integers(30, 71))
+    level = float(rng.uniform(-30, -14))
+    rms = 10 ** (level / 20)
+    lead = float(rng.uniform(0.1, 1.2))
+    meta: dict[str, Any] = {
+        "language": lang,
+        "voice": voice,
+        "speed_wpm": speed,
+        "pitch": pitch,
+        "level_dbfs": round(level, 1),
+        "lead_in_ms": round(lead * 1000),
+    }
+
+    def speak(text: str) -> np.ndarray:
+        x = speech(text, voice, speed, pitch)
+        return x * (rms / active_rms(x))
+
+    def beep(track: _Track, at: float) -> float:
+        hz = float(_pick(rng, _BEEP_HZ)) * float(rng.uniform(0.98, 1.02))
+        ms = float(rng.uniform(150, 1000))
+        gain = 10 ** (float(rng.uniform(-6, 4)) / 20)
+        return track.tone(at, tone(rng, hz, ms, rms * gain), round(hz, 1), "beep")
+
+    track = _Track()
+    total = 6.0
+    if subset == "human_short":
+        text = _pick(rng, ph.HUMAN_SHORT[lang])
+        end = track.say(lead, speak(text), text)
+        total = end + float(rng.uniform(3.0, 4.5))
+    elif subset == "human_repeated":
+        text = _pick(rng, ph.HUMAN_REPEATED[lang])
+        x = speak(text)
+        t = track.say(lead, x, text)
+        for _ in range(2 if rng.random() < 0.3 else 1):  # twice, sometimes thrice
+            t = track.say(t + float(rng.uniform(0.9, 2.0)), x, text)
+        total = t + 2.5
+    elif subset == "human_business":
+        text = _pick(rng, ph.HUMAN_BUSINESS[lang])
+        end = track.say(lead, speak(text), text)
+        total = end + 3.5
+    elif subset in ("machine_long_beep", "machine_long_nobeep"):
+        text, x = _greeting(rng, lang, speak)
+        end = track.say(lead, x, text)
+        if subset == "machine_long_beep":
+            end = beep(track, end + float(rng.uniform(0.2, 1.0)))
+            total = end + 2.0
+        else:
+            total = end + 3.0
+    elif subset == "machine_short":
+        text = _pick(rng, ph.MACHINE_SHORT[lang])
+        end = track.say(lead, speak(text), text)
+        end = beep(track, end + float(rng.uniform(0.15, 0.6)))
+        total = end + 2.0
+    elif subset == "silence":
+        total = 6.0
+    elif subset == "intercept":
+        t = lead
+        if rng.random() < 0.75:
+            first = float(_pick(rng, (913.8, 985.2)))
+            second = float(_pick(rng, (1370.6, 1428.5)))
+            for hz, ms in ((first, _pick(rng, (274, 380))), (second, _pick(rng, (274, 380)))):
+                t = track.tone(t, tone(rng, hz, ms, rms * 0.7), hz, "sit")
+            t = track.tone(t, tone(rng, 1776.7, 380, rms * 0.7), 1776.7, "sit")
+            t += float(rng.uniform(0.1, 0.4))
+        text = _pick(rng, ph.INTERCEPT[lang])
+        total = track.say(t, speak(text), text) + 1.5
+    elif subset == "fax":
+        if rng.random() < 0.5:
+            t = lead
+            while t < 6.0:
+                track.tone(t, tone(rng, 1100, 500, rms), 1100.0, "cng")
+                t += 3.5
+        else:
+            ms = float(rng.uniform(2600, 3600))
+            track.tone(lead, tone(rng, 2100, ms, rms), 2100.0, "ced")
+        total = 6.0
+    else:
+        raise CorpusError(f"unknown subset {subset!r}")
+    meta["rms"] = rms
+    return track, total, meta
+
+
+def _greeting(rng: np.random.Generator, lang: str, speak: Any) -> tuple[str, np.ndarray]:
+    """A voicemail greeting of 4-10 s: intro, body sentences, a closing."""
+    target = float(rng.uniform(4.0, 10.0))
+    body = list(ph.MACHINE_BODY[lang])
+    rng.shuffle(body)
+    sentences = [_pick(rng, ph.MACHINE_INTRO[lang]), _pick(rng, ph.MACHINE_CLOSE[lang])]
+    text = " ".join(sentences)
+    x = speak(text)
+    while len(x) / _SR < target and body:
+        candidate = [*sentences[:-1], body.pop(), sentences[-1]]
+        y = speak(" ".join(candidate))
+        if len(y) / _SR > 10.0:
+            break
+        sentences, text, x = candidate, " ".join(candidate), y
+    return text, x
+
+
+def generate_file(seed: int, index: int, subset: str, out_dir: str) -> dict[str, Any]:
+    """Make file ``index`` of corpus ``seed``; return its label."""
+    rng = np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, seed, index]))
+    track, total, meta = _compose(subset, rng)
+    clean = track.render(total)
+    rms = meta.pop("rms")
+
+    snr_db = None if rng.random() < 0.2 else round(float(rng.uniform(5, 30)), 1)
+    colour = str(_pick(rng, ("white", "pink")))
+    # "Clean" is a quiet line (-75 dBFS), not digital zero.
+    noise_rms = 10 ** (-75 / 20) if snr_db is None else rms / 10 ** (snr_db / 20)
+    signal = clean + noise(rng, len(clean), noise_rms, colour)
+    pcm = np.clip(np.round(signal * FULL_SCALE), -32768, 32767).astype("<i2")
+
+    codec = str(_pick(rng, ("ulaw", "alaw", "ulaw", "alaw", "ulaw>alaw")))
+    out = np.frombuffer(g711(pcm.tobytes(), codec), dtype="<i2").copy()
+    out = out[: len(pcm)]
+    if len(out) < len(pcm):
+        out = np.concatenate([out, np.zeros(len(pcm) - len(out), dtype="<i2")])
+
+    loss = round(float(rng.uniform(0.005, 0.04)), 4) if rng.random() < 0.3 else 0.0
+    n_frames = len(out) // BLOCK_SAMPLES
+    lost = np.flatnonzero(rng.random(n_frames) < loss) if loss else np.zeros(0, dtype=int)
+    for f in lost:
+        out[f * BLOCK_SAMPLES : (f + 1) * BLOCK_SAMPLES] = 0
+
+    name = f"{index:04d}-{subset}.wav"
+    write_wav(Path(out_dir) / name, out)
+    truth = _BY_NAME[subset].truth
+    beeps = [t for t in track.tones if t["kind"] == "beep"]
+    return {
+        "file": name,
+        "index": index,
+        "seed": seed,
+        "subset": subset,
+        "truth": truth,
+        "expected": EXPECTED[truth],
+        **meta,
+        "texts": track.texts,
+        "speech": track.speech,
+        "first_utterance": track.speech[0] if track.speech else None,
+        "beep": beeps[0] if beeps else None,
+        "tones": track.tones,
+        "snr_db": snr_db,
+        "noise": colour,
+        "codec": codec,
+        "frame_loss": loss,
+        "lost_frames": len(lost),
+        "duration_ms": len(out) * 1000 // _SR,
+    }
+
+
+# -- a corpus ---------------------------------------------------------------------------------
+def plan(seed: int, count: int, subsets: Iterable[str] | None = None) -> list[str]:
+    """Which subset each file index gets: quotas by weight, shuffled by the seed."""
+    chosen = [_BY_NAME[n] for n in SUBSET_NAMES if subsets is None or n in set(subsets)]
+    if subsets is not None:
+        unknown = sorted(set(subsets) - set(SUBSET_NAMES))
+        if unknown:
+            raise CorpusError(f"unknown subset(s) {', '.join(unknown)}; known: {SUBSET_NAMES}")
+    if not chosen or count <= 0:
+        return []
+    weight = sum(s.weight for s in chosen)
+    exact = [count * s.weight / weight for s in chosen]
+    quotas = [int(q) for q in exact]
+    by_remainder = sorted(range(len(chosen)), key=lambda i: (-(exact[i] - quotas[i]), i))
+    for i in by_remainder[: count - sum(quotas)]:
+        quotas[i] += 1
+    names = [s.name for s, q in zip(chosen, quotas, strict=True) for _ in range(q)]
+    rng = np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, seed]))
+    order = rng.permutation(len(names))
+    return [names[i] for i in order]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSummary:
+    out_dir: Path
+    seed: int
+    files: int
+    by_subset: dict[str, int]
+
+
+def generate_corpus(
+    out_dir: str | Path,
+    seed: int,
+    count: int = 200,
+    subsets: Iterable[str] | None = None,
+    jobs: int | None = None,
+) -> CorpusSummary:
+    """Write ``count`` files, ``labels.jsonl``, ``manifest.json`` and ``SHA256SUMS``."""
+    tools = tool_versions()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    subset_list = sorted(set(subsets)) if subsets is not None else None
+    names = plan(seed, count, subset_list)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(names) or 1))
+    if jobs == 1:
+        labels = [generate_file(seed, i, n, str(out)) for i, n in enumerate(names)]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(generate_file, seed, i, n, str(out)) for i, n in enumerate(names)
+            ]
+            labels = [f.result() for f in futures]
+    with (out / LABELS).open("w", encoding="utf-8") as fh:
+        for label in labels:
+            fh.write(json.dumps(label, ensure_ascii=False, sort_keys=True) + "\n")
+    by_subset = {n: names.count(n) for n in SUBSET_NAMES if n in names}
+    manifest = {
+        "generator": "puente amd corpus",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "seed_range": seed_range(seed),
+        "dev_seeds": [DEV_SEEDS.start, DEV_SEEDS.stop - 1],
+        "test_seeds": [TEST_SEEDS.start, TEST_SEEDS.stop - 1],
+        "count": len(names),
+        "subsets": by_subset,
+        "tools": tools,
+        "format": "WAV, PCM s16le, 8000 Hz, mono",
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    lines = [f"{_sha256(out / label['file'])}  {label['file']}" for label in labels]
+    lines += [f"{_sha256(out / name)}  {name}" for name in (LABELS, MANIFEST)]
+    (out / CHECKSUMS).write_text("\n".join(lines) + "\n")
+    return CorpusSummary(out, seed, len(names), by_subset)
+
+
+def read_labels(corpus_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(corpus_dir) / LABELS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read the labels ({e.strerror or e})") from None
+    labels = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            label = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{path}:{n}: not JSON ({e.msg})") from None
+        if not isinstance(label, dict) or not {"file", "subset", "expected"} <= set(label):
+            raise CorpusError(f"{path}:{n}: a label needs file, subset and expected")
+        labels.append(label)
+    return labels
+
+
+def checksums(corpus_dir: str | Path) -> dict[str, str]:
+    """The ``SHA256SUMS`` of a corpus as {file name: hex digest}."""
+    path = Path(corpus_dir) / CHECKSUMS
+    out = {}
+    for line in path.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        out[name] = digest
+    return out

@@ -1,0 +1,424 @@
+"""Puente's answering-machine detector: 20 ms frames in, one verdict out. Pure: no I/O, no clock.
+
+Per 20 ms block: the energy against an adaptive noise floor (it falls at once to any quieter
+frame and rises slowly), a narrow-band tone test (:mod:`dialer.amd._tone`) and webrtcvad. A
+block is speech when webrtcvad says so, its energy clears the floor by ``speech_margin_db``
+and it is not a tone. From those flags a timeline: the onset of the first utterance (a burst
+of ``min_word_ms`` of speech), the end of the last speech, the tones heard.
+
+The rules, first match wins, evaluated after every block:
+
+- a tone before any speech (``pre_speech_tone_ms``): MACHINE, ``FAX``/``SIT``/``TONE``;
+- a beep after speech started: MACHINE, ``BEEP``;
+- a pause of ``after_greeting_silence_ms`` after the first utterance: HUMAN (a person says
+  "¿Bueno?" and waits; a recorded greeting goes on);
+- speech going on for ``greeting_ms`` from its onset without such a pause: MACHINE,
+  ``LONGGREETING``;
+- no speech for ``initial_silence_ms``: ``INITIALSILENCE`` (NOTSURE by default);
+- at ``total_analysis_ms``: MACHINE ``LONGGREETING`` if speech is still going on and has for
+  ``greeting_at_cap_ms`` (a greeting that began late), else NOTSURE ``TOOLONG``.
+
+After a MACHINE verdict (except fax and SIT) the detector keeps listening and hands out one
+:class:`VoicemailCue`: the end of the beep, or the end of the greeting when no beep follows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import webrtcvad
+
+from dialer.amd._frames import (
+    BLOCK_BYTES,
+    BLOCK_MS,
+    BLOCK_SAMPLES,
+    SAMPLE_RATE,
+    Blocker,
+    bad_payload_cause,
+)
+from dialer.amd._settings import AmdSettings
+from dialer.amd._tone import EDGE_TOLERANCE_MS, Tone, ToneAnalyser, ToneTracker, tone_kind
+from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
+
+#: Frames quieter than this (RMS about 1 LSB) are digital silence: a lost packet or an idle
+#: codec. They count as silence but never pull the noise floor down.
+_LOST_DB = 3.0
+#: The noise floor is never taken below this (RMS about 10 LSB, -70 dBFS).
+_MIN_FLOOR_DB = 20.0
+#: Frames this far over the floor get the tone test; frames this close to it teach the
+#: tone test what the line noise sounds like.
+_TONE_GATE_DB = 2.0
+_NOISE_DB = 1.5
+#: A level within this range for this many blocks (300 ms) is line noise: the floor follows.
+_STEADY_DB = 4.0
+_STEADY_BLOCKS = 15
+#: Blocks during which the noise floor is too young to gate the tone test on.
+_YOUNG_FLOOR_BLOCKS = 25
+#: The noise spectrum changes slowly: learn it from one quiet block in four (CPU).
+_NOISE_EVERY = 4
+_SILENT_BLOCK = bytes(BLOCK_BYTES)
+#: How far back the speech timeline can be rewound when a tone proves steady (blocks).
+_HISTORY_BLOCKS = 24
+#: Where a tone's edges are relative to the block that first/last shows it.
+_ONSET_LAG_MS = 2
+_END_LAG_MS = 10
+
+
+class AmdDetector:
+    """Feed 8 kHz s16le mono audio with :meth:`feed`; it returns an event when there is one.
+
+    The first event is the :class:`AmdVerdict`. After a MACHINE verdict one
+    :class:`VoicemailCue` may follow. Every later call returns None.
+    """
+
+    def __init__(self, settings: AmdSettings | None = None) -> None:
+        s = settings or AmdSettings()
+        self.settings = s
+        self._vad = webrtcvad.Vad(s.vad_mode)
+        self._blocker = Blocker()
+        self._analyser = ToneAnalyser(s)
+        self._tones = ToneTracker(s)
+        self._rise_db = s.floor_rise_db_per_s * BLOCK_MS / 1000
+        self._now_ms = 0
+        self._window = np.zeros(2 * BLOCK_SAMPLES)
+        self._floor_db: float | None = None
+        self._quiet_blocks = 0
+        self._floor_blocks = 0
+        self._steady = (0.0, 0.0, 0)  # (low, high, blocks) of the current steady stretch
+        # speech timeline
+        self._cand_start: int | None = None
+        self._cand_last = 0
+        self._cand_speech_ms = 0
+        self._run_ms = 0
+        self._onset_ms: int | None = None
+        self._last_speech_ms: int | None = None
+        self._speech_db = 0.0  # running level of speech blocks
+        # tones
+        self._beep: Tone | None = None
+        self._tone_accounted = False
+        self._tone_gap = (-1, 0)  # (tone onset, quiet before it), for the steady tone
+        self._history: deque[tuple[int, int | None, int | None, int | None, int]] = deque(
+            maxlen=_HISTORY_BLOCKS
+        )
+        # outcome
+        self.verdict: AmdVerdict | None = None
+        self.cue: VoicemailCue | None = None
+        self._listening = False
+        self._done = False
+        self._queued: list[AmdEvent] = []
+
+    # -- public API -------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        """Milliseconds of audio analysed so far."""
+        return self._now_ms
+
+    @property
+    def done(self) -> bool:
+        """True when nothing more will come out of this detector."""
+        return self._done and not self._queued
+
+    def feed(
+        self, frame: bytes | bytearray | memoryview, elapsed_ms: int | None = None
+    ) -> AmdEvent | None:
+        """Analyse one payload. ``elapsed_ms`` (optional) is the time since answer as the
+        caller sees it: when frames stall, it enforces the cap on real time like app_amd."""
+        if self._done:
+            return self._pop()
+        cause = bad_payload_cause(frame, self.settings.max_frame_bytes)
+        if cause is not None:
+            self._fault(cause)
+            return self._pop()
+        for block in self._blocker.push(frame):
+            self._block(block)
+            if self._done:
+                break
+        if elapsed_ms is not None:
+            self._check_elapsed(elapsed_ms)
+        return self._pop()
+
+    def tick(self, elapsed_ms: int) -> AmdEvent | None:
+        """No audio came; the caller's clock says ``elapsed_ms`` since answer."""
+        if not self._done:
+            self._check_elapsed(elapsed_ms)
+        return self._pop()
+
+    def hangup(self) -> AmdVerdict:
+        """The far end hung up: HANGUP unless a verdict was already given."""
+        if self.verdict is None:
+            self._decide(AmdStatus.HANGUP, "")
+        self._listening = False
+        self._done = True
+        self._queued.clear()  # the verdict is the answer; no cue after a hang-up
+        assert self.verdict is not None
+        return self.verdict
+
+    def finish(self) -> AmdVerdict:
+        """The stream ended: decide as if silence followed (bounded by the caps).
+
+        Used for recordings; the verdict and the cue (if any) are then in :attr:`verdict` and
+        :attr:`cue`.
+        """
+        if self._blocker.pending_bytes:
+            self._block_padded()
+        cap = self._now_ms + self.settings.total_analysis_ms + self.settings.max_listen_ms
+        while not self._done and self._now_ms < cap:
+            self._block(_SILENT_BLOCK)
+        if self.verdict is None:
+            self._decide(AmdStatus.NOTSURE, f"TOOLONG-{self._now_ms}")
+        self._done = True
+        self._queued.clear()  # handed out through the return value and the attributes
+        return self.verdict
+
+    # -- internals ----------------------------------------------------------------------------
+    def _pop(self) -> AmdEvent | None:
+        return self._queued.pop(0) if self._queued else None
+
+    def _block_padded(self) -> None:
+        rest = BLOCK_BYTES - self._blocker.pending_bytes
+        for block in self._blocker.push(bytes(rest)):
+            self._block(block)
+
+    def _fault(self, cause: str) -> None:
+        if self.verdict is None:
+            self._decide(AmdStatus.NOTSURE, cause)
+        elif self._listening:
+            self._cue("FAULT", self._now_ms)
+        self._listening = False
+        self._done = True
+
+    def _check_elapsed(self, elapsed_ms: int) -> None:
+        s = self.settings
+        if self.verdict is None and elapsed_ms >= s.total_analysis_ms:
+            # Audio stalled or lagging: the cap holds on the caller's clock too (as app_amd's).
+            self._at_cap(elapsed_ms)
+        elif (
+            self._listening
+            and self.verdict is not None
+            and elapsed_ms >= self.verdict.decision_ms + s.max_listen_ms
+        ):
+            self._cue("TIMEOUT", max(self._now_ms, elapsed_ms))
+
+    def _decide(self, status: AmdStatus, cause: str) -> None:
+        beep_ms = self._beep.onset_ms if self._beep is not None else None
+        self.verdict = AmdVerdict(
+            status=status,
+            cause=cause,
+            decision_ms=self._now_ms,
+            speech_onset_ms=self._onset_ms,
+            speech_end_ms=self._last_speech_ms,
+            beep_ms=beep_ms,
+        )
+        self._queued.append(self.verdict)
+        if status is AmdStatus.MACHINE and not cause.startswith(("FAX", "SIT")):
+            self._listening = True
+        else:
+            self._done = True
+
+    def _cue(self, reason: str, cue_ms: int, beep: Tone | None = None) -> None:
+        self.cue = VoicemailCue(
+            reason=reason,
+            cue_ms=cue_ms,
+            beep_ms=beep.onset_ms if beep else None,
+            beep_hz=round(beep.hz) if beep else None,
+            greeting_end_ms=self._last_speech_ms,
+        )
+        self._queued.append(self.cue)
+        self._listening = False
+        self._done = True
+
+    def _block(self, block: bytes) -> None:
+        s = self.settings
+        start = self._now_ms
+        now = self._now_ms = start + BLOCK_MS
+        window = self._window
+        window[:BLOCK_SAMPLES] = window[BLOCK_SAMPLES:]
+        x = window[BLOCK_SAMPLES:]
+        x[:] = np.frombuffer(block, dtype="<i2")
+        power = float(np.dot(x, x)) / BLOCK_SAMPLES
+        db = 10.0 * math.log10(power + 1.0)
+        lost = db < _LOST_DB
+        floor = self._floor_db
+        ref = max(floor if floor is not None else _MIN_FLOOR_DB, _MIN_FLOOR_DB)
+
+        tone_frame = None
+        if not lost:
+            # A call may open on a tone (fax, SIT) over a digitally silent line: then the
+            # floor starts on the tone itself, so young floors and tones in progress are
+            # always looked at.
+            if db >= _MIN_FLOOR_DB + _TONE_GATE_DB and (
+                db >= ref + _TONE_GATE_DB
+                or self._floor_blocks <= _YOUNG_FLOOR_BLOCKS
+                or self._tones.active
+            ):
+                tf = self._analyser.analyse(self._analyser.spectrum(window), db)
+                if self._analyser.is_tonal(tf):
+                    tone_frame = tf
+            elif db <= ref + _NOISE_DB:
+                self._quiet_blocks += 1
+                if self._quiet_blocks % _NOISE_EVERY == 1:
+                    self._analyser.learn_noise(self._analyser.spectrum(window))
+
+            # The floor falls at once and rises slowly: speech never lifts it far. But a
+            # level that holds steady for a while (and is not a tone) is the line, not a
+            # voice, which swings syllable by syllable: the floor jumps up to it.
+            lo, hi, n = self._steady
+            if tone_frame is None and max(hi, db) - min(lo, db) <= _STEADY_DB:
+                self._steady = (min(lo, db), max(hi, db), n + 1)
+            else:
+                self._steady = (db, db, 0 if tone_frame is not None else 1)
+            floor = db if floor is None or db < floor else min(db, floor + self._rise_db)
+            lo, _, n = self._steady
+            if n >= _STEADY_BLOCKS and lo > floor + 1.0:
+                floor = lo - 1.0
+                # ...and what that stretch made of the speech timeline is undone.
+                self._rewind(start - (n - 1) * BLOCK_MS)
+            self._floor_db = floor
+            self._floor_blocks += 1
+            ref = max(floor, _MIN_FLOOR_DB)
+        # The window is [start - 20, now); a tone shows once it covers most of it, hence the
+        # edges (measured on tones at random offsets: onset and end within +-10 ms).
+        ended = self._tones.push(start - _ONSET_LAG_MS, now - _END_LAG_MS, tone_frame, lost)
+        current = self._tones.current
+
+        # A tonal window is speech too until its tone proves steady (a voice's harmonic can
+        # look like a tone for a moment; a beep's first 100 ms cannot be told from it yet).
+        speech = (
+            not (tone_frame is not None and current is not None and current.steady)
+            and not lost
+            and db >= ref + s.speech_margin_db
+            and self._vad.is_speech(block, SAMPLE_RATE)
+        )
+        # Where speech stood before this block, in case a tone starting here proves steady.
+        self._history.append(
+            (start, self._onset_ms, self._last_speech_ms, self._cand_start, self._cand_speech_ms)
+        )
+        self._timeline(start, now, speech)
+        if speech:
+            self._speech_db += 0.1 * (db - self._speech_db) if self._speech_db else db
+        if current is not None and current.steady and not self._tone_accounted:
+            # The tone's first windows were taken for speech: take them back, and note how
+            # long the line was quiet before it.
+            self._tone_accounted = True
+            self._rewind(current.onset_ms + _ONSET_LAG_MS - BLOCK_MS)
+            last = self._last_speech_ms
+            self._tone_gap = (current.onset_ms, 10**9 if last is None else current.onset_ms - last)
+        elif current is None:
+            self._tone_accounted = False
+
+        if self.verdict is None:
+            self._rules(now, current, ended)
+        elif self._listening:
+            self._listen(now, current, ended)
+
+    def _rewind(self, before_ms: int) -> None:
+        """Put the speech timeline back as it was before the block starting at ``before_ms``."""
+        if not self._history:
+            return
+        chosen = self._history[0]
+        for entry in self._history:
+            if entry[0] > before_ms:
+                break
+            chosen = entry
+        _, self._onset_ms, self._last_speech_ms, self._cand_start, self._cand_speech_ms = chosen
+        self._run_ms = 0
+
+    def _timeline(self, start: int, now: int, speech: bool) -> None:
+        s = self.settings
+        if speech:
+            self._run_ms += BLOCK_MS
+        else:
+            self._run_ms = 0
+        if self._onset_ms is None:
+            if not speech:
+                return
+            if self._cand_start is None or start - self._cand_last > s.between_words_ms:
+                self._cand_start = start
+                self._cand_speech_ms = 0
+            self._cand_speech_ms += BLOCK_MS
+            self._cand_last = now
+            if self._cand_speech_ms >= s.min_word_ms:
+                self._onset_ms = self._cand_start
+                self._last_speech_ms = now
+        elif self._run_ms >= s.resume_ms:
+            self._last_speech_ms = now
+
+    def _rules(self, now: int, current: Tone | None, ended: Tone | None) -> None:
+        s = self.settings
+        tone = next((t for t in (current, ended) if t is not None and t.steady), None)
+        if tone is not None:
+            if self._onset_ms is None:
+                if tone.duration_ms + EDGE_TOLERANCE_MS >= s.pre_speech_tone_ms:
+                    self._beep = tone
+                    kind = tone_kind(tone.hz)
+                    self._decide(AmdStatus.MACHINE, f"{kind}-{round(tone.hz)}-{tone.duration_ms}")
+                    return
+            elif self._is_beep(tone):
+                self._beep = tone
+                self._decide(AmdStatus.MACHINE, f"BEEP-{tone.onset_ms}-{round(tone.hz)}")
+                if ended is tone:
+                    self._cue("BEEP", tone.end_ms, tone)
+                return
+        if self._onset_ms is not None and self._last_speech_ms is not None:
+            silence = now - self._last_speech_ms
+            if silence >= s.after_greeting_silence_ms and current is None:
+                self._decide(AmdStatus.HUMAN, f"HUMAN-{silence}-{s.after_greeting_silence_ms}")
+                return
+            span = self._last_speech_ms - self._onset_ms
+            if span >= s.greeting_ms:
+                self._decide(AmdStatus.MACHINE, f"LONGGREETING-{span}-{s.greeting_ms}")
+                return
+        elif now >= s.initial_silence_ms and current is None:
+            self._decide(
+                AmdStatus(s.initial_silence_status),
+                f"INITIALSILENCE-{now}-{s.initial_silence_ms}",
+            )
+            return
+        if now >= s.total_analysis_ms:
+            self._at_cap(now)
+
+    def _at_cap(self, cap_ms: int) -> None:
+        """The hard cap: a late-starting greeting still going on is a machine; else NOTSURE."""
+        s = self.settings
+        onset, last = self._onset_ms, self._last_speech_ms
+        if (
+            onset is not None
+            and last is not None
+            and last - onset >= s.greeting_at_cap_ms
+            and max(self._now_ms, cap_ms) - last <= s.between_words_ms
+        ):
+            self._decide(AmdStatus.MACHINE, f"LONGGREETING-{last - onset}-{s.greeting_at_cap_ms}")
+            return
+        self._decide(AmdStatus.NOTSURE, f"TOOLONG-{cap_ms}")
+
+    def _is_beep(self, tone: Tone) -> bool:
+        """A steady tone after a pause in the speech, in the beep band, long enough, and not
+        much quieter than the speech: a voice's harmonic can look steady for 100 ms, but it
+        comes in the middle of words, and it is fainter than they are."""
+        s = self.settings
+        onset, gap = self._tone_gap
+        return (
+            tone.steady
+            and onset == tone.onset_ms
+            and gap >= s.beep_min_gap_ms
+            and tone.duration_ms + EDGE_TOLERANCE_MS >= s.beep_min_ms
+            and s.beep_low_hz <= tone.hz <= s.beep_high_hz
+            and tone.level_db >= self._speech_db - s.beep_max_below_speech_db
+        )
+
+    def _listen(self, now: int, current: Tone | None, ended: Tone | None) -> None:
+        s = self.settings
+        if ended is not None and self._is_beep(ended):
+            self._beep = ended
+            self._cue("BEEP", ended.end_ms, ended)
+            return
+        assert self.verdict is not None
+        quiet_since = max(
+            self._last_speech_ms or 0, self.verdict.decision_ms - s.greeting_end_silence_ms
+        )
+        if current is None and now - quiet_since >= s.greeting_end_silence_ms:
+            self._cue("SILENCE", now)
+        elif now - self.verdict.decision_ms >= s.max_listen_ms:
+            self._cue("TIMEOUT", now)

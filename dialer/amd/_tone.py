@@ -1,0 +1,239 @@
+"""Narrow-band tone analysis: beeps, fax and SIT tones, told apart from sustained vowels.
+
+Each 20 ms block is analysed over a 40 ms Hann window (the block and the one before it), fine
+enough to resolve the harmonics of a voice (80 Hz apart or more). The window is *tonal* when
+one spectral peak in the beep band holds most of the telephone-band energy (``purity``: the
+share within +-62.5 Hz of the peak, the window's main lobe) and there is little energy at twice
+or half its frequency: a voice is a comb of harmonics, and even a sustained vowel spreads its
+energy over several of them. A *tone* is a run of tonal windows whose frequency stays within a
+small drift from one to the next; a *steady* tone (see :class:`ToneTracker`) is a beep, a fax
+or a SIT tone, once it has lasted ``beep_min_ms``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dialer.amd._frames import BLOCK_SAMPLES, SAMPLE_RATE
+from dialer.amd._settings import AmdSettings
+
+WINDOW_SAMPLES = 2 * BLOCK_SAMPLES
+N_FFT = 512
+BIN_HZ = SAMPLE_RATE / N_FFT  # 15.625 Hz
+_LOBE = 4  # bins either side of the peak: +-62.5 Hz, the Hann main lobe of a 40 ms window
+_BAND_LO = round(250 / BIN_HZ)
+_BAND_HI = round(3450 / BIN_HZ)
+_WINDOW = np.hanning(WINDOW_SAMPLES)
+#: A tone's measured edges are within +-10 ms of the true ones: a 100 ms beep may measure 90.
+EDGE_TOLERANCE_MS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ToneFrame:
+    """The spectral test of one window: peak frequency, purity, harmonic ratio, level."""
+
+    hz: float
+    purity: float
+    harmonic: float
+    level_db: float = 0.0
+
+
+class ToneAnalyser:
+    """Per-window spectral test against a running estimate of the line noise's spectrum.
+
+    The noise's expected share is taken out of the peak and of the band before the purity is
+    computed, so a beep 0 dB over the noise still shows as a tone, and noise alone does not.
+    """
+
+    __slots__ = ("_alpha", "_hi", "_lo", "_max_harmonic", "_noise", "_noise_cum", "_purity")
+
+    def __init__(self, settings: AmdSettings) -> None:
+        self._lo = max(_LOBE + 1, math.ceil(settings.beep_low_hz / BIN_HZ))
+        self._hi = min(N_FFT // 2 - _LOBE - 1, math.floor(settings.beep_high_hz / BIN_HZ))
+        self._purity = settings.tone_purity
+        self._max_harmonic = settings.tone_max_harmonic
+        self._noise: np.ndarray | None = None
+        self._noise_cum: np.ndarray | None = None
+        self._alpha = 0.1
+
+    @staticmethod
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        """Power spectrum of the last 40 ms (320 samples, float), Hann window, 512 points."""
+        spec = np.fft.rfft(x * _WINDOW, N_FFT)
+        return (spec * spec.conj()).real  # type: ignore[no-any-return]
+
+    def learn_noise(self, p: np.ndarray) -> None:
+        """Fold the spectrum of a window of line noise into the noise estimate."""
+        if self._noise is None:
+            self._noise = p.copy()
+        else:
+            self._noise += self._alpha * (p - self._noise)
+        self._noise_cum = np.cumsum(self._noise)
+
+    def analyse(self, p: np.ndarray, level_db: float) -> ToneFrame:
+        # Sums over bands as differences of one cumulative sum: c[b] - c[a] = p[a + 1 : b + 1].
+        c = np.cumsum(p)
+        k = int(p[self._lo : self._hi + 1].argmax()) + self._lo
+        main = float(c[k + _LOBE] - c[k - _LOBE - 1])
+        total = float(c[_BAND_HI - 1] - c[_BAND_LO - 1])
+        nc = self._noise_cum
+        if nc is not None:
+            raw_total = total
+            main = max(main - float(nc[k + _LOBE] - nc[k - _LOBE - 1]), 0.0)
+            total = max(total - float(nc[_BAND_HI - 1] - nc[_BAND_LO - 1]), 0.0)
+            if total < 0.25 * raw_total:
+                # Hardly above the noise: the ratio of two small differences means nothing.
+                total = 0.0
+        # Parabolic interpolation of the peak on log power: a few Hz of accuracy.
+        a = math.log(float(p[k - 1]) + 1e-9)
+        b = math.log(float(p[k]) + 1e-9)
+        g = math.log(float(p[k + 1]) + 1e-9)
+        den = a - 2 * b + g
+        delta = 0.5 * (a - g) / den if den < 0 else 0.0
+        hz = (k + delta) * BIN_HZ
+        harmonic = 0.0
+        for kk in (2 * k, k // 2):
+            if kk - _LOBE >= _BAND_LO and kk + _LOBE < len(p):
+                energy = float(c[kk + _LOBE] - c[kk - _LOBE - 1])
+                if nc is not None:
+                    energy = max(energy - float(nc[kk + _LOBE] - nc[kk - _LOBE - 1]), 0.0)
+                harmonic = max(harmonic, energy / (main + 1e-9))
+        purity = min(1.0, main / total) if total > 0 else 0.0
+        return ToneFrame(hz, purity, harmonic, level_db)
+
+    def is_tonal(self, frame: ToneFrame) -> bool:
+        return frame.purity >= self._purity and frame.harmonic <= self._max_harmonic
+
+
+@dataclass(frozen=True, slots=True)
+class Tone:
+    """A run of tonal windows: onset and end in stream milliseconds, mean frequency."""
+
+    onset_ms: int
+    end_ms: int
+    hz: float
+    steady: bool
+    level_db: float = 0.0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.onset_ms
+
+
+class ToneTracker:
+    """Joins tonal windows into tones. One lost block (digital silence: a lost packet) does not
+    end a tone; any other non-tonal window does.
+
+    A tone is *steady* (a beep, a fax or SIT tone, not a voice) when it has at least three inner
+    windows (the first and the newest left out: they straddle the tone's edges) and over them
+    the frequency stays
+    within ``tone_max_spread_hz``, the level within ``tone_max_level_range_db`` and the median
+    purity reaches ``tone_run_purity``. Voices glide and swell: even a held vowel drifts by more
+    than a few hertz, or a few decibels, in 100 ms.
+    """
+
+    __slots__ = (
+        "_drift",
+        "_end",
+        "_gap",
+        "_hz",
+        "_level",
+        "_level_range",
+        "_min_ms",
+        "_onset",
+        "_purity",
+        "_run_purity",
+        "_spread",
+        "_steady",
+    )
+
+    def __init__(self, settings: AmdSettings) -> None:
+        self._drift = settings.tone_max_drift_hz
+        self._spread = settings.tone_max_spread_hz
+        self._run_purity = settings.tone_run_purity
+        self._level_range = settings.tone_max_level_range_db
+        self._min_ms = min(settings.beep_min_ms, settings.pre_speech_tone_ms) - EDGE_TOLERANCE_MS
+        self._reset()
+
+    def _reset(self) -> None:
+        self._onset: int | None = None
+        self._end = 0
+        self._hz: list[float] = []
+        self._purity: list[float] = []
+        self._level: list[float] = []
+        self._gap = 0
+        self._steady = False
+
+    @property
+    def active(self) -> bool:
+        """A tone is in progress."""
+        return self._onset is not None
+
+    @property
+    def current(self) -> Tone | None:
+        """The tone in progress (possibly still growing), if any."""
+        if self._onset is None:
+            return None
+        n = len(self._hz)
+        return Tone(
+            self._onset, self._end, sum(self._hz) / n, self._is_steady(), sum(self._level) / n
+        )
+
+    def _is_steady(self) -> bool:
+        if self._steady:
+            return True
+        inner_hz = self._hz[1:-1]
+        assert self._onset is not None
+        if len(inner_hz) < 3 or self._end - self._onset < self._min_ms:
+            return False
+        inner_purity = sorted(self._purity[1:-1])
+        median = inner_purity[(len(inner_purity) - 1) // 2]  # the lower median
+        inner_level = self._level[1:-1]
+        self._steady = (
+            max(inner_hz) - min(inner_hz) <= self._spread
+            and max(inner_level) - min(inner_level) <= self._level_range
+            and median >= self._run_purity
+        )
+        return self._steady
+
+    def push(
+        self, start_ms: int, end_ms: int, tone: ToneFrame | None, lost: bool = False
+    ) -> Tone | None:
+        """Add the analysis of the window ``[start_ms, end_ms)`` (``tone`` is None when it is not
+        tonal, ``lost`` when the block was digital silence); return a tone that just ended."""
+        ended = None
+        if tone is not None:
+            if self._onset is not None and abs(tone.hz - self._hz[-1]) <= self._drift:
+                self._end = end_ms
+                self._hz.append(tone.hz)
+                self._purity.append(tone.purity)
+                self._level.append(tone.level_db)
+                self._gap = 0
+                return None
+            ended = self.current
+            self._reset()
+            self._onset = start_ms
+            self._end = end_ms
+            self._hz.append(tone.hz)
+            self._purity.append(tone.purity)
+            self._level.append(tone.level_db)
+            return ended
+        if self._onset is not None:
+            self._gap += 1
+            if self._gap > 1 or not lost:
+                ended = self.current
+                self._reset()
+        return ended
+
+
+def tone_kind(hz: float) -> str:
+    """Name a tone heard before any speech: a fax (CNG 1100 Hz, CED 2100 Hz), the first tone
+    of a special information tone (913.8/985.2, 1370.6/1428.5, 1776.7 Hz), or just a tone."""
+    if abs(hz - 1100) <= 40 or abs(hz - 2100) <= 40:
+        return "FAX"
+    if 880 <= hz <= 1010 or 1340 <= hz <= 1460 or 1740 <= hz <= 1810:
+        return "SIT"
+    return "TONE"
