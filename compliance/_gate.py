@@ -246,6 +246,7 @@ class ComplianceGate:
         packs: Iterable[str] | RuleSet,
         now: datetime,
         margin_s: float | None = None,
+        conn: asyncpg.Connection | None = None,
     ) -> list[Decision]:
         """Decide a pacer tick's dials in as few transactions as the persons allow.
 
@@ -255,6 +256,10 @@ class ComplianceGate:
         (two batches never wait for each other in a cycle), and stores every decision and
         reservation of the round in one statement. Decisions come back in request order. A
         failure denies the whole round with ``COMPLIANCE_UNAVAILABLE``; never raises.
+
+        Given ``conn`` (in a transaction), each round is a savepoint of the caller's
+        transaction: the reservations commit or vanish with what the caller writes alongside
+        (a dialer's claim and intents), so a crash between them leaves nothing behind.
         """
         names: tuple[str, ...] = ()
         try:
@@ -287,11 +292,14 @@ class ComplianceGate:
             pending = later
             this_round.sort(key=lambda i: (requests[i].person_id, i))
             try:
+                batch = [requests[i] for i in this_round]
                 async with asyncio.timeout(self._settings.timeout_s):
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        decided = await self._round(
-                            conn, rules, [requests[i] for i in this_round], now, margin
-                        )
+                    if conn is not None:
+                        async with conn.transaction():  # a savepoint
+                            decided = await self._round(conn, rules, batch, now, margin)
+                    else:
+                        async with self._pool.acquire() as own, own.transaction():
+                            decided = await self._round(own, rules, batch, now, margin)
             except Exception as e:  # fail closed; CancelledError is not an Exception
                 log.warning(
                     "compliance unavailable for a batch of %d: %s: %s",

@@ -9,6 +9,8 @@
    (a hard block, e.g. cease or do-not-call, cancels the lead).
 4. **Intend**: each allowed dial gets its ``call_attempts`` row (``originating``, id = the
    reservation's attempt id) and its lead goes ``in_call``, before any Originate is sent.
+
+All four are one transaction (the gate's rounds are savepoints in it).
 """
 
 from __future__ import annotations
@@ -91,20 +93,45 @@ async def claim_and_gate(
     retry_after_denial: timedelta = timedelta(hours=1),
     channel: str = "autodialed_voice",
 ) -> tuple[list[Dial], list[Denied]]:
-    """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded."""
+    """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded.
+
+    One transaction from the claim to the intents: if the node dies on the way, or the
+    database goes, nothing of it remains (no lead left claimed, no reservation without its
+    attempt); once it commits, every dial returned has its ``originating`` attempt row.
+    """
     if want <= 0:
         return [], []
-    rows = await pool.fetch(_CLAIM, campaign_id, now, want, node)
+    async with pool.acquire() as conn, conn.transaction():
+        return await _claim_and_gate(
+            conn, gate, campaign_id, campaign_code, packs, want, node, pbx, now,
+            retry_after_denial, channel,
+        )  # fmt: skip
+
+
+async def _claim_and_gate(
+    conn: asyncpg.Connection,
+    gate: ComplianceGate,
+    campaign_id: int,
+    campaign_code: str,
+    packs: Sequence[str],
+    want: int,
+    node: str,
+    pbx: str,
+    now: datetime,
+    retry_after_denial: timedelta,
+    channel: str,
+) -> tuple[list[Dial], list[Denied]]:
+    rows = await conn.fetch(_CLAIM, campaign_id, now, want, node)
     if not rows:
         return [], []
     numbers = {
         r["person_id"]: (r["id"], r["e164"])
-        for r in await pool.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
+        for r in await conn.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
     }
     leads = []
     for r in rows:
         if r["person_id"] not in numbers:
-            await pool.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
+            await conn.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
             continue
         leads.append(r)
     requests = [
@@ -118,7 +145,7 @@ async def claim_and_gate(
         )
         for r in leads
     ]
-    decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now)
+    decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
     dials: list[Dial] = []
     denied: list[Denied] = []
     for r, req, d in zip(leads, requests, decisions, strict=True):
@@ -127,42 +154,40 @@ async def claim_and_gate(
             dials.append(
                 Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
             )
-    async with pool.acquire() as conn:
-        if dials:  # every intent of the batch in one transaction, before any Originate
-            async with conn.transaction():
-                await conn.execute(
-                    _INTEND_MANY,
-                    [uuid.UUID(x.attempt_id) for x in dials],
-                    [x.lead_id for x in dials],
-                    campaign_id,
-                    [x.person_id for x in dials],
-                    [x.debt_id for x in dials],
-                    [x.phone_id for x in dials],
-                    node,
-                    pbx,
-                )
-                await conn.execute(
-                    "UPDATE leads SET state = 'in_call', attempts = attempts + 1 "
-                    "WHERE id = ANY($1::bigint[])",
-                    [x.lead_id for x in dials],
-                )
-        for r, d in zip(leads, decisions, strict=True):
-            if d.reserved:
-                continue
-            codes = set(d.codes)
-            hard = any(code not in SOFT_CODES for code in codes)
-            if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
-                state, when = "ready", now + timedelta(minutes=1)
-            elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
-                await conn.execute(
-                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
-                    numbers[r["person_id"]][0],
-                )
-                state, when = "ready", now
-            elif hard:
-                state, when = "cancelled", None
-            else:
-                state, when = "ready", d.next_allowed_at or now + retry_after_denial
-            await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
-            denied.append(Denied(r["id"], d))
+    if dials:  # every intent of the batch, before any Originate
+        await conn.execute(
+            _INTEND_MANY,
+            [uuid.UUID(x.attempt_id) for x in dials],
+            [x.lead_id for x in dials],
+            campaign_id,
+            [x.person_id for x in dials],
+            [x.debt_id for x in dials],
+            [x.phone_id for x in dials],
+            node,
+            pbx,
+        )
+        await conn.execute(
+            "UPDATE leads SET state = 'in_call', attempts = attempts + 1 "
+            "WHERE id = ANY($1::bigint[])",
+            [x.lead_id for x in dials],
+        )
+    for r, d in zip(leads, decisions, strict=True):
+        if d.reserved:
+            continue
+        codes = set(d.codes)
+        hard = any(code not in SOFT_CODES for code in codes)
+        if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
+            state, when = "ready", now + timedelta(minutes=1)
+        elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
+            await conn.execute(
+                "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
+                numbers[r["person_id"]][0],
+            )
+            state, when = "ready", now
+        elif hard:
+            state, when = "cancelled", None
+        else:
+            state, when = "ready", d.next_allowed_at or now + retry_after_denial
+        await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
+        denied.append(Denied(r["id"], d))
     return dials, denied

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from compliance import ComplianceGate
+from compliance import ComplianceGate, ComplianceSettings, PackError
 from dialer.campaigns import Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
@@ -210,14 +210,14 @@ class DialerComponent:
 
     def __init__(
         self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
-        demo: bool = False,
+        compliance: ComplianceSettings | None = None, demo: bool = False,
     ) -> None:  # fmt: skip
         self._pool = pool
         self._ami = ami
         self._node = node
         self._settings = settings
         self._demo = demo
-        self._gate = ComplianceGate(pool)
+        self._gate = ComplianceGate(pool, compliance)
         self._tg: asyncio.TaskGroup | None = None
         self._refused: dict[str, str] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -250,6 +250,10 @@ class DialerComponent:
                 continue
             try:
                 campaign = Campaign.from_row(r)
+                try:
+                    self._gate.rules(campaign.packs)
+                except PackError as e:
+                    raise CampaignError(f"campaign {code!r}: compliance packs: {e}") from None
             except CampaignError as e:
                 if self._refused.get(code) != str(e):
                     log.error("dialer: not running %s", e)
@@ -297,9 +301,11 @@ def build_components(
         AudioSocketSettings, "audiosocket", file_values=file_values.get("audiosocket")
     )
     dialer = load(DialerSettings, "dialer", file_values=file_values.get("dialer"))
+    compliance = load(ComplianceSettings, "compliance", file_values=file_values.get("compliance"))
     if demo:
         dialer = dataclasses.replace(dialer, pbx="sim")
-    unknown = set(file_values) - {"node", "database", "ami", "agi", "audiosocket", "dialer"}
+    known_sections = {"node", "database", "ami", "agi", "audiosocket", "dialer", "compliance"}
+    unknown = set(file_values) - known_sections
     if unknown:
         raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
     audio_component = AudioSocketComponent(audiosocket)
@@ -313,7 +319,9 @@ def build_components(
         ami_component = AmiComponent(ami, sim)
         components.append(ami_component)
         if dialer.enabled:
-            components.append(DialerComponent(pool, ami_component, node, dialer, demo=demo))
+            components.append(
+                DialerComponent(pool, ami_component, node, dialer, compliance=compliance, demo=demo)
+            )
     else:
         log.info("AMI client disabled (ami.enabled = false)")
     return components

@@ -159,3 +159,35 @@ async def test_a_debtors_numbers_rotate(db_pool, campaign) -> None:
     (again,) = second_round
     assert again.lead_id == lead
     assert again.phone_id == second  # never tried beats tried two hours ago
+
+
+class _DiesAfterReserving(ComplianceGate):
+    """The node dies right after the ledger reserved its dials, before the intents."""
+
+    async def check_and_reserve_many(self, *args, **kwargs):
+        decisions = await super().check_and_reserve_many(*args, **kwargs)
+        assert any(d.reserved for d in decisions)
+        raise RuntimeError("node died")
+
+
+async def test_a_death_between_the_reservation_and_the_intents_leaves_nothing(
+    db_pool, campaign
+) -> None:
+    cid, code = campaign
+    with pytest.raises(RuntimeError, match="node died"):
+        await claim_and_gate(
+            db_pool, _DiesAfterReserving(db_pool), campaign_id=cid, campaign_code=code,
+            packs=["mx"], want=3, node="n1", pbx="sim", now=NOON,
+        )  # fmt: skip
+    states = await db_pool.fetch("SELECT DISTINCT state FROM leads WHERE campaign_id = $1", cid)
+    assert [s["state"] for s in states] == ["ready"]  # no lead left claimed
+    assert (
+        await db_pool.fetchval("SELECT count(*) FROM compliance_attempts WHERE campaign = $1", code)
+        == 0
+    )  # no reservation without its attempt: nothing counts against the debtors
+    assert (
+        await db_pool.fetchval("SELECT count(*) FROM call_attempts WHERE campaign_id = $1", cid)
+        == 0
+    )
+    dials, _ = await gate_some(db_pool, campaign, 3)  # and the leads are there to dial
+    assert len(dials) == 3
