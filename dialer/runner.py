@@ -380,11 +380,19 @@ class CampaignRunner:
         A session-level advisory lock on a connection of its own: when the holder dies, its
         session ends, the lock is free, and another node takes over at its next tick.
         """
-        if self._leader_conn is not None and not self._leader_conn.is_closed():
-            return True
-        if self._leader_conn is not None:  # the lock's session died: we are not leader now
+        held = self._leader_conn
+        if held is not None:
+            try:
+                alive = not held.is_closed()
+            except asyncpg.InterfaceError:  # the pool took the broken connection back
+                alive = False
+            if alive:
+                return True
+            # The lock's session died: we are not the pacer now, unless we win it again.
             self._leader_conn = None
             self.is_leader = False
+            with contextlib.suppress(Exception):
+                await self.pool.release(held)
         conn = await self.pool.acquire()
         try:
             got = await conn.fetchval(

@@ -68,6 +68,7 @@ class FaultProxy:
         self.links: list[_Link] = []
         self.accepted = 0
         self.bytes_forwarded = {d: 0 for d in DIRECTIONS}
+        self.refusing = False  # new connections are closed at once (the target is "down")
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> FaultProxy:
@@ -127,6 +128,9 @@ class FaultProxy:
 
     # -- plumbing ------------------------------------------------------------------------
     async def _on_client(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter):
+        if self.refusing:
+            client_w.transport.abort()
+            return
         self.accepted += 1
         link = _Link(self, client_w)
         try:
