@@ -16,27 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import random
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import asyncpg
-import msgspec
 
-from pbx.sim import (
-    DEFAULT_DIALPLAN,
-    CalleeModel,
-    ModelFile,
-    SimCore,
-    SimServerSettings,
-    SimSettings,
-    SimulatedAsterisk,
-    load_dialplan,
-)
 from tests.dialer._floor import make_campaign
+from tests.dialer._service import (
+    LEDGER,
+    service_env,
+    start_pbx,
+    start_service,
+    until,
+    write_test_pack,
+)
 
 MODEL = {
     "seed": 11,
@@ -48,102 +42,20 @@ MODEL = {
     "patience_s": {"dist": "fixed", "value": 30.0},
     "machine_greeting_s": {"dist": "fixed", "value": 0.5},
 }  # fmt: skip
-# A pack that allows every hour, so the test does not depend on when it runs.
-ANYTIME = """\
-pack: anytime
-title: "Test pack: calls at any hour"
-jurisdiction: MX
-rules:
-  - id: anytime_hours
-    kind: calling_window
-    summary: "any hour"
-    citation: "test"
-    hours:
-{days}
-"""
-LEDGER = {
-    "busy": "busy",
-    "unallocated": "not_in_service",
-    "no_answer": "no_answer",
-    "rejected": "no_answer",
-    "unreachable": "no_answer",
-    "congestion": "network_failure",
-    "failed": "not_placed",
-    "machine": "machine",
-    "abandoned": "abandoned",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _until(check, timeout_s: float, what: str) -> None:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not await check():  # noqa: ASYNC110 - polling the database and the simulator
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path: Path) -> None:
-    packs = tmp_path / "packs"
-    packs.mkdir()
-    days = "\n".join(f"      {d}: [\"00:00-24:00\"]" for d in
-                     ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))  # fmt: skip
-    (packs / "anytime.yaml").write_text(ANYTIME.format(days=days), encoding="utf-8")
+    write_test_pack(tmp_path / "packs")
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     cid, code = await make_campaign(pool, tmp_path, mode="predictive", leads=60)
     await pool.execute("UPDATE campaigns SET compliance_packs = '{anytime}' WHERE id = $1", cid)
+    pbx = await start_pbx(MODEL, agents=4)
+    env = service_env(database_url, pbx, node="n1", pbx_name="sim", packs=tmp_path / "packs")
+    log = tmp_path / "service.log"
 
-    audio_port, agi_port = _free_port(), _free_port()
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN),
-        CalleeModel(msgspec.convert(MODEL, ModelFile)),
-        SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=0.5),
-    )
-    for i in range(4):
-        core.add_member("collections", f"Local/{100 + i}@agents", f"Agent {i}", 0.0, wrapup_s=0.5)
-    originated: list[str] = []
-    real_originate = core.originate
-
-    def recording_originate(conn, fields, variables, now):  # the simulator's own record
-        originated.append(fields.get("channelid", ""))
-        return real_originate(conn, fields, variables, now)
-
-    core.originate = recording_originate  # type: ignore[method-assign]
-    sim = SimulatedAsterisk(
-        core,
-        SimServerSettings(
-            ami_port=0, secret="x", audiosocket=f"127.0.0.1:{audio_port}",
-            agi=f"127.0.0.1:{agi_port}",
-        ),
-    )  # fmt: skip
-    await sim.start()
-    env = {
-        **os.environ,
-        "PUENTE_DATABASE_URL": database_url,
-        "PUENTE_AMI_PORT": str(sim.ami_port),
-        "PUENTE_AMI_SECRET": "x",
-        "PUENTE_AGI_PORT": str(agi_port),
-        "PUENTE_AUDIOSOCKET_PORT": str(audio_port),
-        "PUENTE_NODE_NAME": "n1",
-        "PUENTE_NODE_SHUTDOWN_GRACE_S": "10",
-        "PUENTE_DIALER_PBX": "sim",
-        "PUENTE_DIALER_TICK_S": "0.2",
-        "PUENTE_DIALER_REFRESH_S": "0.5",
-        "PUENTE_COMPLIANCE_PACK_DIR": str(packs),
-    }
-    env.pop("PUENTE_CONFIG", None)
-
-    async def start() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "puente", "run", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+    async def dialed_more(than: int) -> bool:
+        n = await pool.fetchval("SELECT count(*) FROM call_attempts WHERE campaign_id = $1", cid)
+        return n >= than
 
     async def attempts() -> int:
         return await pool.fetchval("SELECT count(*) FROM call_attempts WHERE campaign_id = $1", cid)
@@ -153,16 +65,16 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
     proc = None
     try:
         for _ in range(3):
-            proc = await start()
+            proc = await start_service(env, log)
             before = await attempts()
-            await _until(lambda b=before: _more(attempts, b + 2), 30, "the service to dial")
+            await until(lambda b=before: dialed_more(b + 2), 30, "the service to dial")
             await asyncio.sleep(rng.uniform(0.0, 1.5))  # somewhere in the middle of things
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             kills += 1
-        proc = await start()
+        proc = await start_service(env, log)
         before = await attempts()
-        await _until(lambda b=before: _more(attempts, b + 2), 30, "the restarted service to dial")
+        await until(lambda b=before: dialed_more(b + 2), 30, "the restarted service to dial")
         await asyncio.sleep(2)
         await pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", cid)
 
@@ -171,17 +83,17 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
                 "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND state <> 'final'",
                 cid,
             )
-            return open_ == 0 and not any(not c.gone for c in core.channels.values())
+            return open_ == 0 and pbx.live_channels == 0
 
-        await _until(settled, 60, "every attempt to end")
+        await until(settled, 60, "every attempt to end")
         proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0, err.decode()[-3000:]
+        await asyncio.wait_for(proc.wait(), 30)
+        assert proc.returncode == 0, log.read_text()[-3000:]
     finally:
         if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
-        await sim.stop()
+        await pbx.sim.stop()
 
     rows = await pool.fetch(
         "SELECT id::text AS id, state, disposition FROM call_attempts WHERE campaign_id = $1", cid
@@ -192,10 +104,10 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
     # Every attempt has exactly one final disposition.
     assert all(r["state"] == "final" and r["disposition"] for r in rows), rows
     # Nothing dialed twice, nothing dialed without its attempt row.
-    counts = collections.Counter(originated)
+    counts = collections.Counter(pbx.originated)
     assert counts
     assert max(counts.values()) == 1, counts.most_common(3)
-    assert set(counts) <= ids
+    assert set(counts) <= ids  # (an attempt whose Originate was never sent ends as lost)
     # No lead lost or left claimed.
     leads = await pool.fetch("SELECT state FROM leads WHERE campaign_id = $1", cid)
     assert len(leads) == 60
@@ -218,11 +130,5 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
     }
     for r in rows:
         want = LEDGER.get(r["disposition"])
-        got = outcomes.get(r["id"])
-        assert got == ([want] if want else None), (r["disposition"], got)
-    assert len(originated) <= len(rows)  # an attempt whose Originate was never sent is lost
+        assert outcomes.get(r["id"]) == ([want] if want else None), r["disposition"]
     await pool.close()
-
-
-async def _more(count, than: int) -> bool:
-    return await count() >= than
