@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 class _Call:
     dial: Dial
     sent_at: float
-    freed_at: float | None = None  # the agent-free event this dial answers, if any
+    freed_at: float | None = None  # the agent-free event this pacing step answers, if any
+    first: bool = False  # the step's first dial: the one for the agent that freed up
     answered_at: float | None = None
     amd: str | None = None
     connected: bool = False
@@ -126,8 +127,10 @@ class CampaignRunner:
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
         self.agent_freed_at: float | None = None
-        # Seconds from an agent becoming free to the Originates that pacing step sent.
+        # Seconds from an agent becoming free to the first Originate of the pacing step it
+        # woke (the agent's call), and to the step's other Originates (the pacer's extra lines).
         self.free_to_originate_s: list[float] = []
+        self.free_to_step_originate_s: list[float] = []
         self._leader_conn: asyncpg.Connection | None = None
         self.is_leader = False
 
@@ -177,8 +180,9 @@ class CampaignRunner:
         name = msg.name
         queue_event = name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete")
         if queue_event and self.board.event(name, dict(msg.pairs), now):
-            self.agent_freed_at = now  # an agent is free: pace now, not at the next tick
-            self._wake.set()
+            if self.agent_freed_at is None:  # the longest-waiting free agent's event
+                self.agent_freed_at = now
+            self._wake.set()  # an agent is free: pace now, not at the next tick
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
             return
@@ -243,6 +247,9 @@ class CampaignRunner:
                     if not self._stopping:
                         await self._dial_tick()
                     await self._drain_finals()
+                    stale = time.monotonic() - self._housekept_at > _HOUSEKEEP_S
+                    if self.is_leader and stale and not self._wake.is_set():
+                        await self._housekeep()  # after the dials, never in their way
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
@@ -429,14 +436,14 @@ class CampaignRunner:
         if not await self._lead():
             self.why = "standby: another node paces this campaign"
             return
-        if time.monotonic() - self._housekept_at > _HOUSEKEEP_S:
-            await self._housekeep()
         if self.c.state != "running":
             self.why = f"campaign {self.c.state}"
             return
         if now < self._quiet_until:
             return
         want = self._lines_wanted(now)
+        # This step answers the free agents' events, whether it dials or not.
+        freed_at, self.agent_freed_at = self.agent_freed_at, None
         if want <= 0:
             return
         dials, denied = await claim_and_gate(
@@ -469,10 +476,9 @@ class CampaignRunner:
                 self._quiet_until = time.monotonic() + _QUIET_MAX_S / 2
             return
         self.why = "dialing"
-        freed_at, self.agent_freed_at = self.agent_freed_at, None
-        for d in dials:
+        for i, d in enumerate(dials):
             self.stats.dials += 1
-            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at)
+            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at, first=i == 0)
             self.tracker.originated(d.attempt_id, time.monotonic())
             task = asyncio.get_running_loop().create_task(self._originate(d))
             self._sends.add(task)
@@ -548,7 +554,10 @@ class CampaignRunner:
             fields.append(("CallerID", self.c.caller_id))
         call = self.calls.get(d.attempt_id)
         if call is not None and call.freed_at is not None:
-            self.free_to_originate_s.append(time.monotonic() - call.freed_at)
+            took_s = time.monotonic() - call.freed_at
+            (self.free_to_originate_s if call.first else self.free_to_step_originate_s).append(
+                took_s
+            )
         try:
             handle = await self.ami.originate(fields, action_id=d.attempt_id)
         except Exception as e:  # fate unknown: never re-sent; its events may still come
@@ -571,6 +580,8 @@ class CampaignRunner:
     # -- results ------------------------------------------------------------------------------
     async def _drain_finals(self) -> None:
         while not self._finals.empty():
+            if self._wake.is_set() and not self._stopping:
+                return  # an agent is free: dial for them first, write the rest after
             item = self._finals.get_nowait()
             aid, disposition, outcome = item
             call = self.calls.get(aid)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from tests.dialer._floor import floor, make_campaign
+from tests.dialer._service import LEDGER
 from tests.support.faultproxy import FaultProxy
 
 MODEL = {
@@ -20,7 +21,6 @@ MODEL = {
     "talk_s": {"dist": "fixed", "value": 2.5},
     "patience_s": {"dist": "fixed", "value": 30.0},
 }
-LEDGER = {"busy": "busy", "no_answer": "no_answer"}
 
 
 async def until(predicate, timeout_s: float) -> None:
