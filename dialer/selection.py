@@ -102,92 +102,73 @@ async def claim_and_gate(
     if want <= 0:
         return [], []
     async with pool.acquire() as conn, conn.transaction():
-        return await _claim_and_gate(
-            conn, gate, campaign_id, campaign_code, packs, want, node, pbx, now,
-            retry_after_denial, channel,
-        )  # fmt: skip
-
-
-async def _claim_and_gate(
-    conn: asyncpg.Connection,
-    gate: ComplianceGate,
-    campaign_id: int,
-    campaign_code: str,
-    packs: Sequence[str],
-    want: int,
-    node: str,
-    pbx: str,
-    now: datetime,
-    retry_after_denial: timedelta,
-    channel: str,
-) -> tuple[list[Dial], list[Denied]]:
-    rows = await conn.fetch(_CLAIM, campaign_id, now, want, node)
-    if not rows:
-        return [], []
-    numbers = {
-        r["person_id"]: (r["id"], r["e164"])
-        for r in await conn.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
-    }
-    leads = []
-    for r in rows:
-        if r["person_id"] not in numbers:
-            await conn.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
-            continue
-        leads.append(r)
-    requests = [
-        DialRequest(
-            person_id=r["person_id"],
-            debt_ids=(r["debt_id"],),
-            phone=numbers[r["person_id"]][0],
-            attempt_id=uuid.uuid4(),
-            channel=channel,
-            campaign=campaign_code,
-        )
-        for r in leads
-    ]
-    decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
-    dials: list[Dial] = []
-    denied: list[Denied] = []
-    for r, req, d in zip(leads, requests, decisions, strict=True):
-        if d.reserved:
-            phone_id, e164 = numbers[r["person_id"]]
-            dials.append(
-                Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
+        rows = await conn.fetch(_CLAIM, campaign_id, now, want, node)
+        if not rows:
+            return [], []
+        numbers = {
+            r["person_id"]: (r["id"], r["e164"])
+            for r in await conn.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
+        }
+        leads = []
+        for r in rows:
+            if r["person_id"] not in numbers:
+                await conn.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
+                continue
+            leads.append(r)
+        requests = [
+            DialRequest(
+                person_id=r["person_id"],
+                debt_ids=(r["debt_id"],),
+                phone=numbers[r["person_id"]][0],
+                attempt_id=uuid.uuid4(),
+                channel=channel,
+                campaign=campaign_code,
             )
-    if dials:  # every intent of the batch, before any Originate
-        await conn.execute(
-            _INTEND_MANY,
-            [uuid.UUID(x.attempt_id) for x in dials],
-            [x.lead_id for x in dials],
-            campaign_id,
-            [x.person_id for x in dials],
-            [x.debt_id for x in dials],
-            [x.phone_id for x in dials],
-            node,
-            pbx,
-        )
-        await conn.execute(
-            "UPDATE leads SET state = 'in_call', attempts = attempts + 1 "
-            "WHERE id = ANY($1::bigint[])",
-            [x.lead_id for x in dials],
-        )
-    for r, d in zip(leads, decisions, strict=True):
-        if d.reserved:
-            continue
-        codes = set(d.codes)
-        hard = any(code not in SOFT_CODES for code in codes)
-        if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
-            state, when = "ready", now + timedelta(minutes=1)
-        elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
+            for r in leads
+        ]
+        decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
+        dials: list[Dial] = []
+        denied: list[Denied] = []
+        for r, req, d in zip(leads, requests, decisions, strict=True):
+            if d.reserved:
+                phone_id, e164 = numbers[r["person_id"]]
+                dials.append(
+                    Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
+                )
+        if dials:  # every intent of the batch, before any Originate
             await conn.execute(
-                "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
-                numbers[r["person_id"]][0],
+                _INTEND_MANY,
+                [uuid.UUID(x.attempt_id) for x in dials],
+                [x.lead_id for x in dials],
+                campaign_id,
+                [x.person_id for x in dials],
+                [x.debt_id for x in dials],
+                [x.phone_id for x in dials],
+                node,
+                pbx,
             )
-            state, when = "ready", now
-        elif hard:
-            state, when = "cancelled", None
-        else:
-            state, when = "ready", d.next_allowed_at or now + retry_after_denial
-        await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
-        denied.append(Denied(r["id"], d))
-    return dials, denied
+            await conn.execute(
+                "UPDATE leads SET state = 'in_call', attempts = attempts + 1 "
+                "WHERE id = ANY($1::bigint[])",
+                [x.lead_id for x in dials],
+            )
+        for r, d in zip(leads, decisions, strict=True):
+            if d.reserved:
+                continue
+            codes = set(d.codes)
+            hard = any(code not in SOFT_CODES for code in codes)
+            if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
+                state, when = "ready", now + timedelta(minutes=1)
+            elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
+                await conn.execute(
+                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
+                    numbers[r["person_id"]][0],
+                )
+                state, when = "ready", now
+            elif hard:
+                state, when = "cancelled", None
+            else:
+                state, when = "ready", d.next_allowed_at or now + retry_after_denial
+            await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
+            denied.append(Denied(r["id"], d))
+        return dials, denied

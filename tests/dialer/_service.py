@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import msgspec
 
 from pbx.sim import (
@@ -135,3 +136,12 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def settled(pool: asyncpg.Pool, campaign_id: int, pbxs: list[Pbx]) -> bool:
+    """Every attempt of the campaign final, and no channel left on any simulator."""
+    open_ = await pool.fetchval(
+        "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND state <> 'final'",
+        campaign_id,
+    )
+    return open_ == 0 and all(p.live_channels == 0 for p in pbxs)

@@ -26,6 +26,7 @@ from tests.dialer._floor import make_campaign
 from tests.dialer._service import (
     LEDGER,
     service_env,
+    settled,
     start_pbx,
     start_service,
     until,
@@ -78,14 +79,7 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
         await asyncio.sleep(2)
         await pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", cid)
 
-        async def settled() -> bool:
-            open_ = await pool.fetchval(
-                "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND state <> 'final'",
-                cid,
-            )
-            return open_ == 0 and pbx.live_channels == 0
-
-        await until(settled, 60, "every attempt to end")
+        await until(lambda: settled(pool, cid, [pbx]), 60, "every attempt to end")
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 30)
         assert proc.returncode == 0, log.read_text()[-3000:]

@@ -19,7 +19,14 @@ from pathlib import Path
 import asyncpg
 
 from tests.dialer._floor import make_campaign
-from tests.dialer._service import service_env, start_pbx, start_service, until, write_test_pack
+from tests.dialer._service import (
+    service_env,
+    settled,
+    start_pbx,
+    start_service,
+    until,
+    write_test_pack,
+)
 
 MODEL = {
     "seed": 5,
@@ -103,14 +110,7 @@ async def test_two_nodes_one_pacer_takeover_and_caps(database_url: str, tmp_path
         await asyncio.sleep(2)
         await pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", cid)
 
-        async def settled() -> bool:
-            open_ = await pool.fetchval(
-                "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND state <> 'final'",
-                cid,
-            )
-            return open_ == 0 and all(p.live_channels == 0 for p in pbxs)
-
-        await until(settled, 60, "every attempt to end")
+        await until(lambda: settled(pool, cid, pbxs), 60, "every attempt to end")
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p, log in zip(procs, logs, strict=True):
