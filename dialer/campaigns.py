@@ -8,6 +8,13 @@ settings and says why on its status.
 seconds or as ``"15m"``, ``"2h"``, ``"1d"``; ``null`` ends the lead (no retry). Two more keys:
 ``max_attempts`` (dials per lead, then the lead ends) and ``default`` (any disposition not
 listed). Whatever the schedule says, compliance still decides each dial.
+
+``settings.priority`` weighs what makes a lead worth calling first; given, the pacer
+recomputes each ready lead's ``priority`` from its debt and history (:data:`PRIORITY_SQL`):
+``balance`` per unit of log(1 + balance), ``days_past_due`` per 30 days (at most 24),
+``broken_promises`` per broken promise on the debt, ``days_since_contact`` per day since the
+last live contact (at most 60; never contacted counts 60). Without it the imported priority
+stands.
 """
 
 from __future__ import annotations
@@ -42,6 +49,21 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "agent": None,  # an agent spoke to them: the agent's disposition decides what follows
 }
 MODES = ("preview", "progressive", "predictive", "agentless")
+PRIORITY_WEIGHTS = ("balance", "days_past_due", "broken_promises", "days_since_contact")
+# Recompute the campaign's ready leads' priority from the weights ($2..$5) at time $6.
+PRIORITY_SQL = """
+UPDATE leads l SET priority = round(
+      $2 * ln(1 + d.balance_cents / 100.0)
+    + $3 * least(d.days_past_due, 720) / 30.0
+    + $4 * (SELECT count(*) FROM promises p WHERE p.debt_id = d.id AND p.status = 'broken')
+    + $5 * coalesce(least(extract(epoch FROM $6 - (
+              SELECT max(o.at) FROM compliance_outcomes o
+              WHERE o.person_id = l.person_id
+                AND o.outcome IN ('conversation', 'direct_contact'))) / 86400, 60), 60)
+)::int
+FROM debts d
+WHERE l.campaign_id = $1 AND l.state = 'ready' AND d.id = l.debt_id
+"""
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 
@@ -119,6 +141,8 @@ class Campaign:
     state: str = "running"
     abandon_window_days: int = 30
     retry: RetrySchedule = field(default_factory=RetrySchedule)
+    # Weights in PRIORITY_WEIGHTS order; None: the imported priority stands.
+    priority_weights: tuple[float, ...] | None = None
 
     @property
     def channel(self) -> str:
@@ -134,7 +158,7 @@ class Campaign:
             raise CampaignError(f"{where}: mode {r['mode']!r} is not one of {MODES}")
         if r["mode"] == "agentless" and not r["agentless_flow"]:
             raise CampaignError(f"{where}: an agentless campaign needs agentless_flow")
-        known = {"language", "voicemail", "max_lines"}
+        known = {"language", "voicemail", "max_lines", "priority"}
         if unknown := sorted(set(settings) - known):
             raise CampaignError(f"{where}: settings has unknown keys {unknown}; "
                                 f"expected {sorted(known)}")  # fmt: skip
@@ -144,6 +168,15 @@ class Campaign:
         max_lines = settings.get("max_lines", 200)
         if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 0:
             raise CampaignError(f"{where}: settings.max_lines must be an integer >= 0")
+        weights = settings.get("priority") or {}
+        if not isinstance(weights, dict) or not all(
+            k in PRIORITY_WEIGHTS and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in weights.items()
+        ):
+            raise CampaignError(
+                f"{where}: settings.priority must map some of {', '.join(PRIORITY_WEIGHTS)} "
+                f"to numbers, got {weights!r}"
+            )
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
         )
@@ -152,6 +185,7 @@ class Campaign:
             tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
             r["agentless_flow"], language, str(settings.get("voicemail", "")), max_lines,
             r["state"], r["abandon_window_days"], retry,
+            tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
         )  # fmt: skip
 
     @classmethod

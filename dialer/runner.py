@@ -45,7 +45,7 @@ import asyncpg
 
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard
-from dialer.campaigns import Campaign, CampaignError
+from dialer.campaigns import PRIORITY_SQL, Campaign, CampaignError
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
 from dialer.selection import Dial, claim_and_gate
@@ -355,8 +355,11 @@ class CampaignRunner:
 
     async def _housekeep(self) -> None:
         """The pacer's cleanup (at takeover, then every ``_HOUSEKEEP_S``): leads claimed but
-        never dialed, and ledger reservations that never became an attempt."""
+        never dialed, ledger reservations that never became an attempt, and the leads'
+        priorities when the campaign weighs them (``settings.priority``)."""
         self._housekept_at = time.monotonic()
+        if self.c.priority_weights is not None:
+            await self.pool.execute(PRIORITY_SQL, self.c.id, *self.c.priority_weights, self.clock())
         released = await self.pool.execute(
             """UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL
                WHERE campaign_id = $1 AND state = 'claimed' AND claimed_at < $2""",

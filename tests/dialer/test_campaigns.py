@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from dialer.campaigns import DEFAULT_RETRY_S, Campaign, CampaignError, RetrySchedule
+from dialer.campaigns import (
+    DEFAULT_RETRY_S,
+    PRIORITY_SQL,
+    Campaign,
+    CampaignError,
+    RetrySchedule,
+)
+from tests.dialer._floor import make_campaign
 
 
 def row(**over: Any) -> dict[str, Any]:
@@ -77,3 +86,51 @@ def test_bad_rows_are_named(over: dict, message: str) -> None:
 def test_an_agentless_campaign_plays_prerecorded_prompts() -> None:
     c = Campaign.from_row(row(mode="agentless", agentless_flow="reminder"))
     assert c.channel == "prerecorded"
+
+
+def test_bad_priority_weights_are_named() -> None:
+    with pytest.raises(CampaignError, match=r"settings\.priority must map some of balance"):
+        Campaign.from_row(row(settings='{"priority": {"balanse": 1}}'))
+    with pytest.raises(CampaignError, match=r"settings\.priority"):
+        Campaign.from_row(row(settings='{"priority": {"balance": "high"}}'))
+
+
+async def test_priorities_from_the_debt_and_its_history(db_pool, tmp_path) -> None:
+    cid, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=4)
+    await db_pool.execute(
+        """UPDATE campaigns SET settings = '{"priority": {"balance": 10, "days_past_due": 5,
+               "broken_promises": 50, "days_since_contact": 1}}' WHERE id = $1""",
+        cid,
+    )
+    c = await Campaign.load(db_pool, code)
+    leads = await db_pool.fetch(
+        "SELECT l.id, l.debt_id, l.person_id FROM leads l WHERE l.campaign_id = $1 ORDER BY l.id",
+        cid,
+    )
+    big, old, broken, contacted = leads
+    now = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+    await db_pool.execute("UPDATE debts SET balance_cents = 10000000 WHERE id = $1", big["debt_id"])
+    await db_pool.execute("UPDATE debts SET days_past_due = 690 WHERE id = $1", old["debt_id"])
+    await db_pool.execute(
+        """INSERT INTO promises (debt_id, source, plan, total_cents, status, confirmation_code)
+           VALUES ($1, 'ivr', '[]', 500, 'broken', gen_random_uuid()::text),
+                  ($1, 'agent', '[]', 500, 'broken', gen_random_uuid()::text)""",
+        broken["debt_id"],
+    )
+    await db_pool.execute(
+        """INSERT INTO compliance_outcomes (attempt_id, person_id, outcome, at)
+           VALUES (gen_random_uuid(), $1, 'conversation', $2)""",
+        contacted["person_id"],
+        now - timedelta(days=2),
+    )
+    await db_pool.execute(PRIORITY_SQL, cid, *c.priority_weights, now)
+    got = {
+        r["id"]: r["priority"]
+        for r in await db_pool.fetch("SELECT id, priority FROM leads WHERE campaign_id = $1", cid)
+    }
+    base = round(10 * math.log(1 + 10) + 60)  # balance 10.00, never contacted (60 days)
+    assert got[contacted["id"]] == round(10 * math.log(1 + 10) + 2)  # spoken to 2 days ago
+    assert got[broken["id"]] == base + 100
+    assert got[old["id"]] == round(10 * math.log(11) + 5 * 690 / 30 + 60)
+    assert got[big["id"]] == round(10 * math.log(1 + 100000) + 60)
+    assert sorted(got, key=got.get) == [contacted["id"], big["id"], broken["id"], old["id"]]
