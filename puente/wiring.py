@@ -6,10 +6,11 @@ AMI client, later the dialer and the web server. Each gets its settings here and
 The demo adds the simulated Asterisk (``pbx.sim``) as its PBX, on loopback, wired to this
 node's AudioSocket and FastAGI servers, and points the AMI client at it.
 
-Until the AMD and IVR issues land, the protocol servers run with safe placeholder handlers:
-an AudioSocket call is handed straight back to the dialplan (``AMDSTATUS`` stays ``NOTSURE``,
-so the call goes to an agent: never dropped on a guess), and a FastAGI session for a flow
-that does not exist yet is closed at once (the dialplan goes on), with a warning naming it.
+An AudioSocket call goes through answering-machine detection (:class:`dialer.amd.LiveAmd`,
+section ``[amd]``), which sets ``AMDSTATUS`` over AMI; with AMD disabled, or no AMI client, it is
+handed straight back to the dialplan (``AMDSTATUS`` stays ``NOTSURE``, so the call goes to an
+agent: never dropped on a guess). Until the IVR issue lands, a FastAGI session for a flow that
+does not exist yet is closed at once (the dialplan goes on), with a warning naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from compliance import ComplianceGate, ComplianceSettings, PackError
+from dialer.amd import AmdSettingsError, LiveAmd, LiveAmdSettings
 from dialer.campaigns import Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
@@ -86,15 +88,19 @@ class AgiComponent(_ServerComponent):
 
 
 async def _hand_back(call: AudioSocketCall) -> None:
-    """No detector yet: return the call to the dialplan at once (AMDSTATUS stays NOTSURE)."""
+    """No detector: return the call to the dialplan at once (AMDSTATUS stays NOTSURE)."""
     await call.hangup()
 
 
 class AudioSocketComponent(_ServerComponent):
+    """The AudioSocket server; its calls go through AMD when ``amd`` is given."""
+
     name = "audiosocket"
 
-    def __init__(self, settings: AudioSocketSettings) -> None:
-        self.server = AudioSocketServer(_hand_back, settings)
+    def __init__(self, settings: AudioSocketSettings, amd: LiveAmd | None = None) -> None:
+        self.server = AudioSocketServer(amd.handle if amd is not None else _hand_back, settings)
+        if amd is not None:
+            amd.attach(self.server)
 
     def status(self) -> str:
         s = self.server
@@ -102,6 +108,31 @@ class AudioSocketComponent(_ServerComponent):
             f"{self._where()}  calls {len(s.calls)} live, {s.calls_total} total"
             f"  errors {s.errors_total}"
         )
+
+
+class AmdComponent:
+    """AMD on the AudioSocket calls: started after the AMI client, whose ``Newchannel`` events
+    name the channels the verdicts are set on (and before the dialer originates any call)."""
+
+    name = "amd"
+
+    def __init__(self, amd: LiveAmd, ami: AmiComponent) -> None:
+        self.amd = amd
+        self._ami = ami
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self.amd.bind(self._ami.client)  # the client the AMI component started (the demo's own)
+
+    async def stop(self) -> None:
+        """The calls under analysis get their verdicts while the AMI client (stopped next)
+        is still there; later calls find no AMI and go back to the dialplan as NOTSURE."""
+        await self.amd.drain()
+
+    async def abort(self) -> None:
+        """Nothing of its own: the AudioSocket server ends its calls."""
+
+    def status(self) -> str:
+        return self.amd.status()
 
 
 class SimComponent:
@@ -304,11 +335,22 @@ def build_components(
     compliance = load(ComplianceSettings, "compliance", file_values=file_values.get("compliance"))
     if demo:
         dialer = dataclasses.replace(dialer, pbx="sim")
-    known_sections = {"node", "database", "ami", "agi", "audiosocket", "dialer", "compliance"}
+    amd_settings = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
+    known_sections = {
+        "node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd",
+    }  # fmt: skip
     unknown = set(file_values) - known_sections
     if unknown:
         raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
-    audio_component = AudioSocketComponent(audiosocket)
+    amd = None
+    if amd_settings.enabled and ami.enabled:  # verdicts go to the dialplan over AMI
+        try:
+            amd = LiveAmd(amd_settings, amd_settings.detector_settings())
+        except AmdSettingsError as e:
+            raise SettingsError(f"amd settings: {e}") from None
+    elif amd_settings.enabled:
+        log.info("AMD off: no AMI client to set AMDSTATUS with (calls go to agents as NOTSURE)")
+    audio_component = AudioSocketComponent(audiosocket, amd)
     agi_component = AgiComponent(agi)
     components: list[Component] = [audio_component, agi_component]
     sim = None
@@ -318,6 +360,8 @@ def build_components(
     if ami.enabled:
         ami_component = AmiComponent(ami, sim)
         components.append(ami_component)
+        if amd is not None:
+            components.append(AmdComponent(amd, ami_component))
         if dialer.enabled:
             components.append(
                 DialerComponent(pool, ami_component, node, dialer, compliance=compliance, demo=demo)

@@ -4,10 +4,17 @@ corpus that measures both, and the evaluation.
 The detectors are pure: frames in (8 kHz s16le mono, any even payload up to 60 ms), one
 :class:`AmdVerdict` out (``AMDSTATUS`` / ``AMDCAUSE`` in app_amd's vocabulary), then, after
 MACHINE, one :class:`VoicemailCue`. No I/O, no clock: time is the audio itself, or the
-caller's ``elapsed_ms``.
+caller's ``elapsed_ms``. :func:`feed_batch` feeds many detectors at once (vectorised, same
+results).
+
+:class:`LiveAmd` is the adapter that runs them on live calls: the AudioSocket server's handler,
+which sets ``AMDSTATUS`` / ``AMDCAUSE`` on the channel over AMI and ends the socket.
 """
 
 from dialer.amd._appamd import AppAmdDetector
+from dialer.amd._batch import feed_batch
+from dialer.amd._call import AGENT_WITHIN_MS, LiveAmd, LiveAmdSettings, queue_timeout_s
+from dialer.amd._channels import ChannelRegistry
 from dialer.amd._corpus import (
     DEV_SEEDS,
     SUBSET_NAMES,
@@ -25,6 +32,7 @@ from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 from dialer.amd._wav import frames_of, read_wav_8k
 
 __all__ = [
+    "AGENT_WITHIN_MS",
     "BLOCK_BYTES",
     "BLOCK_MS",
     "DEV_SEEDS",
@@ -41,13 +49,18 @@ __all__ = [
     "AmdVerdict",
     "AppAmdDetector",
     "AppAmdSettings",
+    "ChannelRegistry",
     "CorpusError",
     "CorpusSummary",
+    "LiveAmd",
+    "LiveAmdSettings",
     "VoicemailCue",
     "WavError",
     "evaluate",
+    "feed_batch",
     "frames_of",
     "generate_corpus",
+    "queue_timeout_s",
     "read_labels",
     "read_wav_8k",
     "run_detector",

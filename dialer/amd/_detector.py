@@ -30,6 +30,11 @@ from collections import deque
 import numpy as np
 import webrtcvad
 
+try:  # the C function behind ``webrtcvad.Vad.is_speech``: the same answer, without the wrapper
+    from _webrtcvad import process as _vad_process
+except ImportError:  # pragma: no cover - another build of webrtcvad
+    _vad_process = None
+
 from dialer.amd._frames import (
     BLOCK_BYTES,
     BLOCK_MS,
@@ -39,7 +44,14 @@ from dialer.amd._frames import (
     bad_payload_cause,
 )
 from dialer.amd._settings import AmdSettings
-from dialer.amd._tone import EDGE_TOLERANCE_MS, Tone, ToneAnalyser, ToneTracker, tone_kind
+from dialer.amd._tone import (
+    EDGE_TOLERANCE_MS,
+    Tone,
+    ToneAnalyser,
+    ToneFrame,
+    ToneTracker,
+    tone_kind,
+)
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 
 #: Frames quieter than this (RMS about 1 LSB) are digital silence: a lost packet or an idle
@@ -59,11 +71,23 @@ _YOUNG_FLOOR_BLOCKS = 25
 #: The noise spectrum changes slowly: learn it from one quiet block in four (CPU).
 _NOISE_EVERY = 4
 _SILENT_BLOCK = bytes(BLOCK_BYTES)
+#: What a block needs from its spectrum (see :meth:`AmdDetector._gate`).
+NEED_TONE = 1
+NEED_NOISE = 2
 #: How far back the speech timeline can be rewound when a tone proves steady (blocks).
 _HISTORY_BLOCKS = 24
 #: Where a tone's edges are relative to the block that first/last shows it.
 _ONSET_LAG_MS = 2
 _END_LAG_MS = 10
+
+
+def level_db(energy: float) -> float:
+    """The level of a 20 ms block from its energy (the sum of its squared samples)."""
+    return 10.0 * math.log10(energy / BLOCK_SAMPLES + 1.0)
+
+
+def _is_speech(vad: webrtcvad.Vad, rate: int, block: bytes, samples: int) -> bool:
+    return bool(vad.is_speech(block, rate))
 
 
 class AmdDetector:
@@ -77,12 +101,21 @@ class AmdDetector:
         s = settings or AmdSettings()
         self.settings = s
         self._vad = webrtcvad.Vad(s.vad_mode)
+        handle = getattr(self._vad, "_vad", None)
+        if _vad_process is not None and handle is not None:
+            self._vad_process, self._vad_handle = _vad_process, handle
+        else:  # pragma: no cover
+            self._vad_process, self._vad_handle = _is_speech, self._vad
         self._blocker = Blocker()
         self._analyser = ToneAnalyser(s)
         self._tones = ToneTracker(s)
         self._rise_db = s.floor_rise_db_per_s * BLOCK_MS / 1000
+        self._speech_margin_db = s.speech_margin_db
+        self._between_words_ms = s.between_words_ms
+        self._min_word_ms = s.min_word_ms
+        self._resume_ms = s.resume_ms
         self._now_ms = 0
-        self._window = np.zeros(2 * BLOCK_SAMPLES)
+        self._prev = _SILENT_BLOCK  # the block before: the tone test's window is both
         self._floor_db: float | None = None
         self._quiet_blocks = 0
         self._floor_blocks = 0
@@ -230,83 +263,140 @@ class AmdDetector:
         self._done = True
 
     def _block(self, block: bytes) -> None:
-        s = self.settings
-        start = self._now_ms
-        now = self._now_ms = start + BLOCK_MS
-        window = self._window
-        window[:BLOCK_SAMPLES] = window[BLOCK_SAMPLES:]
-        x = window[BLOCK_SAMPLES:]
-        x[:] = np.frombuffer(block, dtype="<i2")
-        power = float(np.dot(x, x)) / BLOCK_SAMPLES
-        db = 10.0 * math.log10(power + 1.0)
-        lost = db < _LOST_DB
-        floor = self._floor_db
-        ref = max(floor if floor is not None else _MIN_FLOOR_DB, _MIN_FLOOR_DB)
+        """Analyse one 20 ms block: features, the tone test if the gate asks, then the rest.
 
+        :func:`dialer.amd._batch.feed_batch` runs the same three steps for many detectors,
+        the power and the spectra vectorised over all of them; the results are identical.
+        """
+        x = np.frombuffer(block, dtype="<i2").astype(np.float64)
+        db = level_db(float(np.dot(x, x)))
+        need = self._gate(db)
         tone_frame = None
-        if not lost:
-            # A call may open on a tone (fax, SIT) over a digitally silent line: then the
-            # floor starts on the tone itself, so young floors and tones in progress are
-            # always looked at.
-            if db >= _MIN_FLOOR_DB + _TONE_GATE_DB and (
+        if need:
+            analyser = self._analyser
+            window = np.frombuffer(self._prev + block, dtype="<i2").astype(np.float64)
+            p = analyser.spectrum(window)
+            if need == NEED_TONE:
+                tf = analyser.analyse(p, db)
+                if analyser.is_tonal(tf):
+                    tone_frame = tf
+            else:
+                analyser.learn_noise(p)
+        self._advance(block, db, tone_frame)
+
+    def _gate(self, db: float) -> int:
+        """What the block at level ``db`` needs from its spectrum: nothing, the tone test
+        (``NEED_TONE``) or teaching the noise spectrum (``NEED_NOISE``)."""
+        if db < _LOST_DB:
+            return 0
+        floor = self._floor_db
+        ref = floor if floor is not None and floor > _MIN_FLOOR_DB else _MIN_FLOOR_DB
+        # A call may open on a tone (fax, SIT) over a digitally silent line: then the floor
+        # starts on the tone itself, so young floors and tones in progress are always looked
+        # at.
+        if db >= _MIN_FLOOR_DB + _TONE_GATE_DB:
+            if (
                 db >= ref + _TONE_GATE_DB
                 or self._floor_blocks <= _YOUNG_FLOOR_BLOCKS
-                or self._tones.active
+                or self._tones._onset is not None
             ):
-                tf = self._analyser.analyse(self._analyser.spectrum(window), db)
-                if self._analyser.is_tonal(tf):
-                    tone_frame = tf
-            elif db <= ref + _NOISE_DB:
-                self._quiet_blocks += 1
-                if self._quiet_blocks % _NOISE_EVERY == 1:
-                    self._analyser.learn_noise(self._analyser.spectrum(window))
+                return NEED_TONE
+            if db > ref + _NOISE_DB:
+                return 0
+        elif db > ref + _NOISE_DB:
+            return 0
+        self._quiet_blocks += 1
+        return NEED_NOISE if self._quiet_blocks % _NOISE_EVERY == 1 else 0
 
+    def _advance(self, block: bytes, db: float, tone_frame: ToneFrame | None) -> None:
+        """Everything after the spectral test: the floor, the tones, speech, the rules.
+
+        Run for every block of every call: written for speed (locals, the timeline inline)."""
+        self._prev = block
+        start = self._now_ms
+        now = self._now_ms = start + BLOCK_MS
+        floor = self._floor_db
+        lost = db < _LOST_DB
+        if lost:
+            ref = floor if floor is not None and floor > _MIN_FLOOR_DB else _MIN_FLOOR_DB
+        else:
             # The floor falls at once and rises slowly: speech never lifts it far. But a
             # level that holds steady for a while (and is not a tone) is the line, not a
             # voice, which swings syllable by syllable: the floor jumps up to it.
             lo, hi, n = self._steady
-            if tone_frame is None and max(hi, db) - min(lo, db) <= _STEADY_DB:
-                self._steady = (min(lo, db), max(hi, db), n + 1)
+            if tone_frame is None and (hi if hi > db else db) - (lo if lo < db else db) <= (
+                _STEADY_DB
+            ):
+                lo = lo if lo < db else db
+                n += 1
+                self._steady = (lo, hi if hi > db else db, n)
             else:
-                self._steady = (db, db, 0 if tone_frame is not None else 1)
-            floor = db if floor is None or db < floor else min(db, floor + self._rise_db)
-            lo, _, n = self._steady
+                lo = db
+                n = 0 if tone_frame is not None else 1
+                self._steady = (db, db, n)
+            if floor is None or db < floor:
+                floor = db
+            else:
+                rise = floor + self._rise_db
+                floor = db if db < rise else rise
             if n >= _STEADY_BLOCKS and lo > floor + 1.0:
                 floor = lo - 1.0
                 # ...and what that stretch made of the speech timeline is undone.
                 self._rewind(start - (n - 1) * BLOCK_MS)
             self._floor_db = floor
             self._floor_blocks += 1
-            ref = max(floor, _MIN_FLOOR_DB)
+            ref = floor if floor > _MIN_FLOOR_DB else _MIN_FLOOR_DB
         # The window is [start - 20, now); a tone shows once it covers most of it, hence the
         # edges (measured on tones at random offsets: onset and end within +-10 ms).
-        ended = self._tones.push(start - _ONSET_LAG_MS, now - _END_LAG_MS, tone_frame, lost)
-        current = self._tones.current
+        tones = self._tones
+        if tone_frame is None and tones._onset is None:  # no tone, none going on
+            ended = current = None
+        else:
+            ended = tones.push(start - _ONSET_LAG_MS, now - _END_LAG_MS, tone_frame, lost)
+            current = tones.current
 
         # A tonal window is speech too until its tone proves steady (a voice's harmonic can
         # look like a tone for a moment; a beep's first 100 ms cannot be told from it yet).
         speech = (
-            not (tone_frame is not None and current is not None and current.steady)
-            and not lost
-            and db >= ref + s.speech_margin_db
-            and self._vad.is_speech(block, SAMPLE_RATE)
+            not lost
+            and db >= ref + self._speech_margin_db
+            and not (tone_frame is not None and current is not None and current.steady)
+            and self._vad_process(self._vad_handle, SAMPLE_RATE, block, BLOCK_SAMPLES)
         )
         # Where speech stood before this block, in case a tone starting here proves steady.
+        onset = self._onset_ms
         self._history.append(
-            (start, self._onset_ms, self._last_speech_ms, self._cand_start, self._cand_speech_ms)
+            (start, onset, self._last_speech_ms, self._cand_start, self._cand_speech_ms)
         )
-        self._timeline(start, now, speech)
+        # The timeline: the first utterance's onset (a burst of min_word_ms), then the end of
+        # the last speech (any resume_ms of it after the onset).
         if speech:
-            self._speech_db += 0.1 * (db - self._speech_db) if self._speech_db else db
-        if current is not None and current.steady and not self._tone_accounted:
+            run = self._run_ms = self._run_ms + BLOCK_MS
+            if onset is None:
+                cand = self._cand_start
+                if cand is None or start - self._cand_last > self._between_words_ms:
+                    cand = self._cand_start = start
+                    self._cand_speech_ms = 0
+                self._cand_speech_ms += BLOCK_MS
+                self._cand_last = now
+                if self._cand_speech_ms >= self._min_word_ms:
+                    self._onset_ms = cand
+                    self._last_speech_ms = now
+            elif run >= self._resume_ms:
+                self._last_speech_ms = now
+            sdb = self._speech_db
+            self._speech_db = sdb + 0.1 * (db - sdb) if sdb else db
+        else:
+            self._run_ms = 0
+        if current is None:
+            self._tone_accounted = False
+        elif current.steady and not self._tone_accounted:
             # The tone's first windows were taken for speech: take them back, and note how
             # long the line was quiet before it.
             self._tone_accounted = True
             self._rewind(current.onset_ms + _ONSET_LAG_MS - BLOCK_MS)
             last = self._last_speech_ms
             self._tone_gap = (current.onset_ms, 10**9 if last is None else current.onset_ms - last)
-        elif current is None:
-            self._tone_accounted = False
 
         if self.verdict is None:
             self._rules(now, current, ended)
@@ -325,30 +415,15 @@ class AmdDetector:
         _, self._onset_ms, self._last_speech_ms, self._cand_start, self._cand_speech_ms = chosen
         self._run_ms = 0
 
-    def _timeline(self, start: int, now: int, speech: bool) -> None:
-        s = self.settings
-        if speech:
-            self._run_ms += BLOCK_MS
-        else:
-            self._run_ms = 0
-        if self._onset_ms is None:
-            if not speech:
-                return
-            if self._cand_start is None or start - self._cand_last > s.between_words_ms:
-                self._cand_start = start
-                self._cand_speech_ms = 0
-            self._cand_speech_ms += BLOCK_MS
-            self._cand_last = now
-            if self._cand_speech_ms >= s.min_word_ms:
-                self._onset_ms = self._cand_start
-                self._last_speech_ms = now
-        elif self._run_ms >= s.resume_ms:
-            self._last_speech_ms = now
-
     def _rules(self, now: int, current: Tone | None, ended: Tone | None) -> None:
         s = self.settings
-        tone = next((t for t in (current, ended) if t is not None and t.steady), None)
-        if tone is not None:
+        if current is not None and current.steady:
+            tone: Tone | None = current
+        elif ended is not None and ended.steady:
+            tone = ended
+        else:
+            tone = None
+        if tone is not None:  # (rare: most blocks go straight to the timing rules)
             if self._onset_ms is None:
                 if tone.duration_ms + EDGE_TOLERANCE_MS >= s.pre_speech_tone_ms:
                     self._beep = tone

@@ -27,6 +27,9 @@ _LOBE = 4  # bins either side of the peak: +-62.5 Hz, the Hann main lobe of a 40
 _BAND_LO = round(250 / BIN_HZ)
 _BAND_HI = round(3450 / BIN_HZ)
 _WINDOW = np.hanning(WINDOW_SAMPLES)
+_LOBE_OFFSETS = np.arange(-_LOBE, _LOBE + 1)
+#: Relative to a window's energy, more than the rounding of any sum over its spectrum.
+_SLACK = 1e-9
 #: A tone's measured edges are within +-10 ms of the true ones: a 100 ms beep may measure 90.
 EDGE_TOLERANCE_MS = 10
 
@@ -48,7 +51,17 @@ class ToneAnalyser:
     computed, so a beep 0 dB over the noise still shows as a tone, and noise alone does not.
     """
 
-    __slots__ = ("_alpha", "_hi", "_lo", "_max_harmonic", "_noise", "_noise_cum", "_purity")
+    __slots__ = (
+        "_alpha",
+        "_hi",
+        "_lo",
+        "_max_harmonic",
+        "_noise",
+        "_noise_band",
+        "_noise_cum",
+        "_params",
+        "_purity",
+    )
 
     def __init__(self, settings: AmdSettings) -> None:
         self._lo = max(_LOBE + 1, math.ceil(settings.beep_low_hz / BIN_HZ))
@@ -56,8 +69,13 @@ class ToneAnalyser:
         self._purity = settings.tone_purity
         self._max_harmonic = settings.tone_max_harmonic
         self._noise: np.ndarray | None = None
-        self._noise_cum: np.ndarray | None = None
+        self._noise_cum: np.ndarray | None = None  # its cumulative sum
+        #: its energy over the telephone band, as :meth:`analyse` takes it out of a window's
+        self._noise_band = 0.0
         self._alpha = 0.1
+        #: what the test depends on besides the noise: analysers with equal params can be run
+        #: together by :func:`tonal_rows`
+        self._params = (self._lo, self._hi, self._purity, self._max_harmonic)
 
     @staticmethod
     def spectrum(x: np.ndarray) -> np.ndarray:
@@ -71,7 +89,8 @@ class ToneAnalyser:
             self._noise = p.copy()
         else:
             self._noise += self._alpha * (p - self._noise)
-        self._noise_cum = np.cumsum(self._noise)
+        nc = self._noise_cum = np.cumsum(self._noise)
+        self._noise_band = float(nc[_BAND_HI - 1] - nc[_BAND_LO - 1])
 
     def analyse(self, p: np.ndarray, level_db: float) -> ToneFrame:
         # Sums over bands as differences of one cumulative sum: c[b] - c[a] = p[a + 1 : b + 1].
@@ -87,13 +106,7 @@ class ToneAnalyser:
             if total < 0.25 * raw_total:
                 # Hardly above the noise: the ratio of two small differences means nothing.
                 total = 0.0
-        # Parabolic interpolation of the peak on log power: a few Hz of accuracy.
-        a = math.log(float(p[k - 1]) + 1e-9)
-        b = math.log(float(p[k]) + 1e-9)
-        g = math.log(float(p[k + 1]) + 1e-9)
-        den = a - 2 * b + g
-        delta = 0.5 * (a - g) / den if den < 0 else 0.0
-        hz = (k + delta) * BIN_HZ
+        hz = _peak_hz(p, k)
         harmonic = 0.0
         for kk in (2 * k, k // 2):
             if kk - _LOBE >= _BAND_LO and kk + _LOBE < len(p):
@@ -106,6 +119,106 @@ class ToneAnalyser:
 
     def is_tonal(self, frame: ToneFrame) -> bool:
         return frame.purity >= self._purity and frame.harmonic <= self._max_harmonic
+
+
+def _peak_hz(p: np.ndarray, k: int) -> float:
+    """Parabolic interpolation of the peak at bin ``k`` on log power: a few Hz of accuracy."""
+    a = math.log(float(p[k - 1]) + 1e-9)
+    b = math.log(float(p[k]) + 1e-9)
+    g = math.log(float(p[k + 1]) + 1e-9)
+    den = a - 2 * b + g
+    delta = 0.5 * (a - g) / den if den < 0 else 0.0
+    return (k + delta) * BIN_HZ
+
+
+def spectra(windows: np.ndarray) -> np.ndarray:
+    """:meth:`ToneAnalyser.spectrum` of every row of ``windows`` (n x 320) at once."""
+    return spectra_of(windows[:, :BLOCK_SAMPLES], windows[:, BLOCK_SAMPLES:])
+
+
+def spectra_of(
+    before: np.ndarray,
+    block: np.ndarray,
+    padded: np.ndarray | None = None,
+    spec: np.ndarray | None = None,
+    power: np.ndarray | None = None,
+) -> np.ndarray:
+    """The spectra of the windows made of ``before`` and ``block`` row by row (n x 160 each):
+    the same floats as :meth:`ToneAnalyser.spectrum` of each window, without building it.
+
+    ``padded`` (n x 512, zero past column 320), ``spec`` and ``power`` (n x 257, complex) are
+    work arrays to reuse from call to call (the result is ``power``'s real part): fresh ones
+    of this size would come from the kernel, and go back, at every call.
+    """
+    n = len(block)
+    if padded is None:
+        padded = np.zeros((n, N_FFT))
+    if spec is None:
+        spec = np.empty((n, N_FFT // 2 + 1), dtype=np.complex128)
+    if power is None:
+        power = np.empty_like(spec)
+    np.multiply(before, _WINDOW[:BLOCK_SAMPLES], out=padded[:, :BLOCK_SAMPLES])
+    np.multiply(block, _WINDOW[BLOCK_SAMPLES:], out=padded[:, BLOCK_SAMPLES:WINDOW_SAMPLES])
+    np.fft.rfft(padded, axis=1, out=spec)
+    np.conjugate(spec, out=power)
+    np.multiply(spec, power, out=power)  # spec * spec.conj(), as spectrum() computes it
+    return power.real  # type: ignore[no-any-return]
+
+
+def tonal_rows(
+    p: np.ndarray,
+    levels: list[float],
+    analysers: list[ToneAnalyser],
+    rows: list[int] | None = None,
+) -> list[ToneFrame | None]:
+    """The tone test of many windows at once: row ``rows[i]`` of ``p`` (power spectra, see
+    :func:`spectra`; all rows when ``rows`` is None) through ``analysers[i]`` (each knows its
+    own line's noise). The :class:`ToneFrame` of each tonal window, None for the others:
+    exactly what ``analyse`` and ``is_tonal`` give row by row.
+
+    Most windows (speech, noise) are far from tonal, and one bound proves it for all of them
+    at once: the noise only lowers a window's purity where it is taken out of the peak, so the
+    peak's share of the band's energy less the noise's bounds it from above. The bound uses
+    plain sums (cheaper than the cumulative sums of :meth:`ToneAnalyser.analyse`) widened by
+    far more than their rounding can differ; the windows it does not rule out are analysed
+    one by one, with the very same code as a single window.
+    """
+    n = len(analysers)
+    out: list[ToneFrame | None] = [None] * n
+    if n == 0:
+        return out
+    where = np.arange(n) if rows is None else np.asarray(rows)
+    keys = [a._params for a in analysers]
+    if keys.count(keys[0]) == n:  # the usual case: one settings for every call
+        groups = {keys[0]: list(range(n))}
+    else:
+        groups = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key, []).append(i)
+    # Over every row of p (reductions of views: no copy of the spectra), then picked.
+    band = p[:, _BAND_LO:_BAND_HI].sum(axis=1)
+    whole = p.sum(axis=1)
+    for (lo, hi, min_purity, _), members in groups.items():
+        r = where if len(members) == n else where[members]
+        k = p[:, lo : hi + 1].argmax(axis=1)[r] + lo
+        main = p[r[:, None], k[:, None] + _LOBE_OFFSETS].sum(axis=1)
+        total = band[r]
+        # Rounding of a cumulative sum over a row is far below this.
+        slack = _SLACK * whole[r]
+        noise = np.array([analysers[i]._noise_band for i in members])
+        room = total - noise - slack
+        # Out for sure: the noise takes more than 3/4 of the band (analyse zeroes the purity),
+        # or the peak holds too little of what is left.
+        candidates = (0.75 * (total + slack) >= noise) & (
+            (room <= 0) | (main + slack >= min_purity * room)
+        )
+        for j in np.flatnonzero(candidates).tolist():
+            i = members[j]
+            analyser = analysers[i]
+            frame = analyser.analyse(p[int(r[j])], levels[i])
+            if analyser.is_tonal(frame):
+                out[i] = frame
+    return out
 
 
 @dataclass(frozen=True, slots=True)

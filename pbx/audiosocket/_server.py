@@ -333,6 +333,10 @@ class AudioSocketServer:
         self.calls_total = 0
         self.errors_total = 0
         self.refused_total = 0
+        #: Called once per tick, after every call's socket was read (and the next tick was
+        #: scheduled): a consumer that batches (the AMD detectors) handles everything that
+        #: arrived in that pass at once.
+        self.tick_listeners: list[Callable[[], None]] = []
 
     @property
     def port(self) -> int:
@@ -427,6 +431,13 @@ class AudioSocketServer:
         if self._next_tick < loop.time():  # we fell behind: do not burst to catch up
             self._next_tick = loop.time() + period
         self._ticker = loop.call_at(self._next_tick, self._tick)
+        # Last, once the next tick is set from this one's start: a listener's work (a batch
+        # of AMD analysis) does not push the schedule back.
+        for listener in self.tick_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("audiosocket: tick listener %r failed", listener)
 
     def _check_deadlines(self) -> None:
         s = self.settings

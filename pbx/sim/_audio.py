@@ -1,12 +1,14 @@
 """Audio a simulated callee sends after answering: 8 kHz signed 16-bit little-endian PCM.
 
 Synthetic and deterministic (seeded): speech-like bursts (band-limited noise shaped by a
-syllable envelope, with a voiced harmonic component), line noise, and answering-machine beeps
-(a steady tone). It is good enough for driving the AudioSocket path and the AMD code under
-load; the AMD accuracy corpus (espeak-ng voices) is generated separately by ``puente amd corpus``.
+syllable envelope, with a voiced harmonic component), line noise, answering-machine beeps (a
+steady 1,000 Hz tone) and fax calling tones (CNG: 1,100 Hz, 0.5 s on, 3 s off). Puente's AMD
+detector tells them apart as it does real calls (``tests/amd/test_live.py`` checks it); the
+accuracy corpus (espeak-ng voices) is generated separately by ``puente amd corpus``.
 
 A timeline is a list of segments ``(kind, seconds)`` with kind in ``silence``, ``speech``,
-``beep``; :func:`render` turns it into PCM, :func:`frames` slices PCM into AudioSocket payloads.
+``beep``, ``fax``; :func:`render` turns it into PCM, :func:`frames` slices PCM into
+AudioSocket payloads.
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ def timeline(fate: CallFate) -> list[Segment]:
             segs += [("silence", 0.3), ("beep", 0.5)]
         return [*segs, ("silence", 30.0)]
     if fate.outcome == "fax":
-        return [("beep", 0.5), ("silence", 3.0)] * 10
+        return [("fax", 0.5), ("silence", 3.0)] * 10
     return [("silence", 30.0)]
+
+
+def content_s(segments: list[Segment]) -> float:
+    """Seconds until the last segment: what the callee says (and beeps) before the long
+    silence that ends every timeline."""
+    return sum(seconds for _, seconds in segments[:-1])
 
 
 def render(segments: list[Segment], seed: int) -> bytes:
@@ -56,6 +64,8 @@ def render(segments: list[Segment], seed: int) -> bytes:
             x = rng.normal(0.0, 30.0, n)  # line noise, well under speech level
         elif kind == "beep":
             x = 8000.0 * np.sin(2 * np.pi * 1000.0 * t)
+        elif kind == "fax":  # CNG, the calling fax's tone
+            x = 8000.0 * np.sin(2 * np.pi * 1100.0 * t)
         elif kind == "speech":
             f0 = rng.uniform(100, 220)
             voiced = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8))

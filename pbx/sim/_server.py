@@ -37,7 +37,8 @@ from pbx.audiosocket import (
 )
 from pbx.sim._actions import handle_action
 from pbx.sim._agi_caller import AgiResponder
-from pbx.sim._audio import FRAME_BYTES, render, timeline
+from pbx.sim._audio import FRAME_BYTES, content_s, render, timeline
+from pbx.sim._callees import CallFate
 from pbx.sim._core import (
     Broadcast,
     EndMedia,
@@ -50,9 +51,9 @@ from pbx.sim._core import (
 
 log = logging.getLogger(__name__)
 
-# Each leg renders this much of its callee's audio (greeting, beep, the start of the silence
-# after it); past it, a second of line noise shared by every leg loops. 1,000 legs then hold
-# 1,000 x 10 s of audio instead of 1,000 x 40 s.
+# Each leg renders this much of its callee's audio, and at least its whole greeting and beep
+# and a second of the silence after them; past it, a second of line noise shared by every leg
+# loops. 1,000 legs then hold 1,000 x 10 s of audio instead of 1,000 x 40 s.
 AUDIO_HEAD_S = 10.0
 
 
@@ -65,6 +66,12 @@ def _head(segments: list[tuple[str, float]], seconds: float) -> list[tuple[str, 
         out.append((kind, take))
         total += take
     return out
+
+
+def leg_audio(fate: CallFate, seed: int) -> bytes:
+    """The head of what a callee sends on its AudioSocket leg (line noise loops after it)."""
+    segments = timeline(fate)
+    return render(_head(segments, max(AUDIO_HEAD_S, content_s(segments) + 1.0)), seed)
 
 
 @dataclass(frozen=True)
@@ -352,8 +359,7 @@ class SimulatedAsterisk:
             self.apply(self.core.far_end_hangup(start.call_id, self.now()))
             return
         core = AsteriskSideConnection(call_uuid)
-        seed = self.settings.audio_seed ^ zlib.crc32(start.call_id.encode())
-        pcm = render(_head(timeline(start.fate), AUDIO_HEAD_S), seed)
+        pcm = leg_audio(start.fate, self.settings.audio_seed ^ zlib.crc32(start.call_id.encode()))
         leg = _AudioLeg(start.call_id, sock, core, pcm)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

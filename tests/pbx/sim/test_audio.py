@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pbx.sim._audio import FRAME_BYTES, frames, render, rms, timeline
 from pbx.sim._callees import DEFAULT_MODEL
+from pbx.sim._server import leg_audio
 
 
 def test_render_is_deterministic_and_levels_are_plausible() -> None:
@@ -43,3 +46,22 @@ def test_timelines_by_outcome() -> None:
     assert kinds.index("beep") > kinds.index("speech")
     speech_s = sum(s for k, s in timeline(machine) if k == "speech")
     assert 3.0 <= speech_s <= 10.0
+
+
+def test_a_fax_sends_cng_and_a_ten_second_greeting_keeps_its_beep() -> None:
+    fax = next(f for i in range(500) if (f := DEFAULT_MODEL.fate(f"+1{i}", "a")).outcome == "fax")
+    tones = render(timeline(fax)[:1], seed=1)
+    spectrum = np.abs(np.fft.rfft(np.frombuffer(tones, "<i2")))
+    assert abs(np.argmax(spectrum) * 8000 / (len(tones) // 2) - 1100) < 10  # CNG
+    machine = next(
+        f
+        for i in range(500)
+        if (f := DEFAULT_MODEL.fate(f"+1{i}", "a")).outcome == "machine" and f.beep
+    )
+    longest = dataclasses.replace(machine, greeting_s=10.0)
+    pcm = np.frombuffer(leg_audio(longest, seed=1), "<i2")
+    kinds = [k for k, _ in timeline(longest)]
+    beep_at = sum(s for _, s in timeline(longest)[: kinds.index("beep")])
+    assert beep_at > 10.0  # past the usual 10 s head...
+    beep = pcm[int(beep_at * 8000) + 80 : int((beep_at + 0.5) * 8000) - 80]
+    assert 5000 < rms(beep.tobytes()) < 6000  # ...and still there

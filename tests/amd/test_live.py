@@ -1,0 +1,319 @@
+"""AMD on live calls, over real TCP: verdicts reach the dialplan, faults end as NOTSURE."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import msgspec
+import pytest
+
+from dialer.amd import AmdStatus, AmdVerdict, LiveAmdSettings, queue_timeout_s
+from pbx.audiosocket import encode_audio_frame, encode_uuid_frame
+from pbx.sim import CalleeModel, ModelFile
+from pbx.sim._audio import render, timeline
+from tests.amd._live import (
+    FAX,
+    HUMAN,
+    MACHINE,
+    MODEL,
+    QUICK,
+    RecordingAmi,
+    frame_kinds,
+    raw_floor,
+    read_until_closed,
+    sim_floor,
+)
+
+HANGUP = (0x00, 0)
+#: QUICK's hard cap (1.2 s) plus the margin (0.3 s), plus slack for a loaded machine.
+CAP_S = 1.5 + 1.0
+
+
+# -- the 2 s rule ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("speech_end_ms", "decision_ms", "since_decision_ms", "since_answer_ms", "expected"),
+    [
+        (900, 1500, 20, 1520, 2),  # 620 ms after the greeting: 1.38 s left, rounded up
+        (900, 1500, 500, 2000, 1),  # 1.1 s gone: 0.9 s left -> 1
+        (900, 3000, 0, 3000, 1),  # over the 2 s already: at least 1
+        (None, 2500, 40, 2540, 1),  # nobody spoke: from the answer
+        (None, 0, 0, 100, 2),  # overloaded at once: 1.9 s left -> 2
+    ],
+)
+def test_queue_timeout_is_what_is_left_of_two_seconds_rounded_up(
+    speech_end_ms, decision_ms, since_decision_ms, since_answer_ms, expected
+) -> None:
+    verdict = AmdVerdict(AmdStatus.HUMAN, "HUMAN-600-600", decision_ms, 300, speech_end_ms)
+    assert queue_timeout_s(verdict, since_decision_ms, since_answer_ms) == expected
+
+
+def test_live_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_concurrent"):
+        LiveAmdSettings(max_concurrent=0).validate()
+    with pytest.raises(ValueError, match="agent_within_ms"):
+        LiveAmdSettings(agent_within_ms=10).validate()
+
+
+def test_detector_file_gives_the_detector_settings(tmp_path) -> None:
+    good = tmp_path / "amd.yaml"
+    good.write_text("greeting_ms: 3000\ntotal_analysis_ms: 4500\n")
+    s = LiveAmdSettings(detector_file=good).detector_settings()
+    assert (s.greeting_ms, s.total_analysis_ms) == (3000, 4500)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("greeting_ms: soon\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*greeting_ms"):
+        LiveAmdSettings(detector_file=bad).detector_settings()
+
+
+# -- against the simulated Asterisk ----------------------------------------------------------------
+async def test_a_person_is_human_and_reaches_an_agent_within_the_two_seconds() -> None:
+    async with sim_floor() as f:
+        attempt = await f.originate(HUMAN)
+        _, amd = await f.wait_for(
+            lambda m: m.get("UserEvent") == "PuenteAMD" and m.get("Attempt") == attempt
+        )
+        assert amd["AMDSTATUS"] == "HUMAN"
+        assert amd["AMDCAUSE"].startswith("HUMAN-")
+        _, varset = await f.wait_for(
+            lambda m: m.name == "VarSet" and m.get("Variable") == "PUENTE_QUEUE_TIMEOUT_S"
+        )
+        assert varset["Uniqueid"] == attempt
+        assert varset["Value"] in ("1", "2")
+        _, join = await f.wait_for(lambda m: m.name == "QueueCallerJoin")
+        assert join["Uniqueid"] == attempt
+        await f.wait_for(lambda m: m.name == "AgentConnect" and m.get("Uniqueid") == attempt)
+        assert f.amd.verdicts == {"HUMAN": 1}
+        assert not f.amd.faults
+        assert f.audio.errors_total == 0
+
+
+async def test_a_machine_gets_the_voicemail_message_after_its_beep() -> None:
+    async with sim_floor() as f:
+        attempt = await f.originate(MACHINE, PUENTE_VM="puente/vm-en")
+        answered, _ = await f.wait_for(
+            lambda m: m.name == "Newexten" and m.get("Application") == "AudioSocket"
+        )
+        _, amd = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD", 20)
+        assert amd["AMDSTATUS"] == "MACHINE"
+        assert amd["AMDCAUSE"].startswith("LONGGREETING-")
+        played, _ = await f.wait_for(
+            lambda m: m.name == "Newexten" and m.get("Application") == "Playback"
+        )
+        _, vm = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteVoicemail")
+        assert vm["Attempt"] == attempt
+        # The callee's audio starts as the AudioSocket connects: the message must start
+        # after the end of its beep.
+        segments = timeline(CalleeModel(msgspec.convert(MODEL, ModelFile)).fate(MACHINE, attempt))
+        kinds = [kind for kind, _ in segments]
+        beep_end_s = sum(seconds for _, seconds in segments[: kinds.index("beep") + 1])
+        assert played - answered >= beep_end_s - 0.02
+        assert played - answered <= beep_end_s + 1.0
+        ((_, verdict, cue),) = f.amd.recent
+        assert verdict.status is AmdStatus.MACHINE
+        assert cue is not None
+        assert cue.reason == "BEEP"
+        assert cue.beep_hz == 1000
+        assert not any(m.name == "AgentConnect" for _, m in f.events)
+        assert f.amd.verdicts == {"MACHINE": 1}
+        assert not f.amd.faults
+
+
+async def test_a_fax_is_a_machine_at_once() -> None:
+    async with sim_floor() as f:
+        await f.originate(FAX)
+        _, amd = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
+        assert amd["AMDSTATUS"] == "MACHINE"
+        assert amd["AMDCAUSE"].startswith("FAX-1100-")
+
+
+# -- faults on the socket, against a raw peer ----------------------------------------------
+async def _start_call(f, *, channel: bool = True):
+    call_uuid = uuid.uuid4()
+    name = f.channel_for(call_uuid) if channel else None
+    reader, writer = await f.connect()
+    writer.write(encode_uuid_frame(call_uuid))
+    return call_uuid, name, reader, writer
+
+
+def _speech_frames(seconds: float) -> list[bytes]:
+    pcm = render([("silence", 0.2), ("speech", seconds)], seed=3)
+    return [pcm[i : i + 320] for i in range(0, len(pcm) - 319, 320)]
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "cause"),
+    [
+        ("over the detector's cap", encode_audio_frame(bytes(1200)), "BADFRAME-1200"),
+        ("60 ms frames are audio", encode_audio_frame(bytes(960)) * 40, "INITIALSILENCE-"),
+    ],
+)
+async def test_payloads_over_the_detector_cap_give_notsure_on_the_channel(
+    name: str, payload: bytes, cause: str
+) -> None:
+    async with raw_floor() as f:
+        _, channel, reader, writer = await _start_call(f)
+        writer.write(payload)
+        data = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(data)[-1] == HANGUP, name
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "NOTSURE"
+        assert f.ami.setvars[channel]["AMDCAUSE"].startswith(cause)
+        assert f.ami.setvars[channel]["PUENTE_QUEUE_TIMEOUT_S"] in ("1", "2")
+        writer.close()
+        assert f.audio.errors_total == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "after_uuid"),
+    [
+        ("garbage", b"\x42\x00\x04spam" + b"\xff" * 40),
+        ("odd-length audio", b"\x10\x00\x03abc"),
+        ("over the server's cap", b"\x10\x10\x00" + bytes(4096)),
+        ("a second UUID", encode_uuid_frame(uuid.uuid4())),
+    ],
+)
+async def test_protocol_errors_end_the_call_as_notsure_without_raising(
+    name: str, after_uuid: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_floor() as f:
+        _, channel, reader, writer = await _start_call(f)
+        writer.write(b"".join(encode_audio_frame(fr) for fr in _speech_frames(0.2)))
+        writer.write(after_uuid)
+        with caplog.at_level(logging.INFO, logger="dialer.amd"):
+            data = await read_until_closed(reader, CAP_S)
+            await asyncio.sleep(0.1)  # the next tick notes the end
+        # The server closed the socket (no 0x00 after a protocol error): the dialplan goes
+        # on with its default NOTSURE; nothing is set.
+        assert HANGUP not in frame_kinds(data), name
+        assert channel not in f.ami.setvars
+        assert f.amd.verdicts == {"NOTSURE": 1}
+        assert "PUENTE-PROTOCOL-ERROR" in caplog.text
+        assert f.audio.errors_total == 0
+        writer.close()
+
+
+async def test_a_peer_that_stalls_gets_notsure_at_the_hard_cap() -> None:
+    async with raw_floor() as f:
+        _, channel, reader, writer = await _start_call(f)
+        writer.write(b"".join(encode_audio_frame(fr) for fr in _speech_frames(0.3)[:10]))
+        writer.write(b"\x10\x01\x40" + bytes(100))  # and half a frame, then nothing
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        data = await read_until_closed(reader, CAP_S)
+        assert loop.time() - t0 <= CAP_S
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "NOTSURE"
+        assert f.ami.setvars[channel]["AMDCAUSE"].startswith("TOOLONG-")
+        writer.close()
+
+
+@pytest.mark.parametrize("mid_frame", [False, True])
+async def test_a_peer_that_closes_gets_hangup_or_notsure_and_nothing_is_set(
+    mid_frame: bool,
+) -> None:
+    async with raw_floor() as f:
+        _, channel, _, writer = await _start_call(f)
+        writer.write(b"".join(encode_audio_frame(fr) for fr in _speech_frames(0.2)))
+        if mid_frame:
+            writer.write(b"\x10\x01\x40" + bytes(100))
+        await writer.drain()
+        writer.close()
+        async with asyncio.timeout(CAP_S):
+            while not f.amd.verdicts:  # noqa: ASYNC110 - a counter of the handler
+                await asyncio.sleep(0.02)
+        assert f.amd.verdicts == ({"NOTSURE": 1} if mid_frame else {"HANGUP": 1})
+        assert channel not in f.ami.setvars
+        assert f.audio.errors_total == 0
+
+
+async def test_an_unknown_channel_is_handed_back_without_a_setvar() -> None:
+    async with raw_floor() as f:
+        _, _, reader, writer = await _start_call(f, channel=False)
+        writer.write(encode_audio_frame(bytes(1200)))
+        data = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(data)[-1] == HANGUP
+        assert not f.ami.setvars
+        assert f.amd.faults["no_channel"] == 1
+        writer.close()
+
+
+async def test_over_max_concurrent_a_call_gets_notsure_at_once() -> None:
+    async with raw_floor(LiveAmdSettings(max_concurrent=1)) as f:
+        _, first, _, w1 = await _start_call(f)
+        w1.write(encode_audio_frame(bytes(320)))
+        await asyncio.sleep(0.15)  # the first call is under analysis
+        _, second, reader, w2 = await _start_call(f)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        data = await read_until_closed(reader, CAP_S)
+        assert loop.time() - t0 < 0.5  # at once, not at the cap
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.ami.setvars[second] == {
+            "AMDCAUSE": "PUENTE-OVERLOADED",
+            "PUENTE_QUEUE_TIMEOUT_S": "2",
+            "AMDSTATUS": "NOTSURE",
+        }
+        assert f.amd.faults["overloaded"] == 1
+        assert first not in f.ami.setvars  # still listening
+        w1.close()
+        w2.close()
+
+
+async def test_without_ami_every_call_goes_back_at_once() -> None:
+    async with raw_floor(ami=RecordingAmi(connected=False)) as f:
+        _, _, reader, writer = await _start_call(f)
+        data = await read_until_closed(reader, 1.0)
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.amd.faults["no_ami"] == 1
+        writer.close()
+
+
+async def test_a_human_over_a_raw_peer_gets_human_and_its_queue_timeout() -> None:
+    async with raw_floor(detector=type(QUICK)()) as f:
+        _, channel, reader, writer = await _start_call(f)
+        pcm = render([("silence", 1.5)], seed=4)
+        frames = _speech_frames(0.6) + [pcm[i : i + 320] for i in range(0, len(pcm), 320)]
+        loop = asyncio.get_running_loop()
+
+        async def stream() -> None:  # in real time, as Asterisk sends it
+            for fr in frames:
+                writer.write(encode_audio_frame(fr))
+                await asyncio.sleep(0.02)
+
+        sender = loop.create_task(stream())
+        try:
+            await read_until_closed(reader, 4.0)
+        finally:
+            sender.cancel()
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "HUMAN"
+        assert f.ami.setvars[channel]["PUENTE_QUEUE_TIMEOUT_S"] in ("1", "2")
+        writer.close()
+
+
+async def test_a_call_whose_analysis_falls_seconds_behind_is_notsure() -> None:
+    async with raw_floor() as f:
+        _, channel, reader, writer = await _start_call(f)
+        async with asyncio.timeout(1):
+            while not f.amd._sessions:  # noqa: ASYNC110 - the handler starts on the next turn
+                await asyncio.sleep(0.01)
+        (sess,) = f.amd._sessions.values()
+        sess.frames.extend([bytes(320)] * 300)  # as if the loop had stalled for 6 s
+        data = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.ami.setvars[channel]["AMDCAUSE"] == "PUENTE-OVERLOADED"
+        assert f.amd.faults["backlog"] == 1
+        writer.close()
+
+
+async def test_drain_waits_for_the_calls_under_analysis() -> None:
+    async with raw_floor() as f:
+        await f.amd.drain()  # nothing under analysis: at once
+        _, channel, _, writer = await _start_call(f)
+        async with asyncio.timeout(1):
+            while not f.amd.live:  # noqa: ASYNC110 - the handler starts on the next turn
+                await asyncio.sleep(0.01)
+        async with asyncio.timeout(CAP_S):
+            await f.amd.drain()
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "NOTSURE"  # set before drain returned
+        writer.close()
