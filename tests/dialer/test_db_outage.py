@@ -79,9 +79,14 @@ async def test_database_outage_during_live_calls(
         "SELECT id::text AS id, state, disposition FROM call_attempts WHERE campaign_id = $1",
         cid,
     )
-    assert len(rows) == runner.stats.dials == len(originated)
+    # Every dial has its row and was sent once. (A commit whose answer the cut lost leaves rows
+    # the runner does not know of: they end as lost, never dialed, and keep counting.)
+    assert runner.stats.dials == len(originated)
+    assert {r["id"] for r in rows} >= set(originated)
     assert all(r["state"] == "final" for r in rows)  # every result written, none lost
-    assert runner.stats.finals == len(rows)
+    # (A result whose commit answer the cut lost is retried, finds itself written, and is not
+    # counted again: the database, not the counter, is the record.)
+    assert runner.stats.finals <= len(rows)
     for r in rows:
         want = LEDGER.get(r["disposition"])
         got = await db_pool.fetchval(
