@@ -30,7 +30,7 @@ import asyncpg
 from dialer.outcomes import Disposition
 
 # Dispositions a lead can end an attempt with: the unanswered ones, then the answered ones.
-ANSWERED_DISPOSITIONS = ("agent", "machine", "abandoned", "hangup", "lost")
+ANSWERED_DISPOSITIONS = ("agent", "machine", "voicemail", "abandoned", "hangup", "lost")
 DISPOSITIONS = (*(d.value for d in Disposition if d is not Disposition.ANSWERED),
                 *ANSWERED_DISPOSITIONS)  # fmt: skip
 
@@ -43,6 +43,7 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "failed": 10 * 60,
     "unallocated": 0,  # the number is marked disconnected; the person's next number now
     "machine": 4 * 3600,
+    "voicemail": 24 * 3600,  # a message was left: give them a day to call back
     "abandoned": 3600,
     "hangup": 3600,
     "lost": 3600,

@@ -64,6 +64,7 @@ class _Call:
     first: bool = False  # the step's first dial: the one for the agent that freed up
     answered_at: float | None = None
     amd: str | None = None
+    voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
     abandoned: bool = False
     ending: bool = False  # its final result is queued
@@ -192,7 +193,9 @@ class CampaignRunner:
         call = self.calls.get(attempt)
         if call is None:
             return
-        if name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
+        if name == "UserEvent" and fields.get("UserEvent") == "PuenteVoicemail":
+            call.voicemail_left = fields.get("PLAYBACKSTATUS") == "SUCCESS"
+        elif name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
             call.amd = fields.get("AMDSTATUS")
             if call.amd == "MACHINE":
                 self.stats.machines += 1
@@ -212,7 +215,7 @@ class CampaignRunner:
             if call.connected:
                 disposition = "agent"
             elif call.amd == "MACHINE":
-                disposition = "machine"
+                disposition = "voicemail" if call.voicemail_left else "machine"
             elif call.abandoned:
                 disposition = "abandoned"
             else:
@@ -655,7 +658,12 @@ class CampaignRunner:
 
 
 # The ledger's outcome for a result not read from an unanswered dial's events.
-_ANSWERED_LEDGER = {"machine": "machine", "abandoned": "abandoned", "failed": "not_placed"}
+_ANSWERED_LEDGER = {
+    "machine": "machine",
+    "voicemail": "voicemail",  # a message was left: the ledger knows (Reg F limited content)
+    "abandoned": "abandoned",
+    "failed": "not_placed",
+}
 _DB_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,

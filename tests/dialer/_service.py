@@ -36,6 +36,7 @@ LEDGER = {
     "congestion": "network_failure",
     "failed": "not_placed",
     "machine": "machine",
+    "voicemail": "voicemail",
     "abandoned": "abandoned",
 }
 
