@@ -48,6 +48,7 @@ from dialer.agents import AgentBoard
 from dialer.campaigns import PRIORITY_SQL, Campaign, CampaignError
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
+from dialer.results import write_result
 from dialer.selection import Dial, claim_and_gate
 from pbx import PbxError
 from pbx.ami import AmiClient, AmiMessage
@@ -601,69 +602,16 @@ class CampaignRunner:
             del self.calls[aid]
 
     async def _record(self, call: _Call, disposition: str, outcome: Outcome | None) -> None:
-        """Write one attempt's final result: the attempt, its lead and its ledger outcome, in
-        one transaction, once (if another node or run wrote it first, nothing changes)."""
-        now = self.clock()
-        if outcome is not None:
-            ledger = outcome.ledger_outcome
-        else:
-            # 'lost' (ended while nobody listened) and the answered ones without a ledger
-            # outcome keep counting as an attempt: the safe side.
-            ledger = _ANSWERED_LEDGER.get(disposition)
-        async with self.pool.acquire() as conn, conn.transaction():
-            attempts = await conn.fetchval(
-                """UPDATE call_attempts SET state = 'final', disposition = $2,
-                       originate_reason = $3, hangup_cause = $4, dial_status = $5,
-                       amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
-                       ended_at = $8, finalized_at = $8
-                   FROM leads l
-                   WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
-                     AND l.id = call_attempts.lead_id
-                   RETURNING l.attempts""",
-                call.dial.attempt_id,
-                disposition,
-                outcome.reason if outcome else None,
-                outcome.cause if outcome else None,
-                outcome.dial_status if outcome else None,
-                call.amd,
-                call.answered_at is not None,
-                now,
-            )
-            if attempts is None:  # already final: written by another node or run
-                return
-            retry_s = self.c.retry.retry_after_s(disposition, attempts)
-            if disposition == Disposition.UNALLOCATED.value:
-                await conn.execute(
-                    "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1",
-                    call.dial.phone_id,
-                )
-            if disposition == "agent":
-                state, when = "done", None
-            elif retry_s is None:
-                state, when = "cancelled", None  # the schedule says no more tries
-            else:
-                state, when = "ready", now + timedelta(seconds=retry_s)
-            await conn.execute(
-                """UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
-                       claimed_by = NULL, last_outcome = $4 WHERE id = $1""",
-                call.dial.lead_id,
-                state,
-                when,
-                disposition,
-            )
-            if ledger is not None:
-                await self.gate.record_outcome(call.dial.attempt_id, ledger, now, conn=conn)
-        self.stats.finals += 1
-        self.stats.by_disposition[disposition] = self.stats.by_disposition.get(disposition, 0) + 1
+        written = await write_result(
+            self.pool, self.gate, self.c, call.dial, disposition, outcome,
+            amd=call.amd, answered=call.answered_at is not None, now=self.clock(),
+        )  # fmt: skip
+        if written:  # (already final: another node or run wrote it first)
+            self.stats.finals += 1
+            by = self.stats.by_disposition
+            by[disposition] = by.get(disposition, 0) + 1
 
 
-# The ledger's outcome for a result not read from an unanswered dial's events.
-_ANSWERED_LEDGER = {
-    "machine": "machine",
-    "voicemail": "voicemail",  # a message was left: the ledger knows (Reg F limited content)
-    "abandoned": "abandoned",
-    "failed": "not_placed",
-}
 _DB_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,

@@ -1,0 +1,88 @@
+"""One attempt's final result, written once: the attempt, its lead and its ledger outcome.
+
+One transaction, so a crash never leaves an attempt final without its lead rescheduled or its
+ledger outcome (which releases the count for busy and dead numbers, and starts cooldowns). If
+the attempt is already final (another node, or an earlier run of this one, wrote it; or this
+write's commit answer was lost and it is retried), nothing changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from compliance import ComplianceGate
+from dialer.campaigns import Campaign
+from dialer.outcomes import Disposition, Outcome
+from dialer.selection import Dial
+
+# The ledger's outcome for a result not read from an unanswered dial's events. The others
+# ('lost': ended while nobody listened; 'agent', 'hangup') record none and keep counting as an
+# attempt: the safe side.
+ANSWERED_LEDGER = {
+    "machine": "machine",
+    "voicemail": "voicemail",  # a message was left (Reg F limited content)
+    "abandoned": "abandoned",
+    "failed": "not_placed",
+}
+
+_FINAL = """
+UPDATE call_attempts SET state = 'final', disposition = $2,
+       originate_reason = $3, hangup_cause = $4, dial_status = $5,
+       amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
+       ended_at = $8, finalized_at = $8
+FROM leads l
+WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
+  AND l.id = call_attempts.lead_id
+RETURNING l.attempts
+"""
+_LEAD = """
+UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
+       claimed_by = NULL, last_outcome = $4 WHERE id = $1
+"""
+
+
+async def write_result(
+    pool: asyncpg.Pool,
+    gate: ComplianceGate,
+    campaign: Campaign,
+    dial: Dial,
+    disposition: str,
+    outcome: Outcome | None,
+    *,
+    amd: str | None,
+    answered: bool,
+    now: datetime,
+) -> bool:
+    """Write the result; True if this call wrote it, False if it was already final."""
+    ledger = outcome.ledger_outcome if outcome is not None else ANSWERED_LEDGER.get(disposition)
+    async with pool.acquire() as conn, conn.transaction():
+        attempts = await conn.fetchval(
+            _FINAL,
+            dial.attempt_id,
+            disposition,
+            outcome.reason if outcome else None,
+            outcome.cause if outcome else None,
+            outcome.dial_status if outcome else None,
+            amd,
+            answered,
+            now,
+        )
+        if attempts is None:
+            return False
+        if disposition == Disposition.UNALLOCATED.value:
+            await conn.execute(
+                "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1", dial.phone_id
+            )
+        retry_s = campaign.retry.retry_after_s(disposition, attempts)
+        if disposition == "agent":
+            state, when = "done", None
+        elif retry_s is None:
+            state, when = "cancelled", None  # the schedule says no more tries
+        else:
+            state, when = "ready", now + timedelta(seconds=retry_s)
+        await conn.execute(_LEAD, dial.lead_id, state, when, disposition)
+        if ledger is not None:
+            await gate.record_outcome(dial.attempt_id, ledger, now, conn=conn)
+    return True
