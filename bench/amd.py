@@ -112,6 +112,10 @@ def measure(make: type, calls: list[list[bytes]], min_seconds: float) -> dict[st
         cpu_s = time.process_time() - t0
         if cpu_s >= min_seconds:
             break
+    return _figures(frames, passes, cpu_s)
+
+
+def _figures(frames: int, passes: int, cpu_s: float) -> dict[str, float | int]:
     return {
         "frames": frames,
         "passes": passes,
@@ -144,14 +148,7 @@ def measure_batch(
         cpu_s = time.process_time() - t0
         if cpu_s >= min_seconds:
             break
-    return {
-        "frames": frames,
-        "passes": passes,
-        "cpu_s": round(cpu_s, 3),
-        "frames_per_s": round(frames / cpu_s),
-        "us_per_frame": round(1e6 * cpu_s / frames, 2),
-        "realtime_streams_per_core": round(frames / cpu_s / 50),
-    }
+    return _figures(frames, passes, cpu_s)
 
 
 async def _lag_probe(lags: list[float], stop: asyncio.Event) -> None:

@@ -26,6 +26,7 @@ from pbx.sim import (
     SimulatedAsterisk,
     load_dialplan,
 )
+from tests.support.outbound import originate_outbound
 
 HUMAN = "+15550000001"
 MACHINE = "+15550000002"
@@ -72,28 +73,9 @@ class SimFloor:
                 await self.changed.wait()
 
     async def originate(self, number: str, **variables: str) -> str:
-        attempt = str(uuid.uuid4())
-        var = [
-            f"PUENTE_ATTEMPT={attempt}",
-            "PUENTE_CAMPAIGN=c1",
-            "PUENTE_QUEUE=collections",
-            "PUENTE_MODE=predictive",
-            *(f"{k}={v}" for k, v in variables.items()),
-        ]
-        handle = await self.client.originate(
-            [
-                ("Channel", f"PJSIP/{number}@trunk"),
-                ("Context", "puente-outbound"),
-                ("Exten", "s"),
-                ("Priority", "1"),
-                ("Timeout", "5000"),
-                ("ChannelId", attempt),
-                ("CallerID", '"Puente" <+15550100000>'),
-                ("Variable", var),
-            ],
-            action_id=attempt,
+        attempt, handle = await originate_outbound(
+            self.client, number, timeout_ms=5000, **variables
         )
-        assert handle.response.ok, handle.response
         response = await handle.result(10)
         assert response["Response"] == "Success", response
         return attempt

@@ -28,6 +28,7 @@ from pbx.sim import (
     load_dialplan,
 )
 from pbx.sim._callees import WIRE
+from tests.support.outbound import originate_outbound
 
 NUMBERS = {
     "+15550000001": "human",
@@ -99,28 +100,9 @@ class Rig:
             raise
 
     async def originate(self, number: str, **variables: str) -> tuple[str, AmiMessage]:
-        attempt = str(uuid.uuid4())
-        var = [
-            f"PUENTE_ATTEMPT={attempt}",
-            "PUENTE_CAMPAIGN=c1",
-            "PUENTE_QUEUE=collections",
-            "PUENTE_MODE=predictive",
-            *(f"{k}={v}" for k, v in variables.items()),
-        ]
-        handle = await self.client.originate(
-            [
-                ("Channel", f"PJSIP/{number}@trunk"),
-                ("Context", "puente-outbound"),
-                ("Exten", "s"),
-                ("Priority", "1"),
-                ("Timeout", "1500"),
-                ("ChannelId", attempt),
-                ("CallerID", '"Puente" <+15550100000>'),
-                ("Variable", var),
-            ],
-            action_id=attempt,
+        attempt, handle = await originate_outbound(
+            self.client, number, timeout_ms=1500, **variables
         )
-        assert handle.response.ok, handle.response
         return attempt, await handle.result(10)
 
 
