@@ -32,21 +32,28 @@ def build(
     server: SimServerSettings,
     *,
     dialplan: Path = DEFAULT_DIALPLAN,
-    model: Path | None = None,
+    model: Path | CalleeModel | None = None,
     seed: int | None = None,
-    trunk_capacity: int = 1000,
+    settings: SimSettings | None = None,
     agents: int = 0,
     queue: str = "collections",
-    wrapup_s: int = 0,
+    wrapup_s: float = 0,
 ) -> SimulatedAsterisk:
-    """A simulator ready to start; :class:`PbxError` names a bad file or value."""
+    """A simulator ready to start; :class:`PbxError` names a bad file or value.
+
+    ``model``: a callee model file, or a model already built (tests); ``settings``: the
+    simulator's timings and trunk capacity.
+    """
     if not dialplan.is_file():
         raise PbxError(f"dialplan {dialplan} not found (run from a checkout or pass --dialplan)")
     plan = load_dialplan(dialplan)
-    callees = CalleeModel.from_file(model) if model is not None else DEFAULT_MODEL
+    if isinstance(model, CalleeModel):
+        callees = model
+    else:
+        callees = CalleeModel.from_file(model) if model is not None else DEFAULT_MODEL
     if seed is not None:
         callees = CalleeModel(msgspec.structs.replace(callees.spec, seed=seed), callees.source)
-    core = SimCore(plan, callees, SimSettings(trunk_capacity=trunk_capacity))
+    core = SimCore(plan, callees, settings or SimSettings())
     for i in range(agents):
         core.add_member(
             queue, f"Local/{100 + i}@agents", f"Sim Agent {100 + i}", 0.0, wrapup_s=wrapup_s
@@ -82,7 +89,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         dialplan=args.dialplan,
         model=args.model,
         seed=args.seed,
-        trunk_capacity=args.trunk_capacity,
+        settings=SimSettings(trunk_capacity=args.trunk_capacity),
         agents=args.agents,
         queue=args.queue,
         wrapup_s=args.wrapup_s,

@@ -17,15 +17,13 @@ from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import ActionResult, AmiClient, AmiMessage, AmiSettings
 from pbx.audiosocket import AudioSocketServer, AudioSocketSettings
 from pbx.sim import (
-    DEFAULT_DIALPLAN,
     CalleeModel,
     ModelFile,
-    SimCore,
     SimServerSettings,
     SimSettings,
     SimulatedAsterisk,
-    load_dialplan,
 )
+from pbx.sim import build as build_sim
 from tests.support.outbound import originate_outbound
 
 HUMAN = "+15550000001"
@@ -91,19 +89,14 @@ async def sim_floor(
     agi = AgiServer({}, AgiSettings(port=0))
     await audio.start()
     await agi.start()
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN),
-        CalleeModel(msgspec.convert(model or MODEL, ModelFile)),
-        SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=5.0),
-    )
-    for i in range(agents):
-        core.add_member("collections", f"Local/{100 + i}@agents", f"Agent {i}", 0.0)
-    sim = SimulatedAsterisk(
-        core,
+    sim = build_sim(
         SimServerSettings(
             ami_port=0, secret="s", audiosocket=f"127.0.0.1:{audio.port}",
             agi=f"127.0.0.1:{agi.port}",
         ),
+        model=CalleeModel(msgspec.convert(model or MODEL, ModelFile)),
+        settings=SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=5.0),
+        agents=agents,
     )  # fmt: skip
     await sim.start()
     client = AmiClient(

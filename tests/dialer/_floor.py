@@ -21,15 +21,13 @@ from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
 from pbx.sim import (
-    DEFAULT_DIALPLAN,
     CalleeModel,
     ModelFile,
-    SimCore,
     SimServerSettings,
     SimSettings,
     SimulatedAsterisk,
-    load_dialplan,
 )
+from pbx.sim import build as build_sim
 
 NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # Wednesday, 12:00 in Mexico City
 
@@ -89,19 +87,14 @@ async def floor(
     agi = AgiServer({}, AgiSettings(port=0))
     await audio.start()
     await agi.start()
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN),
-        CalleeModel(msgspec.convert(model, ModelFile)),
-        SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=1.0),
-    )
-    for i in range(agents):
-        core.add_member("collections", f"Local/{100 + i}@agents", f"Agent {i}", 0.0)
-    sim = SimulatedAsterisk(
-        core,
+    sim = build_sim(
         SimServerSettings(
             ami_port=0, secret="x", audiosocket=f"127.0.0.1:{audio.port}",
             agi=f"127.0.0.1:{agi.port}",
         ),
+        model=CalleeModel(msgspec.convert(model, ModelFile)),
+        settings=SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=1.0),
+        agents=agents,
     )  # fmt: skip
     await sim.start()
     clients: list[AmiClient] = []

@@ -15,15 +15,13 @@ import asyncpg
 import msgspec
 
 from pbx.sim import (
-    DEFAULT_DIALPLAN,
     CalleeModel,
     ModelFile,
-    SimCore,
     SimServerSettings,
     SimSettings,
     SimulatedAsterisk,
-    load_dialplan,
 )
+from pbx.sim import build as build_sim
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The ledger outcome each final disposition records (none: the attempt keeps counting).
@@ -75,22 +73,18 @@ class Pbx:
 
 
 async def start_pbx(model: dict, agents: int, queue: str = "collections") -> Pbx:
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN),
-        CalleeModel(msgspec.convert(model, ModelFile)),
-        SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=0.5),
-    )
-    for i in range(agents):
-        core.add_member(queue, f"Local/{100 + i}@agents", f"Agent {i}", 0.0, wrapup_s=0.5)
     audio_port, agi_port = free_port(), free_port()
-    sim = SimulatedAsterisk(
-        core,
+    sim = build_sim(
         SimServerSettings(
             ami_port=0, secret="x", audiosocket=f"127.0.0.1:{audio_port}",
             agi=f"127.0.0.1:{agi_port}",
         ),
+        model=CalleeModel(msgspec.convert(model, ModelFile)),
+        settings=SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=0.5),
+        agents=agents, queue=queue, wrapup_s=0.5,
     )  # fmt: skip
     pbx = Pbx(sim, audio_port, agi_port)
+    core = sim.core
     real = core.originate
 
     def recording(conn, fields, variables, now):  # the simulator's own record
