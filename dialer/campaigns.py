@@ -27,13 +27,8 @@ from typing import Any
 
 import asyncpg
 
-from dialer.outcomes import Disposition
-
-# Dispositions a lead can end an attempt with: the unanswered ones, then the answered ones.
-ANSWERED_DISPOSITIONS = ("agent", "machine", "voicemail", "abandoned", "hangup", "lost")
-DISPOSITIONS = (*(d.value for d in Disposition if d is not Disposition.ANSWERED),
-                *ANSWERED_DISPOSITIONS)  # fmt: skip
-
+# Every final disposition an attempt can end with (the unanswered ones, then the answered
+# ones) and the delay before its lead is tried again by default.
 DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "busy": 15 * 60,
     "no_answer": 2 * 3600,
@@ -113,7 +108,7 @@ class RetrySchedule:
             else:
                 raise CampaignError(
                     f"{where}: unknown key {key!r}; expected one of "
-                    f"{', '.join((*DISPOSITIONS, 'default', 'max_attempts'))}"
+                    f"{', '.join((*DEFAULT_RETRY_S, 'default', 'max_attempts'))}"
                 )
         return cls(delays, max_attempts)
 

@@ -114,7 +114,7 @@ class CampaignRunner:
         self._refreshed_at = time.monotonic()
         self.why = "starting"  # why it is not dialing (or "dialing")
         self.bad_settings: str | None = None
-        self._housekept_at = time.monotonic()
+        self._rescored_at = 0.0  # the first pacing tick rescores
         self._quiet_until = 0.0  # nothing to claim until then (all denied, or none due)
         self.board = AgentBoard(campaign.queue)
         self.tracker = AttemptTracker()
@@ -174,6 +174,7 @@ class CampaignRunner:
             f"{self.board.logged_in} free  in flight {len(self.calls)}  dials {s.dials}"
             f"  denied {s.denied}  answered {s.answered}  connected {s.connected}"
             f"  abandoned {s.abandoned} ({rate:.1%})  [{self.why}]"
+            + (f"  [settings not applied: {self.bad_settings}]" if self.bad_settings else "")
         )
 
     # -- events (synchronous: they only update state and queue database work) ------------------
@@ -251,9 +252,9 @@ class CampaignRunner:
                     if not self._stopping:
                         await self._dial_tick()
                     await self._drain_finals()
-                    stale = time.monotonic() - self._housekept_at > _HOUSEKEEP_S
-                    if self.is_leader and stale and not self._wake.is_set():
-                        await self._housekeep()  # after the dials, never in their way
+                    due = time.monotonic() - self._rescored_at > _RESCORE_S
+                    if self.is_leader and due and not self._wake.is_set():
+                        await self._rescore()  # after the dials, never in their way
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
@@ -323,8 +324,7 @@ class CampaignRunner:
                 uid = (ev.get("Uniqueid") or "").removesuffix(";2")
                 live[uid] = ev.get("ChannelState") or ""
         rows = await self.pool.fetch(
-            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
-                      a.node, a.created_at
+            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
                  AND (a.node = $3 OR ($4 AND a.created_at < $5))""",
@@ -354,16 +354,19 @@ class CampaignRunner:
             self.calls[aid] = call
             self._finals.put_nowait((aid, "lost", None))
         if all_nodes:
-            await self._housekeep()
+            await self._release_leftovers()
         await self._drain_finals()
 
-    async def _housekeep(self) -> None:
-        """The pacer's cleanup (at takeover, then every ``_HOUSEKEEP_S``): leads claimed but
-        never dialed, ledger reservations that never became an attempt, and the leads'
-        priorities when the campaign weighs them (``settings.priority``)."""
-        self._housekept_at = time.monotonic()
+    async def _rescore(self) -> None:
+        """The leads' priorities, when the campaign weighs them (every ``_RESCORE_S``)."""
+        self._rescored_at = time.monotonic()
         if self.c.priority_weights is not None:
             await self.pool.execute(PRIORITY_SQL, self.c.id, *self.c.priority_weights, self.clock())
+
+    async def _release_leftovers(self) -> None:
+        """At takeover: leads claimed but never dialed, and ledger reservations that never
+        became an attempt. Selection is one transaction, so only a version without it, or a
+        reservation made outside the dialer under the campaign's code, leaves these."""
         released = await self.pool.execute(
             """UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL
                WHERE campaign_id = $1 AND state = 'claimed' AND claimed_at < $2""",
@@ -434,8 +437,6 @@ class CampaignRunner:
 
     async def _dial_tick(self) -> None:
         now = time.monotonic()
-        if self.bad_settings:
-            self.why = f"settings not applied: {self.bad_settings}"
         if not self.ami.connected:
             self.why = "PBX link down"
             return
@@ -620,7 +621,7 @@ _DB_ERRORS = (
     ComplianceError,
 )
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
-_HOUSEKEEP_S = 60.0
+_RESCORE_S = 60.0
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 
 _CALL_EVENTS = {
