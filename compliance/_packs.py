@@ -38,7 +38,7 @@ from compliance._types import (
     Outcome,
 )
 from compliance._types import LedgerChannel as Channel
-from compliance._yaml import StrictYamlError, load_strict
+from puente.strict_yaml import StrictYamlError, load_strict
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 

@@ -28,6 +28,7 @@ from dialer.campaigns import Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
 from dialer.runner import CampaignRunner
+from ivr import IvrError, IvrService, IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
@@ -76,14 +77,16 @@ class _ServerComponent:
 class AgiComponent(_ServerComponent):
     name = "fastagi"
 
-    def __init__(self, settings: AgiSettings) -> None:
-        self.server = AgiServer(routes={}, settings=settings)
+    def __init__(self, settings: AgiSettings, ivr: IvrService | None = None) -> None:
+        self.ivr = ivr
+        self.server = AgiServer(routes=ivr.routes() if ivr else {}, settings=settings)
 
     def status(self) -> str:
         s = self.server
         return (
             f"{self._where()}  sessions {len(s.sessions)} live, {s.sessions_total} total"
             f"  commands {s.commands_total}  errors {s.errors_total + s.timeouts_total}"
+            + (f"  ivr outcomes {self.ivr.outcomes}" if self.ivr else "")
         )
 
 
@@ -336,8 +339,9 @@ def build_components(
     if demo:
         dialer = dataclasses.replace(dialer, pbx="sim")
     amd_settings = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
+    ivr_settings = load(IvrSettings, "ivr", file_values=file_values.get("ivr"))
     known_sections = {
-        "node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd",
+        "node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd", "ivr",
     }  # fmt: skip
     unknown = set(file_values) - known_sections
     if unknown:
@@ -351,7 +355,13 @@ def build_components(
     elif amd_settings.enabled:
         log.info("AMD off: no AMI client to set AMDSTATUS with (calls go to agents as NOTSURE)")
     audio_component = AudioSocketComponent(audiosocket, amd)
-    agi_component = AgiComponent(agi)
+    ivr = None
+    if ivr_settings.enabled:
+        try:
+            ivr = build_ivr(pool, ivr_settings, gate=ComplianceGate(pool, compliance), node=node)
+        except IvrError as e:
+            raise SettingsError(f"ivr: {e}") from None
+    agi_component = AgiComponent(agi, ivr)
     components: list[Component] = [audio_component, agi_component]
     sim = None
     if demo:

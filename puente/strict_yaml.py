@@ -1,4 +1,4 @@
-"""A strict YAML reader for rule packs.
+"""A strict YAML reader for the files people write by hand (rule packs, IVR flows).
 
 PyYAML's ``CSafeLoader`` parses the text into nodes; this module turns the nodes into Python
 values itself so that it can name the path of every problem and refuse what YAML 1.1 would
@@ -49,8 +49,9 @@ def _join(path: str, key: object) -> str:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, lines: dict[str, int] | None = None) -> None:
         self._scalars = SafeConstructor()
+        self._lines = lines
 
     def scalar(self, node: ScalarNode, path: str) -> Any:
         if node.tag == _BOOL_TAG and node.value not in ("true", "false"):
@@ -97,13 +98,19 @@ class _Builder:
                     raise StrictYamlError(
                         _join(path, key), f"duplicate key {key!r} ({_line(key_node)})"
                     )
+                if self._lines is not None:
+                    self._lines[_join(path, key)] = key_node.start_mark.line + 1
                 out[key] = self.build(value_node, _join(path, key), depth + 1)
             return out
         raise StrictYamlError(path, f"unsupported YAML node {type(node).__name__}")
 
 
-def load_strict(text: str) -> Any:
-    """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path."""
+def load_strict(text: str, lines: dict[str, int] | None = None) -> Any:
+    """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path.
+
+    ``lines``, when given, is filled with the line of every mapping key by its path
+    (``states.menu.next``): what lets a later check say where a mistake is.
+    """
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as e:
@@ -113,4 +120,4 @@ def load_strict(text: str) -> Any:
         raise StrictYamlError("", f"not valid YAML: {problem}{where}") from e
     if node is None:
         raise StrictYamlError("", "empty document")
-    return _Builder().build(node)
+    return _Builder(lines).build(node)

@@ -1,0 +1,620 @@
+"""The collections flow's actions: the database side of the IVR (asyncpg), one method per name.
+
+Each action gets its arguments (already resolved from the call's data) and the call, and
+returns ``(result, updates)``: a result the flow branches on and data for the next prompts. An
+exception is the ``error`` result (the flow's ``on_error``: an apology and an agent). Every
+write is one transaction: a promise is stored whole or not at all.
+
+Card digits reach :meth:`CollectionsActions.charge_card` through ``call.secrets`` only, go to
+the gateway and nowhere else (not the data, not a log line, not a row).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets as _random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from compliance import ComplianceGate
+from ivr import plans
+from ivr._exceptions import CardError, GatewayUnavailable, PlanError, PolicyError
+from ivr.payments import (
+    ChargeRequest,
+    PaymentGateway,
+    check_card,
+    check_cvv,
+    idempotency_key,
+    parse_expiry,
+)
+
+log = logging.getLogger(__name__)
+
+# Every action of the shipped flows and the results it may return ("error" is implicit).
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "inbound_lookup": ("ok",),
+    "load_attempt": ("ok", "missing"),
+    "find_account": ("ok", "locked"),
+    "verify_identity": ("ok", "retry", "locked"),
+    "load_offers": ("ok", "nothing_due"),
+    "choose_offer": ("ok", "invalid", "unavailable"),
+    "check_promise": ("ok", "invalid"),
+    "store_promise": ("ok", "invalid"),
+    "charge_card": ("approved", "declined", "invalid_card", "unavailable"),
+    "offer_callback": ("ok", "none"),
+    "schedule_callback": ("ok", "taken"),
+}
+# The disclosure prompt by the debtor's country, unless the creditor's policy names one.
+DISCLOSURES = {"US": "disclosure_us", "MX": "disclosure_mx"}
+# The compliance packs a callback time is checked against, by the debtor's country.
+PACKS_BY_COUNTRY = {
+    "US": ("us_federal",),
+    "MX": ("mx",),
+    "CO": ("co",),
+    "CL": ("cl",),
+    "PE": ("pe",),
+    "ES": ("es",),
+}
+CALLBACK_HOURS = (10, 17)  # local hours offered for a callback, on the next days
+MAX_SESSION_FAILURES = 3
+
+
+@dataclass
+class Call:
+    """What an action may know about the call it serves."""
+
+    session_id: uuid.UUID
+    data: dict[str, Any]
+    secrets: dict[str, str]
+    language: str
+    caller: str | None  # the caller id (E.164 when known); never logged in full
+    now: datetime
+    attempt_id: uuid.UUID | None = None
+    writes: list[str] = field(default_factory=list)  # what was written (for the simulator)
+
+
+Action = Callable[[Mapping[str, str], Call], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _digits(s: str | None) -> str:
+    return "".join(c for c in (s or "") if c.isdigit())
+
+
+class CollectionsActions:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        gateway: PaymentGateway,
+        gate: ComplianceGate | None = None,
+        gateway_timeout_s: float = 20.0,
+    ) -> None:
+        self.pool = pool
+        self.gateway = gateway
+        self.gate = gate
+        self.gateway_timeout_s = gateway_timeout_s
+
+    def get(self, name: str) -> Action:
+        if name not in ACTIONS:
+            raise KeyError(name)
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    # -- who is calling ----------------------------------------------------------------------
+    async def _creditor(self, conn: asyncpg.Connection, creditor_id: int) -> dict[str, Any]:
+        row = await conn.fetchrow(
+            "SELECT id, code, callback_number, policy FROM creditors WHERE id = $1", creditor_id
+        )
+        return {
+            "creditor_id": row["id"],
+            "company": f"company_{row['code'].lower()}",
+            "callback_number": _digits(row["callback_number"]),
+        }
+
+    async def inbound_lookup(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        """The dialed number picks the creditor (its published call-back number)."""
+        dialed = _digits(args.get("dialed"))
+        if not dialed:
+            return "ok", {}
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id FROM creditors WHERE regexp_replace(callback_number, '[^0-9]', '', 'g')"
+                " = $1 ORDER BY id LIMIT 1",
+                dialed,
+            )
+            if row is None:
+                return "ok", {}
+            return "ok", await self._creditor(conn, row["id"])
+
+    async def load_attempt(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        """An outbound call: who we called (still to be verified before any debt talk)."""
+        attempt = _uuid(args.get("attempt"))
+        if attempt is None:
+            return "missing", {"company": "company_generic", "callback_number": ""}
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT a.debt_id, d.creditor_id, p.language FROM call_attempts a"
+                " JOIN debts d ON d.id = a.debt_id JOIN persons p ON p.id = a.person_id"
+                " WHERE a.id = $1",
+                attempt,
+            )
+            if row is None:
+                return "missing", {"company": "company_generic", "callback_number": ""}
+            out = await self._creditor(conn, row["creditor_id"])
+        out["expected_debt_id"] = row["debt_id"]
+        out["_language"] = row["language"]
+        return "ok", out
+
+    # -- identify and verify -----------------------------------------------------------------
+    async def find_account(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        """Which second factor to ask. An unknown account is not revealed: it is asked too."""
+        account = args.get("account", "")
+        creditor = call.data.get("creditor_id")
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT d.id, d.ivr_locked_until, c.policy, c.code FROM debts d"
+                " JOIN creditors c ON c.id = d.creditor_id"
+                " WHERE d.account_ref = $1 AND ($2::bigint IS NULL OR d.creditor_id = $2)"
+                " LIMIT 2",
+                account,
+                creditor,
+            )
+        if len(rows) != 1:  # unknown, or ambiguous across creditors: fail at the factor
+            return "ok", {"candidate_debt_id": None, "second_factor": "dob"}
+        row = rows[0]
+        if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
+            return "locked", {}
+        policy = _policy(row)
+        return "ok", {"candidate_debt_id": row["id"], "second_factor": policy.second_factor}
+
+    async def verify_identity(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        debt_id = call.data.get("candidate_debt_id")
+        factor = args.get("factor", "")
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = None
+            if debt_id is not None:
+                row = await conn.fetchrow(
+                    "SELECT d.id, d.person_id, d.creditor_id, d.ivr_locked_until, c.policy,"
+                    " c.code, p.date_of_birth, p.postal_code, p.id_last4, p.country"
+                    " FROM debts d JOIN creditors c ON c.id = d.creditor_id"
+                    " JOIN persons p ON p.id = d.person_id WHERE d.id = $1 FOR UPDATE OF d",
+                    debt_id,
+                )
+            policy = _policy(row) if row is not None else None
+            if row is not None and policy is not None and _factor_ok(row, policy, factor):
+                if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
+                    return "locked", {}
+                await conn.execute(
+                    "UPDATE ivr_sessions SET verified = true, person_id = $2, debt_id = $3,"
+                    " updated_at = now() WHERE id = $1",
+                    call.session_id,
+                    row["person_id"],
+                    row["id"],
+                )
+                out = await self._creditor(conn, row["creditor_id"])
+                country = (row["country"] or "").strip().upper()
+                disclosure = policy.disclosure or DISCLOSURES.get(country, "disclosure_generic")
+                out.update(
+                    verified=True,
+                    debt_id=row["id"],
+                    person_id=row["person_id"],
+                    country=country,
+                    disclosure=disclosure,
+                )
+                call.writes.append("ivr_sessions: verified")
+                return "ok", out
+            # A failure: logged, and counted towards the account's lockout.
+            await conn.execute(
+                "INSERT INTO ivr_auth_failures (debt_id, session_id, at) VALUES ($1, $2, $3)",
+                debt_id,
+                call.session_id,
+                call.now,
+            )
+            call.writes.append("ivr_auth_failures: 1 row")
+            session_failures = int(call.data.get("verify_failures", 0)) + 1
+            log.warning("ivr %s: identity check failed (%d)", call.session_id, session_failures)
+            if row is not None and policy is not None:
+                since = call.now - timedelta(minutes=policy.lockout_minutes)
+                count = await conn.fetchval(
+                    "SELECT count(*) FROM ivr_auth_failures WHERE debt_id = $1 AND at > $2",
+                    debt_id,
+                    since,
+                )
+                if count >= policy.max_verify_failures:
+                    until = call.now + timedelta(minutes=policy.lockout_minutes)
+                    await conn.execute(
+                        "UPDATE debts SET ivr_locked_until = $2 WHERE id = $1", debt_id, until
+                    )
+                    await conn.execute(
+                        "INSERT INTO audit_log (actor, action, subject, details)"
+                        " VALUES ('ivr', 'ivr.lockout', $1, $2::jsonb)",
+                        f"debt:{debt_id}",
+                        json.dumps({"failures": count, "until": until.isoformat()}),
+                    )
+                    call.writes.append("debts: self-service locked")
+                    log.warning("ivr %s: self-service locked for debt %s", call.session_id, debt_id)
+                    return "locked", {"verify_failures": session_failures}
+        if session_failures >= MAX_SESSION_FAILURES:
+            return "locked", {"verify_failures": session_failures}
+        return "retry", {"verify_failures": session_failures}
+
+    # -- balance and options ----------------------------------------------------------------
+    async def _debt(self, call: Call) -> tuple[asyncpg.Record, plans.CreditorPolicy]:
+        if not call.data.get("verified"):
+            raise PermissionError("the caller is not verified")
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT d.id, d.balance_cents, d.currency, d.status, c.policy, c.code"
+                " FROM debts d JOIN creditors c ON c.id = d.creditor_id WHERE d.id = $1",
+                call.data["debt_id"],
+            )
+        return row, _policy(row)
+
+    async def load_offers(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        row, _ = await self._debt(call)
+        if row["balance_cents"] <= 0 or row["status"] in ("paid", "closed"):
+            return "nothing_due", {}
+        return "ok", {"balance_cents": row["balance_cents"], "currency": row["currency"]}
+
+    async def choose_offer(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        row, policy = await self._debt(call)
+        balance, today = row["balance_cents"], _local_today(call)
+        kind = args.get("kind")
+        try:
+            if kind == "full":
+                offer = plans.full_payment(balance, policy, today)
+            elif kind == "settlement":
+                offer = plans.settlement(balance, policy, today)
+            elif kind == "plan_range":
+                most = plans.max_plan_months(balance, policy)
+                if policy.instalments is None or most is None:
+                    return "unavailable", {}
+                return "ok", {
+                    "plan_min_months": policy.instalments.min_months,
+                    "plan_max_months": most,
+                }
+            elif kind == "plan":
+                months = int(args.get("months") or 0)
+                if policy.instalments is None:
+                    return "unavailable", {}
+                offer = plans.instalment_plan(balance, months, policy, today)
+            else:
+                raise ValueError(f"unknown offer kind {kind!r}")
+        except PlanError as e:
+            log.info("ivr %s: offer %s refused: %s", call.session_id, kind, e)
+            return ("unavailable" if "does not offer" in str(e) else "invalid"), {}
+        return "ok", _offer_data(offer)
+
+    async def check_promise(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        row, policy = await self._debt(call)
+        today = _local_today(call)
+        try:
+            due = _spoken_date(args.get("date", ""), call.language, today)
+            amount = int(args.get("units") or 0) * 100
+            plans.check_promise(amount, due, row["balance_cents"], policy, today)
+        except (ValueError, PlanError) as e:
+            log.info("ivr %s: promise refused: %s", call.session_id, e)
+            return "invalid", {}
+        offer = {
+            "kind": "custom",
+            "total_cents": amount,
+            "instalments": [{"due": due.isoformat(), "amount_cents": amount}],
+        }
+        return "ok", {
+            "offer": offer,
+            "offer_kind": "custom",
+            "offer_total_cents": amount,
+            "offer_first_due": due.isoformat(),
+        }
+
+    async def store_promise(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        row, policy = await self._debt(call)
+        offer = call.data.get("offer")
+        if not isinstance(offer, dict):
+            return "invalid", {}
+        instalments = offer["instalments"]
+        total = int(offer["total_cents"])
+        if offer["kind"] == "custom":
+            try:
+                plans.check_promise(
+                    total,
+                    date.fromisoformat(instalments[0]["due"]),
+                    row["balance_cents"],
+                    policy,
+                    _local_today(call),
+                )
+            except PlanError:
+                return "invalid", {}
+        code = await self._store_promise(call, row["id"], offer["kind"], instalments, total)
+        return "ok", {"confirmation": code}
+
+    async def _store_promise(
+        self, call: Call, debt_id: int, kind: str, instalments: list[dict], total: int
+    ) -> str:
+        for _ in range(5):
+            code = plans.confirmation_code(_random.randbelow(10**7))
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
+                        " confirmation_code, ivr_session_id, kind, first_due, last_due)"
+                        " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)",
+                        debt_id,
+                        call.attempt_id,
+                        json.dumps(instalments),
+                        total,
+                        code,
+                        call.session_id,
+                        kind,
+                        date.fromisoformat(instalments[0]["due"]),
+                        date.fromisoformat(instalments[-1]["due"]),
+                    )
+                    await conn.execute(
+                        "UPDATE debts SET status = 'promised' WHERE id = $1 AND status = 'open'",
+                        debt_id,
+                    )
+            except asyncpg.UniqueViolationError:
+                continue
+            call.writes.append(f"promises: {kind}, {len(instalments)} instalment(s), {total}")
+            return code
+        raise RuntimeError("no free confirmation code after 5 draws")
+
+    # -- payment by card ---------------------------------------------------------------------
+    async def charge_card(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        try:
+            return await self._charge(call)
+        finally:
+            call.secrets.clear()  # whatever happened, the digits are gone
+
+    async def _charge(self, call: Call) -> tuple[str, dict]:
+        row, _ = await self._debt(call)
+        offer = call.data.get("offer")
+        if not isinstance(offer, dict):
+            return "invalid_card", {}
+        amount = int(offer["instalments"][0]["amount_cents"])
+        today = _local_today(call)
+        try:
+            card = check_card(call.secrets.get("card", ""))
+            expiry = parse_expiry(call.secrets.get("expiry", ""), today)
+            cvv = check_cvv(call.secrets.get("cvv", ""), card.brand)
+        except CardError as e:
+            log.info("ivr %s: card refused before the gateway: %s", call.session_id, e.reason)
+            return "invalid_card", {}
+        tries = int(call.data.get("payment_tries", 0))
+        key = idempotency_key(str(call.session_id), row["id"], amount, tries)
+        request = ChargeRequest(key, amount, row["currency"], card, expiry, cvv)
+        async with self.pool.acquire() as conn:
+            # Intent first: a crash after the charge finds the pending row by its key.
+            await conn.execute(
+                "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
+                " gateway, ivr_session_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6)"
+                " ON CONFLICT (idempotency_key) DO NOTHING",
+                row["id"],
+                key,
+                amount,
+                row["currency"],
+                self.gateway.name,
+                call.session_id,
+            )
+        try:
+            async with _timeout(self.gateway_timeout_s):
+                result = await self.gateway.charge(request)
+        except (GatewayUnavailable, TimeoutError):
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE payments SET status = 'error', updated_at = now()"
+                    " WHERE idempotency_key = $1 AND status = 'pending'",
+                    key,
+                )
+            call.writes.append("payments: error (gateway unavailable)")
+            return "unavailable", {}  # same key next time: never charged twice
+        code = plans.confirmation_code(_random.randbelow(10**7)) if result.approved else None
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE payments SET status = $2, gateway_ref = $3, card_token = $4,"
+                " card_brand = $5, card_last4 = $6, decline_reason = $7,"
+                " confirmation_code = $8, updated_at = now() WHERE idempotency_key = $1",
+                key,
+                result.status,
+                result.gateway_ref,
+                result.token,
+                result.brand,
+                result.last4,
+                result.decline_reason,
+                code,
+            )
+            if result.approved:
+                await self._apply_payment(conn, call, row, offer, amount)
+        call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
+        updates: dict[str, Any] = {"payment_tries": tries + 1}
+        if not result.approved:
+            return "declined", updates
+        updates["confirmation"] = code
+        return "approved", updates
+
+    async def _apply_payment(
+        self, conn: asyncpg.Connection, call: Call, row: asyncpg.Record, offer: dict, paid: int
+    ) -> None:
+        if offer["kind"] in ("full", "settlement", "custom") and len(offer["instalments"]) == 1:
+            if offer["kind"] == "custom":
+                await conn.execute(
+                    "UPDATE debts SET balance_cents = greatest(balance_cents - $2, 0)"
+                    " WHERE id = $1",
+                    row["id"],
+                    paid,
+                )
+            else:  # paid as agreed: the rest is forgiven
+                await conn.execute(
+                    "UPDATE debts SET balance_cents = 0, status = 'paid' WHERE id = $1", row["id"]
+                )
+            return
+        # A plan: the first instalment is paid now; the rest is a promise.
+        rest = offer["instalments"][1:]
+        await conn.execute(
+            "UPDATE debts SET balance_cents = greatest(balance_cents - $2, 0) WHERE id = $1",
+            row["id"],
+            paid,
+        )
+        if rest:
+            await conn.execute(
+                "INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
+                " confirmation_code, ivr_session_id, kind, first_due, last_due)"
+                " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, 'plan', $7, $8)",
+                row["id"],
+                call.attempt_id,
+                json.dumps(rest),
+                sum(int(i["amount_cents"]) for i in rest),
+                plans.confirmation_code(_random.randbelow(10**7)),
+                call.session_id,
+                date.fromisoformat(rest[0]["due"]),
+                date.fromisoformat(rest[-1]["due"]),
+            )
+            await conn.execute(
+                "UPDATE debts SET status = 'promised' WHERE id = $1 AND status = 'open'", row["id"]
+            )
+
+    # -- callback ----------------------------------------------------------------------------
+    async def offer_callback(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        """The next two times (10:00 and 17:00 local, next days) compliance would allow."""
+        person_id, debt_id = call.data.get("person_id"), call.data.get("debt_id")
+        if self.gate is None or person_id is None or not call.caller:
+            return "none", {}
+        packs = PACKS_BY_COUNTRY.get(str(call.data.get("country", "")))
+        if not packs:
+            return "none", {}
+        slots = await self._allowed_slots(person_id, debt_id, call.caller, packs, call.now)
+        if not slots:
+            return "none", {}
+        out: dict[str, Any] = {"callback_slots": [s.isoformat() for s, _ in slots]}
+        for i, (_, local) in enumerate(slots, start=1):
+            out[f"slot{i}_date"] = local.date().isoformat()
+            out[f"slot{i}_hour"] = local.hour
+        return "ok", out
+
+    async def _allowed_slots(
+        self, person_id: int, debt_id: int, phone: str, packs: Sequence[str], now: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        assert self.gate is not None
+        first = await self.gate.check(
+            person_id=person_id,
+            debt_ids=[debt_id],
+            phone=phone,
+            channel="voice",
+            packs=packs,
+            now=now,
+        )
+        if not first.timezones:
+            return []
+        zone = ZoneInfo(first.timezones[0])
+        local_now = now.astimezone(zone)
+        found: list[tuple[datetime, datetime]] = []
+        for day in range(1, 8):
+            d = local_now.date() + timedelta(days=day)
+            for hour in CALLBACK_HOURS:
+                local = datetime.combine(d, time(hour), zone)
+                at = local.astimezone(UTC)
+                decision = await self.gate.check(
+                    person_id=person_id,
+                    debt_ids=[debt_id],
+                    phone=phone,
+                    channel="voice",
+                    packs=packs,
+                    now=at,
+                )
+                if decision.allowed:
+                    found.append((at, local))
+                if len(found) == 2:
+                    return found
+        return found
+
+    async def schedule_callback(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
+        from dialer.callbacks import schedule_callback
+
+        slots = call.data.get("callback_slots") or []
+        index = int(args.get("slot") or 0) - 1
+        if not 0 <= index < len(slots):
+            return "taken", {}
+        due = datetime.fromisoformat(slots[index])
+        async with self.pool.acquire() as conn, conn.transaction():
+            phone_id = await conn.fetchval(
+                "SELECT id FROM phone_numbers WHERE person_id = $1 AND e164 = $2",
+                call.data["person_id"],
+                call.caller,
+            )
+            await schedule_callback(
+                conn,
+                debt_id=call.data["debt_id"],
+                person_id=call.data["person_id"],
+                phone_id=phone_id,
+                due_at=due,
+                source="ivr",
+                requested_by=f"ivr:{call.session_id}",
+            )
+        call.writes.append(f"callbacks: due {due.isoformat()}")
+        return "ok", {"callback_at": due.isoformat()}
+
+
+def _policy(row: asyncpg.Record) -> plans.CreditorPolicy:
+    raw = row["policy"]
+    data = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    try:
+        return plans.CreditorPolicy.from_json(data, creditor=row["code"])
+    except PolicyError:
+        log.error("creditor %r has an invalid policy; self-service refused", row["code"])
+        raise
+
+
+def _factor_ok(row: asyncpg.Record, policy: plans.CreditorPolicy, factor: str) -> bool:
+    if policy.second_factor == "dob":
+        dob = row["date_of_birth"]
+        return dob is not None and factor == dob.strftime("%Y%m%d")
+    if policy.second_factor == "postal_code":
+        return bool(row["postal_code"]) and factor == _digits(row["postal_code"])
+    return row["id_last4"] is not None and factor == row["id_last4"]
+
+
+def _local_today(call: Call) -> date:
+    return call.now.date()
+
+
+def _spoken_date(keys: str, language: str, today: date) -> date:
+    """Four keys: day and month in Spanish (DDMM), month and day in English (MMDD)."""
+    if len(keys) != 4 or not keys.isdigit():
+        raise ValueError("a date is four digits")
+    a, b = int(keys[:2]), int(keys[2:])
+    day, month = (a, b) if language == "es" else (b, a)
+    candidate = date(today.year, month, day)
+    if candidate < today:
+        candidate = date(today.year + 1, month, day)
+    return candidate
+
+
+def _offer_data(offer: plans.Offer) -> dict[str, Any]:
+    first = offer.instalments[0]
+    return {
+        "offer": offer.to_json(),
+        "offer_kind": offer.kind,
+        "offer_total_cents": offer.total_cents,
+        "offer_months": offer.months,
+        "offer_instalment_cents": first.amount_cents,
+        "offer_first_due": first.due.isoformat(),
+    }
+
+
+def _timeout(seconds: float) -> Any:
+    import asyncio
+
+    return asyncio.timeout(seconds)

@@ -1,0 +1,379 @@
+"""Running a flow on a call: the driver loop, the FastAGI channel and the session record.
+
+:func:`IvrService.run_call` drives a :class:`FlowMachine` over any :class:`CallChannel`: the
+FastAGI one here (STREAM FILE, SAY, GET DATA, WAIT FOR DIGIT, SET VARIABLE) or the console one
+of ``puente ivr simulate``. It records the session in ``ivr_sessions`` (states visited and
+events, never what was keyed), runs each action under a deadline, and turns any action failure
+into the flow's ``on_error`` (an apology and an agent): the caller never hears dead air.
+
+A caller who hangs up ends the loop at once; the session is still saved (outcome ``hangup``
+and the state it happened in). An action already running when the caller leaves (a card
+charge) is finished, not cancelled: its result is recorded, and the caller is never charged
+twice (the payment's idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from ivr._actions import ACTIONS, Call, CollectionsActions
+from ivr._flow import Catalog, CollectSpec, Flow
+from ivr._machine import (
+    Collect,
+    Day,
+    Digits,
+    File,
+    Finish,
+    FlowMachine,
+    Number,
+    Play,
+    RunAction,
+    Speech,
+    Step,
+    Transfer,
+)
+from pbx.agi import AgiHangup, AgiSession
+from puente.redact import mask_number
+
+log = logging.getLogger(__name__)
+
+ALL_KEYS = "0123456789*#"
+
+
+class CallChannel(Protocol):
+    async def play(self, speech: tuple[Speech, ...]) -> None: ...
+
+    async def collect(self, speech: tuple[Speech, ...], spec: CollectSpec) -> tuple[str, bool]:
+        """The keys pressed (terminator stripped) and whether input ended on a timeout."""
+        ...
+
+    async def transfer(self, session_id: uuid.UUID, target: str) -> None: ...
+
+    async def set_language(self, language: str) -> None: ...
+
+    async def finish(self, outcome: str) -> None: ...
+
+
+@dataclass
+class CallResult:
+    session_id: uuid.UUID
+    outcome: str
+    state: str
+    language: str
+    trail: list[dict[str, str]]
+    data: dict[str, Any]
+    writes: list[str] = field(default_factory=list)
+
+
+def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in data.items()}
+
+
+class IvrService:
+    """Every flow, the actions and the database: what the FastAGI routes run."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        flows: Mapping[str, Flow],
+        catalog: Catalog,
+        actions: CollectionsActions,
+        *,
+        node: str = "node",
+        action_timeout_s: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pool = pool
+        self.flows = dict(flows)
+        self.catalog = catalog
+        self.actions = actions
+        self.node = node
+        self.action_timeout_s = action_timeout_s
+        self.clock = clock
+        self.by_entry = {e: f for f in flows.values() for e in f.entries}
+        self.sessions_total = 0
+        self.outcomes: dict[str, int] = {}
+        self.action_errors_total = 0
+
+    def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
+        return {entry: self.handle_agi for entry in self.by_entry}
+
+    # -- FastAGI ------------------------------------------------------------------------------
+    async def handle_agi(self, session: AgiSession) -> None:
+        env = session.env
+        assert env is not None
+        entry = env.script.strip("/").split("/", 1)[0]
+        flow = self.by_entry[entry]
+        args = env.args
+        attempt = uuid.UUID(args[0]) if args and _is_uuid(args[0]) else None
+        caller = env.callerid if env.callerid not in ("", "unknown") else None
+        data: dict[str, Any] = {"attempt": str(attempt) if attempt else ""}
+        if entry == "inbound":
+            data["dialed"] = args[0] if args else env.dnid
+        language = await _channel_language(session, caller)
+        await self.run_call(
+            flow,
+            entry,
+            AgiChannel(session),
+            language=language,
+            data=data,
+            caller=caller,
+            attempt_id=attempt,
+            uniqueid=env.uniqueid,
+        )
+
+    # -- any channel --------------------------------------------------------------------------
+    async def run_call(
+        self,
+        flow: Flow,
+        entry: str,
+        channel: CallChannel,
+        *,
+        language: str,
+        data: dict[str, Any],
+        caller: str | None,
+        attempt_id: uuid.UUID | None = None,
+        uniqueid: str | None = None,
+    ) -> CallResult:
+        machine = FlowMachine(flow, self.catalog, entry=entry, language=language, data=data)
+        session_id = uuid.uuid4()
+        self.sessions_total += 1
+        call = Call(
+            session_id,
+            machine.data,
+            machine.secrets,
+            machine.language,
+            caller,
+            self.clock(),
+            attempt_id,
+        )
+        await self._open(session_id, flow, entry, machine.language, caller, attempt_id, uniqueid)
+        outcome = "error"
+        spoken = ""
+        try:
+            step: Step = machine.start()
+            while True:
+                if machine.language != spoken:
+                    spoken = machine.language
+                    await channel.set_language(spoken)
+                if isinstance(step, Play):
+                    await channel.play(step.speech)
+                    step = machine.played()
+                elif isinstance(step, Collect):
+                    digits, timed_out = await channel.collect(step.speech, step.spec)
+                    step = machine.collected(digits, timed_out)
+                elif isinstance(step, RunAction):
+                    call.language, call.now = machine.language, self.clock()
+                    result, updates = await self._action(step, call)
+                    language_switch = updates.pop("_language", None)
+                    if language_switch in flow.languages:
+                        machine.language = language_switch
+                    step = machine.action_done(result, updates)
+                elif isinstance(step, Transfer):
+                    outcome = "transfer"
+                    await channel.transfer(session_id, step.target)
+                    break
+                else:
+                    assert isinstance(step, Finish)
+                    outcome = step.outcome
+                    await channel.finish(step.outcome)
+                    break
+        except AgiHangup:
+            outcome = "hangup"
+            raise
+        finally:
+            machine.clear_secrets()
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            result = CallResult(
+                session_id,
+                outcome,
+                machine.state.name,
+                machine.language,
+                machine.trail,
+                machine.data,
+                call.writes,
+            )
+            await self._close(result)
+        return result
+
+    async def _action(self, step: RunAction, call: Call) -> tuple[str, dict[str, Any]]:
+        try:
+            action = self.actions.get(step.name)
+        except KeyError:
+            log.error("ivr %s: no action %r", call.session_id, step.name)
+            return "error", {}
+        # Shielded: a caller hanging up does not cut a charge or a promise in half.
+        task = asyncio.ensure_future(self._timed(action, step, call))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait({task}, timeout=self.action_timeout_s)
+            raise
+
+    async def _timed(self, action: Any, step: RunAction, call: Call) -> tuple[str, dict[str, Any]]:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.action_timeout_s):
+                result, updates = await action(step.args, call)
+        except Exception as e:  # any failure is the flow's on_error, never dead air
+            self.action_errors_total += 1
+            log.warning(
+                "ivr %s: action %s failed after %.0f ms: %s",
+                call.session_id,
+                step.name,
+                (time.monotonic() - started) * 1000,
+                type(e).__name__,
+            )
+            return "error", {}
+        if result not in ACTIONS.get(step.name, ()):
+            log.error("ivr %s: action %s returned %r", call.session_id, step.name, result)
+            return "error", {}
+        return result, updates
+
+    async def _open(
+        self,
+        session_id: uuid.UUID,
+        flow: Flow,
+        entry: str,
+        language: str,
+        caller: str | None,
+        attempt_id: uuid.UUID | None,
+        uniqueid: str | None,
+    ) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await self.pool.execute(
+                    "INSERT INTO ivr_sessions (id, attempt_id, flow, language, entry, node,"
+                    " uniqueid, caller) SELECT $1, (SELECT id FROM call_attempts WHERE id = $2),"
+                    " $3, $4, $5, $6, $7, $8",
+                    session_id,
+                    attempt_id,
+                    flow.name,
+                    language,
+                    entry,
+                    self.node,
+                    uniqueid,
+                    mask_number(caller),
+                )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            log.warning("ivr %s: session not recorded at start: %s", session_id, e)
+
+    async def _close(self, r: CallResult) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await self.pool.execute(
+                    "UPDATE ivr_sessions SET outcome = $2, trail = $3::jsonb, language = $4,"
+                    " ended_at = now(), updated_at = now() WHERE id = $1",
+                    r.session_id,
+                    r.outcome if r.outcome != "hangup" else f"hangup:{r.state}",
+                    json.dumps(r.trail),
+                    r.language,
+                )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            log.warning("ivr %s: session outcome not recorded: %s", r.session_id, e)
+
+
+def _is_uuid(s: str) -> bool:
+    try:
+        uuid.UUID(s)
+    except ValueError:
+        return False
+    return True
+
+
+async def _channel_language(session: AgiSession, caller: str | None) -> str:
+    """PUENTE_LANG when the dialer set it; else English for +1 callers, Spanish otherwise."""
+    lang = await session.get_variable("PUENTE_LANG")
+    if lang in ("es", "en"):
+        return lang
+    return "en" if caller and caller.startswith("+1") else "es"
+
+
+class AgiChannel:
+    """A flow's steps as FastAGI commands. Digits are never logged (the server logs verbs)."""
+
+    def __init__(self, session: AgiSession) -> None:
+        self.session = session
+        self._language = ""
+
+    async def _speak(self, item: Speech, escape: str) -> str | None:
+        s = self.session
+        if isinstance(item, File):
+            for name in item.candidates:
+                response = await s.command(f'STREAM FILE {name} "{escape}"')
+                if response.code == 511:
+                    raise AgiHangup("STREAM FILE: channel is dead")
+                if response.result == "-1":
+                    if s.hung_up or response.endpos:  # stopped mid-file: the caller left
+                        raise AgiHangup("caller hung up during a prompt")
+                    continue  # result=-1 endpos=0: no such file; the next candidate
+                return response.digit
+            log.warning("agi %r: no sound file for %s", s, item.candidates[0])
+            return None
+        if isinstance(item, Number):
+            return await s.say_number(item.value, escape)
+        if isinstance(item, Digits):
+            return await s.say_digits(item.value, escape) if item.value.isdigit() else None
+        assert isinstance(item, Day)
+        epoch = int(
+            datetime(item.value.year, item.value.month, item.value.day, 12, tzinfo=UTC).timestamp()
+        )
+        response = await s.command(f'SAY DATE {epoch} "{escape}"')
+        if response.code == 511 or response.result == "-1":
+            raise AgiHangup("SAY DATE: channel is dead")
+        return response.digit
+
+    async def set_language(self, language: str) -> None:
+        if language != self._language:
+            await self.session.set_variable("CHANNEL(language)", language)
+            self._language = language
+
+    async def play(self, speech: tuple[Speech, ...]) -> None:
+        for item in speech:
+            await self._speak(item, "")
+
+    async def collect(self, speech: tuple[Speech, ...], spec: CollectSpec) -> tuple[str, bool]:
+        s = self.session
+        head, last = speech[:-1], speech[-1] if speech else None
+        if not isinstance(last, File):
+            head, last = speech, None
+        for item in head:  # barge-in: a key ends the prompt and starts the entry
+            key = await self._speak(item, ALL_KEYS)
+            if key is not None:
+                return await self._rest(key, spec)
+        if last is None:
+            result = await s.get_data("silence/1", spec.timeout_ms, spec.max_digits)
+        else:
+            result = await s.get_data(last.candidates[0], spec.timeout_ms, spec.max_digits)
+        return result.digits, result.timed_out
+
+    async def _rest(self, first: str, spec: CollectSpec) -> tuple[str, bool]:
+        if first == "#":
+            return "", False
+        digits = first
+        while len(digits) < spec.max_digits:
+            key = await self.session.wait_for_digit(spec.timeout_ms)
+            if key is None:
+                return digits, True
+            if key == "#":
+                break
+            digits += key
+        return digits, False
+
+    async def transfer(self, session_id: uuid.UUID, target: str) -> None:
+        await self.session.set_variable("PUENTE_IVR_SESSION", str(session_id))
+        await self.session.set_variable("PUENTE_NEXT", target)
+
+    async def finish(self, outcome: str) -> None:
+        await self.session.set_variable("PUENTE_IVR_OUTCOME", outcome)

@@ -1,0 +1,180 @@
+"""``puente ivr``: validate flows, and simulate a call through one against the real database.
+
+``puente ivr validate [FILE ...]`` loads every flow (or the files named) and prints each
+problem as ``file:line: message``; exit 1 when there is any.
+
+``puente ivr simulate FLOW [--entry E] --lang es --caller-id +52... --keys "1234567#,19800101#,1"``
+prints the dialogue: the prompts played (their text in the call's language), the keys read
+(one comma-separated entry per input; secret entries are printed as ``****``), each action
+and its result, and what was written to the database. Actions run for real (the database of
+``PUENTE_DATABASE_URL`` or the embedded one), the payment gateway is the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ivr._actions import ACTIONS
+from ivr._exceptions import FlowError
+from ivr._flow import Catalog, CollectSpec, load_flow, load_flows
+from ivr._machine import Day, Digits, File, Number, Speech
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        catalog = Catalog.load(args.prompts)
+        if args.files:
+            problems = []
+            for f in args.files:
+                try:
+                    load_flow(f, catalog, ACTIONS)
+                except FlowError as e:
+                    problems.append(str(e))
+            if problems:
+                raise FlowError("\n".join(problems))
+            names = [str(f) for f in args.files]
+        else:
+            names = [f.path for f in load_flows(None, catalog, ACTIONS).values()]
+    except FlowError as e:
+        print(e, file=sys.stderr)
+        return 1
+    for n in names:
+        print(f"{n}: ok")
+    return 0
+
+
+class ConsoleChannel:
+    """A call on the terminal: prompts as text, keys from a list."""
+
+    def __init__(self, catalog: Catalog, keys: list[str], out: Any = None) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.out = out or sys.stdout
+        self.language = "es"
+
+    def _say(self, item: Speech) -> str:
+        if isinstance(item, File):
+            prompt = item.candidates[0].rsplit("/", 1)[-1]
+            text = self.catalog.texts.get(prompt, {}).get(self.language)
+            return text or f"[{item.candidates[0]}]"
+        if isinstance(item, Number):
+            return str(item.value)
+        if isinstance(item, Digits):
+            return " ".join(item.value)
+        assert isinstance(item, Day)
+        return item.value.isoformat()
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out)
+
+    async def set_language(self, language: str) -> None:
+        self.language = language
+        self._print(f"   (language: {language})")
+
+    async def play(self, speech: tuple[Speech, ...]) -> None:
+        self._print("IVR: " + " ".join(self._say(i) for i in speech))
+
+    async def collect(self, speech: tuple[Speech, ...], spec: CollectSpec) -> tuple[str, bool]:
+        await self.play(speech)
+        if not self.keys:
+            self._print("CALLER: (hangs up)")
+            from pbx.agi import AgiHangup
+
+            raise AgiHangup("the key list ran out")
+        entry = self.keys.pop(0)
+        digits = entry[:-1] if entry.endswith("#") else entry
+        digits = digits[: spec.max_digits]
+        shown = "*" * len(digits) if spec.secret else (digits or "(nothing)")
+        self._print(f"CALLER: {shown}")
+        return digits, not entry.endswith("#") and len(digits) < spec.max_digits
+
+    async def transfer(self, session_id: uuid.UUID, target: str) -> None:
+        self._print(f"-> transfer to {target} (IVR session {session_id})")
+
+    async def finish(self, outcome: str) -> None:
+        self._print(f"-> end: {outcome}")
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from compliance import ComplianceGate
+    from db import DatabaseSettings, create_pool
+    from ivr._actions import CollectionsActions
+    from ivr._runtime import IvrService
+    from ivr.payments import SandboxGateway
+    from pbx.agi import AgiHangup
+
+    catalog = Catalog.load(args.prompts)
+    flows = load_flows(args.flow_dir, catalog, ACTIONS)
+    flow = flows.get(args.flow) or next((f for f in flows.values() if args.flow in f.entries), None)
+    if flow is None:
+        print(f"puente ivr simulate: no flow or entry {args.flow!r}", file=sys.stderr)
+        return 2
+    entry = args.entry or (args.flow if args.flow in flow.entries else next(iter(flow.entries)))
+    keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
+    from puente.database import database_url
+
+    async with database_url() as url:
+        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
+        try:
+            actions = CollectionsActions(pool, gateway=SandboxGateway(), gate=ComplianceGate(pool))
+            service = IvrService(pool, flows, catalog, actions, node="simulate")
+            channel = ConsoleChannel(catalog, keys)
+            data: dict[str, Any] = {"attempt": args.attempt or "", "dialed": args.dialed or ""}
+            attempt = uuid.UUID(args.attempt) if args.attempt else None
+            print(f"flow {flow.name} entry {entry} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+            result = None
+            try:
+                result = await service.run_call(
+                    flow,
+                    entry,
+                    channel,
+                    language=args.lang,
+                    data=data,
+                    caller=args.caller_id,
+                    attempt_id=attempt,
+                )
+            except AgiHangup:
+                pass
+        finally:
+            await pool.close()
+    if result is not None:
+        for w in result.writes:
+            print(f"   wrote {w}")
+        print(f"outcome: {result.outcome} (state {result.state}, session {result.session_id})")
+    else:
+        print("outcome: hangup")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_simulate(args))
+    except FlowError as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("ivr", help="validate and simulate IVR flows")
+    sub = p.add_subparsers(dest="ivr_action", metavar="ACTION", required=True)
+    v = sub.add_parser("validate", help="check flow files; print file:line: problem")
+    v.add_argument("files", nargs="*", type=Path, help="flow files (default: ivr/flows/*.yaml)")
+    v.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")
+    v.set_defaults(func=_cmd_validate)
+    s = sub.add_parser("simulate", help="run a call through a flow on the terminal")
+    s.add_argument("flow", help="flow name or script name (inbound, abandon-save, ...)")
+    s.add_argument("--entry", help="the flow's entry (script name)")
+    s.add_argument("--lang", default="es", choices=("es", "en"))
+    s.add_argument("--caller-id", help="the caller's number, E.164")
+    s.add_argument("--dialed", help="the number dialed (inbound)")
+    s.add_argument("--attempt", help="the call attempt id (outbound entries)")
+    s.add_argument("--keys", default="", help='inputs, comma-separated, e.g. "1234#,19800101#,1"')
+    s.add_argument("--flow-dir", type=Path, help="flows directory (default: ivr/flows)")
+    s.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")
+    s.set_defaults(func=_cmd_simulate)
