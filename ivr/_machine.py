@@ -119,7 +119,8 @@ class FlowMachine:
             self._note(s.name, "agent key")
             return self._enter(self.flow.agent)
         if digits in s.keys:
-            self._note(s.name, f"key {digits}" if not spec.secret else "key")
+            self.data[spec.into] = digits  # (a secret collect takes no keys: validated)
+            self._note(s.name, f"key {digits}")
             return self._enter(s.keys[digits])
         if digits and s.next and spec.min_digits <= len(digits) <= spec.max_digits:
             if spec.secret:

@@ -266,7 +266,7 @@ class IvrService:
                     uniqueid,
                     mask_number(caller),
                 )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
             log.warning("ivr %s: session not recorded at start: %s", session_id, e)
 
     async def _close(self, r: CallResult) -> None:
@@ -280,7 +280,7 @@ class IvrService:
                     json.dumps(r.trail),
                     r.language,
                 )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
             log.warning("ivr %s: session outcome not recorded: %s", r.session_id, e)
 
 
