@@ -160,6 +160,31 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 1
 
 
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    """Speak every prompt of the catalog with espeak-ng into OUT/puente/<lang>/<id>.wav."""
+    from dialer.amd._exceptions import CorpusError
+    from dialer.amd._synth import speech
+    from dialer.amd._wav import write_wav
+
+    voices = {"es": "es-419", "en": "en-us"}
+    catalog = Catalog.load(args.prompts)
+    written = 0
+    try:
+        for pid, texts in sorted(catalog.texts.items()):
+            for lang, text in texts.items():
+                if args.lang and lang != args.lang:
+                    continue
+                path = args.out / "puente" / lang / f"{pid}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_wav(path, speech(text, voices[lang], 160, 50))
+                written += 1
+    except CorpusError as e:
+        print(f"puente ivr prompts: {e}", file=sys.stderr)
+        return 1
+    print(f"{written} prompts written under {args.out / 'puente'}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ivr", help="validate and simulate IVR flows")
     sub = p.add_subparsers(dest="ivr_action", metavar="ACTION", required=True)
@@ -178,3 +203,10 @@ def register(subparsers: Any) -> None:
     s.add_argument("--flow-dir", type=Path, help="flows directory (default: ivr/flows)")
     s.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")
     s.set_defaults(func=_cmd_simulate)
+    g = sub.add_parser(
+        "prompts", help="speak the prompt catalog into 8 kHz WAV files (espeak-ng; tests, demos)"
+    )
+    g.add_argument("out", type=Path, help="Asterisk sounds dir, e.g. /var/lib/asterisk/sounds")
+    g.add_argument("--lang", choices=("es", "en"))
+    g.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")
+    g.set_defaults(func=_cmd_prompts)
