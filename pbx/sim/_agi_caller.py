@@ -8,11 +8,22 @@ entry starts with ``!``, meaning the caller barges in). Pure: time is returned, 
 Script entries: ``"1234#"`` digits ended by ``#``; ``"1234"`` digits then the timeout;
 ``""`` nothing (timeout); ``"!5"`` press 5 during the next prompt; ``"H"`` hang up at this
 point. When the script runs out the caller hangs up.
+
+The responder's ``variables`` is the channel's own variable table (a real channel has one): the
+simulator hands it the channel's dict, so ``SET VARIABLE`` / ``EXEC Set`` are seen by the
+dialplan after ``AGI()`` returns, and AMI ``Setvar`` by ``GET VARIABLE``. Each answer that
+assigns a variable says so (:attr:`AgiAnswer.assigned`) so that the adapter can emit the
+``VarSet`` event Asterisk emits. ``builtins`` are the read-only values ``GET VARIABLE`` also
+finds (globals, ``CHANNEL``, ``UNIQUEID``, ``CALLERID(num)`` ...).
+
+:func:`agi_environment` builds the ``agi_*`` block Asterisk sends first (recorded key order,
+then ``agi_arg_1..N``).
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pbx.sim._dialplan import substitute
@@ -67,17 +78,64 @@ _KNOWN = (
 )
 
 
+def agi_environment(
+    url: str,
+    args: Sequence[str],
+    *,
+    channel: str,
+    language: str,
+    uniqueid: str,
+    callerid: str,
+    calleridname: str,
+    dnid: str,
+    context: str,
+    extension: str,
+    priority: int,
+    threadid: int,
+) -> list[tuple[str, str]]:
+    """The ``agi_*`` block for ``AGI(url,args...)``, keys in the order Asterisk 22 sends them."""
+    script = url.split("/", 3)[3] if url.count("/") >= 3 else ""
+    env = [
+        ("agi_network", "yes"),
+        ("agi_network_script", script),
+        ("agi_request", url),
+        ("agi_channel", channel),
+        ("agi_language", language),
+        ("agi_type", channel.split("/", 1)[0]),
+        ("agi_uniqueid", uniqueid),
+        ("agi_version", "22.10.1"),
+        ("agi_callerid", callerid),
+        ("agi_calleridname", calleridname),
+        ("agi_callingpres", "0"),
+        ("agi_callingani2", "0"),
+        ("agi_callington", "0"),
+        ("agi_callingtns", "0"),
+        ("agi_dnid", dnid),
+        ("agi_rdnis", "unknown"),
+        ("agi_context", context),
+        ("agi_extension", extension),
+        ("agi_priority", str(priority)),
+        ("agi_enhanced", "0.0"),
+        ("agi_accountcode", ""),
+        ("agi_threadid", str(threadid)),
+    ]
+    env += [(f"agi_arg_{i}", arg) for i, arg in enumerate(args, start=1)]
+    return env
+
+
 @dataclass
 class AgiAnswer:
     text: str  # the response line(s), LF-terminated
     duration_s: float  # how long the command takes on the channel
     hangup_after: bool = False  # the caller hangs up when this command ends
+    assigned: tuple[str, str] | None = None  # (name, value) this command set on the channel
 
 
 @dataclass
 class AgiResponder:
     keys: list[str]
-    variables: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # the channel's table (see above)
+    builtins: Mapping[str, str] = field(default_factory=dict)  # read-only: globals, CHANNEL...
     prompt_s: float = 1.5  # how long a STREAM FILE / SAY / GET DATA prompt plays
     key_s: float = 0.3  # time per key pressed
     known_apps: frozenset[str] = frozenset(
@@ -120,19 +178,21 @@ class AgiResponder:
         if len(args) < 2:
             return AgiAnswer(USAGE_520, 0.0)
         self.variables[args[0]] = args[1]
-        return AgiAnswer("200 result=1\n", 0.0)
+        return AgiAnswer("200 result=1\n", 0.0, assigned=(args[0], args[1]))
 
     def _get_variable(self, args: list[str]) -> AgiAnswer:
         if not args:
             return AgiAnswer(USAGE_520, 0.0)
-        if args[0] in self.variables:
-            return AgiAnswer(f"200 result=1 ({self.variables[args[0]]})\n", 0.0)
+        value = self.variables.get(args[0], self.builtins.get(args[0]))
+        if value is not None:
+            return AgiAnswer(f"200 result=1 ({value})\n", 0.0)
         return AgiAnswer("200 result=0\n", 0.0)
 
     def _get_full_variable(self, args: list[str]) -> AgiAnswer:
         if not args:
             return AgiAnswer(USAGE_520, 0.0)
-        return AgiAnswer(f"200 result=1 ({substitute(args[0], self.variables)})\n", 0.0)
+        scope = {**self.builtins, **self.variables}
+        return AgiAnswer(f"200 result=1 ({substitute(args[0], scope)})\n", 0.0)
 
     def _verbose(self, args: list[str]) -> AgiAnswer:
         return AgiAnswer("200 result=1\n", 0.0)
@@ -200,12 +260,13 @@ class AgiResponder:
         if not args:
             return AgiAnswer(USAGE_520, 0.0)
         app = args[0]
+        if app.lower() not in {a.lower() for a in self.known_apps}:  # app names ignore case
+            return AgiAnswer("200 result=-2\n", 0.0)
         if app.lower() == "set" and len(args) > 1 and "=" in args[1]:
             k, _, v = args[1].partition("=")
             self.variables[k] = v
-        if app not in self.known_apps:
-            return AgiAnswer("200 result=-2\n", 0.0)
-        return AgiAnswer("200 result=0\n", self.prompt_s if app == "Playback" else 0.0)
+            return AgiAnswer("200 result=0\n", 0.0, assigned=(k, v))
+        return AgiAnswer("200 result=0\n", self.prompt_s if app.lower() == "playback" else 0.0)
 
     def _database_put(self, args: list[str]) -> AgiAnswer:
         if len(args) < 3:

@@ -1,9 +1,16 @@
 """The simulated Asterisk's brain: a discrete-event machine with time as an argument.
 
-``SimCore`` owns channels, queues and agents. It takes AMI actions and media notifications in
-and returns :class:`Output` facts (AMI replies and events, media sessions to open or close);
-it never reads a clock and does no I/O. The asyncio adapter (:mod:`pbx.sim._server`) feeds it
-real time; tests and benchmarks can feed it virtual time.
+``SimCore`` owns channels, queues and agents. It takes AMI actions, inbound calls
+(:meth:`SimCore.call_in`) and media notifications in and returns :class:`Output` facts (AMI
+replies and events, media sessions to open or close, channels gone); it never reads a clock and
+does no I/O. The asyncio adapter (:mod:`pbx.sim._server`) feeds it real time; tests and
+benchmarks can feed it virtual time.
+
+Outbound channels are AMI Originates to the PJSIP trunk, played by the callee model. Inbound
+channels are calls from the trunk (``PJSIP/trunk-0000000N`` in state Ring, caller id = the
+caller's number, exten = the dialed number) run through the dialplan from priority 1; their
+caller hangs up when its FastAGI script says so, or when the agent's talk time ends (no
+patience clock).
 
 What it emits for each outcome follows ``tests/data/asterisk-transcripts`` (see
 :mod:`pbx.sim._callees` for the outcome table and :mod:`pbx.sim._events` for event layouts).
@@ -13,10 +20,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from pbx.sim import _events as ev
+from pbx.sim._agi_caller import agi_environment
 from pbx.sim._callees import ANSWERED, WIRE, CalleeModel, CallFate
 from pbx.sim._dialplan import Dialplan, DialplanCursor, DialplanError, Step, split_args
 
@@ -54,6 +62,8 @@ class StartAgi:
     args: tuple[str, ...]
     env: Pairs
     fate: CallFate
+    # Read-only values GET VARIABLE also finds: globals, CHANNEL, UNIQUEID, CALLERID(num)...
+    builtins: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,15 @@ class EndMedia:
     call_id: str
 
 
-Output = Reply | Broadcast | StartAudioSocket | StartAgi | EndMedia
+@dataclass(frozen=True)
+class ChannelGone:
+    """A channel hung up (its Hangup event is out). ``variables`` is its variable table."""
+
+    call_id: str
+    variables: dict[str, str]
+
+
+Output = Reply | Broadcast | StartAudioSocket | StartAgi | EndMedia | ChannelGone
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -83,8 +101,11 @@ class Channel:
     queue_name: str = ""
     agent: Member | None = None
     gone: bool = False
-    rang: bool = False  # the device went RINGING (then it also reports NOT_INUSE at the end)
+    # The device left NOT_INUSE (RINGING, or INUSE for an inbound call): NOT_INUSE at the end.
+    device_used: bool = False
     generation: int = 0  # bumps when the channel leaves a blocking state (stale timers)
+    inbound: bool = False  # a call from the trunk (call_in), not an Originate
+    dnid: str = "unknown"  # the number the caller dialed (inbound calls)
 
 
 @dataclass
@@ -289,7 +310,7 @@ class SimCore:
             snap.state = 5
             out.append(Broadcast(ev.channel_event("Newstate", snap)))
             out.append(Broadcast(ev.device_state_change(ch.device, "RINGING")))
-            ch.rang = True
+            ch.device_used = True
             ch.blocked_on = "ring"
             if fate.outcome == "no_answer":
                 self._at(now + timeout_s, lambda t, c=ch: self._no_answer(c, origin, t))
@@ -298,6 +319,71 @@ class SimCore:
         else:
             self._at(now + fate.ring_s, lambda t, c=ch: self._fail(c, origin, t))
         return out
+
+    # -- inbound ------------------------------------------------------------------------------
+    def call_in(
+        self,
+        exten: str,
+        now: float,
+        *,
+        caller: str,
+        context: str = "puente-inbound",
+        variables: Mapping[str, str] | None = None,
+    ) -> tuple[Channel, list[Output]]:
+        """A call from the trunk to ``exten``: the new channel, and what its dialplan did.
+
+        ``variables`` become channel variables (as an endpoint's ``set_var`` would set them);
+        ``CHANNEL(language)`` sets the channel's language. Raises :class:`DialplanError` when
+        ``exten`` has no match in ``context`` (chan_pjsip answers 404 and creates no channel).
+        """
+        if self.dialplan.find_extension(context, exten) is None:
+            raise DialplanError(f"no extension {exten!r} in [{context}]: the trunk would get 404")
+        seq = next(self._chan_seq)
+        uniqueid = f"{self.s.epoch_s}.{next(self._uid_seq)}"
+        snap = ev.ChannelSnapshot(
+            name=f"PJSIP/{self.s.trunk_endpoint}-{seq:08x}",
+            uniqueid=uniqueid,
+            linkedid=uniqueid,
+            state=4,  # chan_pjsip creates incoming channels in Ring
+            caller_num=caller or "<unknown>",
+            context=context,
+            exten=exten,
+        )
+        # The caller's own timings (talk time with an agent); an inbound caller is a person.
+        fate = _with_outcome(self.model.fate(caller, uniqueid), "human")
+        device = f"PJSIP/{self.s.trunk_endpoint}"
+        ch = Channel(uniqueid, snap, device, caller, fate, now, inbound=True, dnid=exten)
+        for k, val in (variables or {}).items():
+            if k == "CHANNEL(language)":
+                snap.language = val
+            else:
+                ch.variables[k] = val
+        self.channels[ch.id] = ch
+        self.by_name[snap.name] = ch
+        out: list[Output] = [Broadcast(ev.channel_event("Newchannel", snap))]
+        out += [Broadcast(ev.varset(snap, k, val)) for k, val in ch.variables.items()]
+        out.append(Broadcast(ev.device_state_change(device, "INUSE")))
+        ch.device_used = True
+        ch.cursor = DialplanCursor(self.dialplan, context, exten, 1)
+        out += self._run(ch, now)
+        return ch, out
+
+    def answer(self, call_id: str, now: float) -> list[Output]:
+        """``Answer()`` or the AGI ``ANSWER`` command: an unanswered channel goes Up."""
+        ch = self.channels.get(call_id)
+        if ch is None or ch.gone or ch.snap.state == 6:
+            return []
+        ch.answered_at = now
+        ch.snap.state = 6
+        return [Broadcast(ev.channel_event("Newstate", ch.snap))]
+
+    def set_variable(self, call_id: str, name: str, value: str) -> list[Output]:
+        """An application (AGI ``SET VARIABLE``, ``EXEC Set``) set a channel variable."""
+        ch = self.channels.get(call_id)
+        if ch is None or ch.gone:
+            return []
+        ch.variables[name] = value
+        return [Broadcast(ev.varset(ch.snap, name, value))]
 
     def _originate_done(self, origin: _Origin, ok: bool) -> list[Output]:
         if origin.asynchronous:
@@ -426,8 +512,13 @@ class SimCore:
         app = step.app.lower()
         if app == "set":
             k, _, v = step.data.partition("=")
-            ch.variables[k.strip()] = v
-            out.append(Broadcast(ev.varset(ch.snap, k.strip(), v)))
+            if k.strip() == "CHANNEL(language)":  # a function write: no VarSet
+                ch.snap.language = v
+            else:
+                ch.variables[k.strip()] = v
+                out.append(Broadcast(ev.varset(ch.snap, k.strip(), v)))
+        elif app == "answer":
+            out.extend(self.answer(ch.id, now))
         elif app == "userevent":
             parts = split_args(step.data)
             body = []
@@ -446,10 +537,17 @@ class SimCore:
             out.append(StartAudioSocket(ch.id, uuid, address, ch.fate))
             return True
         elif app == "agi":
-            args = split_args(step.data)
+            url, *agi_args = split_args(step.data)
             ch.blocked_on = "agi"
             out.append(
-                StartAgi(ch.id, args[0], tuple(args[1:]), self._agi_env(ch, args[0]), ch.fate)
+                StartAgi(
+                    ch.id,
+                    url,
+                    tuple(agi_args),
+                    self._agi_env(ch, url, agi_args),
+                    ch.fate,
+                    self._agi_builtins(ch),
+                )
             )
             return True
         elif app == "queue":
@@ -478,41 +576,52 @@ class SimCore:
         ch.cursor.advance(step)
         return self._run(ch, now)
 
-    def media_ended(self, call_id: str, now: float) -> list[Output]:
-        """Puente ended AudioSocket()/AGI() on a live channel: the dialplan continues."""
+    def media_ended(self, call_id: str, now: float, agi_status: str = "SUCCESS") -> list[Output]:
+        """Puente ended AudioSocket()/AGI() on a live channel: the dialplan continues.
+
+        ``agi_status``: ``SUCCESS`` (Puente closed the socket) or ``FAILURE`` (no connection).
+        """
         ch = self.channels.get(call_id)
         if ch is None or ch.gone or ch.blocked_on not in ("audiosocket", "agi"):
             return []
+        out: list[Output] = []
         if ch.blocked_on == "agi":
-            ch.variables["AGISTATUS"] = "SUCCESS"
-        return self._resume(ch, ch.generation, now)
+            ch.variables["AGISTATUS"] = agi_status
+            out.append(Broadcast(ev.varset(ch.snap, "AGISTATUS", agi_status)))
+        return out + self._resume(ch, ch.generation, now)
 
-    def _agi_env(self, ch: Channel, url: str) -> Pairs:
-        script = url.split("/", 3)[3] if url.count("/") >= 3 else ""
-        return [
-            ("agi_network", "yes"),
-            ("agi_network_script", script),
-            ("agi_request", url),
-            ("agi_channel", ch.snap.name),
-            ("agi_language", ch.variables.get("PUENTE_LANG", "en")),
-            ("agi_type", "PJSIP"),
-            ("agi_uniqueid", ch.snap.uniqueid),
-            ("agi_version", "22.10.1"),
-            ("agi_callerid", ch.number),
-            ("agi_calleridname", "unknown"),
-            ("agi_callingpres", "0"),
-            ("agi_callingani2", "0"),
-            ("agi_callington", "0"),
-            ("agi_callingtns", "0"),
-            ("agi_dnid", "unknown"),
-            ("agi_rdnis", "unknown"),
-            ("agi_context", ch.snap.context),
-            ("agi_extension", ch.snap.exten),
-            ("agi_priority", str(ch.snap.priority)),
-            ("agi_enhanced", "0.0"),
-            ("agi_accountcode", ""),
-            ("agi_threadid", str(140000000000000 + hash(ch.id) % 1000000)),
-        ]
+    def _agi_env(self, ch: Channel, url: str, args: list[str]) -> Pairs:
+        if ch.inbound:
+            language, callerid = ch.snap.language, ch.snap.caller_num
+        else:  # as before: the callee's number, and the campaign's prompt language
+            language = ch.variables.get("PUENTE_LANG") or ch.snap.language
+            callerid = ch.number
+        return agi_environment(
+            url,
+            args,
+            channel=ch.snap.name,
+            language=language,
+            uniqueid=ch.snap.uniqueid,
+            callerid=callerid if callerid and callerid != "<unknown>" else "unknown",
+            calleridname="unknown",
+            dnid=ch.dnid,
+            context=ch.snap.context,
+            extension=ch.snap.exten,
+            priority=ch.snap.priority,
+            threadid=140000000000000 + hash(ch.id) % 1000000,
+        )
+
+    def _agi_builtins(self, ch: Channel) -> dict[str, str]:
+        return {
+            **self.globals,
+            "CHANNEL": ch.snap.name,
+            "UNIQUEID": ch.snap.uniqueid,
+            "CALLERID(num)": ch.snap.caller_num,
+            "CALLERID(name)": ch.snap.caller_name,
+            "CHANNEL(language)": ch.snap.language,
+            "EXTEN": ch.snap.exten,
+            "CONTEXT": ch.snap.context,
+        }
 
     # -- hangups ------------------------------------------------------------------------------
     def _hangup_by_dialplan(self, ch: Channel, now: float) -> list[Output]:
@@ -532,15 +641,17 @@ class SimCore:
         if ch is None or ch.gone:
             return []
         out: list[Output] = []
+        in_agi = ch.blocked_on == "agi"
         if ch.blocked_on in ("audiosocket", "agi"):
             out.append(EndMedia(ch.id))
-            if ch.blocked_on == "agi":
-                ch.variables["AGISTATUS"] = "HANGUP"
         if ch.queue_entry is not None:
             out += self._queue_abandon(ch, now)
         if ch.agent is not None:
             out += self._agent_complete(ch, "caller", now)
         out.append(Broadcast(ev.hangup_request(ch.snap, 16)))
+        if in_agi:  # AGI() returns on the dead channel (agi/02: after the HangupRequest)
+            ch.variables["AGISTATUS"] = "HANGUP"
+            out.append(Broadcast(ev.varset(ch.snap, "AGISTATUS", "HANGUP")))
         return out + self._destroy(ch, 16, "Normal Clearing", None, now)
 
     def _destroy(
@@ -559,10 +670,11 @@ class SimCore:
             ):
                 out.append(Broadcast(ev.varset(ch.snap, k, "")))
         out.append(Broadcast(ev.hangup(ch.snap, cause, cause_txt, tech)))
-        if ch.rang:
+        if ch.device_used:
             out.append(Broadcast(ev.device_state_change(ch.device, "NOT_INUSE")))
         self.channels.pop(ch.id, None)
         self.by_name.pop(ch.snap.name, None)
+        out.append(ChannelGone(ch.id, ch.variables))
         return out
 
     def redirect(

@@ -8,9 +8,20 @@
   time, 320-byte frames every 20 ms. One shared ticker serves every leg (non-blocking sockets,
   no task per call). Puente's 0x00 or close ends ``AudioSocket()`` and the dialplan goes on;
   when the far end hangs up, the simulator closes the socket without 0x00, as Asterisk does.
-- **FastAGI legs**: for ``AGI(agi://...)`` it connects, sends the environment block and
-  answers each command with :class:`AgiResponder` (a scripted caller), taking each command's
-  time on the channel; ``HANGUP`` when the caller hangs up; Puente's close ends ``AGI()``.
+- **FastAGI legs**: for ``AGI(agi://...)`` it connects, sends the environment block (with
+  ``agi_arg_N``) and answers each command with :class:`AgiResponder` (a scripted caller),
+  taking each command's time on the channel. The caller's hang-up during a command makes it
+  return ``-1`` and the ``HANGUP`` line precedes the next answer (or comes on its own after
+  0.5 s of silence); a hang-up while idle writes it at once; after it, channel commands get
+  511. ``SET VARIABLE`` writes the channel's variable table (``VarSet``), which the dialplan
+  reads after ``AGI()``. Puente's close ends ``AGI()`` (``AGISTATUS=SUCCESS``).
+- **Inbound calls** (:meth:`SimulatedAsterisk.call_in`): a call from the trunk run through the
+  dialplan from ``context,exten,1``, its FastAGI legs played by the call's own key script.
+  :meth:`SimulatedAsterisk.script_number` scripts the next AGI leg of an outbound call to a
+  number; other legs use ``SimServerSettings.agi_keys``.
+- **Observation** for tests: per call, the FastAGI dialogue (:meth:`agi_dialogue`), the channel
+  variables even after the hangup (:meth:`call_variables`), and its end
+  (:meth:`wait_call_ended`); ended calls beyond ``call_history`` are forgotten, oldest first.
 
 Time is the event loop's clock, in seconds since :meth:`SimulatedAsterisk.start`; the core
 only ever sees that number, so tests can also drive the core with virtual time.
@@ -25,6 +36,7 @@ import socket
 import time
 import uuid as uuid_mod
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pbx._exceptions import ProtocolError
@@ -39,8 +51,10 @@ from pbx.sim._actions import handle_action
 from pbx.sim._agi_caller import AgiResponder
 from pbx.sim._audio import FRAME_BYTES, content_s, render, timeline
 from pbx.sim._callees import CallFate
+from pbx.sim._calls import DEFAULT_HISTORY, CallBook, CallRecord
 from pbx.sim._core import (
     Broadcast,
+    ChannelGone,
     EndMedia,
     Output,
     Reply,
@@ -55,6 +69,9 @@ log = logging.getLogger(__name__)
 # and a second of the silence after them; past it, a second of line noise shared by every leg
 # loops. 1,000 legs then hold 1,000 x 10 s of audio instead of 1,000 x 40 s.
 AUDIO_HEAD_S = 10.0
+# A HANGUP line owed after a command the hang-up interrupted goes out on its own after this
+# long if Puente sends no command first (Asterisk notices the dead channel while idle).
+HANGUP_LINE_S = 0.5
 
 
 def _head(segments: list[tuple[str, float]], seconds: float) -> list[tuple[str, float]]:
@@ -83,8 +100,14 @@ class SimServerSettings:
     # Where AudioSocket() and AGI() connect: Puente's servers. None: the dialplan's globals.
     audiosocket: str | None = None
     agi: str | None = None
-    # Keys the scripted FastAGI caller presses, in order ('' = presses nothing, 'H' hangs up).
+    # Keys the scripted FastAGI caller presses, in order ('' = presses nothing, 'H' hangs up),
+    # on every AGI leg that has no script of its own (call_in keys, script_number).
     agi_keys: tuple[str, ...] = ()
+    # How long the scripted caller's prompts play, and each key it presses takes.
+    agi_prompt_s: float = 1.5
+    agi_key_s: float = 0.3
+    # Ended calls whose variables and FastAGI dialogue stay observable.
+    call_history: int = DEFAULT_HISTORY
     audio_seed: int = 1
     connect_timeout_s: float = 2.0
     login_failure_delay_s: float = 1.0
@@ -161,6 +184,7 @@ class SimulatedAsterisk:
         self._noise = [noise[i : i + FRAME_BYTES] for i in range(0, len(noise), FRAME_BYTES)]
         self.agi_legs_total = 0
         self.media_failures = 0
+        self.calls = CallBook(self.settings.call_history)
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -238,6 +262,7 @@ class SimulatedAsterisk:
         for writer in list(self._agi_writers.values()):
             writer.transport.abort()
         self.core.restart()
+        self.calls.all_gone()
         self._boot = self.now()
         self.drop_ami()
 
@@ -261,7 +286,11 @@ class SimulatedAsterisk:
             elif isinstance(out, StartAudioSocket):
                 self._spawn(self._open_audiosocket(out))
             elif isinstance(out, StartAgi):
-                self._spawn(self._run_agi(out))
+                rec = self._agi_leg_record(out.call_id)
+                self.calls.agi_leg_opened(rec)
+                self._spawn(self._run_agi(out, rec))
+            elif isinstance(out, ChannelGone):
+                self.calls.channel_gone(out.call_id, out.variables)
             elif isinstance(out, EndMedia):
                 leg = self._legs.get(out.call_id)
                 if leg is not None:
@@ -281,6 +310,67 @@ class SimulatedAsterisk:
                     None if deadline is None else max(0.0, deadline - self.now())
                 ):
                     await self._wake.wait()
+
+    # -- calls (tests) --------------------------------------------------------------------------
+    def call_in(
+        self,
+        exten: str,
+        *,
+        caller: str,
+        keys: Sequence[str] = (),
+        context: str = "puente-inbound",
+        variables: Mapping[str, str] | None = None,
+    ) -> str:
+        """An inbound call from the trunk to ``exten``; returns its id (the Uniqueid).
+
+        The call's FastAGI legs share ``keys`` (consumed in order; the caller hangs up when
+        they run out at a prompt). Call it from the event loop.
+        """
+        ch, outputs = self.core.call_in(
+            exten, self.now(), caller=caller, context=context, variables=variables
+        )
+        self.calls.open(ch.id, ch.variables, keys=keys)
+        self.apply(outputs)
+        return ch.id
+
+    def script_number(self, number: str, keys: Sequence[str]) -> None:
+        """The next outbound call to ``number`` that runs AGI() uses these keys (all its legs).
+
+        Scripts for one number queue up: each call takes the oldest.
+        """
+        self.calls.script_number(number, keys)
+
+    def agi_dialogue(self, call_id: str) -> list[tuple[str, str]]:
+        """(command Puente sent, answer written) in order; ``("", "HANGUP")`` for the notice."""
+        return list(self._record(call_id).dialogue)
+
+    def call_variables(self, call_id: str) -> dict[str, str]:
+        """The channel's variables (still there after the hangup), globals not included."""
+        return dict(self._record(call_id).variables)
+
+    async def wait_call_ended(self, call_id: str, timeout_s: float) -> None:
+        """Until the channel is gone and its FastAGI legs closed; :class:`TimeoutError`."""
+        rec = self._record(call_id)
+        async with asyncio.timeout(timeout_s):
+            await rec.wait_ended()
+
+    def _record(self, call_id: str) -> CallRecord:
+        rec = self.calls.get(call_id)
+        if rec is not None:
+            return rec
+        ch = self.core.channels.get(call_id)
+        if ch is None:
+            raise KeyError(
+                f"no call {call_id!r}: unknown, or ended more than {self.calls.history} calls ago"
+            )
+        return self.calls.open(call_id, ch.variables)
+
+    def _agi_leg_record(self, call_id: str) -> CallRecord:
+        rec = self._record(call_id)
+        ch = self.core.channels.get(call_id)
+        if rec.keys is None and ch is not None and not ch.inbound:
+            rec.keys = self.calls.take_number_script(ch.number)
+        return rec
 
     # -- AMI ----------------------------------------------------------------------------------
     async def _on_ami(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -422,7 +512,14 @@ class SimulatedAsterisk:
         return len(self._legs)
 
     # -- FastAGI legs -----------------------------------------------------------------------------
-    async def _run_agi(self, start: StartAgi) -> None:
+    async def _run_agi(self, start: StartAgi, rec: CallRecord) -> None:
+        try:
+            await self._agi_leg(start, rec)
+        finally:
+            self.calls.agi_leg_closed(rec)
+
+    async def _agi_leg(self, start: StartAgi, rec: CallRecord) -> None:
+        call_id = start.call_id
         rest = start.url.split("://", 1)[-1]
         hostport = rest.split("/", 1)[0]
         host, _, port = hostport.rpartition(":")
@@ -434,17 +531,30 @@ class SimulatedAsterisk:
         except (OSError, TimeoutError, ValueError) as e:
             self.media_failures += 1
             log.warning("simulated AGI(): cannot connect to %s: %s", hostport, e)
-            self.apply(self.core.media_ended(start.call_id, self.now()))  # AGISTATUS=FAILURE
+            self.apply(self.core.media_ended(call_id, self.now(), agi_status="FAILURE"))
             return
         self.agi_legs_total += 1
-        self._agi_writers[start.call_id] = writer
+        self._agi_writers[call_id] = writer
         notices: asyncio.Queue[str] = asyncio.Queue()
-        self._agi[start.call_id] = notices
-        caller = AgiResponder(keys=list(self.settings.agi_keys))
+        self._agi[call_id] = notices
+        # Per-call keys are shared by the call's legs (one list, consumed in place).
+        keys = rec.keys if rec.keys is not None else list(self.settings.agi_keys)
+        caller = AgiResponder(
+            keys=keys,
+            variables=rec.variables,
+            builtins=start.builtins,
+            prompt_s=self.settings.agi_prompt_s,
+            key_s=self.settings.agi_key_s,
+        )
         commands = CommandReader()
         pending: list[str] = []
-        owed_hangup_line = False  # the HANGUP line goes right before the next response
+        owed_hangup_line = False  # the HANGUP line goes before the next response
         ignore_notices = False  # the flow's own HANGUP command ended the channel
+
+        def hangup_line() -> None:
+            writer.write(b"HANGUP\n")
+            rec.dialogue.append(("", "HANGUP"))
+
         try:
             writer.write(encode_environment(start.env))
             while True:
@@ -452,26 +562,32 @@ class SimulatedAsterisk:
                     read = asyncio.ensure_future(reader.read(4096))
                     notice = asyncio.ensure_future(notices.get())
                     done, _ = await asyncio.wait(
-                        {read, notice}, return_when=asyncio.FIRST_COMPLETED
+                        {read, notice},
+                        timeout=HANGUP_LINE_S if owed_hangup_line else None,
+                        return_when=asyncio.FIRST_COMPLETED,
                     )
                     if notice in done and not ignore_notices and not caller.dead:
                         caller.dead = True  # idle: Asterisk writes the line on its own
-                        writer.write(b"HANGUP\n")
+                        hangup_line()
                     if notice not in done:
                         notice.cancel()
                     if read not in done:
                         read.cancel()
+                        if not done and owed_hangup_line:  # idle since: it notices now
+                            owed_hangup_line = False
+                            hangup_line()
                         continue
                     data = read.result()
                     if not data:  # Puente closed the socket: AGI() returns
                         if not caller.dead:
-                            self.apply(self.core.media_ended(start.call_id, self.now()))
+                            self.apply(self.core.media_ended(call_id, self.now()))
                         return
                     pending += commands.feed(data)
                 command = pending.pop(0)
                 verb = command.strip().upper()
                 answer = caller.respond(command)
                 text = answer.text
+                hung_up_during = False
                 if self.settings.agi_delay_s > 0:  # fault: a slow PBX
                     await asyncio.sleep(self.settings.agi_delay_s)
                 if answer.duration_s > 0 and not caller.dead:
@@ -479,27 +595,35 @@ class SimulatedAsterisk:
                         async with asyncio.timeout(answer.duration_s):
                             await notices.get()
                         # The caller hung up while the command was on the channel.
-                        caller.dead = True
-                        owed_hangup_line = True
+                        caller.dead = hung_up_during = True
                         text = (
                             "200 result=-1 endpos=0\n" if "endpos=" in text else ("200 result=-1\n")
                         )
                     except TimeoutError:
                         pass
                 if owed_hangup_line:
-                    writer.write(b"HANGUP\n")
+                    hangup_line()
                     owed_hangup_line = False
                 writer.write(text.encode())
+                rec.dialogue.append((command, text.removesuffix("\n")))
+                if answer.assigned is not None:
+                    self.apply(self.core.set_variable(call_id, *answer.assigned))
+                if verb == "ANSWER" and text.startswith("200"):
+                    self.apply(self.core.answer(call_id, self.now()))
                 if verb == "HANGUP" and text.startswith("200 result=1"):
                     owed_hangup_line = True
                     ignore_notices = True
-                    self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+                    self.apply(self.core.far_end_hangup(call_id, self.now()))
                 elif answer.hangup_after and not caller.dead:
-                    self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+                    # The scripted caller hung up during the command: -1 now, the line next.
+                    caller.dead = owed_hangup_line = True
+                    self.apply(self.core.far_end_hangup(call_id, self.now()))
+                elif hung_up_during:
+                    owed_hangup_line = True
         except (ConnectionError, OSError):
             if not caller.dead:
-                self.apply(self.core.media_ended(start.call_id, self.now()))
+                self.apply(self.core.media_ended(call_id, self.now()))
         finally:
-            self._agi.pop(start.call_id, None)
-            self._agi_writers.pop(start.call_id, None)
+            self._agi.pop(call_id, None)
+            self._agi_writers.pop(call_id, None)
             writer.close()
