@@ -146,9 +146,9 @@ class CollectionsActions:
             return "missing", {"company": "company_generic", "callback_number": ""}
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT a.debt_id, d.creditor_id, p.language FROM call_attempts a"
+                "SELECT a.debt_id, d.creditor_id, p.language, n.e164 FROM call_attempts a"
                 " JOIN debts d ON d.id = a.debt_id JOIN persons p ON p.id = a.person_id"
-                " WHERE a.id = $1",
+                " LEFT JOIN phone_numbers n ON n.id = a.phone_id WHERE a.id = $1",
                 attempt,
             )
             if row is None:
@@ -156,6 +156,7 @@ class CollectionsActions:
             out = await self._creditor(conn, row["creditor_id"])
         out["expected_debt_id"] = row["debt_id"]
         out["_language"] = row["language"]
+        out["_caller"] = row["e164"]  # the number we dialed (a callback goes to it)
         return "ok", out
 
     # -- identify and verify -----------------------------------------------------------------

@@ -116,7 +116,9 @@ class IvrService:
         flow = self.by_entry[entry]
         args = env.args
         attempt = uuid.UUID(args[0]) if args and _is_uuid(args[0]) else None
-        caller = env.callerid if env.callerid not in ("", "unknown") else None
+        # Inbound: the caller id is the caller. Outbound: it is our own (the Originate's
+        # CallerID); the debtor's number comes from the attempt (load_attempt).
+        caller = env.callerid if env.callerid not in ("", "unknown") and not attempt else None
         data: dict[str, Any] = {"attempt": str(attempt) if attempt else ""}
         if entry == "inbound":
             data["dialed"] = args[0] if args else env.dnid
@@ -175,6 +177,7 @@ class IvrService:
                 elif isinstance(step, RunAction):
                     call.language, call.now = machine.language, self.clock()
                     result, updates = await self._action(step, call)
+                    call.caller = updates.pop("_caller", None) or call.caller
                     language_switch = updates.pop("_language", None)
                     if language_switch in flow.languages:
                         machine.language = language_switch

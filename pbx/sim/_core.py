@@ -593,9 +593,9 @@ class SimCore:
     def _agi_env(self, ch: Channel, url: str, args: list[str]) -> Pairs:
         if ch.inbound:
             language, callerid = ch.snap.language, ch.snap.caller_num
-        else:  # as before: the callee's number, and the campaign's prompt language
+        else:  # an originated call: the Originate's CallerID (agi/01), not the callee's number
             language = ch.variables.get("PUENTE_LANG") or ch.snap.language
-            callerid = ch.number
+            callerid = ch.snap.caller_num
         return agi_environment(
             url,
             args,

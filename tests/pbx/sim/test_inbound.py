@@ -49,7 +49,7 @@ def test_an_inbound_call_rings_in_answers_and_runs_agi_with_its_args() -> None:
     assert (new["CallerIDNum"], new["Exten"], new["Context"]) == (CALLER, DID, "puente-inbound")
     assert new["Uniqueid"] == new["Linkedid"] == ch.id
     apps = [e["Application"] for e in events if e["Event"] == "Newexten"]
-    assert apps == ["NoOp", "Answer", "AGI"]
+    assert apps == ["NoOp", "Set", "Set", "Answer", "AGI"]
     up = next(e for e in events if e["Event"] == "Newstate")
     assert (up["ChannelState"], up["ChannelStateDesc"]) == ("6", "Up")
     (start,) = [o for o in out if isinstance(o, StartAgi)]
@@ -63,7 +63,7 @@ def test_an_inbound_call_rings_in_answers_and_runs_agi_with_its_args() -> None:
     assert (env["agi_context"], env["agi_extension"], env["agi_priority"]) == (
         "puente-inbound",
         DID,
-        "3",
+        "5",
     )
     assert (env["agi_type"], env["agi_language"], env["agi_arg_1"]) == ("PJSIP", "en", DID)
 
@@ -257,7 +257,7 @@ async def test_caller_hanging_up_mid_flow_gets_the_hangup_line_then_511(
 async def test_consecutive_agi_legs_of_a_call_share_its_keys(rig: Rig, ivr: Flows) -> None:
     # No agent: the queue times out and abandon-save runs as a second AGI leg of the call.
     rig.sim.core.queue("collections").members.clear()
-    rig.sim.core.globals["PUENTE_QUEUE_TIMEOUT_S"] = "0.2"
+    rig.sim.core.globals["PUENTE_INBOUND_QUEUE_TIMEOUT_S"] = "0.2"
     call_id = rig.sim.call_in(DID, caller=CALLER, keys=["1234#", "9"])
     await rig.sim.wait_call_ended(call_id, 10)
 
