@@ -1,4 +1,5 @@
-"""A campaign as the dialer runs it: its row, validated, and its retry schedule (pure parsing).
+"""A campaign as the dialer runs it: its row, validated, its retry schedule (pure parsing),
+and the periodic rescore of its leads' priorities.
 
 The row's JSON columns are checked when loaded, and a bad value is named: a campaign whose
 retry schedule says ``{"busy": "soon"}`` does not start, and its runner keeps the last good
@@ -10,22 +11,55 @@ seconds or as ``"15m"``, ``"2h"``, ``"1d"``; ``null`` ends the lead (no retry). 
 listed). Whatever the schedule says, compliance still decides each dial.
 
 ``settings.priority`` weighs what makes a lead worth calling first; given, the pacer
-recomputes each ready lead's ``priority`` from its debt and history (:data:`PRIORITY_SQL`):
-``balance`` per unit of log(1 + balance), ``days_past_due`` per 30 days (at most 24),
-``broken_promises`` per broken promise on the debt, ``days_since_contact`` per day since the
-last live contact (at most 60; never contacted counts 60). Without it the imported priority
-stands.
+recomputes each ready lead's ``priority`` from its debt and history every minute
+(:func:`rescore`, :data:`PRIORITY_SQL`): ``balance`` per unit of log(1 + balance),
+``days_past_due`` per 30 days (at most 24), ``broken_promises`` per broken promise on the
+debt, ``days_since_contact`` per day since the last live contact (at most 60; never contacted
+counts 60), ``best_hour`` per unit of how much better than the campaign's the live-answer rate
+is at the debtor's local hour now (bounded to [-1, 1], so at most ``best_hour`` points either
+way; 0, the default, leaves it out). Without weights the imported priority stands.
+
+The learned best hour, step by step (only when ``best_hour`` is not 0):
+
+1. **Zones.** Each debtor's primary zone (:func:`primary_zone`: the compliance engine's
+   candidate zones for the address and the first active number; among several, the address's
+   main zone, then the number's) is resolved in Python, where the compliance code lives, and
+   kept in ``person_zones`` (migration 0004), a batch of unresolved persons per rescore;
+   triggers drop a person's row when the address, the stated zone or the numbers change. With
+   the zone in SQL, PostgreSQL computes local hours itself (``AT TIME ZONE``) for every lead
+   and attempt, and no per-lead data travels to Python. Without a usable zone a lead gets no
+   adjustment.
+2. **Counts.** One query (:data:`HOUR_COUNTS_SQL`) counts the campaign's final outbound
+   attempts of the last 14 days by the debtor's local hour when dialed: every attempt that
+   left Asterisk is a dial (not ``failed``, not ``lost``: fate unknown), and
+   :data:`LIVE_DISPOSITIONS` (a person answered: an agent took it, nobody was free, or they
+   hung up before the queue) are the answers.
+3. **Learning** (pure: :func:`answer_rate_by_hour`, :func:`hour_lift`): each hour's rate is
+   smoothed toward the campaign's overall rate ``p``, ``(answers + k p) / (dials + k)`` with
+   ``k = 20``, so an hour with few dials stays near ``p``; its lift is ``(rate - p) / p``,
+   bounded to [-1, 1].
+4. The 24 hours are written to ``campaign_answer_hours`` (which also shows people what was
+   learned); :data:`PRIORITY_SQL` reads the campaign's 24 lifts once (an array) and each
+   lead's zone by its key, and takes the lift of the lead's local hour now. A table rather
+   than an array parameter: PRIORITY_SQL keeps one parameter per weight, and whichever node
+   rescores uses the last hours learned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from compliance import Contact, candidate_zones, number_info
+from compliance._zones import NumberInfo, address_region, address_zones
 
 # Every final disposition an attempt can end with (the unanswered ones, then the answered
 # ones) and the delay before its lead is tried again by default.
@@ -45,20 +79,87 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "agent": None,  # an agent spoke to them: the agent's disposition decides what follows
 }
 MODES = ("preview", "progressive", "predictive", "agentless")
-PRIORITY_WEIGHTS = ("balance", "days_past_due", "broken_promises", "days_since_contact")
-# Recompute the campaign's ready leads' priority from the weights ($2..$5) at time $6.
+PRIORITY_WEIGHTS = (
+    "balance",
+    "days_past_due",
+    "broken_promises",
+    "days_since_contact",
+    "best_hour",
+)
+# Recompute the campaign's ready leads' priority from the weights ($2..$6) at time $7.
 PRIORITY_SQL = """
 UPDATE leads l SET priority = round(
       $2 * ln(1 + d.balance_cents / 100.0)
     + $3 * least(d.days_past_due, 720) / 30.0
     + $4 * (SELECT count(*) FROM promises p WHERE p.debt_id = d.id AND p.status = 'broken')
-    + $5 * coalesce(least(extract(epoch FROM $6 - (
+    + $5 * coalesce(least(extract(epoch FROM $7 - (
               SELECT max(o.at) FROM compliance_outcomes o
               WHERE o.person_id = l.person_id
                 AND o.outcome IN ('conversation', 'direct_contact'))) / 86400, 60), 60)
+    + CASE WHEN $6::float8 = 0 THEN 0 ELSE ($6::float8 * coalesce(
+          -- the campaign's 24 lifts (read once), at the lead's local hour now
+          (SELECT array_agg(h.lift ORDER BY h.hour) FROM campaign_answer_hours h
+           WHERE h.campaign_id = $1)[1 + extract(hour FROM $7 AT TIME ZONE (
+              SELECT z.zone FROM person_zones z WHERE z.person_id = l.person_id))::int],
+          0))::numeric END
 )::int
 FROM debts d
 WHERE l.campaign_id = $1 AND l.state = 'ready' AND d.id = l.debt_id
+"""
+# The learned best hour (see the module's docstring).
+BEST_HOUR_DAYS = 14
+BEST_HOUR_PRIOR_K = 20.0
+# A person answered: an agent took the call, no agent was free in time, or they hung up
+# before either (AMD did not say machine).
+LIVE_DISPOSITIONS = ("agent", "abandoned", "hangup")
+# Never dialed (refused by Asterisk) or fate unknown: not counted as dials.
+NOT_DIALED = ("failed", "lost")
+ZONES_PER_RESCORE = 5000
+# Dials and live answers by the debtor's local hour: campaign $1, finalized in [$2, $3).
+HOUR_COUNTS_SQL = """
+SELECT extract(hour FROM coalesce(a.originated_at, a.finalized_at) AT TIME ZONE z.zone)::int
+           AS hour,
+       count(*)::int AS dials,
+       (count(*) FILTER (WHERE a.disposition = ANY($4::text[])))::int AS answers
+FROM call_attempts a
+JOIN person_zones z ON z.person_id = a.person_id
+WHERE a.campaign_id = $1 AND a.state = 'final' AND a.finalized_at >= $2 AND a.finalized_at < $3
+  AND a.direction = 'outbound' AND a.disposition <> ALL($5::text[]) AND z.zone IS NOT NULL
+GROUP BY 1
+"""
+# Persons of the campaign's ready leads and of its attempts since $3 without a resolved zone.
+_UNRESOLVED = """
+SELECT p.id, p.country, p.region, p.postal_code, p.stated_timezone, n.e164, n.kind
+FROM persons p
+LEFT JOIN LATERAL (
+    SELECT n.e164, n.kind FROM phone_numbers n
+    WHERE n.person_id = p.id AND n.status = 'active' ORDER BY n.id LIMIT 1
+) n ON true
+WHERE p.id IN (SELECT l.person_id FROM leads l WHERE l.campaign_id = $1 AND l.state = 'ready'
+               UNION
+               SELECT a.person_id FROM call_attempts a
+               WHERE a.campaign_id = $1 AND a.state = 'final' AND a.finalized_at >= $3)
+  AND NOT EXISTS (SELECT 1 FROM person_zones z WHERE z.person_id = p.id)
+ORDER BY p.id
+LIMIT $2
+"""
+# Only zones PostgreSQL knows are kept (AT TIME ZONE must never fail a rescore). An address
+# changed while its person was being resolved may keep the old zone until its next change:
+# it only ever weighs a priority.
+_RESOLVED = """
+INSERT INTO person_zones (person_id, zone, resolved_at)
+SELECT t.p, CASE WHEN t.z IN (SELECT name FROM pg_timezone_names) THEN t.z END, $3
+FROM unnest($1::bigint[], $2::text[]) AS t(p, z)
+ORDER BY t.p
+ON CONFLICT (person_id) DO UPDATE SET zone = EXCLUDED.zone, resolved_at = EXCLUDED.resolved_at
+"""
+_LEARNED = """
+INSERT INTO campaign_answer_hours (campaign_id, hour, dials, answers, rate, lift, learned_at)
+SELECT $1, t.h, t.d, t.a, t.r, t.l, $7
+FROM unnest($2::smallint[], $3::int[], $4::int[], $5::float8[], $6::float8[]) AS t(h, d, a, r, l)
+ON CONFLICT (campaign_id, hour) DO UPDATE
+SET dials = EXCLUDED.dials, answers = EXCLUDED.answers, rate = EXCLUDED.rate,
+    lift = EXCLUDED.lift, learned_at = EXCLUDED.learned_at
 """
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -141,6 +242,13 @@ class Campaign:
     priority_weights: tuple[float, ...] | None = None
 
     @property
+    def best_hour_weight(self) -> float:
+        """The ``best_hour`` priority weight (0: the learned best hour is not used)."""
+        if self.priority_weights is None:
+            return 0.0
+        return self.priority_weights[PRIORITY_WEIGHTS.index("best_hour")]
+
+    @property
     def channel(self) -> str:
         """The compliance channel of its dials: an agentless call plays recorded prompts."""
         return "prerecorded" if self.mode == "agentless" else "autodialed_voice"
@@ -166,12 +274,15 @@ class Campaign:
             raise CampaignError(f"{where}: settings.max_lines must be an integer >= 0")
         weights = settings.get("priority") or {}
         if not isinstance(weights, dict) or not all(
-            k in PRIORITY_WEIGHTS and isinstance(v, int | float) and not isinstance(v, bool)
+            k in PRIORITY_WEIGHTS
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
             for k, v in weights.items()
         ):
             raise CampaignError(
                 f"{where}: settings.priority must map some of {', '.join(PRIORITY_WEIGHTS)} "
-                f"to numbers, got {weights!r}"
+                f"to finite numbers, got {weights!r}"
             )
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
@@ -203,3 +314,135 @@ def _json(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise CampaignError(f"{where}: expected a JSON object")
     return raw
+
+
+# -- the learned best hour (pure) ------------------------------------------------------------
+def answer_rate_by_hour(
+    counts: Mapping[int, tuple[int, int]], prior_k: float = BEST_HOUR_PRIOR_K
+) -> dict[int, float]:
+    """Each local hour's (0-23) live-answer rate from ``counts`` (hour -> (answers, dials)),
+    smoothed toward the overall rate ``p``: ``(answers + k p) / (dials + k)``.
+
+    Every hour is in the result (an hour never dialed has ``p``); empty when nothing was
+    dialed (there is no rate to learn).
+    """
+    if not prior_k > 0:
+        raise ValueError(f"prior_k must be > 0, got {prior_k!r}")
+    for hour, (answers, dials) in counts.items():
+        if not 0 <= hour <= 23 or not 0 <= answers <= dials:
+            raise ValueError(f"bad count for hour {hour!r}: {answers!r} answers, {dials!r} dials")
+    p = overall_answer_rate(counts)
+    if p is None:
+        return {}
+    return {
+        h: (counts.get(h, (0, 0))[0] + prior_k * p) / (counts.get(h, (0, 0))[1] + prior_k)
+        for h in range(24)
+    }
+
+
+def overall_answer_rate(counts: Mapping[int, tuple[int, int]]) -> float | None:
+    """All answers over all dials; None when nothing was dialed."""
+    dials = sum(d for _, d in counts.values())
+    return sum(a for a, _ in counts.values()) / dials if dials else None
+
+
+def hour_lift(rate: float, overall: float) -> float:
+    """How much better (or worse) an hour answers than the campaign: ``(rate - overall) /
+    overall``, bounded to [-1, 1]; 0 when the campaign never had an answer."""
+    if overall <= 0:
+        return 0.0
+    return max(-1.0, min(1.0, (rate - overall) / overall))
+
+
+def primary_zone(contact: Contact, e164: str | None, number_kind: str = "unknown") -> str | None:
+    """The zone a debtor most likely is in, from the zones compliance would consider for this
+    address and number (:func:`compliance.candidate_zones`): the only one; among several, the
+    address's main zone when it names its region (or its country has one zone), then the
+    number's first zone, then the first; None when there is none."""
+    info = number_info(e164) if e164 else NumberInfo(e164="", valid=False)
+    kind = number_kind if number_kind != "unknown" else info.kind
+    zones = candidate_zones(contact, info, kind)
+    if len(zones) <= 1:
+        return zones[0] if zones else None
+    address = address_zones(contact.country, contact.region, contact.postal_code)
+    named = address_region(contact.country, contact.region, contact.postal_code) is not None
+    preferred = (address[:1] if named or len(address) == 1 else ()) + info.zones
+    return next((z for z in preferred if z in zones), zones[0])
+
+
+# -- the rescore (database) --------------------------------------------------------------------
+async def rescore(pool: asyncpg.Pool, campaign: Campaign, now: datetime) -> None:
+    """Recompute the campaign's ready leads' priorities, learning the best hours first when
+    ``best_hour`` weighs; nothing when the campaign has no weights."""
+    weights = campaign.priority_weights
+    if weights is None:
+        return
+    async with pool.acquire() as conn:
+        if campaign.best_hour_weight != 0:
+            await learn_best_hours(conn, campaign.id, now)
+        await conn.execute(PRIORITY_SQL, campaign.id, *weights, now)
+
+
+async def learn_best_hours(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    now: datetime,
+    *,
+    days: int = BEST_HOUR_DAYS,
+    prior_k: float = BEST_HOUR_PRIOR_K,
+) -> dict[int, float]:
+    """Resolve a batch of zones, count, learn and store the campaign's 24 hours; their lifts
+    (empty when nothing was dialed: every lead then gets no adjustment)."""
+    since = now - timedelta(days=days)
+    await resolve_zones(conn, campaign_id, since, now)
+    counts = {
+        r["hour"]: (r["answers"], r["dials"])
+        for r in await conn.fetch(
+            HOUR_COUNTS_SQL, campaign_id, since, now, list(LIVE_DISPOSITIONS), list(NOT_DIALED)
+        )
+    }
+    rates = answer_rate_by_hour(counts, prior_k)
+    overall = overall_answer_rate(counts)
+    if not rates or overall is None:
+        await conn.execute("DELETE FROM campaign_answer_hours WHERE campaign_id = $1", campaign_id)
+        return {}
+    hours = list(range(24))
+    lifts = {h: hour_lift(rates[h], overall) for h in hours}
+    await conn.execute(
+        _LEARNED,
+        campaign_id,
+        hours,
+        [counts.get(h, (0, 0))[1] for h in hours],
+        [counts.get(h, (0, 0))[0] for h in hours],
+        [rates[h] for h in hours],
+        [lifts[h] for h in hours],
+        now,
+    )
+    return lifts
+
+
+async def resolve_zones(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    since: datetime,
+    now: datetime,
+    limit: int = ZONES_PER_RESCORE,
+) -> int:
+    """Resolve up to ``limit`` of the campaign's persons without a zone; how many."""
+    rows = await conn.fetch(_UNRESOLVED, campaign_id, limit, since)
+    if not rows:
+        return 0
+    zones = await asyncio.to_thread(_zones_of, rows)  # phone number parsing: off the loop
+    await conn.execute(_RESOLVED, [r["id"] for r in rows], zones, now)
+    return len(rows)
+
+
+def _zones_of(rows: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    return [
+        primary_zone(
+            Contact(r["id"], r["country"], r["region"], r["postal_code"], r["stated_timezone"]),
+            r["e164"],
+            r["kind"] or "unknown",
+        )
+        for r in rows
+    ]

@@ -45,7 +45,7 @@ import asyncpg
 
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard
-from dialer.campaigns import PRIORITY_SQL, Campaign, CampaignError
+from dialer.campaigns import Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
 from dialer.results import write_result
@@ -360,8 +360,7 @@ class CampaignRunner:
     async def _rescore(self) -> None:
         """The leads' priorities, when the campaign weighs them (every ``_RESCORE_S``)."""
         self._rescored_at = time.monotonic()
-        if self.c.priority_weights is not None:
-            await self.pool.execute(PRIORITY_SQL, self.c.id, *self.c.priority_weights, self.clock())
+        await rescore(self.pool, self.c, self.clock())
 
     async def _release_leftovers(self) -> None:
         """At takeover: leads claimed but never dialed, and ledger reservations that never

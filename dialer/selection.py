@@ -1,16 +1,23 @@
 """From ready leads to dials the gate allowed: claim, pick a number, gate, record the intent.
 
 1. **Claim** the campaign's best ready leads (``FOR UPDATE SKIP LOCKED``: several nodes never
-   take the same lead), highest priority first, then the longest waiting.
-2. **Pick a number** per person: the active number tried least recently (never tried first),
-   so a debtor's numbers rotate.
+   take the same lead): first those whose debt has a callback due (:mod:`dialer.callbacks`),
+   whatever their priority; then the highest priority, then the longest waiting. A lead is
+   only ever claimed once its ``next_try_at`` has come, callback or not.
+2. **Pick a number** per lead: a due callback's number while it is active; otherwise the
+   person's active number tried least recently (never tried first), so a debtor's numbers
+   rotate.
 3. **Gate** them together (:meth:`ComplianceGate.check_and_reserve_many`): an allowed dial is
    reserved in the ledger; a denied one goes back to ``ready`` at its ``next_allowed_at``
-   (a hard block, e.g. cease or do-not-call, cancels the lead).
+   (a hard block, e.g. cease or do-not-call, cancels the lead); its callbacks stay pending.
 4. **Intend**: each allowed dial gets its ``call_attempts`` row (``originating``, id = the
-   reservation's attempt id) and its lead goes ``in_call``, before any Originate is sent.
+   reservation's attempt id), its lead goes ``in_call`` and the callbacks it keeps are marked
+   taken (``done_at``, ``attempt_id``), before any Originate is sent.
 
 All four are one transaction (the gate's rounds are savepoints in it).
+
+The claim reads the pending callbacks due by the partial index ``callbacks_pending_due_idx``
+once per claim (a hash join against the campaign's due leads), never once per lead.
 """
 
 from __future__ import annotations
@@ -24,18 +31,23 @@ import asyncpg
 
 from compliance import ComplianceGate, Decision, DialRequest
 from compliance._types import SOFT_CODES
+from dialer.callbacks import due_callbacks, take_callbacks
 
 _CLAIM = """
-WITH picked AS (
-    SELECT l.id FROM leads l
+WITH due_callbacks AS (
+    SELECT DISTINCT c.debt_id FROM callbacks c
+    WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $2
+), picked AS (
+    SELECT l.id, cb.debt_id IS NOT NULL AS callback FROM leads l
+    LEFT JOIN due_callbacks cb ON cb.debt_id = l.debt_id
     WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
-    ORDER BY l.priority DESC, l.next_try_at, l.id
+    ORDER BY cb.debt_id IS NULL, l.priority DESC, l.next_try_at, l.id
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF l SKIP LOCKED
 )
 UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
 FROM picked WHERE l.id = picked.id
-RETURNING l.id, l.person_id, l.debt_id, l.priority
+RETURNING l.id, l.person_id, l.debt_id, l.priority, picked.callback
 """
 _NUMBERS = """
 SELECT DISTINCT ON (n.person_id) n.person_id, n.id, n.e164
@@ -105,13 +117,20 @@ async def claim_and_gate(
         rows = await conn.fetch(_CLAIM, campaign_id, now, want, node)
         if not rows:
             return [], []
-        numbers = {
+        rotation = {
             r["person_id"]: (r["id"], r["e164"])
             for r in await conn.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
         }
+        callbacks = await due_callbacks(conn, [r["debt_id"] for r in rows if r["callback"]], now)
+        numbers: dict[int, tuple[int, str]] = {}  # lead -> (phone id, e164)
         leads = []
         for r in rows:
-            if r["person_id"] not in numbers:
+            cb = callbacks.get(r["debt_id"])
+            if cb is not None and cb.phone_id is not None and cb.e164 is not None:
+                numbers[r["id"]] = (cb.phone_id, cb.e164)
+            elif r["person_id"] in rotation:
+                numbers[r["id"]] = rotation[r["person_id"]]
+            else:
                 await conn.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
                 continue
             leads.append(r)
@@ -119,7 +138,7 @@ async def claim_and_gate(
             DialRequest(
                 person_id=r["person_id"],
                 debt_ids=(r["debt_id"],),
-                phone=numbers[r["person_id"]][0],
+                phone=numbers[r["id"]][0],
                 attempt_id=uuid.uuid4(),
                 channel=channel,
                 campaign=campaign_code,
@@ -131,7 +150,7 @@ async def claim_and_gate(
         denied: list[Denied] = []
         for r, req, d in zip(leads, requests, decisions, strict=True):
             if d.reserved:
-                phone_id, e164 = numbers[r["person_id"]]
+                phone_id, e164 = numbers[r["id"]]
                 dials.append(
                     Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
                 )
@@ -152,6 +171,12 @@ async def claim_and_gate(
                 "WHERE id = ANY($1::bigint[])",
                 [x.lead_id for x in dials],
             )
+            kept = [
+                (callbacks[x.debt_id], x.attempt_id, x.lead_id)
+                for x in dials
+                if x.debt_id in callbacks
+            ]
+            await take_callbacks(conn, kept, now)
         for r, d in zip(leads, decisions, strict=True):
             if d.reserved:
                 continue
@@ -161,8 +186,7 @@ async def claim_and_gate(
                 state, when = "ready", now + timedelta(minutes=1)
             elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
                 await conn.execute(
-                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1",
-                    numbers[r["person_id"]][0],
+                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1", numbers[r["id"]][0]
                 )
                 state, when = "ready", now
             elif hard:
