@@ -48,6 +48,7 @@ from dialer.agents import AgentBoard
 from dialer.campaigns import Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
+from dialer.promises import settle_promises
 from dialer.results import write_result
 from dialer.selection import Dial, claim_and_gate
 from pbx import PbxError
@@ -360,6 +361,10 @@ class CampaignRunner:
     async def _rescore(self) -> None:
         """The leads' priorities, when the campaign weighs them (every ``_RESCORE_S``)."""
         self._rescored_at = time.monotonic()
+        async with self.pool.acquire() as conn:
+            broken = await settle_promises(conn, self.clock().date())
+        if broken:
+            log.info("dialer %s: %d promise(s) broken; their debts are back", self.c.code, broken)
         await rescore(self.pool, self.c, self.clock())
 
     async def _release_leftovers(self) -> None:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from ivr.promises import settle_promises
+from dialer.promises import settle_promises
 from tests.ivr._seed import debtor
 
 TODAY = date(2026, 11, 26)
