@@ -320,6 +320,7 @@ class AgiChannel:
                 if response.result == "-1":
                     if s.hung_up or response.endpos:  # stopped mid-file: the caller left
                         raise AgiHangup("caller hung up during a prompt")
+                    await s.channel_status()  # 511 (AgiHangup) if the caller left just now
                     continue  # result=-1 endpos=0: no such file; the next candidate
                 return response.digit
             log.warning("agi %r: no sound file for %s", s, item.candidates[0])

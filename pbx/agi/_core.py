@@ -74,7 +74,7 @@ class AgiEnvironment:
         return self.get("language")
 
 
-_RESPONSE = re.compile(r"^200 result=(-?\d*)(?: \((.*?)\))?(?: endpos=(-?\d+))?\s*$")
+_RESPONSE = re.compile(r"^200 result=(-?[0-9*#]*)(?: \((.*?)\))?(?: endpos=(-?\d+))?\s*$")
 
 
 @dataclass(frozen=True)

@@ -214,9 +214,13 @@ class AgiResponder:
                 return AgiAnswer(
                     f"200 result={ord(digit)} endpos={endpos // 2}\n", self.prompt_s / 2
                 )
-        if self.keys and self.keys[0] == "H":
+        if self.keys and self.keys[0] == "H":  # mid-prompt: endpos is what played (agi/04)
             self.keys.pop(0)
-            return AgiAnswer("200 result=-1 endpos=0\n", self.prompt_s / 2, hangup_after=True)
+            return AgiAnswer(
+                f"200 result=-1 endpos={max(1, endpos // 2)}\n",
+                self.prompt_s / 2,
+                hangup_after=True,
+            )
         return AgiAnswer(f"200 result=0 endpos={endpos}\n", self.prompt_s)
 
     _control_stream_file = _stream_file
@@ -235,8 +239,8 @@ class AgiResponder:
         if entry is None or entry == "H":
             return AgiAnswer("200 result=-1\n", self.prompt_s / 2, hangup_after=True)
         entry = entry.lstrip("!")
-        if entry.endswith("#"):
-            digits = entry[:-1][:max_digits]
+        if "#" in entry:  # '#' ends the entry (keys after it are never read)
+            digits = entry[: entry.index("#")][:max_digits]
             return AgiAnswer(f"200 result={digits}\n", self.prompt_s + self.key_s * len(entry))
         digits = entry[:max_digits]
         if len(digits) >= max_digits and digits:

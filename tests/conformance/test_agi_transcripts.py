@@ -469,3 +469,16 @@ async def test_idle_hangup_reaches_the_flow_as_hangup() -> None:
     finally:
         await server.stop(grace_s=1)
     assert result == {"saved": AgiResponse(200, "0", None, None, "200 result=0"), "hangup": True}
+
+
+@pytest.mark.parametrize(("line", "result"), [("200 result=*12", "*12"), ("200 result=*", "*")])
+def test_get_data_may_return_star_keys(line: str, result: str) -> None:
+    # GET DATA returns the keys pressed before '#' or the timeout; '*' is one of them.
+    conn = AgiServerConnection()
+    conn.receive_data(encode_environment({"agi_network": "yes"}))
+    drain(conn)
+    conn.send_command("GET DATA beep 5000 4")
+    conn.receive_data(line.encode() + b"\n")
+    (response,) = drain(conn)
+    assert isinstance(response, AgiResponse)
+    assert response.result == result
