@@ -177,6 +177,9 @@ class IvrService:
                 elif isinstance(step, RunAction):
                     call.language, call.now = machine.language, self.clock()
                     result, updates = await self._action(step, call)
+                    note = getattr(channel, "action_done", None)
+                    if note is not None:  # the simulator prints what each action did
+                        note(step.name, result, call.writes)
                     call.caller = updates.pop("_caller", None) or call.caller
                     language_switch = updates.pop("_language", None)
                     if language_switch in flow.languages:

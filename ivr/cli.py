@@ -57,6 +57,7 @@ class ConsoleChannel:
         self.keys = keys
         self.out = out or sys.stdout
         self.language = "es"
+        self._written = 0
 
     def _say(self, item: Speech) -> str:
         if isinstance(item, File):
@@ -93,6 +94,12 @@ class ConsoleChannel:
         shown = "*" * len(digits) if spec.secret else (digits or "(nothing)")
         self._print(f"CALLER: {shown}")
         return digits, not entry.endswith("#") and len(digits) < spec.max_digits
+
+    def action_done(self, name: str, result: str, writes: list[str]) -> None:
+        self._print(f"   [{name}: {result}]")
+        while self._written < len(writes):
+            self._print(f"   wrote {writes[self._written]}")
+            self._written += 1
 
     async def transfer(self, session_id: uuid.UUID, target: str) -> None:
         self._print(f"-> transfer to {target} (IVR session {session_id})")
@@ -144,8 +151,6 @@ async def _simulate(args: argparse.Namespace) -> int:
         finally:
             await pool.close()
     if result is not None:
-        for w in result.writes:
-            print(f"   wrote {w}")
         print(f"outcome: {result.outcome} (state {result.state}, session {result.session_id})")
     else:
         print("outcome: hangup")

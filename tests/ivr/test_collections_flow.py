@@ -327,3 +327,27 @@ async def test_abandon_save_says_who_and_a_number_then_offers_self_service(rig: 
     assert "Su saldo pendiente" in text
     assert result is not None
     assert result.outcome == "transfer"
+
+
+async def test_settlement_and_nothing_due(rig: Rig) -> None:
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+        paid = await debtor(conn, balance_cents=0)
+    result, text = await rig.call(d, [*verified(d), "2", "2"])
+    assert "El pago único de liquidación es de 900 pesos" in text  # 60 % of 1500
+    promise = await rig.pool.fetchrow("SELECT * FROM promises WHERE debt_id = $1", d.debt_id)
+    assert (promise["kind"], promise["total_cents"]) == ("settlement", 90000)
+    result, text = await rig.call(paid, verified(paid))
+    assert "Su cuenta no tiene saldo pendiente" in text
+    assert result is not None
+    assert result.outcome == "nothing_due"
+
+
+async def test_simulate_prints_actions_and_writes(rig: Rig) -> None:
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+    _, text = await rig.call(d, [*verified(d), "1", "2"])
+    assert "   [verify_identity: ok]" in text
+    assert "   wrote ivr_sessions: verified" in text
+    assert "   wrote promises: full, 1 instalment(s), 135000" in text
+    assert "CALLER: 19800101" in text
