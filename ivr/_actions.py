@@ -78,6 +78,7 @@ class Call:
     now: datetime
     attempt_id: uuid.UUID | None = None
     writes: list[str] = field(default_factory=list)  # what was written (for the simulator)
+    debt: tuple[asyncpg.Record, plans.CreditorPolicy] | None = None  # the verified debt
 
 
 Action = Callable[[Mapping[str, str], Call], Awaitable[tuple[str, dict[str, Any]]]]
@@ -184,20 +185,21 @@ class CollectionsActions:
     async def verify_identity(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
         debt_id = call.data.get("candidate_debt_id")
         factor = args.get("factor", "")
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = None
-            if debt_id is not None:
+        row = None
+        if debt_id is not None:
+            async with self.pool.acquire() as conn:
                 row = await conn.fetchrow(
                     "SELECT d.id, d.person_id, d.creditor_id, d.ivr_locked_until, c.policy,"
-                    " c.code, p.date_of_birth, p.postal_code, p.id_last4, p.country"
-                    " FROM debts d JOIN creditors c ON c.id = d.creditor_id"
-                    " JOIN persons p ON p.id = d.person_id WHERE d.id = $1 FOR UPDATE OF d",
+                    " c.code, c.callback_number, p.date_of_birth, p.postal_code, p.id_last4,"
+                    " p.country FROM debts d JOIN creditors c ON c.id = d.creditor_id"
+                    " JOIN persons p ON p.id = d.person_id WHERE d.id = $1",
                     debt_id,
                 )
-            policy = _policy(row) if row is not None else None
-            if row is not None and policy is not None and _factor_ok(row, policy, factor):
-                if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
-                    return "locked", {}
+        policy = _policy(row) if row is not None else None
+        if row is not None and policy is not None and _factor_ok(row, policy, factor):
+            if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
+                return "locked", {}
+            async with self.pool.acquire() as conn:
                 await conn.execute(
                     "UPDATE ivr_sessions SET verified = true, person_id = $2, debt_id = $3,"
                     " updated_at = now() WHERE id = $1",
@@ -205,18 +207,26 @@ class CollectionsActions:
                     row["person_id"],
                     row["id"],
                 )
-                out = await self._creditor(conn, row["creditor_id"])
-                country = (row["country"] or "").strip().upper()
-                disclosure = policy.disclosure or DISCLOSURES.get(country, "disclosure_generic")
-                out.update(
-                    verified=True,
-                    debt_id=row["id"],
-                    person_id=row["person_id"],
-                    country=country,
-                    disclosure=disclosure,
-                )
-                call.writes.append("ivr_sessions: verified")
-                return "ok", out
+            country = (row["country"] or "").strip().upper()
+            call.writes.append("ivr_sessions: verified")
+            return "ok", {
+                "creditor_id": row["creditor_id"],
+                "company": f"company_{row['code'].lower()}",
+                "callback_number": _digits(row["callback_number"]),
+                "verified": True,
+                "debt_id": row["id"],
+                "person_id": row["person_id"],
+                "country": country,
+                "disclosure": policy.disclosure or DISCLOSURES.get(country, "disclosure_generic"),
+            }
+        return await self._verify_failed(call, debt_id, policy)
+
+    async def _verify_failed(
+        self, call: Call, debt_id: int | None, policy: plans.CreditorPolicy | None
+    ) -> tuple[str, dict]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if debt_id is not None:  # serialise the count with other calls on this debt
+                await conn.execute("SELECT 1 FROM debts WHERE id = $1 FOR UPDATE", debt_id)
             # A failure: logged, and counted towards the account's lockout.
             await conn.execute(
                 "INSERT INTO ivr_auth_failures (debt_id, session_id, at) VALUES ($1, $2, $3)",
@@ -227,7 +237,7 @@ class CollectionsActions:
             call.writes.append("ivr_auth_failures: 1 row")
             session_failures = int(call.data.get("verify_failures", 0)) + 1
             log.warning("ivr %s: identity check failed (%d)", call.session_id, session_failures)
-            if row is not None and policy is not None:
+            if debt_id is not None and policy is not None:
                 since = call.now - timedelta(minutes=policy.lockout_minutes)
                 count = await conn.fetchval(
                     "SELECT count(*) FROM ivr_auth_failures WHERE debt_id = $1 AND at > $2",
@@ -254,15 +264,19 @@ class CollectionsActions:
 
     # -- balance and options ----------------------------------------------------------------
     async def _debt(self, call: Call) -> tuple[asyncpg.Record, plans.CreditorPolicy]:
+        """The verified debt and its creditor's policy, read once per call (a payment of this
+        call drops the copy)."""
         if not call.data.get("verified"):
             raise PermissionError("the caller is not verified")
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT d.id, d.balance_cents, d.currency, d.status, c.policy, c.code"
-                " FROM debts d JOIN creditors c ON c.id = d.creditor_id WHERE d.id = $1",
-                call.data["debt_id"],
-            )
-        return row, _policy(row)
+        if call.debt is None:
+            async with self.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT d.id, d.balance_cents, d.currency, d.status, c.policy, c.code"
+                    " FROM debts d JOIN creditors c ON c.id = d.creditor_id WHERE d.id = $1",
+                    call.data["debt_id"],
+                )
+            call.debt = (row, _policy(row))
+        return call.debt
 
     async def load_offers(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
         row, _ = await self._debt(call)
@@ -348,11 +362,15 @@ class CollectionsActions:
         for _ in range(5):
             code = plans.confirmation_code(_random.randbelow(10**7))
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
+                # One statement (atomic, one round trip): the promise and the debt's status.
+                async with self.pool.acquire() as conn:
                     await conn.execute(
-                        "INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
-                        " confirmation_code, ivr_session_id, kind, first_due, last_due)"
-                        " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)",
+                        "WITH p AS (INSERT INTO promises (debt_id, attempt_id, source, plan,"
+                        " total_cents, confirmation_code, ivr_session_id, kind, first_due,"
+                        " last_due) VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)"
+                        " RETURNING debt_id)"
+                        " UPDATE debts SET status = 'promised'"
+                        " WHERE id = (SELECT debt_id FROM p) AND status = 'open'",
                         debt_id,
                         call.attempt_id,
                         json.dumps(instalments),
@@ -362,10 +380,6 @@ class CollectionsActions:
                         kind,
                         date.fromisoformat(instalments[0]["due"]),
                         date.fromisoformat(instalments[-1]["due"]),
-                    )
-                    await conn.execute(
-                        "UPDATE debts SET status = 'promised' WHERE id = $1 AND status = 'open'",
-                        debt_id,
                     )
             except asyncpg.UniqueViolationError:
                 continue
@@ -439,6 +453,7 @@ class CollectionsActions:
             )
             if result.approved:
                 await self._apply_payment(conn, call, row, offer, amount)
+                call.debt = None  # the balance changed
         call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
         updates: dict[str, Any] = {"payment_tries": tries + 1}
         if not result.approved:
