@@ -233,13 +233,14 @@ class Campaign:
     abandon_target: float
     agentless_flow: str | None
     language: str = "es"
-    voicemail: str = ""
+    voicemail: str = ""  # sound files for Playback() ('&'-joined); "" = no message
     max_lines: int = 200
     state: str = "running"
     abandon_window_days: int = 30
     retry: RetrySchedule = field(default_factory=RetrySchedule)
     # Weights in PRIORITY_WEIGHTS order; None: the imported priority stands.
     priority_weights: tuple[float, ...] | None = None
+    voicemail_number: str = ""  # digits said after the message (the creditor's call-back line)
 
     @property
     def best_hour_weight(self) -> float:
@@ -287,20 +288,52 @@ class Campaign:
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
         )
+        voicemail, number = _voicemail(settings.get("voicemail", "limited"), language, r, where)
         return cls(
             r["id"], code, r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
             tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
-            r["agentless_flow"], language, str(settings.get("voicemail", "")), max_lines,
+            r["agentless_flow"], language, voicemail, max_lines,
             r["state"], r["abandon_window_days"], retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
+            number,
         )  # fmt: skip
 
     @classmethod
     async def load(cls, pool: asyncpg.Pool, code: str) -> Campaign:
-        r = await pool.fetchrow("SELECT * FROM campaigns WHERE code = $1", code)
+        r = await pool.fetchrow(CAMPAIGN_SQL + " WHERE c.code = $1", code)
         if r is None:
             raise LookupError(f"unknown campaign {code!r}")
         return cls.from_row(r)
+
+
+# A campaign row with what its voicemail message needs from the creditor.
+CAMPAIGN_SQL = (
+    "SELECT c.*, cr.code AS creditor_code, cr.callback_number AS creditor_number"
+    " FROM campaigns c LEFT JOIN creditors cr ON cr.id = c.creditor_id"
+)
+_SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
+
+
+def _voicemail(raw: Any, language: str, r: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """``settings.voicemail``: ``"limited"`` (the default) is the Reg F limited-content message
+    (12 CFR 1006.2(j)): who calls, by a business name that does not say debt collection (the
+    creditor's ``company_<code>`` prompt), a request to call back and the number; no debt
+    details. ``""``: no message (hang up on machines). A sound file, or one per language
+    (``{"es": ..., "en": ...}``): the campaign's own recording."""
+    if isinstance(raw, dict):
+        raw = raw.get(language, "")
+    if not isinstance(raw, str) or (raw and raw != "limited" and not _SOUND.match(raw)):
+        raise CampaignError(
+            f"{where}: settings.voicemail must be 'limited', '', a sound file name or one per"
+            f" language, got {raw!r}"
+        )
+    if raw != "limited":
+        return raw, ""
+    code = (r.get("creditor_code") or "").lower()
+    company = f"company_{code}" if code else "company_generic"
+    files = ("voicemail_limited", company, "voicemail_callback")
+    number = "".join(ch for ch in (r.get("creditor_number") or "") if ch.isdigit())
+    return "&".join(f"puente/{language}/{f}" for f in files), number
 
 
 def _json(raw: Any, where: str) -> dict[str, Any]:

@@ -550,6 +550,7 @@ class CampaignRunner:
             f"PUENTE_QUEUE={self.c.queue}",
             f"PUENTE_LANG={self.c.language}",
             f"PUENTE_VM={self.c.voicemail}",
+            f"PUENTE_VM_NUMBER={self.c.voicemail_number}",
         ]
         if self.c.agentless_flow:
             variables.append(f"PUENTE_FLOW={self.c.agentless_flow}")

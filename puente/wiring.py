@@ -24,7 +24,7 @@ import asyncpg
 
 from compliance import ComplianceGate, ComplianceSettings, PackError
 from dialer.amd import AmdSettingsError, LiveAmd, LiveAmdSettings
-from dialer.campaigns import Campaign, CampaignError
+from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
 from dialer.runner import CampaignRunner
@@ -276,7 +276,7 @@ class DialerComponent:
     async def _discover(self) -> None:
         assert self._tg is not None
         rows = await self._pool.fetch(
-            "SELECT * FROM campaigns WHERE state = 'running' ORDER BY code"
+            CAMPAIGN_SQL + " WHERE c.state = 'running' ORDER BY c.code"
         )
         for r in rows:
             code = r["code"]

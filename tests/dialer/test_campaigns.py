@@ -134,3 +134,24 @@ async def test_priorities_from_the_debt_and_its_history(db_pool, tmp_path) -> No
     assert got[old["id"]] == round(10 * math.log(11) + 5 * 690 / 30 + 60)
     assert got[big["id"]] == round(10 * math.log(1 + 100000) + 60)
     assert sorted(got, key=got.get) == [contacted["id"], big["id"], broken["id"], old["id"]]
+
+
+def test_the_default_voicemail_is_the_limited_content_message() -> None:
+    c = Campaign.from_row(
+        row(settings={"language": "en"}, creditor_code="Acme", creditor_number="+1 (512) 555-0100")
+    )
+    assert c.voicemail == (
+        "puente/en/voicemail_limited&puente/en/company_acme&puente/en/voicemail_callback"
+    )
+    assert c.voicemail_number == "15125550100"
+    no_creditor = Campaign.from_row(row())
+    assert "puente/es/company_generic" in no_creditor.voicemail
+    assert no_creditor.voicemail_number == ""
+
+
+def test_own_or_no_voicemail_message() -> None:
+    assert Campaign.from_row(row(settings={"voicemail": ""})).voicemail == ""
+    own = Campaign.from_row(row(settings={"voicemail": {"es": "acme/vm-es", "en": "acme/vm-en"}}))
+    assert (own.voicemail, own.voicemail_number) == ("acme/vm-es", "")
+    with pytest.raises(CampaignError, match="settings.voicemail must be"):
+        Campaign.from_row(row(settings={"voicemail": "bad file; rm -rf"}))

@@ -44,4 +44,4 @@ def test_prompts_are_spoken_into_8k_wav_files(tmp_path: Path) -> None:
     assert {f.stem for f in files} == set(Catalog.load().texts)
     with wave.open(str(tmp_path / "puente" / "es" / "voicemail_limited.wav")) as w:
         assert w.getframerate() == 8000
-        assert w.getnframes() > 8000  # more than a second of speech
+        assert w.getnframes() > 4000  # half a second of speech at least
