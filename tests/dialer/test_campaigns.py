@@ -153,5 +153,5 @@ def test_own_or_no_voicemail_message() -> None:
     assert Campaign.from_row(row(settings={"voicemail": ""})).voicemail == ""
     own = Campaign.from_row(row(settings={"voicemail": {"es": "acme/vm-es", "en": "acme/vm-en"}}))
     assert (own.voicemail, own.voicemail_number) == ("acme/vm-es", "")
-    with pytest.raises(CampaignError, match="settings.voicemail must be"):
+    with pytest.raises(CampaignError, match=r"settings\.voicemail must be"):
         Campaign.from_row(row(settings={"voicemail": "bad file; rm -rf"}))
