@@ -19,9 +19,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
+
+from compliance import ComplianceGate
 
 SOURCES = ("ivr", "agent", "api")
 
@@ -174,3 +177,56 @@ async def take_callbacks(
             leads.append(lead_id)
     if ids:
         await conn.execute(_TAKE, ids, attempts, leads, now)
+
+
+# The compliance packs a callback time is checked against, by the debtor's country (a callback
+# asked for on an inbound call or by an agent has no campaign to take them from).
+PACKS_BY_COUNTRY: dict[str, tuple[str, ...]] = {
+    "US": ("us_federal",),
+    "MX": ("mx",),
+    "CO": ("co",),
+    "CL": ("cl",),
+    "PE": ("pe",),
+    "ES": ("es",),
+}
+
+
+async def allowed_times(
+    gate: ComplianceGate,
+    *,
+    person_id: int,
+    debt_id: int,
+    phone: str,
+    packs: Sequence[str],
+    now: datetime,
+    hours: Sequence[int] = (10, 17),
+    days: int = 7,
+    count: int = 2,
+) -> list[tuple[datetime, datetime]]:
+    """The next ``count`` times (at ``hours`` local, from tomorrow on) the compliance engine
+    would allow a call: ``(UTC, local)`` pairs. The local zone is the first the engine
+    resolves for the debtor; each time is checked in every candidate zone (what-if, nothing
+    reserved)."""
+    first = await gate.check(
+        person_id=person_id, debt_ids=[debt_id], phone=phone, channel="voice", packs=packs,
+        now=now,
+    )  # fmt: skip
+    if not first.timezones:
+        return []
+    zone = ZoneInfo(first.timezones[0])
+    local_now = now.astimezone(zone)
+    found: list[tuple[datetime, datetime]] = []
+    for day in range(1, days + 1):
+        d = local_now.date() + timedelta(days=day)
+        for hour in hours:
+            local = datetime.combine(d, time(hour), zone)
+            at = local.astimezone(UTC)
+            decision = await gate.check(
+                person_id=person_id, debt_ids=[debt_id], phone=phone, channel="voice",
+                packs=packs, now=at,
+            )  # fmt: skip
+            if decision.allowed:
+                found.append((at, local))
+                if len(found) == count:
+                    return found
+    return found

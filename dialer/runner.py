@@ -129,6 +129,11 @@ class CampaignRunner:
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
+        # Observers (the composition root points them at the metrics): a result written, an
+        # Originate's round trip, a compliance decision.
+        self.on_final: Callable[[str, str], None] | None = None
+        self.on_originate: Callable[[float], None] | None = None
+        self.on_decision: Callable[[bool, tuple[str, ...]], None] | None = None
         self.agent_freed_at: float | None = None
         # Seconds from an agent becoming free to the first Originate of the pacing step it
         # woke (the agent's call), and to the step's other Originates (the pacer's extra lines).
@@ -471,6 +476,11 @@ class CampaignRunner:
             channel=self.c.channel,
         )
         self.stats.denied += len(denied)
+        if self.on_decision is not None:
+            for d in denied:
+                self.on_decision(False, d.decision.codes)
+            for _ in dials:
+                self.on_decision(True, ())
         if not dials:
             if denied:
                 codes = sorted({c for d in denied for c in d.decision.codes})
@@ -571,8 +581,11 @@ class CampaignRunner:
             (self.free_to_originate_s if call.first else self.free_to_step_originate_s).append(
                 took_s
             )
+        sent = time.monotonic()
         try:
             handle = await self.ami.originate(fields, action_id=d.attempt_id)
+            if self.on_originate is not None:
+                self.on_originate(time.monotonic() - sent)
         except Exception as e:  # fate unknown: never re-sent; its events may still come
             log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
             return
@@ -616,6 +629,8 @@ class CampaignRunner:
             self.stats.finals += 1
             by = self.stats.by_disposition
             by[disposition] = by.get(disposition, 0) + 1
+            if self.on_final is not None:
+                self.on_final(self.c.code, disposition)
 
 
 _DB_ERRORS = (

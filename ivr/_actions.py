@@ -15,15 +15,15 @@ import json
 import logging
 import secrets as _random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from compliance import ComplianceGate
+from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times, schedule_callback
 from ivr import plans
 from ivr._exceptions import CardError, GatewayUnavailable, PlanError, PolicyError
 from ivr.payments import (
@@ -53,16 +53,6 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 # The disclosure prompt by the debtor's country, unless the creditor's policy names one.
 DISCLOSURES = {"US": "disclosure_us", "MX": "disclosure_mx"}
-# The compliance packs a callback time is checked against, by the debtor's country.
-PACKS_BY_COUNTRY = {
-    "US": ("us_federal",),
-    "MX": ("mx",),
-    "CO": ("co",),
-    "CL": ("cl",),
-    "PE": ("pe",),
-    "ES": ("es",),
-}
-CALLBACK_HOURS = (10, 17)  # local hours offered for a callback, on the next days
 MAX_SESSION_FAILURES = 3
 
 
@@ -511,7 +501,10 @@ class CollectionsActions:
         packs = PACKS_BY_COUNTRY.get(str(call.data.get("country", "")))
         if not packs:
             return "none", {}
-        slots = await self._allowed_slots(person_id, debt_id, call.caller, packs, call.now)
+        slots = await allowed_times(
+            self.gate, person_id=person_id, debt_id=debt_id, phone=call.caller, packs=packs,
+            now=call.now,
+        )  # fmt: skip
         if not slots:
             return "none", {}
         out: dict[str, Any] = {"callback_slots": [s.isoformat() for s, _ in slots]}
@@ -520,45 +513,7 @@ class CollectionsActions:
             out[f"slot{i}_hour"] = local.hour
         return "ok", out
 
-    async def _allowed_slots(
-        self, person_id: int, debt_id: int, phone: str, packs: Sequence[str], now: datetime
-    ) -> list[tuple[datetime, datetime]]:
-        assert self.gate is not None
-        first = await self.gate.check(
-            person_id=person_id,
-            debt_ids=[debt_id],
-            phone=phone,
-            channel="voice",
-            packs=packs,
-            now=now,
-        )
-        if not first.timezones:
-            return []
-        zone = ZoneInfo(first.timezones[0])
-        local_now = now.astimezone(zone)
-        found: list[tuple[datetime, datetime]] = []
-        for day in range(1, 8):
-            d = local_now.date() + timedelta(days=day)
-            for hour in CALLBACK_HOURS:
-                local = datetime.combine(d, time(hour), zone)
-                at = local.astimezone(UTC)
-                decision = await self.gate.check(
-                    person_id=person_id,
-                    debt_ids=[debt_id],
-                    phone=phone,
-                    channel="voice",
-                    packs=packs,
-                    now=at,
-                )
-                if decision.allowed:
-                    found.append((at, local))
-                if len(found) == 2:
-                    return found
-        return found
-
     async def schedule_callback(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
-        from dialer.callbacks import schedule_callback
-
         slots = call.data.get("callback_slots") or []
         index = int(args.get("slot") or 0) - 1
         if not 0 <= index < len(slots):

@@ -104,6 +104,7 @@ class IvrService:
         self.sessions_total = 0
         self.outcomes: dict[str, int] = {}
         self.action_errors_total = 0
+        self.on_outcome: Callable[[str, str], None] | None = None  # (flow, outcome): metrics
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
         return {entry: self.handle_agi for entry in self.by_entry}
@@ -200,6 +201,8 @@ class IvrService:
         finally:
             machine.clear_secrets()
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if self.on_outcome is not None:
+                self.on_outcome(flow.name, outcome)
             result = CallResult(
                 session_id,
                 outcome,

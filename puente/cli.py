@@ -32,6 +32,7 @@ _PLUGINS = (
     ("compliance", "compliance.cli"),
     ("amd", "dialer.amd.cli"),
     ("ivr", "ivr.cli"),
+    ("users", "web.cli"),  # also registers `reports`
 )
 
 

@@ -34,7 +34,19 @@ from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
 from pbx.sim import SimServerSettings, SimulatedAsterisk
 from pbx.sim import build as build_sim
+from puente import __version__
 from puente.settings import SettingsError, load
+from web import WebComponent, WebSettings
+from web._desktop import desktop_extension
+from web._metrics import (
+    CampaignSnapshot,
+    LinkSnapshot,
+    MetricsSnapshot,
+    PoolSnapshot,
+    PuenteMetrics,
+    refresh_every,
+)
+from web._wallboard import runner_view
 
 log = logging.getLogger("puente.wiring")
 
@@ -245,7 +257,9 @@ class DialerComponent:
     def __init__(
         self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
         compliance: ComplianceSettings | None = None, demo: bool = False,
+        metrics: PuenteMetrics | None = None,
     ) -> None:  # fmt: skip
+        self._metrics = metrics
         self._pool = pool
         self._ami = ami
         self._node = node
@@ -275,9 +289,7 @@ class DialerComponent:
 
     async def _discover(self) -> None:
         assert self._tg is not None
-        rows = await self._pool.fetch(
-            CAMPAIGN_SQL + " WHERE c.state = 'running' ORDER BY c.code"
-        )
+        rows = await self._pool.fetch(CAMPAIGN_SQL + " WHERE c.state = 'running' ORDER BY c.code")
         for r in rows:
             code = r["code"]
             if code in self.runners:
@@ -300,6 +312,10 @@ class DialerComponent:
                 refresh_s=self._settings.refresh_s,
             )  # fmt: skip
             await runner.start(self._tg)
+            if self._metrics is not None:
+                runner.on_final = self._metrics.call_finished
+                runner.on_originate = self._metrics.originate_took
+                runner.on_decision = self._metrics.compliance_decision
             self.runners[code] = runner
             log.info("dialer: running campaign %s (%s)", code, campaign.mode)
 
@@ -321,6 +337,67 @@ class DialerComponent:
         return "\n" + "\n".join(lines) if lines else "no campaign running"
 
 
+class OpsComponent:
+    """Refreshes the Prometheus metrics from the other components every few seconds."""
+
+    name = "metrics"
+
+    def __init__(
+        self, metrics: PuenteMetrics, pool: asyncpg.Pool, *, audio: AudioSocketComponent,
+        agi: AgiComponent, ami: AmiComponent | None, dialer: DialerComponent | None,
+    ) -> None:  # fmt: skip
+        self.metrics = metrics
+        self._pool = pool
+        self._audio, self._agi, self._ami, self._dialer = audio, agi, ami, dialer
+        self._task: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> MetricsSnapshot:
+        campaigns = []
+        for code, view in runner_view(self._dialer.runners if self._dialer else {}).items():
+            runner = self._dialer.runners[code] if self._dialer else None
+            s = runner.stats if runner else None
+            working = sum(view["agents"].get(k, 0) for k in ("free", "busy", "wrapup"))
+            campaigns.append(
+                CampaignSnapshot(
+                    campaign=code,
+                    answer_ratio={"today": s.answered / s.dials} if s and s.dials else {},
+                    abandonment_ratio={"today": s.abandoned / s.live} if s and s.live else {},
+                    abandonment_target_ratio=runner.c.abandon_target if runner else None,
+                    dial_level=view["in_flight"] / working if working else None,
+                    agents=view["agents"],
+                    calls_in_flight=view["in_flight"],
+                )
+            )
+        a, g = self._audio.server, self._agi.server
+        links = [
+            LinkSnapshot("audiosocket", a.listening, len(a.calls), {"error": a.errors_total}),
+            LinkSnapshot(
+                "fastagi",
+                g.listening,
+                len(g.sessions),
+                {"error": g.errors_total, "timeout": g.timeouts_total},
+            ),
+        ]
+        if self._ami is not None:
+            links.append(LinkSnapshot("ami", self._ami.client.connected, 1))
+        p = self._pool
+        pool = PoolSnapshot(p.get_size() - p.get_idle_size(), p.get_size(), p.get_max_size())
+        return MetricsSnapshot(tuple(campaigns), tuple(links), pool)
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self._task = tg.create_task(refresh_every(self.metrics, self.snapshot))
+
+    async def stop(self) -> None:
+        await self.abort()
+
+    async def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def status(self) -> str:
+        return "metrics refreshed every 5 s"
+
+
 def build_components(
     file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool, node: str
 ) -> list[Component]:
@@ -340,8 +417,10 @@ def build_components(
         dialer = dataclasses.replace(dialer, pbx="sim")
     amd_settings = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
     ivr_settings = load(IvrSettings, "ivr", file_values=file_values.get("ivr"))
+    web_settings = load(WebSettings, "web", file_values=file_values.get("web"))
     known_sections = {
         "node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd", "ivr",
+        "web",
     }  # fmt: skip
     unknown = set(file_values) - known_sections
     if unknown:
@@ -361,21 +440,46 @@ def build_components(
             ivr = build_ivr(pool, ivr_settings, gate=ComplianceGate(pool, compliance), node=node)
         except IvrError as e:
             raise SettingsError(f"ivr: {e}") from None
+    metrics = PuenteMetrics(__version__)
+    if amd is not None:
+        amd.on_verdict = metrics.amd_verdict
+    if ivr is not None:
+        ivr.on_outcome = metrics.ivr_outcome
     agi_component = AgiComponent(agi, ivr)
     components: list[Component] = [audio_component, agi_component]
     sim = None
     if demo:
         sim = SimComponent(audio_component, agi_component)
         components.append(sim)
+    ami_component = dialer_component = None
     if ami.enabled:
         ami_component = AmiComponent(ami, sim)
         components.append(ami_component)
         if amd is not None:
             components.append(AmdComponent(amd, ami_component))
         if dialer.enabled:
-            components.append(
-                DialerComponent(pool, ami_component, node, dialer, compliance=compliance, demo=demo)
-            )
+            dialer_component = DialerComponent(
+                pool, ami_component, node, dialer, compliance=compliance, demo=demo,
+                metrics=metrics,
+            )  # fmt: skip
+            components.append(dialer_component)
     else:
         log.info("AMI client disabled (ami.enabled = false)")
+    components.append(
+        OpsComponent(
+            metrics, pool, audio=audio_component, agi=agi_component, ami=ami_component,
+            dialer=dialer_component,
+        )
+    )  # fmt: skip
+    if web_settings.enabled:
+        desktop = desktop_extension(
+            ami=lambda: ami_component.client if ami_component is not None else None,
+            runners=lambda: dialer_component.runners if dialer_component is not None else {},
+            metrics=metrics,
+        )
+        components.append(
+            WebComponent(
+                web_settings, pool, gate=ComplianceGate(pool, compliance), extensions=[desktop]
+            )
+        )
     return components

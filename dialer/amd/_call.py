@@ -31,6 +31,7 @@ import asyncio
 import collections
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -252,6 +253,8 @@ class LiveAmd:
         self._idle.set()
         #: Verdicts handed out, by AMDSTATUS; faults by kind (counters for status and metrics).
         self.verdicts: collections.Counter[str] = collections.Counter()
+        #: An observer of each verdict delivered: (status, cause, decision seconds); metrics.
+        self.on_verdict: Callable[[str, str, float], None] | None = None
         self.faults: collections.Counter[str] = collections.Counter()
         #: Frames analysed (all calls).
         self.frames_total = 0
@@ -486,6 +489,8 @@ class LiveAmd:
 
     def _record(self, sess: _Session, verdict: AmdVerdict, delivery: str) -> None:
         self.verdicts[str(verdict.status)] += 1
+        if self.on_verdict is not None:
+            self.on_verdict(str(verdict.status), verdict.cause, verdict.decision_ms / 1000)
         cue = sess.cue
         self.recent.append((sess.attempt, verdict, cue))
         log.info(

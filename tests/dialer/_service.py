@@ -104,6 +104,7 @@ def service_env(database_url: str, pbx: Pbx, *, node: str, pbx_name: str, packs:
         "PUENTE_AMI_SECRET": "x",
         "PUENTE_AGI_PORT": str(pbx.agi_port),
         "PUENTE_AUDIOSOCKET_PORT": str(pbx.audio_port),
+        "PUENTE_WEB_PORT": "0",
         "PUENTE_NODE_NAME": node,
         "PUENTE_NODE_SHUTDOWN_GRACE_S": "10",
         "PUENTE_DIALER_PBX": pbx_name,

@@ -71,6 +71,7 @@ async def test_demo_serves_the_protocols_and_stops_cleanly(database_url: str) ->
         "PUENTE_DATABASE_URL": database_url,
         "PUENTE_AGI_PORT": "0",
         "PUENTE_AUDIOSOCKET_PORT": "0",
+        "PUENTE_WEB_PORT": "0",
         "PUENTE_NODE_SHUTDOWN_GRACE_S": "5",
     }
     proc = await asyncio.create_subprocess_exec(

@@ -1,0 +1,200 @@
+"""Campaigns through the API: create, edit, start/pause/stop, status; the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from tests.web._api_support import (
+    account,
+    attempt,
+    audit_rows,
+    campaign_row,
+    debtor,
+    served,
+    unique,
+)
+from web import create_app
+from web._api import API_BASE
+from web._keys import API_ROUTES
+
+
+def _new(code: str, **extra) -> dict:
+    return {
+        "code": code,
+        "name": f"Campaign {code}",
+        "mode": "predictive",
+        "queue_name": "q1",
+        "compliance_packs": ["mx"],
+        "ring_timeout_s": 30,
+        "abandon_target": 0.03,
+        "retry_schedule": {"busy": "20m", "max_attempts": 5},
+        "settings": {"language": "es", "max_lines": 50},
+        **extra,
+    }
+
+
+async def test_create_edit_start_pause_stop_with_audit(db_pool) -> None:
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool)
+    code = unique("c")
+    async with served(db_pool) as client:
+        h = sup.auth
+        r = await client.post("/api/v1/campaigns", json=_new(code, creditor=d.creditor), headers=h)
+        assert r.status == 201, await r.text()
+        created = await r.json()
+        assert created["state"] == "draft"
+        assert created["creditor"] == d.creditor
+        assert created["retry_schedule"] == {"busy": "20m", "max_attempts": 5}
+        assert (await client.post("/api/v1/campaigns", json=_new(code), headers=h)).status == 409
+
+        r = await client.patch(
+            f"/api/v1/campaigns/{code}",
+            json={"name": "Renamed", "settings": {"max_lines": 80}},
+            headers=h,
+        )
+        assert r.status == 200
+        edited = await r.json()
+        assert edited["name"] == "Renamed"
+        assert edited["settings"] == {"max_lines": 80}
+        assert edited["mode"] == "predictive"  # untouched
+
+        states = []
+        for action in ("start", "pause", "start", "stop"):
+            r = await client.post(f"/api/v1/campaigns/{code}/{action}", headers=h)
+            assert r.status == 200, await r.text()
+            states.append((await r.json())["state"])
+        assert states == ["running", "paused", "running", "stopped"]
+        r = await client.post(f"/api/v1/campaigns/{code}/pause", headers=h)
+        assert r.status == 409
+        assert (await r.json())["field"] == "state"
+
+        r = await client.get(f"/api/v1/campaigns/{code}", headers=h)
+        assert (await r.json())["state"] == "stopped"
+        listed = await (await client.get("/api/v1/campaigns", headers=h)).json()
+        assert code in [c["code"] for c in listed["campaigns"]]
+    assert await db_pool.fetchval("SELECT state FROM campaigns WHERE code = $1", code) == "stopped"
+    subject = f"campaign:{code}"
+    assert len(await audit_rows(db_pool, "campaign.create", subject)) == 1
+    edits = await audit_rows(db_pool, "campaign.edit", subject)
+    assert edits[0]["actor"] == sup.name
+    assert json.loads(edits[0]["details"])["changes"]["name"] == {
+        "from": f"Campaign {code}",
+        "to": "Renamed",
+    }
+    for action, n in (("start", 2), ("pause", 1), ("stop", 1)):
+        rows = await audit_rows(db_pool, f"campaign.{action}", subject)
+        assert len(rows) == n
+        assert all(r["actor"] == sup.name for r in rows)
+
+
+async def test_a_bad_campaign_names_the_field(db_pool) -> None:
+    admin = await account(db_pool, "admin")
+    cases = [
+        ({"settings": {"max_lines": -1}}, "settings.max_lines"),
+        ({"settings": {"colour": "red"}}, "settings"),
+        ({"retry_schedule": {"busy": "soon"}}, "retry_schedule.busy"),
+        ({"mode": "agentless"}, "agentless_flow"),
+        ({"compliance_packs": ["nowhere"]}, "compliance_packs"),
+        ({"compliance_packs": []}, "compliance_packs"),
+        ({"ring_timeout_s": 2}, "ring_timeout_s"),
+        ({"creditor": "no-such-creditor"}, "creditor"),
+        ({"surprise": 1}, "surprise"),
+    ]
+    async with served(db_pool) as client:
+        for change, field in cases:
+            code = unique("bad")
+            r = await client.post(
+                "/api/v1/campaigns", json=_new(code, **change), headers=admin.auth
+            )
+            body = await r.json()
+            assert r.status == 422, (change, body)
+            assert body["field"] == field, (change, body)
+        # Edits are checked the same way, and leave the row as it was.
+        _, code = await campaign_row(db_pool)
+        r = await client.patch(
+            f"/api/v1/campaigns/{code}",
+            json={"retry_schedule": {"busy": "soon"}},
+            headers=admin.auth,
+        )
+        body = await r.json()
+        assert r.status == 422
+        assert body["field"] == "retry_schedule.busy"
+        assert "expected seconds or a duration" in body["error"]
+        assert (
+            await client.patch("/api/v1/campaigns/nope", json={"name": "x"}, headers=admin.auth)
+        ).status == 404
+        assert (await client.post("/api/v1/campaigns/nope/start", headers=admin.auth)).status == 404
+        r = await client.post(
+            "/api/v1/campaigns",
+            data=b"{not json",
+            headers={**admin.auth, "Content-Type": "application/json"},
+        )
+        assert r.status == 400
+
+
+async def test_status_counts_leads_attempts_and_abandonment(db_pool) -> None:
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool)
+    campaign_id, code = await campaign_row(db_pool, d.creditor_id, state="running")
+    await db_pool.execute(
+        "INSERT INTO leads (campaign_id, person_id, debt_id, state) VALUES ($1, $2, $3, 'ready')",
+        campaign_id,
+        d.person_id,
+        d.debt_id,
+    )
+    now = datetime.now(UTC)
+    for disposition in ("agent", "agent", "abandoned", "busy", "machine"):
+        await attempt(db_pool, d, campaign_id, disposition=disposition, at=now)
+    await attempt(db_pool, d, campaign_id, disposition="abandoned", at=now - timedelta(days=3))
+    async with served(db_pool) as client:
+        r = await client.get(f"/api/v1/campaigns/{code}/status", headers=sup.auth)
+        assert r.status == 200
+        s = await r.json()
+    assert s["state"] == "running"
+    assert s["leads"] == {"ready": 1}
+    assert s["attempts_today"]["agent"] == 2
+    assert s["attempts_today"]["busy"] == 1
+    assert s["abandonment"]["today"] == {"abandoned": 1, "live": 3, "rate": round(1 / 3, 6)}
+    assert s["abandonment"]["window"]["abandoned"] == 2
+    assert s["abandonment"]["window"]["live"] == 4
+
+
+async def test_openapi_lists_every_route(db_pool) -> None:
+    user = await account(db_pool, "agent")
+    app = create_app(db_pool)
+    async with served(db_pool) as client:
+        r = await client.get("/api/v1/openapi.json", headers=user.auth)
+        assert r.status == 200
+        doc = await r.json()
+    assert isinstance(doc, dict)
+    assert doc["openapi"] == "3.1.0"
+    assert doc["servers"] == [{"url": API_BASE}]
+    served_routes = {
+        (r.method, r.resource.canonical)
+        for r in app.router.routes()
+        if r.resource is not None
+        and r.resource.canonical.startswith(API_BASE)
+        and r.method != "HEAD"
+    }
+    documented = {
+        (method.upper(), API_BASE + path) for path, ops in doc["paths"].items() for method in ops
+    }
+    assert documented == served_routes
+    assert len(documented) == len(app[API_ROUTES]) >= 25
+    op_ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(op_ids) == len(set(op_ids))
+    create = doc["paths"]["/campaigns"]["post"]
+    assert create["x-roles"] == ["admin", "supervisor"]
+    schema = create["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["code", "name"]
+    assert schema["properties"]["ring_timeout_s"] == {
+        "type": "integer",
+        "minimum": 5,
+        "maximum": 120,
+    }
+    upload = doc["paths"]["/campaigns/{code}/leads"]["post"]
+    assert "text/csv" in upload["requestBody"]["content"]
+    params = {p["name"]: p for p in doc["paths"]["/reports/daily.csv"]["get"]["parameters"]}
+    assert params["date"]["required"]
+    assert not params["campaign"]["required"]

@@ -1,0 +1,119 @@
+"""Lead upload: good rows load, bad rows come back with their row numbers, limits hold."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tests.web._api_support import account, audit_rows, campaign_row, debtor, served
+
+CSV = (
+    "account_ref,balance,full_name,phone,country\n"
+    "UP-1,1200.50,Ana Uno,+525511110001,MX\n"
+    "UP-2,not money,Bea Dos,+525511110002,MX\n"
+    "UP-3,300,Carla Tres,+525511110003,MX\n"
+    ",10,Sin Cuenta,+525511110004,MX\n"
+)
+
+
+async def test_upload_loads_good_rows_and_reports_bad_ones(db_pool) -> None:
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool)
+    campaign_id, code = await campaign_row(db_pool, d.creditor_id)
+    async with served(db_pool) as client:
+        r = await client.post(
+            f"/api/v1/campaigns/{code}/leads",
+            data=CSV.encode(),
+            headers={**sup.auth, "Content-Type": "text/csv"},
+        )
+        assert r.status == 200, await r.text()
+        report = await r.json()
+        assert report["rows"] == 4
+        assert report["loaded"] == 2
+        assert report["rejected"] == 2
+        assert report["leads_added"] == 2
+        problems = list(csv.DictReader(io.StringIO(report["errors_csv"])))
+        assert [(p["row"], p["column"]) for p in problems] == [
+            ("3", "balance"),
+            ("5", "account_ref"),
+        ]
+        assert all(p["row_rejected"] == "yes" for p in problems)
+        r = await client.get(report["errors_url"], headers=sup.auth)
+        assert r.status == 200
+        assert r.content_type == "text/csv"
+        assert await r.text() == report["errors_csv"]
+        assert (
+            await client.get("/api/v1/imports/999999/errors.csv", headers=sup.auth)
+        ).status == 404
+    refs = await db_pool.fetch(
+        "SELECT d.account_ref FROM leads l JOIN debts d ON d.id = l.debt_id"
+        " WHERE l.campaign_id = $1 ORDER BY 1",
+        campaign_id,
+    )
+    assert [r["account_ref"] for r in refs] == ["UP-1", "UP-3"]
+    (row,) = await audit_rows(db_pool, "leads.import", f"campaign:{code}")
+    details = json.loads(row["details"])
+    assert row["actor"] == sup.name
+    assert details["loaded"] == 2
+    assert details["rejected"] == 2
+    assert "+5255" not in row["details"]
+
+
+async def test_upload_limits_and_refusals(db_pool) -> None:
+    admin = await account(db_pool, "admin")
+    agent = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    _, code = await campaign_row(db_pool, d.creditor_id)
+    _, orphan = await campaign_row(db_pool, None)
+    csv_headers = {**admin.auth, "Content-Type": "text/csv"}
+    big = CSV.encode() + b"UP-9,1,Nombre Largo,+525511110009,MX\n" * 100
+    async with served(db_pool, max_upload_bytes=2048) as client:
+        url = f"/api/v1/campaigns/{code}/leads"
+        r = await client.post(url, data=big, headers=csv_headers)
+        assert r.status == 413
+
+        async def chunks():  # no Content-Length: the cap holds while streaming
+            for _ in range(10):
+                yield b"x" * 1000
+
+        r = await client.post(url, data=chunks(), headers=csv_headers)
+        assert r.status == 413
+        r = await client.post(
+            url, data=CSV.encode(), headers={**admin.auth, "Content-Type": "image/png"}
+        )
+        assert r.status == 415
+        r = await client.post(url, data=b"a,b\x00,c\n", headers=csv_headers)
+        assert r.status == 422
+        r = await client.post(url, data=b"\xff\xfe\xfa", headers=csv_headers)
+        assert r.status == 422
+        assert "UTF-8" in (await r.json())["error"]
+        r = await client.post(url, data=b"", headers=csv_headers)
+        assert r.status == 422
+        assert "empty" in (await r.json())["error"]
+        r = await client.post(
+            url, data=CSV.encode(), headers={**agent.auth, "Content-Type": "text/csv"}
+        )
+        assert r.status == 403
+        r = await client.post("/api/v1/campaigns/none/leads", data=b"x", headers=csv_headers)
+        assert r.status == 404
+        r = await client.post(f"/api/v1/campaigns/{orphan}/leads", data=b"x", headers=csv_headers)
+        assert r.status == 409
+
+
+async def test_huge_numbers_in_a_row_never_make_a_server_error(db_pool) -> None:
+    admin = await account(db_pool, "admin")
+    d = await debtor(db_pool)
+    _, code = await campaign_row(db_pool, d.creditor_id)
+    body = (
+        "account_ref,balance,full_name,phone,country,priority,days_past_due\n"
+        "HUGE-1,10,Ana,+525511119991,MX,99999999999999999999,1\n"
+        "HUGE-2,99999999999999999999999,Bea,+525511119992,MX,1,99999999999\n"
+    )
+    async with served(db_pool) as client:
+        r = await client.post(
+            f"/api/v1/campaigns/{code}/leads",
+            data=body.encode(),
+            headers={**admin.auth, "Content-Type": "text/csv"},
+        )
+        assert r.status < 500, await r.text()

@@ -1,0 +1,126 @@
+"""The schema subset: what it checks, how it names fields, and that it never crashes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from web import Invalid
+from web._app import CORE_ROUTES
+from web._schema import CODE, DATE_TIME, ID, check_schema, from_text, validate
+
+BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["code"],
+    "properties": {
+        "code": CODE,
+        "n": {"type": "integer", "minimum": 1, "maximum": 10},
+        "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "mode": {"type": "string", "enum": ["a", "b"]},
+        "when": DATE_TIME,
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2},
+        "nested": {
+            "type": "object",
+            "properties": {"deep": {"type": ["integer", "null"], "minimum": 0, "maximum": 5}},
+        },
+        "free": {"type": "object"},
+    },
+}
+
+
+def _field(value) -> str | None:
+    try:
+        validate(BODY, value)
+    except Invalid as e:
+        return e.field
+    return None
+
+
+def test_fields_are_named() -> None:
+    assert _field({"code": "ok"}) is None
+    assert _field([]) == "body"
+    assert _field({}) == "code"
+    assert _field({"code": "bad code!"}) == "code"
+    assert _field({"code": "ok", "n": 11}) == "n"
+    assert _field({"code": "ok", "n": True}) == "n"  # a boolean is not an integer
+    assert _field({"code": "ok", "n": 2.0}) == "n"
+    assert _field({"code": "ok", "ratio": 1}) is None  # an integer is a number
+    assert _field({"code": "ok", "mode": "c"}) == "mode"
+    assert _field({"code": "ok", "when": "2026-01-01T10:00:00"}) == "when"  # no offset
+    assert _field({"code": "ok", "when": "2026-01-01T10:00:00+01:00"}) is None
+    assert _field({"code": "ok", "tags": ["a", "toolong"]}) == "tags[1]"
+    assert _field({"code": "ok", "tags": ["a", "b", "c"]}) == "tags"
+    assert _field({"code": "ok", "nested": {"deep": 9}}) == "nested.deep"
+    assert _field({"code": "ok", "nested": {"deep": None}}) is None
+    assert _field({"code": "ok", "free": {"x": ["\x00"]}}) == "free.x[0]"
+    assert _field({"code": "ok", "free": {"x": math.inf}}) == "free.x"
+    assert _field({"code": "ok", "extra": 1}) == "extra"
+    assert _field({"code": "a\ud800"}) == "code"
+
+
+def test_text_parameters_are_converted() -> None:
+    assert from_text(ID, "42", "id") == 42
+    assert from_text({"type": "boolean"}, "yes", "mine") is True
+    for bad in ("", "4.2", "1e3", "99999999999999999999", "0", "-5"):
+        with pytest.raises(Invalid) as e:
+            from_text(ID, bad, "id")
+        assert e.value.field == "id"
+
+
+def test_unsupported_keywords_are_refused_at_declaration() -> None:
+    for bad in (
+        {"type": "string", "oneOf": []},
+        {"type": "integer"},  # no range: PostgreSQL's would decide
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        {"type": "string", "format": "email"},
+        {"type": "object", "required": ["x"], "properties": {}},
+        {"type": "nothing"},
+    ):
+        with pytest.raises(ValueError):
+            check_schema(bad)
+    for route in CORE_ROUTES:
+        route.check()
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=30)
+    | st.sampled_from(["2026-01-01", "2026-01-01T00:00:00Z", "+525512345678", "mx", "dnc"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+_SCHEMAS = [r.body for r in CORE_ROUTES if r.body is not None and r.body.get("type") == "object"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=_json,
+    index=st.integers(min_value=0, max_value=len(_SCHEMAS) - 1),
+    fields=st.dictionaries(st.text(max_size=3), _json, max_size=3),
+)
+def test_validation_only_ever_answers_invalid(value, index, fields) -> None:
+    schema = _SCHEMAS[index]
+    candidates = [value]
+    if isinstance(value, dict):
+        names = list(schema.get("properties", {}))
+        candidates.append(
+            {**value, **{names[i % len(names)]: v for i, v in enumerate(fields.values())}}
+        )
+    for candidate in candidates:
+        failure = None
+        try:
+            validate(schema, candidate)
+        except Invalid as e:
+            failure = e
+        if failure is not None:
+            assert failure.status == 422
+            assert failure.field

@@ -1,0 +1,109 @@
+"""The web server as a service component (see ``puente.wiring.Component``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import asyncpg
+from aiohttp import web
+
+from compliance import ComplianceGate
+from web._app import AccessLogger, Extension, create_app
+from web._housekeeping import SWEEP_EVERY_S, sweep
+from web._keys import CLOCK, STATS
+from web._settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+
+class WebComponent:
+    """The HTTP API and pages on ``settings.host:settings.port`` (port 0: any free port).
+
+    ``stop`` stops accepting connections and gives open requests ``shutdown_timeout_s`` to
+    finish (aiohttp's documented shutdown: websockets get their close from the extensions'
+    ``on_shutdown`` hooks); ``abort`` gives them no time.
+    """
+
+    name = "web"
+
+    def __init__(
+        self,
+        settings: WebSettings,
+        pool: asyncpg.Pool,
+        *,
+        gate: ComplianceGate | None = None,
+        extensions: Iterable[Extension] = (),
+    ) -> None:
+        self.settings = settings
+        self.app = create_app(pool, settings, gate=gate, extensions=extensions)
+        self._pool = pool
+        self._runner: web.AppRunner | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.port: int | None = None
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        runner = web.AppRunner(
+            self.app,
+            handle_signals=False,
+            access_log_class=AccessLogger,
+            access_log=logging.getLogger("puente.web.access"),
+            shutdown_timeout=self.settings.shutdown_timeout_s,
+        )
+        await runner.setup()
+        started = False
+        try:
+            site = web.TCPSite(runner, self.settings.host, self.settings.port)
+            await site.start()
+            started = True
+        finally:
+            if not started:  # the port is taken, or we were cancelled: release what we hold
+                await runner.cleanup()
+        self._runner = runner
+        addresses = runner.addresses
+        self.port = addresses[0][1] if addresses else self.settings.port
+        log.info("web: listening on http://%s:%s", self.settings.host, self.port)
+        self._sweeper = tg.create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(30):
+                    sessions, imports = await sweep(self._pool, self.app[CLOCK]())
+                if sessions or imports:
+                    log.info("web: deleted %d old sessions, %d old import reports",
+                             sessions, imports)  # fmt: skip
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                log.warning("web: housekeeping failed: %s", e.__class__.__name__)
+            await asyncio.sleep(SWEEP_EVERY_S)
+
+    def _stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    async def stop(self) -> None:
+        self._stop_sweeping()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def abort(self) -> None:
+        self._stop_sweeping()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            # No grace left: open requests are cancelled now (aiohttp reads the runner's
+            # shutdown timeout at cleanup; there is no public setter).
+            runner._shutdown_timeout = 0.01
+            await runner.cleanup()
+
+    def status(self) -> str:
+        if self._runner is None:
+            return "not listening"
+        s = self.app[STATS]
+        return (
+            f"http://{self.settings.host}:{self.port}  requests {s.requests}"
+            f"  4xx {s.client_errors}  5xx {s.server_errors}"
+            f"  logins {s.logins} (failed {s.login_failures}, refused {s.login_refused})"
+        )

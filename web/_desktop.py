@@ -1,0 +1,263 @@
+"""The agent desktop and the supervisor wallboard: pages, websockets, the screen pop.
+
+``desktop_extension(ami=..., runners=...)`` returns the ``setup(app)`` that
+:func:`web.create_app` runs. It adds:
+
+- ``GET /agent`` (agents) and ``GET /wallboard`` (supervisors, admins): static pages.
+- ``GET /agent/ws``: the agent's websocket. When Asterisk reports ``AgentConnect`` for the
+  agent's queue interface, the screen pop (:func:`web._screenpop.screen_pop`) is pushed to
+  every page the agent has open, timed from the event (``pops_ms``).
+- ``GET /wallboard/ws``: the board (:func:`web._wallboard.wallboard`) every ``every_s``.
+- API ``POST /agent/queue`` (pause or unpause the agent's queue member over AMI, with a
+  reason) and ``GET /agent/callback-slots`` (times compliance would allow a callback).
+- ``GET /healthz`` (public) and ``GET /metrics`` (public, Prometheus) when metrics are given.
+
+The AMI client is taken through a callable: the service replaces its client when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times
+from pbx.ami import AmiClient, AmiMessage
+from web._api import ApiCall, ApiRoute, add_api_routes
+from web._auth import public, require
+from web._exceptions import Forbidden, Invalid, NotFound
+from web._keys import CLOCK, GATE, POOL, current_user
+from web._metrics import METRICS_KEY, PuenteMetrics, metrics_handler
+from web._schema import ID
+from web._screenpop import screen_pop
+from web._values import object_schema
+from web._wallboard import runner_view, wallboard
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+
+
+class AgentHub:
+    """Agents' open pages by queue interface; pushes screen pops on ``AgentConnect``."""
+
+    def __init__(self, app: web.Application, ami: Callable[[], AmiClient | None]) -> None:
+        self.app = app
+        self.ami = ami
+        self.pages: dict[str, set[web.WebSocketResponse]] = {}
+        self.pops_ms: list[float] = []  # event to pushed, per pop (the last 1,000)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subscribed: AmiClient | None = None
+
+    def subscribe(self) -> None:
+        client = self.ami()
+        if client is not None and client is not self._subscribed:
+            client.subscribe(self._on_event, "AgentConnect")
+            self._subscribed = client
+
+    def _on_event(self, msg: AmiMessage) -> None:
+        fields = dict(msg.pairs)
+        interface = fields.get("Interface", "")
+        if not self.pages.get(interface):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._pop(interface, fields.get("Uniqueid", ""), time.perf_counter())
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _pop(self, interface: str, uniqueid: str, t0: float) -> None:
+        try:
+            async with asyncio.timeout(5):
+                pop = await screen_pop(self.app[POOL], uniqueid, self.app[CLOCK]().date())
+        except Exception as e:  # a pop that fails must not take the hub down
+            log.warning("screen pop for %s failed: %s", interface, type(e).__name__)
+            return
+        if pop is None:
+            return
+        text = json.dumps(pop, default=str)
+        for ws in list(self.pages.get(interface, ())):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(text)
+        self.pops_ms = [*self.pops_ms[-999:], (time.perf_counter() - t0) * 1000]
+
+    async def close(self) -> None:
+        for pages in self.pages.values():
+            for ws in list(pages):
+                await ws.close(code=1001, message=b"server shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+
+
+HUB: web.AppKey[AgentHub] = web.AppKey("puente_agent_hub")
+
+
+async def _interface(app: web.Application, agent_id: int | None) -> str:
+    if agent_id is None:
+        raise Forbidden("this user is not an agent")
+    interface = await app[POOL].fetchval("SELECT interface FROM agents WHERE id = $1", agent_id)
+    if interface is None:
+        raise NotFound("no such agent")
+    return interface
+
+
+@require("agent", "supervisor", "admin")
+async def _desktop_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "desktop.html")
+
+
+@require("supervisor", "admin")
+async def _wallboard_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "wallboard.html")
+
+
+@require("agent")
+async def _agent_ws(request: web.Request) -> web.WebSocketResponse:
+    user = current_user(request)
+    assert user is not None
+    interface = await _interface(request.app, user.agent_id)
+    hub = request.app[HUB]
+    hub.subscribe()
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    hub.pages.setdefault(interface, set()).add(ws)
+    try:
+        async for msg in ws:  # the page sends nothing we act on; keep reading for pings
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.pages.get(interface, set()).discard(ws)
+    return ws
+
+
+def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> Any:
+    @require("supervisor", "admin")
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        app = request.app
+
+        async def push() -> None:
+            while not ws.closed:
+                board = await wallboard(app[POOL], app[CLOCK](), lambda: runner_view(runners()))
+                await ws.send_str(json.dumps(board, default=str))
+                await asyncio.sleep(every_s)
+
+        pusher = asyncio.get_running_loop().create_task(push())
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await pusher
+        return ws
+
+    return handler
+
+
+async def _queue_state(call: ApiCall) -> Any:
+    """Pause or unpause the agent's queue member in Asterisk (``QueuePause``)."""
+    user = call.user
+    interface = await _interface(call.request.app, user.agent_id)
+    client = call.request.app[HUB].ami()
+    if client is None or not client.connected:
+        raise Invalid("the PBX link is down: try again in a moment", field="paused")
+    paused = bool(call.body["paused"])
+    fields = [("Interface", interface), ("Paused", "true" if paused else "false")]
+    if paused and call.body.get("reason"):
+        fields.append(("Reason", call.body["reason"]))
+    result = await client.send_action("QueuePause", fields, timeout_s=5)
+    if not result.ok:
+        raise Invalid(f"Asterisk refused: {result.message}", field="paused")
+    return {"interface": interface, "paused": paused}
+
+
+async def _callback_slots(call: ApiCall) -> Any:
+    """Times the compliance engine would allow a callback to the call's debtor."""
+    app = call.request.app
+    debt_id = call.query["debt_id"]
+    row = await app[POOL].fetchrow(
+        "SELECT d.person_id, p.country, (SELECT e164 FROM phone_numbers n"
+        " WHERE n.person_id = d.person_id AND n.status = 'active' ORDER BY n.id LIMIT 1) AS e164"
+        " FROM debts d JOIN persons p ON p.id = d.person_id WHERE d.id = $1",
+        debt_id,
+    )
+    if row is None:
+        raise NotFound("no such debt", field="debt_id")
+    packs = PACKS_BY_COUNTRY.get((row["country"] or "").strip().upper())
+    if not packs or row["e164"] is None:
+        return {"slots": []}
+    slots = await allowed_times(
+        app[GATE], person_id=row["person_id"], debt_id=debt_id, phone=row["e164"],
+        packs=packs, now=app[CLOCK](), hours=(9, 11, 13, 16, 18), count=6,
+    )  # fmt: skip
+    return {
+        "slots": [{"at": at.isoformat(), "local": f"{lt:%a %d %b %H:%M %Z}"} for at, lt in slots]
+    }
+
+
+@public
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def desktop_extension(
+    *,
+    ami: Callable[[], AmiClient | None] = lambda: None,
+    runners: Callable[[], Mapping[str, Any]] = dict,
+    metrics: PuenteMetrics | None = None,
+    every_s: float = 1.0,
+) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        hub = AgentHub(app, ami)
+        app[HUB] = hub
+        app.router.add_get("/agent", _desktop_page)
+        app.router.add_get("/wallboard", _wallboard_page)
+        app.router.add_get("/agent/ws", _agent_ws)
+        app.router.add_get("/wallboard/ws", _wallboard_ws(every_s, runners))
+        app.router.add_get("/healthz", _healthz)
+        if metrics is not None:
+            app[METRICS_KEY] = metrics
+            app.router.add_get("/metrics", public(metrics_handler))
+        app.router.add_static("/static", STATIC)
+        add_api_routes(
+            app,
+            [
+                ApiRoute(
+                    "POST", "/agent/queue", _queue_state,
+                    "Pause or unpause the calling agent's queue member in Asterisk", "agents",
+                    ("agent",),
+                    body=object_schema(
+                        {"paused": {"type": "boolean"},
+                         "reason": {"type": "string", "minLength": 1, "maxLength": 64}},
+                        ("paused",),
+                    ),
+                ),
+                ApiRoute(
+                    "GET", "/agent/callback-slots", _callback_slots,
+                    "Callback times compliance would allow for a debt's debtor", "agents",
+                    ("agent", "supervisor", "admin"),
+                    query={"debt_id": ID}, required_query=("debt_id",),
+                ),
+            ],
+        )  # fmt: skip
+
+        async def on_startup(app: web.Application) -> None:
+            hub.subscribe()
+
+        async def on_shutdown(app: web.Application) -> None:
+            await hub.close()
+
+        app.on_startup.append(on_startup)
+        app.on_shutdown.append(on_shutdown)
+
+    return setup

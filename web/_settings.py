@@ -1,0 +1,46 @@
+"""Settings of the web server (the ``[web]`` section; ``PUENTE_WEB_<FIELD>`` variables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The HTTP API and pages of one node.
+
+    - ``secure_cookies``: mark the session cookie ``Secure`` (set it when Puente is behind TLS;
+      a browser then never sends the cookie over plain HTTP).
+    - ``session_ttl_s``: a session ends this long after login, used or not.
+    - ``login_attempts_per_min``: login attempts allowed per client address and per user name
+      in any 60 s; more are refused (429) without checking the password.
+    - ``max_upload_bytes``: the largest lead file accepted (413 past it).
+    - ``shutdown_timeout_s``: how long open requests get to finish when the server stops.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secure_cookies: bool = False
+    session_ttl_s: int = 8 * 3600
+    login_attempts_per_min: int = 5
+    max_upload_bytes: int = 200 * MIB
+    shutdown_timeout_s: float = 10.0
+
+    def validate(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+        if not 60 <= self.session_ttl_s <= 30 * 86400:
+            raise ValueError(f"session_ttl_s {self.session_ttl_s} must be in [60, 2592000]")
+        if not 1 <= self.login_attempts_per_min <= 1000:
+            raise ValueError(
+                f"login_attempts_per_min {self.login_attempts_per_min} must be in [1, 1000]"
+            )
+        if not 1024 <= self.max_upload_bytes <= 16 * 1024 * MIB:
+            raise ValueError(f"max_upload_bytes {self.max_upload_bytes} must be in [1 KiB, 16 GiB]")
+        if not 0 < self.shutdown_timeout_s <= 300:
+            raise ValueError(f"shutdown_timeout_s {self.shutdown_timeout_s} must be in (0, 300]")

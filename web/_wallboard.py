@@ -1,0 +1,132 @@
+"""The supervisor wallboard's figures: per campaign, from the database and the live runners.
+
+From the database (one query per refresh, today in UTC and over each campaign's legal window):
+dials, live answers (a person: ``agent``, ``abandoned`` or ``hangup``), the live-answer rate,
+abandonment today and over the window against the target, AMD outcomes (machines and people),
+compliance denials by reason, promises and their amounts. From the runners (this node's
+memory, no query): agents by state, lines in flight, the dial level (lines per working agent)
+and why a campaign is not dialing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+LIVE = ("agent", "abandoned", "hangup")
+MACHINE = ("machine", "voicemail")
+
+_CAMPAIGNS = """
+SELECT c.code, c.mode, c.state, c.abandon_target::float8 AS abandon_target,
+       c.abandon_window_days,
+       count(a.id) FILTER (WHERE a.created_at >= $1) AS dials_today,
+       count(a.id) FILTER (WHERE a.created_at >= $1 AND a.disposition = ANY($2)) AS live_today,
+       count(a.id) FILTER (WHERE a.created_at >= $1 AND a.disposition = 'abandoned')
+           AS abandoned_today,
+       count(a.id) FILTER (WHERE a.created_at >= $1 AND a.disposition = ANY($3)) AS machines_today,
+       count(a.id) FILTER (WHERE a.disposition = ANY($2)) AS live_window,
+       count(a.id) FILTER (WHERE a.disposition = 'abandoned') AS abandoned_window
+FROM campaigns c
+LEFT JOIN call_attempts a
+       ON a.campaign_id = c.id
+      AND a.created_at >= least($1::timestamptz,
+                                $4::timestamptz - c.abandon_window_days * interval '1 day')
+WHERE c.state <> 'draft'
+GROUP BY c.id ORDER BY c.code
+"""
+_DENIALS = """
+SELECT d.campaign, r->>'code' AS code, count(*) AS n
+FROM compliance_decisions d, jsonb_array_elements(d.reasons) r
+WHERE d.decided_at >= $1 AND NOT d.allowed AND d.campaign IS NOT NULL
+GROUP BY 1, 2
+"""
+_PROMISES = """
+SELECT coalesce(c.code, 'inbound') AS campaign, count(*) AS n, sum(p.total_cents) AS cents
+FROM promises p
+LEFT JOIN call_attempts a ON a.id = p.attempt_id
+LEFT JOIN campaigns c ON c.id = a.campaign_id
+WHERE p.created_at >= $1
+GROUP BY 1
+"""
+
+LiveView = Callable[[], Mapping[str, Mapping[str, Any]]]
+
+
+def _ratio(n: int, d: int) -> float | None:
+    return round(n / d, 4) if d else None
+
+
+async def wallboard(
+    pool: asyncpg.Pool, now: datetime, live: LiveView | None = None
+) -> dict[str, Any]:
+    """The board: ``{"at": ..., "campaigns": [...]}`` (JSON-ready)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(_CAMPAIGNS, midnight, list(LIVE), list(MACHINE), now)
+        denials = await conn.fetch(_DENIALS, midnight)
+        promises = await conn.fetch(_PROMISES, midnight)
+    by_reason: dict[str, dict[str, int]] = {}
+    for d in denials:
+        by_reason.setdefault(d["campaign"], {})[d["code"]] = d["n"]
+    promised = {p["campaign"]: (p["n"], p["cents"] or 0) for p in promises}
+    runners = live() if live is not None else {}
+    out = []
+    for r in rows:
+        code = r["code"]
+        run = runners.get(code, {})
+        agents = run.get("agents", {})
+        working = agents.get("free", 0) + agents.get("busy", 0) + agents.get("wrapup", 0)
+        n_promised, cents = promised.get(code, (0, 0))
+        out.append(
+            {
+                "campaign": code,
+                "mode": r["mode"],
+                "state": r["state"],
+                "agents": agents,
+                "in_flight": run.get("in_flight", 0),
+                "dial_level": _ratio(run.get("in_flight", 0), working),
+                "why": run.get("why", ""),
+                "dials_today": r["dials_today"],
+                "live_answer_rate_today": _ratio(r["live_today"], r["dials_today"]),
+                "abandon_rate_today": _ratio(r["abandoned_today"], r["live_today"]),
+                "abandon_rate_window": _ratio(r["abandoned_window"], r["live_window"]),
+                "abandon_window_days": r["abandon_window_days"],
+                "abandon_target": r["abandon_target"],
+                "amd_today": {"machine": r["machines_today"], "person": r["live_today"]},
+                "denials_today": by_reason.get(code, {}),
+                "promises_today": n_promised,
+                "promised_cents_today": int(cents),
+            }
+        )
+    if "inbound" in promised:
+        n, cents = promised["inbound"]
+        out.append({"campaign": "inbound", "promises_today": n, "promised_cents_today": int(cents)})
+    return {"type": "wallboard", "at": now.isoformat(), "campaigns": out}
+
+
+def runner_view(runners: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The live part from this node's campaign runners (their agent boards and calls)."""
+    now = time.monotonic()
+    view: dict[str, dict[str, Any]] = {}
+    for code, runner in runners.items():
+        counts = {"free": 0, "busy": 0, "wrapup": 0, "paused": 0}
+        for agent in runner.board.agents.values():
+            if agent.paused:
+                counts["paused"] += 1
+            elif agent.in_call or not agent.device_free:
+                counts["busy"] += 1
+            elif now < agent.wrap_until:
+                counts["wrapup"] += 1
+            else:
+                counts["free"] += 1
+        view[code] = {"agents": counts, "in_flight": len(runner.calls), "why": runner.why}
+    return view
+
+
+def encode(board: dict[str, Any]) -> str:
+    return json.dumps(board, separators=(",", ":"), default=str)
