@@ -43,6 +43,8 @@ from web._wallboard import runner_view, wallboard
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
+WS_MAX_MSG = 4096  # bytes: the pages send nothing of substance
+WS_MAX_PER_S = 20  # messages a second before a page's socket is closed (a flood)
 
 
 _CONNECTED = """
@@ -135,22 +137,36 @@ async def _agent_ws(request: web.Request) -> web.WebSocketResponse:
     interface = await _interface(request.app, user.agent_id)
     hub = request.app[HUB]
     hub.subscribe()
-    ws = web.WebSocketResponse(heartbeat=20)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
     await ws.prepare(request)
     hub.pages.setdefault(interface, set()).add(ws)
     try:
-        async for msg in ws:  # the page sends nothing we act on; keep reading for pings
-            if msg.type == WSMsgType.ERROR:
-                break
+        await _drain(ws)
     finally:
         hub.pages.get(interface, set()).discard(ws)
     return ws
 
 
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read what the page sends (nothing we act on) until it closes; a flood closes it."""
+    window_start, count = time.monotonic(), 0
+    async for msg in ws:
+        if msg.type == WSMsgType.ERROR:
+            break
+        now = time.monotonic()
+        if now - window_start > 1.0:
+            window_start, count = now, 0
+        count += 1
+        if count > WS_MAX_PER_S:
+            log.warning("websocket flood from %s: closing", ws)
+            await ws.close(code=1008, message=b"too many messages")
+            break
+
+
 def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> Any:
     @require("supervisor", "admin")
     async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20)
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
         await ws.prepare(request)
         app = request.app
 
@@ -162,9 +178,7 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
 
         pusher = asyncio.get_running_loop().create_task(push())
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.ERROR:
-                    break
+            await _drain(ws)
         finally:
             pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):

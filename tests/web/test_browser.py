@@ -69,19 +69,22 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
         f.debtor = d = await debtor(conn)
         f.campaign_id = await conn.fetchval(
             "INSERT INTO campaigns (code, name, creditor_id, state) VALUES"
-            " ('web-floor', 'Web floor', $1, 'running') RETURNING id",
+            " ('web-floor', 'Web floor', $1, 'running')"
+            " ON CONFLICT (code) DO UPDATE SET creditor_id = EXCLUDED.creditor_id RETURNING id",
             d.creditor_id,
         )
         for name, role in (("ana", "agent"), ("sam", "supervisor")):
             await conn.execute(
-                "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)",
+                "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)"
+                " ON CONFLICT (username) DO NOTHING",
                 name,
                 hash_password(f"{name}-secret-pw"),
                 role,
             )
         await conn.execute(
             "INSERT INTO agents (code, name, interface, user_id)"
-            " SELECT 'a100', 'Ana', $1, id FROM users WHERE username = 'ana'",
+            " SELECT 'a100', 'Ana', $1, id FROM users WHERE username = 'ana'"
+            " ON CONFLICT (code) DO NOTHING",
             AGENT,
         )
     spec = msgspec.convert(
@@ -246,3 +249,21 @@ async def test_agent_gets_the_pop_records_a_promise_and_the_wallboard_shows_it(
 
 async def _name(pool: asyncpg.Pool, d: Debtor) -> str:
     return await pool.fetchval("SELECT full_name FROM persons WHERE id = $1", d.person_id)
+
+
+async def test_a_websocket_flood_is_closed(floor: Floor) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        r = await http.post(
+            f"{floor.url}/login", data={"username": "ana", "password": "ana-secret-pw"}
+        )
+        assert r.status == 200
+        async with http.ws_connect(f"{floor.url}/agent/ws") as ws:
+            for _ in range(100):
+                if ws.closed:
+                    break
+                await ws.send_str("x")
+            msg = await ws.receive(timeout=5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == 1008
