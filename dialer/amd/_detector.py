@@ -9,14 +9,20 @@ of ``min_word_ms`` of speech), the end of the last speech, the tones heard.
 The rules, first match wins, evaluated after every block:
 
 - a tone before any speech (``pre_speech_tone_ms``): MACHINE, ``FAX``/``SIT``/``TONE``;
-- a beep after speech started: MACHINE, ``BEEP``;
-- a pause of ``after_greeting_silence_ms`` after the first utterance: HUMAN (a person says
-  "¿Bueno?" and waits; a recorded greeting goes on);
+- a beep after speech started: MACHINE, ``BEEP``. A beep comes after a pause; one at a
+  voice's pitch (below ``voice_max_hz``) and shorter than ``low_beep_ms`` counts only once
+  ``beep_quiet_after_ms`` without speech have followed it (a held vowel can look like one,
+  but the voice goes on);
+- a pause of ``after_greeting_silence_ms`` after the first utterance, or of
+  ``after_long_utterance_silence_ms`` once it has spanned ``long_utterance_ms``: HUMAN (a
+  person says "¿Bueno?" and waits; a recorded greeting goes on after its sentence pauses);
 - speech going on for ``greeting_ms`` from its onset without such a pause: MACHINE,
   ``LONGGREETING``;
 - no speech for ``initial_silence_ms``: ``INITIALSILENCE`` (NOTSURE by default);
 - at ``total_analysis_ms``: MACHINE ``LONGGREETING`` if speech is still going on and has for
-  ``greeting_at_cap_ms`` (a greeting that began late), else NOTSURE ``TOOLONG``.
+  ``greeting_at_cap_ms`` (a greeting that began late); HUMAN if it ended at least
+  ``after_greeting_silence_ms`` before (no time is left for the longer pause); else NOTSURE
+  ``TOOLONG``.
 
 After a MACHINE verdict (except fax and SIT) the detector keeps listening and hands out one
 :class:`VoicemailCue`: the end of the beep, or the end of the greeting when no beep follows.
@@ -132,7 +138,8 @@ class AmdDetector:
         self._beep: Tone | None = None
         self._tone_accounted = False
         self._tone_gap = (-1, 0)  # (tone onset, quiet before it), for the steady tone
-        self._history: deque[tuple[int, int | None, int | None, int | None, int]] = deque(
+        self._pending_beep: Tone | None = None  # a low beep that ended: is quiet following?
+        self._history: deque[tuple[int, int | None, int | None, int | None, int, int]] = deque(
             maxlen=_HISTORY_BLOCKS
         )
         # outcome
@@ -366,7 +373,14 @@ class AmdDetector:
         # Where speech stood before this block, in case a tone starting here proves steady.
         onset = self._onset_ms
         self._history.append(
-            (start, onset, self._last_speech_ms, self._cand_start, self._cand_speech_ms)
+            (
+                start,
+                onset,
+                self._last_speech_ms,
+                self._cand_start,
+                self._cand_speech_ms,
+                self._cand_last,
+            )
         )
         # The timeline: the first utterance's onset (a burst of min_word_ms), then the end of
         # the last speech (any resume_ms of it after the onset).
@@ -386,6 +400,8 @@ class AmdDetector:
                 self._last_speech_ms = now
             sdb = self._speech_db
             self._speech_db = sdb + 0.1 * (db - sdb) if sdb else db
+            if self._pending_beep is not None:  # a voice goes on: that was no beep
+                self._pending_beep = None
         else:
             self._run_ms = 0
         if current is None:
@@ -395,7 +411,10 @@ class AmdDetector:
             # long the line was quiet before it.
             self._tone_accounted = True
             self._rewind(current.onset_ms + _ONSET_LAG_MS - BLOCK_MS)
+            # (Before the onset, a burst too short to be one yet is speech all the same.)
             last = self._last_speech_ms
+            if last is None and self._cand_start is not None:
+                last = self._cand_last
             self._tone_gap = (current.onset_ms, 10**9 if last is None else current.onset_ms - last)
 
         if self.verdict is None:
@@ -412,7 +431,14 @@ class AmdDetector:
             if entry[0] > before_ms:
                 break
             chosen = entry
-        _, self._onset_ms, self._last_speech_ms, self._cand_start, self._cand_speech_ms = chosen
+        (
+            _,
+            self._onset_ms,
+            self._last_speech_ms,
+            self._cand_start,
+            self._cand_speech_ms,
+            self._cand_last,
+        ) = chosen
         self._run_ms = 0
 
     def _rules(self, now: int, current: Tone | None, ended: Tone | None) -> None:
@@ -423,6 +449,10 @@ class AmdDetector:
             tone = ended
         else:
             tone = None
+        pending = self._pending_beep
+        if pending is not None and now - pending.end_ms >= s.beep_quiet_after_ms:
+            self._take_beep(pending, ended=True)
+            return
         if tone is not None:  # (rare: most blocks go straight to the timing rules)
             if self._onset_ms is None:
                 if tone.duration_ms + EDGE_TOLERANCE_MS >= s.pre_speech_tone_ms:
@@ -431,17 +461,22 @@ class AmdDetector:
                     self._decide(AmdStatus.MACHINE, f"{kind}-{round(tone.hz)}-{tone.duration_ms}")
                     return
             elif self._is_beep(tone):
-                self._beep = tone
-                self._decide(AmdStatus.MACHINE, f"BEEP-{tone.onset_ms}-{round(tone.hz)}")
-                if ended is tone:
-                    self._cue("BEEP", tone.end_ms, tone)
-                return
+                if not self._needs_quiet_after(tone):
+                    self._take_beep(tone, ended=tone is ended)
+                    return
+                if tone is ended and not self._run_ms:
+                    self._pending_beep = tone
         if self._onset_ms is not None and self._last_speech_ms is not None:
             silence = now - self._last_speech_ms
-            if silence >= s.after_greeting_silence_ms and current is None:
-                self._decide(AmdStatus.HUMAN, f"HUMAN-{silence}-{s.after_greeting_silence_ms}")
-                return
             span = self._last_speech_ms - self._onset_ms
+            wait = (
+                s.after_greeting_silence_ms
+                if span < s.long_utterance_ms
+                else s.after_long_utterance_silence_ms
+            )
+            if silence >= wait and current is None and self._pending_beep is None:
+                self._decide(AmdStatus.HUMAN, f"HUMAN-{silence}-{wait}")
+                return
             if span >= s.greeting_ms:
                 self._decide(AmdStatus.MACHINE, f"LONGGREETING-{span}-{s.greeting_ms}")
                 return
@@ -455,8 +490,12 @@ class AmdDetector:
             self._at_cap(now)
 
     def _at_cap(self, cap_ms: int) -> None:
-        """The hard cap: a late-starting greeting still going on is a machine; else NOTSURE."""
+        """The hard cap: a late-starting greeting still going on is a machine, an utterance
+        followed by a person's pause is a human; else NOTSURE."""
         s = self.settings
+        if self._pending_beep is not None:  # no time left to hear what follows it
+            self._take_beep(self._pending_beep, ended=True)
+            return
         onset, last = self._onset_ms, self._last_speech_ms
         if (
             onset is not None
@@ -465,6 +504,16 @@ class AmdDetector:
             and max(self._now_ms, cap_ms) - last <= s.between_words_ms
         ):
             self._decide(AmdStatus.MACHINE, f"LONGGREETING-{last - onset}-{s.greeting_at_cap_ms}")
+            return
+        if (
+            last is not None
+            and self._now_ms - last >= s.after_greeting_silence_ms
+            and not self._tones.active
+        ):
+            # A long utterance, then a pause that would have been a person's for a short one:
+            # no time is left to wait for the longer pause.
+            silence = self._now_ms - last
+            self._decide(AmdStatus.HUMAN, f"HUMAN-{silence}-{s.after_greeting_silence_ms}")
             return
         self._decide(AmdStatus.NOTSURE, f"TOOLONG-{cap_ms}")
 
@@ -483,17 +532,42 @@ class AmdDetector:
             and tone.level_db >= self._speech_db - s.beep_max_below_speech_db
         )
 
+    def _needs_quiet_after(self, tone: Tone) -> bool:
+        """A short tone at a voice's pitch is a beep only if quiet follows it: a held vowel
+        can be as pure and as steady for a moment, but the voice goes on after it."""
+        s = self.settings
+        return tone.hz < s.voice_max_hz and tone.duration_ms + EDGE_TOLERANCE_MS < s.low_beep_ms
+
+    def _take_beep(self, tone: Tone, ended: bool) -> None:
+        """``tone`` is the beep: MACHINE if undecided, and the cue once it has ended."""
+        self._beep = tone
+        self._pending_beep = None
+        if self.verdict is None:
+            self._decide(AmdStatus.MACHINE, f"BEEP-{tone.onset_ms}-{round(tone.hz)}")
+        if ended and self._listening:
+            self._cue("BEEP", tone.end_ms, tone)
+
     def _listen(self, now: int, current: Tone | None, ended: Tone | None) -> None:
         s = self.settings
-        if ended is not None and self._is_beep(ended):
-            self._beep = ended
-            self._cue("BEEP", ended.end_ms, ended)
+        pending = self._pending_beep
+        if pending is not None and now - pending.end_ms >= s.beep_quiet_after_ms:
+            self._take_beep(pending, ended=True)
             return
+        if ended is not None and self._is_beep(ended):
+            if not self._needs_quiet_after(ended):
+                self._take_beep(ended, ended=True)
+                return
+            if not self._run_ms:
+                self._pending_beep = ended
         assert self.verdict is not None
         quiet_since = max(
             self._last_speech_ms or 0, self.verdict.decision_ms - s.greeting_end_silence_ms
         )
-        if current is None and now - quiet_since >= s.greeting_end_silence_ms:
+        if (
+            current is None
+            and self._pending_beep is None
+            and now - quiet_since >= s.greeting_end_silence_ms
+        ):
             self._cue("SILENCE", now)
         elif now - self.verdict.decision_ms >= s.max_listen_ms:
             self._cue("TIMEOUT", now)

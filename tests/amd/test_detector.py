@@ -83,6 +83,37 @@ def test_speech_that_goes_on_is_a_machine_within_the_cap() -> None:
     assert d.cue.cue_ms == pytest.approx(8300 + S.greeting_end_silence_ms, abs=150)
 
 
+def test_after_a_long_utterance_the_pause_must_be_longer_to_be_human() -> None:
+    # 2 s of speech, a pause a person would make after "¿Bueno?" but a recorded greeting
+    # makes between sentences, then more speech: a machine, not a person.
+    pause = (S.after_greeting_silence_ms + S.after_long_utterance_silence_ms) / 2000
+    x = join(silence(0.3), voice(2.0, seed=28), silence(pause), voice(3.0, seed=29))
+    v = verdict_of(run(join(x, silence(2.0)))[0])
+    assert v.status is AmdStatus.MACHINE
+    assert v.cause.startswith("LONGGREETING-")
+    # The same pause after a short answer is a person's.
+    x = join(silence(0.3), voice(0.6, seed=28), silence(pause), voice(3.0, seed=29))
+    assert verdict_of(run(join(x, silence(2.0)))[0]).status is AmdStatus.HUMAN
+
+
+def test_a_long_utterance_then_silence_is_human_after_the_longer_pause() -> None:
+    x = join(silence(0.3), voice(2.0, seed=30), silence(3.0))
+    v = verdict_of(run(x)[0])
+    assert v.status is AmdStatus.HUMAN
+    assert re.fullmatch(rf"HUMAN-\d+-{S.after_long_utterance_silence_ms}", v.cause)
+    assert v.decision_ms == pytest.approx(2300 + S.after_long_utterance_silence_ms, abs=60)
+
+
+def test_at_the_cap_a_long_utterance_that_has_ended_is_human_not_notsure() -> None:
+    # Ends at 3.4 s: at the 4 s cap it has been quiet for a person's pause after a short
+    # answer, not yet for the longer one a long utterance waits for.
+    x = join(silence(1.2), voice(2.2, seed=33), silence(3.0))
+    v = verdict_of(run(x)[0])
+    assert v.status is AmdStatus.HUMAN
+    assert v.decision_ms == S.total_analysis_ms
+    assert re.fullmatch(rf"HUMAN-\d+-{S.after_greeting_silence_ms}", v.cause)
+
+
 def test_silence_forever_is_notsure_at_the_initial_silence_limit() -> None:
     events, _ = run(silence(10.0))
     v = verdict_of(events)
@@ -180,9 +211,57 @@ def test_a_100_ms_beep_is_found_at_any_phase_of_the_frames(offset_ms: int) -> No
 def test_a_tone_inside_a_word_is_not_a_beep(pause_s: float, is_beep: bool) -> None:
     word = np.trim_zeros(voice(1.0, seed=24), "b")
     x = join(silence(0.3), word, silence(pause_s), tone(450, 0.15, rms=2500, ramp_ms=0))
-    v = verdict_of(run(join(x, voice(0.4, seed=25), silence(3.0)))[0])
+    v = verdict_of(run(join(x, silence(0.3), voice(0.4, seed=25), silence(3.0)))[0])
     assert (v.beep_ms is not None) is is_beep
     assert v.status is (AmdStatus.MACHINE if is_beep else AmdStatus.HUMAN)
+
+
+@pytest.mark.parametrize(
+    ("hz", "after", "is_beep"),
+    [
+        (450, "voice", False),  # a held vowel at a voice's pitch: the voice goes on
+        (450, "quiet", True),
+        (1000, "voice", True),  # above any voice's pitch: a beep as soon as it is steady
+    ],
+)
+def test_a_short_tone_at_a_voices_pitch_is_a_beep_only_if_quiet_follows(
+    hz: int, after: str, is_beep: bool
+) -> None:
+    rest = voice(0.4, seed=25) if after == "voice" else silence(0.4)
+    x = join(silence(0.3), voice(0.8, seed=26), silence(0.3), tone(hz, 0.15, ramp_ms=0))
+    events, _ = run(join(x, rest, silence(3.0)))
+    v = verdict_of(events)
+    assert (v.beep_ms is not None) is is_beep, v
+    if is_beep:
+        assert v.status is AmdStatus.MACHINE
+        assert v.beep_ms == pytest.approx(1400, abs=20)
+        if hz < S.voice_max_hz:  # heard out: decided once the quiet after it is
+            assert v.decision_ms >= 1550 + S.beep_quiet_after_ms - 20
+            assert isinstance(events[-1], VoicemailCue)
+            assert events[-1].cue_ms == pytest.approx(1550, abs=20)
+        else:
+            assert v.decision_ms < 1550
+    else:
+        assert v.status is AmdStatus.HUMAN
+
+
+def test_a_long_beep_at_a_voices_pitch_is_taken_before_it_ends() -> None:
+    x = join(silence(0.3), voice(0.8, seed=27), silence(0.3), tone(440, 0.8), silence(2.0))
+    events, _ = run(x)
+    v = verdict_of(events)
+    assert v.status is AmdStatus.MACHINE
+    assert v.beep_ms == pytest.approx(1400, abs=20)
+    assert v.decision_ms == pytest.approx(1400 + S.low_beep_ms, abs=40)
+    assert events[-1].reason == "BEEP"
+    assert events[-1].cue_ms == pytest.approx(2200, abs=20)
+
+
+def test_a_tone_right_after_a_burst_too_short_for_an_onset_is_not_a_beep() -> None:
+    # The burst is speech all the same: the tone came with no pause before it.
+    x = join(silence(0.5), voice(0.1, seed=31), tone(1000, 0.15, rms=2500, ramp_ms=0))
+    v = verdict_of(run(join(x, voice(0.5, seed=32), silence(3.0)))[0])
+    assert v.beep_ms is None
+    assert v.status is AmdStatus.HUMAN
 
 
 def test_a_60_ms_blip_is_not_a_beep() -> None:
@@ -381,6 +460,7 @@ def test_the_verdict_is_handed_out_once() -> None:
     ("kwargs", "named"),
     [
         ({"greeting_ms": 0}, "greeting_ms"),
+        ({"after_long_utterance_silence_ms": 500}, "after_long_utterance_silence_ms"),
         ({"vad_mode": 4}, "vad_mode"),
         ({"initial_silence_status": "HUMAN"}, "initial_silence_status"),
         ({"beep_low_hz": 3000}, "beep band"),
