@@ -37,6 +37,7 @@ from pbx.sim import build as build_sim
 from puente import __version__
 from puente.settings import SettingsError, load
 from web import WebComponent, WebSettings
+from web._demo import demo_password, ensure_demo_users
 from web._desktop import desktop_extension
 from web._metrics import (
     CampaignSnapshot,
@@ -398,6 +399,38 @@ class OpsComponent:
         return "metrics refreshed every 5 s"
 
 
+class DemoWebComponent:
+    """The web server with the demo's logins (a supervisor, an agent per demo campaign)."""
+
+    name = "web"
+
+    def __init__(self, web_component: WebComponent, pool: asyncpg.Pool) -> None:
+        self._web = web_component
+        self._pool = pool
+        self._password = demo_password()
+        self._users: list[str] = []
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        await self._web.start(tg)
+        agents = [(f"agent-{code}", f"Local/{code}-100@agents") for code in DEMO_CAMPAIGNS]
+        self._users = await ensure_demo_users(self._pool, self._password, agents)
+        # Shown once on the demo's terminal, never logged (set PUENTE_DEMO_PASSWORD to choose).
+        print(
+            f"demo web: {self._web.status().split()[0]}/agent and /wallboard; logins"
+            f" {', '.join(self._users)}, password {self._password}",
+            flush=True,
+        )
+
+    async def stop(self) -> None:
+        await self._web.stop()
+
+    async def abort(self) -> None:
+        await self._web.abort()
+
+    def status(self) -> str:
+        return f"{self._web.status()}  demo logins {', '.join(self._users)}"
+
+
 def build_components(
     file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool, node: str
 ) -> list[Component]:
@@ -477,9 +510,8 @@ def build_components(
             runners=lambda: dialer_component.runners if dialer_component is not None else {},
             metrics=metrics,
         )
-        components.append(
-            WebComponent(
-                web_settings, pool, gate=ComplianceGate(pool, compliance), extensions=[desktop]
-            )
+        web_component = WebComponent(
+            web_settings, pool, gate=ComplianceGate(pool, compliance), extensions=[desktop]
         )
+        components.append(DemoWebComponent(web_component, pool) if demo else web_component)
     return components
