@@ -76,6 +76,7 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "abandoned": 3600,
     "hangup": 3600,
     "lost": 3600,
+    "skipped": 3600,  # preview: the agent passed on it (not dialed)
     "agent": None,  # an agent spoke to them: the agent's disposition decides what follows
 }
 MODES = ("preview", "progressive", "predictive", "agentless")

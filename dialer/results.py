@@ -25,6 +25,7 @@ ANSWERED_LEDGER = {
     "voicemail": "voicemail",  # a message was left (Reg F limited content)
     "abandoned": "abandoned",
     "failed": "not_placed",
+    "skipped": "not_placed",  # preview: the agent passed before any dial
 }
 
 _FINAL = """

@@ -48,6 +48,7 @@ from dialer.agents import AgentBoard
 from dialer.campaigns import Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
+from dialer.preview import PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import write_result
 from dialer.selection import Dial, claim_and_gate
@@ -129,6 +130,7 @@ class CampaignRunner:
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
+        self.preview = PreviewDesk(self)
         # Observers (the composition root points them at the metrics): a result written, an
         # Originate's round trip, a compliance decision.
         self.on_final: Callable[[str, str], None] | None = None
@@ -456,6 +458,10 @@ class CampaignRunner:
         if self.c.state != "running":
             self.why = f"campaign {self.c.state}"
             return
+        if self.c.mode == "preview":  # agents ask for each lead (dialer/preview.py)
+            self.why = "preview: an agent starts each call"
+            await self.preview.tick()
+            return
         if now < self._quiet_until:
             return
         want = self._lines_wanted(now)
@@ -499,21 +505,38 @@ class CampaignRunner:
             return
         self.why = "dialing"
         for i, d in enumerate(dials):
-            self.stats.dials += 1
-            self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at, first=i == 0)
-            self.tracker.originated(d.attempt_id, time.monotonic())
-            task = asyncio.get_running_loop().create_task(self._originate(d))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self.dial_now(d, freed_at=freed_at, first=i == 0)
+
+    def dial_now(
+        self,
+        d: Dial,
+        *,
+        freed_at: float | None = None,
+        first: bool = False,
+        queue: str | None = None,
+        queue_timeout_s: int | None = None,
+    ) -> None:
+        """Track ``d`` and send its Originate (the attempt row is already written)."""
+        self.stats.dials += 1
+        self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at, first=first)
+        self.tracker.originated(d.attempt_id, time.monotonic())
+        task = asyncio.get_running_loop().create_task(
+            self._originate(d, queue=queue, queue_timeout_s=queue_timeout_s)
+        )
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    def end_undialed(self, d: Dial, disposition: str) -> None:
+        """An attempt written but never dialed (a preview the agent passed on): its result."""
+        call = self.calls[d.attempt_id] = _Call(d, time.monotonic())
+        call.ending = True
+        self._finals.put_nowait((d.attempt_id, disposition, None))
 
     def _lines_wanted(self, now: float) -> int:
         """How many lines to open now, by mode; sets :attr:`why` when it is none."""
         lines = self.c.max_lines - len(self.calls)
         if lines <= 0:
             self.why = f"no trunk capacity: {len(self.calls)} lines in use of {self.c.max_lines}"
-            return 0
-        if self.c.mode == "preview":
-            self.why = "preview: an agent starts each call"
             return 0
         if self.c.mode == "agentless":  # answered calls go to an IVR flow: no agents needed
             return lines
@@ -551,19 +574,23 @@ class CampaignRunner:
             self.why = "all agents busy" if free == 0 else "paced: enough lines ringing"
         return want
 
-    async def _originate(self, d: Dial) -> None:
+    async def _originate(
+        self, d: Dial, *, queue: str | None = None, queue_timeout_s: int | None = None
+    ) -> None:
         tech, _, endpoint = self.c.trunk.partition("/")
         variables = [
             f"PUENTE_ATTEMPT={d.attempt_id}",
             f"PUENTE_CAMPAIGN={self.c.code}",
             f"PUENTE_MODE={self.c.mode}",
-            f"PUENTE_QUEUE={self.c.queue}",
+            f"PUENTE_QUEUE={queue or self.c.queue}",
             f"PUENTE_LANG={self.c.language}",
             f"PUENTE_VM={self.c.voicemail}",
             f"PUENTE_VM_NUMBER={self.c.voicemail_number}",
         ]
         if self.c.agentless_flow:
             variables.append(f"PUENTE_FLOW={self.c.agentless_flow}")
+        if queue_timeout_s is not None:
+            variables.append(f"PUENTE_QUEUE_TIMEOUT_S={queue_timeout_s}")
         fields = [
             ("Channel", f"{tech}/{d.e164}@{endpoint}" if endpoint else f"{tech}/{d.e164}"),
             ("Context", "puente-outbound"),

@@ -1,0 +1,125 @@
+"""Preview mode: an agent asks for a lead, sees it, and starts the call or passes on it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+from dialer.preview import preview_queue
+from tests.dialer._floor import floor, make_campaign
+
+MODEL = {
+    "seed": 3,
+    "outcomes": {"human": 1.0},
+    "ring_s": {"dist": "fixed", "value": 0.3},
+    "talk_s": {"dist": "fixed", "value": 1.0},
+    "patience_s": {"dist": "fixed", "value": 30.0},
+}
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not await check():  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.05)
+
+
+async def _request(pool: asyncpg.Pool, cid: int, agent: str) -> int:
+    agent_id = await pool.fetchval(
+        "INSERT INTO agents (code, name, interface) VALUES ($1, $1, $2)"
+        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        agent,
+        f"Local/{agent}@agents",
+    )
+    return await pool.fetchval(
+        "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
+        cid,
+        agent_id,
+    )
+
+
+async def test_offer_then_call_reaches_that_agent_and_skip_releases(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    cid, code = await make_campaign(db_pool, tmp_path, mode="preview", leads=5)
+    async with floor(db_pool, model=MODEL, agents=2) as f:
+        # The agent who asks waits in their own preview queue; the campaign queue's agents
+        # are free too, and must not get the call.
+        f.sim.core.add_member(preview_queue("p1"), "Local/p1@agents", "P1", 0.0)
+        runner = await f.runner_for(code, tick_s=0.1)
+        connects: list[str] = []
+        async with asyncio.TaskGroup() as tg:
+            await runner.start(tg)
+            f.clients[0].subscribe(
+                lambda m: connects.append(m.get("Interface") or ""), "AgentConnect"
+            )
+            f.clients[0].start()
+            await asyncio.sleep(1.0)
+            assert (
+                await db_pool.fetchval(  # preview never dials by itself
+                    "SELECT count(*) FROM call_attempts WHERE campaign_id = $1", cid
+                )
+                == 0
+            )
+
+            first = await _request(db_pool, cid, "p1")
+
+            async def offered() -> bool:
+                row = await db_pool.fetchrow(
+                    "SELECT state FROM preview_requests WHERE id = $1", first
+                )
+                return row["state"] == "offered"
+
+            await _until(offered)
+            attempt = await db_pool.fetchval(
+                "SELECT attempt_id FROM preview_requests WHERE id = $1", first
+            )
+            state = await db_pool.fetchval("SELECT state FROM call_attempts WHERE id = $1", attempt)
+            assert state == "originating"  # the intent is written, nothing dialed yet
+            await db_pool.execute(
+                "UPDATE preview_requests SET state = 'accepted' WHERE id = $1", first
+            )
+
+            async def final(a: object) -> bool:
+                return (
+                    await db_pool.fetchval("SELECT state FROM call_attempts WHERE id = $1", a)
+                    == "final"
+                )
+
+            await _until(lambda: final(attempt), 15)
+            assert connects == ["Local/p1@agents"]
+            assert (
+                await db_pool.fetchval(
+                    "SELECT disposition FROM call_attempts WHERE id = $1", attempt
+                )
+                == "agent"
+            )
+
+            # The next one is skipped: ended as not placed, the lead waits its retry.
+            await db_pool.execute(
+                "UPDATE preview_requests SET state = 'closed' WHERE id = $1", first
+            )
+            second = await _request(db_pool, cid, "p1")
+            await _until(lambda: _state_is(db_pool, second, "offered"))
+            skipped = await db_pool.fetchval(
+                "SELECT attempt_id FROM preview_requests WHERE id = $1", second
+            )
+            await db_pool.execute(
+                "UPDATE preview_requests SET state = 'skipped' WHERE id = $1", second
+            )
+            await _until(lambda: final(skipped))
+            await runner.stop()
+    row = await db_pool.fetchrow(
+        "SELECT a.disposition, l.state, o.outcome FROM call_attempts a"
+        " JOIN leads l ON l.id = a.lead_id"
+        " LEFT JOIN compliance_outcomes o ON o.attempt_id = a.id WHERE a.id = $1",
+        skipped,
+    )
+    assert (row["disposition"], row["state"], row["outcome"]) == ("skipped", "ready", "not_placed")
+    assert connects == ["Local/p1@agents"]
+
+
+async def _state_is(pool: asyncpg.Pool, request: int, state: str) -> bool:
+    return await pool.fetchval("SELECT state FROM preview_requests WHERE id = $1", request) == state
