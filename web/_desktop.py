@@ -26,16 +26,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import WSMsgType, web
 
 from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times
+from dialer.preview import preview_queue
 from pbx.ami import AmiClient, AmiMessage
 from web._api import ApiCall, ApiRoute, add_api_routes
 from web._auth import public, require
-from web._exceptions import Forbidden, Invalid, NotFound
+from web._exceptions import Conflict, Forbidden, Invalid, NotFound
 from web._keys import CLOCK, GATE, POOL, current_user
 from web._metrics import METRICS_KEY, PuenteMetrics, metrics_handler
-from web._schema import ID
+from web._schema import CODE, ID
 from web._screenpop import screen_pop
 from web._values import object_schema
 from web._wallboard import runner_view, wallboard
@@ -229,6 +231,69 @@ async def _callback_slots(call: ApiCall) -> Any:
     }
 
 
+async def _preview_ask(call: ApiCall) -> Any:
+    """Ask the campaign's pacer for my next lead (preview mode); one open request at a time."""
+    user = call.user
+    interface = await _interface(call.request.app, user.agent_id)
+    pool = call.request.app[POOL]
+    campaign = await pool.fetchrow(
+        "SELECT id, mode FROM campaigns WHERE code = $1", call.body["campaign"]
+    )
+    if campaign is None:
+        raise NotFound("no such campaign", field="campaign")
+    if campaign["mode"] != "preview":
+        raise Invalid("the campaign is not in preview mode", field="campaign")
+    client = call.request.app[HUB].ami()
+    if client is not None and client.connected:  # the agent waits in their own queue
+        queue = preview_queue(user.agent_code or "")
+        await client.send_action("QueueAdd", [("Queue", queue), ("Interface", interface)])
+    try:
+        request_id = await pool.fetchval(
+            "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
+            campaign["id"],
+            user.agent_id,
+        )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("you already have an open preview request", field="campaign") from None
+    return {"id": request_id, "state": "wanted"}
+
+
+async def _preview_get(call: ApiCall) -> Any:
+    """My latest preview request; with its screen pop once a lead is offered."""
+    app = call.request.app
+    if call.user.agent_id is None:
+        raise Forbidden("this user is not an agent")
+    row = await app[POOL].fetchrow(
+        "SELECT id, state, attempt_id::text AS attempt_id, note FROM preview_requests"
+        " WHERE agent_id = $1 ORDER BY id DESC LIMIT 1",
+        call.user.agent_id,
+    )
+    if row is None:
+        return {"state": None}
+    out = dict(row)
+    if row["state"] == "offered" and row["attempt_id"]:
+        out["pop"] = await screen_pop(app[POOL], row["attempt_id"], app[CLOCK]().date())
+    return out
+
+
+def _preview_decide(to: str) -> Any:
+    async def decide(call: ApiCall) -> Any:
+        if call.user.agent_id is None:
+            raise Forbidden("this user is not an agent")
+        row = await call.request.app[POOL].fetchrow(
+            "UPDATE preview_requests SET state = $3, updated_at = now()"
+            " WHERE id = $1 AND agent_id = $2 AND state = 'offered' RETURNING id",
+            call.params["id"],
+            call.user.agent_id,
+            to,
+        )
+        if row is None:
+            raise Conflict("no offered lead with this id is yours to decide", field="id")
+        return {"id": row["id"], "state": to}
+
+    return decide
+
+
 @public
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
@@ -265,6 +330,26 @@ def desktop_extension(
                          "reason": {"type": "string", "minLength": 1, "maxLength": 64}},
                         ("paused",),
                     ),
+                ),
+                ApiRoute(
+                    "POST", "/agent/preview", _preview_ask,
+                    "Preview mode: ask for my next lead", "agents", ("agent",),
+                    body=object_schema({"campaign": CODE}, ("campaign",)),
+                ),
+                ApiRoute(
+                    "GET", "/agent/preview", _preview_get,
+                    "Preview mode: my latest request, with the offered lead's screen pop",
+                    "agents", ("agent",),
+                ),
+                ApiRoute(
+                    "POST", "/agent/preview/{id}/call", _preview_decide("accepted"),
+                    "Preview mode: start the call to the offered lead", "agents", ("agent",),
+                    params={"id": ID},
+                ),
+                ApiRoute(
+                    "POST", "/agent/preview/{id}/skip", _preview_decide("skipped"),
+                    "Preview mode: pass on the offered lead", "agents", ("agent",),
+                    params={"id": ID},
                 ),
                 ApiRoute(
                     "GET", "/agent/callback-slots", _callback_slots,

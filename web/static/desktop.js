@@ -94,6 +94,44 @@ async function setState(state, reason) {
   } catch (e) { $("link").textContent = e.message; }
 }
 
+// Preview mode: ask for a lead, see it, call or skip.
+let previewId = null;
+let previewTimer = null;
+
+async function pollPreview() {
+  const r = await api("GET", "/api/v1/agent/preview");
+  $("preview-state").textContent = r.state ? r.state + (r.note ? `: ${r.note}` : "") : "";
+  const offered = r.state === "offered" && r.pop;
+  $("preview-call").classList.toggle("hidden", !offered);
+  $("preview-skip").classList.toggle("hidden", !offered);
+  if (offered && previewId !== r.id) { previewId = r.id; showPop(r.pop); showState("preview"); }
+  if (["wanted", "accepted"].includes(r.state) || offered) return;
+  clearInterval(previewTimer); previewTimer = null;
+}
+
+function watchPreview() {
+  if (!previewTimer) previewTimer = setInterval(() => pollPreview().catch((e) => ($("preview-state").textContent = e.message)), 700);
+}
+
+$("preview-next").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/v1/agent/preview", { campaign: $("preview-campaign").value.trim() });
+    $("preview-state").textContent = "asked";
+    watchPreview();
+  } catch (e) { $("preview-state").textContent = e.message; }
+});
+
+for (const [id, action] of [["preview-call", "call"], ["preview-skip", "skip"]]) {
+  $(id).addEventListener("click", async () => {
+    try {
+      await api("POST", `/api/v1/agent/preview/${previewId}/${action}`);
+      $("preview-call").classList.add("hidden"); $("preview-skip").classList.add("hidden");
+      $("preview-state").textContent = action === "call" ? "calling…" : "skipped";
+      if (action === "skip") { $("pop").classList.add("hidden"); $("waiting").classList.remove("hidden"); }
+    } catch (e) { $("preview-state").textContent = e.message; }
+  });
+}
+
 function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/agent/ws");
   ws.onopen = () => ($("link").textContent = "connected");
