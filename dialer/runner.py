@@ -131,6 +131,7 @@ class CampaignRunner:
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
         self.preview = PreviewDesk(self)
+        self._rescoring: asyncio.Task[None] | None = None
         # Observers (the composition root points them at the metrics): a result written, an
         # Originate's round trip, a compliance decision.
         self.on_final: Callable[[str, str], None] | None = None
@@ -159,15 +160,17 @@ class CampaignRunner:
             await asyncio.sleep(0.1)
         with contextlib.suppress(*_DB_ERRORS):
             await self._drain_finals()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._rescoring):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._release_lead()
 
     async def abort(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._rescoring):
+            if task is not None:
+                task.cancel()
         conn, self._leader_conn = self._leader_conn, None
         if conn is not None:
             conn.terminate()  # the lock goes with the session
@@ -261,8 +264,12 @@ class CampaignRunner:
                         await self._dial_tick()
                     await self._drain_finals()
                     due = time.monotonic() - self._rescored_at > _RESCORE_S
-                    if self.is_leader and due and not self._wake.is_set():
-                        await self._rescore()  # after the dials, never in their way
+                    idle = self._rescoring is None or self._rescoring.done()
+                    if self.is_leader and due and idle:
+                        # Beside the loop, not in it: a rescore takes up to a second on a big
+                        # campaign, and an agent freeing up meanwhile must not wait for it.
+                        self._rescored_at = time.monotonic()
+                        self._rescoring = asyncio.get_running_loop().create_task(self._rescore())
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
@@ -366,13 +373,16 @@ class CampaignRunner:
         await self._drain_finals()
 
     async def _rescore(self) -> None:
-        """The leads' priorities, when the campaign weighs them (every ``_RESCORE_S``)."""
-        self._rescored_at = time.monotonic()
-        async with self.pool.acquire() as conn:
-            broken = await settle_promises(conn, self.clock().date())
-        if broken:
-            log.info("dialer %s: %d promise(s) broken; their debts are back", self.c.code, broken)
-        await rescore(self.pool, self.c, self.clock())
+        """Broken promises, then the leads' priorities (every ``_RESCORE_S``, as a task)."""
+        try:
+            async with asyncio.timeout(_RESCORE_S):
+                async with self.pool.acquire() as conn:
+                    broken = await settle_promises(conn, self.clock().date())
+                if broken:
+                    log.info("dialer %s: %d promise(s) broken; debts are back", self.c.code, broken)
+                await rescore(self.pool, self.c, self.clock())
+        except (*_DB_ERRORS, TimeoutError) as e:
+            log.warning("dialer %s: rescore failed (next in %d s): %s", self.c.code, _RESCORE_S, e)
 
     async def _release_leftovers(self) -> None:
         """At takeover: leads claimed but never dialed, and ledger reservations that never
