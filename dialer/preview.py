@@ -67,7 +67,7 @@ class PreviewDesk:
     async def _offer(self, request_id: int) -> None:
         r = self.runner
         dials, denied = await claim_and_gate(
-            r.pool, r.gate, campaign_id=r.c.id, campaign_code=r.c.code, packs=r.c.packs,
+            r.selection_pool(), r.gate, campaign_id=r.c.id, campaign_code=r.c.code, packs=r.c.packs,
             want=1, node=r.node, pbx=r.pbx, now=r.clock(), channel=r.c.channel,
         )  # fmt: skip
         r.stats.denied += len(denied)

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -71,6 +71,17 @@ class _Call:
     connected: bool = False
     abandoned: bool = False
     ending: bool = False  # its final result is queued
+
+
+class _OwnConnection:
+    """One connection where a pool is expected (``acquire`` only)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self._conn
 
 
 @dataclass
@@ -480,7 +491,7 @@ class CampaignRunner:
         if want <= 0:
             return
         dials, denied = await claim_and_gate(
-            self.pool,
+            self.selection_pool(),
             self.gate,
             campaign_id=self.c.id,
             campaign_code=self.c.code,
@@ -516,6 +527,14 @@ class CampaignRunner:
         self.why = "dialing"
         for i, d in enumerate(dials):
             self.dial_now(d, freed_at=freed_at, first=i == 0)
+
+    def selection_pool(self) -> asyncpg.Pool:
+        """Where the claim runs: the pacer's own connection (the one holding its lock), so a
+        free agent's dial never queues for a pooled connection behind results being written."""
+        conn = self._leader_conn
+        if conn is None or conn.is_closed():
+            return self.pool
+        return _OwnConnection(conn)  # type: ignore[return-value]
 
     def dial_now(
         self,
