@@ -101,16 +101,6 @@ class CollectionsActions:
         return getattr(self, name)  # type: ignore[no-any-return]
 
     # -- who is calling ----------------------------------------------------------------------
-    async def _creditor(self, conn: asyncpg.Connection, creditor_id: int) -> dict[str, Any]:
-        row = await conn.fetchrow(
-            "SELECT id, code, callback_number, policy FROM creditors WHERE id = $1", creditor_id
-        )
-        return {
-            "creditor_id": row["id"],
-            "company": f"company_{row['code'].lower()}",
-            "callback_number": _digits(row["callback_number"]),
-        }
-
     async def inbound_lookup(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
         """The dialed number picks the creditor (its published call-back number)."""
         dialed = _digits(args.get("dialed"))
@@ -118,13 +108,12 @@ class CollectionsActions:
             return "ok", {}
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id FROM creditors WHERE regexp_replace(callback_number, '[^0-9]', '', 'g')"
-                " = $1 ORDER BY id LIMIT 1",
+                "SELECT id AS creditor_id, code, callback_number FROM creditors"
+                " WHERE regexp_replace(callback_number, '[^0-9]', '', 'g') = $1"
+                " ORDER BY id LIMIT 1",
                 dialed,
             )
-            if row is None:
-                return "ok", {}
-            return "ok", await self._creditor(conn, row["id"])
+        return "ok", _creditor(row) if row is not None else {}
 
     async def load_attempt(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
         """An outbound call: who we called (still to be verified before any debt talk)."""
@@ -133,14 +122,15 @@ class CollectionsActions:
             return "missing", {"company": "company_generic", "callback_number": ""}
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT a.debt_id, d.creditor_id, p.language, n.e164 FROM call_attempts a"
-                " JOIN debts d ON d.id = a.debt_id JOIN persons p ON p.id = a.person_id"
+                "SELECT a.debt_id, d.creditor_id, c.code, c.callback_number, p.language, n.e164"
+                " FROM call_attempts a JOIN debts d ON d.id = a.debt_id"
+                " JOIN creditors c ON c.id = d.creditor_id JOIN persons p ON p.id = a.person_id"
                 " LEFT JOIN phone_numbers n ON n.id = a.phone_id WHERE a.id = $1",
                 attempt,
             )
-            if row is None:
-                return "missing", {"company": "company_generic", "callback_number": ""}
-            out = await self._creditor(conn, row["creditor_id"])
+        if row is None:
+            return "missing", {"company": "company_generic", "callback_number": ""}
+        out = _creditor(row)
         out["expected_debt_id"] = row["debt_id"]
         out["_language"] = row["language"]
         out["_caller"] = row["e164"]  # the number we dialed (a callback goes to it)
@@ -196,9 +186,7 @@ class CollectionsActions:
             country = (row["country"] or "").strip().upper()
             call.writes.append("ivr_sessions: verified")
             return "ok", {
-                "creditor_id": row["creditor_id"],
-                "company": f"company_{row['code'].lower()}",
-                "callback_number": _digits(row["callback_number"]),
+                **_creditor(row),
                 "verified": True,
                 "debt_id": row["id"],
                 "person_id": row["person_id"],
@@ -428,6 +416,16 @@ class CollectionsActions:
             )
         call.writes.append(f"callbacks: due {due.isoformat()}")
         return "ok", {"callback_at": due.isoformat()}
+
+
+def _creditor(row: asyncpg.Record) -> dict[str, Any]:
+    """What the prompts need of a creditor row (``creditor_id``, ``code``, ``callback_number``):
+    its recorded business name and the digits of its call-back number."""
+    return {
+        "creditor_id": row["creditor_id"],
+        "company": f"company_{row['code'].lower()}",
+        "callback_number": _digits(row["callback_number"]),
+    }
 
 
 def _policy(row: asyncpg.Record) -> plans.CreditorPolicy:
