@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pbx.agi import CommandReader, encode_environment
@@ -86,11 +87,22 @@ _ANSWER = b"200 result=0\n"
 _GET_ANSWER = b"200 result=1 (ok)\n"
 
 
+Answerer = Callable[[str], bytes]
+# A session's script: (its environment block, what it answers to each command).
+Script = Callable[[int], tuple[bytes, Answerer]]
+
+
+def _plain_answer(command: str) -> bytes:
+    return _GET_ANSWER if command.startswith("GET") else _ANSWER
+
+
 class _AgiCaller(asyncio.Protocol):
     """One caller: answers each command after the think time, times the server's turnaround."""
 
-    def __init__(self, gen: _AgiLoad) -> None:
+    def __init__(self, gen: _AgiLoad, env: bytes, answer: Answerer) -> None:
         self.gen = gen
+        self.env = env
+        self.answer = answer
         self.reader = CommandReader()
         self.transport: asyncio.Transport | None = None
         self.answered_at = 0.0
@@ -100,7 +112,7 @@ class _AgiCaller(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.answered_at = time.perf_counter()
-        transport.write(self.gen.env)
+        transport.write(self.env)
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
@@ -111,7 +123,7 @@ class _AgiCaller(asyncio.Protocol):
                     now - self.answered_at
                 )
             self.first = False
-            answer = _GET_ANSWER if command.startswith("GET") else _ANSWER
+            answer = self.answer(command)
             if self.gen.think_s > 0:
                 # Callers are not in lockstep: each think time is drawn around the mean.
                 think = self.gen.think_s * self.gen.rng.uniform(0.5, 1.5)
@@ -134,10 +146,14 @@ class _AgiCaller(asyncio.Protocol):
 
 
 class _AgiLoad:
-    def __init__(self, port: int, seconds: float, think_s: float) -> None:
+    def __init__(
+        self, port: int, seconds: float, think_s: float, script: Script | None = None
+    ) -> None:
         self.port = port
         self.deadline = time.monotonic() + seconds
         self.think_s = think_s
+        self.script = script
+        self.started = 0
         self.env = encode_environment(
             [
                 ("agi_network", "yes"),
@@ -172,24 +188,39 @@ class _AgiLoad:
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
+        env, answer = self.script(self.started) if self.script else (self.env, _plain_answer)
+        self.started += 1
         try:
-            await loop.create_connection(lambda: _AgiCaller(self), "127.0.0.1", self.port)
+            await loop.create_connection(
+                lambda: _AgiCaller(self, env, answer), "127.0.0.1", self.port
+            )
             self.open += 1
         except OSError:
             self.failed += 1
 
 
-async def agi_load(port: int, sessions: int, seconds: float, think_ms: float) -> dict[str, Any]:
-    gen = _AgiLoad(port, seconds, think_ms / 1000)
+async def agi_load(
+    port: int,
+    sessions: int,
+    seconds: float,
+    think_ms: float,
+    *,
+    script: Script | None = None,
+    warmup_s: float = 1.0,
+    drain_s: float = 10.0,
+) -> dict[str, Any]:
+    """SESSIONS callers for SECONDS; ``script`` gives each session its environment and answers
+    (default: one fixed environment, ``200 result=0`` or ``(ok)`` to everything)."""
+    gen = _AgiLoad(port, seconds, think_ms / 1000, script)
     for i in range(0, sessions, 100):  # ramp in batches so the listen backlog keeps up
         await asyncio.gather(*(gen.connect() for _ in range(min(100, sessions - i))))
-    await asyncio.sleep(min(1.0, seconds / 4))  # warm-up: every session is in its flow
+    await asyncio.sleep(min(warmup_s, seconds / 4))  # warm-up: every session is in its flow
     gen.measuring = True
-    c0, t0 = gen.commands, time.perf_counter()
+    c0, d0, t0 = gen.commands, gen.sessions_done, time.perf_counter()
     await asyncio.sleep(max(0.0, gen.deadline - time.monotonic()))
     gen.measuring = False
-    c1, t1 = gen.commands, time.perf_counter()
-    for _ in range(200):  # sessions still open finish their flow within a few seconds
+    c1, d1, t1 = gen.commands, gen.sessions_done, time.perf_counter()
+    for _ in range(int(drain_s / 0.05)):  # sessions still open finish their flow
         if gen.open <= 0:
             break
         await asyncio.sleep(0.05)
@@ -197,6 +228,7 @@ async def agi_load(port: int, sessions: int, seconds: float, think_ms: float) ->
     first = sorted(x * 1000 for x in gen.first_turnaround)
     return {
         "commands_per_s": round((c1 - c0) / (t1 - t0)),
+        "sessions_per_s": round((d1 - d0) / (t1 - t0), 1),
         "turnarounds": len(ms),
         "p50_ms": round(ms[len(ms) // 2], 3) if ms else None,
         "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3) if ms else None,
