@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,43 +17,13 @@ from dialer.callbacks import (
     schedule_callback,
 )
 from dialer.campaigns import Campaign
-from dialer.importer import import_leads
 from dialer.results import write_result
 from dialer.selection import _CLAIM, claim_and_gate
+from tests.dialer import test_selection
+from tests.dialer.test_selection import NOON
 
-# Wednesday 2 December 2026, 12:00 in Mexico City (UTC-6, no DST).
-NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def campaign(db_pool, tmp_path: Path) -> tuple[int, str]:
-    """Ten leads in Mexico City, priorities 0, 1, 2, 0, 1, 2, ... (one number each)."""
-    code = f"c{os.urandom(4).hex()}"
-    cred = await db_pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Acme', 'Acme', '+525500000000', 'MXN') RETURNING id""",
-        code,
-    )
-    cid = await db_pool.fetchval(
-        "INSERT INTO campaigns (code, name, creditor_id, compliance_packs, state) "
-        "VALUES ($1, 'Test', $2, '{mx}', 'running') RETURNING id",
-        code,
-        cred,
-    )
-    base = int.from_bytes(os.urandom(2), "big") % 9000
-    rows = "".join(
-        f"{code}-p{i},Persona {i},{code}-A{i},100,+5255{10_000_000 + base * 100 + i},"
-        f"MX,CMX,0,{i % 3}\n"
-        for i in range(10)
-    )
-    f = tmp_path / "leads.csv"
-    f.write_text(
-        "external_ref,full_name,account_ref,balance,phone,country,region,days_past_due,priority\n"
-        + rows,
-        encoding="utf-8",
-    )
-    assert (await import_leads(db_pool, f, code)).leads == 10
-    return cid, code
+# Ten leads in Mexico City, priorities 0, 1, 2, 0, 1, 2, ... (one number each), at NOON.
+campaign = test_selection.campaign
 
 
 async def claim(db_pool, campaign, want: int, now: datetime = NOON):
