@@ -23,7 +23,7 @@ from aiohttp import web
 
 from compliance import ComplianceGate
 from pbx.ami import AmiClient, AmiSettings
-from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
+from pbx.audiosocket import AudioSocketServer, AudioSocketSettings
 from pbx.sim import (
     DEFAULT_DIALPLAN,
     CalleeModel,
@@ -34,6 +34,7 @@ from pbx.sim import (
     SimulatedAsterisk,
     load_dialplan,
 )
+from tests.dialer._floor import hand_back
 from tests.ivr._seed import Debtor, debtor
 from web import WebSettings, create_app, hash_password
 from web._desktop import HUB, desktop_extension
@@ -44,10 +45,6 @@ pytestmark = pytest.mark.skipif(
 )
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 AGENT = "Local/100@agents"
-
-
-async def _hand_back(call: AudioSocketCall) -> None:
-    await call.hangup()
 
 
 class Floor:
@@ -101,7 +98,7 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
     )
     core.add_member("collections", AGENT, "Ana", 0.0)
     # AudioSocket without a detector: the socket ends at once and the call goes on as NOTSURE.
-    audio = AudioSocketServer(_hand_back, AudioSocketSettings(port=0))
+    audio = AudioSocketServer(hand_back, AudioSocketSettings(port=0))
     await audio.start()
     f.sim = SimulatedAsterisk(
         core,
