@@ -145,14 +145,6 @@ class Flow:
     on_error: str
     states: Mapping[str, State]
 
-    def prompts(self) -> set[str]:
-        used: set[str] = set()
-        for s in self.states.values():
-            used |= {p.value for p in s.play if p.kind == "prompt"}
-            if s.collect is not None:
-                used |= {p for p in (s.collect.invalid, s.collect.noinput) if p}
-        return used
-
 
 @dataclass(frozen=True)
 class Catalog:

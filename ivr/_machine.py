@@ -100,7 +100,6 @@ class FlowMachine:
         self.steps = 0
         self.outcome: str | None = None
         self._tries = 0
-        self._after_play: bool = False
 
     # -- events ------------------------------------------------------------------------------
     def start(self) -> Step:

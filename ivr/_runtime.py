@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -73,10 +73,6 @@ class CallResult:
     trail: list[dict[str, str]]
     data: dict[str, Any]
     writes: list[str] = field(default_factory=list)
-
-
-def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in data.items()}
 
 
 class IvrService:

@@ -10,7 +10,6 @@ and why a campaign is not dialing.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -126,7 +125,3 @@ def runner_view(runners: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 counts["free"] += 1
         view[code] = {"agents": counts, "in_flight": len(runner.calls), "why": runner.why}
     return view
-
-
-def encode(board: dict[str, Any]) -> str:
-    return json.dumps(board, separators=(",", ":"), default=str)
