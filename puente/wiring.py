@@ -47,7 +47,7 @@ from web._metrics import (
     PuenteMetrics,
     refresh_every,
 )
-from web._wallboard import runner_view
+from web._wallboard import dial_level, runner_view
 
 log = logging.getLogger("puente.wiring")
 
@@ -354,17 +354,17 @@ class OpsComponent:
 
     def snapshot(self) -> MetricsSnapshot:
         campaigns = []
-        for code, view in runner_view(self._dialer.runners if self._dialer else {}).items():
-            runner = self._dialer.runners[code] if self._dialer else None
-            s = runner.stats if runner else None
-            working = sum(view["agents"].get(k, 0) for k in ("free", "busy", "wrapup"))
+        runners = self._dialer.runners if self._dialer else {}
+        for code, view in runner_view(runners).items():
+            runner = runners[code]
+            s = runner.stats
             campaigns.append(
                 CampaignSnapshot(
                     campaign=code,
-                    answer_ratio={"today": s.answered / s.dials} if s and s.dials else {},
-                    abandonment_ratio={"today": s.abandoned / s.live} if s and s.live else {},
-                    abandonment_target_ratio=runner.c.abandon_target if runner else None,
-                    dial_level=view["in_flight"] / working if working else None,
+                    answer_ratio={"today": s.answered / s.dials} if s.dials else {},
+                    abandonment_ratio={"today": s.abandoned / s.live} if s.live else {},
+                    abandonment_target_ratio=runner.c.abandon_target,
+                    dial_level=dial_level(view["agents"], view["in_flight"]),
                     agents=view["agents"],
                     calls_in_flight=view["in_flight"],
                 )

@@ -79,7 +79,6 @@ async def wallboard(
         code = r["code"]
         run = runners.get(code, {})
         agents = run.get("agents", {})
-        working = agents.get("free", 0) + agents.get("busy", 0) + agents.get("wrapup", 0)
         n_promised, cents = promised.get(code, (0, 0))
         out.append(
             {
@@ -88,7 +87,7 @@ async def wallboard(
                 "state": r["state"],
                 "agents": agents,
                 "in_flight": run.get("in_flight", 0),
-                "dial_level": _ratio(run.get("in_flight", 0), working),
+                "dial_level": dial_level(agents, run.get("in_flight", 0)),
                 "why": run.get("why", ""),
                 "dials_today": r["dials_today"],
                 "live_answer_rate_today": _ratio(r["live_today"], r["dials_today"]),
@@ -106,6 +105,12 @@ async def wallboard(
         n, cents = promised["inbound"]
         out.append({"campaign": "inbound", "promises_today": n, "promised_cents_today": int(cents)})
     return {"type": "wallboard", "at": now.isoformat(), "campaigns": out}
+
+
+def dial_level(agents: Mapping[str, int], in_flight: int) -> float | None:
+    """Lines per working agent (free, on a call or in wrap-up; paused ones do not count)."""
+    working = agents.get("free", 0) + agents.get("busy", 0) + agents.get("wrapup", 0)
+    return _ratio(in_flight, working)
 
 
 def runner_view(runners: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
