@@ -8,6 +8,7 @@ write's commit answer was lost and it is retried), nothing changes.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -87,3 +88,16 @@ async def write_result(
         if ledger is not None:
             await gate.record_outcome(dial.attempt_id, ledger, now, conn=conn)
     return True
+
+
+_AGENT = """
+UPDATE call_attempts SET agent_id = (SELECT id FROM agents WHERE interface = $2),
+       connected_at = coalesce(connected_at, now())
+WHERE id = $1 AND agent_id IS NULL
+"""
+
+
+async def assign_agent(pool: asyncpg.Pool, attempt_id: str, interface: str) -> None:
+    """The call reached the agent on queue interface ``interface``: it is theirs (their
+    outcome and promises on it; reports). Idempotent."""
+    await pool.execute(_AGENT, uuid.UUID(attempt_id), interface)

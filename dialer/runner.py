@@ -37,9 +37,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -50,7 +51,7 @@ from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
 from dialer.preview import PreviewDesk
 from dialer.promises import settle_promises
-from dialer.results import write_result
+from dialer.results import assign_agent, write_result
 from dialer.selection import Dial, claim_and_gate
 from pbx import PbxError
 from pbx.ami import AmiClient, AmiMessage
@@ -229,6 +230,7 @@ class CampaignRunner:
         elif name == "AgentConnect":
             call.connected = True
             self.stats.connected += 1
+            self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
             if fields.get("QUEUESTATUS") != "CONTINUE" and not call.connected:
                 call.abandoned = True
@@ -549,11 +551,18 @@ class CampaignRunner:
         self.stats.dials += 1
         self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at, first=first)
         self.tracker.originated(d.attempt_id, time.monotonic())
-        task = asyncio.get_running_loop().create_task(
-            self._originate(d, queue=queue, queue_timeout_s=queue_timeout_s)
-        )
+        self._spawn(self._originate(d, queue=queue, queue_timeout_s=queue_timeout_s))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
+
+    async def _assign_agent(self, attempt: str, interface: str) -> None:
+        try:
+            await assign_agent(self.pool, attempt, interface)
+        except _DB_ERRORS as e:  # the final result still names no agent; nothing else depends
+            log.warning("dialer %s: agent of %s not recorded: %s", self.c.code, attempt, e)
 
     def end_undialed(self, d: Dial, disposition: str) -> None:
         """An attempt written but never dialed (a preview the agent passed on): its result."""

@@ -49,13 +49,6 @@ WS_MAX_MSG = 4096  # bytes: the pages send nothing of substance
 WS_MAX_PER_S = 20  # messages a second before a page's socket is closed (a flood)
 
 
-_CONNECTED = """
-UPDATE call_attempts SET agent_id = (SELECT id FROM agents WHERE interface = $2),
-       connected_at = coalesce(connected_at, now())
-WHERE id = (SELECT CASE WHEN $1 ~ '^[0-9a-f-]{36}$' THEN $1::uuid END) AND agent_id IS NULL
-"""
-
-
 class AgentHub:
     """Agents' open pages by queue interface; pushes screen pops on ``AgentConnect``."""
 
@@ -87,10 +80,7 @@ class AgentHub:
     async def _pop(self, interface: str, uniqueid: str, t0: float) -> None:
         try:
             async with asyncio.timeout(5):
-                pool = self.app[POOL]
-                # The call is this agent's from now on (its outcome and promises are theirs).
-                await pool.execute(_CONNECTED, uniqueid, interface)
-                pop = await screen_pop(pool, uniqueid, self.app[CLOCK]().date())
+                pop = await screen_pop(self.app[POOL], uniqueid, self.app[CLOCK]().date())
         except Exception as e:  # a pop that fails must not take the hub down
             log.warning("screen pop for %s failed: %s", interface, type(e).__name__)
             return

@@ -10,6 +10,7 @@ pop).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ import pytest
 from aiohttp import web
 
 from compliance import ComplianceGate
+from dialer.results import assign_agent
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketServer, AudioSocketSettings
 from pbx.sim import (
@@ -107,6 +109,14 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
     await f.sim.start()
     f.client = AmiClient(
         AmiSettings(port=f.sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
+    )
+    # The dialer's part of a connected call: the attempt becomes the agent's (the runner does
+    # this on AgentConnect; here the test originates the call itself).
+    f.client.subscribe(
+        lambda m: asyncio.get_running_loop().create_task(
+            assign_agent(db_pool, m.get("Uniqueid") or "", m.get("Interface") or "")
+        ),
+        "AgentConnect",
     )
     f.client.start()
     await f.client.wait_connected(5)
