@@ -96,6 +96,13 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
                 )
                 == "agent"
             )
+            # The runner made the call the agent's when it connected (their outcome, reports).
+            owner = await db_pool.fetchval(
+                "SELECT a.code FROM call_attempts c JOIN agents a ON a.id = c.agent_id"
+                " WHERE c.id = $1",
+                attempt,
+            )
+            assert owner == "p1"
 
             # The next one is skipped: ended as not placed, the lead waits its retry.
             await db_pool.execute(
