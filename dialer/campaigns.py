@@ -315,6 +315,12 @@ CAMPAIGN_SQL = (
 _SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 
 
+def company_prompt(creditor_code: str | None) -> str:
+    """The prompt that says who calls: the creditor's recorded business name
+    (``company_<code>``), or the generic one when the creditor is not known."""
+    return f"company_{creditor_code.lower()}" if creditor_code else "company_generic"
+
+
 def _voicemail(raw: Any, language: str, r: Mapping[str, Any], where: str) -> tuple[str, str]:
     """``settings.voicemail``: ``"limited"`` (the default) is the Reg F limited-content message
     (12 CFR 1006.2(j)): who calls, by a business name that does not say debt collection (the
@@ -330,8 +336,7 @@ def _voicemail(raw: Any, language: str, r: Mapping[str, Any], where: str) -> tup
         )
     if raw != "limited":
         return raw, ""
-    code = (r.get("creditor_code") or "").lower()
-    company = f"company_{code}" if code else "company_generic"
+    company = company_prompt(r.get("creditor_code"))
     files = ("voicemail_limited", company, "voicemail_callback")
     number = "".join(ch for ch in (r.get("creditor_number") or "") if ch.isdigit())
     return "&".join(f"puente/{language}/{f}" for f in files), number

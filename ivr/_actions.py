@@ -24,6 +24,7 @@ import asyncpg
 
 from compliance import ComplianceGate
 from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times, schedule_callback
+from dialer.campaigns import company_prompt
 from ivr import plans
 from ivr._charge import charge
 from ivr._exceptions import PlanError, PolicyError
@@ -119,7 +120,7 @@ class CollectionsActions:
         """An outbound call: who we called (still to be verified before any debt talk)."""
         attempt = _uuid(args.get("attempt"))
         if attempt is None:
-            return "missing", {"company": "company_generic", "callback_number": ""}
+            return "missing", {"company": company_prompt(None), "callback_number": ""}
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT a.debt_id, d.creditor_id, c.code, c.callback_number, p.language, n.e164"
@@ -129,7 +130,7 @@ class CollectionsActions:
                 attempt,
             )
         if row is None:
-            return "missing", {"company": "company_generic", "callback_number": ""}
+            return "missing", {"company": company_prompt(None), "callback_number": ""}
         out = _creditor(row)
         out["expected_debt_id"] = row["debt_id"]
         out["_language"] = row["language"]
@@ -423,7 +424,7 @@ def _creditor(row: asyncpg.Record) -> dict[str, Any]:
     its recorded business name and the digits of its call-back number."""
     return {
         "creditor_id": row["creditor_id"],
-        "company": f"company_{row['code'].lower()}",
+        "company": company_prompt(row["code"]),
         "callback_number": _digits(row["callback_number"]),
     }
 
