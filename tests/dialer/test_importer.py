@@ -107,6 +107,30 @@ async def test_batches_stream_the_file(db_pool, campaign, tmp_path) -> None:
     assert s.leads == 250
 
 
+async def test_a_person_split_across_batches_is_one_person(db_pool, campaign, tmp_path) -> None:
+    # Batch 2 merges into the person batch 1 created (the ids come back from the upsert,
+    # not from a join over the whole table), and a second import on the pool works too.
+    body = (
+        "s1,Ana,SB-1,10,+525512340001,,MX,CMX,0\n"
+        "s1,Ana,SB-2,20,+525512340002,,MX,CMX,0\n"
+        "s2,Luis,SB-3,30,+525512340003,,MX,CMX,0\n"
+    )
+    s = await import_leads(db_pool, write(tmp_path, body), campaign, batch_rows=1)
+    assert (s.batches, s.leads, s.numbers) == (3, 3, 3)
+    again = await import_leads(
+        db_pool, write(tmp_path, "s1,Ana,SB-4,40,+525512340001,,MX,CMX,0\n"), campaign
+    )
+    assert (again.leads, again.numbers) == (1, 0)
+    rows = await db_pool.fetch(
+        """SELECT p.external_ref, count(DISTINCT d.id) AS debts, count(DISTINCT n.id) AS nums,
+                  count(DISTINCT l.id) AS leads
+           FROM persons p JOIN debts d ON d.person_id = p.id
+           JOIN phone_numbers n ON n.person_id = p.id JOIN leads l ON l.debt_id = d.id
+           WHERE p.external_ref IN ('s1', 's2') GROUP BY p.external_ref ORDER BY 1"""
+    )
+    assert [tuple(r) for r in rows] == [("s1", 3, 2, 3), ("s2", 1, 1, 1)]
+
+
 async def test_mapping_and_default_region(db_pool, campaign, tmp_path) -> None:
     f = write(
         tmp_path,
