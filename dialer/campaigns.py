@@ -242,6 +242,7 @@ class Campaign:
     # Weights in PRIORITY_WEIGHTS order; None: the imported priority stands.
     priority_weights: tuple[float, ...] | None = None
     voicemail_number: str = ""  # digits said after the message (the creditor's call-back line)
+    voicemail_problem: str | None = None  # why machines get no message though one was asked
 
     @property
     def best_hour_weight(self) -> float:
@@ -289,14 +290,16 @@ class Campaign:
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
         )
-        voicemail, number = _voicemail(settings.get("voicemail", "limited"), language, r, where)
+        voicemail, number, no_message = _voicemail(
+            settings.get("voicemail", "limited"), language, r, where
+        )
         return cls(
             r["id"], code, r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
             tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
             r["agentless_flow"], language, voicemail, max_lines,
             r["state"], r["abandon_window_days"], retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
-            number,
+            number, no_message,
         )  # fmt: skip
 
     @classmethod
@@ -309,7 +312,8 @@ class Campaign:
 
 # A campaign row with what its voicemail message needs from the creditor.
 CAMPAIGN_SQL = (
-    "SELECT c.*, cr.code AS creditor_code, cr.callback_number AS creditor_number"
+    "SELECT c.*, cr.code AS creditor_code, cr.callback_number AS creditor_number,"
+    " cr.contact_name AS creditor_contact"
     " FROM campaigns c LEFT JOIN creditors cr ON cr.id = c.creditor_id"
 )
 _SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
@@ -321,12 +325,24 @@ def company_prompt(creditor_code: str | None) -> str:
     return f"company_{creditor_code.lower()}" if creditor_code else "company_generic"
 
 
-def _voicemail(raw: Any, language: str, r: Mapping[str, Any], where: str) -> tuple[str, str]:
+def contact_prompt(creditor_code: str) -> str:
+    """The prompt that says the creditor's contact person (``creditors.contact_name``)."""
+    return f"contact_{creditor_code.lower()}"
+
+
+def _voicemail(
+    raw: Any, language: str, r: Mapping[str, Any], where: str
+) -> tuple[str, str, str | None]:
     """``settings.voicemail``: ``"limited"`` (the default) is the Reg F limited-content message
     (12 CFR 1006.2(j)): who calls, by a business name that does not say debt collection (the
-    creditor's ``company_<code>`` prompt), a request to call back and the number; no debt
-    details. ``""``: no message (hang up on machines). A sound file, or one per language
-    (``{"es": ..., "en": ...}``): the campaign's own recording."""
+    creditor's ``company_<code>`` prompt), whom to ask for (``contact_<code>``: the creditor's
+    ``contact_name``), a request to call back and the number; no debt details. ``""``: no
+    message (hang up on machines). A sound file, or one per language (``{"es": ..., "en":
+    ...}``): the campaign's own recording.
+
+    Returns the sound files, the digits of the call-back number, and why the limited message
+    cannot be left (then machines get no message: a message missing one of its elements is
+    not a limited-content message, and may be a communication about the debt)."""
     if isinstance(raw, dict):
         raw = raw.get(language, "")
     if not isinstance(raw, str) or (raw and raw != "limited" and not _SOUND.match(raw)):
@@ -335,11 +351,23 @@ def _voicemail(raw: Any, language: str, r: Mapping[str, Any], where: str) -> tup
             f" language, got {raw!r}"
         )
     if raw != "limited":
-        return raw, ""
-    company = company_prompt(r.get("creditor_code"))
-    files = ("voicemail_limited", company, "voicemail_callback")
+        return raw, "", None
+    code = r.get("creditor_code")
     number = "".join(ch for ch in (r.get("creditor_number") or "") if ch.isdigit())
-    return "&".join(f"puente/{language}/{f}" for f in files), number
+    if not code:
+        return "", "", "no voicemail message: the campaign has no creditor to name"
+    if not (r.get("creditor_contact") or "").strip():
+        return "", "", f"no voicemail message: creditor {code!r} has no contact_name"
+    if not number:
+        return "", "", f"no voicemail message: creditor {code!r} has no callback_number"
+    files = (
+        "voicemail_limited",
+        company_prompt(code),
+        "voicemail_ask_for",
+        contact_prompt(code),
+        "voicemail_callback",
+    )
+    return "&".join(f"puente/{language}/{f}" for f in files), number, None
 
 
 def _json(raw: Any, where: str) -> dict[str, Any]:

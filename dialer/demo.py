@@ -32,8 +32,8 @@ def queue_of(code: str) -> str:
 
 async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
     cred = await pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ('demo', 'Financiera Demo', 'Demo', '+525500000000', 'MXN')
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency, contact_name)
+           VALUES ('demo', 'Financiera Demo', 'Demo', '+525500000000', 'MXN', 'Ana Ruiz')
            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"""
     )
     rng = random.Random(seed)

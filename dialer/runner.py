@@ -127,6 +127,8 @@ class CampaignRunner:
         self.refresh_s, self.tick_deadline_s = refresh_s, tick_deadline_s
         self._refreshed_at = time.monotonic()
         self.why = "starting"  # why it is not dialing (or "dialing")
+        if campaign.voicemail_problem:
+            log.warning("dialer %s: %s", campaign.code, campaign.voicemail_problem)
         self.bad_settings: str | None = None
         self._rescored_at = 0.0  # the first pacing tick rescores
         self._quiet_until = 0.0  # nothing to claim until then (all denied, or none due)
@@ -198,6 +200,7 @@ class CampaignRunner:
             f"  denied {s.denied}  answered {s.answered}  connected {s.connected}"
             f"  abandoned {s.abandoned} ({rate:.1%})  [{self.why}]"
             + (f"  [settings not applied: {self.bad_settings}]" if self.bad_settings else "")
+            + (f"  [{self.c.voicemail_problem}]" if self.c.voicemail_problem else "")
         )
 
     # -- events (synchronous: they only update state and queue database work) ------------------
@@ -316,6 +319,8 @@ class CampaignRunner:
             return
         self.bad_settings = None
         if c != self.c:
+            if c.voicemail_problem and c.voicemail_problem != self.c.voicemail_problem:
+                log.warning("dialer %s: %s", c.code, c.voicemail_problem)
             self.c = c
             self.pacing = PacingSettings(abandon_target=c.abandon_target)
 

@@ -165,6 +165,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 1
 
 
+async def _creditor_texts() -> dict[str, dict[str, str]]:
+    """``company_<code>`` (the public name) and ``contact_<code>`` (the contact person) of
+    every creditor in the database: said the same in both languages."""
+    from db import DatabaseSettings, create_pool
+    from dialer.campaigns import company_prompt, contact_prompt
+    from puente.database import database_url
+
+    async with database_url() as url:
+        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
+        try:
+            rows = await pool.fetch("SELECT code, public_name, contact_name FROM creditors")
+        finally:
+            await pool.close()
+    texts: dict[str, dict[str, str]] = {}
+    for r in rows:
+        texts[company_prompt(r["code"])] = {"es": r["public_name"], "en": r["public_name"]}
+        if r["contact_name"]:
+            texts[contact_prompt(r["code"])] = {"es": r["contact_name"], "en": r["contact_name"]}
+    return texts
+
+
 def _cmd_prompts(args: argparse.Namespace) -> int:
     """Speak every prompt of the catalog with espeak-ng into OUT/puente/<lang>/<id>.wav."""
     from dialer.amd._exceptions import CorpusError
@@ -173,10 +194,13 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
 
     voices = {"es": "es-419", "en": "en-us"}
     catalog = Catalog.load(args.prompts)
+    texts = dict(catalog.texts)
+    if args.creditors:
+        texts.update(asyncio.run(_creditor_texts()))
     written = 0
     try:
-        for pid, texts in sorted(catalog.texts.items()):
-            for lang, text in texts.items():
+        for pid, by_lang in sorted(texts.items()):
+            for lang, text in by_lang.items():
                 if args.lang and lang != args.lang:
                     continue
                 path = args.out / "puente" / lang / f"{pid}.wav"
@@ -214,4 +238,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("out", type=Path, help="Asterisk sounds dir, e.g. /var/lib/asterisk/sounds")
     g.add_argument("--lang", choices=("es", "en"))
     g.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")
+    g.add_argument(
+        "--creditors",
+        action="store_true",
+        help="also each creditor's company_<code> and contact_<code> (the voicemail message's "
+        "business name and contact person), from the database",
+    )
     g.set_defaults(func=_cmd_prompts)

@@ -41,8 +41,8 @@ async def make_campaign(
 ) -> tuple[int, str]:
     code = f"c{os.urandom(4).hex()}"
     cred = await pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Acme', 'Acme', '+525500000000', 'MXN') RETURNING id""",
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency, contact_name)
+           VALUES ($1, 'Acme', 'Acme', '+525500000000', 'MXN', 'Ana Ruiz') RETURNING id""",
         code,
     )
     cid = await pool.fetchval(

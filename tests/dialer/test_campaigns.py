@@ -137,16 +137,34 @@ async def test_priorities_from_the_debt_and_its_history(db_pool, tmp_path) -> No
 
 
 def test_the_default_voicemail_is_the_limited_content_message() -> None:
-    c = Campaign.from_row(
-        row(settings={"language": "en"}, creditor_code="Acme", creditor_number="+1 (512) 555-0100")
-    )
+    acme = {"creditor_code": "Acme", "creditor_number": "+1 (512) 555-0100"}
+    c = Campaign.from_row(row(settings={"language": "en"}, creditor_contact="Ana Ruiz", **acme))
     assert c.voicemail == (
-        "puente/en/voicemail_limited&puente/en/company_acme&puente/en/voicemail_callback"
+        "puente/en/voicemail_limited&puente/en/company_acme&puente/en/voicemail_ask_for"
+        "&puente/en/contact_acme&puente/en/voicemail_callback"
     )
-    assert c.voicemail_number == "15125550100"
-    no_creditor = Campaign.from_row(row())
-    assert "puente/es/company_generic" in no_creditor.voicemail
-    assert no_creditor.voicemail_number == ""
+    assert (c.voicemail_number, c.voicemail_problem) == ("15125550100", None)
+
+
+@pytest.mark.parametrize(
+    ("creditor", "problem"),
+    [
+        ({}, "the campaign has no creditor to name"),
+        ({"creditor_code": "Acme", "creditor_number": "+15125550100"}, "has no contact_name"),
+        (
+            {"creditor_code": "Acme", "creditor_number": "+15125550100", "creditor_contact": " "},
+            "has no contact_name",
+        ),
+        ({"creditor_code": "Acme", "creditor_contact": "Ana"}, "has no callback_number"),
+    ],
+)
+def test_no_limited_message_without_all_its_elements(creditor: dict, problem: str) -> None:
+    # A message missing the business name, the person to ask for or the number is not Reg F's
+    # limited-content message: machines get none (fail closed), and the status says why.
+    c = Campaign.from_row(row(**creditor))
+    assert (c.voicemail, c.voicemail_number) == ("", "")
+    assert c.voicemail_problem is not None
+    assert problem in c.voicemail_problem
 
 
 def test_own_or_no_voicemail_message() -> None:
