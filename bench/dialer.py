@@ -66,8 +66,8 @@ async def run(
         )
         tmp = Path(tempfile.mkdtemp(prefix="puente-bench-dialer-"))
         cred = await pool.fetchval(
-            """INSERT INTO creditors (code, name, public_name, callback_number)
-               VALUES ('b', 'B', 'B', '+525500000000') RETURNING id"""
+            """INSERT INTO creditors (code, name, public_name, callback_number, contact_name)
+               VALUES ('b', 'B', 'B', '+525500000000', 'Ana Ruiz') RETURNING id"""
         )
         await pool.execute(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,

@@ -52,7 +52,7 @@ from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_mod
 from dialer.preview import PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
-from dialer.selection import Dial, claim_and_gate
+from dialer.selection import Denied, Dial, claim_and_gate
 from pbx import PbxError
 from pbx.ami import AmiClient, AmiMessage
 from puente.redact import mask_number
@@ -497,43 +497,55 @@ class CampaignRunner:
         freed_at, self.agent_freed_at = self.agent_freed_at, None
         if want <= 0:
             return
-        dials, denied = await claim_and_gate(
-            self.selection_pool(),
-            self.gate,
-            campaign_id=self.c.id,
-            campaign_code=self.c.code,
-            packs=self.c.packs,
-            want=want,
-            node=self.node,
-            pbx=self.pbx,
-            now=self.clock(),
-            channel=self.c.channel,
-        )
-        self.stats.denied += len(denied)
-        if self.on_decision is not None:
-            for d in denied:
-                self.on_decision(False, d.decision.codes)
-            for _ in dials:
-                self.on_decision(True, ())
-        if not dials:
-            if denied:
-                codes = sorted({c for d in denied for c in d.decision.codes})
-                self.why = f"compliance denied {len(denied)} ({', '.join(codes)})"
-                # Every lead claimed was denied (e.g. all outside calling hours): claim again
-                # when the first of them may be called, or in a few seconds, not every tick.
-                nexts = [d.decision.next_allowed_at for d in denied]
-                wait_s = _QUIET_MAX_S
-                if all(nexts):
-                    first = min(n for n in nexts if n is not None)
-                    wait_s = min(wait_s, max(0.0, (first - self.clock()).total_seconds()))
-                self._quiet_until = time.monotonic() + wait_s
-            else:
-                self.why = "no leads due"
-                self._quiet_until = time.monotonic() + _QUIET_MAX_S / 2
-            return
-        self.why = "dialing"
-        for i, d in enumerate(dials):
-            self.dial_now(d, freed_at=freed_at, first=i == 0)
+        # In growing chunks, each sent as soon as it commits: the first Originate (a free
+        # agent's) waits for one small claim, not for the whole step's (a claim's time grows
+        # with its size: ~150 ms for 200 leads against ~10 ms for one).
+        chunk, claimed, dialed = _FIRST_CHUNK, 0, 0
+        denied_all: list[Denied] = []
+        while claimed < want:
+            n = min(chunk, want - claimed)
+            dials, denied = await claim_and_gate(
+                self.selection_pool(),
+                self.gate,
+                campaign_id=self.c.id,
+                campaign_code=self.c.code,
+                packs=self.c.packs,
+                want=n,
+                node=self.node,
+                pbx=self.pbx,
+                now=self.clock(),
+                channel=self.c.channel,
+            )
+            self.stats.denied += len(denied)
+            denied_all += denied
+            if self.on_decision is not None:
+                for d in denied:
+                    self.on_decision(False, d.decision.codes)
+                for _ in dials:
+                    self.on_decision(True, ())
+            for d in dials:
+                self.dial_now(d, freed_at=freed_at, first=dialed == 0)
+                dialed += 1
+            claimed += len(dials) + len(denied)
+            if len(dials) + len(denied) < n:
+                break  # no more leads due
+            chunk *= 2
+        if dialed:
+            self.why = "dialing"
+        elif denied_all:
+            codes = sorted({c for d in denied_all for c in d.decision.codes})
+            self.why = f"compliance denied {len(denied_all)} ({', '.join(codes)})"
+            # Every lead claimed was denied (e.g. all outside calling hours): claim again
+            # when the first of them may be called, or in a few seconds, not every tick.
+            nexts = [d.decision.next_allowed_at for d in denied_all]
+            wait_s = _QUIET_MAX_S
+            if all(nexts):
+                first = min(n for n in nexts if n is not None)
+                wait_s = min(wait_s, max(0.0, (first - self.clock()).total_seconds()))
+            self._quiet_until = time.monotonic() + wait_s
+        else:
+            self.why = "no leads due"
+            self._quiet_until = time.monotonic() + _QUIET_MAX_S / 2
 
     def selection_pool(self) -> asyncpg.Pool:
         """Where the claim runs: the pacer's own connection (the one holding its lock), so a
@@ -713,6 +725,7 @@ _DB_ERRORS = (
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
 _RESCORE_S = 60.0
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
+_FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
 
 _CALL_EVENTS = {
     "OriginateResponse",

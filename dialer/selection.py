@@ -17,7 +17,8 @@
 All four are one transaction (the gate's rounds are savepoints in it).
 
 The claim reads the pending callbacks due by the partial index ``callbacks_pending_due_idx``
-once per claim (a hash join against the campaign's due leads), never once per lead.
+once per claim, never once per lead; the other leads by ``leads_ready_order_idx``, in the
+claim's order, so a claim's cost does not grow with the campaign's ready leads.
 """
 
 from __future__ import annotations
@@ -33,21 +34,35 @@ from compliance import ComplianceGate, Decision, DialRequest
 from compliance._types import SOFT_CODES
 from dialer.callbacks import due_callbacks, take_callbacks
 
-_CLAIM = """
+# Leads whose debt has a callback due come first, whatever their priority; then the rest.
+_CLAIM_CALLBACKS = """
 WITH due_callbacks AS (
     SELECT DISTINCT c.debt_id FROM callbacks c
     WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $2
 ), picked AS (
-    SELECT l.id, cb.debt_id IS NOT NULL AS callback FROM leads l
-    LEFT JOIN due_callbacks cb ON cb.debt_id = l.debt_id
+    SELECT l.id FROM leads l JOIN due_callbacks cb ON cb.debt_id = l.debt_id
     WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
-    ORDER BY cb.debt_id IS NULL, l.priority DESC, l.next_try_at, l.id
+    ORDER BY l.priority DESC, l.next_try_at, l.id
     LIMIT $3
     FOR UPDATE OF l SKIP LOCKED
 )
 UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
 FROM picked WHERE l.id = picked.id
-RETURNING l.id, l.person_id, l.debt_id, l.priority, picked.callback
+RETURNING l.id, l.person_id, l.debt_id, l.priority, true AS callback
+"""
+# Walks leads_ready_order_idx in order and stops at $3 leads (the callbacks' claim above has
+# already taken its leads out of 'ready').
+_CLAIM = """
+WITH picked AS (
+    SELECT l.id FROM leads l
+    WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
+    ORDER BY l.priority DESC, l.next_try_at, l.id
+    LIMIT $3
+    FOR UPDATE OF l SKIP LOCKED
+)
+UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
+FROM picked WHERE l.id = picked.id
+RETURNING l.id, l.person_id, l.debt_id, l.priority, false AS callback
 """
 _NUMBERS = """
 SELECT DISTINCT ON (n.person_id) n.person_id, n.id, n.e164
@@ -114,7 +129,10 @@ async def claim_and_gate(
     if want <= 0:
         return [], []
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(_CLAIM, campaign_id, now, want, node)
+        rows = await conn.fetch(_CLAIM_CALLBACKS, campaign_id, now, want, node)
+        if len(rows) < want:
+            rows += await conn.fetch(_CLAIM, campaign_id, now, want - len(rows), node)
+        rows.sort(key=lambda r: (not r["callback"], -r["priority"]))
         if not rows:
             return [], []
         rotation = {

@@ -18,7 +18,7 @@ from dialer.callbacks import (
 )
 from dialer.campaigns import Campaign
 from dialer.results import write_result
-from dialer.selection import _CLAIM, claim_and_gate
+from dialer.selection import _CLAIM, _CLAIM_CALLBACKS, claim_and_gate
 from tests.dialer import test_selection
 from tests.dialer.test_selection import NOON
 
@@ -322,7 +322,9 @@ async def test_the_claim_reads_pending_callbacks_by_their_index(db_pool, campaig
         )
     await db_pool.execute("ANALYZE callbacks")
     await db_pool.execute("ANALYZE leads")
-    plan = json.loads(await db_pool.fetchval("EXPLAIN (FORMAT JSON) " + _CLAIM, cid, NOON, 5, "n1"))
+    plan = json.loads(
+        await db_pool.fetchval("EXPLAIN (FORMAT JSON) " + _CLAIM_CALLBACKS, cid, NOON, 5, "n1")
+    )
 
     def scans(node: dict) -> list[tuple[str, str | None, str | None]]:
         out = [(node["Node Type"], node.get("Relation Name"), node.get("Index Name"))]
@@ -337,3 +339,38 @@ async def test_the_claim_reads_pending_callbacks_by_their_index(db_pool, campaig
     assert "callbacks_pending_due_idx" in {s[2] for s in nodes}, nodes
     # Read once for the claim, not once per lead: no callbacks scan under a nested loop.
     assert "SubPlan" not in json.dumps(plan)
+
+
+async def test_the_claim_walks_the_ready_leads_in_order_and_stops(db_pool, campaign) -> None:
+    # 20,000 ready leads: the claim reads them by leads_ready_order_idx in the claim's order
+    # (no sort of the whole campaign) and stops at the few it takes.
+    cid, _ = campaign
+    lead = await db_pool.fetchrow(
+        "SELECT person_id, debt_id FROM leads WHERE campaign_id = $1", cid
+    )
+    await db_pool.execute(
+        """INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)
+           SELECT d.person_id, d.creditor_id, 'bulk-' || g, 100, d.currency
+           FROM debts d, generate_series(1, 20000) g WHERE d.id = $1""",
+        lead["debt_id"],
+    )
+    await db_pool.execute(
+        """INSERT INTO leads (campaign_id, person_id, debt_id, priority)
+           SELECT $1, person_id, id, (id % 97)::int FROM debts WHERE account_ref LIKE 'bulk-%'""",
+        cid,
+    )
+    await db_pool.execute("ANALYZE leads")
+    plan = json.loads(
+        await db_pool.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + _CLAIM, cid, NOON + timedelta(days=1), 5, "n1"
+        )
+    )
+    text = json.dumps(plan)
+    assert "leads_ready_order_idx" in text
+    assert '"Sort"' not in text, text
+
+    def scanned(node: dict) -> int:
+        own = node.get("Actual Rows", 0) if "Index Name" in node else 0
+        return own + sum(scanned(c) for c in node.get("Plans", []))
+
+    assert scanned(plan[0]["Plan"]) <= 50  # the 5 it claims (and their updates), not 20,000
