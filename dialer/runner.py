@@ -529,6 +529,8 @@ class CampaignRunner:
             claimed += len(dials) + len(denied)
             if len(dials) + len(denied) < n:
                 break  # no more leads due
+            if self._wake.is_set():
+                break  # another agent freed up: pace again now, with them counted
             chunk *= 2
         if dialed:
             self.why = "dialing"
