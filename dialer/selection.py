@@ -34,13 +34,22 @@ from compliance import ComplianceGate, Decision, DialRequest
 from compliance._types import SOFT_CODES
 from dialer.callbacks import due_callbacks, take_callbacks
 
-# Leads whose debt has a callback due come first, whatever their priority; then the rest.
-_CLAIM_CALLBACKS = """
-WITH due_callbacks AS (
+
+def _claim_sql(callbacks: bool) -> str:
+    """Claim up to $3 of the campaign's due leads, best first, skipping other nodes' claims.
+
+    Leads whose debt has a callback due are claimed first (``callbacks``), whatever their
+    priority, through the pending callbacks' index; then the rest, walking
+    ``leads_ready_order_idx`` in the claim's order and stopping at $3 leads (the first claim
+    has already taken its leads out of 'ready')."""
+    due = """due_callbacks AS (
     SELECT DISTINCT c.debt_id FROM callbacks c
     WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $2
-), picked AS (
-    SELECT l.id FROM leads l JOIN due_callbacks cb ON cb.debt_id = l.debt_id
+), """
+    join = "JOIN due_callbacks cb ON cb.debt_id = l.debt_id"
+    return f"""
+WITH {due if callbacks else ""}picked AS (
+    SELECT l.id FROM leads l {join if callbacks else ""}
     WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
     ORDER BY l.priority DESC, l.next_try_at, l.id
     LIMIT $3
@@ -48,22 +57,12 @@ WITH due_callbacks AS (
 )
 UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
 FROM picked WHERE l.id = picked.id
-RETURNING l.id, l.person_id, l.debt_id, l.priority, true AS callback
+RETURNING l.id, l.person_id, l.debt_id, l.priority, {str(callbacks).lower()} AS callback
 """
-# Walks leads_ready_order_idx in order and stops at $3 leads (the callbacks' claim above has
-# already taken its leads out of 'ready').
-_CLAIM = """
-WITH picked AS (
-    SELECT l.id FROM leads l
-    WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
-    ORDER BY l.priority DESC, l.next_try_at, l.id
-    LIMIT $3
-    FOR UPDATE OF l SKIP LOCKED
-)
-UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
-FROM picked WHERE l.id = picked.id
-RETURNING l.id, l.person_id, l.debt_id, l.priority, false AS callback
-"""
+
+
+_CLAIM_CALLBACKS = _claim_sql(callbacks=True)
+_CLAIM = _claim_sql(callbacks=False)
 _NUMBERS = """
 SELECT DISTINCT ON (n.person_id) n.person_id, n.id, n.e164
 FROM phone_numbers n
