@@ -34,7 +34,9 @@ async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
     cred = await pool.fetchval(
         """INSERT INTO creditors (code, name, public_name, callback_number, currency, contact_name)
            VALUES ('demo', 'Financiera Demo', 'Demo', '+525500000000', 'MXN', 'Ana Ruiz')
-           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"""
+           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,
+               contact_name = coalesce(creditors.contact_name, EXCLUDED.contact_name)
+           RETURNING id"""
     )
     rng = random.Random(seed)
     for code, (country, region, packs, number) in CAMPAIGNS.items():
