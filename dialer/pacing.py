@@ -1,20 +1,24 @@
 """Predictive pacing: how many lines to open now. Pure: state and a learned model in, a number out.
 
 The question at each tick: if we dial N more numbers now, how many of the people who answer
-will find no agent in time? The pacer looks ahead to the moment the new calls' live answers
-need an agent (their typical answer delay plus the AMD decision) and compares two random
-quantities at that moment, both sums of independent Bernoulli variables:
+will find no agent in time? The pacer looks ahead over the next ring timeout, cut into short
+bins, and in each bin compares two random counts, both sums of independent Bernoulli variables:
 
-- **supply**: agents free now, plus each busy agent that will have finished talk and wrap-up
-  by then (given how long it has been busy: the talk-time distribution, conditioned);
-- **demand**: live calls already waiting for an agent, plus each ringing call that will be
-  answered by a person by then (given how long it has rung), plus the N new calls.
+- **supply**: busy agents finishing talk and wrap-up within the bin (given how long each has
+  been busy: the talk-time distribution, conditioned), added to the agents left idle so far;
+- **demand**: live calls already waiting for an agent, ringing calls answered by a person in
+  the bin (given how long each has rung), and the N new calls' live answers.
 
-The expected overflow ``E[max(0, demand - supply)]`` (normal approximation) over the expected
-live answers is the abandonment rate the decision risks; the pacer opens the most lines that
-keep it within the target. The target itself is corrected in closed loop from the abandonment
-actually realised over the legal window (default 3 % of live answers over 30 days), so a run
-of bad luck makes the pacer more careful and a margin lets it work harder.
+Their distributions are computed exactly (probability generating functions, one FFT per bin):
+counts are small, and the normal approximation used before put imagined shortfalls in the
+tails of an upside-only supply. Answers the bin cannot serve are abandoned; idle agents carry
+over. This gives the expected abandonment for every N, and the pacer dials while the *last*
+line's live answer is unlikely enough to be abandoned (a marginal rule: every live answer is
+either connected or abandoned, so equal marginal risk everywhere spends the abandonment budget
+where it buys the most connected calls, rather than keeping each decision's average under the
+target). That allowed chance is corrected in closed loop from the abandonment
+actually realised over the legal window (default 3 % of live answers over 30 days), aiming a
+little under the limit: bad luck makes the pacer more careful, a margin lets it work harder.
 
 Everything here is a plain function of its arguments: the service, the tests and
 ``puente bench pacing`` run the same code.
@@ -32,34 +36,32 @@ import numpy as np
 SQRT2 = math.sqrt(2.0)
 
 
-def _phi(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
 def _cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / SQRT2))
 
 
-def expected_overflow(mean: float, var: float) -> float:
-    """``E[max(0, Z)]`` for ``Z ~ N(mean, var)``."""
-    if var <= 1e-12:
-        return max(0.0, mean)
-    sd = math.sqrt(var)
-    z = mean / sd
-    return sd * _phi(z) + mean * _cdf(z)
+def log_pgf(p: np.ndarray, w: np.ndarray, order: int = 5) -> np.ndarray:
+    """``log E[w**S_k]`` for ``S_k = sum_i Bernoulli(p[i, k])``, at the points ``w``: (K, len(w)).
 
-
-def positive_part(mean: float, var: float) -> tuple[float, float]:
-    """Mean and variance of ``max(0, Z)`` for ``Z ~ N(mean, var)``."""
-    if var <= 1e-12:
-        m = max(0.0, mean)
-        return m, 0.0
-    sd = math.sqrt(var)
-    z = mean / sd
-    cdf, pdf = _cdf(z), _phi(z)
-    m1 = sd * pdf + mean * cdf
-    m2 = (mean * mean + var) * cdf + mean * sd * pdf
-    return m1, max(0.0, m2 - m1 * m1)
+    ``log(1 + p (w - 1))`` is summed as its power series in ``p`` (power sums of the column,
+    cheap for hundreds of agents or calls); the rare ``p > 0.2`` (where the series converges
+    slowly) are taken exactly. Points on the unit circle: ``|w - 1| <= 2``.
+    """
+    out = np.zeros((p.shape[1], len(w)), dtype=complex)
+    if p.shape[0] == 0:
+        return out
+    w1 = w - 1.0
+    big = p.max(axis=1) > 0.2
+    small = p[~big]
+    pj = np.ones_like(small)
+    w1j = np.ones_like(w1)
+    for j in range(1, order + 1):
+        pj = pj * small
+        w1j = w1j * w1
+        out += ((-1) ** (j + 1) / j) * pj.sum(axis=0)[:, None] * w1j[None, :]
+    for row in p[big]:
+        out += np.log1p(row[:, None] * w1[None, :])
+    return out
 
 
 @dataclass(frozen=True)
@@ -144,18 +146,24 @@ class PacingState:
 
 @dataclass(frozen=True)
 class PacingSettings:
-    abandon_target: float = 0.03
+    abandon_target: float = 0.03  # the legal limit, over the window
+    # The loop aims under the limit by this many standard deviations of the window's realised
+    # rate, sqrt(target / live answers): the window must stay under the limit whatever the
+    # last calls bring, and the loop cannot undo them. Small windows (small floors, the start
+    # of a window) are noisier, so they aim lower; the margin fades as the window fills.
+    aim_sd: float = 1.0
     amd_s: float = 1.5  # from answer to the queue: the detector's decision time
-    # How hard the realised rate corrects the target: target' = target * (1 + gain * slack).
-    loop_gain: float = 1.5
+    # The chance, when on aim, that the last line opened brings a live answer no agent takes.
+    # Far above the target: most lines' answers meet an idle agent. Set so that the loop
+    # sits near 1 on a 20-agent floor; the loop corrects it per campaign.
+    marginal_abandon: float = 0.055
+    # How hard the realised rate corrects it: factor = 1 + gain * slack (slack relative to aim).
+    loop_gain: float = 3.0
     min_target_factor: float = 0.25
     max_target_factor: float = 2.0
-    # Pseudo-counts that keep the first calls of a window from swinging the target.
+    # Pseudo-counts at the aim that keep the first calls of a window from swinging the loop.
     prior_live: int = 200
     max_lines_per_agent: int = 12
-    # Agents freeing up add upside-only randomness, which a normal approximation turns into
-    # imagined shortfalls; weight their variance down (1: full, 0: means only).
-    supply_var_weight: float = 1.0
     step_s: float = 2.0  # look-ahead bins, over a ring timeout and the AMD
     steps: int = 14
 
@@ -185,52 +193,59 @@ class Service:
         return self._table[idx]
 
 
-def effective_target(state: PacingState, s: PacingSettings) -> float:
+def loop_factor(state: PacingState, s: PacingSettings) -> float:
+    """How much the realised window moves the allowed risk: above 1 under the aim, below after
+    an overshoot. The window is seeded with ``prior_live`` answers at the aim."""
+    if s.abandon_target <= 0:
+        return 0.0  # no abandonment allowed: only lines that cannot cause one
     live = state.window_live + s.prior_live
-    realised = (state.window_abandoned + s.prior_live * s.abandon_target) / live
-    slack = (s.abandon_target - realised) / s.abandon_target
-    factor = 1.0 + s.loop_gain * slack
-    factor = min(s.max_target_factor, max(s.min_target_factor, factor))
-    return s.abandon_target * factor
+    noise = s.aim_sd * math.sqrt(s.abandon_target / live)
+    aim = max(0.5 * s.abandon_target, s.abandon_target - noise)
+    realised = (state.window_abandoned + s.prior_live * aim) / live
+    slack = (aim - realised) / aim
+    return min(s.max_target_factor, max(s.min_target_factor, 1.0 + s.loop_gain * slack))
 
 
-def lines_to_open(
+def effective_target(state: PacingState, s: PacingSettings) -> float:
+    """The marginal abandonment chance allowed now (the loop applied)."""
+    return s.marginal_abandon * loop_factor(state, s)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """The look-ahead's inputs, per bin ``k``: who may free up, who may answer."""
+
+    free_agents: int
+    freeing: np.ndarray  # (busy agents, K): P(agent i frees up in bin k)
+    answering: np.ndarray  # (ringing calls, K): P(call j reaches the queue live in bin k)
+    waiting_live: int  # live answers already there (bin 0)
+    new_live: np.ndarray  # (K,): P(a line opened now reaches the queue live in bin k)
+
+    @property
+    def total_agents(self) -> int:
+        return self.free_agents + self.freeing.shape[0]
+
+
+def outlook(
     state: PacingState, model: AnswerModel, service: Service, settings: PacingSettings
-) -> int:
-    """How many numbers to dial now so the expected abandonment stays within the target.
-
-    The look-ahead cuts the next ring timeout into bins of ``step_s``. In each bin, agents
-    free up (busy agents finishing, by the service-time model given how long they have been
-    busy) and live answers reach the queue (calls in motion and the new ones, by the answer
-    model, ``amd_s`` after answering). Agents wait for calls; calls do not wait for agents
-    (the grace is shorter than a bin): idle agents carry over, the answers a bin cannot serve
-    are abandoned. Each bin's deficit is taken in expectation under a normal approximation;
-    the total over the expected live answers is the abandonment rate the decision risks.
-    """
-    total_agents = state.free_agents + len(state.busy_elapsed)
-    if total_agents == 0 or state.lines_available <= 0 or model.p_live <= 0:
-        return 0
+) -> Outlook:
+    """Per-bin probabilities from the service-time and answer models, conditioned on ages."""
     steps = settings.steps
     edges = np.arange(steps + 1) * settings.step_s
-    free_mean = np.zeros(steps)
-    free_var = np.zeros(steps)
+    freeing = np.zeros((0, steps))
     if state.busy_elapsed:
         e = np.asarray(state.busy_elapsed)[:, None]
         f0 = service.cdf(e)
         survive = np.maximum(1.0 - f0, 1e-9)
         q = np.clip((service.cdf(e + edges[None, :]) - f0) / survive, 0.0, 1.0)
-        dq = np.diff(q, axis=1)
-        free_mean = dq.sum(axis=0)
-        free_var = (dq * (1.0 - dq)).sum(axis=0)
+        freeing = np.diff(q, axis=1)
     answer_edges = np.maximum(0.0, edges - settings.amd_s)
     delays = np.asarray(model.live_delays) if model.live_delays else np.array([7.0])
 
     def answered(x: np.ndarray) -> np.ndarray:
         return np.searchsorted(delays, x, side="right") / len(delays)
 
-    arr_mean = np.zeros(steps)
-    arr_var = np.zeros(steps)
-    arr_mean[0] += state.waiting_live
+    answering = np.zeros((0, steps))
     if state.ringing_ages:
         ages = np.asarray(state.ringing_ages)
         ages = ages[ages < model.ring_timeout_s][:, None]
@@ -242,43 +257,106 @@ def lines_to_open(
             still = 1.0 - model.p_live * g0
         still = np.maximum(still, 1e-9)
         q = np.clip(model.p_live * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)
-        dq = np.diff(q, axis=1)
-        arr_mean += dq.sum(axis=0)
-        arr_var += (dq * (1.0 - dq)).sum(axis=0)
-    new_p = np.diff(model.p_live * answered(answer_edges))
-    target = effective_target(state, settings)
+        answering = np.diff(q, axis=1)
+    new_live = np.diff(model.p_live * answered(answer_edges))
+    return Outlook(state.free_agents, freeing, answering, state.waiting_live, new_live)
+
+
+def expected_abandoned(o: Outlook, lines: np.ndarray) -> np.ndarray:
+    """Expected live answers abandoned over the look-ahead if ``lines[b]`` lines open now.
+
+    Bin by bin: the idle pool's distribution plus the agents freeing up minus the answers
+    arriving, an exact convolution (in Fourier space: sums of independent counts multiply
+    their generating functions; new lines are Binomial(n, p_k)). A negative balance is
+    abandoned; what is left is the next bin's idle pool. Agents wait for calls; calls do not
+    wait for agents (the grace is shorter than a bin).
+    """
+    lines = np.asarray(lines, dtype=float)
+    total = o.total_agents
+    steps = len(o.new_live)
+    arrive = o.answering.sum(axis=0) + lines.max() * o.new_live
+    arrive[0] += o.waiting_live
+    # FFT length: room for the idle pool's reach, a bin's agents freeing up and a bin's largest
+    # demand (negligible mass beyond 6 standard deviations), so that the circular convolution
+    # does not wrap. Bins are independent in the model, so the pool is capped at its reach
+    # (at most the agents there are) rather than let a wrapped balance pass for a shortfall.
+    free_k = o.freeing.sum(axis=0)
+    free_sum = float(free_k.sum())
+    pool_hi = min(total, o.free_agents + int(free_sum + 6.0 * math.sqrt(free_sum) + 4.0))
+    reach = pool_hi + int((free_k + 6.0 * np.sqrt(free_k) + 4.0).max())
+    demand_hi = int((arrive + 6.0 * np.sqrt(arrive) + 4.0).max())
+    size = 1 << max(4, math.ceil(math.log2(reach + demand_hi + 2)))
+    w = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
+    wc = np.conj(w)  # demand counts down
+    known = log_pgf(o.freeing, w) + log_pgf(o.answering, wc)
+    if o.waiting_live:
+        known[0] += o.waiting_live * np.log(wc)
+    per_line = np.log1p(o.new_live[:, None] * (wc[None, :] - 1.0))
+    gen = np.exp(known[:, None, :] + lines[None, :, None] * per_line[:, None, :])  # (K, B, .)
+    x = np.arange(size)
+    below = x > reach  # wrapped around from below zero: a shortfall of size - x
+    short = np.where(below, size - x, 0).astype(float)
+    idle = np.zeros((len(lines), size))
+    idle[:, o.free_agents] = 1.0
+    lost = np.zeros(len(lines))
+    for k in range(steps):
+        bal = np.fft.irfft(np.fft.rfft(idle, axis=1) * gen[k], n=size, axis=1)
+        np.maximum(bal, 0.0, out=bal)  # rounding noise
+        lost += bal @ short
+        bal[:, 0] += bal[:, below].sum(axis=1)
+        bal[:, pool_hi] += bal[:, pool_hi + 1 : reach + 1].sum(axis=1)
+        bal[:, below] = 0.0
+        bal[:, pool_hi + 1 : reach + 1] = 0.0
+        idle = bal
+    return lost
+
+
+def lines_to_open(
+    state: PacingState, model: AnswerModel, service: Service, settings: PacingSettings
+) -> int:
+    """How many numbers to dial now: while the last line's live answer would rarely be lost.
+
+    The n-th line is worth opening if ``(E[abandoned | n] - E[abandoned | n - 1]) / P(live)``
+    stays within :func:`effective_target`. That marginal risk grows with n, so the answer is
+    bracketed by a few batched evaluations (geometric, then linear).
+    """
+    total_agents = state.free_agents + len(state.busy_elapsed)
+    if total_agents == 0 or state.lines_available <= 0 or model.p_live <= 0:
+        return 0
+    o = outlook(state, model, service, settings)
+    p_line = float(o.new_live.sum())
     cap = min(state.lines_available, settings.max_lines_per_agent * total_agents)
-    free_mean_l, free_var_l = free_mean.tolist(), free_var.tolist()
-    arr_mean_l, arr_var_l, new_p_l = arr_mean.tolist(), arr_var.tolist(), new_p.tolist()
-
-    def risk(n: int) -> float:
-        idle_mean, idle_var = float(state.free_agents), 0.0
-        lost = live = 0.0
-        for k in range(steps):
-            p = new_p_l[k]
-            d_mean = arr_mean_l[k] + n * p
-            d_var = arr_var_l[k] + n * p * (1.0 - p)
-            a_mean = idle_mean + free_mean_l[k]
-            a_var = idle_var + settings.supply_var_weight * free_var_l[k]
-            # (never more than the bin's arrivals: the normal tail of an idle pool is not loss)
-            short = min(d_mean, expected_overflow(d_mean - a_mean, d_var + a_var))
-            lost += short
-            live += d_mean
-            # agents left idle after the bin: max(0, A - D), its first two moments
-            idle_mean, idle_var = positive_part(a_mean - d_mean, a_var + d_var)
-        return lost / live if live > 0 else 0.0
-
     # Progressive is always safe: a line per free agent not already spoken for.
-    floor = max(0, min(cap, state.free_agents - len(state.ringing_ages) - state.waiting_live))
-    if risk(floor) > target:
-        return floor
-    lo, hi = floor, cap
-    while lo < hi:  # the largest n with risk(n) <= target (risk grows with n)
-        mid = (lo + hi + 1) // 2
-        if risk(mid) <= target:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = max(0, min(cap, state.free_agents - len(state.ringing_ages) - state.waiting_live))
+    hi = cap
+    if p_line <= 0 or lo >= hi:
+        return lo
+    allowed = effective_target(state, settings) * p_line
+
+    def ok(ns: np.ndarray) -> np.ndarray:
+        both, where = np.unique(np.concatenate([ns - 1, ns]), return_inverse=True)
+        lost = expected_abandoned(o, both)[where]
+        return lost[len(ns) :] - lost[: len(ns)] <= allowed
+
+    first = np.array([1, 2, 3, 4, 6, 8, 12, 16])
+    cand = lo + first[first <= hi - lo]
+    widened = False
+    while lo < hi:
+        good = ok(cand)
+        if good.all():
+            lo = int(cand[-1])
+            if widened or lo >= hi:
+                return lo
+            widened = True  # beyond 16 lines: a geometric grid up to the cap
+            cand = np.unique(lo + np.round(np.geomspace(1, hi - lo, num=16)).astype(int))
+            continue
+        bad = int(np.argmax(~good))
+        if bad > 0:
+            lo = int(cand[bad - 1])
+        hi = int(cand[bad]) - 1
+        cand = np.arange(lo + 1, hi + 1)
+        if len(cand) > 16:
+            cand = np.unique(np.linspace(lo + 1, hi, num=16).round().astype(int))
     return lo
 
 
