@@ -39,6 +39,7 @@ from dialer.pacing import (
     PacingState,
     Service,
     learn_answer_model,
+    learn_service,
     lines_to_open,
 )
 
@@ -112,6 +113,7 @@ class Floor:
     connects: int = 0
     live_delays: list[float] = field(default_factory=list)
     ring_ends: list[float] = field(default_factory=list)  # every dial: how long it rang
+    talks: list[float] = field(default_factory=list)  # every finished call's talk time
     recent: deque[tuple[float, int, int]] = field(default_factory=deque)  # (t, live, dropped)
     waiting_samples: deque[tuple[int, int, int]] = field(default_factory=deque)
 
@@ -168,7 +170,7 @@ class Floor:
                     self.recent.append((t, 1, 1))
                     break
         elif kind == "agent_free":
-            del self.busy_since[ref]
+            self.talks.append(t - self.busy_since.pop(ref) - WRAP_S)
             self.free += 1
             if self.waiting:
                 call, _ = self.waiting.popleft()
@@ -296,6 +298,9 @@ class Puente(Policy):
             self.model = learn_answer_model(
                 f.dials - len(f.ringing), f.live, f.live_delays, ring_end_delays=f.ring_ends
             )
+            learnt = learn_service(f.talks, WRAP_S)  # as the runner: AgentComplete, Wrapuptime
+            if learnt != self.service:
+                self.service = learnt
             self.last_learn = now
         state = PacingState(
             now=now,

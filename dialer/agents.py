@@ -7,6 +7,7 @@ An agent is free when logged in, not paused, not on a call and past its wrap-up.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,9 @@ class Agent:
 class AgentBoard:
     queue: str
     agents: dict[str, Agent] = field(default_factory=dict)
+    # Talk times (connect to complete) of the calls that ended, latest last: the pacer's
+    # service-time model is fitted to them (dialer.pacing.learn_service).
+    talk_s: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
     def event(self, name: str, f: Mapping[str, str], now: float) -> bool:
         """Apply one queue event; True when it made an agent free."""
@@ -57,6 +61,8 @@ class AgentBoard:
             a.in_call = True
             a.connected_at = now
         elif name == "AgentComplete":  # wrap-up starts when the call ends, as in app_queue
+            if a.in_call and a.connected_at is not None:
+                self.talk_s.append(now - a.connected_at)
             a.in_call = False
             a.wrap_until = now + a.wrapup_s
         return not was_free and a.free(now)
@@ -71,6 +77,12 @@ class AgentBoard:
             for a in self.agents.values()
             if not a.paused and not a.free(now) and a.connected_at is not None
         )
+
+    def wrapup_s(self) -> float:
+        """The agents' mean wrap-up time (the queue's ``Wrapuptime``)."""
+        if not self.agents:
+            return 0.0
+        return sum(a.wrapup_s for a in self.agents.values()) / len(self.agents)
 
     @property
     def logged_in(self) -> int:

@@ -90,6 +90,10 @@ class Lognormal:
         return min(1.0, max(0.0, (self.cdf(elapsed + horizon) - self.cdf(elapsed)) / survive))
 
 
+#: Talk time before a campaign has its own: a mean of 3 minutes, widely spread.
+DEFAULT_TALK = Lognormal.from_mean(180.0, 0.6)
+
+
 @dataclass(frozen=True)
 class AnswerModel:
     """What a dial becomes, learned per campaign: live answers and when they answer."""
@@ -172,9 +176,9 @@ class PacingSettings:
 class Service:
     """Agent time per connected call: talk (lognormal) then a fixed wrap-up."""
 
-    talk: Lognormal = field(default_factory=lambda: Lognormal.from_mean(180.0, 0.6))
+    talk: Lognormal = field(default_factory=lambda: DEFAULT_TALK)
     wrap_s: float = 20.0
-    _table: np.ndarray | None = field(default=None, init=False, repr=False)
+    _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     TABLE_RES_S = 0.25
     TABLE_MAX_S = 7200.0
@@ -188,9 +192,37 @@ class Service:
         if self._table is None:
             shifted = Lognormal(self.talk.mu, self.talk.sigma, self.talk.shift + self.wrap_s)
             n = int(self.TABLE_MAX_S / self.TABLE_RES_S) + 1
-            self._table = np.array([shifted.cdf(i * self.TABLE_RES_S) for i in range(n)])
+            t = np.arange(n) * self.TABLE_RES_S - shifted.shift
+            z = (np.log(np.maximum(t, 1e-12)) - shifted.mu) / (shifted.sigma * SQRT2)
+            erf = np.frompyfunc(math.erf, 1, 1)(z).astype(float)
+            self._table = np.where(t > 0, 0.5 * (1.0 + erf), 0.0)
         idx = np.clip((x / self.TABLE_RES_S).astype(np.int64), 0, len(self._table) - 1)
         return self._table[idx]
+
+
+def learn_service(
+    talk_s: Sequence[float],
+    wrap_s: float,
+    prior_calls: int = 100,
+    keep: int = 2000,
+    default: Lognormal | None = None,
+) -> Service:
+    """The agents' time per call from a campaign's recent connected calls: a lognormal fitted
+    to their talk times (log-moments), shrunk toward ``default`` (180 s) by ``prior_calls``
+    pseudo-calls, then the queue's wrap-up. Rounded (2 decimals) so that the same fit gives
+    the same :class:`Service`, whose table is then built once.
+
+    Only finished calls are seen, so a young campaign's fit leans short (long calls have not
+    ended yet) until the prior is outweighed; the closed loop covers that early optimism.
+    """
+    d = default or DEFAULT_TALK
+    logs = [math.log(x) for x in list(talk_s)[-keep:] if x > 0]
+    n = len(logs)
+    m0, s0 = d.mu, d.sigma * d.sigma + d.mu * d.mu  # the prior's first two log-moments
+    m1 = (prior_calls * m0 + sum(logs)) / (prior_calls + n)
+    m2 = (prior_calls * s0 + sum(v * v for v in logs)) / (prior_calls + n)
+    sigma = math.sqrt(max(m2 - m1 * m1, 0.01))
+    return Service(Lognormal(round(m1, 2), round(sigma, 2)), round(max(0.0, wrap_s), 1))
 
 
 def loop_factor(state: PacingState, s: PacingSettings) -> float:

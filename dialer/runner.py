@@ -48,7 +48,14 @@ from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard
 from dialer.campaigns import Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
-from dialer.pacing import PacingSettings, PacingState, Service, learn_answer_model, lines_to_open
+from dialer.pacing import (
+    PacingSettings,
+    PacingState,
+    Service,
+    learn_answer_model,
+    learn_service,
+    lines_to_open,
+)
 from dialer.preview import PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
@@ -138,6 +145,7 @@ class CampaignRunner:
         self.stats = RunnerStats()
         self.pacing = PacingSettings(abandon_target=campaign.abandon_target)
         self.service = Service()
+        self._service_learnt_at = -_SERVICE_RELEARN_S
         self._finals: asyncio.Queue[tuple[str, str, Outcome | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -616,6 +624,11 @@ class CampaignRunner:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
             model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
+            if now - self._service_learnt_at >= _SERVICE_RELEARN_S:
+                self._service_learnt_at = now
+                learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
+                if learnt != self.service:  # (its look-up table is built once per fit)
+                    self.service = learnt
             state = PacingState(
                 now=now,
                 free_agents=free,
@@ -727,6 +740,7 @@ _DB_ERRORS = (
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
 _RESCORE_S = 60.0
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
+_SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
 
 _CALL_EVENTS = {

@@ -20,6 +20,11 @@ def test_a_call_then_wrap_up_then_free() -> None:
     assert not b.event("QueueMemberStatus", MEMBER, 41.0)
     assert b.free(45.0) == 0
     assert b.free(50.0) == 1
+    # What the pacer learns from: the call's talk time, and the queue's wrap-up.
+    assert list(b.talk_s) == [39.0]
+    assert b.wrapup_s() == 10.0
+    b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 60.0)
+    assert list(b.talk_s) == [39.0]  # a second Complete without a call adds nothing
 
 
 def test_pause_ringing_other_queues_and_removal() -> None:

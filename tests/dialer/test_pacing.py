@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from dialer.pacing import (
     effective_target,
     expected_abandoned,
     learn_answer_model,
+    learn_service,
     lines_to_open,
     log_pgf,
     outlook,
@@ -212,3 +214,28 @@ def test_a_call_still_ringing_late_is_likelier_a_person_once_failures_have_ended
     assert informed.still_ringing(3.0) == pytest.approx(0.88)
     assert informed.live_within(3.0, 10.0) > naive.live_within(3.0, 10.0)
     assert informed.live_within(30.0, 10.0) == 0.0  # past the ring timeout
+
+
+def test_the_service_time_is_learned_from_the_calls_that_ended() -> None:
+    rng = np.random.default_rng(3)
+    short = deque((rng.lognormal(math.log(40.0), 0.5, 3000)).tolist(), maxlen=2000)
+    fit = learn_service(short, 5.0)
+    assert fit.wrap_s == 5.0
+    assert math.exp(fit.talk.mu) == pytest.approx(40.0, rel=0.1)  # the median talk time
+    assert fit.talk.sigma == pytest.approx(0.5, abs=0.08)
+    assert learn_service(short, 5.0) == fit  # the same fit: the same model (one table)
+    # No calls yet: the default three minutes; a few calls barely move it.
+    assert learn_service([], 20.0).talk.mu == pytest.approx(Service().talk.mu, abs=0.01)
+    few = learn_service([30.0] * 5, 20.0)
+    assert math.exp(few.talk.mu) > 120.0
+    # Agents whose calls are short free up sooner: more lines for the same floor.
+    s = state(free=0, busy=tuple(float(x) for x in range(5, 100, 5)))
+    assert lines_to_open(s, MODEL, fit, SETTINGS) > lines_to_open(s, MODEL, SERVICE, SETTINGS)
+
+
+def test_the_cdf_table_matches_the_distribution() -> None:
+    service = Service(Lognormal.from_mean(90.0, 0.7), 12.0)
+    shifted = Lognormal(service.talk.mu, service.talk.sigma, 12.0)
+    xs = np.array([0.0, 12.0, 20.0, 60.0, 102.0, 400.0, 5000.0])
+    want = [shifted.cdf(float(x)) for x in xs]
+    assert service.cdf(xs).tolist() == pytest.approx(want, abs=1e-9)
