@@ -20,16 +20,8 @@ import sys
 import msgspec
 
 from bench._common import CpuTimer, emit
-from pbx.sim import (
-    DEFAULT_DIALPLAN,
-    CalleeModel,
-    ModelFile,
-    SimCore,
-    SimServerSettings,
-    SimSettings,
-    SimulatedAsterisk,
-    load_dialplan,
-)
+from pbx.sim import CalleeModel, ModelFile, SimServerSettings, SimSettings
+from pbx.sim import build as build_sim
 
 GOAL_CALLS = 1000
 GOAL_CPU_SHARE = 1.0
@@ -57,17 +49,15 @@ async def run(calls: int, seconds: float) -> dict[str, object]:
         },
         ModelFile,
     )
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN), CalleeModel(spec), SimSettings(trunk_capacity=calls + 10)
-    )
-    sim = SimulatedAsterisk(
-        core,
+    sim = build_sim(
         SimServerSettings(
             ami_port=0,
             username="bench",
             secret="bench",
             audiosocket=f"127.0.0.1:{audiosocket_port}",
         ),
+        model=CalleeModel(spec),
+        settings=SimSettings(trunk_capacity=calls + 10),
     )
     await sim.start()
     try:
@@ -78,7 +68,7 @@ async def run(calls: int, seconds: float) -> dict[str, object]:
                 await asyncio.sleep(0.1)
         with CpuTimer() as cpu:
             await asyncio.sleep(seconds)
-        concurrent, streams = core.live_channels, sim.audio_streams
+        concurrent, streams = sim.core.live_channels, sim.audio_streams
         out, _ = await peer.communicate()
         stats = json.loads(out.decode().splitlines()[-1])
     finally:

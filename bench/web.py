@@ -28,16 +28,8 @@ from compliance import ComplianceGate
 from db import DatabaseSettings, create_pool
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
-from pbx.sim import (
-    DEFAULT_DIALPLAN,
-    CalleeModel,
-    ModelFile,
-    SimCore,
-    SimServerSettings,
-    SimSettings,
-    SimulatedAsterisk,
-    load_dialplan,
-)
+from pbx.sim import CalleeModel, ModelFile, SimServerSettings, SimSettings
+from pbx.sim import build as build_sim
 from web import WebSettings, create_app, hash_password
 from web._desktop import desktop_extension
 
@@ -119,15 +111,13 @@ async def _measure(
         },
         ModelFile,
     )
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN), CalleeModel(spec), SimSettings(agent_ring_s=0.1)
-    )
-    for i in range(agents):
-        core.add_member("collections", f"Local/{100 + i}@agents", f"a{i}", 0.0)
     audio = AudioSocketServer(_hand_back, AudioSocketSettings(port=0))
     await audio.start()
-    sim = SimulatedAsterisk(
-        core, SimServerSettings(ami_port=0, secret="s", audiosocket=f"127.0.0.1:{audio.port}")
+    sim = build_sim(
+        SimServerSettings(ami_port=0, secret="s", audiosocket=f"127.0.0.1:{audio.port}"),
+        model=CalleeModel(spec),
+        settings=SimSettings(agent_ring_s=0.1),
+        agents=agents,
     )
     await sim.start()
     client = AmiClient(AmiSettings(port=sim.ami_port, username="puente", secret="s"))

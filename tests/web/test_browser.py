@@ -26,16 +26,8 @@ from compliance import ComplianceGate
 from dialer.results import assign_agent
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketServer, AudioSocketSettings
-from pbx.sim import (
-    DEFAULT_DIALPLAN,
-    CalleeModel,
-    ModelFile,
-    SimCore,
-    SimServerSettings,
-    SimSettings,
-    SimulatedAsterisk,
-    load_dialplan,
-)
+from pbx.sim import CalleeModel, ModelFile, SimServerSettings, SimSettings, SimulatedAsterisk
+from pbx.sim import build as build_sim
 from tests.dialer._floor import hand_back
 from tests.ivr._seed import Debtor, debtor
 from web import WebSettings, create_app, hash_password
@@ -95,17 +87,15 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
         },
         ModelFile,
     )
-    core = SimCore(
-        load_dialplan(DEFAULT_DIALPLAN), CalleeModel(spec), SimSettings(agent_ring_s=0.2)
-    )
-    core.add_member("collections", AGENT, "Ana", 0.0)
     # AudioSocket without a detector: the socket ends at once and the call goes on as NOTSURE.
     audio = AudioSocketServer(hand_back, AudioSocketSettings(port=0))
     await audio.start()
-    f.sim = SimulatedAsterisk(
-        core,
+    f.sim = build_sim(
         SimServerSettings(ami_port=0, secret="s3cret", audiosocket=f"127.0.0.1:{audio.port}"),
+        model=CalleeModel(spec),
+        settings=SimSettings(agent_ring_s=0.2),
     )
+    f.sim.core.add_member("collections", AGENT, "Ana", 0.0)
     await f.sim.start()
     f.client = AmiClient(
         AmiSettings(port=f.sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
