@@ -13,25 +13,20 @@ from dialer.importer import ImportError_, import_leads, load_mapping, print_prog
 
 
 async def _import(args: argparse.Namespace) -> int:
-    from db import DatabaseSettings, create_pool
-    from puente.database import database_url
+    from puente.database import database_pool
 
     mapping = load_mapping(args.mapping)
-    async with database_url() as url:
-        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
-        try:
-            summary = await import_leads(
-                pool,
-                args.file,
-                args.campaign,
-                mapping=mapping,
-                default_region=args.default_region,
-                errors_path=args.errors,
-                batch_rows=args.batch_rows,
-                progress=print_progress,
-            )
-        finally:
-            await pool.close()
+    async with database_pool() as pool:
+        summary = await import_leads(
+            pool,
+            args.file,
+            args.campaign,
+            mapping=mapping,
+            default_region=args.default_region,
+            errors_path=args.errors,
+            batch_rows=args.batch_rows,
+            progress=print_progress,
+        )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     report = {

@@ -110,7 +110,6 @@ class ConsoleChannel:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from compliance import ComplianceGate
-    from db import DatabaseSettings, create_pool
     from ivr._actions import CollectionsActions
     from ivr._runtime import IvrService
     from ivr.payments import SandboxGateway
@@ -124,32 +123,28 @@ async def _simulate(args: argparse.Namespace) -> int:
         return 2
     entry = args.entry or (args.flow if args.flow in flow.entries else next(iter(flow.entries)))
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
-    from puente.database import database_url
+    from puente.database import database_pool
 
-    async with database_url() as url:
-        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
+    async with database_pool() as pool:
+        actions = CollectionsActions(pool, gateway=SandboxGateway(), gate=ComplianceGate(pool))
+        service = IvrService(pool, flows, catalog, actions, node="simulate")
+        channel = ConsoleChannel(catalog, keys)
+        data: dict[str, Any] = {"attempt": args.attempt or "", "dialed": args.dialed or ""}
+        attempt = uuid.UUID(args.attempt) if args.attempt else None
+        print(f"flow {flow.name} entry {entry} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+        result = None
         try:
-            actions = CollectionsActions(pool, gateway=SandboxGateway(), gate=ComplianceGate(pool))
-            service = IvrService(pool, flows, catalog, actions, node="simulate")
-            channel = ConsoleChannel(catalog, keys)
-            data: dict[str, Any] = {"attempt": args.attempt or "", "dialed": args.dialed or ""}
-            attempt = uuid.UUID(args.attempt) if args.attempt else None
-            print(f"flow {flow.name} entry {entry} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
-            result = None
-            try:
-                result = await service.run_call(
-                    flow,
-                    entry,
-                    channel,
-                    language=args.lang,
-                    data=data,
-                    caller=args.caller_id,
-                    attempt_id=attempt,
-                )
-            except AgiHangup:
-                pass
-        finally:
-            await pool.close()
+            result = await service.run_call(
+                flow,
+                entry,
+                channel,
+                language=args.lang,
+                data=data,
+                caller=args.caller_id,
+                attempt_id=attempt,
+            )
+        except AgiHangup:
+            pass
     if result is not None:
         print(f"outcome: {result.outcome} (state {result.state}, session {result.session_id})")
     else:
@@ -168,16 +163,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 async def _creditor_texts() -> dict[str, dict[str, str]]:
     """``company_<code>`` (the public name) and ``contact_<code>`` (the contact person) of
     every creditor in the database: said the same in both languages."""
-    from db import DatabaseSettings, create_pool
     from dialer.campaigns import company_prompt, contact_prompt
-    from puente.database import database_url
+    from puente.database import database_pool
 
-    async with database_url() as url:
-        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
-        try:
-            rows = await pool.fetch("SELECT code, public_name, contact_name FROM creditors")
-        finally:
-            await pool.close()
+    async with database_pool() as pool:
+        rows = await pool.fetch("SELECT code, public_name, contact_name FROM creditors")
     texts: dict[str, dict[str, str]] = {}
     for r in rows:
         texts[company_prompt(r["code"])] = {"es": r["public_name"], "en": r["public_name"]}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from db import LocalPostgres, migrate
+from db import DatabaseSettings, LocalPostgres, create_pool, migrate
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +47,14 @@ async def database_url(
     finally:
         if server is not None and server.started_by_us:
             server.stop()
+
+
+@contextlib.asynccontextmanager
+async def database_pool() -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on :func:`database_url`'s database, for a command; closed on the way out."""
+    async with database_url() as url:
+        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
+        try:
+            yield pool
+        finally:
+            await pool.close()

@@ -35,15 +35,10 @@ def _actor() -> str:
 
 
 async def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
-    from db import DatabaseSettings, create_pool
-    from puente.database import database_url
+    from puente.database import database_pool
 
-    async with database_url() as url:
-        pool = await create_pool(url, DatabaseSettings(url=url, min_connections=1))
-        try:
-            return await work(pool)
-        finally:
-            await pool.close()
+    async with database_pool() as pool:
+        return await work(pool)
 
 
 def _read_password() -> str:
