@@ -176,7 +176,7 @@ class PacingSettings:
 class Service:
     """Agent time per connected call: talk (lognormal) then a fixed wrap-up."""
 
-    talk: Lognormal = field(default_factory=lambda: DEFAULT_TALK)
+    talk: Lognormal = DEFAULT_TALK
     wrap_s: float = 20.0
     _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -205,7 +205,7 @@ def learn_service(
     wrap_s: float,
     prior_calls: int = 100,
     keep: int = 2000,
-    default: Lognormal | None = None,
+    default: Lognormal = DEFAULT_TALK,
 ) -> Service:
     """The agents' time per call from a campaign's recent connected calls: a lognormal fitted
     to their talk times (log-moments), shrunk toward ``default`` (180 s) by ``prior_calls``
@@ -215,10 +215,9 @@ def learn_service(
     Only finished calls are seen, so a young campaign's fit leans short (long calls have not
     ended yet) until the prior is outweighed; the closed loop covers that early optimism.
     """
-    d = default or DEFAULT_TALK
     logs = [math.log(x) for x in list(talk_s)[-keep:] if x > 0]
     n = len(logs)
-    m0, s0 = d.mu, d.sigma * d.sigma + d.mu * d.mu  # the prior's first two log-moments
+    m0, s0 = default.mu, default.sigma**2 + default.mu**2  # the prior's first two log-moments
     m1 = (prior_calls * m0 + sum(logs)) / (prior_calls + n)
     m2 = (prior_calls * s0 + sum(v * v for v in logs)) / (prior_calls + n)
     sigma = math.sqrt(max(m2 - m1 * m1, 0.01))
