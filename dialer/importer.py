@@ -39,6 +39,7 @@ CREATE TEMP TABLE IF NOT EXISTS imp_did (
     account_ref text, id bigint, person_id bigint
 ) ON COMMIT DELETE ROWS;
 """
+_ANALYZE = "ANALYZE persons, debts, phone_numbers, leads"
 _DROP_TEMP = "DROP TABLE IF EXISTS imp_person, imp_debt, imp_phone, imp_pid, imp_did"
 # Each merge keeps the ids it wrote (``RETURNING`` into imp_pid and imp_did, which ``ON CONFLICT
 # DO UPDATE`` returns for new and existing rows alike) and the next merge joins those: a batch
@@ -263,6 +264,10 @@ async def import_leads(
                         summary.seconds = time.perf_counter() - t0
                         if progress is not None:
                             progress(summary)
+                    if summary.loaded:
+                        # Fresh statistics for what was loaded (autovacuum would get there in
+                        # its own time): the claim's plans are chosen from them.
+                        await conn.execute(_ANALYZE)
                 finally:
                     with contextlib.suppress(asyncpg.PostgresError, OSError):
                         await conn.execute(_DROP_TEMP)

@@ -17,8 +17,9 @@
 All four are one transaction (the gate's rounds are savepoints in it).
 
 The claim reads the pending callbacks due by the partial index ``callbacks_pending_due_idx``
-once per claim, never once per lead; the other leads by ``leads_ready_order_idx``, in the
-claim's order, so a claim's cost does not grow with the campaign's ready leads.
+once per claim, on their own, and claims their leads by debt; the other leads by
+``leads_ready_order_idx``, in the claim's order. So a claim's cost does not grow with the
+campaign's ready leads, whatever plan PostgreSQL caches for the prepared statements.
 """
 
 from __future__ import annotations
@@ -34,29 +35,37 @@ from compliance import ComplianceGate, Decision, DialRequest
 from compliance._types import SOFT_CODES
 from dialer.callbacks import due_callbacks, take_callbacks
 
+#: The debts with a pending callback due: one table, by its partial index (a small, hot set).
+#: Read first and alone, so that when none is due (the usual case) no claim by callback runs;
+#: joined to the leads in the claim, a generic plan walked every ready lead of the campaign
+#: looking for a callback (asyncpg prepares statements, and after five executions PostgreSQL
+#: may keep a plan made without the parameters' values: 20 ms at 30,000 leads, per claim).
+_DUE_CALLBACK_DEBTS = """
+SELECT coalesce(array_agg(DISTINCT c.debt_id), '{}') FROM callbacks c
+WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $1
+"""
+
 
 def _claim_sql(callbacks: bool) -> str:
     """Claim up to $3 of the campaign's due leads, best first, skipping other nodes' claims.
 
-    Leads whose debt has a callback due are claimed first (``callbacks``), whatever their
-    priority, through the pending callbacks' index; then the rest, walking
-    ``leads_ready_order_idx`` in the claim's order and stopping at $3 leads (the first claim
-    has already taken its leads out of 'ready')."""
-    due = """due_callbacks AS (
-    SELECT DISTINCT c.debt_id FROM callbacks c
-    WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $2
-), """
-    join = "JOIN due_callbacks cb ON cb.debt_id = l.debt_id"
+    With ``callbacks``: only the leads of the debts in $5 (those with a callback due), found
+    by the campaign's unique (campaign, debt) index, whatever their priority. Without: the
+    rest, walking ``leads_ready_order_idx`` in the claim's order and stopping at $3 leads (a
+    first claim has already taken its leads out of 'ready')."""
+    debts = "AND p.debt_id = ANY($5::bigint[])" if callbacks else ""
+    # The leads are picked (and locked) in a sub-select whose ids the UPDATE looks up by the
+    # primary key: joined instead, a cached generic plan (LIMIT unknown, taken as a tenth of
+    # the table) updated them through a sequential scan of every campaign's leads.
     return f"""
-WITH {due if callbacks else ""}picked AS (
-    SELECT l.id FROM leads l {join if callbacks else ""}
-    WHERE l.campaign_id = $1 AND l.state = 'ready' AND l.next_try_at <= $2
-    ORDER BY l.priority DESC, l.next_try_at, l.id
-    LIMIT $3
-    FOR UPDATE OF l SKIP LOCKED
-)
 UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
-FROM picked WHERE l.id = picked.id
+WHERE l.id = ANY(ARRAY(
+    SELECT p.id FROM leads p
+    WHERE p.campaign_id = $1 {debts} AND p.state = 'ready' AND p.next_try_at <= $2
+    ORDER BY p.priority DESC, p.next_try_at, p.id
+    LIMIT $3
+    FOR UPDATE OF p SKIP LOCKED
+))
 RETURNING l.id, l.person_id, l.debt_id, l.priority, {str(callbacks).lower()} AS callback
 """
 
@@ -128,7 +137,10 @@ async def claim_and_gate(
     if want <= 0:
         return [], []
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(_CLAIM_CALLBACKS, campaign_id, now, want, node)
+        rows = []
+        due_debts = await conn.fetchval(_DUE_CALLBACK_DEBTS, now)
+        if due_debts:
+            rows = await conn.fetch(_CLAIM_CALLBACKS, campaign_id, now, want, node, due_debts)
         if len(rows) < want:
             rows += await conn.fetch(_CLAIM, campaign_id, now, want - len(rows), node)
         rows.sort(key=lambda r: (not r["callback"], -r["priority"]))

@@ -18,7 +18,7 @@ from dialer.callbacks import (
 )
 from dialer.campaigns import Campaign
 from dialer.results import write_result
-from dialer.selection import _CLAIM, _CLAIM_CALLBACKS, claim_and_gate
+from dialer.selection import _CLAIM, _CLAIM_CALLBACKS, _DUE_CALLBACK_DEBTS, claim_and_gate
 from tests.dialer import test_selection
 from tests.dialer.test_selection import NOON
 
@@ -298,8 +298,69 @@ async def test_bad_callbacks_are_refused(db_pool, campaign) -> None:
     assert await db_pool.fetchval("SELECT next_try_at FROM leads WHERE id = $1", b["id"]) < NOON
 
 
+def _literal(value: object) -> str:
+    if isinstance(value, list):
+        return "'{" + ",".join(str(v) for v in value) + "}'"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def generic_plan(pool, sql: str, types: str, *args: object) -> dict:
+    """``EXPLAIN ANALYZE`` of ``sql`` as the service runs it after a few executions: a
+    prepared statement with a generic plan (made without the parameters' values), which
+    PostgreSQL may cache for good. Rolled back."""
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.execute(f"PREPARE generic_q({types}) AS {sql}")
+            text = await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_q("
+                + ", ".join(_literal(a) for a in args)
+                + ")"
+            )
+        finally:
+            await tr.rollback()
+            await conn.execute("DEALLOCATE generic_q")
+    return json.loads(text)[0]
+
+
+def scans(node: dict) -> list[tuple[str, str | None, str | None, int]]:
+    """Every node of a plan: type, relation, index and the rows it produced."""
+    out = [
+        (node["Node Type"], node.get("Relation Name"), node.get("Index Name"),
+         node.get("Actual Rows", 0))
+    ]  # fmt: skip
+    for child in node.get("Plans", []):
+        out += scans(child)
+    return out
+
+
+async def bulk_leads(db_pool, cid: int, n: int) -> None:
+    """``n`` more ready leads (and their debts) for the campaign's first person; analysed."""
+    lead = await db_pool.fetchrow(
+        "SELECT person_id, debt_id FROM leads WHERE campaign_id = $1", cid
+    )
+    await db_pool.execute(
+        """INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)
+           SELECT d.person_id, d.creditor_id, 'bulk-' || g, 100, d.currency
+           FROM debts d, generate_series(1, $2::int) g WHERE d.id = $1""",
+        lead["debt_id"],
+        n,
+    )
+    await db_pool.execute(
+        """INSERT INTO leads (campaign_id, person_id, debt_id, priority)
+           SELECT $1, person_id, id, (id % 97)::int FROM debts WHERE account_ref LIKE 'bulk-%'""",
+        cid,
+    )
+    await db_pool.execute("ANALYZE leads")
+
+
 async def test_the_claim_reads_pending_callbacks_by_their_index(db_pool, campaign) -> None:
     cid, _ = campaign
+    await bulk_leads(db_pool, cid, 20_000)  # enough for the plans to matter
     debts = [r["debt_id"] for r in await db_pool.fetch(
         "SELECT debt_id FROM leads WHERE campaign_id = $1", cid
     )]  # fmt: skip
@@ -321,56 +382,39 @@ async def test_the_claim_reads_pending_callbacks_by_their_index(db_pool, campaig
             NOON - timedelta(minutes=1),
         )
     await db_pool.execute("ANALYZE callbacks")
-    await db_pool.execute("ANALYZE leads")
-    plan = json.loads(
-        await db_pool.fetchval("EXPLAIN (FORMAT JSON) " + _CLAIM_CALLBACKS, cid, NOON, 5, "n1")
-    )
-
-    def scans(node: dict) -> list[tuple[str, str | None, str | None]]:
-        out = [(node["Node Type"], node.get("Relation Name"), node.get("Index Name"))]
-        for child in node.get("Plans", []):
-            out += scans(child)
-        return out
-
-    nodes = scans(plan[0]["Plan"])
-    on_callbacks = [s for s in nodes if s[1] == "callbacks"]
-    assert on_callbacks, "the claim reads callbacks"
-    assert all(s[0] != "Seq Scan" for s in on_callbacks), on_callbacks
-    assert "callbacks_pending_due_idx" in {s[2] for s in nodes}, nodes
-    # Read once for the claim, not once per lead: no callbacks scan under a nested loop.
-    assert "SubPlan" not in json.dumps(plan)
+    assert sorted(await db_pool.fetchval(_DUE_CALLBACK_DEBTS, NOON)) == sorted(debts[:3])
+    # The due debts come from the pending callbacks' partial indexes, not from the history.
+    plan = await generic_plan(db_pool, _DUE_CALLBACK_DEBTS, "timestamptz", NOON)
+    on_callbacks = [s for s in scans(plan["Plan"]) if s[1] == "callbacks"]
+    assert on_callbacks, "the due debts are read from callbacks"
+    assert all(s[0] != "Seq Scan" and "pending" in (s[2] or "") for s in on_callbacks)
+    # Their leads are claimed by debt (the campaign's unique index), not by walking the ready
+    # leads looking for them; the rows are updated through the primary key.
+    plan = await generic_plan(
+        db_pool, _CLAIM_CALLBACKS, "bigint, timestamptz, int, text, bigint[]",
+        cid, NOON, 5, "n1", debts[:3],
+    )  # fmt: skip
+    nodes = scans(plan["Plan"])
+    on_leads = [s for s in nodes if s[1] == "leads" and "Scan" in s[0]]
+    assert {s[2] for s in on_leads} == {"leads_campaign_id_debt_id_key", "leads_pkey"}, nodes
+    assert sum(s[3] for s in on_leads) == 6, nodes  # 3 leads found, 3 updated
+    assert plan["Plan"]["Actual Rows"] == 3
 
 
 async def test_the_claim_walks_the_ready_leads_in_order_and_stops(db_pool, campaign) -> None:
     # 20,000 ready leads: the claim reads them by leads_ready_order_idx in the claim's order
-    # (no sort of the whole campaign) and stops at the few it takes.
+    # (no sort of the whole campaign), stops at the few it takes and updates them by their
+    # primary key. Checked on the generic plan that a prepared statement may cache: one made
+    # for an unknown LIMIT updated the claimed leads through a scan of the whole table.
     cid, _ = campaign
-    lead = await db_pool.fetchrow(
-        "SELECT person_id, debt_id FROM leads WHERE campaign_id = $1", cid
-    )
-    await db_pool.execute(
-        """INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)
-           SELECT d.person_id, d.creditor_id, 'bulk-' || g, 100, d.currency
-           FROM debts d, generate_series(1, 20000) g WHERE d.id = $1""",
-        lead["debt_id"],
-    )
-    await db_pool.execute(
-        """INSERT INTO leads (campaign_id, person_id, debt_id, priority)
-           SELECT $1, person_id, id, (id % 97)::int FROM debts WHERE account_ref LIKE 'bulk-%'""",
-        cid,
-    )
-    await db_pool.execute("ANALYZE leads")
-    plan = json.loads(
-        await db_pool.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + _CLAIM, cid, NOON + timedelta(days=1), 5, "n1"
-        )
+    await bulk_leads(db_pool, cid, 20_000)
+    plan = await generic_plan(
+        db_pool, _CLAIM, "bigint, timestamptz, int, text", cid, NOON + timedelta(days=1), 5, "n1"
     )
     text = json.dumps(plan)
     assert "leads_ready_order_idx" in text
     assert '"Sort"' not in text, text
-
-    def scanned(node: dict) -> int:
-        own = node.get("Actual Rows", 0) if "Index Name" in node else 0
-        return own + sum(scanned(c) for c in node.get("Plans", []))
-
-    assert scanned(plan[0]["Plan"]) <= 50  # the 5 it claims (and their updates), not 20,000
+    nodes = scans(plan["Plan"])
+    assert all(s[0] != "Seq Scan" for s in nodes), nodes
+    assert plan["Plan"]["Actual Rows"] == 5
+    assert sum(s[3] for s in nodes if s[2]) <= 50  # the 5 it claims (and their updates)
