@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -28,6 +30,59 @@ AGENTS_PER_CAMPAIGN = 5
 
 def queue_of(code: str) -> str:
     return code
+
+
+#: On a weekday between these UTC times every demo campaign's debtors are inside their calling
+#: hours, in winter and in summer. The packs' windows (Mexico 07-22, Colombia 07-19 on
+#: weekdays, Spain 09-21 on weekdays, US 08-21, in every zone the debtor could be in: Texas
+#: reaches into Mountain time) meet from 15:00 UTC (08:00 in El Paso in winter) to 19:00 UTC
+#: (21:00 in Madrid in summer); the stretch ends half an hour early.
+OPEN_FROM_UTC = time(15, 0)
+OPEN_UNTIL_UTC = time(18, 30)
+#: Where the demo's clock starts when the real time is outside that stretch: 09:30 in Mexico
+#: City, 10:30 in Bogota, 16:30 or 17:30 in Madrid, 09:30 or 10:30 in Dallas.
+START_UTC = time(15, 30)
+
+
+@dataclass(frozen=True)
+class DemoClock:
+    """The demo's "now": the real time, or the real time shifted to the next weekday's
+    calling hours when the demo starts outside them (at 04:00 UTC nobody in Mexico,
+    Colombia, Spain or the US may be called, and a demo that dials nobody shows nothing).
+
+    Every component of the demo reads this one clock (the dialer, the compliance gate through
+    it, the IVR, the web pages), so the demo stays consistent; ``puente run`` always runs on
+    the real time.
+    """
+
+    offset: timedelta
+
+    @classmethod
+    def starting(cls, real_now: datetime) -> DemoClock:
+        return cls(demo_offset(real_now))
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def describe(self) -> str:
+        now = self()
+        text = f"demo clock {now:%a %Y-%m-%d %H:%M} UTC"
+        if not self.offset:
+            return text + " (real time)"
+        hours, rest = divmod(int(self.offset.total_seconds()) // 60, 60)
+        return text + f" (real time + {hours}:{rest:02d}, to be inside calling hours)"
+
+
+def demo_offset(real_now: datetime) -> timedelta:
+    """How far the demo's clock runs ahead of ``real_now``: nothing inside a weekday's
+    ``OPEN_FROM_UTC``-``OPEN_UNTIL_UTC``; else up to the next weekday's ``START_UTC``."""
+    now = real_now.astimezone(UTC)
+    if now.weekday() < 5 and OPEN_FROM_UTC <= now.time() < OPEN_UNTIL_UTC:
+        return timedelta(0)
+    start = datetime.combine(now.date(), START_UTC, UTC)
+    while start <= now or start.weekday() >= 5:
+        start += timedelta(days=1)
+    return start - now
 
 
 async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -35,14 +37,21 @@ class IvrSettings:
 
 
 def build_ivr(
-    pool: asyncpg.Pool, settings: IvrSettings, *, gate: ComplianceGate | None, node: str
+    pool: asyncpg.Pool,
+    settings: IvrSettings,
+    *,
+    gate: ComplianceGate | None,
+    node: str,
+    clock: Callable[[], datetime] | None = None,
 ) -> IvrService:
-    """Load and validate the catalog and every flow (a bad file stops the start, named)."""
+    """Load and validate the catalog and every flow (a bad file stops the start, named).
+    ``clock``: "now" for the calls (None: the real time)."""
     catalog = Catalog.load(Path(settings.prompts) if settings.prompts else None)
     flows = load_flows(Path(settings.flow_dir) if settings.flow_dir else None, catalog, ACTIONS)
     actions = CollectionsActions(
         pool, gateway=SandboxGateway(), gate=gate, gateway_timeout_s=settings.gateway_timeout_s
     )
     return IvrService(
-        pool, flows, catalog, actions, node=node, action_timeout_s=settings.action_timeout_s
-    )
+        pool, flows, catalog, actions, node=node, action_timeout_s=settings.action_timeout_s,
+        **({"clock": clock} if clock is not None else {}),
+    )  # fmt: skip

@@ -15,10 +15,12 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from db import DatabaseSettings, create_pool
+from dialer.demo import DemoClock
 from puente.database import database_url
 from puente.settings import NodeSettings, load, read_config_file
 from puente.wiring import Component, build_components
@@ -54,14 +56,16 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def _report(components: list[Component], stop: asyncio.Event, every_s: float) -> None:
+async def _report(
+    components: list[Component], stop: asyncio.Event, every_s: float, clock: DemoClock
+) -> None:
     """The demo's one-screen summary, refreshed while running."""
     t0 = time.monotonic()
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every_s):
                 await stop.wait()
-        lines = [f"puente up {time.monotonic() - t0:6.0f} s"]
+        lines = [f"puente up {time.monotonic() - t0:6.0f} s  {clock.describe()}"]
         lines += [f"  {c.name:<12} {c.status()}" for c in components]
         print("\n".join(lines), flush=True)
 
@@ -76,17 +80,21 @@ async def run_service(
     embedded_dir = Path(settings.database.embedded_dir) if settings.database.embedded_dir else None
     async with database_url(settings.database.url or None, embedded_dir=embedded_dir) as url:
         pool = await create_pool(url, settings.database)
+        # The demo runs on the next calling hours when started outside them (dialer/demo.py).
+        clock = DemoClock.starting(datetime.now(UTC)) if demo else None
+        if clock is not None:
+            log.info("%s", clock.describe())
         try:
             components = build_components(
                 settings.file_values, pool=pool, demo=demo,
-                node="demo" if demo else settings.node.name,
+                node="demo" if demo else settings.node.name, clock=clock,
             )  # fmt: skip
             async with asyncio.TaskGroup() as tg:
                 for c in components:
                     await c.start(tg)
                     log.info("%s started: %s", c.name, c.status())
-                if demo:
-                    tg.create_task(_report(components, stop, every_s=5.0))
+                if clock is not None:
+                    tg.create_task(_report(components, stop, every_s=5.0, clock=clock))
                 if duration_s is not None:
                     tg.create_task(_stop_after(stop, duration_s))
                 await stop.wait()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -258,9 +260,10 @@ class DialerComponent:
     def __init__(
         self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
         compliance: ComplianceSettings | None = None, demo: bool = False,
-        metrics: PuenteMetrics | None = None,
+        metrics: PuenteMetrics | None = None, clock: Callable[[], datetime] | None = None,
     ) -> None:  # fmt: skip
         self._metrics = metrics
+        self._clock = clock
         self._pool = pool
         self._ami = ami
         self._node = node
@@ -311,6 +314,7 @@ class DialerComponent:
                 self._pool, self._gate, self._ami.client, campaign, node=self._node,
                 pbx=self._settings.pbx, tick_s=self._settings.tick_s,
                 refresh_s=self._settings.refresh_s,
+                **({"clock": self._clock} if self._clock is not None else {}),
             )  # fmt: skip
             await runner.start(self._tg)
             if self._metrics is not None:
@@ -432,9 +436,15 @@ class DemoWebComponent:
 
 
 def build_components(
-    file_values: dict[str, dict[str, Any]], *, pool: asyncpg.Pool, demo: bool, node: str
+    file_values: dict[str, dict[str, Any]],
+    *,
+    pool: asyncpg.Pool,
+    demo: bool,
+    node: str,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[Component]:
-    """The service's components, in start order."""
+    """The service's components, in start order. ``clock`` (the demo's) gives every component
+    the same "now"; None: the real time."""  # fmt: skip
     ami_file = dict(file_values.get("ami") or {})
     if demo:
         # The demo's PBX is the simulator, started here on loopback with its own secret.
@@ -470,7 +480,9 @@ def build_components(
     ivr = None
     if ivr_settings.enabled:
         try:
-            ivr = build_ivr(pool, ivr_settings, gate=ComplianceGate(pool, compliance), node=node)
+            ivr = build_ivr(
+                pool, ivr_settings, gate=ComplianceGate(pool, compliance), node=node, clock=clock
+            )
         except IvrError as e:
             raise SettingsError(f"ivr: {e}") from None
     metrics = PuenteMetrics(__version__)
@@ -493,7 +505,7 @@ def build_components(
         if dialer.enabled:
             dialer_component = DialerComponent(
                 pool, ami_component, node, dialer, compliance=compliance, demo=demo,
-                metrics=metrics,
+                metrics=metrics, clock=clock,
             )  # fmt: skip
             components.append(dialer_component)
     else:
@@ -511,7 +523,11 @@ def build_components(
             metrics=metrics,
         )
         web_component = WebComponent(
-            web_settings, pool, gate=ComplianceGate(pool, compliance), extensions=[desktop]
+            web_settings,
+            pool,
+            gate=ComplianceGate(pool, compliance),
+            extensions=[desktop],
+            clock=clock,
         )
         components.append(DemoWebComponent(web_component, pool) if demo else web_component)
     return components

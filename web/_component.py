@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import asyncpg
 from aiohttp import web
@@ -35,9 +36,10 @@ class WebComponent:
         *,
         gate: ComplianceGate | None = None,
         extensions: Iterable[Extension] = (),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
-        self.app = create_app(pool, settings, gate=gate, extensions=extensions)
+        self.app = create_app(pool, settings, gate=gate, extensions=extensions, clock=clock)
         self._pool = pool
         self._runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None

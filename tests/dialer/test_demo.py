@@ -1,0 +1,86 @@
+"""The demo's data and clock: started at any hour, the demo dials (on the real database, through
+the real compliance gate)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from compliance import ComplianceGate
+from dialer.demo import (
+    CAMPAIGNS,
+    OPEN_FROM_UTC,
+    OPEN_UNTIL_UTC,
+    DemoClock,
+    demo_offset,
+    ensure_demo_campaigns,
+)
+
+FRIDAY_0417 = datetime(2026, 11, 27, 4, 17, tzinfo=UTC)  # nobody in MX, CO, ES, US callable
+WEDNESDAY_1600 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+WINTER, SUMMER = datetime(2026, 12, 2).date(), datetime(2027, 7, 14).date()  # Wednesdays
+SATURDAY_1600 = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)
+FRIDAY_2200 = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+
+
+def test_inside_the_calling_hours_the_demo_runs_on_real_time() -> None:
+    assert demo_offset(WEDNESDAY_1600) == timedelta(0)
+    assert demo_offset(datetime(2026, 12, 2, 18, 29, tzinfo=UTC)) == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("real", "demo"),
+    [
+        (FRIDAY_0417, datetime(2026, 11, 27, 15, 30, tzinfo=UTC)),  # later the same day
+        (FRIDAY_2200, datetime(2026, 11, 30, 15, 30, tzinfo=UTC)),  # Monday, past the weekend
+        (SATURDAY_1600, datetime(2026, 11, 30, 15, 30, tzinfo=UTC)),
+        (datetime(2026, 12, 2, 18, 30, tzinfo=UTC), datetime(2026, 12, 3, 15, 30, tzinfo=UTC)),
+    ],
+)
+def test_outside_them_it_runs_from_the_next_weekday_at_1530_utc(
+    real: datetime, demo: datetime
+) -> None:
+    assert real + demo_offset(real) == demo
+    assert demo_offset(real) > timedelta(0)  # never back in time
+
+
+def test_the_clock_says_what_it_does() -> None:
+    assert DemoClock(timedelta(0)).describe().endswith("(real time)")
+    text = DemoClock(timedelta(hours=10, minutes=43)).describe()
+    assert "real time + 10:43" in text
+    assert "calling hours" in text
+
+
+@pytest.mark.parametrize(
+    "real",
+    [
+        FRIDAY_0417,
+        FRIDAY_2200,
+        SATURDAY_1600,
+        datetime(2027, 7, 14, 3, 0, tzinfo=UTC),  # summer time in Madrid and Dallas
+        # The ends of the open stretch (real time), winter and summer.
+        *(datetime.combine(day, OPEN_FROM_UTC, UTC) for day in (WINTER, SUMMER)),
+        *(datetime.combine(day, OPEN_UNTIL_UTC, UTC) - timedelta(minutes=1)
+          for day in (WINTER, SUMMER)),
+    ],
+)  # fmt: skip
+async def test_at_the_demo_clock_every_demo_campaign_may_dial(db_pool, real: datetime) -> None:
+    # The real gate with the real packs decides: a debtor of every demo campaign may be called
+    # at the time the demo's clock gives (the open stretch is where the packs' hours meet).
+    await ensure_demo_campaigns(db_pool)
+    now = real + demo_offset(real)
+    gate = ComplianceGate(db_pool)
+    for code, (_country, _region, packs, _number) in CAMPAIGNS.items():
+        lead = await db_pool.fetchrow(
+            """SELECT l.person_id, l.debt_id, n.id AS phone_id FROM leads l
+               JOIN campaigns c ON c.id = l.campaign_id
+               JOIN phone_numbers n ON n.person_id = l.person_id
+               WHERE c.code = $1 ORDER BY l.id LIMIT 1""",
+            code,
+        )
+        decision = await gate.check(
+            person_id=lead["person_id"], debt_ids=[lead["debt_id"]], phone=lead["phone_id"],
+            channel="autodialed_voice", packs=list(packs), now=now,
+        )  # fmt: skip
+        assert decision.allowed, (code, now, decision.codes)
