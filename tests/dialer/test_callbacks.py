@@ -11,6 +11,7 @@ import pytest
 
 from compliance import ComplianceGate
 from dialer.callbacks import (
+    _SCHEDULE,
     CallbackError,
     cancel_callback,
     pending_callbacks,
@@ -19,6 +20,7 @@ from dialer.callbacks import (
 from dialer.campaigns import Campaign
 from dialer.results import write_result
 from dialer.selection import _CLAIM, _CLAIM_CALLBACKS, _DUE_CALLBACK_DEBTS, claim_and_gate
+from tests._plans import generic_plan, scans
 from tests.dialer import test_selection
 from tests.dialer.test_selection import NOON
 
@@ -298,46 +300,6 @@ async def test_bad_callbacks_are_refused(db_pool, campaign) -> None:
     assert await db_pool.fetchval("SELECT next_try_at FROM leads WHERE id = $1", b["id"]) < NOON
 
 
-def _literal(value: object) -> str:
-    if isinstance(value, list):
-        return "'{" + ",".join(str(v) for v in value) + "}'"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-async def generic_plan(pool, sql: str, types: str, *args: object) -> dict:
-    """``EXPLAIN ANALYZE`` of ``sql`` as the service runs it after a few executions: a
-    prepared statement with a generic plan (made without the parameters' values), which
-    PostgreSQL may cache for good. Rolled back."""
-    async with pool.acquire() as conn:
-        tr = conn.transaction()
-        await tr.start()
-        try:
-            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            await conn.execute(f"PREPARE generic_q({types}) AS {sql}")
-            text = await conn.fetchval(
-                "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_q("
-                + ", ".join(_literal(a) for a in args)
-                + ")"
-            )
-        finally:
-            await tr.rollback()
-            await conn.execute("DEALLOCATE generic_q")
-    return json.loads(text)[0]
-
-
-def scans(node: dict) -> list[tuple[str, str | None, str | None, int]]:
-    """Every node of a plan: type, relation, index and the rows it produced."""
-    out = [
-        (node["Node Type"], node.get("Relation Name"), node.get("Index Name"),
-         node.get("Actual Rows", 0))
-    ]  # fmt: skip
-    for child in node.get("Plans", []):
-        out += scans(child)
-    return out
-
-
 async def bulk_leads(db_pool, cid: int, n: int) -> None:
     """``n`` more ready leads (and their debts) for the campaign's first person; analysed."""
     lead = await db_pool.fetchrow(
@@ -418,3 +380,23 @@ async def test_the_claim_walks_the_ready_leads_in_order_and_stops(db_pool, campa
     assert all(s[0] != "Seq Scan" for s in nodes), nodes
     assert plan["Plan"]["Actual Rows"] == 5
     assert sum(s[3] for s in nodes if s[2]) <= 50  # the 5 it claims (and their updates)
+
+
+async def test_scheduling_finds_the_debts_leads_by_their_index(db_pool, campaign) -> None:
+    # 20,000 leads: a callback finds its debt's open leads by leads_debt_idx. The unique
+    # (campaign_id, debt_id) index cannot be searched by debt alone: every lead's entry was read.
+    cid, _ = campaign
+    await bulk_leads(db_pool, cid, 20_000)
+    lead = await lowest_lead(db_pool, cid)
+    plan = await generic_plan(
+        db_pool, _SCHEDULE, "bigint, bigint, bigint, timestamptz, text, text",
+        lead["debt_id"], lead["person_id"], None, NOON + timedelta(hours=1), "agent", "agent7",
+    )  # fmt: skip
+    nodes = scans(plan["Plan"])
+    on_leads = [s for s in nodes if s[1] == "leads" and "Scan" in s[0]]
+    assert [s[2] for s in on_leads] == ["leads_debt_idx"], nodes
+    assert not [s for s in nodes if s[0] == "Seq Scan" and s[1] in ("leads", "debts")], nodes
+    assert plan["Plan"]["Actual Rows"] == 1  # the callback
+    await schedule(db_pool, lead, NOON + timedelta(hours=1))
+    row = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead["id"])
+    assert (row["state"], row["next_try_at"]) == ("ready", NOON + timedelta(hours=1))

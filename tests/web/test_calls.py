@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 from ivr.plans import CreditorPolicy
+from tests._plans import generic_plan, scans
 from tests.web._api_support import (
     POLICY,
     account,
@@ -15,6 +16,7 @@ from tests.web._api_support import (
     debtor,
     served,
 )
+from web._agents import _ATTEMPTS_OF_AGENT
 from web._promises import arrangement
 
 NOW = datetime(2026, 11, 3, 17, 0, tzinfo=UTC)
@@ -89,6 +91,38 @@ async def test_an_agent_sees_only_its_own_attempts(db_pool) -> None:
         r = await client.get("/api/v1/attempts?mine=maybe", headers=sup.auth)
         assert r.status == 422
         assert (await r.json())["field"] == "mine"
+
+
+async def test_an_agents_attempts_are_read_by_its_index(db_pool) -> None:
+    # 20,000 attempts of two agents: the agent's page reads its newest few by
+    # call_attempts_agent_idx and stops. Checked on the generic plan a prepared statement may
+    # cache: through "($1 IS NULL OR agent_id = $1)" it read and sorted every attempt.
+    me = await account(db_pool, "agent")
+    other = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    await db_pool.execute(
+        """INSERT INTO call_attempts (id, person_id, debt_id, phone_id, node, pbx, state,
+                                      disposition, agent_id, created_at)
+           SELECT gen_random_uuid(), $1, $2, $3, 'n', 'p', 'final', 'agent',
+                  CASE WHEN g % 2 = 0 THEN $4::bigint ELSE $5::bigint END,
+                  $6::timestamptz - g * interval '1 minute'
+           FROM generate_series(1, 20000) g""",
+        d.person_id, d.debt_id, d.phone_id, me.agent_id, other.agent_id, NOW,
+    )  # fmt: skip
+    await db_pool.execute("ANALYZE call_attempts")
+    plan = await generic_plan(
+        db_pool, _ATTEMPTS_OF_AGENT, "bigint, text, int", me.agent_id, None, 5
+    )
+    nodes = scans(plan["Plan"])
+    assert plan["Plan"]["Actual Rows"] == 5
+    on_attempts = [s for s in nodes if s[1] == "call_attempts"]
+    assert [s[2] for s in on_attempts] == ["call_attempts_agent_idx"], nodes
+    assert sum(s[3] for s in on_attempts) <= 50, nodes
+    async with served(db_pool) as client:
+        r = await client.get("/api/v1/attempts?limit=3", headers=me.auth)
+        got = (await r.json())["attempts"]
+    assert [a["agent"] for a in got] == [me.agent_code] * 3
+    assert [a["created_at"] for a in got] == sorted((a["created_at"] for a in got), reverse=True)
 
 
 async def test_a_disposition_is_recorded_once_and_schedules_the_callback(db_pool) -> None:

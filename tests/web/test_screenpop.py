@@ -8,8 +8,9 @@ from datetime import date
 
 import asyncpg
 
+from tests._plans import generic_plan, scans
 from tests.ivr._seed import debtor
-from web._screenpop import mask_account, screen_pop
+from web._screenpop import _CALL, mask_account, screen_pop
 
 TODAY = date(2026, 11, 26)
 
@@ -92,3 +93,88 @@ async def test_inbound_transfer_is_found_by_its_uniqueid(db_pool: asyncpg.Pool) 
 def test_mask_account() -> None:
     assert mask_account("77000001") == "****0001"
     assert mask_account("123") == "123"
+
+
+async def test_every_part_of_the_pop_is_read_by_an_index(db_pool: asyncpg.Pool) -> None:
+    # 20,000 final attempts, IVR sessions and do-not-call entries of other debtors: enough for
+    # the plans to matter. Checked on the generic plan a prepared statement may cache; each of
+    # these parts was a sequential scan (~140 ms at production scale, on every call taken).
+    async with db_pool.acquire() as conn:
+        d = await debtor(conn)
+        await conn.execute(
+            "INSERT INTO contact_blocks (kind, debt_id, person_id, source)"
+            " VALUES ('cease', $1, $2, 'letter')",
+            d.debt_id,
+            d.person_id,
+        )
+        other = await debtor(conn)
+        await conn.execute(
+            """INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)
+               SELECT $1, $2, 'bulk-pop-' || g, 100, 'MXN' FROM generate_series(1, 200) g""",
+            other.person_id,
+            other.creditor_id,
+        )
+        debts = await conn.fetchval(
+            "SELECT array_agg(id) FROM debts WHERE account_ref LIKE 'bulk-pop-%'"
+        )
+        await conn.execute(
+            """INSERT INTO call_attempts (id, person_id, debt_id, node, pbx, state, disposition,
+                                          created_at)
+               SELECT gen_random_uuid(), $1, ($2::bigint[])[1 + g % 200], 'n', 'p', 'final',
+                      'no_answer', now() - g * interval '1 minute'
+               FROM generate_series(1, 20000) g""",
+            other.person_id,
+            debts,
+        )
+        await conn.execute(
+            """INSERT INTO ivr_sessions (id, attempt_id, flow, language, uniqueid, debt_id)
+               SELECT gen_random_uuid(), NULL, 'collections', 'es', '1700000000.' || g, $1
+               FROM generate_series(1, 20000) g""",
+            other.debt_id,
+        )
+        await conn.execute(
+            """INSERT INTO contact_blocks (kind, e164, source)
+               SELECT 'dnc', '+5233' || lpad(g::text, 8, '0'), 'registry'
+               FROM generate_series(1, 20000) g"""
+        )
+        for _ in range(3):
+            await conn.execute(
+                "INSERT INTO call_attempts (id, person_id, debt_id, phone_id, node, pbx, state,"
+                " disposition) VALUES ($1, $2, $3, $4, 'n', 'p', 'final', 'busy')",
+                uuid.uuid4(),
+                d.person_id,
+                d.debt_id,
+                d.phone_id,
+            )
+        attempt = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO call_attempts (id, person_id, debt_id, phone_id, node, pbx, state)"
+            " VALUES ($1, $2, $3, $4, 'n', 'p', 'connected')",
+            attempt,
+            d.person_id,
+            d.debt_id,
+            d.phone_id,
+        )
+        await conn.execute(
+            "INSERT INTO ivr_sessions (id, flow, language, uniqueid, person_id, debt_id)"
+            " VALUES ($1, 'collections', 'es', '1795335999.1', $2, $3)",
+            uuid.uuid4(),
+            d.person_id,
+            d.debt_id,
+        )
+        await conn.execute("ANALYZE call_attempts, ivr_sessions, contact_blocks")
+    pop = await screen_pop(db_pool, str(attempt), TODAY)
+    assert pop is not None
+    assert len(pop["attempts"]) == 3
+    assert pop["compliance_notes"] == ["cease requested for all channels"]
+    big = {"call_attempts", "ivr_sessions", "contact_blocks"}
+    nobody = "00000000-0000-0000-0000-000000000000"
+    for key, uniqueid in ((str(attempt), str(attempt)), (nobody, "1795335999.1")):  # out, in
+        plan = await generic_plan(db_pool, _CALL, "text, text", key, uniqueid)
+        assert plan["Plan"]["Actual Rows"] == 1
+        nodes = scans(plan["Plan"])
+        assert not [s for s in nodes if s[0] == "Seq Scan" and s[1] in big], nodes
+        used = {s[2] for s in nodes}
+        assert {"call_attempts_debt_final_idx", "ivr_sessions_uniqueid_idx",
+                "contact_blocks_debt_idx", "contact_blocks_e164_idx"} <= used, nodes  # fmt: skip
+        assert sum(s[3] for s in nodes if s[1] in big or s[2]) <= 20, nodes
