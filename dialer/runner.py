@@ -423,16 +423,15 @@ class CampaignRunner:
         if released != "UPDATE 0":
             log.info("dialer %s: %s claimed leads released", self.c.code, released[7:])
         # Reservations that never became an attempt (a stop between the gate and the
-        # intent): nothing was dialed, so they release their count.
+        # intent): nothing was dialed, so they release their count. Only those the campaign's
+        # caps still count matter (its rules' look-back), found by the campaign's index: the
+        # whole ledger was read at every takeover (~200 ms at 500,000 reservations).
+        now = self.clock()
         orphans = await self.pool.fetch(
-            """SELECT DISTINCT r.attempt_id FROM compliance_attempts r
-               WHERE r.campaign = $1 AND r.direction = 'outbound'
-                 AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.id = r.attempt_id)
-                 AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o
-                                 WHERE o.attempt_id = r.attempt_id)
-                 AND r.reserved_at < $2""",
+            _ORPHANS,
             self.c.code,
-            self.clock() - timedelta(seconds=_YOUNG_S),
+            now - timedelta(seconds=_YOUNG_S),
+            now - timedelta(days=self.gate.rules(self.c.packs).lookback_days),
         )
         for o in orphans:
             await self.gate.record_outcome(o["attempt_id"], "not_placed", self.clock())
@@ -738,6 +737,14 @@ _DB_ERRORS = (
     ComplianceError,
 )
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
+# The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
+_ORPHANS = """
+SELECT DISTINCT r.attempt_id FROM compliance_attempts r
+WHERE r.campaign = $1 AND r.reserved_at >= $3 AND r.reserved_at < $2
+  AND r.direction = 'outbound'
+  AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.id = r.attempt_id)
+  AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o WHERE o.attempt_id = r.attempt_id)
+"""
 _RESCORE_S = 60.0
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often

@@ -8,8 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from compliance import ComplianceGate
+from dialer.runner import _ORPHANS
 from dialer.selection import claim_and_gate
 from pbx.audiosocket import AudioSocketCall
+from tests._plans import generic_plan, scans
 from tests.dialer._floor import NOON, floor, make_campaign
 
 MODEL = {
@@ -87,3 +89,51 @@ async def test_restart_adopts_live_calls_settles_the_rest_and_releases_orphans(
         )
         == "not_placed"
     )
+
+
+async def test_the_orphan_search_reads_the_campaigns_recent_reservations_only(
+    db_pool, tmp_path: Path
+) -> None:
+    # A long ledger: 60,000 reservations of other campaigns and 20,000 old ones of this one.
+    # At takeover the pacer reads only this campaign's reservations its caps still count, by
+    # the campaign's index, whatever plan PostgreSQL caches for the statement.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    person, debt = await db_pool.fetchrow(
+        "SELECT person_id, debt_id FROM leads WHERE campaign_id = $1", cid
+    )
+    await db_pool.execute(
+        """INSERT INTO compliance_attempts (attempt_id, person_id, debt_id, number_kind, channel,
+                                            campaign, reserved_at)
+           SELECT gen_random_uuid(), $1, $2, 'mobile', 'autodialed_voice',
+                  CASE WHEN g % 4 = 0 THEN $3 ELSE 'other-' || (g % 7) END,
+                  $4::timestamptz - (g % 1000) * interval '1 hour' - interval '30 days'
+           FROM generate_series(1, 80000) g""",
+        person,
+        debt,
+        code,
+        NOON,
+    )
+    recent = uuid.uuid4()  # one orphan the caps still count
+    await db_pool.execute(
+        """INSERT INTO compliance_attempts (attempt_id, person_id, debt_id, number_kind, channel,
+                                            campaign, reserved_at)
+           VALUES ($1, $2, $3, 'mobile', 'autodialed_voice', $4, $5)""",
+        recent,
+        person,
+        debt,
+        code,
+        NOON - timedelta(hours=1),
+    )
+    await db_pool.execute("ANALYZE compliance_attempts")
+    since = NOON - timedelta(days=ComplianceGate(db_pool).rules(["mx"]).lookback_days)
+    until = NOON - timedelta(seconds=30)
+    assert [r[0] for r in await db_pool.fetch(_ORPHANS, code, until, since)] == [recent]
+    plan = await generic_plan(
+        db_pool, _ORPHANS, "text, timestamptz, timestamptz", code, until, since
+    )
+    nodes = scans(plan["Plan"])
+    ledger = [s for s in nodes if s[1] == "compliance_attempts"]
+    assert ledger, nodes
+    assert all(s[0] != "Seq Scan" for s in ledger), nodes
+    assert "compliance_attempts_campaign_idx" in {s[2] for s in nodes}, nodes
+    assert sum(s[3] for s in ledger) <= 2, nodes  # the one recent reservation, not 80,000
