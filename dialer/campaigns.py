@@ -89,23 +89,30 @@ PRIORITY_WEIGHTS = (
 )
 # Recompute the campaign's ready leads' priority from the weights ($2..$6) at time $7.
 PRIORITY_SQL = """
-UPDATE leads l SET priority = round(
-      $2 * ln(1 + d.balance_cents / 100.0)
-    + $3 * least(d.days_past_due, 720) / 30.0
-    + $4 * (SELECT count(*) FROM promises p WHERE p.debt_id = d.id AND p.status = 'broken')
-    + $5 * coalesce(least(extract(epoch FROM $7 - (
-              SELECT max(o.at) FROM compliance_outcomes o
-              WHERE o.person_id = l.person_id
-                AND o.outcome IN ('conversation', 'direct_contact'))) / 86400, 60), 60)
-    + CASE WHEN $6::float8 = 0 THEN 0 ELSE ($6::float8 * coalesce(
-          -- the campaign's 24 lifts (read once), at the lead's local hour now
-          (SELECT array_agg(h.lift ORDER BY h.hour) FROM campaign_answer_hours h
-           WHERE h.campaign_id = $1)[1 + extract(hour FROM $7 AT TIME ZONE (
-              SELECT z.zone FROM person_zones z WHERE z.person_id = l.person_id))::int],
-          0))::numeric END
-)::int
-FROM debts d
-WHERE l.campaign_id = $1 AND l.state = 'ready' AND d.id = l.debt_id
+UPDATE leads l SET priority = s.priority
+FROM (
+    SELECT l.id, round(
+          $2 * ln(1 + d.balance_cents / 100.0)
+        + $3 * least(d.days_past_due, 720) / 30.0
+        + $4 * (SELECT count(*) FROM promises p WHERE p.debt_id = d.id AND p.status = 'broken')
+        + $5 * coalesce(least(extract(epoch FROM $7 - (
+                  SELECT max(o.at) FROM compliance_outcomes o
+                  WHERE o.person_id = l.person_id
+                    AND o.outcome IN ('conversation', 'direct_contact'))) / 86400, 60), 60)
+        + CASE WHEN $6::float8 = 0 THEN 0 ELSE ($6::float8 * coalesce(
+              -- the campaign's 24 lifts (read once), at the lead's local hour now
+              (SELECT array_agg(h.lift ORDER BY h.hour) FROM campaign_answer_hours h
+               WHERE h.campaign_id = $1)[1 + extract(hour FROM $7 AT TIME ZONE (
+                  SELECT z.zone FROM person_zones z WHERE z.person_id = l.person_id))::int],
+              0))::numeric END
+    )::int AS priority
+    FROM leads l JOIN debts d ON d.id = l.debt_id
+    WHERE l.campaign_id = $1 AND l.state = 'ready'
+) s
+-- Only the leads whose priority changes are written: every ready lead was rewritten every
+-- minute (a new row version and new entries in the two indexes priority is in), 3.5 s and
+-- 11 MB of dead rows a minute at 100,000 leads.
+WHERE l.id = s.id AND l.priority IS DISTINCT FROM s.priority
 """
 # The learned best hour (see the module's docstring).
 BEST_HOUR_DAYS = 14
@@ -444,7 +451,10 @@ async def rescore(pool: asyncpg.Pool, campaign: Campaign, now: datetime) -> None
     weights = campaign.priority_weights
     if weights is None:
         return
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        # A statement over every ready lead, every minute: PostgreSQL's JIT compiled it anew
+        # each time (0.6 s of 1.5 s at 100,000 leads) for no gain on a scan this simple.
+        await conn.execute("SET LOCAL jit = off")
         if campaign.best_hour_weight != 0:
             await learn_best_hours(conn, campaign.id, now)
         await conn.execute(PRIORITY_SQL, campaign.id, *weights, now)

@@ -134,6 +134,11 @@ async def test_priorities_from_the_debt_and_its_history(db_pool, tmp_path) -> No
     assert got[old["id"]] == round(10 * math.log(11) + 5 * 690 / 30 + 60)
     assert got[big["id"]] == round(10 * math.log(1 + 100000) + 60)
     assert sorted(got, key=got.get) == [contacted["id"], big["id"], broken["id"], old["id"]]
+    # Rescored again with nothing changed: no lead is written (same row versions).
+    versions = "SELECT id, xmin::text FROM leads WHERE campaign_id = $1 ORDER BY id"
+    before = await db_pool.fetch(versions, cid)
+    assert await db_pool.execute(PRIORITY_SQL, cid, *c.priority_weights, now) == "UPDATE 0"
+    assert await db_pool.fetch(versions, cid) == before
 
 
 def test_the_default_voicemail_is_the_limited_content_message() -> None:
