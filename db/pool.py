@@ -53,6 +53,10 @@ async def create_pool(url: str, settings: DatabaseSettings | None = None) -> asy
             timeout=s.connect_timeout_s,
             command_timeout=s.command_timeout_s,
             reset=_reset,
+            # No JIT: Puente's statements are short, or periodic scans (the minute's rescore
+            # of every ready lead, the wallboard) that PostgreSQL would compile anew each time:
+            # 0.6 s of compilation for a 0.9 s rescore at 100,000 leads.
+            server_settings={"jit": "off"},
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         raise DbError(f"cannot connect to the database: {e.__class__.__name__}: {e}") from e

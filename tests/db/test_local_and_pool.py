@@ -38,3 +38,13 @@ async def test_a_connection_released_mid_transaction_comes_back_clean(database_u
                 await conn.fetchval("SELECT count(*) FROM leak")
     finally:
         await pool.close()
+
+
+async def test_the_pools_connections_never_jit_compile(database_url: str) -> None:
+    pool = await create_pool(
+        database_url, DatabaseSettings(url=database_url, min_connections=1, max_connections=1)
+    )
+    try:
+        assert await pool.fetchval("SHOW jit") == "off"
+    finally:
+        await pool.close()
