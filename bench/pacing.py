@@ -98,6 +98,7 @@ class Floor:
     leads: Leads
     free: int = 0
     busy_since: dict[int, float] = field(default_factory=dict)  # agent -> connected at
+    wrap_until: dict[int, float] = field(default_factory=dict)  # agent in wrap-up -> its end
     ringing: dict[int, float] = field(default_factory=dict)  # call -> dialed at
     waiting: deque[tuple[int, float]] = field(default_factory=deque)  # (call, deadline)
     events: list[tuple[float, int, str, int]] = field(default_factory=list)
@@ -141,6 +142,7 @@ class Floor:
         self.busy_since[agent] = now
         self.talk_time += talk
         self.busy_time += talk + WRAP_S
+        self.at(now + talk, "talk_end", agent)  # the queue's AgentComplete
         self.at(now + talk + WRAP_S, "agent_free", agent)
 
     def handle(self, t: float, kind: str, ref: int) -> None:
@@ -169,8 +171,11 @@ class Floor:
                     self.abandoned += 1
                     self.recent.append((t, 1, 1))
                     break
+        elif kind == "talk_end":
+            self.talks.append(t - self.busy_since[ref])
+            self.wrap_until[ref] = t + WRAP_S
         elif kind == "agent_free":
-            self.talks.append(t - self.busy_since.pop(ref) - WRAP_S)
+            del self.busy_since[ref], self.wrap_until[ref]
             self.free += 1
             if self.waiting:
                 call, _ = self.waiting.popleft()
@@ -305,7 +310,8 @@ class Puente(Policy):
         state = PacingState(
             now=now,
             free_agents=f.free,
-            busy_elapsed=tuple(now - s for s in f.busy_since.values()),
+            busy_elapsed=tuple(now - s for a, s in f.busy_since.items() if a not in f.wrap_until),
+            wrap_left=tuple(w - now for w in f.wrap_until.values()),
             ringing_ages=tuple(now - d for d in f.ringing.values()),
             waiting_live=len(f.waiting) + f.in_amd,
             lines_available=10_000,

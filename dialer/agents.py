@@ -29,6 +29,10 @@ class Agent:
     def free(self, now: float) -> bool:
         return not self.paused and not self.in_call and self.device_free and now >= self.wrap_until
 
+    def wrapping(self, now: float) -> bool:
+        """In wrap-up: its call ended, and it frees up at ``wrap_until`` (known)."""
+        return not self.paused and not self.in_call and self.device_free and now < self.wrap_until
+
 
 @dataclass
 class AgentBoard:
@@ -71,12 +75,20 @@ class AgentBoard:
         return sum(1 for a in self.agents.values() if a.free(now))
 
     def busy_elapsed(self, now: float) -> tuple[float, ...]:
-        """For each agent on a call or in wrap-up: seconds since that call was connected."""
+        """For each agent busy but not in wrap-up (on a call): seconds since that call was
+        connected."""
         return tuple(
             now - a.connected_at
             for a in self.agents.values()
-            if not a.paused and not a.free(now) and a.connected_at is not None
+            if not a.paused
+            and not a.free(now)
+            and not a.wrapping(now)
+            and a.connected_at is not None
         )
+
+    def wrap_left(self, now: float) -> tuple[float, ...]:
+        """For each agent in wrap-up: seconds until it ends."""
+        return tuple(a.wrap_until - now for a in self.agents.values() if a.wrapping(now))
 
     def wrapup_s(self) -> float:
         """The agents' mean wrap-up time (the queue's ``Wrapuptime``)."""

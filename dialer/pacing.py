@@ -136,7 +136,7 @@ class AnswerModel:
 class PacingState:
     now: float
     free_agents: int
-    # For every agent on a call or in wrap-up: seconds since that call was connected.
+    # For every agent on a call: seconds since that call was connected.
     busy_elapsed: tuple[float, ...]
     # For every call still ringing: seconds since its Originate.
     ringing_ages: tuple[float, ...]
@@ -146,6 +146,9 @@ class PacingState:
     # Realised over the legal window (e.g. 30 days): live answers and abandoned ones.
     window_live: int = 0
     window_abandoned: int = 0
+    # For every agent in wrap-up: seconds until it ends (known: the call ended, the queue's
+    # wrap-up time runs from there).
+    wrap_left: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,11 +268,17 @@ def outlook(
     edges = np.arange(steps + 1) * settings.step_s
     freeing = np.zeros((0, steps))
     if state.busy_elapsed:
+        # An agent on a call for e seconds: its talk lasts longer than e, then the wrap-up.
         e = np.asarray(state.busy_elapsed)[:, None]
-        f0 = service.cdf(e)
+        f0 = service.cdf(e + service.wrap_s)  # P(talk <= e)
         survive = np.maximum(1.0 - f0, 1e-9)
         q = np.clip((service.cdf(e + edges[None, :]) - f0) / survive, 0.0, 1.0)
         freeing = np.diff(q, axis=1)
+    if state.wrap_left:
+        # An agent in wrap-up frees up when it ends: a certainty, in its bin.
+        left = np.asarray(state.wrap_left)[:, None]
+        wrapping = np.diff((left <= edges[None, :]).astype(float), axis=1)
+        freeing = np.concatenate([freeing, wrapping])
     answer_edges = np.maximum(0.0, edges - settings.amd_s)
     delays = np.asarray(model.live_delays) if model.live_delays else np.array([7.0])
 
@@ -351,7 +360,7 @@ def lines_to_open(
     stays within :func:`effective_target`. That marginal risk grows with n, so the answer is
     bracketed by a few batched evaluations (geometric, then linear).
     """
-    total_agents = state.free_agents + len(state.busy_elapsed)
+    total_agents = state.free_agents + len(state.busy_elapsed) + len(state.wrap_left)
     if total_agents == 0 or state.lines_available <= 0 or model.p_live <= 0:
         return 0
     o = outlook(state, model, service, settings)

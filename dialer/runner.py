@@ -632,6 +632,7 @@ class CampaignRunner:
                 now=now,
                 free_agents=free,
                 busy_elapsed=self.board.busy_elapsed(now),
+                wrap_left=self.board.wrap_left(now),
                 ringing_ages=tuple(ringing),
                 waiting_live=waiting,
                 lines_available=lines,

@@ -19,7 +19,10 @@ def test_a_call_then_wrap_up_then_free() -> None:
     assert not b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 40.0)
     assert not b.event("QueueMemberStatus", MEMBER, 41.0)
     assert b.free(45.0) == 0
+    # For the pacer: in wrap-up, no longer on a call, free in a known 5 s.
+    assert (b.busy_elapsed(45.0), b.wrap_left(45.0)) == ((), (5.0,))
     assert b.free(50.0) == 1
+    assert (b.busy_elapsed(50.0), b.wrap_left(50.0)) == ((), ())
     # What the pacer learns from: the call's talk time, and the queue's wrap-up.
     assert list(b.talk_s) == [39.0]
     assert b.wrapup_s() == 10.0

@@ -161,12 +161,28 @@ def test_waiting_live_calls_with_no_agent_stop_dialing() -> None:
     )
 
 
-def test_agents_likely_to_free_up_soon_are_dialed_for() -> None:
-    # 5 free agents, 10 on calls: just connected (none will free up within a ring time)
-    # versus five minutes in (about a fifth of them will).
+def test_agents_in_wrap_up_are_dialed_for() -> None:
+    # 5 free agents and 10 more: on calls just connected (none will free up within a ring
+    # time), versus in a wrap-up that ends in 5 s (all of them will, for sure).
     fresh = lines_to_open(state(free=5, busy=(1.0,) * 10), MODEL, SERVICE, SETTINGS)
-    ending = lines_to_open(state(free=5, busy=(300.0,) * 10), MODEL, SERVICE, SETTINGS)
-    assert ending > fresh
+    ending = lines_to_open(state(free=5, wrap_left=(5.0,) * 10), MODEL, SERVICE, SETTINGS)
+    assert ending > 2 * fresh
+    # No agent free yet: lines open for the wrap-ups that end before the answers come.
+    assert lines_to_open(state(free=0, busy=(1.0,) * 5), MODEL, SERVICE, SETTINGS) == 0
+    assert lines_to_open(state(free=0, wrap_left=(4.0,) * 5), MODEL, SERVICE, SETTINGS) > 5
+
+
+def test_an_agent_on_a_call_frees_up_after_its_wrap_up() -> None:
+    # Talking for e seconds: the talk lasts longer than e, and the wrap-up (20 s) follows, so
+    # nothing frees up within the wrap-up; a wrap-up's end is certain, in its bin.
+    o = outlook(state(busy=(300.0,), wrap_left=(5.0, 40.0)), MODEL, SERVICE, SETTINGS)
+    step = SETTINGS.step_s
+    talking, soon, late = o.freeing
+    assert talking[: int(SERVICE.wrap_s // step)].sum() == 0.0
+    assert 0.0 < talking.sum() < 0.2
+    assert soon.tolist() == [1.0 if k == int(5.0 // step) else 0.0 for k in range(len(soon))]
+    assert late.sum() == 0.0  # beyond the look-ahead
+    assert o.total_agents == 3
 
 
 def test_never_fewer_lines_than_progressive() -> None:
@@ -229,7 +245,7 @@ def test_the_service_time_is_learned_from_the_calls_that_ended() -> None:
     few = learn_service([30.0] * 5, 20.0)
     assert math.exp(few.talk.mu) > 120.0
     # Agents whose calls are short free up sooner: more lines for the same floor.
-    s = state(free=0, busy=tuple(float(x) for x in range(5, 100, 5)))
+    s = state(free=0, busy=tuple(float(x) for x in range(5, 100, 5)) * 2)
     assert lines_to_open(s, MODEL, fit, SETTINGS) > lines_to_open(s, MODEL, SERVICE, SETTINGS)
 
 
