@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from tests._plans import generic_plan
 from tests.ivr._seed import debtor
-from web._wallboard import wallboard
+from tests.web._reads import reads
+from web._wallboard import _CAMPAIGNS, _DENIALS, _PROMISES, LIVE, MACHINE, wallboard
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -70,3 +72,86 @@ async def test_rates_denials_and_promises(db_pool: asyncpg.Pool) -> None:
     assert (wb["promises_today"], wb["promised_cents_today"]) == (1, 12345)
     assert wb["dial_level"] == 2.0
     assert wb["abandon_target"] == 0.03
+
+
+async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg.Pool) -> None:
+    # A year of history under a few rows of today and of the 30-day window: 30,000 attempts
+    # before the window, 30,000 compliance decisions and 10,000 promises before today. Checked
+    # on the generic plans prepared statements may cache, every second per open board: the
+    # attempts were hash-joined whole, the decisions and the promises read whole, and the
+    # promises' attempts hash-joined whole (~500 ms at 500,000 attempts; ~10 ms with these).
+    async with db_pool.acquire() as conn:
+        d = await debtor(conn)
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (code, name, state) VALUES ('wb-year', 'Year', 'running')"
+            " RETURNING id"
+        )
+        for since, step, n in (
+            (timedelta(days=31), timedelta(minutes=15), 30000),  # history
+            (timedelta(days=10), timedelta(hours=1), 40),  # the window
+            (timedelta(0), timedelta(minutes=10), 12),
+        ):  # today
+            await conn.execute(
+                """INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, node, pbx,
+                                              state, disposition, created_at)
+                   SELECT gen_random_uuid(), $1, $2, $3, 'n', 'p', 'final',
+                          (ARRAY['agent', 'abandoned', 'no_answer', 'machine'])[1 + g % 4],
+                          $4::timestamptz - $5::interval - g * $6::interval
+                   FROM generate_series(1, $7) g""",
+                cid, d.person_id, d.debt_id, NOW, since, step, n,
+            )  # fmt: skip
+        await conn.execute(
+            """INSERT INTO compliance_decisions (decided_at, channel, campaign, allowed, reasons)
+               SELECT $1::timestamptz - interval '1 day' - g * interval '1 minute', 'voice',
+                      'wb-year', g % 3 <> 0,
+                      CASE WHEN g % 3 = 0 THEN '[{"code": "OUTSIDE_WINDOW"}]'::jsonb
+                           ELSE '[]'::jsonb END
+               FROM generate_series(1, 30000) g
+               UNION ALL
+               SELECT $1::timestamptz - g * interval '1 minute', 'voice', 'wb-year', false,
+                      '[{"code": "FREQUENCY_CAP"}]'::jsonb
+               FROM generate_series(1, 4) g""",
+            NOW,
+        )
+        await conn.execute(
+            """INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,
+                                     confirmation_code, created_at)
+               SELECT $1, a.id, 'agent', '[]', 100, 'wb-year-' || row_number() OVER (),
+                      a.created_at
+               FROM call_attempts a
+               WHERE a.campaign_id = $2 AND a.disposition = 'agent'
+                 AND (a.created_at < $3::timestamptz - interval '31 days'
+                      OR a.created_at >= $3::timestamptz - interval '1 day')""",
+            d.debt_id,
+            cid,
+            NOW,
+        )
+        await conn.execute("ANALYZE call_attempts, compliance_decisions, promises")
+
+    board = await wallboard(db_pool, NOW)
+    (year,) = [c for c in board["campaigns"] if c["campaign"] == "wb-year"]
+    assert year["dials_today"] == 12
+    assert year["amd_today"] == {"machine": 3, "person": 6}
+    assert year["abandon_rate_today"] == 0.5
+    assert year["abandon_rate_window"] == round((3 + 10) / (6 + 20), 4)
+    assert year["denials_today"] == {"FREQUENCY_CAP": 4}
+    assert (year["promises_today"], year["promised_cents_today"]) == (3, 300)
+
+    midnight = NOW.replace(hour=0)
+    tomorrow = midnight + timedelta(days=1)
+    board_types = "timestamptz, text[], text[], timestamptz, timestamptz"
+    board_args = (midnight, list(LIVE), list(MACHINE), NOW, tomorrow)
+    for name, sql, types, args, tables in (
+        ("campaigns", _CAMPAIGNS, board_types, board_args, ("call_attempts",)),
+        ("denials", _DENIALS, "timestamptz, timestamptz", (midnight, tomorrow),
+         ("compliance_decisions",)),
+        ("promises", _PROMISES, "timestamptz, timestamptz", (midnight, tomorrow),
+         ("promises", "call_attempts")),
+    ):  # fmt: skip
+        plan = await generic_plan(db_pool, sql, types, *args)
+        for table in tables:
+            read = reads(plan["Plan"], table)
+            # today's and the window's rows (of this test and the one above), not the history
+            assert read, (name, table)
+            assert sum(n for *_, n in read) <= 100, (name, table, read)
+            assert all(kind != "Seq Scan" for kind, *_ in read), (name, table, read)
