@@ -413,6 +413,6 @@ def learn_answer_model(
 ) -> AnswerModel:
     """The answer model from a campaign's recent outcomes (with a weak prior)."""
     p = (live_answers + prior_dials * prior_p_live) / (dials + prior_dials)
-    recent = sorted(live_delays[-keep:]) if live_delays else [7.0]
-    ends = sorted(ring_end_delays[-keep_ends:]) if len(ring_end_delays) >= 50 else []
+    recent = sorted(list(live_delays)[-keep:]) if live_delays else [7.0]
+    ends = sorted(list(ring_end_delays)[-keep_ends:]) if len(ring_end_delays) >= 50 else []
     return AnswerModel(p, tuple(recent), ring_timeout_s, tuple(ends))

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,7 +106,9 @@ class RunnerStats:
     adopted: int = 0
     released: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
-    live_delays: list[float] = field(default_factory=list)
+    # The answer delays of the latest live answers (the answer model keeps the newest 500):
+    # bounded, as everything a long-running service keeps per call.
+    live_delays: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP_DELAYS))
 
 
 class CampaignRunner:
@@ -162,8 +165,9 @@ class CampaignRunner:
         self.agent_freed_at: float | None = None
         # Seconds from an agent becoming free to the first Originate of the pacing step it
         # woke (the agent's call), and to the step's other Originates (the pacer's extra lines).
-        self.free_to_originate_s: list[float] = []
-        self.free_to_step_originate_s: list[float] = []
+        # The latest latencies, for ``puente bench dialer`` (bounded: a service runs for months).
+        self.free_to_originate_s: deque[float] = deque(maxlen=_KEEP_LATENCIES)
+        self.free_to_step_originate_s: deque[float] = deque(maxlen=_KEEP_LATENCIES)
         self._leader_conn: asyncpg.Connection | None = None
         self.is_leader = False
 
@@ -747,6 +751,8 @@ WHERE r.campaign = $1 AND r.reserved_at >= $3 AND r.reserved_at < $2
   AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o WHERE o.attempt_id = r.attempt_id)
 """
 _RESCORE_S = 60.0
+_KEEP_DELAYS = 2000
+_KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many

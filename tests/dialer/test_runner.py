@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dialer.pacing import learn_answer_model
+from dialer.runner import RunnerStats
 from tests.dialer._floor import floor, make_campaign
 
 MODEL = {
@@ -56,3 +58,14 @@ async def test_a_campaign_runs_and_every_attempt_ends_once(db_pool, tmp_path: Pa
         "SELECT state, count(*) FROM leads WHERE campaign_id = $1 GROUP BY 1", cid
     )
     assert {s["state"] for s in states} <= {"ready", "done", "cancelled"}
+
+
+def test_what_a_runner_keeps_per_call_is_bounded() -> None:
+    # A service runs for months: the answer delays and latencies it keeps are the latest only,
+    # and the answer model reads the newest of them.
+    stats = RunnerStats()
+    for i in range(10_000):
+        stats.live_delays.append(float(i))
+    assert len(stats.live_delays) == 2000
+    model = learn_answer_model(20_000, 10_000, stats.live_delays)
+    assert min(model.live_delays) == 9500.0  # the newest 500
