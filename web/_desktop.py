@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,17 +155,51 @@ async def _drain(ws: web.WebSocketResponse) -> None:
             break
 
 
+class SharedBoard:
+    """The wallboard computed at most once per ``max_age_s`` for every open board: each
+    supervisor's socket pushes every second, and N boards must not mean N times the queries."""
+
+    def __init__(self, max_age_s: float, compute: Callable[[], Awaitable[str]]) -> None:
+        self.max_age_s = max_age_s
+        self._compute = compute
+        self._lock = asyncio.Lock()
+        self._at = float("-inf")
+        self._text = ""
+        self.computed = 0
+
+    async def get(self) -> str:
+        """The latest board (JSON), computed now if it is older than ``max_age_s``."""
+        async with self._lock:
+            if time.monotonic() - self._at >= self.max_age_s:
+                self._text = await self._compute()
+                self._at = time.monotonic()
+                self.computed += 1
+            return self._text
+
+
 def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> Any:
+    boards: dict[web.Application, SharedBoard] = {}
+
+    def shared(app: web.Application) -> SharedBoard:
+        if app not in boards:
+
+            async def compute() -> str:
+                board = await wallboard(app[POOL], app[CLOCK](), lambda: runner_view(runners()))
+                return json.dumps(board, default=str)
+
+            # A little under the period: sockets whose pushes drift apart still share.
+            boards[app] = SharedBoard(every_s * 0.9, compute)
+        return boards[app]
+
     @require("supervisor", "admin")
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
         await ws.prepare(request)
-        app = request.app
+        board = shared(request.app)
 
         async def push() -> None:
             while not ws.closed:
-                board = await wallboard(app[POOL], app[CLOCK](), lambda: runner_view(runners()))
-                await ws.send_str(json.dumps(board, default=str))
+                await ws.send_str(await board.get())
                 await asyncio.sleep(every_s)
 
         pusher = asyncio.get_running_loop().create_task(push())

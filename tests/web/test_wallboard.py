@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import asyncpg
 from tests._plans import generic_plan
 from tests.ivr._seed import debtor
 from tests.web._reads import reads
+from web._desktop import SharedBoard
 from web._wallboard import _CAMPAIGNS, _DENIALS, _PROMISES, LIVE, MACHINE, wallboard
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
@@ -155,3 +157,20 @@ async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg
             assert read, (name, table)
             assert sum(n for *_, n in read) <= 100, (name, table, read)
             assert all(kind != "Seq Scan" for kind, *_ in read), (name, table, read)
+
+
+async def test_open_boards_share_one_computation_per_period() -> None:
+    calls = 0
+
+    async def compute() -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)  # a query's time: the other sockets wait for it, not redo it
+        return f"board {calls}"
+
+    board = SharedBoard(0.2, compute)
+    assert await asyncio.gather(*(board.get() for _ in range(20))) == ["board 1"] * 20
+    assert await board.get() == "board 1"  # still fresh
+    await asyncio.sleep(0.25)
+    assert await asyncio.gather(*(board.get() for _ in range(5))) == ["board 2"] * 5
+    assert calls == board.computed == 2
