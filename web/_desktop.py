@@ -40,7 +40,7 @@ from web._metrics import METRICS_KEY, PuenteMetrics, metrics_handler
 from web._schema import CODE, ID
 from web._screenpop import screen_pop
 from web._values import object_schema
-from web._wallboard import runner_view, wallboard
+from web._wallboard import WindowHistory, runner_view, wallboard
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +182,13 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
 
     def shared(app: web.Application) -> SharedBoard:
         if app not in boards:
+            # The windows' part before today, read every few minutes rather than every period.
+            history = WindowHistory()
 
             async def compute() -> str:
-                board = await wallboard(app[POOL], app[CLOCK](), lambda: runner_view(runners()))
+                board = await wallboard(
+                    app[POOL], app[CLOCK](), lambda: runner_view(runners()), history
+                )
                 return json.dumps(board, default=str)
 
             # A little under the period: sockets whose pushes drift apart still share.

@@ -1,11 +1,16 @@
 """The supervisor wallboard's figures: per campaign, from the database and the live runners.
 
-From the database (one query per refresh, today in UTC, from midnight to midnight, and over
+From the database (a few queries per refresh, today in UTC, from midnight to midnight, and over
 each campaign's legal window): dials, live answers (a person: ``agent``, ``abandoned`` or
 ``hangup``), the live-answer rate, abandonment today and over the window against the target,
 AMD outcomes (machines and people), compliance denials by reason, promises and their amounts.
 From the runners (this node's memory, no query): agents by state, lines in flight, the dial
 level (lines per working agent) and why a campaign is not dialing.
+
+The window's counts are today's (fresh every refresh) plus those before today's midnight. With
+a :class:`WindowHistory` (the shared board's), the part before midnight is kept up to its
+``max_age_s`` (300 s) and recomputed when the date changes: that part may be up to that old (its
+start not moved on since, attempts before midnight written since not yet counted).
 """
 
 from __future__ import annotations
@@ -22,34 +27,42 @@ MACHINE = ("machine", "voicemail")
 
 # Each query reads only the rows it shows, also under the generic plan a prepared statement
 # caches after a few executions (made without the parameters' values), by the indexes of
-# db/migrations/0013_recent_rows.sql. Their time ranges end at tomorrow's midnight ($5 here, $2
-# below): a generic plan guesses an open "created_at >= $1" at a third of the table (and chose
-# hash joins of whole tables, parallel workers, JIT compilation), a closed range at a sliver.
+# db/migrations/0013_recent_rows.sql. Their time ranges are closed, at tomorrow's midnight ($4
+# here, $2 below; today's for _HISTORY): a generic plan guesses an open "created_at >= $1" at a
+# third of the table (and chose hash joins of whole tables, parallel workers, JIT compilation),
+# a closed range at a sliver.
 #
-# Attempts per campaign from its window's start: a LATERAL aggregate, a nested loop over the
-# campaigns by call_attempts_campaign_created_idx (a join hashed all of call_attempts).
+# Today's attempts per campaign: a LATERAL aggregate, a nested loop over the campaigns by
+# call_attempts_campaign_created_idx (a join hashed all of call_attempts).
 _CAMPAIGNS = """
 SELECT c.code, c.mode, c.state, c.abandon_target::float8 AS abandon_target,
-       c.abandon_window_days, a.dials_today, a.live_today, a.abandoned_today, a.machines_today,
-       a.live_window, a.abandoned_window
+       c.abandon_window_days, a.dials_today, a.live_today, a.abandoned_today, a.machines_today
 FROM campaigns c
 CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE a.created_at >= $1) AS dials_today,
-           count(*) FILTER (WHERE a.created_at >= $1 AND a.disposition = ANY($2)) AS live_today,
-           count(*) FILTER (WHERE a.created_at >= $1 AND a.disposition = 'abandoned')
-               AS abandoned_today,
-           count(*) FILTER (WHERE a.created_at >= $1 AND a.disposition = ANY($3))
-               AS machines_today,
-           count(*) FILTER (WHERE a.disposition = ANY($2)) AS live_window,
-           count(*) FILTER (WHERE a.disposition = 'abandoned') AS abandoned_window
+    SELECT count(*) AS dials_today,
+           count(*) FILTER (WHERE a.disposition = ANY($2)) AS live_today,
+           count(*) FILTER (WHERE a.disposition = 'abandoned') AS abandoned_today,
+           count(*) FILTER (WHERE a.disposition = ANY($3)) AS machines_today
     FROM call_attempts a
-    WHERE a.campaign_id = c.id
-      AND a.created_at >= least($1::timestamptz,
-                                $4::timestamptz - c.abandon_window_days * interval '1 day')
-      AND a.created_at < $5
+    WHERE a.campaign_id = c.id AND a.created_at >= $1 AND a.created_at < $4
 ) a
 WHERE c.state <> 'draft'
 ORDER BY c.code
+"""
+# The window's attempts before today per campaign, from its start ($2 less its days) to today's
+# midnight ($3), the same way (abandon_window_days >= 1: the range is never empty).
+_HISTORY = """
+SELECT c.code, c.abandon_window_days, h.live, h.abandoned
+FROM campaigns c
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE a.disposition = ANY($1)) AS live,
+           count(*) FILTER (WHERE a.disposition = 'abandoned') AS abandoned
+    FROM call_attempts a
+    WHERE a.campaign_id = c.id
+      AND a.created_at >= $2::timestamptz - c.abandon_window_days * interval '1 day'
+      AND a.created_at < $3
+) h
+WHERE c.state <> 'draft'
 """
 # By compliance_decisions_denied_idx.
 _DENIALS = """
@@ -71,6 +84,48 @@ GROUP BY 1
 """
 
 LiveView = Callable[[], Mapping[str, Mapping[str, Any]]]
+# Per campaign: (abandon_window_days, live, abandoned) before today's midnight.
+History = dict[str, tuple[int, int, int]]
+
+
+async def _history(conn: asyncpg.Connection, now: datetime, midnight: datetime) -> History:
+    rows = await conn.fetch(_HISTORY, list(LIVE), now, midnight)
+    return {r["code"]: (r["abandon_window_days"], r["live"], r["abandoned"]) for r in rows}
+
+
+class WindowHistory:
+    """The windows' counts before today, kept ``max_age_s`` (by ``monotonic``) for the date they
+    were read on; read again when older, on another date, or when a campaign is missing or its
+    window's length changed. One per shared board: not for concurrent calls (it does not lock)."""
+
+    def __init__(
+        self, max_age_s: float = 300.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age_s = max_age_s
+        self._monotonic = monotonic
+        self._midnight: datetime | None = None
+        self._at = float("-inf")
+        self._counts: History = {}
+        self.computed = 0
+
+    async def get(
+        self,
+        conn: asyncpg.Connection,
+        now: datetime,
+        midnight: datetime,
+        windows: Mapping[str, int],
+    ) -> History:
+        """The counts, for campaigns whose window is ``windows`` (code to days)."""
+        if (
+            midnight != self._midnight
+            or self._monotonic() - self._at >= self.max_age_s
+            or any(self._counts.get(code, (None,))[0] != days for code, days in windows.items())
+        ):
+            self._counts = await _history(conn, now, midnight)
+            self._midnight = midnight
+            self._at = self._monotonic()
+            self.computed += 1
+        return self._counts
 
 
 def _ratio(n: int, d: int) -> float | None:
@@ -78,13 +133,22 @@ def _ratio(n: int, d: int) -> float | None:
 
 
 async def wallboard(
-    pool: asyncpg.Pool, now: datetime, live: LiveView | None = None
+    pool: asyncpg.Pool,
+    now: datetime,
+    live: LiveView | None = None,
+    history: WindowHistory | None = None,
 ) -> dict[str, Any]:
-    """The board: ``{"at": ..., "campaigns": [...]}`` (JSON-ready)."""
+    """The board: ``{"at": ..., "campaigns": [...]}`` (JSON-ready). Without ``history``, the
+    window's part before today is read too, every call."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = midnight + timedelta(days=1)
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_CAMPAIGNS, midnight, list(LIVE), list(MACHINE), now, tomorrow)
+        rows = await conn.fetch(_CAMPAIGNS, midnight, list(LIVE), list(MACHINE), tomorrow)
+        if history is None:
+            before = await _history(conn, now, midnight)
+        else:
+            windows = {r["code"]: r["abandon_window_days"] for r in rows}
+            before = await history.get(conn, now, midnight, windows)
         denials = await conn.fetch(_DENIALS, midnight, tomorrow)
         promises = await conn.fetch(_PROMISES, midnight, tomorrow)
     by_reason: dict[str, dict[str, int]] = {}
@@ -98,6 +162,9 @@ async def wallboard(
         run = runners.get(code, {})
         agents = run.get("agents", {})
         n_promised, cents = promised.get(code, (0, 0))
+        _, live_before, abandoned_before = before.get(code, (0, 0, 0))
+        live_window = live_before + r["live_today"]
+        abandoned_window = abandoned_before + r["abandoned_today"]
         out.append(
             {
                 "campaign": code,
@@ -110,7 +177,7 @@ async def wallboard(
                 "dials_today": r["dials_today"],
                 "live_answer_rate_today": _ratio(r["live_today"], r["dials_today"]),
                 "abandon_rate_today": _ratio(r["abandoned_today"], r["live_today"]),
-                "abandon_rate_window": _ratio(r["abandoned_window"], r["live_window"]),
+                "abandon_rate_window": _ratio(abandoned_window, live_window),
                 "abandon_window_days": r["abandon_window_days"],
                 "abandon_target": r["abandon_target"],
                 "amd_today": {"machine": r["machines_today"], "person": r["live_today"]},

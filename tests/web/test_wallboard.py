@@ -13,7 +13,16 @@ from tests._plans import generic_plan
 from tests.ivr._seed import debtor
 from tests.web._reads import reads
 from web._desktop import SharedBoard
-from web._wallboard import _CAMPAIGNS, _DENIALS, _PROMISES, LIVE, MACHINE, wallboard
+from web._wallboard import (
+    _CAMPAIGNS,
+    _DENIALS,
+    _HISTORY,
+    _PROMISES,
+    LIVE,
+    MACHINE,
+    WindowHistory,
+    wallboard,
+)
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -141,10 +150,12 @@ async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg
 
     midnight = NOW.replace(hour=0)
     tomorrow = midnight + timedelta(days=1)
-    board_types = "timestamptz, text[], text[], timestamptz, timestamptz"
-    board_args = (midnight, list(LIVE), list(MACHINE), NOW, tomorrow)
+    board_types = "timestamptz, text[], text[], timestamptz"
+    board_args = (midnight, list(LIVE), list(MACHINE), tomorrow)
     for name, sql, types, args, tables in (
         ("campaigns", _CAMPAIGNS, board_types, board_args, ("call_attempts",)),
+        ("history", _HISTORY, "text[], timestamptz, timestamptz", (list(LIVE), NOW, midnight),
+         ("call_attempts",)),
         ("denials", _DENIALS, "timestamptz, timestamptz", (midnight, tomorrow),
          ("compliance_decisions",)),
         ("promises", _PROMISES, "timestamptz, timestamptz", (midnight, tomorrow),
@@ -153,10 +164,65 @@ async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg
         plan = await generic_plan(db_pool, sql, types, *args)
         for table in tables:
             read = reads(plan["Plan"], table)
-            # today's and the window's rows (of this test and the one above), not the history
+            # today's and the window's rows (of this test and the ones above), not the history
             assert read, (name, table)
             assert sum(n for *_, n in read) <= 100, (name, table, read)
             assert all(kind != "Seq Scan" for kind, *_ in read), (name, table, read)
+
+
+async def test_the_windows_history_is_read_again_only_when_old_or_on_another_date(
+    db_pool: asyncpg.Pool,
+) -> None:
+    async with db_pool.acquire() as conn:
+        d = await debtor(conn)
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (code, name, state) VALUES ('wb-cache', 'Cache', 'running')"
+            " RETURNING id"
+        )
+
+        async def attempt(disposition: str, at: datetime) -> None:
+            await conn.execute(
+                "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, node, pbx,"
+                " state, disposition, created_at) VALUES ($1, $2, $3, $4, 'n', 'p', 'final',"
+                " $5, $6)",
+                uuid.uuid4(), cid, d.person_id, d.debt_id, disposition, at,
+            )  # fmt: skip
+
+        for disposition in ("agent", "agent", "abandoned", "no_answer"):
+            await attempt(disposition, NOW - timedelta(hours=1))
+            await attempt(disposition, NOW - timedelta(days=3))
+        await attempt("agent", NOW - timedelta(days=40))  # before the window
+
+        clock = 1000.0
+        history = WindowHistory(300, lambda: clock)
+
+        async def window(now: datetime = NOW) -> tuple[float | None, float | None]:
+            """The window's rate with the history kept and read fresh."""
+            rates = []
+            for h in (history, None):
+                board = await wallboard(db_pool, now, history=h)
+                (wb,) = [c for c in board["campaigns"] if c["campaign"] == "wb-cache"]
+                rates.append(wb["abandon_rate_window"])
+            return rates[0], rates[1]
+
+        assert await window() == (round(2 / 6, 4),) * 2
+        assert history.computed == 1
+
+        await attempt("abandoned", NOW - timedelta(days=2))  # written late, before today
+        clock += 299
+        assert await window() == (round(2 / 6, 4), round(3 / 7, 4))  # kept
+        await attempt("abandoned", NOW - timedelta(minutes=5))  # today's part: always fresh
+        assert await window() == (round(3 / 7, 4), round(4 / 8, 4))
+        assert history.computed == 1
+
+        clock += 1  # old: read again
+        assert await window() == (round(4 / 8, 4),) * 2
+        assert history.computed == 2
+
+        await attempt("agent", NOW - timedelta(days=2))
+        tomorrow = NOW + timedelta(days=1)  # another date: read again, however fresh
+        assert await window(tomorrow) == (round(4 / 9, 4),) * 2
+        assert history.computed == 3
 
 
 async def test_open_boards_share_one_computation_per_period() -> None:
