@@ -7,13 +7,14 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import msgspec
 
 from compliance import ComplianceGate
+from compliance._time import holiday_names
 from dialer.campaigns import Campaign
 from dialer.importer import import_leads
 from dialer.runner import CampaignRunner
@@ -29,7 +30,21 @@ from pbx.sim import (
 )
 from pbx.sim import build as build_sim
 
-NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # Wednesday, 12:00 in Mexico City
+
+def dialing_noon(today: date) -> datetime:
+    """The dialer tests' "now": a Wednesday, 12:00 in Mexico City (18:00 UTC: Mexico keeps no
+    DST), at least two days after ``today`` and no public holiday in Mexico, Colombia, Spain or
+    the US. What the tests write gets the database's now() (a lead's first try, a callback's
+    creation), so a fixed date would fall behind the real clock, and the tests with it."""
+    day = today + timedelta(days=2)
+    while True:
+        day += timedelta(days=(2 - day.weekday()) % 7)  # the next Wednesday
+        if not any(day in holiday_names(c, None, day.year) for c in ("MX", "CO", "ES", "US")):
+            return datetime(day.year, day.month, day.day, 18, 0, tzinfo=UTC)
+        day += timedelta(days=1)
+
+
+NOON = dialing_noon(datetime.now(UTC).date())
 
 
 async def hand_back(call: AudioSocketCall) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -195,7 +195,7 @@ async def test_a_callback_the_gate_denies_stays_pending(db_pool, campaign) -> No
     assert dials == []
     (d,) = denied
     assert d.lead_id == lead["id"]  # claimed first, then denied
-    opens = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)  # 07:00 the next morning
+    opens = NOON + timedelta(hours=19)  # 07:00 the next morning
     assert d.decision.next_allowed_at == opens
     row = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead["id"])
     assert (row["state"], row["next_try_at"]) == ("ready", opens)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,7 @@ import pytest
 from compliance import ComplianceGate
 from dialer.importer import import_leads
 from dialer.selection import claim_and_gate
-
-# Wednesday 2 December 2026, 12:00 in Mexico City (UTC-6, no DST); after the leads' creation
-# (their first try is due from when they are loaded).
-NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+from tests.dialer._floor import NOON
 
 
 @pytest.fixture
