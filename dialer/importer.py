@@ -5,7 +5,8 @@ then merged: persons by ``external_ref`` (rows sharing it are one person), debts
 creditor's account reference, numbers by person, and one lead per debt for the campaign.
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
-whatever the file's size: only one batch is held.
+whatever the file's size: only one batch is held, and problems go to the errors file as they
+are found.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import csv
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 import asyncpg
 import yaml
@@ -112,7 +114,6 @@ class ImportSummary:
     batches: int = 0
     seconds: float = 0.0
     errors_file: str | None = None
-    problems: list[RowProblem] = field(default_factory=list, repr=False)
 
     @property
     def rows_per_s(self) -> float:
@@ -137,27 +138,68 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1]) if status else 0
 
 
+class _Errors:
+    """The errors file, written as problems are found (a file of bad rows does not fill the
+    memory), created at the first one; and the counts the summary gives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+        self._writer: Any = None
+        self.rejected = 0  # rows
+        self.dropped = 0  # numbers left out of rows that loaded
+        self._last_rejected = -1
+
+    def add(self, problem: RowProblem) -> None:
+        if self._writer is None:
+            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["row", "column", "problem", "row_rejected"])
+        self._writer.writerow(
+            [problem.row, problem.column, problem.problem, "yes" if problem.rejected else "no"]
+        )
+        if not problem.rejected:
+            self.dropped += 1
+        elif problem.row != self._last_rejected:  # a row's problems come together
+            self.rejected += 1
+            self._last_rejected = problem.row
+
+    @property
+    def written(self) -> bool:
+        return self._file is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class _Batches:
-    """Rows of the file, parsed, in batches; the problems found on the way."""
+    """Rows of the file, parsed, in batches; the problems found on the way go to ``errors``."""
 
     def __init__(
-        self, rows: Iterator[tuple[int, dict[str, str]]], region: str | None, size: int
+        self,
+        rows: Iterator[tuple[int, dict[str, str]]],
+        region: str | None,
+        size: int,
+        errors: _Errors,
     ) -> None:
         self.rows = rows
         self.region = region
         self.size = size
         self.seen = 0
-        self.problems: list[RowProblem] = []
+        self.errors = errors
 
     def __iter__(self) -> Iterator[list[LeadRow]]:
         batch: list[LeadRow] = []
+        add = self.errors.add
         for n, values in self.rows:
             self.seen += 1
             if "__error__" in values:
-                self.problems.append(RowProblem(n, "*", values["__error__"], True))
+                add(RowProblem(n, "*", values["__error__"], True))
                 continue
             lead, problems = parse_row(n, values, self.region)
-            self.problems.extend(problems)
+            for problem in problems:
+                add(problem)
             if lead is not None:
                 batch.append(lead)
                 if len(batch) >= self.size:
@@ -231,12 +273,14 @@ async def import_leads(
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as e:
         raise ImportError_(f"{path}: {e.strerror or e}") from e
-    with handle:
+    errors = _Errors(errors_path or path.with_name(path.stem + ".errors.csv"))
+    with handle, contextlib.closing(errors):
         try:
             batches = _Batches(
                 read_rows(handle, mapping),
                 default_region.upper() if default_region else None,
                 batch_rows,
+                errors,
             )
             async with pool.acquire() as conn:
                 # The batch tables live as long as the import, emptied at every commit:
@@ -276,18 +320,11 @@ async def import_leads(
         except UnicodeDecodeError as e:
             raise ImportError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     summary.rows = batches.seen
-    summary.problems = batches.problems
-    summary.rejected = len({p.row for p in batches.problems if p.rejected})
-    summary.numbers_dropped = sum(1 for p in batches.problems if not p.rejected)
+    summary.rejected = errors.rejected
+    summary.numbers_dropped = errors.dropped
     summary.seconds = time.perf_counter() - t0
-    if batches.problems:
-        out = errors_path or path.with_name(path.stem + ".errors.csv")
-        with out.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["row", "column", "problem", "row_rejected"])
-            for p in batches.problems:
-                w.writerow([p.row, p.column, p.problem, "yes" if p.rejected else "no"])
-        summary.errors_file = str(out)
+    if errors.written:
+        summary.errors_file = str(errors.path)
     return summary
 
 
