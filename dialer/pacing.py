@@ -4,8 +4,9 @@ The question at each tick: if we dial N more numbers now, how many of the people
 will find no agent in time? The pacer looks ahead over the next ring timeout, cut into short
 bins, and in each bin compares two random counts, both sums of independent Bernoulli variables:
 
-- **supply**: busy agents finishing talk and wrap-up within the bin (given how long each has
-  been busy: the talk-time distribution, conditioned), added to the agents left idle so far;
+- **supply**: agents on a call finishing talk and wrap-up within the bin (given how long each
+  has talked: the talk-time distribution, conditioned), agents whose wrap-up ends in the bin
+  (known), added to the agents left idle so far;
 - **demand**: live calls already waiting for an agent, ringing calls answered by a person in
   the bin (given how long each has rung), and the N new calls' live answers.
 
@@ -26,12 +27,12 @@ Everything here is a plain function of its arguments: the service, the tests and
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 SQRT2 = math.sqrt(2.0)
 
@@ -90,6 +91,8 @@ class Lognormal:
         return min(1.0, max(0.0, (self.cdf(elapsed + horizon) - self.cdf(elapsed)) / survive))
 
 
+#: A live answer's delay before a campaign has any (seconds from the Originate).
+DEFAULT_ANSWER_S = 7.0
 #: Talk time before a campaign has its own: a mean of 3 minutes, widely spread.
 DEFAULT_TALK = Lognormal.from_mean(180.0, 0.6)
 
@@ -107,19 +110,18 @@ class AnswerModel:
     # timed out), sorted: P(a dial is still ringing at age a). Empty: only live answers end.
     ring_end_delays: tuple[float, ...] = ()
 
-    def answered_by(self, t: float) -> float:
-        """P(a live call has answered within t seconds of its Originate | it will answer)."""
-        d = self.live_delays
-        if not d:
-            return 0.0
-        return bisect.bisect_right(d, t) / len(d)
+    def answered_by(self, t: ArrayLike) -> np.ndarray:
+        """P(a live call has answered within t seconds of its Originate | it will answer),
+        for a time or an array of them (no delays learnt: ``DEFAULT_ANSWER_S``)."""
+        d = self.live_delays or (DEFAULT_ANSWER_S,)
+        return np.searchsorted(d, t, side="right") / len(d)
 
-    def still_ringing(self, age: float) -> float:
-        """P(a dial has not ended by ``age``), whatever its outcome."""
+    def still_ringing(self, age: ArrayLike) -> np.ndarray:
+        """P(a dial has not ended by ``age``), whatever its outcome (an age or an array)."""
         e = self.ring_end_delays
         if not e:
             return 1.0 - self.p_live * self.answered_by(age)
-        return 1.0 - bisect.bisect_right(e, age) / len(e)
+        return 1.0 - np.searchsorted(e, age, side="right") / len(e)
 
     def live_within(self, age: float, horizon: float) -> float:
         """P(a call ringing for ``age`` s is answered by a person in the next ``horizon`` s)."""
@@ -186,10 +188,6 @@ class Service:
     TABLE_RES_S = 0.25
     TABLE_MAX_S = 7200.0
 
-    def done_within(self, elapsed: float, horizon: float) -> float:
-        shifted = Lognormal(self.talk.mu, self.talk.sigma, self.talk.shift + self.wrap_s)
-        return shifted.done_within(elapsed, horizon)
-
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """P(talk + wrap <= x), vectorised through a table at 0.25 s."""
         if self._table is None:
@@ -250,7 +248,7 @@ class Outlook:
     """The look-ahead's inputs, per bin ``k``: who may free up, who may answer."""
 
     free_agents: int
-    freeing: np.ndarray  # (busy agents, K): P(agent i frees up in bin k)
+    freeing: np.ndarray  # (agents on a call or in wrap-up, K): P(agent i frees up in bin k)
     answering: np.ndarray  # (ringing calls, K): P(call j reaches the queue live in bin k)
     waiting_live: int  # live answers already there (bin 0)
     new_live: np.ndarray  # (K,): P(a line opened now reaches the queue live in bin k)
@@ -280,22 +278,13 @@ def outlook(
         wrapping = np.diff((left <= edges[None, :]).astype(float), axis=1)
         freeing = np.concatenate([freeing, wrapping])
     answer_edges = np.maximum(0.0, edges - settings.amd_s)
-    delays = np.asarray(model.live_delays) if model.live_delays else np.array([7.0])
-
-    def answered(x: np.ndarray) -> np.ndarray:
-        return np.searchsorted(delays, x, side="right") / len(delays)
-
+    answered = model.answered_by
     answering = np.zeros((0, steps))
     if state.ringing_ages:
         ages = np.asarray(state.ringing_ages)
         ages = ages[ages < model.ring_timeout_s][:, None]
         g0 = answered(ages)
-        if model.ring_end_delays:
-            ends = np.asarray(model.ring_end_delays)
-            still = 1.0 - np.searchsorted(ends, ages, side="right") / len(ends)
-        else:
-            still = 1.0 - model.p_live * g0
-        still = np.maximum(still, 1e-9)
+        still = np.maximum(model.still_ringing(ages), 1e-9)
         q = np.clip(model.p_live * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)
         answering = np.diff(q, axis=1)
     new_live = np.diff(model.p_live * answered(answer_edges))
@@ -413,6 +402,6 @@ def learn_answer_model(
 ) -> AnswerModel:
     """The answer model from a campaign's recent outcomes (with a weak prior)."""
     p = (live_answers + prior_dials * prior_p_live) / (dials + prior_dials)
-    recent = sorted(list(live_delays)[-keep:]) if live_delays else [7.0]
+    recent = sorted(list(live_delays)[-keep:]) if live_delays else [DEFAULT_ANSWER_S]
     ends = sorted(list(ring_end_delays)[-keep_ends:]) if len(ring_end_delays) >= 50 else []
     return AnswerModel(p, tuple(recent), ring_timeout_s, tuple(ends))
