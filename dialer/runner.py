@@ -93,6 +93,10 @@ class _OwnConnection:
         yield self._conn
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class RunnerStats:
     dials: int = 0
@@ -123,7 +127,7 @@ class CampaignRunner:
         *,
         node: str,
         pbx: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,  # None: the real time
         tick_s: float = 1.0,
         stale_after_s: float = 120.0,
         warmup_calls: int = 50,
@@ -131,7 +135,7 @@ class CampaignRunner:
         tick_deadline_s: float = 10.0,
     ) -> None:
         self.pool, self.gate, self.ami, self.c = pool, gate, ami, campaign
-        self.node, self.pbx, self.clock = node, pbx, clock
+        self.node, self.pbx, self.clock = node, pbx, clock or _utc_now
         self.tick_s, self.stale_after_s = tick_s, stale_after_s
         self.warmup_calls = warmup_calls
         self.refresh_s, self.tick_deadline_s = refresh_s, tick_deadline_s

@@ -75,6 +75,10 @@ class CallResult:
     writes: list[str] = field(default_factory=list)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class IvrService:
     """Every flow, the actions and the database: what the FastAGI routes run."""
 
@@ -87,7 +91,7 @@ class IvrService:
         *,
         node: str = "node",
         action_timeout_s: float = 30.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,  # None: the real time
     ) -> None:
         self.pool = pool
         self.flows = dict(flows)
@@ -95,7 +99,7 @@ class IvrService:
         self.actions = actions
         self.node = node
         self.action_timeout_s = action_timeout_s
-        self.clock = clock
+        self.clock = clock or _utc_now
         self.by_entry = {e: f for f in flows.values() for e in f.entries}
         self.sessions_total = 0
         self.outcomes: dict[str, int] = {}

@@ -53,5 +53,5 @@ def build_ivr(
     )
     return IvrService(
         pool, flows, catalog, actions, node=node, action_timeout_s=settings.action_timeout_s,
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock,
     )  # fmt: skip

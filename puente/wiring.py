@@ -314,7 +314,7 @@ class DialerComponent:
                 self._pool, self._gate, self._ami.client, campaign, node=self._node,
                 pbx=self._settings.pbx, tick_s=self._settings.tick_s,
                 refresh_s=self._settings.refresh_s,
-                **({"clock": self._clock} if self._clock is not None else {}),
+                clock=self._clock,
             )  # fmt: skip
             await runner.start(self._tg)
             if self._metrics is not None:
