@@ -76,7 +76,7 @@ async def run(
                VALUES ('bench', 'Bench', $1, 'predictive', '{mx}', 'collections', 25,
                        $2::jsonb, 'running')""",
             cred,
-            json.dumps({"max_lines": calls}),  # the campaign's line cap: --calls
+            json.dumps({"max_lines": calls, "queue_wrapup_s": 0}),  # --calls; the sim: no wrap-up
         )
         f = tmp / "leads.csv"
         f.write_text(

@@ -23,7 +23,7 @@ class Agent:
     in_call: bool = False
     device_free: bool = True
     connected_at: float | None = None  # the current (or last) call's connect time
-    wrapup_s: float = 0.0  # the member's wrap-up time (Wrapuptime)
+    wrapup_s: float = 0.0  # the member's own wrap-up time (Wrapuptime; 0: the queue's)
     wrap_until: float = 0.0
 
     def free(self, now: float) -> bool:
@@ -37,6 +37,9 @@ class Agent:
 @dataclass
 class AgentBoard:
     queue: str
+    # The queue's own wrap-up (queues.conf ``wrapuptime``), which no event carries: it applies
+    # to every member whose ``Wrapuptime`` is 0, as app_queue's get_wrapuptime() does.
+    queue_wrapup_s: float = 0.0
     agents: dict[str, Agent] = field(default_factory=dict)
     # Talk times (connect to complete) of the calls that ended, latest last: the pacer's
     # service-time model is fitted to them (dialer.pacing.learn_service).
@@ -60,7 +63,7 @@ class AgentBoard:
             a.paused = f.get("Paused") == "1"
             a.in_call = f.get("InCall") == "1"
             a.device_free = f.get("Status", "1") in _NOT_INUSE
-            a.wrapup_s = float(f.get("Wrapuptime") or a.wrapup_s)
+            a.wrapup_s = float(f.get("Wrapuptime") or 0)
         elif name == "AgentConnect":
             a.in_call = True
             a.connected_at = now
@@ -68,7 +71,7 @@ class AgentBoard:
             if a.in_call and a.connected_at is not None:
                 self.talk_s.append(now - a.connected_at)
             a.in_call = False
-            a.wrap_until = now + a.wrapup_s
+            a.wrap_until = now + self._wrapup(a)
         return not was_free and a.free(now)
 
     def free(self, now: float) -> int:
@@ -90,11 +93,14 @@ class AgentBoard:
         """For each agent in wrap-up: seconds until it ends."""
         return tuple(a.wrap_until - now for a in self.agents.values() if a.wrapping(now))
 
+    def _wrapup(self, a: Agent) -> float:
+        return a.wrapup_s or self.queue_wrapup_s
+
     def wrapup_s(self) -> float:
-        """The agents' mean wrap-up time (the queue's ``Wrapuptime``)."""
+        """The agents' mean wrap-up time (their own, else the queue's)."""
         if not self.agents:
-            return 0.0
-        return sum(a.wrapup_s for a in self.agents.values()) / len(self.agents)
+            return self.queue_wrapup_s
+        return sum(self._wrapup(a) for a in self.agents.values()) / len(self.agents)
 
     @property
     def logged_in(self) -> int:

@@ -80,6 +80,8 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "agent": None,  # an agent spoke to them: the agent's disposition decides what follows
 }
 MODES = ("preview", "progressive", "predictive", "agentless")
+#: The ``wrapuptime`` of the campaign queue in ``asterisk_conf/queues.conf``.
+DEFAULT_QUEUE_WRAPUP_S = 5.0
 PRIORITY_WEIGHTS = (
     "balance",
     "days_past_due",
@@ -250,6 +252,10 @@ class Campaign:
     priority_weights: tuple[float, ...] | None = None
     voicemail_number: str = ""  # digits said after the message (the creditor's call-back line)
     voicemail_problem: str | None = None  # why machines get no message though one was asked
+    # The queue's ``wrapuptime`` in queues.conf. Asterisk does not report it: a member added
+    # by QueueAdd says ``Wrapuptime: 0`` (it has none of its own) and gets the queue's. The
+    # pacer needs it to know when an agent whose call ended is free again.
+    queue_wrapup_s: float = DEFAULT_QUEUE_WRAPUP_S
 
     @property
     def best_hour_weight(self) -> float:
@@ -272,7 +278,7 @@ class Campaign:
             raise CampaignError(f"{where}: mode {r['mode']!r} is not one of {MODES}")
         if r["mode"] == "agentless" and not r["agentless_flow"]:
             raise CampaignError(f"{where}: an agentless campaign needs agentless_flow")
-        known = {"language", "voicemail", "max_lines", "priority"}
+        known = {"language", "voicemail", "max_lines", "priority", "queue_wrapup_s"}
         if unknown := sorted(set(settings) - known):
             raise CampaignError(f"{where}: settings has unknown keys {unknown}; "
                                 f"expected {sorted(known)}")  # fmt: skip
@@ -282,6 +288,16 @@ class Campaign:
         max_lines = settings.get("max_lines", 200)
         if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 0:
             raise CampaignError(f"{where}: settings.max_lines must be an integer >= 0")
+        wrapup = settings.get("queue_wrapup_s", DEFAULT_QUEUE_WRAPUP_S)
+        if (
+            not isinstance(wrapup, int | float)
+            or isinstance(wrapup, bool)
+            or not 0 <= wrapup <= 3600
+        ):
+            raise CampaignError(
+                f"{where}: settings.queue_wrapup_s must be seconds from 0 to 3600 (the "
+                f"queue's wrapuptime in queues.conf), got {wrapup!r}"
+            )
         weights = settings.get("priority") or {}
         if not isinstance(weights, dict) or not all(
             k in PRIORITY_WEIGHTS
@@ -306,7 +322,7 @@ class Campaign:
             r["agentless_flow"], language, voicemail, max_lines,
             r["state"], r["abandon_window_days"], retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
-            number, no_message,
+            number, no_message, float(wrapup),
         )  # fmt: skip
 
     @classmethod

@@ -26,6 +26,8 @@ CAMPAIGNS = {
 }
 DEBTORS_PER_CAMPAIGN = 500
 AGENTS_PER_CAMPAIGN = 5
+#: The demo queues' wrap-up after each call (queues.conf ``wrapuptime`` of the simulator).
+WRAPUP_S = 10
 
 
 def queue_of(code: str) -> str:
@@ -97,14 +99,18 @@ async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
     for code, (country, region, packs, number) in CAMPAIGNS.items():
         await pool.execute(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
-                                      queue_name, trunk, ring_timeout_s, caller_id, state)
+                                      queue_name, trunk, ring_timeout_s, caller_id, state,
+                                      settings)
                VALUES ($1, $1, $2, 'predictive', $3, $4, 'PJSIP/trunk', 25,
-                       '"Financiera Demo" <+525500000000>', 'running')
-               ON CONFLICT (code) DO UPDATE SET state = 'running'""",
+                       '"Financiera Demo" <+525500000000>', 'running',
+                       jsonb_build_object('queue_wrapup_s', $5::int))
+               ON CONFLICT (code) DO UPDATE SET state = 'running',
+                   settings = campaigns.settings || EXCLUDED.settings""",
             code,
             cred,
             list(packs),
             queue_of(code),
+            WRAPUP_S,
         )
         have = await pool.fetchval(
             "SELECT count(*) FROM leads l JOIN campaigns c ON c.id = l.campaign_id "

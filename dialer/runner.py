@@ -146,7 +146,7 @@ class CampaignRunner:
         self.bad_settings: str | None = None
         self._rescored_at = 0.0  # the first pacing tick rescores
         self._quiet_until = 0.0  # nothing to claim until then (all denied, or none due)
-        self.board = AgentBoard(campaign.queue)
+        self.board = AgentBoard(campaign.queue, campaign.queue_wrapup_s)
         self.tracker = AttemptTracker()
         self.calls: dict[str, _Call] = {}
         self.stats = RunnerStats()
@@ -339,6 +339,7 @@ class CampaignRunner:
                 log.warning("dialer %s: %s", c.code, c.voicemail_problem)
             self.c = c
             self.pacing = PacingSettings(abandon_target=c.abandon_target)
+            self.board.queue_wrapup_s = c.queue_wrapup_s
 
     async def _sync_agents(self) -> None:
         """After each (re)connect: the queue's members, and this node's attempts reconciled."""

@@ -29,6 +29,7 @@ from dialer.amd import AmdSettingsError, LiveAmd, LiveAmdSettings
 from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
+from dialer.demo import WRAPUP_S as DEMO_WRAPUP_S
 from dialer.runner import CampaignRunner
 from ivr import IvrError, IvrService, IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
@@ -173,10 +174,13 @@ class SimComponent:
         )
         self.sim = build_sim(settings)
         for code in DEMO_CAMPAIGNS:
+            # As in production: the queue's wrapuptime (queues.conf), members added without
+            # one of their own; the campaigns say the same (settings.queue_wrapup_s).
+            self.sim.core.queue(code).wrapuptime = DEMO_WRAPUP_S
             for _ in range(AGENTS_PER_CAMPAIGN):
                 n = len(self.sim.core.queue(code).members) + 100
                 self.sim.core.add_member(
-                    code, f"Local/{code}-{n}@agents", f"Agente {code} {n}", 0.0, wrapup_s=10
+                    code, f"Local/{code}-{n}@agents", f"Agente {code} {n}", 0.0
                 )
         await self.sim.start()
 

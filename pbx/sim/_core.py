@@ -128,6 +128,10 @@ class QueueEntry:
 class Queue:
     name: str
     strategy: str = "leastrecent"
+    # queues.conf ``wrapuptime``: applies to every member without one of its own (a member
+    # added by AMI QueueAdd has none, and its events say ``Wrapuptime: 0``), as app_queue's
+    # get_wrapuptime() does.
+    wrapuptime: float = 0
     members: dict[str, Member] = field(default_factory=dict)
     entries: list[QueueEntry] = field(default_factory=list)
     completed: int = 0
@@ -862,7 +866,8 @@ class SimCore:
         m.snap.status = 1
         m.snap.calls_taken += 1
         m.snap.last_call = int(now)
-        m.busy_until = now + m.snap.wrapuptime
+        wrapup = m.snap.wrapuptime or q.wrapuptime
+        m.busy_until = now + wrapup
         q.completed += 1
         out: list[Output] = [
             Broadcast(
@@ -881,7 +886,7 @@ class SimCore:
             Broadcast(ev.hangup(agent_snap, 16, "Normal Clearing")),
             Broadcast(ev.member_event("QueueMemberStatus", m.snap)),
         ]
-        if m.snap.wrapuptime:
+        if wrapup:
             self._at(m.busy_until, lambda t, qq=q: self._dispatch(qq, t))
         else:
             out += self._dispatch(q, now)

@@ -54,10 +54,11 @@ def build(
     if seed is not None:
         callees = CalleeModel(msgspec.structs.replace(callees.spec, seed=seed), callees.source)
     core = SimCore(plan, callees, settings or SimSettings())
+    # The queue's wrap-up, as queues.conf sets it; the members have none of their own (as
+    # when the agent desktop adds them with QueueAdd).
+    core.queue(queue).wrapuptime = wrapup_s
     for i in range(agents):
-        core.add_member(
-            queue, f"Local/{100 + i}@agents", f"Sim Agent {100 + i}", 0.0, wrapup_s=wrapup_s
-        )
+        core.add_member(queue, f"Local/{100 + i}@agents", f"Sim Agent {100 + i}", 0.0)
     return SimulatedAsterisk(core, server)
 
 
@@ -116,7 +117,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--trunk-capacity", type=int, default=1000)
     p.add_argument("--agents", type=int, default=0, help="simulated agents in --queue")
     p.add_argument("--queue", default="collections")
-    p.add_argument("--wrapup-s", type=int, default=0, help="agents' wrap-up after each call")
+    p.add_argument(
+        "--wrapup-s",
+        type=int,
+        default=0,
+        help="the queue's wrapuptime (queues.conf): each agent's wrap-up after a call",
+    )
     p.add_argument("--dialplan", type=Path, default=DEFAULT_DIALPLAN)
     p.add_argument("--duration-s", type=float, help="stop after this long")
     p.set_defaults(func=_cmd_sim)

@@ -52,8 +52,16 @@ async def hand_back(call: AudioSocketCall) -> None:
 
 
 async def make_campaign(
-    pool: asyncpg.Pool, tmp_path: Path, *, mode: str, leads: int, ring_timeout_s: int = 5
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    *,
+    mode: str,
+    leads: int,
+    ring_timeout_s: int = 5,
+    queue_wrapup_s: float = 0.0,
 ) -> tuple[int, str]:
+    """A running campaign of ``leads`` MX leads on the queue ``collections``, whose wrap-up
+    (``queue_wrapup_s``) is the simulator's queue's."""
     code = f"c{os.urandom(4).hex()}"
     cred = await pool.fetchval(
         """INSERT INTO creditors (code, name, public_name, callback_number, currency, contact_name)
@@ -62,13 +70,15 @@ async def make_campaign(
     )
     cid = await pool.fetchval(
         """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs, ring_timeout_s,
-                                  queue_name, trunk, state)
-           VALUES ($1, 'T', $2, $3, '{mx}', $4, 'collections', 'PJSIP/trunk', 'running')
+                                  queue_name, trunk, state, settings)
+           VALUES ($1, 'T', $2, $3, '{mx}', $4, 'collections', 'PJSIP/trunk', 'running',
+                   jsonb_build_object('queue_wrapup_s', $5::float8))
            RETURNING id""",
         code,
         cred,
         mode,
         ring_timeout_s,
+        queue_wrapup_s,
     )
     base = int.from_bytes(os.urandom(3), "big") % 90_000
     rows = "".join(

@@ -23,6 +23,8 @@ from pbx.sim import (
 )
 from pbx.sim import build as build_sim
 
+#: The simulated queue's wrapuptime; campaigns on it say the same (``queue_wrapup_s``).
+SIM_WRAPUP_S = 0.5
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The ledger outcome each final disposition records (none: the attempt keeps counting).
 LEDGER = {
@@ -81,7 +83,7 @@ async def start_pbx(model: dict, agents: int, queue: str = "collections") -> Pbx
         ),
         model=CalleeModel(msgspec.convert(model, ModelFile)),
         settings=SimSettings(agent_ring_s=0.2, playback_s=0.2, machine_linger_s=0.5),
-        agents=agents, queue=queue, wrapup_s=0.5,
+        agents=agents, queue=queue, wrapup_s=SIM_WRAPUP_S,
     )  # fmt: skip
     pbx = Pbx(sim, audio_port, agi_port)
     core = sim.core

@@ -41,3 +41,20 @@ def test_pause_ringing_other_queues_and_removal() -> None:
     assert not b.event("QueueMemberAdded", {**MEMBER, "Queue": "other"}, 4.0)
     b.event("QueueMemberRemoved", MEMBER, 5.0)
     assert b.logged_in == 0
+
+
+def test_a_member_without_its_own_wrap_up_gets_the_queues() -> None:
+    # What real Asterisk sends for a member added by QueueAdd to a queue whose queues.conf has
+    # wrapuptime = 5: the member's own wrap-up, 0. app_queue applies the queue's 5 s.
+    b = AgentBoard("q", queue_wrapup_s=5.0)
+    b.event("QueueMemberAdded", {**MEMBER, "Wrapuptime": "0"}, 0.0)
+    b.event("AgentConnect", {"Queue": "q", "Interface": "Local/100@agents"}, 1.0)
+    b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 31.0)
+    assert b.event("QueueMemberStatus", {**MEMBER, "Wrapuptime": "0"}, 31.0) is False
+    assert (b.free(35.9), b.wrap_left(33.0)) == (0, (3.0,))
+    assert b.free(36.0) == 1
+    assert b.wrapup_s() == 5.0
+    # A member with a wrap-up of its own (AddQueueMember's wrapuptime) keeps it.
+    b.event("QueueMemberAdded", {**MEMBER, "Interface": "Local/101@agents"}, 40.0)
+    assert b.wrapup_s() == 7.5
+    assert AgentBoard("q", queue_wrapup_s=5.0).wrapup_s() == 5.0  # nobody logged in yet

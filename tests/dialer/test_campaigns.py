@@ -36,6 +36,8 @@ def test_defaults_when_the_schedule_is_empty() -> None:
     assert c.channel == "autodialed_voice"
     assert c.max_lines == 200
     assert c.language == "es"
+    assert c.queue_wrapup_s == 5.0  # the shipped queues.conf's wrapuptime
+    assert Campaign.from_row(row(settings='{"queue_wrapup_s": 12}')).queue_wrapup_s == 12.0
 
 
 def test_a_schedule_in_units_with_a_default_and_max_attempts() -> None:
@@ -73,6 +75,8 @@ def test_bad_schedules_are_named(raw: dict, message: str) -> None:
         ({"settings": '{"max_lines": -1}'}, "settings.max_lines"),
         ({"settings": '{"lines": 3}'}, r"settings has unknown keys \['lines'\]"),
         ({"settings": '{"language": "fr"}'}, "settings.language"),
+        ({"settings": '{"queue_wrapup_s": -1}'}, "settings.queue_wrapup_s must be seconds"),
+        ({"settings": '{"queue_wrapup_s": "5"}'}, "settings.queue_wrapup_s"),
         ({"retry_schedule": '{"busy": "x"}'}, "campaign 'c1': retry_schedule.busy"),
         ({"retry_schedule": "[1]"}, "retry_schedule: expected a JSON object"),
         ({"mode": "agentless"}, "needs agentless_flow"),

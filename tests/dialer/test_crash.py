@@ -25,6 +25,7 @@ import asyncpg
 from tests.dialer._floor import make_campaign
 from tests.dialer._service import (
     LEDGER,
+    SIM_WRAPUP_S,
     service_env,
     settled,
     start_pbx,
@@ -48,7 +49,9 @@ MODEL = {
 async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path: Path) -> None:
     write_test_pack(tmp_path / "packs")
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    cid, code = await make_campaign(pool, tmp_path, mode="predictive", leads=60)
+    cid, code = await make_campaign(
+        pool, tmp_path, mode="predictive", leads=60, queue_wrapup_s=SIM_WRAPUP_S
+    )
     await pool.execute("UPDATE campaigns SET compliance_packs = '{anytime}' WHERE id = $1", cid)
     pbx = await start_pbx(MODEL, agents=4)
     env = service_env(database_url, pbx, node="n1", pbx_name="sim", packs=tmp_path / "packs")

@@ -20,6 +20,7 @@ import asyncpg
 
 from tests.dialer._floor import make_campaign
 from tests.dialer._service import (
+    SIM_WRAPUP_S,
     service_env,
     settled,
     start_pbx,
@@ -51,7 +52,9 @@ async def test_two_nodes_one_pacer_takeover_and_caps(database_url: str, tmp_path
     packs = tmp_path / "packs"
     write_test_pack(packs, ONE_A_DAY)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    cid, _ = await make_campaign(pool, tmp_path, mode="progressive", leads=40)
+    cid, _ = await make_campaign(
+        pool, tmp_path, mode="progressive", leads=40, queue_wrapup_s=SIM_WRAPUP_S
+    )
     await pool.execute(  # a second debt, and lead, for every person
         """WITH d AS (
                INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)

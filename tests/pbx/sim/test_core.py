@@ -177,6 +177,34 @@ def test_agent_in_queue_gets_the_call_and_completes() -> None:
     assert core.queues["collections"].members["PJSIP/agent101"].snap.calls_taken == 1
 
 
+def test_the_queues_wrap_up_applies_to_a_member_without_its_own() -> None:
+    # queues.conf wrapuptime = 5; QueueAdd gives the member none of its own: its events say
+    # Wrapuptime: 0 and app_queue holds it back for the queue's 5 s after each call.
+    core = make_core(
+        "human",
+        ring_s={"dist": "fixed", "value": 1.0},
+        talk_s={"dist": "fixed", "value": 30.0},
+        patience_s={"dist": "fixed", "value": 60.0},
+    )
+    core.queue("collections").wrapuptime = 5
+    out = handle_action(
+        core,
+        1,
+        [("Action", "QueueAdd"), ("ActionID", "a"), ("Queue", "collections"),
+         ("Interface", "PJSIP/agent101")],
+        0.0,
+    )  # fmt: skip
+    assert field(out, "QueueMemberAdded", "Wrapuptime") == ["0"]
+    originate(core)
+    run_until(core, 1.0)
+    core.media_ended(ATTEMPT, 1.5)
+    out = run_until(core, 40.0)
+    assert field(out, "QueueMemberStatus", "Wrapuptime")[-1] == "0"
+    member = core.queues["collections"].members["PJSIP/agent101"]
+    assert member.snap.calls_taken == 1
+    assert 4.9 < member.busy_until - member.snap.last_call <= 6.0
+
+
 def test_far_end_hangup_during_audiosocket_closes_the_media() -> None:
     core = make_core(
         "human", ring_s={"dist": "fixed", "value": 1.0}, patience_s={"dist": "fixed", "value": 3.0}
