@@ -124,7 +124,8 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
         sock.send(encode_uuid_frame(uuid.UUID(uid)))
         return _Call(sock, uid, channel, audio[seq % len(audio)])
 
-    calls: list[_Call] = []
+    calls: list[_Call | None] = []  # None: a slot whose new call could not connect yet
+    errors: collections.Counter[str] = collections.Counter()
     period = 0.02
     ramp_ticks = 50  # open the streams over a second, not in one burst
     ticks = int(seconds / period)
@@ -136,6 +137,13 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
             want = min(streams, (tick + 1) * streams // ramp_ticks)
             calls += [new_call() for _ in range(want - len(calls))]
         for i, call in enumerate(calls):
+            if call is None:  # connecting failed last time: try again (and count it)
+                try:
+                    call = calls[i] = new_call()
+                except OSError as e:
+                    failed += 1
+                    errors[type(e).__name__] += 1
+                    continue
             sock = call.sock
             ended = False
             try:
@@ -155,8 +163,10 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
                 completed += 1
                 try:
                     calls[i] = new_call()
-                except OSError:
+                except OSError as e:
+                    calls[i] = None
                     failed += 1
+                    errors[type(e).__name__] += 1
                 continue
             frame = call.frames[call.pos] if call.pos < len(call.frames) else _SILENCE
             call.pos += 1
@@ -172,7 +182,8 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, delay))
     wall = loop.time() - t0
     for call in calls:
-        call.sock.close()
+        if call is not None:
+            call.sock.close()
     for _ in range(20):  # Puente logs off when it is done measuring
         if ami.writer is None:
             break
@@ -191,6 +202,7 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
         "bytes_in": bytes_in,
         "calls_completed": completed,
         "connect_failures": failed,
+        "connect_errors": dict(errors),
         "setvars": ami.setvars,
         "verdicts": dict(ami.verdicts),
     }
