@@ -317,6 +317,8 @@ class Puente(Policy):
             lines_available=10_000,
             window_live=f.live,
             window_abandoned=f.abandoned,
+            day_live=f.live,  # a run is one day: the window and the day are the same
+            day_abandoned=f.abandoned,
         )
         for _ in range(lines_to_open(state, self.model, self.service, self.settings)):
             f.dial(now)

@@ -148,6 +148,10 @@ class PacingState:
     # Realised over the legal window (e.g. 30 days): live answers and abandoned ones.
     window_live: int = 0
     window_abandoned: int = 0
+    # The same over the last 24 hours (the per-day guard), when known: a day may not spend
+    # the window's slack to go over the target on its own.
+    day_live: int | None = None
+    day_abandoned: int = 0
     # For every agent in wrap-up: seconds until it ends (known: the call ended, the queue's
     # wrap-up time runs from there).
     wrap_left: tuple[float, ...] = ()
@@ -227,13 +231,21 @@ def learn_service(
 
 def loop_factor(state: PacingState, s: PacingSettings) -> float:
     """How much the realised window moves the allowed risk: above 1 under the aim, below after
-    an overshoot. The window is seeded with ``prior_live`` answers at the aim."""
+    an overshoot. The window is seeded with ``prior_live`` answers at the aim. With the last
+    24 hours known (``day_live``), the smaller of the two: the per-day guard."""
     if s.abandon_target <= 0:
         return 0.0  # no abandonment allowed: only lines that cannot cause one
-    live = state.window_live + s.prior_live
+    factor = _factor(state.window_live, state.window_abandoned, s)
+    if state.day_live is not None:
+        factor = min(factor, _factor(state.day_live, state.day_abandoned, s))
+    return factor
+
+
+def _factor(live_answers: int, abandoned: int, s: PacingSettings) -> float:
+    live = live_answers + s.prior_live
     noise = s.aim_sd * math.sqrt(s.abandon_target / live)
     aim = max(0.5 * s.abandon_target, s.abandon_target - noise)
-    realised = (state.window_abandoned + s.prior_live * aim) / live
+    realised = (abandoned + s.prior_live * aim) / live
     slack = (aim - realised) / aim
     return min(s.max_target_factor, max(s.min_target_factor, 1.0 + s.loop_gain * slack))
 

@@ -47,7 +47,7 @@ import asyncpg
 
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard
-from dialer.campaigns import Campaign, CampaignError, rescore
+from dialer.campaigns import LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import (
     PacingSettings,
@@ -115,6 +115,33 @@ class RunnerStats:
     live_delays: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP_DELAYS))
 
 
+@dataclass(frozen=True)
+class AbandonWindow:
+    """The campaign's realised abandonment as the database had it: live answers and abandoned
+    calls over its legal window and over the last 24 hours, read by every node's pacer alike,
+    whatever restarts or takeovers came before; with this runner's own counts at the read, so
+    that what it counts after the read is added until the next one."""
+
+    live: int
+    abandoned: int
+    day_live: int
+    day_abandoned: int
+    base_live: int = 0
+    base_abandoned: int = 0
+
+    def now(self, stats: RunnerStats) -> tuple[int, int, int, int]:
+        """(window live, window abandoned, day live, day abandoned) with the runner's counts
+        since the read."""
+        live = stats.live - self.base_live
+        abandoned = stats.abandoned - self.base_abandoned
+        return (
+            self.live + live,
+            self.abandoned + abandoned,
+            self.day_live + live,
+            self.day_abandoned + abandoned,
+        )
+
+
 class CampaignRunner:
     name = "dialer"
 
@@ -161,6 +188,11 @@ class CampaignRunner:
         self._wake = asyncio.Event()
         self.preview = PreviewDesk(self)
         self._rescoring: asyncio.Task[None] | None = None
+        # The realised abandonment the closed loop corrects on (None: not read yet, and then
+        # the predictive pacer does not run: one line per free agent until it is).
+        self.window: AbandonWindow | None = None
+        self._window_read_at = -_WINDOW_READ_S
+        self._window_reading: asyncio.Task[None] | None = None
         # Observers (the composition root points them at the metrics): a result written, an
         # Originate's round trip, a compliance decision.
         self.on_final: Callable[[str, str], None] | None = None
@@ -190,7 +222,7 @@ class CampaignRunner:
             await asyncio.sleep(0.1)
         with contextlib.suppress(*_DB_ERRORS):
             await self._drain_finals()
-        for task in (self._task, self._rescoring):
+        for task in (self._task, self._rescoring, self._window_reading):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -198,7 +230,7 @@ class CampaignRunner:
         await self._release_lead()
 
     async def abort(self) -> None:
-        for task in (self._task, self._rescoring):
+        for task in (self._task, self._rescoring, self._window_reading):
             if task is not None:
                 task.cancel()
         conn, self._leader_conn = self._leader_conn, None
@@ -302,6 +334,13 @@ class CampaignRunner:
                         # campaign, and an agent freeing up meanwhile must not wait for it.
                         self._rescored_at = time.monotonic()
                         self._rescoring = asyncio.get_running_loop().create_task(self._rescore())
+                    due = time.monotonic() - self._window_read_at >= _WINDOW_READ_S
+                    idle = self._window_reading is None or self._window_reading.done()
+                    if self.is_leader and due and idle:
+                        self._window_read_at = time.monotonic()
+                        self._window_reading = asyncio.get_running_loop().create_task(
+                            self._read_window()
+                        )
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
@@ -418,6 +457,24 @@ class CampaignRunner:
                 await rescore(self.pool, self.c, self.clock())
         except (*_DB_ERRORS, TimeoutError) as e:
             log.warning("dialer %s: rescore failed (next in %d s): %s", self.c.code, _RESCORE_S, e)
+
+    async def _read_window(self) -> None:
+        """The campaign's live answers and abandoned calls over its legal window and the last
+        24 hours (every ``_WINDOW_READ_S``, as a task; the last read stands when it fails)."""
+        base_live, base_abandoned = self.stats.live, self.stats.abandoned
+        try:
+            async with asyncio.timeout(_WINDOW_READ_S):
+                r = await self.pool.fetchrow(
+                    _WINDOW_SQL, self.c.id, self.c.abandon_window_days, list(LIVE_DISPOSITIONS)
+                )
+        except (*_DB_ERRORS, TimeoutError) as e:
+            log.warning("dialer %s: abandonment window not read: %s", self.c.code, e)
+            return
+        assert r is not None
+        self.window = AbandonWindow(
+            r["live"], r["abandoned"], r["day_live"], r["day_abandoned"],
+            base_live, base_abandoned,
+        )  # fmt: skip
 
     async def _release_leftovers(self) -> None:
         """At takeover: leads claimed but never dialed, and ledger reservations that never
@@ -628,7 +685,8 @@ class CampaignRunner:
         free = self.board.free(now)
         s = self.stats
         warming_up = s.finals + s.answered < self.warmup_calls  # no model yet: 1 line per agent
-        if self.c.mode == "progressive" or warming_up:
+        # Without the realised abandonment of the campaign's window, no risk is taken either.
+        if self.c.mode == "progressive" or warming_up or self.window is None:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
             model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
@@ -637,6 +695,7 @@ class CampaignRunner:
                 learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
                 if learnt != self.service:  # (its look-up table is built once per fit)
                     self.service = learnt
+            window_live, window_abandoned, day_live, day_abandoned = self.window.now(s)
             state = PacingState(
                 now=now,
                 free_agents=free,
@@ -645,8 +704,10 @@ class CampaignRunner:
                 ringing_ages=tuple(ringing),
                 waiting_live=waiting,
                 lines_available=lines,
-                window_live=s.live,
-                window_abandoned=s.abandoned,
+                window_live=window_live,
+                window_abandoned=window_abandoned,
+                day_live=day_live,
+                day_abandoned=day_abandoned,
             )
             want = lines_to_open(state, model, self.service, self.pacing)
         if want <= 0:
@@ -756,6 +817,23 @@ WHERE r.campaign = $1 AND r.reserved_at >= $3 AND r.reserved_at < $2
   AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o WHERE o.attempt_id = r.attempt_id)
 """
 _RESCORE_S = 60.0
+_WINDOW_READ_S = 30.0
+# The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,
+# from call_attempts_campaign_created_idx (which holds the disposition: older rows are counted
+# from the index alone). The range is closed at tomorrow, so that the generic plan of the
+# prepared statement expects a sliver of the table, not a third.
+_WINDOW_SQL = """
+SELECT count(*) FILTER (WHERE disposition = ANY($3::text[])) AS live,
+       count(*) FILTER (WHERE disposition = 'abandoned') AS abandoned,
+       count(*) FILTER (WHERE created_at >= now() - interval '1 day'
+                          AND disposition = ANY($3::text[])) AS day_live,
+       count(*) FILTER (WHERE created_at >= now() - interval '1 day'
+                          AND disposition = 'abandoned') AS day_abandoned
+FROM call_attempts
+WHERE campaign_id = $1
+  AND created_at >= now() - make_interval(days => $2)
+  AND created_at < now() + interval '1 day'
+"""
 _KEEP_DELAYS = 2000
 _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now

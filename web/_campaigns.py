@@ -51,7 +51,10 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "abandon_window_days": {"type": "integer", "minimum": 1, "maximum": 3650},
     "retry_schedule": {"type": "object", "description": "see README, Campaigns"},
     "agentless_flow": {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
-    "settings": {"type": "object", "description": "language, voicemail, max_lines, priority, queue_wrapup_s"},
+    "settings": {
+        "type": "object",
+        "description": "language, voicemail, max_lines, priority, queue_wrapup_s",
+    },
 }
 _DEFAULTS: dict[str, Any] = {
     "mode": "progressive",

@@ -22,6 +22,7 @@ from dialer.pacing import (
     learn_service,
     lines_to_open,
     log_pgf,
+    loop_factor,
     outlook,
 )
 
@@ -255,3 +256,15 @@ def test_the_cdf_table_matches_the_distribution() -> None:
     xs = np.array([0.0, 12.0, 20.0, 60.0, 102.0, 400.0, 5000.0])
     want = [shifted.cdf(float(x)) for x in xs]
     assert service.cdf(xs).tolist() == pytest.approx(want, abs=1e-9)
+
+
+def test_the_per_day_guard_holds_a_day_to_the_target_whatever_the_windows_slack() -> None:
+    s = PacingSettings()
+    calm = dict(free=10, window_live=20_000, window_abandoned=200)  # 1 % over 30 days
+    assert loop_factor(state(**calm), s) == s.max_target_factor
+    # The last 24 hours went over the target: the day's factor wins.
+    hot = loop_factor(state(**calm, day_live=1_000, day_abandoned=50), s)
+    assert hot == s.min_target_factor
+    # A quiet day leaves the window's correction alone, up to what the day allows.
+    quiet = loop_factor(state(**calm, day_live=1_000, day_abandoned=5), s)
+    assert 1.0 < quiet <= s.max_target_factor

@@ -69,3 +69,48 @@ def test_what_a_runner_keeps_per_call_is_bounded() -> None:
     assert len(stats.live_delays) == 2000
     model = learn_answer_model(20_000, 10_000, stats.live_delays)
     assert min(model.live_delays) == 9500.0  # the newest 500
+
+
+async def test_the_closed_loop_corrects_on_the_campaigns_window_in_the_database(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # What a restart, a takeover by another node or the days before left in call_attempts is
+    # what the loop corrects on (the legal window is 30 days), not what this process counted.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
+    await db_pool.execute(
+        """INSERT INTO call_attempts (id, campaign_id, node, pbx, state, disposition, created_at)
+           SELECT gen_random_uuid(), $1, 'old', 'sim', 'final', d, now() - age
+           FROM (VALUES ('agent', 40, interval '10 days'), ('abandoned', 10, interval '10 days'),
+                        ('agent', 5, interval '2 hours'), ('abandoned', 1, interval '2 hours'),
+                        ('busy', 7, interval '2 hours'), ('abandoned', 3, interval '40 days'))
+                AS v (d, n, age), generate_series(1, n)""",
+        cid,
+    )
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code, warmup_calls=0)
+        runner.board.event(
+            "QueueMemberAdded",
+            {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
+            0.0,
+        )
+        seen: list = []
+
+        def capture(state, *_args):
+            seen.append(state)
+            return 0
+
+        monkeypatch.setattr("dialer.runner.lines_to_open", capture)
+        runner.stats.answered = 10
+        assert runner.window is None
+        runner._lines_wanted(1.0)  # not read yet: one line per free agent, no risk taken
+        assert seen == []
+        runner.stats.live, runner.stats.abandoned = 2, 0  # before the read: in the database
+        await runner._read_window()
+        # 30 days: 56 live answers (abandoned ones included), 11 abandoned; 24 h: 6 and 1.
+        assert (runner.window.live, runner.window.abandoned) == (56, 11)
+        assert (runner.window.day_live, runner.window.day_abandoned) == (6, 1)
+        runner.stats.live, runner.stats.abandoned = 6, 1  # after it: added
+        runner._lines_wanted(1.0)
+    (state,) = seen
+    assert (state.window_live, state.window_abandoned) == (60, 12)
+    assert (state.day_live, state.day_abandoned) == (10, 2)
