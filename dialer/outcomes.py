@@ -46,6 +46,12 @@ _BY_CAUSE = {
     38: Disposition.CONGESTION,  # network out of order
     41: Disposition.CONGESTION,  # temporary failure
     42: Disposition.CONGESTION,  # switching equipment congestion
+    # What chan_pjsip's hangup_sip2cause() makes of other final responses: the call reached
+    # the network, which did not complete it.
+    29: Disposition.REJECTED,  # facility rejected (501)
+    58: Disposition.REJECTED,  # bearer capability not available (488, 606)
+    102: Disposition.UNREACHABLE,  # recovery on timer expiry (408, 504)
+    127: Disposition.REJECTED,  # interworking, unspecified (other 4xx, 5xx, 6xx)
 }
 _BY_DIAL_STATUS = {
     "BUSY": Disposition.BUSY,
@@ -65,8 +71,23 @@ LEDGER_OUTCOME = {
 }
 
 
-def classify(reason: int | None, cause: int | None, dial_status: str | None) -> Disposition:
-    """The disposition from the three facts Asterisk gives (any of them may be missing)."""
+def classify(
+    reason: int | None, cause: int | None, dial_status: str | None, reached: bool = False
+) -> Disposition:
+    """The disposition from the three facts Asterisk gives (any of them may be missing), and
+    whether the call was dialed out (``reached``: a DialEnd, or a Hangup with a cause).
+
+    A failure is ``FAILED`` (never placed: the compliance ledger releases its count) only when
+    it never was: an unknown endpoint, a bad dial string, a Local channel to nowhere. A dial
+    that went out and failed for a reason not known here counts as ``REJECTED``: if in doubt,
+    the dial counts."""
+    found = _classify(reason, cause, dial_status)
+    if found is Disposition.FAILED and reached:
+        return Disposition.REJECTED
+    return found
+
+
+def _classify(reason: int | None, cause: int | None, dial_status: str | None) -> Disposition:
     if reason == 4:
         return Disposition.ANSWERED
     if reason == 5:
@@ -104,6 +125,7 @@ class _Pending:
     failed_at: float | None = None
     cause: int | None = None
     dial_status: str | None = None
+    reached: bool = False  # it was dialed out (a DialEnd, or a Hangup with a cause, seen)
 
 
 @dataclass
@@ -140,15 +162,21 @@ class AttemptTracker:
             if p.cause is not None:
                 return [self._finish(aid, now)]
             return []
-        uid = fields.get("Uniqueid", "")
+        # An Originate's DialEnd has no caller channel: only Dest* fields (recorded from
+        # Asterisk 22), its DestUniqueid being the originated channel's, the attempt id.
+        uid = (fields.get("DestUniqueid") if name == "DialEnd" else None) or fields.get(
+            "Uniqueid", ""
+        )
         key = uid if uid in self.pending else uid.removesuffix(";2")
         p = self.pending.get(key)
         if p is None:
             return []
         if name == "DialEnd":
             p.dial_status = fields.get("DialStatus") or p.dial_status
+            p.reached = True  # dialed out (a Local channel to a missing context is not)
         elif name == "Hangup":
             p.cause = _int(fields.get("Cause"))
+            p.reached = p.reached or bool(p.cause)  # a cause: the far side had its say
             if p.failed_at is not None:
                 return [self._finish(key, now)]
         return []
@@ -170,7 +198,12 @@ class AttemptTracker:
         p = self.pending.pop(aid)
         self.done.add(aid)
         return Outcome(
-            aid, classify(p.reason, p.cause, p.dial_status), p.reason, p.cause, p.dial_status, now
+            aid,
+            classify(p.reason, p.cause, p.dial_status, p.reached),
+            p.reason,
+            p.cause,
+            p.dial_status,
+            now,
         )
 
 

@@ -138,3 +138,44 @@ def test_tracker_against_the_simulator_for_every_outcome() -> None:
         "unallocated": Disposition.UNALLOCATED,
         "unreachable": Disposition.UNREACHABLE,
     }
+
+
+def replay(name: str, cause: str | None = None) -> tuple:
+    """Every recorded event of an Originate through the tracker (its attempt id: the recorded
+    channel's Uniqueid, as ChannelId makes it); ``cause`` replaces the Hangup's."""
+    raw = transcripts.read(f"{name}.s2c.txt")
+    messages = MessageFramer().feed(raw[raw.index(b"\r\n") + 2 :])
+    uid = next((m["Uniqueid"] for m in messages if m.name == "Newchannel"), "none")
+    t = AttemptTracker(cause_wait_s=2.0)
+    t.originated(uid, 0.0)
+    outs = []
+    for i, m in enumerate(messages):
+        if m.name is None:
+            continue
+        fields = dict(m.pairs)
+        if m.name == "OriginateResponse":
+            fields["ActionID"] = uid
+        if m.name == "Hangup" and cause is not None:
+            fields["Cause"] = cause
+        outs += t.event(m.name, fields, 0.1 * i)
+    outs += t.tick(100.0)
+    (out,) = outs
+    return out.disposition, out.dial_status, out.ledger_outcome
+
+
+def test_the_recorded_dialend_is_matched_to_its_attempt_by_destuniqueid() -> None:
+    # An Originate's DialEnd has only Dest* fields: its status was never matched before.
+    assert replay("sip/05-pjsip-603-decline") == (Disposition.REJECTED, "NOANSWER", "no_answer")
+    assert replay("sip/02-pjsip-486-busy") == (Disposition.BUSY, "BUSY", "busy")
+
+
+def test_a_dial_that_went_out_and_failed_oddly_is_counted_not_released() -> None:
+    # SIP 504/408 give cause 102, 488/606 cause 58, other final responses 127: the call
+    # reached the network. Unknown to the tracker before, they were "never placed", which the
+    # compliance ledger always releases; now they count.
+    assert replay("sip/05-pjsip-603-decline", cause="102")[0] == Disposition.UNREACHABLE
+    assert replay("sip/05-pjsip-603-decline", cause="58")[0] == Disposition.REJECTED
+    assert replay("sip/05-pjsip-603-decline", cause="99")[2] == "no_answer"  # counted
+    # What never left Asterisk is still released.
+    assert replay("sip/07-pjsip-unknown-endpoint")[2] == "not_placed"
+    assert replay("ami/08-originate-local-nonexistent-context")[2] == "not_placed"
