@@ -23,15 +23,22 @@ class Agent:
     in_call: bool = False
     device_free: bool = True
     connected_at: float | None = None  # the current (or last) call's connect time
+    # Between AgentConnect and AgentComplete. Member events do not clear it: Asterisk sets
+    # the member's InCall just before AgentConnect, and a device-state QueueMemberStatus
+    # racing with it may still say InCall: 0 (recorded: load/01-mixed-campaign).
+    talking: bool = False
     wrapup_s: float = 0.0  # the member's own wrap-up time (Wrapuptime; 0: the queue's)
     wrap_until: float = 0.0
 
     def free(self, now: float) -> bool:
-        return not self.paused and not self.in_call and self.device_free and now >= self.wrap_until
+        return self._idle() and now >= self.wrap_until
 
     def wrapping(self, now: float) -> bool:
         """In wrap-up: its call ended, and it frees up at ``wrap_until`` (known)."""
-        return not self.paused and not self.in_call and self.device_free and now < self.wrap_until
+        return self._idle() and now < self.wrap_until
+
+    def _idle(self) -> bool:
+        return not self.paused and not self.in_call and not self.talking and self.device_free
 
 
 @dataclass
@@ -45,8 +52,14 @@ class AgentBoard:
     # service-time model is fitted to them (dialer.pacing.learn_service).
     talk_s: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
-    def event(self, name: str, f: Mapping[str, str], now: float) -> bool:
-        """Apply one queue event; True when it made an agent free."""
+    def event(
+        self, name: str, f: Mapping[str, str], now: float, wall_now: float | None = None
+    ) -> bool:
+        """Apply one queue event; True when it made an agent free.
+
+        ``wall_now`` (the epoch time of ``now``), given with the ``QueueMember`` entries of a
+        QueueStatus, puts back the wrap-up of an agent whose call ended (``LastCall``) before
+        the board was rebuilt."""
         if f.get("Queue") not in (None, self.queue):
             return False
         interface = f.get("Interface") or f.get("Location") or ""
@@ -64,13 +77,20 @@ class AgentBoard:
             a.in_call = f.get("InCall") == "1"
             a.device_free = f.get("Status", "1") in _NOT_INUSE
             a.wrapup_s = float(f.get("Wrapuptime") or 0)
+            if wall_now is not None and name == "QueueMember" and not a.in_call:
+                try:
+                    last_call = float(f.get("LastCall") or 0)
+                except ValueError:
+                    last_call = 0.0
+                if last_call > 0:  # (app_queue's lastcall: when its last call ended)
+                    a.wrap_until = now + max(0.0, last_call + self._wrapup(a) - wall_now)
         elif name == "AgentConnect":
-            a.in_call = True
+            a.in_call = a.talking = True
             a.connected_at = now
         elif name == "AgentComplete":  # wrap-up starts when the call ends, as in app_queue
-            if a.in_call and a.connected_at is not None:
+            if a.talking and a.connected_at is not None:
                 self.talk_s.append(now - a.connected_at)
-            a.in_call = False
+            a.in_call = a.talking = False
             a.wrap_until = now + self._wrapup(a)
         return not was_free and a.free(now)
 

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,6 +260,9 @@ class CampaignRunner:
             if self.agent_freed_at is None:  # the longest-waiting free agent's event
                 self.agent_freed_at = now
             self._wake.set()  # an agent is free: pace now, not at the next tick
+        if name == "AgentRingNoAnswer":
+            self._ring_no_answer(dict(msg.pairs))
+            return
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
             return
@@ -385,11 +388,11 @@ class CampaignRunner:
         if self.ami.connects_total == self._synced_at_connect:
             return
         result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
-        now = time.monotonic()
+        now, wall_now = time.monotonic(), time.time()
         self.board.agents.clear()
         for ev in result.events:
-            if ev.name == "QueueMember":
-                self.board.event("QueueMember", dict(ev.pairs), now)
+            if ev.name == "QueueMember":  # (wrap-ups in progress put back from LastCall)
+                self.board.event("QueueMember", dict(ev.pairs), now, wall_now)
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
@@ -650,6 +653,48 @@ class CampaignRunner:
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
 
+    def _ring_no_answer(self, f: Mapping[str, str]) -> None:
+        """An agent's phone rang and nobody answered before the caller's time ran out. Rung at
+        least ``_NO_ANSWER_PAUSE_MS`` (an auto-answer phone answers well within it), the agent
+        is not at their phone: paused, or every call the queue gives them is abandoned. Rung
+        less, the caller's budget was spent before the ring began: nobody's fault."""
+        if f.get("Queue") != self.c.queue or not self.is_leader:
+            return
+        interface = f.get("Interface") or ""
+        try:
+            ring_ms = int(f.get("RingTime") or 0)
+        except ValueError:
+            ring_ms = 0
+        if ring_ms < _NO_ANSWER_PAUSE_MS or not interface:
+            return
+        self._spawn(self._pause_absent(interface, ring_ms))
+
+    async def _pause_absent(self, interface: str, ring_ms: int) -> None:
+        reason = "no answer"
+        log.warning(
+            "dialer %s: %s rang %d ms without answering: pausing it (%s)",
+            self.c.code, interface, ring_ms, reason,
+        )  # fmt: skip
+        try:
+            result = await self.ami.send_action(
+                "QueuePause", [("Interface", interface), ("Paused", "true"), ("Reason", reason)]
+            )
+            if not result.ok:
+                log.warning("dialer %s: QueuePause %s refused: %s",
+                            self.c.code, interface, result.message)  # fmt: skip
+                return
+        except (PbxError, TimeoutError) as e:
+            log.warning("dialer %s: QueuePause %s: %s", self.c.code, interface, e)
+            return
+        try:  # the agent desktop shows why (the agent unpauses from there)
+            await self.pool.execute(
+                """INSERT INTO agent_states (agent_id, state, reason, at)
+                   SELECT id, 'paused', $2, $3 FROM agents WHERE interface = $1""",
+                interface, reason, self.clock(),
+            )  # fmt: skip
+        except _DB_ERRORS as e:
+            log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, interface, e)
+
     async def _assign_agent(self, attempt: str, interface: str) -> None:
         try:
             await assign_agent(self.pool, attempt, interface)
@@ -730,7 +775,9 @@ class CampaignRunner:
         if self.c.agentless_flow:
             variables.append(f"PUENTE_FLOW={self.c.agentless_flow}")
         if queue_timeout_s is not None:
-            variables.append(f"PUENTE_QUEUE_TIMEOUT_S={queue_timeout_s}")
+            # (a name of its own: AMD's Setvar of PUENTE_QUEUE_TIMEOUT_S, the 2 s rule's
+            # budget, would overwrite it; the dialplan's preview step puts it back)
+            variables.append(f"PUENTE_PREVIEW_QUEUE_TIMEOUT_S={queue_timeout_s}")
         fields = [
             ("Channel", f"{tech}/{d.e164}@{endpoint}" if endpoint else f"{tech}/{d.e164}"),
             ("Context", "puente-outbound"),
@@ -817,6 +864,9 @@ WHERE r.campaign = $1 AND r.reserved_at >= $3 AND r.reserved_at < $2
   AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o WHERE o.attempt_id = r.attempt_id)
 """
 _RESCORE_S = 60.0
+# An agent whose phone rang this long without answering is paused (auto-answer phones answer
+# within half a second; the queue rings a member for at most the caller's 1-2 s budget).
+_NO_ANSWER_PAUSE_MS = 1000
 _WINDOW_READ_S = 30.0
 # The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,
 # from call_attempts_campaign_created_idx (which holds the disposition: older rows are counted

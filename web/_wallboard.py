@@ -207,7 +207,7 @@ def runner_view(runners: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for agent in runner.board.agents.values():
             if agent.paused:
                 counts["paused"] += 1
-            elif agent.in_call or not agent.device_free:
+            elif agent.in_call or agent.talking or not agent.device_free:
                 counts["busy"] += 1
             elif now < agent.wrap_until:
                 counts["wrapup"] += 1

@@ -113,6 +113,7 @@ class Member:
     snap: ev.MemberSnapshot
     busy_until: float = 0.0
     channel: Channel | None = None  # the caller it is talking to
+    ring: tuple[float, ev.ChannelSnapshot] | None = None  # ringing: since when, its leg
 
 
 @dataclass
@@ -211,6 +212,7 @@ class SimCore:
             q.entries.clear()
             for m in q.members.values():
                 m.channel = None
+                m.ring = None
                 m.busy_until = 0.0
                 m.snap.in_call = 0
                 m.snap.status = 1
@@ -784,6 +786,7 @@ class SimCore:
             ),
         ]
         m.snap.status = 6  # ringing
+        m.ring = (now, agent_snap)
         out.append(Broadcast(ev.member_event("QueueMemberStatus", m.snap)))
         gen = ch.generation
         self._at(
@@ -812,6 +815,9 @@ class SimCore:
         now: float,
     ) -> list[Output]:
         ch = entry.channel
+        if m.ring is None or m.ring[1] is not agent_snap:  # rung out already (ring no answer)
+            return []
+        m.ring = None
         if ch.gone or ch.generation != gen or entry not in q.entries:
             m.channel = None
             m.snap.status = 1
@@ -895,9 +901,36 @@ class SimCore:
     def _queue_timeout(self, ch: Channel, gen: int, now: float) -> list[Output]:
         if ch.gone or ch.generation != gen or ch.queue_entry is None:
             return []
-        out = self._queue_abandon(ch, now)
+        out = self._ring_no_answer(ch, now) + self._queue_abandon(ch, now)
         ch.variables["QUEUESTATUS"] = "TIMEOUT"
         return out + self._resume(ch, gen, now)
+
+    def _ring_no_answer(self, ch: Channel, now: float) -> list[Output]:
+        """The caller's time ran out while a member rang (app_queue's rna()): the member's
+        leg hangs up, with AgentRingNoAnswer (RingTime in ms). The queues of asterisk_conf
+        have autopause = no: the member is not paused."""
+        entry = ch.queue_entry
+        assert entry is not None
+        q = self.queue(entry.queue)
+        out: list[Output] = []
+        for m in q.members.values():
+            if m.channel is not ch or m.ring is None:
+                continue
+            rang_at, leg = m.ring
+            m.ring = None
+            m.channel = None
+            m.snap.status = 1
+            out += [
+                Broadcast(
+                    ev.agent_event(
+                        "AgentRingNoAnswer", ch.snap, leg, q.name, m.snap.interface, m.snap.name,
+                        ("RingTime", str(round((now - rang_at) * 1000))),
+                    )
+                ),
+                Broadcast(ev.hangup(leg, 16, "Normal Clearing")),
+                Broadcast(ev.member_event("QueueMemberStatus", m.snap)),
+            ]  # fmt: skip
+        return out
 
     def _queue_abandon(self, ch: Channel, now: float) -> list[Output]:
         entry = ch.queue_entry

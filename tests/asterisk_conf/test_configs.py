@@ -365,9 +365,12 @@ def test_the_default_queue_exists_and_decides_within_the_two_second_rule(
     for s in queues.sections:
         assert s.get("eventwhencalled") is None
         assert s.get("eventmemberstatus") is None
-    # The dialplan's abandon branches are exactly the statuses the queue can end with early.
-    statuses = set(re.findall(r'"\$\{QUEUESTATUS\}" = "(\w+)"\]\?abandon', EXTENSIONS_TEXT))
-    assert statuses == {"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "FULL"}
+    # Every status but CONTINUE (the call reached an agent) goes to the safe-harbor message:
+    # TIMEOUT, JOINEMPTY, LEAVEEMPTY, FULL, and UNKNOWN for a queue queues.conf lacks.
+    statuses = re.findall(r'"\$\{QUEUESTATUS\}" (!?=) "(\w+)"\]\?(\w+),1', EXTENSIONS_TEXT)
+    assert statuses == [("!=", "CONTINUE", "abandon")]
+    # Nothing else ever sends it to the queue without that (auto-pause is Puente's own).
+    assert q.get("autopause") == "no"
 
 
 # -- pjsip.conf -----------------------------------------------------------------------------------

@@ -58,3 +58,28 @@ def test_a_member_without_its_own_wrap_up_gets_the_queues() -> None:
     b.event("QueueMemberAdded", {**MEMBER, "Interface": "Local/101@agents"}, 40.0)
     assert b.wrapup_s() == 7.5
     assert AgentBoard("q", queue_wrapup_s=5.0).wrapup_s() == 5.0  # nobody logged in yet
+
+
+def test_a_racing_status_event_does_not_lose_the_call_or_its_talk_time() -> None:
+    # Recorded (load/01-mixed-campaign, call load-029): AgentConnect, then a device-state
+    # QueueMemberStatus saying InCall: 0 while the agent talks.
+    b = AgentBoard("q")
+    b.event("QueueMemberAdded", MEMBER, 0.0)
+    b.event("AgentConnect", {"Queue": "q", "Interface": "Local/100@agents"}, 1.0)
+    b.event("QueueMemberStatus", {**MEMBER, "Status": "1", "InCall": "0"}, 1.1)
+    assert (b.free(5.0), b.busy_elapsed(5.0)) == (0, (4.0,))
+    b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 61.0)
+    assert list(b.talk_s) == [60.0]
+
+
+def test_a_rebuilt_board_keeps_the_wrap_up_of_a_call_that_just_ended() -> None:
+    # After an AMI reconnect the board is rebuilt from QueueStatus: LastCall (epoch seconds)
+    # says when the member's last call ended; the queue's wrap-up runs from there.
+    b = AgentBoard("q", queue_wrapup_s=10.0)
+    entry = {**MEMBER, "Wrapuptime": "0", "LastCall": "1000000"}
+    b.event("QueueMember", entry, 500.0, wall_now=1_000_004.0)
+    assert (b.free(505.9), b.wrap_left(500.0)) == (0, (6.0,))
+    assert b.free(506.0) == 1
+    b = AgentBoard("q", queue_wrapup_s=10.0)
+    b.event("QueueMember", {**entry, "LastCall": "0"}, 500.0, wall_now=1_000_004.0)
+    assert b.free(500.0) == 1  # never took a call

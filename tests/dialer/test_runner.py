@@ -114,3 +114,31 @@ async def test_the_closed_loop_corrects_on_the_campaigns_window_in_the_database(
     (state,) = seen
     assert (state.window_live, state.window_abandoned) == (60, 12)
     assert (state.day_live, state.day_abandoned) == (10, 2)
+
+
+async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp_path) -> None:
+    # asterisk_conf's queues have autopause = no (app_queue would pause whoever rang when the
+    # caller's 1-2 s ran out); the pacer pauses an agent whose phone rang a whole second.
+    _, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
+    agent = await db_pool.fetchval(
+        "INSERT INTO agents (code, name, interface) VALUES ($1, 'Ana', 'Local/100@agents') "
+        "RETURNING id",
+        code,
+    )
+    async with floor(db_pool, model=MODEL, agents=2) as f:
+        runner = await f.runner_for(code)
+        runner.is_leader = True
+        f.clients[0].start()
+        await f.clients[0].wait_connected(10)
+        rang = {"Queue": "collections", "MemberName": "Sim Agent 101"}
+        runner._ring_no_answer({**rang, "Interface": "Local/101@agents", "RingTime": "400"})
+        runner._ring_no_answer({**rang, "Interface": "Local/100@agents", "RingTime": "1500"})
+        await asyncio.gather(*runner._sends)
+        members = f.sim.core.queues["collections"].members
+        assert members["Local/100@agents"].snap.paused == 1
+        assert members["Local/101@agents"].snap.paused == 0  # the caller's time was short
+    row = await db_pool.fetchrow(
+        "SELECT state, reason FROM agent_states WHERE agent_id = $1 ORDER BY id DESC LIMIT 1",
+        agent,
+    )
+    assert dict(row) == {"state": "paused", "reason": "no answer"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import msgspec
@@ -203,6 +204,30 @@ def test_the_queues_wrap_up_applies_to_a_member_without_its_own() -> None:
     member = core.queues["collections"].members["PJSIP/agent101"]
     assert member.snap.calls_taken == 1
     assert 4.9 < member.busy_until - member.snap.last_call <= 6.0
+
+
+def test_the_callers_time_running_out_while_an_agent_rings_is_a_ring_no_answer() -> None:
+    # app_queue's rna(): AgentRingNoAnswer with the ring's length in ms, the member's leg
+    # hangs up; asterisk_conf's queues have autopause = no, so the member stays unpaused.
+    core = make_core("human", ring_s={"dist": "fixed", "value": 1.0})
+    core.s = dataclasses.replace(core.s, agent_ring_s=5.0)  # an agent who does not pick up
+    handle_action(
+        core, 1,
+        [("Action", "QueueAdd"), ("ActionID", "a"), ("Queue", "collections"),
+         ("Interface", "PJSIP/agent101")],
+        0.0,
+    )  # fmt: skip
+    originate(core)
+    run_until(core, 1.0)
+    out = core.media_ended(ATTEMPT, 1.5)  # AMD: HUMAN, to the queue with a short budget
+    out += run_until(core, 10.0)
+    assert field(out, "AgentRingNoAnswer", "Interface") == ["PJSIP/agent101"]
+    ring_ms = int(field(out, "AgentRingNoAnswer", "RingTime")[0])
+    assert 500 <= ring_ms <= 2500
+    assert "AgentConnect" not in names(out)
+    member = core.queues["collections"].members["PJSIP/agent101"]
+    assert (member.snap.paused, member.channel, member.ring) == (0, None, None)
+    assert "QueueMemberPause" not in names(out)
 
 
 def test_far_end_hangup_during_audiosocket_closes_the_media() -> None:

@@ -93,8 +93,12 @@ def test_the_rig_dialplan_parses() -> None:
 @pytest.mark.parametrize(
     ("amd", "mode", "queuestatus", "expected_tail"),
     [
-        ("HUMAN", "predictive", "", ["Queue", "UserEvent", "Hangup"]),
+        # (After a call an agent took, Queue() returns only with option c: CONTINUE.)
+        ("HUMAN", "predictive", "CONTINUE", ["Queue", "UserEvent", "Hangup"]),
         ("NOTSURE", "predictive", "TIMEOUT", ["Queue", "UserEvent", "AGI", "Hangup"]),
+        # A queue queues.conf lacks: the safe-harbor message all the same.
+        ("HUMAN", "predictive", "UNKNOWN", ["Queue", "UserEvent", "AGI", "Hangup"]),
+        ("HUMAN", "preview", "TIMEOUT", ["Queue", "UserEvent", "AGI", "Hangup"]),
         ("MACHINE", "predictive", "", ["Playback", "UserEvent", "Hangup"]),
         ("HANGUP", "predictive", "", ["Hangup"]),
         ("HUMAN", "agentless", "", ["AGI", "Hangup"]),
@@ -111,6 +115,7 @@ def test_puente_outbound_contract(
         "PUENTE_QUEUE": "collections",
         "PUENTE_FLOW": "reminder",
         "PUENTE_VM": "puente/vm-es",
+        "PUENTE_PREVIEW_QUEUE_TIMEOUT_S": "60",
     }
     cursor = DialplanCursor(plan, "puente-outbound", "s")
     scope = {**plan.globals, **variables}
@@ -127,8 +132,8 @@ def test_puente_outbound_contract(
             assert step.data == f"{variables['PUENTE_ATTEMPT']},127.0.0.1:9092"
             assert scope["AMDSTATUS"] == "NOTSURE"  # the fail-safe default
             scope["AMDSTATUS"] = amd
-        if step.app == "Queue":
-            assert step.data == "collections,,,,2"
+        if step.app == "Queue":  # (preview: the agent's wait Puente set, not AMD's 2 s)
+            assert step.data == ("collections,,,,60" if mode == "preview" else "collections,,,,2")
             scope["QUEUESTATUS"] = queuestatus
         if step.app not in ("Goto", "GotoIf", "NoOp", "Set"):
             apps.append(step.app)

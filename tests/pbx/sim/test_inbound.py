@@ -49,7 +49,7 @@ def test_an_inbound_call_rings_in_answers_and_runs_agi_with_its_args() -> None:
     assert (new["CallerIDNum"], new["Exten"], new["Context"]) == (CALLER, DID, "puente-inbound")
     assert new["Uniqueid"] == new["Linkedid"] == ch.id
     apps = [e["Application"] for e in events if e["Event"] == "Newexten"]
-    assert apps == ["NoOp", "Set", "Set", "Answer", "AGI"]
+    assert apps == ["NoOp", "Set", "Set", "Answer", "Set", "AGI"]
     up = next(e for e in events if e["Event"] == "Newstate")
     assert (up["ChannelState"], up["ChannelStateDesc"]) == ("6", "Up")
     (start,) = [o for o in out if isinstance(o, StartAgi)]
@@ -63,7 +63,7 @@ def test_an_inbound_call_rings_in_answers_and_runs_agi_with_its_args() -> None:
     assert (env["agi_context"], env["agi_extension"], env["agi_priority"]) == (
         "puente-inbound",
         DID,
-        "5",
+        "6",
     )
     assert (env["agi_type"], env["agi_language"], env["agi_arg_1"]) == ("PJSIP", "en", DID)
 
@@ -238,9 +238,11 @@ async def test_caller_hanging_up_mid_flow_gets_the_hangup_line_then_511(
     call_id = rig.sim.call_in(DID, caller=CALLER, keys=["1234#", "H"])
     await rig.sim.wait_call_ended(call_id, 10)
 
-    assert rig.sim.agi_dialogue(call_id)[-4:] == [
+    assert rig.sim.agi_dialogue(call_id)[-5:] == [
         ("GET DATA puente/es/confirme 3000 1", "200 result=-1"),
         ("", "HANGUP"),  # after the -1, before the next answer (agi/02, agi/04)
+        # -1 is also a missing prompt file: the helper asks before it calls this a hang-up.
+        ("CHANNEL STATUS", DEAD.rstrip("\n")),
         ("GET VARIABLE PUENTE_NEXT", "200 result=1 (agent)"),
         ('STREAM FILE puente/es/adios ""', DEAD.rstrip("\n")),
     ]
