@@ -144,6 +144,32 @@ def test_puente_outbound_contract(
     assert apps[2:] == expected_tail
 
 
+@pytest.mark.parametrize("entry", ["abandon", "agentless"])
+def test_a_person_who_asks_an_ivr_for_an_agent_waits_like_an_inbound_caller(entry: str) -> None:
+    # The first Queue() had what AMD left of the 2 s rule (1-2 s): asked again from the
+    # safe-harbor menu or an agentless flow, it was as short, and the person went round again.
+    plan = load_dialplan(PUENTE_CONF)
+    cursor = DialplanCursor(plan, "puente-outbound", entry)
+    scope = {**plan.globals, "PUENTE_QUEUE": "collections", "PUENTE_QUEUE_TIMEOUT_S": "1",
+             "PUENTE_NEXT": "agent", "PUENTE_FLOW": "reminder"}  # fmt: skip
+    seen = []
+    for _ in range(20):
+        step = cursor.step(scope)
+        if step is None or step.app == "Queue":
+            break
+        if step.app == "Set":
+            k, _, v = step.data.partition("=")
+            scope[k] = v
+        if step.app == "AGI":
+            assert scope["PUENTE_NEXT"] == ""  # cleared: only this run's choice counts
+            scope["PUENTE_NEXT"] = "agent"
+        seen.append(step.app)
+        cursor.advance(step)
+    assert "AGI" in seen
+    assert step is not None
+    assert step.data == "collections,,,,600"
+
+
 def test_inbound_and_ivr_contexts_reach_the_agi_server() -> None:
     plan = load_dialplan(PUENTE_CONF)
     seen, _ = run(plan, "puente-inbound", "+5215500000000", {})
