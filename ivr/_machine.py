@@ -147,6 +147,11 @@ class FlowMachine:
             return self._enter(self.flow.on_error)
         return self._enter(target)
 
+    def failed(self, why: str) -> Step:
+        """The last step could not be carried out on a live call (a channel command failed):
+        the flow's ``on_error`` (an apology and an agent), or the end if that failed too."""
+        return self._failed(self.state, why)
+
     def clear_secrets(self) -> None:
         self.secrets.clear()
 

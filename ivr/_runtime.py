@@ -6,6 +6,12 @@ of ``puente ivr simulate``. It records the session in ``ivr_sessions`` (states v
 events, never what was keyed), runs each action under a deadline, and turns any action failure
 into the flow's ``on_error`` (an apology and an agent): the caller never hears dead air.
 
+A prompt whose sound file is missing is skipped for the next candidate (its fallbacks), for
+STREAM FILE and for the prompt GET DATA plays alike: res_agi answers a missing file with the
+``result=-1`` of a hang-up, and :meth:`AgiSession.failed` asks ``CHANNEL STATUS`` which it was.
+A channel command that fails on a live channel (:class:`AgiCommandFailed`) goes to the flow's
+``on_error``, never to a hang-up.
+
 A caller who hangs up ends the loop at once; the session is still saved (outcome ``hangup``
 and the state it happened in). An action already running when the caller leaves (a card
 charge) is finished, not cancelled: its result is recorded, and the caller is never charged
@@ -42,7 +48,7 @@ from ivr._machine import (
     Step,
     Transfer,
 )
-from pbx.agi import AgiHangup, AgiSession
+from pbx.agi import AgiCommandFailed, AgiHangup, AgiSession
 from puente.redact import mask_number
 
 log = logging.getLogger(__name__)
@@ -169,12 +175,22 @@ class IvrService:
                 if machine.language != spoken:
                     spoken = machine.language
                     await channel.set_language(spoken)
-                if isinstance(step, Play):
-                    await channel.play(step.speech)
-                    step = machine.played()
-                elif isinstance(step, Collect):
-                    digits, timed_out = await channel.collect(step.speech, step.spec)
-                    step = machine.collected(digits, timed_out)
+                if isinstance(step, Play | Collect):
+                    try:
+                        if isinstance(step, Play):
+                            await channel.play(step.speech)
+                            step = machine.played()
+                        else:
+                            digits, timed_out = await channel.collect(step.speech, step.spec)
+                            step = machine.collected(digits, timed_out)
+                    except AgiCommandFailed as e:  # the caller is still there: never hang up
+                        log.warning(
+                            "ivr %s: %s failed in state %s; the flow's error path",
+                            session_id,
+                            e.verb,
+                            machine.state.name,
+                        )
+                        step = machine.failed(f"{e.verb} failed")
                 elif isinstance(step, RunAction):
                     call.language, call.now = machine.language, self.clock()
                     result, updates = await self._action(step, call)
@@ -326,23 +342,26 @@ class AgiChannel:
                 if response.result == "-1":
                     if s.hung_up or response.endpos:  # stopped mid-file: the caller left
                         raise AgiHangup("caller hung up during a prompt")
-                    await s.channel_status()  # 511 (AgiHangup) if the caller left just now
-                    continue  # result=-1 endpos=0: no such file; the next candidate
+                    try:
+                        await s.failed("STREAM FILE")  # AgiHangup if the caller left just now
+                    except AgiCommandFailed:
+                        continue  # result=-1 endpos=0 on a live channel: the next candidate
                 return response.digit
             log.warning("agi %r: no sound file for %s", s, item.candidates[0])
             return None
-        if isinstance(item, Number):
-            return await s.say_number(item.value, escape)
-        if isinstance(item, Digits):
-            return await s.say_digits(item.value, escape) if item.value.isdigit() else None
-        assert isinstance(item, Day)
-        epoch = int(
-            datetime(item.value.year, item.value.month, item.value.day, 12, tzinfo=UTC).timestamp()
-        )
-        response = await s.command(f'SAY DATE {epoch} "{escape}"')
-        if response.code == 511 or response.result == "-1":
-            raise AgiHangup("SAY DATE: channel is dead")
-        return response.digit
+        try:
+            if isinstance(item, Number):
+                return await s.say_number(item.value, escape)
+            if isinstance(item, Digits):
+                return await s.say_digits(item.value, escape) if item.value.isdigit() else None
+            assert isinstance(item, Day)
+            day = item.value
+            return await s.say_date(
+                int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp()), escape
+            )
+        except AgiCommandFailed as e:  # its sound files are missing: go on, as for a prompt
+            log.warning("agi %r: %s did not play", s, e.verb)
+            return None
 
     async def set_language(self, language: str) -> None:
         if language != self._language:
@@ -354,7 +373,6 @@ class AgiChannel:
             await self._speak(item, "")
 
     async def collect(self, speech: tuple[Speech, ...], spec: CollectSpec) -> tuple[str, bool]:
-        s = self.session
         head, last = speech[:-1], speech[-1] if speech else None
         if not isinstance(last, File):
             head, last = speech, None
@@ -362,10 +380,20 @@ class AgiChannel:
             key = await self._speak(item, ALL_KEYS)
             if key is not None:
                 return await self._rest(key, spec)
-        if last is None:
-            result = await s.get_data("silence/1", spec.timeout_ms, spec.max_digits)
-        else:
-            result = await s.get_data(last.candidates[0], spec.timeout_ms, spec.max_digits)
+        # GET DATA plays the last prompt itself: a key pressed during it is the entry's first,
+        # with no gap between commands where a key could fall. Its candidates are tried in
+        # order as STREAM FILE's are (a missing file fails at once, before any key is read);
+        # with none left the entry is read with no prompt at all (an empty file name).
+        prompts = last.candidates if last is not None else ("silence/1",)
+        for name in prompts:
+            try:
+                result = await self.session.get_data(name, spec.timeout_ms, spec.max_digits)
+            except AgiCommandFailed:
+                continue  # no such file, the caller still there: the next candidate
+            return result.digits, result.timed_out
+        log.warning("agi %r: no sound file for %s", self.session, prompts[0])
+        # AgiCommandFailed even with no prompt: the flow's error path (run_call).
+        result = await self.session.get_data("", spec.timeout_ms, spec.max_digits)
         return result.digits, result.timed_out
 
     async def _rest(self, first: str, spec: CollectSpec) -> tuple[str, bool]:

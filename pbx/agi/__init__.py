@@ -13,6 +13,7 @@ from pbx.agi._core import (
 )
 from pbx.agi._exceptions import (
     AgiCommandError,
+    AgiCommandFailed,
     AgiError,
     AgiHangup,
     AgiSessionClosed,
@@ -24,6 +25,7 @@ from pbx.agi._settings import AgiSettings
 __all__ = [
     "NEED_DATA",
     "AgiCommandError",
+    "AgiCommandFailed",
     "AgiEnvironment",
     "AgiError",
     "AgiHangup",

@@ -9,6 +9,12 @@ Every read has a deadline (the environment block, each command's answer, the who
 A command that gets no answer in time closes the session: AGI is strictly one command at a
 time, so a late answer could never be matched to the right command again.
 
+``200 result=-1`` means "the caller hung up" *or* "the command failed": res_agi answers a GET
+DATA or STREAM FILE whose sound file is missing exactly as it answers a hang-up. The helpers ask
+``CHANNEL STATUS`` before they conclude (:meth:`AgiSession.failed`): ``511`` or the ``HANGUP``
+line is :class:`AgiHangup`; an answer is :class:`AgiCommandFailed`, and the caller is still
+there.
+
 Logs carry the verb of a command, never its arguments (``SAY DIGITS`` may be reading back a
 card number), and a masked caller id.
 """
@@ -21,6 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 from pbx._exceptions import ProtocolError
 from pbx.agi._core import (
@@ -33,6 +40,7 @@ from pbx.agi._core import (
 )
 from pbx.agi._exceptions import (
     AgiCommandError,
+    AgiCommandFailed,
     AgiError,
     AgiHangup,
     AgiSessionClosed,
@@ -160,10 +168,33 @@ class AgiSession:
             return s.media_timeout_s
         return own_ms / 1000 + s.media_margin_s
 
+    async def failed(self, verb: str) -> NoReturn:
+        """``verb`` answered ``200 result=-1``: did the caller hang up, or did it fail?
+
+        Asterisk answers both the same (res_agi's GET DATA prints ``result=-1`` for any
+        negative ``ast_app_getdata_full``, which is also what a missing prompt file gives).
+        After a hang-up it writes ``HANGUP`` and refuses channel commands with ``511``
+        (agi/02, agi/03); on a live channel ``CHANNEL STATUS`` answers ``200 result=<state>``
+        (agi/01). Raises :class:`AgiHangup` in the first case, :class:`AgiCommandFailed`
+        in the second.
+        """
+        if not self.hung_up:
+            response = await self.command("CHANNEL STATUS")
+            if response.code == 200 and not self.hung_up:
+                self._server.failures_total += 1
+                log.warning(
+                    "agi %r: %s failed on a live channel (a missing sound file?)", self, verb
+                )
+                raise AgiCommandFailed(verb, response.result_int)
+            if response.code not in (200, 511):
+                raise AgiCommandError("CHANNEL STATUS", response)
+        self._hangup.set()
+        raise AgiHangup(f"{verb}: channel is gone")
+
     async def answer(self) -> None:
         response = await self._run("ANSWER")
         if response.result == "-1":
-            raise AgiHangup("ANSWER failed: channel is gone")
+            await self.failed("ANSWER")
 
     async def hangup(self) -> None:
         """Hang the channel up (the flow should then end; the server closes the socket)."""
@@ -189,14 +220,18 @@ class AgiSession:
         return response.digit
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> GetDataResult:
-        """Play ``prompt`` and collect up to ``max_digits`` keys (``#`` ends early)."""
+        """Play ``prompt`` and collect up to ``max_digits`` keys (``#`` ends early).
+
+        ``prompt=""`` collects with no prompt (``ast_app_getdata_full`` skips the file when
+        the name is empty). A missing prompt file raises :class:`AgiCommandFailed` (the
+        caller is still there: try another file, or none); a hang-up :class:`AgiHangup`.
+        """
         response = await self._run(
-            f"GET DATA {prompt} {int(timeout_ms)} {int(max_digits)}",
+            f"GET DATA {_arg(prompt)} {int(timeout_ms)} {int(max_digits)}",
             self._media_timeout() + timeout_ms / 1000 * max(1, max_digits),
         )
         if response.result == "-1":
-            self._hangup.set()
-            raise AgiHangup("GET DATA: channel is gone")
+            await self.failed("GET DATA")
         return GetDataResult(response.result, response.is_timeout)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
@@ -205,8 +240,7 @@ class AgiSession:
             f"WAIT FOR DIGIT {int(timeout_ms)}", self._media_timeout(timeout_ms)
         )
         if response.result == "-1":
-            self._hangup.set()
-            raise AgiHangup("WAIT FOR DIGIT: channel is gone")
+            await self.failed("WAIT FOR DIGIT")
         return response.digit
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
@@ -216,8 +250,7 @@ class AgiSession:
             f"SAY DIGITS {digits} {quote(escape_digits)}", self._media_timeout()
         )
         if response.result == "-1":
-            self._hangup.set()
-            raise AgiHangup("SAY DIGITS: channel is gone")
+            await self.failed("SAY DIGITS")
         return response.digit
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None:
@@ -225,8 +258,15 @@ class AgiSession:
             f"SAY NUMBER {int(number)} {quote(escape_digits)}", self._media_timeout()
         )
         if response.result == "-1":
-            self._hangup.set()
-            raise AgiHangup("SAY NUMBER: channel is gone")
+            await self.failed("SAY NUMBER")
+        return response.digit
+
+    async def say_date(self, epoch_s: int, escape_digits: str = "") -> str | None:
+        response = await self._run(
+            f"SAY DATE {int(epoch_s)} {quote(escape_digits)}", self._media_timeout()
+        )
+        if response.result == "-1":
+            await self.failed("SAY DATE")
         return response.digit
 
     async def set_variable(self, name: str, value: str) -> None:
@@ -395,6 +435,7 @@ class AgiServer:
         self.timeouts_total = 0
         self.refused_total = 0
         self.hangups_total = 0
+        self.failures_total = 0  # result=-1 on a live channel (a missing sound file...)
         self._port: int | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self.now = time.monotonic()

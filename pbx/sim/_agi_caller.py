@@ -141,7 +141,9 @@ class AgiResponder:
     known_apps: frozenset[str] = frozenset(
         {"Playback", "Set", "Background", "Wait", "Dial", "Queue", "SayNumber"}
     )
-    missing_sounds: frozenset[str] = frozenset()  # sound files this PBX does not have
+    # Sound files this PBX does not have: STREAM FILE answers "200 result=-1 endpos=0" and
+    # GET DATA "200 result=-1" (agi/01), the channel staying up.
+    missing_sounds: frozenset[str] = frozenset()
     dead: bool = False
     answered: bool = False
     _database: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -235,17 +237,23 @@ class AgiResponder:
             return AgiAnswer(USAGE_520, 0.0)
         timeout_s = int(args[1]) / 1000 if len(args) > 1 and args[1].isdigit() else 5.0
         max_digits = int(args[2]) if len(args) > 2 and args[2].isdigit() else 1024
+        prompt = args[0]
+        if prompt in self.missing_sounds:
+            # ast_app_getdata_full returns ast_streamfile's -1 before reading a key; res_agi
+            # prints it as a hang-up's "200 result=-1", but the channel is still up.
+            return AgiAnswer("200 result=-1\n", 0.0)
+        prompt_s = self.prompt_s if prompt else 0.0  # "": no prompt, straight to the keys
         entry = self._next_entry()
         if entry is None or entry == "H":
-            return AgiAnswer("200 result=-1\n", self.prompt_s / 2, hangup_after=True)
+            return AgiAnswer("200 result=-1\n", prompt_s / 2, hangup_after=True)
         entry = entry.lstrip("!")
         if "#" in entry:  # '#' ends the entry (keys after it are never read)
             digits = entry[: entry.index("#")][:max_digits]
-            return AgiAnswer(f"200 result={digits}\n", self.prompt_s + self.key_s * len(entry))
+            return AgiAnswer(f"200 result={digits}\n", prompt_s + self.key_s * len(entry))
         digits = entry[:max_digits]
         if len(digits) >= max_digits and digits:
-            return AgiAnswer(f"200 result={digits}\n", self.prompt_s + self.key_s * len(digits))
-        took = self.prompt_s + self.key_s * len(digits) + timeout_s
+            return AgiAnswer(f"200 result={digits}\n", prompt_s + self.key_s * len(digits))
+        took = prompt_s + self.key_s * len(digits) + timeout_s
         return AgiAnswer(f"200 result={digits} (timeout)\n", took)
 
     def _wait_for_digit(self, args: list[str]) -> AgiAnswer:

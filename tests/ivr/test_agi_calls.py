@@ -8,6 +8,8 @@ key, ``""`` nothing, ``"H"`` hang up); when it runs out the caller hangs up.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from compliance import ComplianceGate
 from ivr import IvrService, IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
 from pbx.sim import SimServerSettings
+from pbx.sim._agi_caller import AgiResponder
 from pbx.sim.cli import build
 from tests.ivr._seed import Debtor, debtor
 
@@ -242,3 +245,52 @@ async def test_agentless_reminder_then_self_service(line: Line) -> None:
     assert session["entry"] == "reminder"
     assert session["verified"]
     assert json.loads(session["trail"])[0]["state"] == "reminder_start"
+
+
+# -- missing prompt files: Asterisk answers GET DATA "200 result=-1", as for a hang-up ----------
+def missing_sounds(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """This simulated PBX lacks these sound files (its FastAGI legs answer accordingly)."""
+    fake = functools.partial(AgiResponder, missing_sounds=frozenset(names))
+    monkeypatch.setattr("pbx.sim._server.AgiResponder", fake)
+
+
+async def test_a_missing_collect_prompt_plays_its_fallback_and_the_call_goes_on(
+    line: Line, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing_sounds(monkeypatch, "puente/es/enter_account")
+    catalog = line.service.catalog
+    fallbacks = {**catalog.fallbacks, "enter_account": ("puente/es/enter_account_v1",)}
+    line.service.catalog = dataclasses.replace(catalog, fallbacks=fallbacks)
+    async with line.pool.acquire() as conn:
+        d = await debtor(conn)
+    call_id, dialogue = await line.call(d, [*verified(d), "1", "2"])
+    at = dialogue.index(("GET DATA puente/es/enter_account 7000 16", "200 result=-1"))
+    assert dialogue[at + 1 : at + 3] == [
+        ("CHANNEL STATUS", "200 result=6"),  # the caller is there: the file was missing
+        ("GET DATA puente/es/enter_account_v1 7000 16", f"200 result={d.account}"),
+    ]
+    session = await line.session(call_id)
+    assert session["outcome"] == "promise"  # not "hangup:ask_account"
+    assert session["verified"]
+    assert line.sim.call_variables(call_id)["AGISTATUS"] == "SUCCESS"
+    assert line.agi.failures_total == 1
+
+
+async def test_a_missing_card_prompt_still_takes_the_payment_without_logging_it(
+    line: Line, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    missing_sounds(monkeypatch, "puente/es/enter_card")  # no fallback: keys with no prompt
+    async with line.pool.acquire() as conn:
+        d = await debtor(conn)
+    call_id, dialogue = await line.call(d, [k.replace("ACCOUNT", d.account) for k in FULL_PAYMENT])
+    sent = commands(dialogue)
+    at = sent.index("GET DATA puente/es/enter_card 10000 19")
+    assert sent[at + 1 : at + 3] == ["CHANNEL STATUS", 'GET DATA "" 10000 19']
+    assert (await line.session(call_id))["outcome"] == "paid"
+    pay = await line.pool.fetchrow("SELECT * FROM payments WHERE debt_id = $1", d.debt_id)
+    assert (pay["status"], pay["card_last4"]) == ("approved", "4242")
+    logs = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
+    assert "no sound file for puente/es/enter_card" in logs
+    assert CARD not in logs
+    assert "1230" not in logs
