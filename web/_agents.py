@@ -9,17 +9,36 @@ transaction (:func:`dialer.callbacks.schedule_callback`).
 Disposition codes and whether each means the agent spoke with the debtor (a right-party
 contact, counted by the daily report) are :data:`DISPOSITIONS`. ``wrong_party`` also marks the
 number ``wrong_party``, so lead selection stops dialing it.
+
+An agent's state is its membership of Asterisk's queues (app_queue, over AMI), changed there
+first: :func:`queue_steps` says which actions a change needs (pure), :func:`apply_queue_steps`
+sends them; only when Asterisk has done them (or says it was so already) is the state row
+written. Going ``ready`` from ``logged_out`` adds the agent's ``interface`` (``QueueAdd``,
+unpaused, its name as ``MemberName``) to the queue of every ``running`` or ``paused`` campaign
+that is not in preview mode; ``paused`` pauses it in all its queues (``QueuePause`` with the
+reason, no ``Queue``); ``ready`` again unpauses it and adds it to any such queue it is missing
+from (a campaign started meanwhile); ``logged_out`` removes it from those queues and from its
+own preview queue (``QueueRemove``). The PBX link down, or Asterisk refusing, is a 422 naming
+what was refused, and nothing is recorded; what this request had already changed is taken
+back. An application without a PBX link (built without :func:`web._desktop.desktop_extension`)
+records states only.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from dialer.callbacks import CallbackError, schedule_callback
+from dialer.preview import preview_queue
+from pbx import PbxError
+from pbx.ami import ActionFateUnknown, ActionTimeout, AmiClient, NotConnected
 from puente.redact import mask_number
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
@@ -49,10 +68,16 @@ RIGHT_PARTY_CODES = tuple(code for code, rpc in DISPOSITIONS.items() if rpc)
 SETTABLE_STATES = ("ready", "paused", "logged_out")
 MAX_CALLBACK_DAYS = 90
 
+# The reason goes to Asterisk as the QueuePause Reason header: one line of printable text.
 _STATE_BODY = object_schema(
     {
         "state": {"type": "string", "enum": list(SETTABLE_STATES)},
-        "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+        "reason": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": r"^[^\x00-\x1f\x7f]+$",
+        },
     },
     ("state",),
 )
@@ -125,6 +150,200 @@ _ATTEMPTS_OF_CAMPAIGN = _newest_sql(
 )
 
 
+# -- the agent's queue membership in Asterisk ------------------------------------------------
+# The PBX link of the application: set by web._desktop.desktop_extension (the service's AMI
+# client, or None when AMI is disabled). Without it, states are only recorded.
+AMI_LINK: web.AppKey[Callable[[], AmiClient | None]] = web.AppKey("puente_ami_link")
+AMI_TIMEOUT_S = 5.0  # per action; app_queue answers these at once
+LINK_DOWN = "the PBX link is down: try again in a moment"
+
+# app_queue's answers (apps/app_queue.c manager_add_queue_member, manager_remove_queue_member,
+# manager_pause_queue_member; the first two recorded from Asterisk 22.10.1 in ami/11-queue).
+# These Errors mean the membership already is as asked.
+ALREADY_THERE = "Unable to add interface: Already there"
+NOT_THERE = "Unable to remove interface: Not there"
+NO_QUEUE_TO_LEAVE = "Unable to remove interface from queue: No such queue"
+NOT_A_MEMBER = "Interface not found"  # QueuePause: the interface is in no queue
+# This one is a configuration error: the queue is not in queues.conf.
+NO_SUCH_QUEUE = "Unable to add interface to queue: No such queue"
+
+# The queues an agent who is ready takes calls from: each active campaign's, except preview
+# campaigns (their calls go to the agent's own queue, joined when the agent asks for a lead).
+ACTIVE_QUEUES_SQL = """
+SELECT DISTINCT queue_name FROM campaigns
+WHERE state IN ('running', 'paused') AND mode <> 'preview'
+ORDER BY queue_name
+"""
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """An agent as app_queue knows it: its phone (``agents.interface``) and its name."""
+
+    interface: str
+    name: str
+
+
+@dataclass(frozen=True)
+class QueueStep:
+    """One AMI action on an agent's queue membership.
+
+    ``what`` names it in errors and logs; ``already`` are the Error messages that mean it is
+    so already (nothing changed); ``undo`` takes it back when a later step fails.
+    """
+
+    action: str
+    fields: tuple[tuple[str, str], ...]
+    what: str
+    queue: str | None = None
+    already: tuple[str, ...] = ()
+    undo: QueueStep | None = None
+
+
+def queue_add(
+    m: QueueMember,
+    queue: str,
+    *,
+    paused: bool = False,
+    reason: str | None = None,
+    undoable: bool = True,
+) -> QueueStep:
+    fields = [("Queue", queue), ("Interface", m.interface), ("MemberName", m.name),
+              ("Paused", "true" if paused else "false")]  # fmt: skip
+    if paused and reason:
+        fields.append(("Reason", reason))
+    undo = queue_remove(m, queue, undoable=False) if undoable else None
+    return QueueStep("QueueAdd", tuple(fields), f"QueueAdd to queue {queue}", queue,
+                     (ALREADY_THERE,), undo)  # fmt: skip
+
+
+def queue_remove(
+    m: QueueMember,
+    queue: str,
+    *,
+    paused: bool = False,
+    reason: str | None = None,
+    undoable: bool = True,
+) -> QueueStep:
+    """``paused``/``reason``: how to put the member back (``undo``)."""
+    undo = queue_add(m, queue, paused=paused, reason=reason, undoable=False) if undoable else None
+    return QueueStep("QueueRemove", (("Queue", queue), ("Interface", m.interface)),
+                     f"QueueRemove from queue {queue}", queue, (NOT_THERE, NO_QUEUE_TO_LEAVE),
+                     undo)  # fmt: skip
+
+
+def queue_pause(
+    m: QueueMember, paused: bool, reason: str | None = None, *, undo: QueueStep | None = None
+) -> QueueStep:
+    """In every queue the member is in (no ``Queue`` header)."""
+    fields = [("Interface", m.interface), ("Paused", "true" if paused else "false")]
+    if paused and reason:
+        fields.append(("Reason", reason))
+    what = "QueuePause (pause)" if paused else "QueuePause (unpause)"
+    return QueueStep("QueuePause", tuple(fields), what, None, (NOT_A_MEMBER,), undo)
+
+
+def queue_steps(
+    m: QueueMember,
+    before: str,
+    after: str,
+    queues: Sequence[str],
+    *,
+    reason: str | None = None,
+    before_reason: str | None = None,
+    own_queue: str | None = None,
+) -> list[QueueStep]:
+    """The AMI actions that move the agent ``m`` from state ``before`` to ``after``.
+
+    ``queues``: the active non-preview campaigns' queues; ``own_queue``: the agent's preview
+    queue, also left on logout; ``reason``: the pause's; ``before_reason``: the pause being
+    ended (put back if the change fails). Pausing a member of no queue is no error (``Interface
+    not found``: nothing to pause, and going ready adds it). Going ready again from ``ready``
+    unpauses too: app_queue pauses a member who lets a call ring out (``autopause``).
+    ``ringing``, ``talking`` and ``wrapup`` are Asterisk's own doing: no action.
+    """
+    was_paused = before == "paused"
+    if after == "paused":
+        return [queue_pause(m, True, reason)]
+    if after == "ready":
+        steps = []
+        if before != "logged_out":
+            back = queue_pause(m, True, before_reason) if was_paused else None
+            steps.append(queue_pause(m, False, undo=back))
+        return steps + [queue_add(m, q) for q in queues]
+    if after == "logged_out":
+        leave = [*queues, own_queue] if own_queue and own_queue not in queues else list(queues)
+        return [queue_remove(m, q, paused=was_paused, reason=before_reason) for q in leave]
+    return []
+
+
+async def apply_queue_steps(
+    client: AmiClient | None, steps: Sequence[QueueStep], *, field: str, agent: str
+) -> list[str]:
+    """Send ``steps`` in order; the ``what`` of each that changed something.
+
+    Raises :class:`Invalid` (on ``field``) when the link is down, or Asterisk refuses a step or
+    does not answer it; the steps done before it are taken back first (best effort). ``agent``
+    (its code) names it in the log; its interface, possibly a phone number, is never logged.
+    """
+    if not steps:
+        return []
+    if client is None or not client.connected:
+        raise Invalid(LINK_DOWN, field)
+    done: list[QueueStep] = []
+    try:
+        for step in steps:
+            if await _send(client, step, field, agent):
+                done.append(step)
+    except Invalid:
+        await _take_back(client, done, agent)
+        raise
+    return [s.what for s in done]
+
+
+async def _send(client: AmiClient, step: QueueStep, field: str, agent: str) -> bool:
+    """True: Asterisk did it; False: it was so already."""
+    try:
+        result = await client.send_action(step.action, step.fields, timeout_s=AMI_TIMEOUT_S)
+    except NotConnected:
+        raise Invalid(LINK_DOWN, field) from None
+    except ActionTimeout:
+        raise Invalid(f"Asterisk did not answer the {step.what} in time: try again in a "
+                      "moment", field) from None  # fmt: skip
+    except ActionFateUnknown:
+        raise Invalid(f"the PBX link was lost during the {step.what}: try again in a moment",
+                      field) from None  # fmt: skip
+    except PbxError as e:  # a header value Asterisk must not get (a CR or LF in a name)
+        raise Invalid(f"the {step.what} cannot be sent: {e}", field) from None
+    if result.ok:
+        return True
+    message = result.message or "no reason given"
+    if message in step.already:
+        return False
+    log.warning("agent %s: Asterisk refused the %s: %s", agent, step.what, message)
+    if message == NO_SUCH_QUEUE and step.queue is not None:
+        raise Invalid(f"queue {step.queue} is not defined in Asterisk (queues.conf): Asterisk "
+                      f"refused the {step.what}: {message}", field)  # fmt: skip
+    raise Invalid(f"Asterisk refused the {step.what}: {message}", field)
+
+
+async def _take_back(client: AmiClient, done: list[QueueStep], agent: str) -> None:
+    for step in reversed(done):
+        undo = step.undo
+        if undo is None:
+            continue
+        try:
+            result = await client.send_action(undo.action, undo.fields, timeout_s=AMI_TIMEOUT_S)
+        except PbxError as e:
+            failed = type(e).__name__
+        else:
+            if result.ok or result.message in undo.already:
+                continue
+            failed = result.message
+        log.warning("agent %s: could not take back the %s (%s): %s", agent, step.what,
+                    undo.what, failed)  # fmt: skip
+
+
 def _agent_json(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "code": row["code"],
@@ -148,16 +367,41 @@ async def list_agents(call: ApiCall) -> Any:
 
 
 async def set_agent_state(call: ApiCall) -> Any:
+    """Asterisk's queues first (:func:`queue_steps`), then the state row and its audit entry.
+
+    The agent's row stays locked meanwhile: two changes of one agent (a double click, the
+    agent and a supervisor) reach Asterisk and the table in the same order."""
     code = call.params["code"]
     state, reason = call.body["state"], call.body.get("reason")
     if state == "paused" and not reason:
         raise Invalid("reason: a pause needs a reason", "reason")
+    link = call.app.get(AMI_LINK)
     async with call.pool.acquire() as conn, conn.transaction():
-        agent = await conn.fetchrow("SELECT id FROM agents WHERE code = $1", code)
+        agent = await conn.fetchrow(
+            "SELECT id, name, interface FROM agents WHERE code = $1 FOR NO KEY UPDATE", code
+        )
         if agent is None:
             raise NotFound(f"no agent {code!r}")
         if call.user.is_agent and agent["id"] != call.user.agent_id:
             raise Forbidden("an agent may only change its own state")
+        changed: list[str] = []
+        if link is not None:
+            before = await conn.fetchrow(
+                "SELECT state, reason FROM agent_states WHERE agent_id = $1"
+                " ORDER BY at DESC, id DESC LIMIT 1",
+                agent["id"],
+            )
+            queues = [r["queue_name"] for r in await conn.fetch(ACTIVE_QUEUES_SQL)]
+            steps = queue_steps(
+                QueueMember(agent["interface"], agent["name"]),
+                before["state"] if before else "logged_out",
+                state,
+                queues,
+                reason=reason,
+                before_reason=before["reason"] if before else None,
+                own_queue=preview_queue(code),
+            )
+            changed = await apply_queue_steps(link(), steps, field="state", agent=code)
         await conn.execute(
             "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, $4)",
             agent["id"],
@@ -168,6 +412,7 @@ async def set_agent_state(call: ApiCall) -> Any:
         await audit(conn, call.user.username, "agent.state", f"agent:{code}",
                     {"state": state, "reason": reason})  # fmt: skip
         row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent["id"])
+    log.info("agent %s %s%s", code, state, "".join(f"; {w}" for w in changed))
     return _agent_json(row)
 
 
@@ -266,7 +511,9 @@ ROUTES = [
     ApiRoute("GET", "/agents", list_agents,
              "Agents and their current state (an agent: itself only)", "agents"),
     ApiRoute("POST", "/agents/{code}/state", set_agent_state,
-             "Set an agent ready, paused (with a reason) or logged out (an agent: its own)",
+             "Set an agent ready, paused (with a reason) or logged out (an agent: its own); "
+             "its Asterisk queue membership first (422 when the PBX link is down or Asterisk "
+             "refuses)",
              "agents", params={"code": CODE}, body=_STATE_BODY, response="The agent"),
     ApiRoute("GET", "/attempts", list_attempts,
              "Call attempts, newest first (an agent: its own only)", "calls",

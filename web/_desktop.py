@@ -8,11 +8,15 @@
   agent's queue interface, the screen pop (:func:`web._screenpop.screen_pop`) is pushed to
   every page the agent has open, timed from the event (``pops_ms``).
 - ``GET /wallboard/ws``: the board (:func:`web._wallboard.wallboard`) every ``every_s``.
-- API ``POST /agent/queue`` (pause or unpause the agent's queue member over AMI, with a
-  reason) and ``GET /agent/callback-slots`` (times compliance would allow a callback).
+- API ``GET /agent/callback-slots`` (times compliance would allow a callback) and the
+  preview requests (``/agent/preview``: the agent joins its own queue ``preview-<code>``
+  first, and gets no lead when Asterisk will not have it there). Going ready, pausing and
+  logging out (``POST /api/v1/agents/{code}/state``, :mod:`web._agents`) move the agent in
+  Asterisk's queues.
 - ``GET /healthz`` (public) and ``GET /metrics`` (public, Prometheus) when metrics are given.
 
 The AMI client is taken through a callable: the service replaces its client when it starts.
+The application keeps it as its PBX link (:data:`web._agents.AMI_LINK`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from aiohttp import WSMsgType, web
 from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times
 from dialer.preview import preview_queue
 from pbx.ami import AmiClient, AmiMessage
+from web._agents import AMI_LINK, QueueMember, apply_queue_steps, queue_add
 from web._api import ApiCall, ApiRoute, add_api_routes
 from web._auth import public, require
 from web._exceptions import Conflict, Forbidden, Invalid, NotFound
@@ -103,13 +108,13 @@ class AgentHub:
 HUB: web.AppKey[AgentHub] = web.AppKey("puente_agent_hub")
 
 
-async def _interface(app: web.Application, agent_id: int | None) -> str:
+async def _member(app: web.Application, agent_id: int | None) -> QueueMember:
     if agent_id is None:
         raise Forbidden("this user is not an agent")
-    interface = await app[POOL].fetchval("SELECT interface FROM agents WHERE id = $1", agent_id)
-    if interface is None:
+    row = await app[POOL].fetchrow("SELECT interface, name FROM agents WHERE id = $1", agent_id)
+    if row is None:
         raise NotFound("no such agent")
-    return interface
+    return QueueMember(row["interface"], row["name"])
 
 
 @require("agent", "supervisor", "admin")
@@ -126,7 +131,7 @@ async def _wallboard_page(request: web.Request) -> web.FileResponse:
 async def _agent_ws(request: web.Request) -> web.WebSocketResponse:
     user = current_user(request)
     assert user is not None
-    interface = await _interface(request.app, user.agent_id)
+    interface = (await _member(request.app, user.agent_id)).interface
     hub = request.app[HUB]
     hub.subscribe()
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
@@ -218,23 +223,6 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
     return handler
 
 
-async def _queue_state(call: ApiCall) -> Any:
-    """Pause or unpause the agent's queue member in Asterisk (``QueuePause``)."""
-    user = call.user
-    interface = await _interface(call.request.app, user.agent_id)
-    client = call.request.app[HUB].ami()
-    if client is None or not client.connected:
-        raise Invalid("the PBX link is down: try again in a moment", field="paused")
-    paused = bool(call.body["paused"])
-    fields = [("Interface", interface), ("Paused", "true" if paused else "false")]
-    if paused and call.body.get("reason"):
-        fields.append(("Reason", call.body["reason"]))
-    result = await client.send_action("QueuePause", fields, timeout_s=5)
-    if not result.ok:
-        raise Invalid(f"Asterisk refused: {result.message}", field="paused")
-    return {"interface": interface, "paused": paused}
-
-
 async def _callback_slots(call: ApiCall) -> Any:
     """Times the compliance engine would allow a callback to the call's debtor."""
     app = call.request.app
@@ -260,9 +248,13 @@ async def _callback_slots(call: ApiCall) -> Any:
 
 
 async def _preview_ask(call: ApiCall) -> Any:
-    """Ask the campaign's pacer for my next lead (preview mode); one open request at a time."""
+    """Ask the campaign's pacer for my next lead (preview mode); one open request at a time.
+
+    The call the agent starts goes to its own queue ``preview-<code>``: the agent joins it
+    first, and gets no lead when it cannot (the PBX link down, the queue not in queues.conf).
+    """
     user = call.user
-    interface = await _interface(call.request.app, user.agent_id)
+    member = await _member(call.request.app, user.agent_id)
     pool = call.request.app[POOL]
     campaign = await pool.fetchrow(
         "SELECT id, mode FROM campaigns WHERE code = $1", call.body["campaign"]
@@ -271,10 +263,13 @@ async def _preview_ask(call: ApiCall) -> Any:
         raise NotFound("no such campaign", field="campaign")
     if campaign["mode"] != "preview":
         raise Invalid("the campaign is not in preview mode", field="campaign")
-    client = call.request.app[HUB].ami()
-    if client is not None and client.connected:  # the agent waits in their own queue
-        queue = preview_queue(user.agent_code or "")
-        await client.send_action("QueueAdd", [("Queue", queue), ("Interface", interface)])
+    queue = preview_queue(user.agent_code or "")
+    await apply_queue_steps(
+        call.request.app[HUB].ami(),
+        [queue_add(member, queue, undoable=False)],
+        field="campaign",
+        agent=user.agent_code or "",
+    )
     try:
         request_id = await pool.fetchval(
             "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
@@ -337,6 +332,7 @@ def desktop_extension(
     def setup(app: web.Application) -> None:
         hub = AgentHub(app, ami)
         app[HUB] = hub
+        app[AMI_LINK] = ami
         app.router.add_get("/agent", _desktop_page)
         app.router.add_get("/wallboard", _wallboard_page)
         app.router.add_get("/agent/ws", _agent_ws)
@@ -349,16 +345,6 @@ def desktop_extension(
         add_api_routes(
             app,
             [
-                ApiRoute(
-                    "POST", "/agent/queue", _queue_state,
-                    "Pause or unpause the calling agent's queue member in Asterisk", "agents",
-                    ("agent",),
-                    body=object_schema(
-                        {"paused": {"type": "boolean"},
-                         "reason": {"type": "string", "minLength": 1, "maxLength": 64}},
-                        ("paused",),
-                    ),
-                ),
                 ApiRoute(
                     "POST", "/agent/preview", _preview_ask,
                     "Preview mode: ask for my next lead", "agents", ("agent",),

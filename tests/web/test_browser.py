@@ -95,7 +95,7 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
         model=CalleeModel(spec),
         settings=SimSettings(agent_ring_s=0.2),
     )
-    f.sim.core.add_member("collections", AGENT, "Ana", 0.0)
+    # No member yet: Ana's Ready on the desktop adds her to the campaign's queue (QueueAdd).
     await f.sim.start()
     f.client = AmiClient(
         AmiSettings(port=f.sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
@@ -202,6 +202,8 @@ async def test_agent_gets_the_pop_records_a_promise_and_the_wallboard_shows_it(
                 "SELECT state FROM agent_states ORDER BY id DESC LIMIT 1"
             )
             assert state == "ready"
+            assert floor.sim is not None
+            assert AGENT in floor.sim.core.queues["collections"].members
 
             attempt = await _originate(floor)
             await expect(agent.locator("#pop")).to_be_visible(timeout=15000)

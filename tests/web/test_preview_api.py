@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.web._api_support import account, debtor, unique
+from tests.web._app_queue import AppQueue
 from web import WebSettings, create_app
 from web._desktop import desktop_extension
 
@@ -26,7 +27,9 @@ async def test_ask_offered_pop_then_call_once(db_pool: asyncpg.Pool) -> None:
     await db_pool.execute(
         "INSERT INTO campaigns (code, name, mode) VALUES ($1, $1, 'progressive')", preview + "x"
     )
-    app = create_app(db_pool, WebSettings(), extensions=[desktop_extension()])
+    # The agent joins its own queue first (tests/web/test_agent_queues.py: when it cannot).
+    ami = AppQueue.defining(f"preview-{agent.agent_code}")
+    app = create_app(db_pool, WebSettings(), extensions=[desktop_extension(ami=lambda: ami)])
     async with TestClient(TestServer(app)) as http:
         r = await http.post(
             "/api/v1/agent/preview", json={"campaign": preview + "x"}, headers=agent.auth

@@ -86,10 +86,12 @@ $("save").addEventListener("click", async () => {
 $("ready").addEventListener("click", () => setState("ready"));
 $("pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
 
+// One request: the server moves the agent in Asterisk's queues (QueueAdd / QueuePause), then
+// records the state; when Asterisk cannot (the PBX link down, a refusal) nothing changes and
+// the page says why.
 async function setState(state, reason) {
   try {
     await api("POST", `/api/v1/agents/${me.agent}/state`, reason ? { state, reason } : { state });
-    await api("POST", "/api/v1/agent/queue", reason ? { paused: true, reason } : { paused: state !== "ready" });
     showState(state);
   } catch (e) { $("link").textContent = e.message; }
 }
