@@ -71,7 +71,9 @@ class AgentBoard:
         if a is None:
             if name not in _MEMBER_EVENTS:
                 return False
-            a = self.agents[interface] = Agent(interface, f.get("MemberName", interface))
+            # (QueueStatus entries say Name, events MemberName)
+            member = f.get("MemberName") or f.get("Name") or interface
+            a = self.agents[interface] = Agent(interface, member)
         if name in _MEMBER_EVENTS:
             a.paused = f.get("Paused") == "1"
             a.in_call = f.get("InCall") == "1"

@@ -342,7 +342,7 @@ class CampaignRunner:
                     if self.is_leader and due and idle:
                         self._window_read_at = time.monotonic()
                         self._window_reading = asyncio.get_running_loop().create_task(
-                            self._read_window()
+                            self._upkeep()
                         )
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
@@ -460,6 +460,53 @@ class CampaignRunner:
                 await rescore(self.pool, self.c, self.clock())
         except (*_DB_ERRORS, TimeoutError) as e:
             log.warning("dialer %s: rescore failed (next in %d s): %s", self.c.code, _RESCORE_S, e)
+
+    async def _upkeep(self) -> None:
+        """The leader's periodic reads and repairs (every ``_WINDOW_READ_S``, as a task)."""
+        await self._read_window()
+        await self._seat_agents()
+
+    async def _seat_agents(self) -> None:
+        """Keep the campaign queue's members equal to the logged-in agents.
+
+        The agent desktop adds an agent to the queues of the campaigns active when they log in
+        (web/_agents.py); a campaign started or switched to this queue later, or a log-out that
+        raced with that, would otherwise leave its queue without them, or with them. Agents
+        are members with the pause they have; interfaces that are no Puente agent's are left
+        alone."""
+        if self.c.mode == "preview" or self.c.state not in ("running", "paused"):
+            return
+        try:
+            rows = await self.pool.fetch(_AGENT_STATES_SQL)
+        except _DB_ERRORS as e:
+            log.warning("dialer %s: agents not seated: %s", self.c.code, e)
+            return
+        for r in rows:
+            interface, state = r["interface"], r["state"]
+            member = interface in self.board.agents
+            if state != "logged_out" and not member:
+                fields = [("Queue", self.c.queue), ("Interface", interface),
+                          ("MemberName", r["name"])]  # fmt: skip
+                if state == "paused":
+                    fields += [("Paused", "true"), ("Reason", r["reason"] or "paused")]
+                else:
+                    fields.append(("Paused", "false"))
+                action, tolerated = "QueueAdd", "Already there"
+            elif state == "logged_out" and member:
+                fields = [("Queue", self.c.queue), ("Interface", interface)]
+                action, tolerated = "QueueRemove", "Not there"
+            else:
+                continue
+            try:
+                result = await self.ami.send_action(action, fields)
+            except (PbxError, TimeoutError) as e:
+                log.warning("dialer %s: %s of agent %s: %s", self.c.code, action, r["code"], e)
+                return
+            if result.ok or tolerated in (result.message or ""):
+                log.info("dialer %s: %s agent %s (%s)", self.c.code, action, r["code"], state)
+            else:
+                log.warning("dialer %s: %s of agent %s refused: %s",
+                            self.c.code, action, r["code"], result.message)  # fmt: skip
 
     async def _read_window(self) -> None:
         """The campaign's live answers and abandoned calls over its legal window and the last
@@ -868,6 +915,14 @@ _RESCORE_S = 60.0
 # within half a second; the queue rings a member for at most the caller's 1-2 s budget).
 _NO_ANSWER_PAUSE_MS = 1000
 _WINDOW_READ_S = 30.0
+# The latest state of every agent that has one (set on the desktop; an agent who never used it,
+# e.g. a static member of queues.conf, is left as Asterisk has it).
+_AGENT_STATES_SQL = """
+SELECT a.code, a.name, a.interface, s.state, s.reason
+FROM agents a
+CROSS JOIN LATERAL (SELECT st.state, st.reason FROM agent_states st WHERE st.agent_id = a.id
+                    ORDER BY st.at DESC, st.id DESC LIMIT 1) s
+"""
 # The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,
 # from call_attempts_campaign_created_idx (which holds the disposition: older rows are counted
 # from the index alone). The range is closed at tomorrow, so that the generic plan of the

@@ -327,8 +327,9 @@ def _queue_add(
     except ValueError:
         wrapup_s = 0
     out = core.add_member(
-        qname, iface, f.get("membername") or iface, now, paused=paused, wrapup_s=wrapup_s
-    )
+        qname, iface, f.get("membername") or iface, now, paused=paused, wrapup_s=wrapup_s,
+        reason=f.get("reason", "") if paused else "",
+    )  # fmt: skip
     return [_resp(conn, aid, "Success", ("Message", "Added interface to queue")), *out]
 
 

@@ -711,6 +711,7 @@ class SimCore:
         *,
         paused: bool = False,
         wrapup_s: int = 0,
+        reason: str = "",
     ) -> list[Output]:
         """A queue member logs in (AMI QueueAdd, or the simulator's own agent model)."""
         q = self.queue(queue)
@@ -721,6 +722,7 @@ class SimCore:
             state_interface=interface,
             login_time=int(now),
             paused=int(paused),
+            paused_reason=reason,
             wrapuptime=wrapup_s,
         )
         q.members[interface] = Member(snap)

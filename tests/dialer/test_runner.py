@@ -142,3 +142,41 @@ async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp
         agent,
     )
     assert dict(row) == {"state": "paused", "reason": "no answer"}
+
+
+async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged_out(
+    db_pool, tmp_path
+) -> None:
+    # The desktop adds an agent to the queues of the campaigns active when they log in; a
+    # campaign started later (or a log-out racing with that) is put right by its pacer.
+    _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    suffix = code[-6:]
+    rows = {}
+    for name, interface, state, reason in (
+        ("Ana", f"PJSIP/ana{suffix}", "ready", None),
+        ("Bea", f"PJSIP/bea{suffix}", "paused", "lunch"),
+        ("Luz", "Local/100@agents", "logged_out", None),  # still a member in Asterisk
+    ):
+        rows[name] = await db_pool.fetchval(
+            "INSERT INTO agents (code, name, interface) VALUES ($1, $2, $3) RETURNING id",
+            f"{name.lower()}{suffix}", name, interface,
+        )  # fmt: skip
+        await db_pool.execute(
+            "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, now())",
+            rows[name], state, reason,
+        )  # fmt: skip
+    async with floor(db_pool, model=MODEL, agents=2) as f:
+        runner = await f.runner_for(code)
+        f.clients[0].start()
+        await f.clients[0].wait_connected(10)
+        await runner._sync_agents()
+        assert set(runner.board.agents) == {"Local/100@agents", "Local/101@agents"}
+        await runner._seat_agents()
+        members = f.sim.core.queues["collections"].members
+        assert (
+            members[f"PJSIP/ana{suffix}"].snap.paused,
+            members[f"PJSIP/bea{suffix}"].snap.paused,
+        ) == (0, 1)
+        assert members[f"PJSIP/bea{suffix}"].snap.paused_reason == "lunch"
+        assert "Local/100@agents" not in members  # logged out on the desktop
+        assert "Local/101@agents" in members  # no Puente agent: left alone
