@@ -122,7 +122,7 @@ async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp
     _, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
     agent = await db_pool.fetchval(
         "INSERT INTO agents (code, name, interface) VALUES ($1, 'Ana', 'Local/100@agents') "
-        "RETURNING id",
+        "ON CONFLICT (interface) DO UPDATE SET name = EXCLUDED.name RETURNING id",
         code,
     )
     async with floor(db_pool, model=MODEL, agents=2) as f:
@@ -155,22 +155,24 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
     for name, interface, state, reason in (
         ("Ana", f"PJSIP/ana{suffix}", "ready", None),
         ("Bea", f"PJSIP/bea{suffix}", "paused", "lunch"),
-        ("Luz", "Local/100@agents", "logged_out", None),  # still a member in Asterisk
+        ("Luz", "Local/102@agents", "logged_out", None),  # still a member in Asterisk
     ):
         rows[name] = await db_pool.fetchval(
-            "INSERT INTO agents (code, name, interface) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO agents (code, name, interface) VALUES ($1, $2, $3)"
+            " ON CONFLICT (interface) DO UPDATE SET name = EXCLUDED.name RETURNING id",
             f"{name.lower()}{suffix}", name, interface,
         )  # fmt: skip
+        await db_pool.execute("DELETE FROM agent_states WHERE agent_id = $1", rows[name])
         await db_pool.execute(
             "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, now())",
             rows[name], state, reason,
         )  # fmt: skip
-    async with floor(db_pool, model=MODEL, agents=2) as f:
+    async with floor(db_pool, model=MODEL, agents=3) as f:
         runner = await f.runner_for(code)
         f.clients[0].start()
         await f.clients[0].wait_connected(10)
         await runner._sync_agents()
-        assert set(runner.board.agents) == {"Local/100@agents", "Local/101@agents"}
+        assert set(runner.board.agents) == {f"Local/{n}@agents" for n in (100, 101, 102)}
         await runner._seat_agents()
         members = f.sim.core.queues["collections"].members
         assert (
@@ -178,5 +180,5 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
             members[f"PJSIP/bea{suffix}"].snap.paused,
         ) == (0, 1)
         assert members[f"PJSIP/bea{suffix}"].snap.paused_reason == "lunch"
-        assert "Local/100@agents" not in members  # logged out on the desktop
-        assert "Local/101@agents" in members  # no Puente agent: left alone
+        assert "Local/102@agents" not in members  # logged out on the desktop
+        assert "Local/101@agents" in members  # no state set on the desktop: left alone
