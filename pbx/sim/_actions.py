@@ -318,7 +318,13 @@ def _queue_add(
     qname, iface = f.get("queue", ""), f.get("interface", "")
     if not qname or not iface:
         return [_resp(conn, aid, "Error", ("Message", "'Queue' and 'Interface' not set."))]
-    q = core.queue(qname)
+    q = core.queues.get(qname)
+    if q is None:  # (app_queue: RES_NOSUCHQUEUE)
+        return [
+            _resp(
+                conn, aid, "Error", ("Message", "Unable to add interface to queue: No such queue")
+            )
+        ]
     if iface in q.members:
         return [_resp(conn, aid, "Error", ("Message", "Unable to add interface: Already there"))]
     paused = f.get("paused", "false").lower() in ("true", "1", "yes")
@@ -338,7 +344,10 @@ def _queue_remove(
 ) -> list[Output]:
     q = core.queues.get(f.get("queue", ""))
     iface = f.get("interface", "")
-    if q is None or iface not in q.members:
+    if q is None:
+        message = "Unable to remove interface from queue: No such queue"
+        return [_resp(conn, aid, "Error", ("Message", message))]
+    if iface not in q.members:
         return [_resp(conn, aid, "Error", ("Message", "Unable to remove interface: Not there"))]
     m = q.members.pop(iface)
     return [

@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from pbx.sim import _events as ev
 from pbx.sim._agi_caller import agi_environment
 from pbx.sim._callees import ANSWERED, WIRE, CalleeModel, CallFate
-from pbx.sim._dialplan import Dialplan, DialplanCursor, DialplanError, Step, split_args
+from pbx.sim._dialplan import (
+    Dialplan,
+    DialplanCursor,
+    DialplanError,
+    Step,
+    load_queue_names,
+    split_args,
+)
 
 Pairs = ev.Pairs
 
@@ -162,13 +169,19 @@ class SimCore:
         dialplan: Dialplan,
         model: CalleeModel,
         settings: SimSettings | None = None,
+        queues: Iterable[str] | None = None,
     ) -> None:
+        """``queues``: the queues its queues.conf defines (default: asterisk_conf's). AMI and
+        Queue() know no other, as Asterisk; :meth:`queue` defines one (the simulator's own
+        agents, a deployment's extra queues)."""
         self.dialplan = dialplan
         self.model = model
         self.s = settings or SimSettings()
         self.channels: dict[str, Channel] = {}
         self.by_name: dict[str, Channel] = {}
-        self.queues: dict[str, Queue] = {}
+        self.queues: dict[str, Queue] = {
+            name: Queue(name) for name in (load_queue_names() if queues is None else queues)
+        }
         self.globals: dict[str, str] = dict(dialplan.globals)
         self._timers: list[tuple[float, int, Callable[[float], list[Output]]]] = []
         self._seq = itertools.count()
@@ -194,6 +207,7 @@ class SimCore:
 
     # -- public helpers ------------------------------------------------------------------------
     def queue(self, name: str) -> Queue:
+        """Queue ``name``, defined now if queues.conf did not (as if it had)."""
         q = self.queues.get(name)
         if q is None:
             q = self.queues[name] = Queue(name)
@@ -735,7 +749,11 @@ class SimCore:
     # -- queues -------------------------------------------------------------------------------
     def _queue_join(self, ch: Channel, step: Step, now: float, out: list[Output]) -> bool:
         args = split_args(step.data)
-        q = self.queue(args[0])
+        q = self.queues.get(args[0].strip() if args else "")
+        if q is None:  # not in queues.conf: Queue() returns at once (app_queue QUEUE_UNKNOWN)
+            ch.variables["QUEUESTATUS"] = "UNKNOWN"
+            out.append(Broadcast(ev.varset(ch.snap, "QUEUESTATUS", "UNKNOWN")))
+            return False
         timeout = None
         if len(args) > 4 and args[4].strip():
             try:

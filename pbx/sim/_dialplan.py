@@ -164,6 +164,26 @@ def load_dialplan(path: Path) -> Dialplan:
     return parse_dialplan(path.read_text(encoding="utf-8"), source=str(path))
 
 
+#: The queues of the shipped configuration.
+DEFAULT_QUEUES_CONF = Path(__file__).resolve().parents[2] / "asterisk_conf" / "queues.conf"
+
+
+def load_queue_names(path: Path = DEFAULT_QUEUES_CONF) -> frozenset[str]:
+    """The queues a ``queues.conf`` defines: its sections but ``[general]`` and templates
+    (``[name](!)``); a section made from a template (``[name](template)``) is a queue."""
+    names = set()
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        m = re.fullmatch(r"\[([^\]]+)\]\s*(?:\(([^)]*)\))?", line)
+        if m is None:
+            continue
+        name, options = m.group(1).strip(), (m.group(2) or "")
+        if name.lower() == "general" or "!" in options.split(","):
+            continue
+        names.add(name)
+    return frozenset(names)
+
+
 # -- patterns --------------------------------------------------------------------------------
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     body = pattern[1:]

@@ -11,7 +11,7 @@ import pytest
 from pbx.sim._actions import handle_action
 from pbx.sim._callees import CalleeModel, ModelFile
 from pbx.sim._core import Broadcast, EndMedia, Reply, SimCore, StartAgi, StartAudioSocket
-from pbx.sim._dialplan import load_dialplan
+from pbx.sim._dialplan import load_dialplan, load_queue_names
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAN = load_dialplan(ROOT / "asterisk_conf" / "extensions.conf")
@@ -24,7 +24,11 @@ def make_core(outcome: str, **model: object) -> SimCore:
 
 
 def originate(core: SimCore, now: float = 0.0, timeout_ms: int = 30000, asynchronous: bool = True):
-    pairs = [
+    return handle_action(core, 1, _originate_pairs("collections", timeout_ms, asynchronous), now)
+
+
+def _originate_pairs(queue: str, timeout_ms: int = 30000, asynchronous: bool = True) -> list:
+    return [
         ("Action", "Originate"),
         ("ActionID", f"{ATTEMPT}-o"),
         ("Channel", "PJSIP/+5215500000001@trunk"),
@@ -37,10 +41,9 @@ def originate(core: SimCore, now: float = 0.0, timeout_ms: int = 30000, asynchro
         ("ChannelId", ATTEMPT),
         ("Variable", f"PUENTE_ATTEMPT={ATTEMPT}"),
         ("Variable", "PUENTE_CAMPAIGN=c1"),
-        ("Variable", "PUENTE_QUEUE=collections"),
+        ("Variable", f"PUENTE_QUEUE={queue}"),
         ("Variable", "PUENTE_MODE=predictive"),
     ]
-    return handle_action(core, 1, pairs, now)
 
 
 def run_until(core: SimCore, until: float) -> list:
@@ -228,6 +231,33 @@ def test_the_callers_time_running_out_while_an_agent_rings_is_a_ring_no_answer()
     member = core.queues["collections"].members["PJSIP/agent101"]
     assert (member.snap.paused, member.channel, member.ring) == (0, None, None)
     assert "QueueMemberPause" not in names(out)
+
+
+def test_only_the_queues_of_queues_conf_exist_as_in_asterisk() -> None:
+    # asterisk_conf/queues.conf: collections and two preview queues; the template is no queue.
+    assert load_queue_names() == {"collections", "preview-a100", "preview-a101"}
+    core = make_core("human", ring_s={"dist": "fixed", "value": 1.0})
+    add = [("Action", "QueueAdd"), ("ActionID", "a"), ("Queue", "preview-a105"),
+           ("Interface", "PJSIP/agent105")]  # fmt: skip
+    (reply,) = handle_action(core, 1, add, 0.0)
+    assert dict(reply.pairs)["Message"] == "Unable to add interface to queue: No such queue"
+    remove = [("Action", "QueueRemove"), ("ActionID", "r"), ("Queue", "preview-a105"),
+              ("Interface", "PJSIP/agent105")]  # fmt: skip
+    (reply,) = handle_action(core, 1, remove, 0.0)
+    assert dict(reply.pairs)["Message"] == "Unable to remove interface from queue: No such queue"
+    # Queue() on it returns at once with QUEUESTATUS=UNKNOWN: the safe-harbor message plays.
+    core = make_core("human", ring_s={"dist": "fixed", "value": 1.0})
+    handle_action(core, 1, _originate_pairs("preview-a105"), 0.0)
+    run_until(core, 1.0)
+    out = core.media_ended(ATTEMPT, 1.5)
+    assert ("QUEUESTATUS", "UNKNOWN") in [
+        (d.get("Variable"), d.get("Value")) for d in (dict(o.pairs) for o in out
+                                                        if isinstance(o, Broadcast))
+    ]  # fmt: skip
+    results = [d for d in (dict(o.pairs) for o in out if isinstance(o, Broadcast))
+               if d.get("UserEvent") == "PuenteQueueResult"]  # fmt: skip
+    assert [d["QUEUESTATUS"] for d in results] == ["UNKNOWN"]
+    assert any(isinstance(o, StartAgi) and o.url.endswith("/abandon-save") for o in out)
 
 
 def test_far_end_hangup_during_audiosocket_closes_the_media() -> None:
