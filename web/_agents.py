@@ -392,6 +392,9 @@ async def set_agent_state(call: ApiCall) -> Any:
                 agent["id"],
             )
             queues = [r["queue_name"] for r in await conn.fetch(ACTIVE_QUEUES_SQL)]
+            inbound = call.settings.inbound_queue
+            if inbound and inbound not in queues:  # inbound callers reach ready agents too
+                queues.append(inbound)
             steps = queue_steps(
                 QueueMember(agent["interface"], agent["name"]),
                 before["state"] if before else "logged_out",

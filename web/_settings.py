@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -18,6 +19,9 @@ class WebSettings:
       in any 60 s; more are refused (429) without checking the password.
     - ``max_upload_bytes``: the largest lead file accepted (413 past it).
     - ``shutdown_timeout_s``: how long open requests get to finish when the server stops.
+    - ``inbound_queue``: the queue inbound and IVR callers who ask for an agent wait in
+      (``PUENTE_INBOUND_QUEUE`` in extensions.conf): an agent who is ready joins it too, with
+      the active campaigns' queues ("" for none).
     """
 
     enabled: bool = True
@@ -28,6 +32,7 @@ class WebSettings:
     login_attempts_per_min: int = 5
     max_upload_bytes: int = 200 * MIB
     shutdown_timeout_s: float = 10.0
+    inbound_queue: str = "collections"
 
     def validate(self) -> None:
         if not self.host:
@@ -44,3 +49,8 @@ class WebSettings:
             raise ValueError(f"max_upload_bytes {self.max_upload_bytes} must be in [1 KiB, 16 GiB]")
         if not 0 < self.shutdown_timeout_s <= 300:
             raise ValueError(f"shutdown_timeout_s {self.shutdown_timeout_s} must be in (0, 300]")
+        if self.inbound_queue and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.inbound_queue):
+            raise ValueError(
+                f"inbound_queue {self.inbound_queue!r} must be a queue name (letters, digits, "
+                "'_', '.', '-'), or empty for none"
+            )

@@ -33,8 +33,12 @@ LINK_DOWN = "the PBX link is down: try again in a moment"
 
 
 @contextlib.asynccontextmanager
-async def desk(pool: asyncpg.Pool, ami: Callable[[], Any]) -> AsyncIterator[TestClient]:
-    app = create_app(pool, WebSettings(), extensions=[desktop_extension(ami=ami)])
+async def desk(
+    pool: asyncpg.Pool, ami: Callable[[], Any], inbound_queue: str = ""
+) -> AsyncIterator[TestClient]:
+    # (No inbound queue unless a test asks: the campaigns' queues are what most tests follow.)
+    settings = WebSettings(inbound_queue=inbound_queue)
+    app = create_app(pool, settings, extensions=[desktop_extension(ami=ami)])
     async with TestClient(TestServer(app)) as http:
         yield http
 
@@ -148,6 +152,18 @@ async def test_ready_joins_the_queue_of_every_active_campaign_and_no_other(
         assert ami.member(q, _iface(agent)) is None
     assert await _states(db_pool, agent) == ["ready"]
     assert len(await audit_rows(db_pool, "agent.state", f"agent:{agent.agent_code}")) == 1
+
+
+async def test_ready_joins_the_inbound_queue_too(db_pool: asyncpg.Pool, floor: Floor) -> None:
+    # Inbound and IVR callers who ask for an agent wait in PUENTE_INBOUND_QUEUE (collections):
+    # ready agents take them even when no active campaign dials through that queue.
+    agent = await account(db_pool, "agent")
+    ami = AppQueue.defining(*floor.active, "collections")
+    async with desk(db_pool, lambda: ami, inbound_queue="collections") as http:
+        status, _ = await _set(http, agent, "ready")
+    assert status == 200
+    assert [a["Queue"] for a in ami.actions("QueueAdd")] == [*floor.active, "collections"]
+    assert ami.member("collections", _iface(agent)) is not None
 
 
 async def test_pause_and_ready_again_pause_and_unpause_in_every_queue(
