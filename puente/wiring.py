@@ -384,7 +384,12 @@ class OpsComponent:
                 "fastagi",
                 g.listening,
                 len(g.sessions),
-                {"error": g.errors_total, "timeout": g.timeouts_total},
+                # (command_failed: result=-1 on a live channel, e.g. a missing sound file)
+                {
+                    "error": g.errors_total,
+                    "timeout": g.timeouts_total,
+                    "command_failed": g.failures_total,
+                },
             ),
         ]
         if self._ami is not None:
