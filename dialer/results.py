@@ -33,7 +33,7 @@ _FINAL = """
 UPDATE call_attempts SET state = 'final', disposition = $2,
        originate_reason = $3, hangup_cause = $4, dial_status = $5,
        amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
-       ended_at = $8, finalized_at = $8
+       ended_at = $8, finalized_at = $8, abandoned = $9
 FROM leads l
 WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
   AND l.id = call_attempts.lead_id
@@ -56,8 +56,13 @@ async def write_result(
     amd: str | None,
     answered: bool,
     now: datetime,
+    abandoned: bool = False,
 ) -> bool:
-    """Write the result; True if this call wrote it, False if it was already final."""
+    """Write the result; True if this call wrote it, False if it was already final.
+
+    ``abandoned``: the live answer reached no agent in time, whatever came after (an agent
+    reached from the safe-harbor menu makes the disposition ``agent``, not the call less
+    abandoned); the ``abandoned`` disposition always is."""
     ledger = outcome.ledger_outcome if outcome is not None else ANSWERED_LEDGER.get(disposition)
     async with pool.acquire() as conn, conn.transaction():
         attempts = await conn.fetchval(
@@ -70,6 +75,7 @@ async def write_result(
             amd,
             answered,
             now,
+            abandoned or disposition == "abandoned",
         )
         if attempts is None:
             return False

@@ -79,6 +79,7 @@ class _Call:
     voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
     abandoned: bool = False
+    requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
 
 
@@ -107,6 +108,10 @@ class RunnerStats:
     abandoned: int = 0
     machines: int = 0
     finals: int = 0
+    # Of the finals this runner wrote: live answers, abandoned calls (the abandonment window
+    # adds them to what it read from the database).
+    final_live: int = 0
+    final_abandoned: int = 0
     adopted: int = 0
     released: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
@@ -119,8 +124,10 @@ class RunnerStats:
 class AbandonWindow:
     """The campaign's realised abandonment as the database had it: live answers and abandoned
     calls over its legal window and over the last 24 hours, read by every node's pacer alike,
-    whatever restarts or takeovers came before; with this runner's own counts at the read, so
-    that what it counts after the read is added until the next one."""
+    whatever restarts or takeovers came before; with the counts of the results this runner
+    had written at the read (``base_*``). Until the next read, the runner adds the results it
+    wrote since, and its calls still in progress: a call abandoned before a read and written
+    after it is in neither the read nor the results written since, but it is in progress."""
 
     live: int
     abandoned: int
@@ -129,11 +136,13 @@ class AbandonWindow:
     base_live: int = 0
     base_abandoned: int = 0
 
-    def now(self, stats: RunnerStats) -> tuple[int, int, int, int]:
-        """(window live, window abandoned, day live, day abandoned) with the runner's counts
-        since the read."""
-        live = stats.live - self.base_live
-        abandoned = stats.abandoned - self.base_abandoned
+    def now(
+        self, stats: RunnerStats, live_now: int = 0, abandoned_now: int = 0
+    ) -> tuple[int, int, int, int]:
+        """(window live, window abandoned, day live, day abandoned): the read, the results
+        written since, and ``live_now`` / ``abandoned_now`` calls in progress."""
+        live = stats.final_live - self.base_live + live_now
+        abandoned = stats.final_abandoned - self.base_abandoned + abandoned_now
         return (
             self.live + live,
             self.abandoned + abandoned,
@@ -286,9 +295,13 @@ class CampaignRunner:
             self.stats.connected += 1
             self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
+            call.requeued = False
             if fields.get("QUEUESTATUS") != "CONTINUE" and not call.connected:
+                if not call.abandoned:  # (a second wait for an agent is the same abandonment)
+                    self.stats.abandoned += 1
                 call.abandoned = True
-                self.stats.abandoned += 1
+        elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueWait":
+            call.requeued = True  # waits for an agent again: the pacer counts it as waiting
         elif (
             name == "Hangup" and call.answered_at is not None and fields.get("Uniqueid") == attempt
         ):
@@ -511,7 +524,7 @@ class CampaignRunner:
     async def _read_window(self) -> None:
         """The campaign's live answers and abandoned calls over its legal window and the last
         24 hours (every ``_WINDOW_READ_S``, as a task; the last read stands when it fails)."""
-        base_live, base_abandoned = self.stats.live, self.stats.abandoned
+        base_live, base_abandoned = self.stats.final_live, self.stats.final_abandoned
         try:
             async with asyncio.timeout(_WINDOW_READ_S):
                 r = await self.pool.fetchrow(
@@ -771,7 +784,7 @@ class CampaignRunner:
             for c in self.calls.values()
             if c.answered_at is not None
             and not c.connected
-            and not c.abandoned
+            and (not c.abandoned or c.requeued)
             and c.amd != "MACHINE"
         )
         free = self.board.free(now)
@@ -787,7 +800,10 @@ class CampaignRunner:
                 learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
                 if learnt != self.service:  # (its look-up table is built once per fit)
                     self.service = learnt
-            window_live, window_abandoned, day_live, day_abandoned = self.window.now(s)
+            in_progress = [c for c in self.calls.values() if c.amd and c.amd != "MACHINE"]
+            window_live, window_abandoned, day_live, day_abandoned = self.window.now(
+                s, len(in_progress), sum(1 for c in in_progress if c.abandoned)
+            )
             state = PacingState(
                 now=now,
                 free_agents=free,
@@ -885,9 +901,14 @@ class CampaignRunner:
         written = await write_result(
             self.pool, self.gate, self.c, call.dial, disposition, outcome,
             amd=call.amd, answered=call.answered_at is not None, now=self.clock(),
+            abandoned=call.abandoned,
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
+            if disposition in LIVE_DISPOSITIONS:
+                self.stats.final_live += 1
+            if call.abandoned or disposition == "abandoned":
+                self.stats.final_abandoned += 1
             by = self.stats.by_disposition
             by[disposition] = by.get(disposition, 0) + 1
             if self.on_final is not None:
@@ -929,11 +950,11 @@ CROSS JOIN LATERAL (SELECT st.state, st.reason FROM agent_states st WHERE st.age
 # prepared statement expects a sliver of the table, not a third.
 _WINDOW_SQL = """
 SELECT count(*) FILTER (WHERE disposition = ANY($3::text[])) AS live,
-       count(*) FILTER (WHERE disposition = 'abandoned') AS abandoned,
+       count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') AS abandoned,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
                           AND disposition = ANY($3::text[])) AS day_live,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
-                          AND disposition = 'abandoned') AS day_abandoned
+                          AND (abandoned OR disposition = 'abandoned')) AS day_abandoned
 FROM call_attempts
 WHERE campaign_id = $1
   AND created_at >= now() - make_interval(days => $2)

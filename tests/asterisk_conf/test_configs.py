@@ -293,7 +293,7 @@ def test_read_classes_and_eventfilter_keep_every_event_puente_handles(manager, e
     # Every UserEvent the dialplan emits reaches Puente, with the user class.
     assert "user" in read
     emitted = {m.group(1) for m in re.finditer(r"UserEvent\((\w+),", EXTENSIONS_TEXT)}
-    assert emitted == {"PuenteAMD", "PuenteQueueResult", "PuenteVoicemail"}
+    assert emitted == {"PuenteAMD", "PuenteQueueResult", "PuenteQueueWait", "PuenteVoicemail"}
     for name in emitted:
         payload = f"Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: {name}\r\nAttempt: x\r\n"
         assert event_passes(filters, payload), name

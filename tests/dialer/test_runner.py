@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,16 +105,26 @@ async def test_the_closed_loop_corrects_on_the_campaigns_window_in_the_database(
         assert runner.window is None
         runner._lines_wanted(1.0)  # not read yet: one line per free agent, no risk taken
         assert seen == []
-        runner.stats.live, runner.stats.abandoned = 2, 0  # before the read: in the database
+        # Results this runner wrote before the read are in the database...
+        runner.stats.final_live, runner.stats.final_abandoned = 2, 0
         await runner._read_window()
         # 30 days: 56 live answers (abandoned ones included), 11 abandoned; 24 h: 6 and 1.
         assert (runner.window.live, runner.window.abandoned) == (56, 11)
         assert (runner.window.day_live, runner.window.day_abandoned) == (6, 1)
-        runner.stats.live, runner.stats.abandoned = 6, 1  # after it: added
+        # ...those written after it are added (4 live, 1 abandoned), and so are its calls in
+        # progress: one abandoned in the safe-harbor menu, one with an agent, one a machine.
+        runner.stats.final_live, runner.stats.final_abandoned = 6, 1
+        for n, (amd, abandoned) in enumerate((("HUMAN", True), ("NOTSURE", False),
+                                              ("MACHINE", False))):  # fmt: skip
+            runner.calls[f"x{n}"] = SimpleNamespace(
+                amd=amd, abandoned=abandoned, answered_at=0.5, sent_at=0.0, connected=True,
+                requeued=False,
+            )  # fmt: skip
         runner._lines_wanted(1.0)
+        runner.calls.clear()
     (state,) = seen
-    assert (state.window_live, state.window_abandoned) == (60, 12)
-    assert (state.day_live, state.day_abandoned) == (10, 2)
+    assert (state.window_live, state.window_abandoned) == (56 + 4 + 2, 11 + 1 + 1)
+    assert (state.day_live, state.day_abandoned) == (6 + 4 + 2, 1 + 1 + 1)
 
 
 async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp_path) -> None:

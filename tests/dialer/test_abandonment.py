@@ -1,0 +1,93 @@
+"""An abandoned call stays abandoned: counted once, whatever happens after the 2 s rule failed.
+
+A live answer that reached no agent in time hears the safe-harbor message; from there the
+person may ask for an agent, wait again (PuenteQueueWait) and reach one. The call's disposition
+is then ``agent`` (a conversation), and its ``abandoned`` flag keeps it in the abandonment
+rate, which the pacer's window, the wallboard and the reports all count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from compliance import ComplianceGate
+from dialer.campaigns import LIVE_DISPOSITIONS, Campaign
+from dialer.results import write_result
+from dialer.runner import _WINDOW_SQL, CampaignRunner, RunnerStats
+from pbx.ami import AmiMessage
+from tests.dialer import test_selection
+from tests.dialer.test_callbacks import claim
+from tests.dialer.test_selection import NOON
+
+campaign = test_selection.campaign
+ATTEMPT = "3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61"
+
+
+def _event(name: str, *pairs: tuple[str, str]) -> AmiMessage:
+    return AmiMessage.from_pairs([("Event", name), *pairs])
+
+
+def _user_event(kind: str, *pairs: tuple[str, str]) -> AmiMessage:
+    return _event("UserEvent", ("UserEvent", kind), ("Attempt", ATTEMPT), *pairs)
+
+
+def _runner() -> CampaignRunner:
+    """The runner's event handling alone (no database, no AMI): a bare instance."""
+    r = CampaignRunner.__new__(CampaignRunner)
+    r.stats = RunnerStats()
+    r.calls = {}
+    r.board = SimpleNamespace(event=lambda *a: False)
+    r.tracker = SimpleNamespace(event=lambda *a: [])
+    r._finals = asyncio.Queue()
+    r._spawn = lambda coro: coro.close()
+    return r
+
+
+def test_abandoned_then_with_an_agent_is_counted_once_and_stays_abandoned() -> None:
+    r = _runner()
+    call = r.calls[ATTEMPT] = SimpleNamespace(
+        answered_at=1.0, sent_at=0.0, amd=None, connected=False, abandoned=False,
+        requeued=False, voicemail_left=False, ending=False,
+    )  # fmt: skip
+    r._on_event(_user_event("PuenteAMD", ("AMDSTATUS", "HUMAN")))
+    r._on_event(_user_event("PuenteQueueResult", ("QUEUESTATUS", "TIMEOUT")))
+    assert (r.stats.live, r.stats.abandoned, call.abandoned) == (1, 1, True)
+    # The safe-harbor menu: "an agent, please". Waiting again: the pacer counts it waiting.
+    r._on_event(_user_event("PuenteQueueWait"))
+    assert call.requeued
+    r._on_event(_user_event("PuenteQueueResult", ("QUEUESTATUS", "TIMEOUT")))
+    assert (r.stats.abandoned, call.requeued) == (1, False)  # the same abandonment, once
+    r._on_event(_user_event("PuenteQueueWait"))
+    r._on_event(_event("AgentConnect", ("Uniqueid", ATTEMPT), ("Interface", "PJSIP/a1")))
+    r._on_event(_event("Hangup", ("Uniqueid", ATTEMPT), ("Cause", "16")))
+    assert r._finals.get_nowait() == (ATTEMPT, "agent", None)
+    assert call.abandoned  # what _record hands to write_result(abandoned=...)
+
+
+async def test_the_flag_is_written_and_every_count_of_abandonment_sees_it(
+    db_pool, campaign
+) -> None:
+    cid, _ = campaign
+    c = Campaign.from_row(await db_pool.fetchrow("SELECT * FROM campaigns WHERE id = $1", cid))
+    gate = ComplianceGate(db_pool)
+    (talked, dropped), _ = await claim(db_pool, campaign, 2)
+    end = NOON
+    assert await write_result(
+        db_pool, gate, c, talked, "agent", None, amd="HUMAN", answered=True, now=end,
+        abandoned=True,
+    )  # fmt: skip
+    assert await write_result(
+        db_pool, gate, c, dropped, "abandoned", None, amd="HUMAN", answered=True, now=end
+    )
+    rows = await db_pool.fetch(
+        "SELECT disposition, abandoned FROM call_attempts WHERE campaign_id = $1 ORDER BY 1",
+        cid,
+    )
+    assert [tuple(r) for r in rows] == [("abandoned", True), ("agent", True)]
+    # A conversation: the lead is done, not retried as an abandoned call would be.
+    lead = await db_pool.fetchval("SELECT state FROM leads WHERE id = $1", talked.lead_id)
+    assert lead == "done"
+    window = await db_pool.fetchrow(_WINDOW_SQL, cid, 30, list(LIVE_DISPOSITIONS))
+    assert (window["live"], window["abandoned"]) == (2, 2)
+    assert (window["day_live"], window["day_abandoned"]) == (2, 2)
