@@ -731,29 +731,37 @@ class CampaignRunner:
 
     async def _pause_absent(self, interface: str, ring_ms: int) -> None:
         reason = "no answer"
+        # (The interface is never logged: a remote agent's may hold a phone number.)
+        try:
+            agent = await self.pool.fetchrow(_AGENT_OF_INTERFACE, interface)
+        except _DB_ERRORS:
+            agent = None
+        who = f"agent {agent['code']}" if agent else "a queue member that is no Puente agent"
         log.warning(
             "dialer %s: %s rang %d ms without answering: pausing it (%s)",
-            self.c.code, interface, ring_ms, reason,
+            self.c.code, who, ring_ms, reason,
         )  # fmt: skip
         try:
             result = await self.ami.send_action(
                 "QueuePause", [("Interface", interface), ("Paused", "true"), ("Reason", reason)]
             )
             if not result.ok:
-                log.warning("dialer %s: QueuePause %s refused: %s",
-                            self.c.code, interface, result.message)  # fmt: skip
+                log.warning("dialer %s: QueuePause of %s refused: %s",
+                            self.c.code, who, result.message)  # fmt: skip
                 return
         except (PbxError, TimeoutError) as e:
-            log.warning("dialer %s: QueuePause %s: %s", self.c.code, interface, e)
+            log.warning("dialer %s: QueuePause of %s: %s", self.c.code, who, e)
             return
+        if agent is None or agent["state"] in (None, "logged_out", "paused"):
+            return  # nothing to tell on a desktop: not logged in, or paused already
         try:  # the agent desktop shows why (the agent unpauses from there)
             await self.pool.execute(
-                """INSERT INTO agent_states (agent_id, state, reason, at)
-                   SELECT id, 'paused', $2, $3 FROM agents WHERE interface = $1""",
-                interface, reason, self.clock(),
+                "INSERT INTO agent_states (agent_id, state, reason, at) "
+                "VALUES ($1, 'paused', $2, $3)",
+                agent["id"], reason, self.clock(),
             )  # fmt: skip
         except _DB_ERRORS as e:
-            log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, interface, e)
+            log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, who, e)
 
     async def _assign_agent(self, attempt: str, interface: str) -> None:
         try:
@@ -936,6 +944,13 @@ _RESCORE_S = 60.0
 # within half a second; the queue rings a member for at most the caller's 1-2 s budget).
 _NO_ANSWER_PAUSE_MS = 1000
 _WINDOW_READ_S = 30.0
+# The agent on a queue interface, and its latest state on the desktop (None: never set).
+_AGENT_OF_INTERFACE = """
+SELECT a.id, a.code,
+       (SELECT st.state FROM agent_states st WHERE st.agent_id = a.id
+        ORDER BY st.at DESC, st.id DESC LIMIT 1) AS state
+FROM agents a WHERE a.interface = $1
+"""
 # The latest state of every agent that has one (set on the desktop; an agent who never used it,
 # e.g. a static member of queues.conf, is left as Asterisk has it).
 _AGENT_STATES_SQL = """

@@ -136,6 +136,10 @@ async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp
         "ON CONFLICT (interface) DO UPDATE SET name = EXCLUDED.name RETURNING id",
         code,
     )
+    await db_pool.execute("DELETE FROM agent_states WHERE agent_id = $1", agent)
+    await db_pool.execute(  # logged in on the desktop
+        "INSERT INTO agent_states (agent_id, state, at) VALUES ($1, 'ready', now())", agent
+    )
     async with floor(db_pool, model=MODEL, agents=2) as f:
         runner = await f.runner_for(code)
         runner.is_leader = True
