@@ -328,12 +328,9 @@ def _queue_add(
     if iface in q.members:
         return [_resp(conn, aid, "Error", ("Message", "Unable to add interface: Already there"))]
     paused = f.get("paused", "false").lower() in ("true", "1", "yes")
-    try:
-        wrapup_s = int(f.get("wrapuptime", "0") or 0)
-    except ValueError:
-        wrapup_s = 0
+    # (Asterisk 22's QueueAdd has no Wrapuptime: the member gets the queue's.)
     out = core.add_member(
-        qname, iface, f.get("membername") or iface, now, paused=paused, wrapup_s=wrapup_s,
+        qname, iface, f.get("membername") or iface, now, paused=paused,
         reason=f.get("reason", "") if paused else "",
     )  # fmt: skip
     return [_resp(conn, aid, "Success", ("Message", "Added interface to queue")), *out]
