@@ -480,34 +480,39 @@ class CampaignRunner:
         await self._seat_agents()
 
     async def _seat_agents(self) -> None:
-        """Keep the campaign queue's members equal to the logged-in agents.
+        """Keep the campaign queue's members equal to this campaign's logged-in agents.
 
-        The agent desktop adds an agent to the queues of the campaigns active when they log in
-        (web/_agents.py); a campaign started or switched to this queue later, or a log-out that
-        raced with that, would otherwise leave its queue without them, or with them. Agents
-        are members with the pause they have; interfaces that are no Puente agent's are left
-        alone."""
+        An agent takes calls for one campaign at a time (``agents.campaign_id``, chosen on the
+        desktop, web/_agents.py): a member counted free by two campaigns' pacers is dialed for
+        twice. The desktop moves an agent between queues as it logs in, switches and logs out;
+        a campaign started or switched to this queue later, or a change that raced with that,
+        would otherwise leave its queue without them, or with them. This campaign's agents are
+        members with the pause they have; a Puente agent (one with a state) logged out, or
+        working a campaign on another queue, is removed; interfaces that are no Puente agent's
+        (static members of queues.conf) are left alone, and so are agents with no campaign
+        chosen. Logs name agents by code: an interface may hold a phone number."""
         if self.c.mode == "preview" or self.c.state not in ("running", "paused"):
             return
         try:
-            rows = await self.pool.fetch(_AGENT_STATES_SQL)
+            rows = await self.pool.fetch(_AGENT_STATES_SQL, self.c.id, self.c.queue)
         except _DB_ERRORS as e:
             log.warning("dialer %s: agents not seated: %s", self.c.code, e)
             return
         for r in rows:
             interface, state = r["interface"], r["state"]
             member = interface in self.board.agents
-            if state != "logged_out" and not member:
+            if r["ours"] and state != "logged_out" and not member:
                 fields = [("Queue", self.c.queue), ("Interface", interface),
                           ("MemberName", r["name"])]  # fmt: skip
                 if state == "paused":
                     fields += [("Paused", "true"), ("Reason", r["reason"] or "paused")]
                 else:
                     fields.append(("Paused", "false"))
-                action, tolerated = "QueueAdd", "Already there"
-            elif state == "logged_out" and member:
+                action, tolerated, why = "QueueAdd", "Already there", state
+            elif member and (state == "logged_out" or r["elsewhere"]):
                 fields = [("Queue", self.c.queue), ("Interface", interface)]
                 action, tolerated = "QueueRemove", "Not there"
+                why = "logged out" if state == "logged_out" else f"on campaign {r['campaign']}"
             else:
                 continue
             try:
@@ -516,7 +521,7 @@ class CampaignRunner:
                 log.warning("dialer %s: %s of agent %s: %s", self.c.code, action, r["code"], e)
                 return
             if result.ok or tolerated in (result.message or ""):
-                log.info("dialer %s: %s agent %s (%s)", self.c.code, action, r["code"], state)
+                log.info("dialer %s: %s agent %s (%s)", self.c.code, action, r["code"], why)
             else:
                 log.warning("dialer %s: %s of agent %s refused: %s",
                             self.c.code, action, r["code"], result.message)  # fmt: skip
@@ -952,12 +957,17 @@ SELECT a.id, a.code,
 FROM agents a WHERE a.interface = $1
 """
 # The latest state of every agent that has one (set on the desktop; an agent who never used it,
-# e.g. a static member of queues.conf, is left as Asterisk has it).
+# e.g. a static member of queues.conf, is left as Asterisk has it), and where it works: ``ours``,
+# campaign $1's agent; ``elsewhere``, another campaign's whose queue is not this one ($2: two
+# campaigns on one queue would take each other's agents out, and back in, forever).
 _AGENT_STATES_SQL = """
-SELECT a.code, a.name, a.interface, s.state, s.reason
+SELECT a.code, a.name, a.interface, s.state, s.reason, c.code AS campaign,
+       coalesce(a.campaign_id = $1, false) AS ours,
+       coalesce(a.campaign_id <> $1 AND c.queue_name <> $2, false) AS elsewhere
 FROM agents a
 CROSS JOIN LATERAL (SELECT st.state, st.reason FROM agent_states st WHERE st.agent_id = a.id
                     ORDER BY st.at DESC, st.id DESC LIMIT 1) s
+LEFT JOIN campaigns c ON c.id = a.campaign_id
 """
 # The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,
 # from call_attempts_campaign_created_idx (which holds the disposition: older rows are counted

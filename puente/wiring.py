@@ -425,7 +425,7 @@ class DemoWebComponent:
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         await self._web.start(tg)
-        agents = [(f"agent-{code}", f"Local/{code}-100@agents") for code in DEMO_CAMPAIGNS]
+        agents = [(f"agent-{code}", f"Local/{code}-100@agents", code) for code in DEMO_CAMPAIGNS]
         self._users = await ensure_demo_users(self._pool, self._password, agents)
         # Shown once on the demo's terminal, never logged (set PUENTE_DEMO_PASSWORD to choose).
         print(

@@ -10,18 +10,31 @@ Disposition codes and whether each means the agent spoke with the debtor (a righ
 contact, counted by the daily report) are :data:`DISPOSITIONS`. ``wrong_party`` also marks the
 number ``wrong_party``, so lead selection stops dialing it.
 
-An agent's state is its membership of Asterisk's queues (app_queue, over AMI), changed there
+An agent works one campaign at a time (``agents.campaign_id``, as VICIdial's agents log into
+one campaign): each campaign's pacer counts the free agents of its own queue, and an agent in
+two active campaigns' queues was counted free by both, and dialed for by both (abandoned calls
+over the legal 3 %). Going ``ready`` needs that campaign (:func:`choose_campaign`): the one the
+request names (``"campaign": "<code>"``), else the agent's stored one if it is still active,
+else the only active one; with several active and none named it is a 422 naming them. Active
+means ``running`` or ``paused`` and not in preview mode (preview calls go to the agent's own
+queue ``preview-<code>``, joined when it asks for a lead). The choice is stored, and kept when
+the agent logs out (the next login's default). With no campaign active an agent can go ready
+only for the inbound queue, when one is configured (``WebSettings.inbound_queue``).
+
+The state is the agent's membership of Asterisk's queues (app_queue, over AMI), changed there
 first: :func:`queue_steps` says which actions a change needs (pure), :func:`apply_queue_steps`
 sends them; only when Asterisk has done them (or says it was so already) is the state row
-written. Going ``ready`` from ``logged_out`` adds the agent's ``interface`` (``QueueAdd``,
-unpaused, its name as ``MemberName``) to the queue of every ``running`` or ``paused`` campaign
-that is not in preview mode; ``paused`` pauses it in all its queues (``QueuePause`` with the
-reason, no ``Queue``); ``ready`` again unpauses it and adds it to any such queue it is missing
-from (a campaign started meanwhile); ``logged_out`` removes it from those queues and from its
-own preview queue (``QueueRemove``). The PBX link down, or Asterisk refusing, is a 422 naming
-what was refused, and nothing is recorded; what this request had already changed is taken
-back. An application without a PBX link (built without :func:`web._desktop.desktop_extension`)
-records states only.
+written. ``ready`` adds the agent's ``interface`` (``QueueAdd``, unpaused, its name as
+``MemberName``) to its campaign's queue and the inbound queue (if configured, and not another
+active campaign's queue); ``ready`` while logged in unpauses it first (app_queue's autopause
+too), and, naming another campaign, moves it: ``QueueRemove`` from the old campaign's queue,
+then ``QueueAdd`` to the new one. ``paused`` pauses it in all its queues (``QueuePause`` with
+the reason, no ``Queue``); ``logged_out`` removes it from its campaign's queue, the inbound
+queue and its own preview queue (``QueueRemove``). The dialer's leader of each campaign keeps
+its queue so too (dialer/runner.py ``_seat_agents``). The PBX link down, or Asterisk refusing,
+is a 422 naming what was refused, and nothing is recorded; what this request had already
+changed is taken back. An application without a PBX link (built without
+:func:`web._desktop.desktop_extension`) records states and campaigns only.
 """
 
 from __future__ import annotations
@@ -78,6 +91,7 @@ _STATE_BODY = object_schema(
             "maxLength": 200,
             "pattern": r"^[^\x00-\x1f\x7f]+$",
         },
+        "campaign": {**CODE, "description": "going ready: the campaign to take calls for"},
     },
     ("state",),
 )
@@ -90,9 +104,11 @@ _DISPOSITION_BODY = object_schema(
     ("code",),
 )
 _AGENTS = """
-SELECT a.id, a.code, a.name, a.interface, u.username, s.state, s.reason, s.at AS state_at
+SELECT a.id, a.code, a.name, a.interface, u.username, s.state, s.reason, s.at AS state_at,
+       c.code AS campaign
 FROM agents a
 LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN campaigns c ON c.id = a.campaign_id
 LEFT JOIN LATERAL (
     SELECT st.state, st.reason, st.at FROM agent_states st
     WHERE st.agent_id = a.id ORDER BY st.at DESC, st.id DESC LIMIT 1
@@ -167,13 +183,74 @@ NOT_A_MEMBER = "Interface not found"  # QueuePause: the interface is in no queue
 # This one is a configuration error: the queue is not in queues.conf.
 NO_SUCH_QUEUE = "Unable to add interface to queue: No such queue"
 
-# The queues an agent who is ready takes calls from: each active campaign's, except preview
-# campaigns (their calls go to the agent's own queue, joined when the agent asks for a lead).
-ACTIVE_QUEUES_SQL = """
-SELECT DISTINCT queue_name FROM campaigns
+# The campaigns an agent may go ready for: the active ones, except preview campaigns (their
+# calls go to the agent's own queue, joined when the agent asks for a lead).
+ACTIVE_CAMPAIGNS_SQL = """
+SELECT id, code, name, queue_name FROM campaigns
 WHERE state IN ('running', 'paused') AND mode <> 'preview'
-ORDER BY queue_name
+ORDER BY code
 """
+
+
+@dataclass(frozen=True)
+class ActiveCampaign:
+    """A campaign an agent may take calls for: running or paused, not in preview mode."""
+
+    id: int
+    code: str
+    name: str
+    queue: str
+
+
+def _choices(active: Sequence[ActiveCampaign]) -> str:
+    return ", ".join(f"{c.code} ({c.name})" for c in active)
+
+
+def choose_campaign(
+    active: Sequence[ActiveCampaign], *, named: str | None, stored: int | None, inbound: bool
+) -> ActiveCampaign | None:
+    """The campaign an agent going ready takes calls for (None: the inbound queue only).
+
+    ``named``: the request's (it must be active: the caller explains a campaign that is not);
+    else ``stored``, the agent's, while it is active; else the only active campaign. Raises
+    :class:`Invalid` (on ``campaign``) naming the active campaigns when there are several and
+    none is chosen, and when none is active and there is no ``inbound`` queue to go ready for.
+    """
+    if named is not None:
+        found = next((c for c in active if c.code == named), None)
+        if found is None:
+            raise Invalid(f"campaign: {named!r} is not running or paused; choose one of: "
+                          f"{_choices(active) or 'none is active'}", "campaign")  # fmt: skip
+        return found
+    found = next((c for c in active if c.id == stored), None)
+    if found is not None:
+        return found
+    if len(active) == 1:
+        return active[0]
+    if active:
+        raise Invalid("campaign: an agent takes calls for one campaign at a time; choose one "
+                      f"of: {_choices(active)}", "campaign")  # fmt: skip
+    if inbound:
+        return None
+    raise Invalid("campaign: no campaign is running or paused (outside preview mode), so there "
+                  "are no calls to go ready for; preview leads are asked for with Next lead",
+                  "campaign")  # fmt: skip
+
+
+async def _named_campaign(
+    conn: asyncpg.Connection, code: str, active: Sequence[ActiveCampaign]
+) -> None:
+    """Refuse (422) a named campaign the agent may not go ready for, saying why."""
+    if any(c.code == code for c in active):
+        return
+    row = await conn.fetchrow("SELECT state, mode FROM campaigns WHERE code = $1", code)
+    choose = f"choose one of: {_choices(active) or 'none is active'}"
+    if row is None:
+        raise Invalid(f"campaign: no campaign {code!r}; {choose}", "campaign")
+    if row["mode"] == "preview":
+        raise Invalid(f"campaign: {code!r} is in preview mode (its leads are asked for with "
+                      f"Next lead, in the agent's own queue); {choose}", "campaign")  # fmt: skip
+    raise Invalid(f"campaign: {code!r} is {row['state']}; {choose}", "campaign")
 
 
 @dataclass(frozen=True)
@@ -252,28 +329,33 @@ def queue_steps(
     reason: str | None = None,
     before_reason: str | None = None,
     own_queue: str | None = None,
+    leave: Sequence[str] = (),
 ) -> list[QueueStep]:
     """The AMI actions that move the agent ``m`` from state ``before`` to ``after``.
 
-    ``queues``: the active non-preview campaigns' queues; ``own_queue``: the agent's preview
-    queue, also left on logout; ``reason``: the pause's; ``before_reason``: the pause being
-    ended (put back if the change fails). Pausing a member of no queue is no error (``Interface
-    not found``: nothing to pause, and going ready adds it). Going ready again from ``ready``
-    unpauses too: app_queue pauses a member who lets a call ring out (``autopause``).
-    ``ringing``, ``talking`` and ``wrapup`` are Asterisk's own doing: no action.
+    ``queues``: the queues the agent takes calls from (its campaign's, and the inbound queue);
+    ``leave``: going ready, queues to leave first (the campaign it switches from); ``own_queue``:
+    the agent's preview queue, also left on logout; ``reason``: the pause's; ``before_reason``:
+    the pause being ended (put back if the change fails). Pausing a member of no queue is no
+    error (``Interface not found``: nothing to pause, and going ready adds it). Going ready
+    again from ``ready`` unpauses too: app_queue pauses a member who lets a call ring out
+    (``autopause``). A switch leaves the old queue before the unpause, so that the old
+    campaign's calls never reach the agent unpaused. ``ringing``, ``talking`` and ``wrapup`` are
+    Asterisk's own doing: no action.
     """
     was_paused = before == "paused"
     if after == "paused":
         return [queue_pause(m, True, reason)]
     if after == "ready":
-        steps = []
+        steps = [queue_remove(m, q, paused=was_paused, reason=before_reason)
+                 for q in leave if q not in queues]  # fmt: skip
         if before != "logged_out":
             back = queue_pause(m, True, before_reason) if was_paused else None
             steps.append(queue_pause(m, False, undo=back))
         return steps + [queue_add(m, q) for q in queues]
     if after == "logged_out":
-        leave = [*queues, own_queue] if own_queue and own_queue not in queues else list(queues)
-        return [queue_remove(m, q, paused=was_paused, reason=before_reason) for q in leave]
+        out = [*queues, own_queue] if own_queue and own_queue not in queues else list(queues)
+        return [queue_remove(m, q, paused=was_paused, reason=before_reason) for q in out]
     return []
 
 
@@ -353,6 +435,7 @@ def _agent_json(row: asyncpg.Record) -> dict[str, Any]:
         "state": row["state"] or "logged_out",
         "reason": row["reason"],
         "state_at": row["state_at"],
+        "campaign": row["campaign"],
     }
 
 
@@ -366,24 +449,57 @@ async def list_agents(call: ApiCall) -> Any:
     return {"agents": [_agent_json(r) for r in rows]}
 
 
+def _takes_calls_from(
+    campaign: ActiveCampaign | None, active: Sequence[ActiveCampaign], inbound: str
+) -> list[str]:
+    """The queues of an agent working ``campaign``: its queue, and the inbound queue unless that
+    is another active campaign's (that campaign's pacer would count the agent as its own)."""
+    queues = [campaign.queue] if campaign is not None else []
+    others = {c.queue for c in active if c != campaign}
+    if inbound and inbound not in queues:
+        if inbound in others:
+            log.warning("the inbound queue %s is also campaign %s's: not joined", inbound,
+                        next(c.code for c in active if c.queue == inbound))  # fmt: skip
+        else:
+            queues.append(inbound)
+    return queues
+
+
 async def set_agent_state(call: ApiCall) -> Any:
-    """Asterisk's queues first (:func:`queue_steps`), then the state row and its audit entry.
+    """The campaign (going ready: :func:`choose_campaign`), Asterisk's queues
+    (:func:`queue_steps`), then the state row, the agent's campaign and the audit entry.
 
     The agent's row stays locked meanwhile: two changes of one agent (a double click, the
     agent and a supervisor) reach Asterisk and the table in the same order."""
     code = call.params["code"]
     state, reason = call.body["state"], call.body.get("reason")
+    named = call.body.get("campaign")
     if state == "paused" and not reason:
         raise Invalid("reason: a pause needs a reason", "reason")
+    if named is not None and state != "ready":
+        raise Invalid("campaign: a campaign is chosen when going ready", "campaign")
     link = call.app.get(AMI_LINK)
+    inbound = call.settings.inbound_queue
     async with call.pool.acquire() as conn, conn.transaction():
         agent = await conn.fetchrow(
-            "SELECT id, name, interface FROM agents WHERE code = $1 FOR NO KEY UPDATE", code
+            "SELECT a.id, a.name, a.interface, a.campaign_id, c.queue_name FROM agents a"
+            " LEFT JOIN campaigns c ON c.id = a.campaign_id"
+            " WHERE a.code = $1 FOR NO KEY UPDATE OF a",
+            code,
         )
         if agent is None:
             raise NotFound(f"no agent {code!r}")
         if call.user.is_agent and agent["id"] != call.user.agent_id:
             raise Forbidden("an agent may only change its own state")
+        active = [ActiveCampaign(r["id"], r["code"], r["name"], r["queue_name"])
+                  for r in await conn.fetch(ACTIVE_CAMPAIGNS_SQL)]  # fmt: skip
+        campaign: ActiveCampaign | None = None
+        if state == "ready":
+            if named is not None:
+                await _named_campaign(conn, named, active)
+            campaign = choose_campaign(
+                active, named=named, stored=agent["campaign_id"], inbound=bool(inbound)
+            )
         changed: list[str] = []
         if link is not None:
             before = await conn.fetchrow(
@@ -391,20 +507,34 @@ async def set_agent_state(call: ApiCall) -> Any:
                 " ORDER BY at DESC, id DESC LIMIT 1",
                 agent["id"],
             )
-            queues = [r["queue_name"] for r in await conn.fetch(ACTIVE_QUEUES_SQL)]
-            inbound = call.settings.inbound_queue
-            if inbound and inbound not in queues:  # inbound callers reach ready agents too
-                queues.append(inbound)
+            before_state = before["state"] if before else "logged_out"
+            old_queue = agent["queue_name"]  # its campaign's, active or not
+            leave: list[str] = []
+            if state == "ready":
+                queues = _takes_calls_from(campaign, active, inbound)
+                switched = campaign is None or campaign.id != agent["campaign_id"]
+                if old_queue and switched and before_state != "logged_out":
+                    leave.append(old_queue)
+            else:  # a pause pauses it everywhere; a logout leaves its campaign's and inbound
+                queues = list(dict.fromkeys(q for q in (old_queue, inbound) if q))
             steps = queue_steps(
                 QueueMember(agent["interface"], agent["name"]),
-                before["state"] if before else "logged_out",
+                before_state,
                 state,
                 queues,
                 reason=reason,
                 before_reason=before["reason"] if before else None,
                 own_queue=preview_queue(code),
+                leave=leave,
             )
             changed = await apply_queue_steps(link(), steps, field="state", agent=code)
+        if state == "ready":
+            await conn.execute(
+                "UPDATE agents SET campaign_id = $2 WHERE id = $1 AND campaign_id IS DISTINCT"
+                " FROM $2",
+                agent["id"],
+                campaign.id if campaign else None,
+            )
         await conn.execute(
             "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, $4)",
             agent["id"],
@@ -412,10 +542,14 @@ async def set_agent_state(call: ApiCall) -> Any:
             reason if state == "paused" else None,
             call.now(),
         )
-        await audit(conn, call.user.username, "agent.state", f"agent:{code}",
-                    {"state": state, "reason": reason})  # fmt: skip
+        details: dict[str, Any] = {"state": state, "reason": reason}
+        if state == "ready":
+            details["campaign"] = campaign.code if campaign else None
+        await audit(conn, call.user.username, "agent.state", f"agent:{code}", details)
         row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent["id"])
-    log.info("agent %s %s%s", code, state, "".join(f"; {w}" for w in changed))
+    log.info("agent %s %s%s%s", code, state,
+             f" for campaign {campaign.code}" if campaign else "",
+             "".join(f"; {w}" for w in changed))  # fmt: skip
     return _agent_json(row)
 
 
@@ -516,7 +650,9 @@ ROUTES = [
     ApiRoute("POST", "/agents/{code}/state", set_agent_state,
              "Set an agent ready, paused (with a reason) or logged out (an agent: its own); "
              "its Asterisk queue membership first (422 when the PBX link is down or Asterisk "
-             "refuses)",
+             "refuses). Going ready takes calls for one campaign: the one named, else the "
+             "agent's own while it is active, else the only active one (422 naming them "
+             "when there are several)",
              "agents", params={"code": CODE}, body=_STATE_BODY, response="The agent"),
     ApiRoute("GET", "/attempts", list_attempts,
              "Call attempts, newest first (an agent: its own only)", "calls",

@@ -4,7 +4,9 @@ A campaign is validated as the dialer will load it (:meth:`dialer.campaigns.Camp
 and its rule packs), so a mistake is refused here with the dialer's own message and the field
 named, instead of the dialer skipping the campaign later. Starting sets ``state = 'running'``;
 the dialer of every node picks that up within ``dialer.refresh_s``. The state changes are a
-table (:data:`TRANSITIONS`); anything else is a 409.
+table (:data:`TRANSITIONS`); anything else is a 409. So is making a campaign active (running
+or paused) while another active one, not in preview mode, uses the same ``queue_name``: each
+pacer counts its queue's free agents as its own, and two would dial for the same agents.
 """
 
 from __future__ import annotations
@@ -205,6 +207,33 @@ async def edit_campaign(call: ApiCall) -> Any:
     return campaign_json(row)
 
 
+# The states in which a campaign's queue is worked: its pacer runs and its agents are seated.
+ACTIVE = frozenset({"running", "paused"})
+_QUEUE_LOCK = 0x71756575  # pg_advisory_xact_lock(_QUEUE_LOCK, hashtext(queue)): "queu"
+_SAME_QUEUE = """
+SELECT code, state FROM campaigns
+WHERE queue_name = $1 AND code <> $2 AND state IN ('running', 'paused') AND mode <> 'preview'
+ORDER BY code LIMIT 1
+"""
+
+
+async def _check_queue_free(conn: asyncpg.Connection, code: str, queue: str) -> None:
+    """Refuse (409) to activate a campaign on the queue of another active one.
+
+    Each campaign's pacer counts the free members of its queue as its own agents: two on one
+    queue both dial for the same agents, and the calls no agent is left for are abandoned. The
+    queue's lock makes two starts at once take turns (the second sees the first)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUEUE_LOCK, queue)
+    other = await conn.fetchrow(_SAME_QUEUE, queue, code)
+    if other is not None:
+        raise Conflict(
+            f"campaign {other['code']!r} is {other['state']} on queue {queue}: two active "
+            "campaigns on one queue would count the same agents as free and both dial for "
+            f"them; stop {other['code']!r} or give {code!r} a queue_name of its own",
+            "queue_name",
+        )
+
+
 def _transition(action: str) -> Callable[[ApiCall], Awaitable[Any]]:
     allowed_from, target = TRANSITIONS[action]
 
@@ -219,6 +248,8 @@ def _transition(action: str) -> Callable[[ApiCall], Awaitable[Any]]:
             if target == "running":
                 current = campaign_json(row)
                 check_campaign(call, {"code": code, **{c: current[c] for c in _COLUMNS}})
+            if target in ACTIVE and row["state"] not in ACTIVE and row["mode"] != "preview":
+                await _check_queue_free(conn, code, row["queue_name"])
             await conn.execute("UPDATE campaigns SET state = $2 WHERE code = $1", code, target)
             await audit(conn, call.user.username, f"campaign.{action}", f"campaign:{code}",
                         {"from": row["state"], "to": target})  # fmt: skip

@@ -21,9 +21,10 @@ def demo_password() -> str:
 
 
 async def ensure_demo_users(
-    pool: asyncpg.Pool, password: str, agents: Sequence[tuple[str, str]]
+    pool: asyncpg.Pool, password: str, agents: Sequence[tuple[str, str, str]]
 ) -> list[str]:
-    """Create or reset the demo users; ``agents`` are (code, queue member interface) pairs.
+    """Create or reset the demo users; ``agents`` are (code, queue member interface, campaign
+    code) triples: each demo agent works its campaign (the one the desktop offers first).
     Returns the user names."""
     hashed = await hash_password_async(password)
     names = ["supervisor"]
@@ -34,7 +35,7 @@ async def ensure_demo_users(
             " disabled = false",
             hashed,
         )
-        for code, interface in agents:
+        for code, interface, campaign in agents:
             user = await conn.fetchval(
                 "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, 'agent')"
                 " ON CONFLICT (username) DO UPDATE SET password_hash = $2, disabled = false"
@@ -43,11 +44,14 @@ async def ensure_demo_users(
                 hashed,
             )
             await conn.execute(
-                "INSERT INTO agents (code, name, interface, user_id) VALUES ($1, $1, $2, $3)"
-                " ON CONFLICT (code) DO UPDATE SET interface = $2, user_id = $3",
+                "INSERT INTO agents (code, name, interface, user_id, campaign_id)"
+                " VALUES ($1, $1, $2, $3, (SELECT id FROM campaigns WHERE code = $4))"
+                " ON CONFLICT (code) DO UPDATE SET interface = $2, user_id = $3,"
+                " campaign_id = coalesce(agents.campaign_id, EXCLUDED.campaign_id)",
                 code,
                 interface,
                 user,
+                campaign,
             )
             names.append(code)
     return names

@@ -8,11 +8,12 @@
   agent's queue interface, the screen pop (:func:`web._screenpop.screen_pop`) is pushed to
   every page the agent has open, timed from the event (``pops_ms``).
 - ``GET /wallboard/ws``: the board (:func:`web._wallboard.wallboard`) every ``every_s``.
-- API ``GET /agent/callback-slots`` (times compliance would allow a callback) and the
+- API ``GET /agent/campaigns`` (the campaigns an agent may go ready for, and its own),
+  ``GET /agent/callback-slots`` (times compliance would allow a callback) and the
   preview requests (``/agent/preview``: the agent joins its own queue ``preview-<code>``
-  first, and gets no lead when Asterisk will not have it there). Going ready, pausing and
-  logging out (``POST /api/v1/agents/{code}/state``, :mod:`web._agents`) move the agent in
-  Asterisk's queues.
+  first, and gets no lead when Asterisk will not have it there). Going ready for a campaign,
+  pausing and logging out (``POST /api/v1/agents/{code}/state``, :mod:`web._agents`) move the
+  agent in Asterisk's queues.
 - ``GET /healthz`` (public) and ``GET /metrics`` (public, Prometheus) when metrics are given.
 
 The AMI client is taken through a callable: the service replaces its client when it starts.
@@ -36,7 +37,13 @@ from aiohttp import WSMsgType, web
 from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times
 from dialer.preview import preview_queue
 from pbx.ami import AmiClient, AmiMessage
-from web._agents import AMI_LINK, QueueMember, apply_queue_steps, queue_add
+from web._agents import (
+    ACTIVE_CAMPAIGNS_SQL,
+    AMI_LINK,
+    QueueMember,
+    apply_queue_steps,
+    queue_add,
+)
 from web._api import ApiCall, ApiRoute, add_api_routes
 from web._auth import public, require
 from web._exceptions import Conflict, Forbidden, Invalid, NotFound
@@ -247,6 +254,23 @@ async def _callback_slots(call: ApiCall) -> Any:
     }
 
 
+async def _campaigns(call: ApiCall) -> Any:
+    """The campaigns an agent may go ready for (running or paused, not in preview mode), and
+    the one it took calls for last (``current``; the desktop's default), if any."""
+    pool = call.request.app[POOL]
+    rows = await pool.fetch(ACTIVE_CAMPAIGNS_SQL)
+    current = None
+    if call.user.agent_id is not None:
+        current = await pool.fetchval(
+            "SELECT c.code FROM agents a JOIN campaigns c ON c.id = a.campaign_id WHERE a.id = $1",
+            call.user.agent_id,
+        )
+    return {
+        "campaigns": [{"code": r["code"], "name": r["name"]} for r in rows],
+        "current": current,
+    }
+
+
 async def _preview_ask(call: ApiCall) -> Any:
     """Ask the campaign's pacer for my next lead (preview mode); one open request at a time.
 
@@ -345,6 +369,11 @@ def desktop_extension(
         add_api_routes(
             app,
             [
+                ApiRoute(
+                    "GET", "/agent/campaigns", _campaigns,
+                    "The campaigns an agent may go ready for, and its own (current)", "agents",
+                    ("agent", "supervisor", "admin"),
+                ),
                 ApiRoute(
                     "POST", "/agent/preview", _preview_ask,
                     "Preview mode: ask for my next lead", "agents", ("agent",),

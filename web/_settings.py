@@ -20,8 +20,12 @@ class WebSettings:
     - ``max_upload_bytes``: the largest lead file accepted (413 past it).
     - ``shutdown_timeout_s``: how long open requests get to finish when the server stops.
     - ``inbound_queue``: the queue inbound and IVR callers who ask for an agent wait in
-      (``PUENTE_INBOUND_QUEUE`` in extensions.conf): an agent who is ready joins it too, with
-      the active campaigns' queues ("" for none).
+      (``PUENTE_INBOUND_QUEUE`` in extensions.conf); when set, an agent who goes ready joins
+      it too, besides its campaign's queue (with no campaign active, it alone). Empty (the
+      default): none. Blending costs abandoned calls: a caller waits there up to 600 s, takes
+      an agent the campaign's pacer counted as free, and the pacer's call for that agent is
+      abandoned. Set it only where agents are not on a predictive (or progressive) campaign,
+      and never to an active campaign's queue (then it is not joined).
     """
 
     enabled: bool = True
@@ -32,7 +36,7 @@ class WebSettings:
     login_attempts_per_min: int = 5
     max_upload_bytes: int = 200 * MIB
     shutdown_timeout_s: float = 10.0
-    inbound_queue: str = "collections"
+    inbound_queue: str = ""
 
     def validate(self) -> None:
         if not self.host:

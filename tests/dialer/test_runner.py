@@ -160,34 +160,56 @@ async def test_an_agent_whose_phone_rang_out_is_paused_and_told_why(db_pool, tmp
 
 
 async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged_out(
-    db_pool, tmp_path
+    db_pool, tmp_path, caplog
 ) -> None:
-    # The desktop adds an agent to the queues of the campaigns active when they log in; a
-    # campaign started later (or a log-out racing with that) is put right by its pacer.
-    _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    # An agent takes calls for one campaign at a time (agents.campaign_id, chosen on the
+    # desktop): the campaign's leader seats its own logged-in agents (a campaign started later,
+    # a change that raced with the desktop's), and takes out of its queue the agents logged out
+    # and those working another campaign, which that campaign's pacer counts as free: two
+    # pacers dialing for one agent abandon calls.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
     suffix = code[-6:]
+    other, twin = [
+        await db_pool.fetchval(
+            "INSERT INTO campaigns (code, name, mode, state, queue_name)"
+            " VALUES ($1, $1, 'predictive', 'running', $2) RETURNING id",
+            f"{prefix}{suffix}",
+            queue,
+        )
+        for prefix, queue in (("other", f"other-{suffix}"), ("twin", "collections"))
+    ]
     rows = {}
-    for name, interface, state, reason in (
-        ("Ana", f"PJSIP/ana{suffix}", "ready", None),
-        ("Bea", f"PJSIP/bea{suffix}", "paused", "lunch"),
-        ("Luz", "Local/102@agents", "logged_out", None),  # still a member in Asterisk
+    for name, interface, state, reason, campaign in (
+        ("Ana", f"PJSIP/ana{suffix}", "ready", None, cid),
+        ("Bea", f"PJSIP/bea{suffix}", "paused", "lunch", cid),
+        ("Cy", f"PJSIP/cy{suffix}", "ready", None, other),  # another campaign's: not seated
+        ("Dee", f"PJSIP/dee{suffix}", "ready", None, None),  # no campaign chosen: not seated
+        ("Luz", "Local/102@agents", "logged_out", None, cid),  # still a member in Asterisk
+        ("Max", "Local/100@agents", "ready", None, other),  # a member, but works elsewhere
+        ("Ned", "Local/103@agents", "ready", None, twin),  # another campaign on this queue
     ):
         rows[name] = await db_pool.fetchval(
-            "INSERT INTO agents (code, name, interface) VALUES ($1, $2, $3)"
-            " ON CONFLICT (interface) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-            f"{name.lower()}{suffix}", name, interface,
+            "INSERT INTO agents (code, name, interface, campaign_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (interface) DO UPDATE SET name = EXCLUDED.name,"
+            " campaign_id = EXCLUDED.campaign_id RETURNING id",
+            f"{name.lower()}{suffix}", name, interface, campaign,
         )  # fmt: skip
         await db_pool.execute("DELETE FROM agent_states WHERE agent_id = $1", rows[name])
         await db_pool.execute(
             "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, now())",
             rows[name], state, reason,
         )  # fmt: skip
-    async with floor(db_pool, model=MODEL, agents=3) as f:
+    codes = {
+        name: await db_pool.fetchval("SELECT code FROM agents WHERE id = $1", agent_id)
+        for name, agent_id in rows.items()
+    }
+    async with floor(db_pool, model=MODEL, agents=4) as f:
         runner = await f.runner_for(code)
         f.clients[0].start()
         await f.clients[0].wait_connected(10)
         await runner._sync_agents()
-        assert set(runner.board.agents) == {f"Local/{n}@agents" for n in (100, 101, 102)}
+        assert set(runner.board.agents) == {f"Local/{n}@agents" for n in (100, 101, 102, 103)}
+        caplog.set_level("INFO", logger="dialer.runner")
         await runner._seat_agents()
         members = f.sim.core.queues["collections"].members
         assert (
@@ -195,5 +217,14 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
             members[f"PJSIP/bea{suffix}"].snap.paused,
         ) == (0, 1)
         assert members[f"PJSIP/bea{suffix}"].snap.paused_reason == "lunch"
+        assert f"PJSIP/cy{suffix}" not in members
+        assert f"PJSIP/dee{suffix}" not in members
         assert "Local/102@agents" not in members  # logged out on the desktop
+        assert "Local/100@agents" not in members  # taking calls for the other campaign
+        assert "Local/103@agents" in members  # its campaign's queue is this one
         assert "Local/101@agents" in members  # no state set on the desktop: left alone
+    seated = [r.getMessage() for r in caplog.records if r.name == "dialer.runner"]
+    assert f"dialer {code}: QueueAdd agent {codes['Ana']} (ready)" in seated
+    assert f"dialer {code}: QueueRemove agent {codes['Luz']} (logged out)" in seated
+    assert f"dialer {code}: QueueRemove agent {codes['Max']} (on campaign other{suffix})" in seated
+    assert not [m for m in seated if "PJSIP/" in m or "Local/" in m]  # agents by code only

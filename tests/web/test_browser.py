@@ -1,6 +1,6 @@
-"""The pages in a real browser (Debian's chromium driven by Playwright): an agent logs in, goes
-ready, gets a simulated call's screen pop and records a promise; a supervisor sees it on the
-wallboard. Screenshots go to ``test-artifacts/browser/``.
+"""The pages in a real browser (Debian's chromium driven by Playwright): an agent logs in, chooses
+the campaign to work and goes ready, gets a simulated call's screen pop and records a promise; a
+supervisor sees it on the wallboard. Screenshots go to ``test-artifacts/browser/``.
 
 Everything under the pages is real: the web app and its API, PostgreSQL, Puente's AMI client
 and the simulated Asterisk running ``asterisk_conf/extensions.conf`` (the call is originated
@@ -63,6 +63,11 @@ async def floor(db_pool: asyncpg.Pool) -> AsyncIterator[Floor]:
             " ('web-floor', 'Web floor', $1, 'running')"
             " ON CONFLICT (code) DO UPDATE SET creditor_id = EXCLUDED.creditor_id RETURNING id",
             d.creditor_id,
+        )
+        # A second active campaign, on a queue of its own: the agent chooses one to work.
+        await conn.execute(
+            "INSERT INTO campaigns (code, name, state, queue_name) VALUES"
+            " ('web-other', 'Web other', 'running', 'web-other') ON CONFLICT (code) DO NOTHING"
         )
         for name, role in (("ana", "agent"), ("sam", "supervisor")):
             await conn.execute(
@@ -196,14 +201,37 @@ async def test_agent_gets_the_pop_records_a_promise_and_the_wallboard_shows_it(
             await _login(agent, floor.url, "ana")
             await agent.goto(f"{floor.url}/agent")
             await expect(agent.locator("#link")).to_have_text("connected", timeout=10000)
+            # Two campaigns are active and Ana has none yet: Ready alone is refused, naming them.
+            campaign = agent.get_by_label("Campaign", exact=True)
+            await expect(campaign.locator("option")).to_have_text(
+                ["Choose a campaign…", "Web floor (web-floor)", "Web other (web-other)"]
+            )
+            await expect(campaign).to_have_value("")
+            await agent.click("#ready")
+            await expect(agent.locator("#state-msg")).to_contain_text(
+                "choose one of: web-floor (Web floor), web-other (Web other)", timeout=5000
+            )
+            await expect(agent.locator("#state")).to_have_text("logged out")
+            await campaign.select_option("web-floor")
             await agent.click("#ready")
             await expect(agent.locator("#state")).to_have_text("ready", timeout=5000)
+            await expect(agent.locator("#state-msg")).to_have_text("Taking calls for web-floor")
             state = await db_pool.fetchval(
                 "SELECT state FROM agent_states ORDER BY id DESC LIMIT 1"
             )
             assert state == "ready"
+            assert await db_pool.fetchval(
+                "SELECT c.code FROM agents a JOIN campaigns c ON c.id = a.campaign_id"
+                " WHERE a.code = 'a100'"
+            ) == "web-floor"  # fmt: skip
             assert floor.sim is not None
             assert AGENT in floor.sim.core.queues["collections"].members
+            others = [q for name, q in floor.sim.core.queues.items() if name != "collections"]
+            assert not any(AGENT in q.members for q in others)
+            # The next visit defaults to the campaign the agent works.
+            await agent.reload()
+            await expect(campaign).to_have_value("web-floor", timeout=5000)
+            await expect(agent.locator("#link")).to_have_text("connected", timeout=10000)
 
             attempt = await _originate(floor)
             await expect(agent.locator("#pop")).to_be_visible(timeout=15000)

@@ -28,17 +28,20 @@ async def test_agents_see_and_change_only_their_own(db_pool) -> None:
     me = await account(db_pool, "agent")
     other = await account(db_pool, "agent")
     sup = await account(db_pool, "supervisor")
+    _, campaign = await campaign_row(db_pool, state="running")
     async with served(db_pool) as client:
         mine = await (await client.get("/api/v1/agents", headers=me.auth)).json()
         assert [a["code"] for a in mine["agents"]] == [me.agent_code]
-        assert mine["agents"][0]["state"] == "logged_out"
+        assert (mine["agents"][0]["state"], mine["agents"][0]["campaign"]) == ("logged_out", None)
         everyone = await (await client.get("/api/v1/agents", headers=sup.auth)).json()
         assert {me.agent_code, other.agent_code} <= {a["code"] for a in everyone["agents"]}
 
         url = f"/api/v1/agents/{me.agent_code}/state"
-        r = await client.post(url, json={"state": "ready"}, headers=me.auth)
+        r = await client.post(url, json={"state": "ready", "campaign": campaign}, headers=me.auth)
         assert r.status == 200
         assert (await r.json())["state"] == "ready"
+        mine = await (await client.get("/api/v1/agents", headers=me.auth)).json()
+        assert mine["agents"][0]["campaign"] == campaign  # (no PBX link: recorded only)
         r = await client.post(url, json={"state": "paused"}, headers=me.auth)
         assert r.status == 422
         assert (await r.json())["field"] == "reason"

@@ -88,6 +88,46 @@ async def test_create_edit_start_pause_stop_with_audit(db_pool) -> None:
         assert all(r["actor"] == sup.name for r in rows)
 
 
+async def test_a_second_active_campaign_on_one_queue_is_refused(db_pool) -> None:
+    # Each campaign's pacer counts its queue's free members as its own agents: two active
+    # campaigns on one queue would both dial for the same agents and abandon the extra calls.
+    sup = await account(db_pool, "supervisor")
+    queue = unique("q")
+    first, second, preview, elsewhere = (unique("c") for _ in range(4))
+    async with served(db_pool) as client:
+        h = sup.auth
+        for code, extra in ((first, {}), (second, {}), (preview, {"mode": "preview"}),
+                            (elsewhere, {"queue_name": unique("q")})):  # fmt: skip
+            body = {**_new(code), "queue_name": queue, **extra}
+            assert (await client.post("/api/v1/campaigns", json=body, headers=h)).status == 201
+
+        async def act(code: str, action: str) -> tuple[int, dict]:
+            r = await client.post(f"/api/v1/campaigns/{code}/{action}", headers=h)
+            return r.status, await r.json()
+
+        assert (await act(first, "start"))[0] == 200
+        refused = {
+            "error": f"campaign {first!r} is running on queue {queue}: two active campaigns on"
+            " one queue would count the same agents as free and both dial for them; stop"
+            f" {first!r} or give {second!r} a queue_name of its own",
+            "field": "queue_name",
+        }
+        assert await act(second, "start") == (409, refused)
+        assert (await act(first, "pause"))[0] == 200  # paused: its agents are still its own
+        assert await act(second, "start") == (409, {
+            **refused, "error": refused["error"].replace("is running", "is paused")
+        })  # fmt: skip
+        assert (await act(first, "start"))[0] == 200  # from paused: it was active already
+        assert (await act(preview, "start"))[0] == 200  # preview: the agents' own queues
+        assert (await act(elsewhere, "start"))[0] == 200  # a queue of its own
+        assert (await act(second, "stop"))[0] == 200  # stopping is never refused
+        assert (await act(first, "stop"))[0] == 200
+        assert (await act(second, "start"))[0] == 200  # the queue is free now
+    state = await db_pool.fetchval("SELECT state FROM campaigns WHERE code = $1", second)
+    assert state == "running"
+    assert await audit_rows(db_pool, "campaign.start", f"campaign:{second}") != []
+
+
 async def test_a_bad_campaign_names_the_field(db_pool) -> None:
     admin = await account(db_pool, "admin")
     cases = [

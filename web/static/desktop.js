@@ -83,17 +83,36 @@ $("save").addEventListener("click", async () => {
   }
 });
 
-$("ready").addEventListener("click", () => setState("ready"));
+$("ready").addEventListener("click", () => setState("ready", undefined, $("campaign").value));
 $("pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
 
-// One request: the server moves the agent in Asterisk's queues (QueueAdd / QueuePause), then
-// records the state; when Asterisk cannot (the PBX link down, a refusal) nothing changes and
-// the page says why.
-async function setState(state, reason) {
+// The campaigns the agent may go ready for (running or paused, not preview): one at a time.
+// The choice defaults to the agent's own campaign, or to the only one active.
+async function loadCampaigns() {
+  const { campaigns, current } = await api("GET", "/api/v1/agent/campaigns");
+  const sel = $("campaign");
+  const keep = sel.value || current || "";
+  sel.replaceChildren(
+    new Option(campaigns.length ? "Choose a campaign…" : "No campaign is active", ""),
+    ...campaigns.map((c) => new Option(`${c.name} (${c.code})`, c.code)),
+  );
+  if (campaigns.some((c) => c.code === keep)) sel.value = keep;
+  else if (campaigns.length === 1) sel.value = campaigns[0].code;
+}
+
+// One request: the server moves the agent in Asterisk's queues (QueueAdd / QueueRemove /
+// QueuePause), then records the state; when it cannot (no campaign chosen among several, the
+// PBX link down, a refusal) nothing changes and the page says why.
+async function setState(state, reason, campaign) {
+  const body = { state };
+  if (reason) body.reason = reason;
+  if (campaign) body.campaign = campaign;
   try {
-    await api("POST", `/api/v1/agents/${me.agent}/state`, reason ? { state, reason } : { state });
+    const agent = await api("POST", `/api/v1/agents/${me.agent}/state`, body);
     showState(state);
-  } catch (e) { $("link").textContent = e.message; }
+    $("state-msg").textContent = agent.campaign && state === "ready" ? `Taking calls for ${agent.campaign}` : "";
+  } catch (e) { $("state-msg").textContent = e.message; }
+  await loadCampaigns().catch(() => {});
 }
 
 // Preview mode: ask for a lead, see it, call or skip.
@@ -152,4 +171,5 @@ function connect() {
   $("who").textContent = `${me.username} · agent ${me.agent || "–"}`;
   showState("logged_out");
   connect();
+  loadCampaigns().catch((e) => ($("state-msg").textContent = e.message));
 })();
