@@ -200,6 +200,10 @@ class CampaignRunner:
         # The realised abandonment the closed loop corrects on (None: not read yet, and then
         # the predictive pacer does not run: one line per free agent until it is).
         self.window: AbandonWindow | None = None
+        # Callers waiting in the campaign's queue who are not this runner's calls: inbound and
+        # IVR callers who asked for an agent (PUENTE_INBOUND_QUEUE may be this queue). They
+        # take the next free agent as surely as a live answer of ours: the pacer counts them.
+        self.queued_others: set[str] = set()
         self._window_read_at = -_WINDOW_READ_S
         self._window_reading: asyncio.Task[None] | None = None
         # Observers (the composition root points them at the metrics): a result written, an
@@ -271,6 +275,15 @@ class CampaignRunner:
             self._wake.set()  # an agent is free: pace now, not at the next tick
         if name == "AgentRingNoAnswer":
             self._ring_no_answer(dict(msg.pairs))
+            return
+        if name in ("QueueCallerJoin", "QueueCallerLeave"):
+            f = dict(msg.pairs)
+            uid = f.get("Uniqueid", "")
+            if f.get("Queue") == self.c.queue and uid not in self.calls:
+                if name == "QueueCallerJoin":
+                    self.queued_others.add(uid)
+                else:
+                    self.queued_others.discard(uid)
             return
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
@@ -403,9 +416,12 @@ class CampaignRunner:
         result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
         now, wall_now = time.monotonic(), time.time()
         self.board.agents.clear()
+        self.queued_others.clear()
         for ev in result.events:
             if ev.name == "QueueMember":  # (wrap-ups in progress put back from LastCall)
                 self.board.event("QueueMember", dict(ev.pairs), now, wall_now)
+            elif ev.name == "QueueEntry" and (uid := ev.get("Uniqueid") or "") not in self.calls:
+                self.queued_others.add(uid)
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
@@ -792,7 +808,7 @@ class CampaignRunner:
             self.why = f"no agents logged in to queue {self.c.queue}"
             return 0
         ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
-        waiting = sum(
+        waiting = len(self.queued_others) + sum(
             1
             for c in self.calls.values()
             if c.answered_at is not None

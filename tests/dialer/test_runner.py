@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from dialer.pacing import learn_answer_model
-from dialer.runner import RunnerStats
+from dialer.runner import AbandonWindow, RunnerStats
+from pbx.ami import AmiMessage
 from tests.dialer._floor import floor, make_campaign
 
 MODEL = {
@@ -228,3 +229,36 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
     assert f"dialer {code}: QueueRemove agent {codes['Luz']} (logged out)" in seated
     assert f"dialer {code}: QueueRemove agent {codes['Max']} (on campaign other{suffix})" in seated
     assert not [m for m in seated if "PJSIP/" in m or "Local/" in m]  # agents by code only
+
+
+async def test_callers_waiting_in_the_queue_who_are_not_ours_count_as_waiting(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # Inbound and IVR callers who asked for an agent wait in PUENTE_INBOUND_QUEUE, which may be
+    # this campaign's queue: the next free agent goes to them, not to a live answer of ours.
+    _, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code, warmup_calls=0)
+        runner.board.event(
+            "QueueMemberAdded",
+            {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
+            0.0,
+        )
+        runner.window = AbandonWindow(0, 0, 0, 0)
+        runner.stats.answered = 10
+        seen: list = []
+        monkeypatch.setattr(
+            "dialer.runner.lines_to_open", lambda state, *a: seen.append(state) or 0
+        )
+
+        def queue_event(name: str, uid: str, queue: str = "collections") -> None:
+            runner._on_event(
+                AmiMessage.from_pairs([("Event", name), ("Queue", queue), ("Uniqueid", uid)])
+            )
+
+        queue_event("QueueCallerJoin", "1795335254.40")  # an inbound caller
+        queue_event("QueueCallerJoin", "1795335254.41", queue="other")  # not this queue
+        runner._lines_wanted(1.0)
+        queue_event("QueueCallerLeave", "1795335254.40")  # an agent took them
+        runner._lines_wanted(2.0)
+    assert [s.waiting_live for s in seen] == [1, 0]
