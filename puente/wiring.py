@@ -527,7 +527,8 @@ def build_components(
     )  # fmt: skip
     if web_settings.enabled:
         desktop = desktop_extension(
-            ami=lambda: ami_component.client if ami_component is not None else None,
+            # (no AMI on this node: states are recorded, the dialer's leader seats agents)
+            ami=(lambda: ami_component.client) if ami_component is not None else None,
             runners=lambda: dialer_component.runners if dialer_component is not None else {},
             metrics=metrics,
         )

@@ -348,15 +348,20 @@ async def _healthz(request: web.Request) -> web.Response:
 
 def desktop_extension(
     *,
-    ami: Callable[[], AmiClient | None] = lambda: None,
+    ami: Callable[[], AmiClient | None] | None = None,
     runners: Callable[[], Mapping[str, Any]] = dict,
     metrics: PuenteMetrics | None = None,
     every_s: float = 1.0,
 ) -> Callable[[web.Application], None]:
+    """The agent desktop and the wallboard. ``ami``: this node's AMI client (None while it is
+    not connected); None when the node has no PBX link at all (``ami.enabled = false``): agents'
+    states are then only recorded, and the dialer's leader puts them in their queues."""
+
     def setup(app: web.Application) -> None:
-        hub = AgentHub(app, ami)
+        hub = AgentHub(app, ami or (lambda: None))
         app[HUB] = hub
-        app[AMI_LINK] = ami
+        if ami is not None:
+            app[AMI_LINK] = ami
         app.router.add_get("/agent", _desktop_page)
         app.router.add_get("/wallboard", _wallboard_page)
         app.router.add_get("/agent/ws", _agent_ws)

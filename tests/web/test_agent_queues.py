@@ -37,7 +37,7 @@ LINK_DOWN = "the PBX link is down: try again in a moment"
 
 @contextlib.asynccontextmanager
 async def desk(
-    pool: asyncpg.Pool, ami: Callable[[], Any], inbound_queue: str | None = None
+    pool: asyncpg.Pool, ami: Callable[[], Any] | None, inbound_queue: str | None = None
 ) -> AsyncIterator[TestClient]:
     # The settings' default unless a test asks for an inbound queue (the default is none).
     settings = WebSettings() if inbound_queue is None else WebSettings(inbound_queue=inbound_queue)
@@ -449,6 +449,21 @@ async def test_already_there_and_not_there_are_no_errors(
     assert await _states(db_pool, agent) == [
         "ready", "logged_out", "logged_out", "paused", "ready"
     ]  # fmt: skip
+
+
+async def test_a_node_without_a_pbx_link_records_states_for_the_dialer_to_seat(
+    db_pool: asyncpg.Pool, floor: Floor
+) -> None:
+    # ami.enabled = false (a web-only node): no AMI here, so the state is recorded and the
+    # dialer's leader puts the agent in its campaign's queue (dialer/runner.py _seat_agents).
+    agent = await account(db_pool, "agent")
+    async with desk(db_pool, None) as http:
+        status, body = await _set(http, agent, "ready", campaign=floor.codes[0])
+        assert (status, body["state"]) == (200, "ready")
+        status, body = await _set(http, agent, "paused", "lunch")
+        assert (status, body["state"]) == (200, "paused")
+    assert await _states(db_pool, agent) == ["ready", "paused"]
+    assert await _campaign_of(db_pool, agent) is not None
 
 
 async def test_the_pbx_link_down_is_an_error_and_nothing_is_recorded(
