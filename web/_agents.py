@@ -39,8 +39,11 @@ changed is taken back. An application without a PBX link (built without
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -469,8 +472,11 @@ async def set_agent_state(call: ApiCall) -> Any:
     """The campaign (going ready: :func:`choose_campaign`), Asterisk's queues
     (:func:`queue_steps`), then the state row, the agent's campaign and the audit entry.
 
-    The agent's row stays locked meanwhile: two changes of one agent (a double click, the
-    agent and a supervisor) reach Asterisk and the table in the same order."""
+    No database connection is held while Asterisk answers (each step may take seconds when it
+    stalls, and the pool is the dialer's too): the agent is read, Asterisk is told, then the
+    rows are written in a short transaction. Two changes of one agent on this node (a double
+    click, the agent and a supervisor) go one after the other; the dialer's leader puts the
+    queues right from the rows if changes on two nodes ever crossed."""
     code = call.params["code"]
     state, reason = call.body["state"], call.body.get("reason")
     named = call.body.get("campaign")
@@ -480,33 +486,33 @@ async def set_agent_state(call: ApiCall) -> Any:
         raise Invalid("campaign: a campaign is chosen when going ready", "campaign")
     link = call.app.get(AMI_LINK)
     inbound = call.settings.inbound_queue
-    async with call.pool.acquire() as conn, conn.transaction():
-        agent = await conn.fetchrow(
-            "SELECT a.id, a.name, a.interface, a.campaign_id, c.queue_name FROM agents a"
-            " LEFT JOIN campaigns c ON c.id = a.campaign_id"
-            " WHERE a.code = $1 FOR NO KEY UPDATE OF a",
-            code,
-        )
-        if agent is None:
-            raise NotFound(f"no agent {code!r}")
-        if call.user.is_agent and agent["id"] != call.user.agent_id:
-            raise Forbidden("an agent may only change its own state")
-        active = [ActiveCampaign(r["id"], r["code"], r["name"], r["queue_name"])
-                  for r in await conn.fetch(ACTIVE_CAMPAIGNS_SQL)]  # fmt: skip
-        campaign: ActiveCampaign | None = None
-        if state == "ready":
-            if named is not None:
-                await _named_campaign(conn, named, active)
-            campaign = choose_campaign(
-                active, named=named, stored=agent["campaign_id"], inbound=bool(inbound)
+    async with _agent_lock(code):
+        async with call.pool.acquire() as conn:
+            agent = await conn.fetchrow(
+                "SELECT a.id, a.name, a.interface, a.campaign_id, c.queue_name FROM agents a"
+                " LEFT JOIN campaigns c ON c.id = a.campaign_id WHERE a.code = $1",
+                code,
             )
-        changed: list[str] = []
-        if link is not None:
+            if agent is None:
+                raise NotFound(f"no agent {code!r}")
+            if call.user.is_agent and agent["id"] != call.user.agent_id:
+                raise Forbidden("an agent may only change its own state")
+            active = [ActiveCampaign(r["id"], r["code"], r["name"], r["queue_name"])
+                      for r in await conn.fetch(ACTIVE_CAMPAIGNS_SQL)]  # fmt: skip
+            campaign: ActiveCampaign | None = None
+            if state == "ready":
+                if named is not None:
+                    await _named_campaign(conn, named, active)
+                campaign = choose_campaign(
+                    active, named=named, stored=agent["campaign_id"], inbound=bool(inbound)
+                )
             before = await conn.fetchrow(
                 "SELECT state, reason FROM agent_states WHERE agent_id = $1"
                 " ORDER BY at DESC, id DESC LIMIT 1",
                 agent["id"],
             )
+        changed: list[str] = []
+        if link is not None:
             before_state = before["state"] if before else "logged_out"
             old_queue = agent["queue_name"]  # its campaign's, active or not
             leave: list[str] = []
@@ -528,29 +534,43 @@ async def set_agent_state(call: ApiCall) -> Any:
                 leave=leave,
             )
             changed = await apply_queue_steps(link(), steps, field="state", agent=code)
-        if state == "ready":
+        async with call.pool.acquire() as conn, conn.transaction():
+            if state == "ready":
+                await conn.execute(
+                    "UPDATE agents SET campaign_id = $2 WHERE id = $1 AND campaign_id IS DISTINCT"
+                    " FROM $2",
+                    agent["id"],
+                    campaign.id if campaign else None,
+                )
             await conn.execute(
-                "UPDATE agents SET campaign_id = $2 WHERE id = $1 AND campaign_id IS DISTINCT"
-                " FROM $2",
+                "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, $4)",
                 agent["id"],
-                campaign.id if campaign else None,
+                state,
+                reason if state == "paused" else None,
+                call.now(),
             )
-        await conn.execute(
-            "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, $4)",
-            agent["id"],
-            state,
-            reason if state == "paused" else None,
-            call.now(),
-        )
-        details: dict[str, Any] = {"state": state, "reason": reason}
-        if state == "ready":
-            details["campaign"] = campaign.code if campaign else None
-        await audit(conn, call.user.username, "agent.state", f"agent:{code}", details)
-        row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent["id"])
+            details: dict[str, Any] = {"state": state, "reason": reason}
+            if state == "ready":
+                details["campaign"] = campaign.code if campaign else None
+            await audit(conn, call.user.username, "agent.state", f"agent:{code}", details)
+            row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent["id"])
     log.info("agent %s %s%s%s", code, state,
              f" for campaign {campaign.code}" if campaign else "",
              "".join(f"; {w}" for w in changed))  # fmt: skip
     return _agent_json(row)
+
+
+_AGENT_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _agent_lock(code: str) -> AsyncIterator[None]:
+    """One state change of agent ``code`` at a time on this node (kept while anyone holds it)."""
+    lock = _AGENT_LOCKS.get(code)
+    if lock is None:
+        lock = _AGENT_LOCKS[code] = asyncio.Lock()
+    async with lock:
+        yield
 
 
 def _attempt_json(row: asyncpg.Record) -> dict[str, Any]:

@@ -11,6 +11,7 @@ QueueStatus as the dialer reads it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -674,3 +675,29 @@ async def test_with_the_simulator_the_dialer_sees_the_agent_who_went_ready(
     finally:
         await client.close()
         await sim.stop()
+
+
+async def test_no_database_connection_is_held_while_asterisk_answers(
+    db_pool: asyncpg.Pool, floor: Floor
+) -> None:
+    # The pool is the dialer's too: a stalled Asterisk at a shift's start (every agent
+    # clicking Ready) must not take its connections while the AMI actions wait.
+    agent = await account(db_pool, "agent")
+    slow = AppQueue.defining(*floor.active)
+    gate, asked, seen = asyncio.Event(), asyncio.Event(), []
+    send = slow.send_action
+
+    async def stalling(action, fields=(), **kw):
+        seen.append(db_pool.get_size() - db_pool.get_idle_size())  # connections in use
+        asked.set()
+        await gate.wait()
+        return await send(action, fields, **kw)
+
+    slow.send_action = stalling  # type: ignore[method-assign]
+    async with desk(db_pool, lambda: slow) as http:
+        request = asyncio.ensure_future(_set(http, agent, "ready", campaign=floor.codes[0]))
+        await asyncio.wait_for(asked.wait(), 10)
+        gate.set()
+        status, _ = await request
+    assert status == 200
+    assert seen == [0]
