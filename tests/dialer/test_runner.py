@@ -90,11 +90,7 @@ async def test_the_closed_loop_corrects_on_the_campaigns_window_in_the_database(
     )
     async with floor(db_pool, model=MODEL, agents=0) as f:
         runner = await f.runner_for(code, warmup_calls=0)
-        runner.board.event(
-            "QueueMemberAdded",
-            {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
-            0.0,
-        )
+        _one_free_agent(runner)
         seen: list = []
 
         def capture(state, *_args):
@@ -239,11 +235,7 @@ async def test_callers_waiting_in_the_queue_who_are_not_ours_count_as_waiting(
     _, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
     async with floor(db_pool, model=MODEL, agents=0) as f:
         runner = await f.runner_for(code, warmup_calls=0)
-        runner.board.event(
-            "QueueMemberAdded",
-            {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
-            0.0,
-        )
+        _one_free_agent(runner)
         runner.window = AbandonWindow(0, 0, 0, 0)
         runner.stats.answered = 10
         seen: list = []
@@ -262,3 +254,12 @@ async def test_callers_waiting_in_the_queue_who_are_not_ours_count_as_waiting(
         queue_event("QueueCallerLeave", "1795335254.40")  # an agent took them
         runner._lines_wanted(2.0)
     assert [s.waiting_live for s in seen] == [1, 0]
+
+
+def _one_free_agent(runner) -> None:
+    """A member logged in to the campaign's queue, free (the pacer has someone to dial for)."""
+    runner.board.event(
+        "QueueMemberAdded",
+        {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
+        0.0,
+    )

@@ -114,15 +114,7 @@ async def test_minus_one_on_a_live_channel_is_a_failure_not_a_hangup(
 @pytest.mark.parametrize("hangup_first", [False, True], ids=["511", "hangup-line-then-511"])
 async def test_a_real_hang_up_during_get_data_is_still_a_hang_up(hangup_first: bool) -> None:
     raised: list[BaseException] = []
-
-    async def flow(s: AgiSession) -> None:
-        try:
-            await s.get_data("puente/es/enter_card", 10000, 19)
-        except AgiHangup as e:
-            raised.append(e)
-            raise
-
-    server, fa = await _session(flow)
+    server, fa = await _session(_card_entry(raised))
     try:
         assert await fa.next_command() == "GET DATA puente/es/enter_card 10000 19"
         fa.send(HUNG_UP_IN_COMMAND)
@@ -138,15 +130,7 @@ async def test_a_real_hang_up_during_get_data_is_still_a_hang_up(hangup_first: b
 
 async def test_a_hang_up_line_with_the_minus_one_needs_no_question() -> None:
     raised: list[BaseException] = []
-
-    async def flow(s: AgiSession) -> None:
-        try:
-            await s.get_data("puente/es/enter_card", 10000, 19)
-        except AgiHangup as e:
-            raised.append(e)
-            raise
-
-    server, fa = await _session(flow)
+    server, fa = await _session(_card_entry(raised))
     try:
         assert await fa.next_command() == "GET DATA puente/es/enter_card 10000 19"
         fa.send(HUNG_UP_IN_COMMAND + HANGUP_LINE)  # one read: the flow sees both at once
@@ -193,3 +177,16 @@ async def test_failure_logs_carry_the_verb_only(caplog: pytest.LogCaptureFixture
         await server.abort()
     assert "SAY DIGITS failed on a live channel" in caplog.text
     assert "4242" not in caplog.text
+
+
+def _card_entry(raised: list[BaseException]):
+    """A flow that asks for a card number, noting the hang-up it gets instead."""
+
+    async def flow(s: AgiSession) -> None:
+        try:
+            await s.get_data("puente/es/enter_card", 10000, 19)
+        except AgiHangup as e:
+            raised.append(e)
+            raise
+
+    return flow
