@@ -33,7 +33,7 @@ _FINAL = """
 UPDATE call_attempts SET state = 'final', disposition = $2,
        originate_reason = $3, hangup_cause = $4, dial_status = $5,
        amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
-       ended_at = $8, finalized_at = $8, abandoned = $9
+       ended_at = $8, finalized_at = $8, abandoned = call_attempts.abandoned OR $9
 FROM leads l
 WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
   AND l.id = call_attempts.lead_id

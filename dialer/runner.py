@@ -279,11 +279,10 @@ class CampaignRunner:
         if name in ("QueueCallerJoin", "QueueCallerLeave"):
             f = dict(msg.pairs)
             uid = f.get("Uniqueid", "")
-            if f.get("Queue") == self.c.queue and uid not in self.calls:
-                if name == "QueueCallerJoin":
-                    self.queued_others.add(uid)
-                else:
-                    self.queued_others.discard(uid)
+            if name == "QueueCallerLeave":
+                self.queued_others.discard(uid)  # whoever it was (a call adopted since, too)
+            elif f.get("Queue") == self.c.queue and uid not in self.calls:
+                self.queued_others.add(uid)
             return
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
         if fields is None:
@@ -312,6 +311,9 @@ class CampaignRunner:
             if fields.get("QUEUESTATUS") != "CONTINUE" and not call.connected:
                 if not call.abandoned:  # (a second wait for an agent is the same abandonment)
                     self.stats.abandoned += 1
+                    # Written now, not only with the result: a restart or a takeover before
+                    # the call ends must not forget it (the 3 % is counted on it).
+                    self._spawn(self._mark_abandoned(attempt))
                 call.abandoned = True
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueWait":
             call.requeued = True  # waits for an agent again: the pacer counts it as waiting
@@ -516,8 +518,22 @@ class CampaignRunner:
             return
         for r in rows:
             interface, state = r["interface"], r["state"]
-            member = interface in self.board.agents
-            if r["ours"] and state != "logged_out" and not member:
+            if r["fresh"]:  # changing right now (the desktop tells Asterisk, then writes)
+                continue
+            seated = self.board.agents.get(interface)
+            member = seated is not None
+            if (
+                r["ours"]
+                and state in ("ready", "paused")
+                and member
+                and (seated.paused != (state == "paused"))
+            ):  # the pause Asterisk has is not the agent's (a node without AMI recorded it)
+                fields = [("Queue", self.c.queue), ("Interface", interface),
+                          ("Paused", "true" if state == "paused" else "false")]  # fmt: skip
+                if state == "paused":
+                    fields.append(("Reason", r["reason"] or "paused"))
+                action, tolerated, why = "QueuePause", None, state
+            elif r["ours"] and state != "logged_out" and not member:
                 fields = [("Queue", self.c.queue), ("Interface", interface),
                           ("MemberName", r["name"])]  # fmt: skip
                 if state == "paused":
@@ -536,7 +552,7 @@ class CampaignRunner:
             except (PbxError, TimeoutError) as e:
                 log.warning("dialer %s: %s of agent %s: %s", self.c.code, action, r["code"], e)
                 return
-            if result.ok or tolerated in (result.message or ""):
+            if result.ok or (tolerated is not None and tolerated in (result.message or "")):
                 log.info("dialer %s: %s agent %s (%s)", self.c.code, action, r["code"], why)
             else:
                 log.warning("dialer %s: %s of agent %s refused: %s",
@@ -784,6 +800,15 @@ class CampaignRunner:
         except _DB_ERRORS as e:
             log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, who, e)
 
+    async def _mark_abandoned(self, attempt: str) -> None:
+        try:
+            await self.pool.execute(
+                "UPDATE call_attempts SET abandoned = true WHERE id = $1::uuid", attempt
+            )
+        except _DB_ERRORS as e:  # the result's write sets it too, when this node writes it
+            log.warning("dialer %s: abandonment of %s not recorded yet: %s", self.c.code,
+                        attempt, e)  # fmt: skip
+
     async def _assign_agent(self, attempt: str, interface: str) -> None:
         try:
             await assign_agent(self.pool, attempt, interface)
@@ -808,7 +833,9 @@ class CampaignRunner:
             self.why = f"no agents logged in to queue {self.c.queue}"
             return 0
         ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
-        waiting = len(self.queued_others) + sum(
+        # (a caller counted before its call was adopted, after a restart or a takeover, is
+        # counted once: as ours)
+        waiting = len(self.queued_others - self.calls.keys()) + sum(
             1
             for c in self.calls.values()
             if c.answered_at is not None
@@ -934,7 +961,7 @@ class CampaignRunner:
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
-            if disposition in LIVE_DISPOSITIONS:
+            if disposition in LIVE_DISPOSITIONS or call.abandoned:  # (abandoned, then lost)
                 self.stats.final_live += 1
             if call.abandoned or disposition == "abandoned":
                 self.stats.final_abandoned += 1
@@ -978,11 +1005,12 @@ FROM agents a WHERE a.interface = $1
 # campaigns on one queue would take each other's agents out, and back in, forever).
 _AGENT_STATES_SQL = """
 SELECT a.code, a.name, a.interface, s.state, s.reason, c.code AS campaign,
+       s.at BETWEEN now() - interval '10 seconds' AND now() + interval '10 seconds' AS fresh,
        coalesce(a.campaign_id = $1, false) AS ours,
        coalesce(a.campaign_id <> $1 AND c.queue_name <> $2, false) AS elsewhere
 FROM agents a
-CROSS JOIN LATERAL (SELECT st.state, st.reason FROM agent_states st WHERE st.agent_id = a.id
-                    ORDER BY st.at DESC, st.id DESC LIMIT 1) s
+CROSS JOIN LATERAL (SELECT st.state, st.reason, st.at FROM agent_states st
+                    WHERE st.agent_id = a.id ORDER BY st.at DESC, st.id DESC LIMIT 1) s
 LEFT JOIN campaigns c ON c.id = a.campaign_id
 """
 # The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,
@@ -990,10 +1018,10 @@ LEFT JOIN campaigns c ON c.id = a.campaign_id
 # from the index alone). The range is closed at tomorrow, so that the generic plan of the
 # prepared statement expects a sliver of the table, not a third.
 _WINDOW_SQL = """
-SELECT count(*) FILTER (WHERE disposition = ANY($3::text[])) AS live,
+SELECT count(*) FILTER (WHERE disposition = ANY($3::text[]) OR abandoned) AS live,
        count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') AS abandoned,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
-                          AND disposition = ANY($3::text[])) AS day_live,
+                          AND (disposition = ANY($3::text[]) OR abandoned)) AS day_live,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
                           AND (abandoned OR disposition = 'abandoned')) AS day_abandoned
 FROM call_attempts

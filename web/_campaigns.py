@@ -193,6 +193,10 @@ async def edit_campaign(call: ApiCall) -> Any:
         values = {"code": code, **{c: old[c] for c in _COLUMNS}}
         values.update({k: v for k, v in changes.items() if k != "creditor"})
         check_campaign(call, values)
+        moved = values["queue_name"] != old["queue_name"] or values["mode"] != old["mode"]
+        if current["state"] in ACTIVE and values["mode"] != "preview" and moved:
+            # (an active campaign moved onto a queue, or out of preview mode, is started there)
+            await _check_queue_free(conn, code, values["queue_name"])
         sets = [f"{c} = ${i}::jsonb" if c in _JSON_COLUMNS else f"{c} = ${i}"
                 for i, c in enumerate(_COLUMNS, 2)]  # fmt: skip
         args: list[Any] = [code, *(_db(c, values[c]) for c in _COLUMNS)]
@@ -270,11 +274,13 @@ SELECT
      AS attempts_today,
   (SELECT count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $2 AND finalized_at < $3) AS abandoned_today,
-  (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[])) FROM call_attempts
+  (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[]) OR abandoned)
+     FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $2 AND finalized_at < $3) AS live_today,
   (SELECT count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $4) AS abandoned_window,
-  (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[])) FROM call_attempts
+  (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[]) OR abandoned)
+     FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $4) AS live_window
 """
 

@@ -49,7 +49,7 @@ WITH c AS (
 ), att AS (
     SELECT ca.campaign_id,
            count(*) AS attempts,
-           count(*) FILTER (WHERE ca.disposition = ANY($4::text[])) AS contacts,
+           count(*) FILTER (WHERE ca.disposition = ANY($4::text[]) OR ca.abandoned) AS contacts,
            count(*) FILTER (WHERE
                EXISTS (SELECT 1 FROM dispositions d
                        WHERE d.attempt_id = ca.id AND d.code = ANY($5::text[]))

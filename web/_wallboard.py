@@ -40,7 +40,7 @@ SELECT c.code, c.mode, c.state, c.abandon_target::float8 AS abandon_target,
 FROM campaigns c
 CROSS JOIN LATERAL (
     SELECT count(*) AS dials_today,
-           count(*) FILTER (WHERE a.disposition = ANY($2)) AS live_today,
+           count(*) FILTER (WHERE a.disposition = ANY($2) OR a.abandoned) AS live_today,
            count(*) FILTER (WHERE a.abandoned OR a.disposition = 'abandoned') AS abandoned_today,
            count(*) FILTER (WHERE a.disposition = ANY($3)) AS machines_today
     FROM call_attempts a
@@ -55,7 +55,7 @@ _HISTORY = """
 SELECT c.code, c.abandon_window_days, h.live, h.abandoned
 FROM campaigns c
 CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE a.disposition = ANY($1)) AS live,
+    SELECT count(*) FILTER (WHERE a.disposition = ANY($1) OR a.abandoned) AS live,
            count(*) FILTER (WHERE a.abandoned OR a.disposition = 'abandoned') AS abandoned
     FROM call_attempts a
     WHERE a.campaign_id = c.id

@@ -91,3 +91,23 @@ async def test_the_flag_is_written_and_every_count_of_abandonment_sees_it(
     window = await db_pool.fetchrow(_WINDOW_SQL, cid, 30, list(LIVE_DISPOSITIONS))
     assert (window["live"], window["abandoned"]) == (2, 2)
     assert (window["day_live"], window["day_abandoned"]) == (2, 2)
+
+
+async def test_the_abandonment_is_written_when_it_happens_and_survives_a_takeover(
+    db_pool, campaign
+) -> None:
+    # Noted on the attempt at the queue's result: a node that adopts the call after a crash
+    # knows nothing of it, and its final write must not undo it.
+    cid, _ = campaign
+    c = Campaign.from_row(await db_pool.fetchrow("SELECT * FROM campaigns WHERE id = $1", cid))
+    (dial,), _ = await claim(db_pool, campaign, 1)
+    r = _runner()
+    r.pool, r.c = db_pool, c
+    await r._mark_abandoned(dial.attempt_id)
+    flag = "SELECT abandoned FROM call_attempts WHERE id = $1"
+    assert await db_pool.fetchval(flag, dial.attempt_id) is True
+    assert await write_result(
+        db_pool, ComplianceGate(db_pool), c, dial, "hangup", None, amd="HUMAN", answered=True,
+        now=NOON, abandoned=False,  # the adopting node's fresh view of the call
+    )  # fmt: skip
+    assert await db_pool.fetchval(flag, dial.attempt_id) is True

@@ -192,8 +192,9 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
             f"{name.lower()}{suffix}", name, interface, campaign,
         )  # fmt: skip
         await db_pool.execute("DELETE FROM agent_states WHERE agent_id = $1", rows[name])
-        await db_pool.execute(
-            "INSERT INTO agent_states (agent_id, state, reason, at) VALUES ($1, $2, $3, now())",
+        await db_pool.execute(  # (a minute ago: a change under way is left to the desktop)
+            "INSERT INTO agent_states (agent_id, state, reason, at)"
+            " VALUES ($1, $2, $3, now() - interval '1 minute')",
             rows[name], state, reason,
         )  # fmt: skip
     codes = {
@@ -220,6 +221,24 @@ async def test_the_campaign_queue_gets_the_logged_in_agents_and_loses_the_logged
         assert "Local/100@agents" not in members  # taking calls for the other campaign
         assert "Local/103@agents" in members  # its campaign's queue is this one
         assert "Local/101@agents" in members  # no state set on the desktop: left alone
+        # A pause recorded where there is no PBX link (a web-only node): the leader applies
+        # it; a change under way (seconds old) is left to the desktop that makes it.
+        paused = (
+            "INSERT INTO agent_states (agent_id, state, reason, at)"
+            " VALUES ($1, 'paused', $2, now() - make_interval(secs => $3))"
+        )
+        await db_pool.execute(paused, rows["Ana"], "break", 30)
+        await db_pool.execute(paused, rows["Bea"], "lunch", 20)  # still lunch
+        await db_pool.execute(
+            "INSERT INTO agent_states (agent_id, state, at) VALUES ($1, 'ready', now())",
+            rows["Bea"],
+        )  # Bea is going ready right now: the desktop's change, left alone
+        runner._synced_at_connect = -1  # read the members back, as after a reconnect
+        await runner._sync_agents()
+        await runner._seat_agents()
+        ana, bea = members[f"PJSIP/ana{suffix}"].snap, members[f"PJSIP/bea{suffix}"].snap
+        assert (ana.paused, ana.paused_reason) == (1, "break")
+        assert bea.paused == 1
     seated = [r.getMessage() for r in caplog.records if r.name == "dialer.runner"]
     assert f"dialer {code}: QueueAdd agent {codes['Ana']} (ready)" in seated
     assert f"dialer {code}: QueueRemove agent {codes['Luz']} (logged out)" in seated
@@ -253,7 +272,17 @@ async def test_callers_waiting_in_the_queue_who_are_not_ours_count_as_waiting(
         runner._lines_wanted(1.0)
         queue_event("QueueCallerLeave", "1795335254.40")  # an agent took them
         runner._lines_wanted(2.0)
-    assert [s.waiting_live for s in seen] == [1, 0]
+        # One of ours seen waiting before its call was adopted (a restart, a takeover): once.
+        queue_event("QueueCallerJoin", "3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61")
+        runner.calls["3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61"] = SimpleNamespace(
+            amd="HUMAN", abandoned=False, answered_at=0.5, sent_at=0.0, connected=False,
+            requeued=False,
+        )  # fmt: skip
+        runner._lines_wanted(3.0)
+        queue_event("QueueCallerLeave", "3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61")
+        del runner.calls["3b6f0c2e-8a41-4c7d-9e15-2f7a9d0b4c61"]
+        runner._lines_wanted(4.0)
+    assert [s.waiting_live for s in seen] == [1, 0, 1, 0]
 
 
 def _one_free_agent(runner) -> None:

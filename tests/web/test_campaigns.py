@@ -123,6 +123,15 @@ async def test_a_second_active_campaign_on_one_queue_is_refused(db_pool) -> None
         assert (await act(second, "stop"))[0] == 200  # stopping is never refused
         assert (await act(first, "stop"))[0] == 200
         assert (await act(second, "start"))[0] == 200  # the queue is free now
+
+        async def edit(code: str, body: dict) -> int:
+            r = await client.patch(f"/api/v1/campaigns/{code}", json=body, headers=h)
+            return r.status
+
+        # Moving an active campaign onto the queue, or out of preview mode there, is a start.
+        assert await edit(elsewhere, {"queue_name": queue}) == 409
+        assert await edit(preview, {"mode": "predictive"}) == 409
+        assert await edit(elsewhere, {"name": "Renamed"}) == 200  # its queue unchanged
     state = await db_pool.fetchval("SELECT state FROM campaigns WHERE code = $1", second)
     assert state == "running"
     assert await audit_rows(db_pool, "campaign.start", f"campaign:{second}") != []
