@@ -120,3 +120,49 @@ async def test_audit_log_is_append_only(db_pool: asyncpg.Pool) -> None:
         await db_pool.execute("UPDATE audit_log SET actor = 'someone else'")
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await db_pool.execute("DELETE FROM audit_log")
+
+
+async def test_agents_logged_in_without_a_campaign_are_logged_out_once(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # 0016: before 0015 a ready agent was in every campaign's queue, with no campaign; each
+    # pacer removes a logged-out member, so logging them out puts every queue right.
+    before = tmp_path / "before"
+    before.mkdir()
+    for m in discover():
+        if m.version < 16:
+            shutil.copy(MIGRATIONS_DIR / m.path.name, before)
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, before)
+        cid = await conn.fetchval(
+            "INSERT INTO campaigns (code, name) VALUES ('c', 'C') RETURNING id"
+        )
+        agents = {}
+        for code, campaign, state in (("free", None, "ready"), ("paused", None, "paused"),
+                                      ("chosen", cid, "ready"), ("out", None, "logged_out"),
+                                      ("new", None, None)):  # fmt: skip
+            agents[code] = await conn.fetchval(
+                "INSERT INTO agents (code, name, interface, campaign_id) VALUES ($1, $1, $2, $3)"
+                " RETURNING id",
+                code, f"PJSIP/{code}", campaign,
+            )  # fmt: skip
+            if state is not None:
+                await conn.execute(
+                    "INSERT INTO agent_states (agent_id, state, at) VALUES ($1, $2, now() - "
+                    "interval '1 hour')",
+                    agents[code], state,
+                )  # fmt: skip
+        await migrate(conn)
+        latest = {
+            code: await conn.fetchval(
+                "SELECT state FROM agent_states WHERE agent_id = $1 ORDER BY at DESC, id DESC"
+                " LIMIT 1",
+                agent_id,
+            )
+            for code, agent_id in agents.items()
+        }
+    finally:
+        await conn.close()
+    assert latest == {"free": "logged_out", "paused": "logged_out", "chosen": "ready",
+                      "out": "logged_out", "new": None}  # fmt: skip
