@@ -204,6 +204,9 @@ class CampaignRunner:
         # IVR callers who asked for an agent (PUENTE_INBOUND_QUEUE may be this queue). They
         # take the next free agent as surely as a live answer of ours: the pacer counts them.
         self.queued_others: set[str] = set()
+        # Another campaign paced right now on this campaign's queue (checked every 30 s): two
+        # pacers would count the same agents free and both dial for them. Neither dials.
+        self.shared_with: str | None = None
         self._window_read_at = -_WINDOW_READ_S
         self._window_reading: asyncio.Task[None] | None = None
         # Observers (the composition root points them at the metrics): a result written, an
@@ -494,8 +497,29 @@ class CampaignRunner:
 
     async def _upkeep(self) -> None:
         """The leader's periodic reads and repairs (every ``_WINDOW_READ_S``, as a task)."""
+        await self._check_queue_shared()
         await self._read_window()
         await self._seat_agents()
+
+    async def _check_queue_shared(self) -> None:
+        """Whether another campaign's pacer (its leader lock held, on any node) works this
+        queue. The API refuses to start such a campaign; rows from before that rule, or
+        written by hand, are caught here: if in doubt, do not dial."""
+        if self.c.mode == "preview":
+            self.shared_with = None
+            return
+        try:
+            other = await self.pool.fetchval(_PACED_ON_QUEUE, self.c.queue, self.c.id)
+        except _DB_ERRORS as e:
+            log.warning("dialer %s: queue sharing not checked: %s", self.c.code, e)
+            return
+        if other != self.shared_with:
+            if other is not None:
+                log.error(
+                    "dialer %s: campaign %s is paced on queue %s too: not dialing until one of "
+                    "them moves to a queue of its own or stops", self.c.code, other, self.c.queue,
+                )  # fmt: skip
+            self.shared_with = other
 
     async def _seat_agents(self) -> None:
         """Keep the campaign queue's members equal to this campaign's logged-in agents.
@@ -658,6 +682,12 @@ class CampaignRunner:
             return
         if self.c.state != "running":
             self.why = f"campaign {self.c.state}"
+            return
+        if self.shared_with is not None:
+            self.why = (
+                f"queue {self.c.queue} is also paced by campaign {self.shared_with}: not dialing"
+                " (both pacers would count the same agents free)"
+            )
             return
         if self.c.mode == "preview":  # agents ask for each lead (dialer/preview.py)
             self.why = "preview: an agent starts each call"
@@ -992,6 +1022,14 @@ _RESCORE_S = 60.0
 # within half a second; the queue rings a member for at most the caller's 1-2 s budget).
 _NO_ANSWER_PAUSE_MS = 1000
 _WINDOW_READ_S = 30.0
+# Another non-preview campaign on queue $1 whose pacer holds its leader lock right now.
+_PACED_ON_QUEUE = """
+SELECT c.code FROM campaigns c
+JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+     AND l.classid = x'70616365'::int::oid AND l.objid::bigint = c.id
+WHERE c.queue_name = $1 AND c.id <> $2 AND c.mode <> 'preview'
+ORDER BY c.code LIMIT 1
+"""
 # The agent on a queue interface, and its latest state on the desktop (None: never set).
 _AGENT_OF_INTERFACE = """
 SELECT a.id, a.code,

@@ -292,3 +292,33 @@ def _one_free_agent(runner) -> None:
         {"Queue": "collections", "Interface": "Local/1@agents", "Status": "1"},
         0.0,
     )
+
+
+async def test_two_campaigns_paced_on_one_queue_both_stop_dialing(db_pool, tmp_path) -> None:
+    # The API refuses to start a campaign on another active one's queue; rows from before that
+    # rule (or written by hand) are caught by the pacers: if in doubt, do not dial.
+    _, first = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    _, second = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    async with floor(db_pool, model=MODEL, agents=1) as f:
+        a = await f.runner_for(first)
+        b = await f.runner_for(second, node="n2")
+        for client in f.clients:
+            client.start()
+            await client.wait_connected(10)
+        try:
+            assert await a._lead()
+            assert await b._lead()
+            await a._check_queue_shared()
+            assert a.shared_with == second
+            await a._dial_tick()
+            assert a.why == (
+                f"queue collections is also paced by campaign {second}: not dialing"
+                " (both pacers would count the same agents free)"
+            )
+            assert a.stats.dials == 0
+            await b._release_lead()  # the other one stops: the queue is this one's again
+            await a._check_queue_shared()
+            assert a.shared_with is None
+        finally:
+            await a._release_lead()
+            await b._release_lead()
