@@ -127,3 +127,89 @@ class AgentBoard:
     @property
     def logged_in(self) -> int:
         return len(self.agents)
+
+
+# -- the actions that change a member (AMI), for the desktop and the pacer ---------------------
+# app_queue's answers (apps/app_queue.c manager_add_queue_member, manager_remove_queue_member,
+# manager_pause_queue_member; the first two recorded from Asterisk 22.10.1 in ami/11-queue).
+# These Errors mean the membership already is as asked.
+ALREADY_THERE = "Unable to add interface: Already there"
+NOT_THERE = "Unable to remove interface: Not there"
+NO_QUEUE_TO_LEAVE = "Unable to remove interface from queue: No such queue"
+NOT_A_MEMBER = "Interface not found"  # QueuePause: the interface is in no queue
+# This one is a configuration error: the queue is not in queues.conf.
+NO_SUCH_QUEUE = "Unable to add interface to queue: No such queue"
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """An agent as app_queue knows it: its phone (``agents.interface``) and its name."""
+
+    interface: str
+    name: str
+
+
+@dataclass(frozen=True)
+class QueueStep:
+    """One AMI action on an agent's queue membership.
+
+    ``what`` names it in errors and logs; ``already`` are the Error messages that mean it is
+    so already (nothing changed); ``undo`` takes it back when a later step fails.
+    """
+
+    action: str
+    fields: tuple[tuple[str, str], ...]
+    what: str
+    queue: str | None = None
+    already: tuple[str, ...] = ()
+    undo: QueueStep | None = None
+
+
+def queue_add(
+    m: QueueMember,
+    queue: str,
+    *,
+    paused: bool = False,
+    reason: str | None = None,
+    undoable: bool = True,
+) -> QueueStep:
+    fields = [("Queue", queue), ("Interface", m.interface), ("MemberName", m.name),
+              ("Paused", "true" if paused else "false")]  # fmt: skip
+    if paused and reason:
+        fields.append(("Reason", reason))
+    undo = queue_remove(m, queue, undoable=False) if undoable else None
+    return QueueStep("QueueAdd", tuple(fields), f"QueueAdd to queue {queue}", queue,
+                     (ALREADY_THERE,), undo)  # fmt: skip
+
+
+def queue_remove(
+    m: QueueMember,
+    queue: str,
+    *,
+    paused: bool = False,
+    reason: str | None = None,
+    undoable: bool = True,
+) -> QueueStep:
+    """``paused``/``reason``: how to put the member back (``undo``)."""
+    undo = queue_add(m, queue, paused=paused, reason=reason, undoable=False) if undoable else None
+    return QueueStep("QueueRemove", (("Queue", queue), ("Interface", m.interface)),
+                     f"QueueRemove from queue {queue}", queue, (NOT_THERE, NO_QUEUE_TO_LEAVE),
+                     undo)  # fmt: skip
+
+
+def queue_pause(
+    m: QueueMember,
+    paused: bool,
+    reason: str | None = None,
+    *,
+    undo: QueueStep | None = None,
+    queue: str | None = None,
+) -> QueueStep:
+    """In ``queue``, or in every queue the member is in (no ``Queue`` header)."""
+    fields = [("Interface", m.interface), ("Paused", "true" if paused else "false")]
+    if queue is not None:
+        fields.insert(0, ("Queue", queue))
+    if paused and reason:
+        fields.append(("Reason", reason))
+    what = "QueuePause (pause)" if paused else "QueuePause (unpause)"
+    return QueueStep("QueuePause", tuple(fields), what, queue, (NOT_A_MEMBER,), undo)

@@ -46,7 +46,7 @@ from typing import Any
 import asyncpg
 
 from compliance import ComplianceError, ComplianceGate
-from dialer.agents import AgentBoard
+from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue_remove
 from dialer.campaigns import LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome
 from dialer.pacing import (
@@ -544,43 +544,33 @@ class CampaignRunner:
             interface, state = r["interface"], r["state"]
             if r["fresh"]:  # changing right now (the desktop tells Asterisk, then writes)
                 continue
+            m = QueueMember(interface, r["name"])
             seated = self.board.agents.get(interface)
-            member = seated is not None
-            if (
-                r["ours"]
-                and state in ("ready", "paused")
-                and member
-                and (seated.paused != (state == "paused"))
-            ):  # the pause Asterisk has is not the agent's (a node without AMI recorded it)
-                fields = [("Queue", self.c.queue), ("Interface", interface),
-                          ("Paused", "true" if state == "paused" else "false")]  # fmt: skip
-                if state == "paused":
-                    fields.append(("Reason", r["reason"] or "paused"))
-                action, tolerated, why = "QueuePause", None, state
-            elif r["ours"] and state != "logged_out" and not member:
-                fields = [("Queue", self.c.queue), ("Interface", interface),
-                          ("MemberName", r["name"])]  # fmt: skip
-                if state == "paused":
-                    fields += [("Paused", "true"), ("Reason", r["reason"] or "paused")]
-                else:
-                    fields.append(("Paused", "false"))
-                action, tolerated, why = "QueueAdd", "Already there", state
-            elif member and (state == "logged_out" or r["elsewhere"]):
-                fields = [("Queue", self.c.queue), ("Interface", interface)]
-                action, tolerated = "QueueRemove", "Not there"
+            paused = state == "paused"
+            reason = r["reason"] or "paused"
+            if r["ours"] and state in ("ready", "paused") and seated is not None:
+                if seated.paused == paused:
+                    continue
+                # the pause Asterisk has is not the agent's (a node without AMI recorded it)
+                step, why = queue_pause(m, paused, reason, queue=self.c.queue), state
+            elif r["ours"] and state != "logged_out" and seated is None:
+                step, why = queue_add(m, self.c.queue, paused=paused, reason=reason), state
+            elif seated is not None and (state == "logged_out" or r["elsewhere"]):
+                step = queue_remove(m, self.c.queue)
                 why = "logged out" if state == "logged_out" else f"on campaign {r['campaign']}"
             else:
                 continue
             try:
-                result = await self.ami.send_action(action, fields)
+                result = await self.ami.send_action(step.action, step.fields)
             except (PbxError, TimeoutError) as e:
-                log.warning("dialer %s: %s of agent %s: %s", self.c.code, action, r["code"], e)
+                log.warning("dialer %s: %s of agent %s: %s", self.c.code, step.action,
+                            r["code"], e)  # fmt: skip
                 return
-            if result.ok or (tolerated is not None and tolerated in (result.message or "")):
-                log.info("dialer %s: %s agent %s (%s)", self.c.code, action, r["code"], why)
+            if result.ok or result.message in step.already:
+                log.info("dialer %s: %s agent %s (%s)", self.c.code, step.action, r["code"], why)
             else:
                 log.warning("dialer %s: %s of agent %s refused: %s",
-                            self.c.code, action, r["code"], result.message)  # fmt: skip
+                            self.c.code, step.action, r["code"], result.message)  # fmt: skip
 
     async def _read_window(self) -> None:
         """The campaign's live answers and abandoned calls over its legal window and the last
@@ -809,9 +799,8 @@ class CampaignRunner:
             self.c.code, who, ring_ms, reason,
         )  # fmt: skip
         try:
-            result = await self.ami.send_action(
-                "QueuePause", [("Interface", interface), ("Paused", "true"), ("Reason", reason)]
-            )
+            step = queue_pause(QueueMember(interface, ""), True, reason)  # in all its queues
+            result = await self.ami.send_action(step.action, step.fields)
             if not result.ok:
                 log.warning("dialer %s: QueuePause of %s refused: %s",
                             self.c.code, who, result.message)  # fmt: skip

@@ -51,6 +51,14 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from dialer.agents import (
+    NO_SUCH_QUEUE,
+    QueueMember,
+    QueueStep,
+    queue_add,
+    queue_pause,
+    queue_remove,
+)
 from dialer.callbacks import CallbackError, schedule_callback
 from dialer.preview import preview_queue
 from pbx import PbxError
@@ -176,16 +184,6 @@ AMI_LINK: web.AppKey[Callable[[], AmiClient | None]] = web.AppKey("puente_ami_li
 AMI_TIMEOUT_S = 5.0  # per action; app_queue answers these at once
 LINK_DOWN = "the PBX link is down: try again in a moment"
 
-# app_queue's answers (apps/app_queue.c manager_add_queue_member, manager_remove_queue_member,
-# manager_pause_queue_member; the first two recorded from Asterisk 22.10.1 in ami/11-queue).
-# These Errors mean the membership already is as asked.
-ALREADY_THERE = "Unable to add interface: Already there"
-NOT_THERE = "Unable to remove interface: Not there"
-NO_QUEUE_TO_LEAVE = "Unable to remove interface from queue: No such queue"
-NOT_A_MEMBER = "Interface not found"  # QueuePause: the interface is in no queue
-# This one is a configuration error: the queue is not in queues.conf.
-NO_SUCH_QUEUE = "Unable to add interface to queue: No such queue"
-
 # The campaigns an agent may go ready for: the active ones, except preview campaigns (their
 # calls go to the agent's own queue, joined when the agent asks for a lead).
 ACTIVE_CAMPAIGNS_SQL = """
@@ -254,73 +252,6 @@ async def _named_campaign(
         raise Invalid(f"campaign: {code!r} is in preview mode (its leads are asked for with "
                       f"Next lead, in the agent's own queue); {choose}", "campaign")  # fmt: skip
     raise Invalid(f"campaign: {code!r} is {row['state']}; {choose}", "campaign")
-
-
-@dataclass(frozen=True)
-class QueueMember:
-    """An agent as app_queue knows it: its phone (``agents.interface``) and its name."""
-
-    interface: str
-    name: str
-
-
-@dataclass(frozen=True)
-class QueueStep:
-    """One AMI action on an agent's queue membership.
-
-    ``what`` names it in errors and logs; ``already`` are the Error messages that mean it is
-    so already (nothing changed); ``undo`` takes it back when a later step fails.
-    """
-
-    action: str
-    fields: tuple[tuple[str, str], ...]
-    what: str
-    queue: str | None = None
-    already: tuple[str, ...] = ()
-    undo: QueueStep | None = None
-
-
-def queue_add(
-    m: QueueMember,
-    queue: str,
-    *,
-    paused: bool = False,
-    reason: str | None = None,
-    undoable: bool = True,
-) -> QueueStep:
-    fields = [("Queue", queue), ("Interface", m.interface), ("MemberName", m.name),
-              ("Paused", "true" if paused else "false")]  # fmt: skip
-    if paused and reason:
-        fields.append(("Reason", reason))
-    undo = queue_remove(m, queue, undoable=False) if undoable else None
-    return QueueStep("QueueAdd", tuple(fields), f"QueueAdd to queue {queue}", queue,
-                     (ALREADY_THERE,), undo)  # fmt: skip
-
-
-def queue_remove(
-    m: QueueMember,
-    queue: str,
-    *,
-    paused: bool = False,
-    reason: str | None = None,
-    undoable: bool = True,
-) -> QueueStep:
-    """``paused``/``reason``: how to put the member back (``undo``)."""
-    undo = queue_add(m, queue, paused=paused, reason=reason, undoable=False) if undoable else None
-    return QueueStep("QueueRemove", (("Queue", queue), ("Interface", m.interface)),
-                     f"QueueRemove from queue {queue}", queue, (NOT_THERE, NO_QUEUE_TO_LEAVE),
-                     undo)  # fmt: skip
-
-
-def queue_pause(
-    m: QueueMember, paused: bool, reason: str | None = None, *, undo: QueueStep | None = None
-) -> QueueStep:
-    """In every queue the member is in (no ``Queue`` header)."""
-    fields = [("Interface", m.interface), ("Paused", "true" if paused else "false")]
-    if paused and reason:
-        fields.append(("Reason", reason))
-    what = "QueuePause (pause)" if paused else "QueuePause (unpause)"
-    return QueueStep("QueuePause", tuple(fields), what, None, (NOT_A_MEMBER,), undo)
 
 
 def queue_steps(
