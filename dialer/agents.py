@@ -37,6 +37,14 @@ class Agent:
         """In wrap-up: its call ended, and it frees up at ``wrap_until`` (known)."""
         return self._idle() and now < self.wrap_until
 
+    def status(self, now: float) -> str:
+        """``paused``, ``busy`` (on a call, or its device in use), ``wrapup`` or ``free``."""
+        if self.paused:
+            return "paused"
+        if not self._idle():
+            return "busy"
+        return "wrapup" if now < self.wrap_until else "free"
+
     def _idle(self) -> bool:
         return not self.paused and not self.in_call and not self.talking and self.device_free
 

@@ -205,13 +205,6 @@ def runner_view(runners: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for code, runner in runners.items():
         counts = {"free": 0, "busy": 0, "wrapup": 0, "paused": 0}
         for agent in runner.board.agents.values():
-            if agent.paused:
-                counts["paused"] += 1
-            elif agent.in_call or agent.talking or not agent.device_free:
-                counts["busy"] += 1
-            elif now < agent.wrap_until:
-                counts["wrapup"] += 1
-            else:
-                counts["free"] += 1
+            counts[agent.status(now)] += 1
         view[code] = {"agents": counts, "in_flight": len(runner.calls), "why": runner.why}
     return view

@@ -83,3 +83,20 @@ def test_a_rebuilt_board_keeps_the_wrap_up_of_a_call_that_just_ended() -> None:
     b = AgentBoard("q", queue_wrapup_s=10.0)
     b.event("QueueMember", {**entry, "LastCall": "0"}, 500.0, wall_now=1_000_004.0)
     assert b.free(500.0) == 1  # never took a call
+
+
+def test_an_agents_status_for_the_wallboard_follows_the_board() -> None:
+    b = AgentBoard("q")
+    b.event("QueueMemberAdded", MEMBER, 0.0)
+    agent = b.agents["Local/100@agents"]
+    seen = [agent.status(0.0)]
+    b.event("QueueMemberStatus", {**MEMBER, "Status": "6"}, 1.0)  # ringing: its device in use
+    seen.append(agent.status(1.0))
+    b.event("AgentConnect", {"Queue": "q", "Interface": "Local/100@agents"}, 2.0)
+    b.event("QueueMemberStatus", {**MEMBER, "Status": "1", "InCall": "0"}, 2.1)  # the race
+    seen.append(agent.status(3.0))
+    b.event("AgentComplete", {"Queue": "q", "Interface": "Local/100@agents"}, 30.0)
+    seen += [agent.status(35.0), agent.status(40.0)]
+    b.event("QueueMemberPause", {**MEMBER, "Paused": "1"}, 41.0)
+    seen.append(agent.status(41.0))
+    assert seen == ["free", "busy", "busy", "wrapup", "free", "paused"]
