@@ -1,9 +1,10 @@
 """``puente bench audiosocket``: 1,000 concurrent real-time AudioSocket streams in, silence out.
 
 The server runs here with a handler that takes every frame on the fast path (``on_audio``,
-as the AMD detector does) and sends nothing of its own, so the shared ticker sends the
-silence keep-alive to every call every 20 ms. A separate process plays Asterisk for every
-call: the UUID frame, then a 320-byte audio frame every 20 ms in real time.
+as the AMD detector does) and sends nothing of its own, so the shared ticker sends each call
+only its keep-alive (a frame of silence every ``keepalive_interval_ms``, 500 ms by default).
+A separate process plays Asterisk for every call: the UUID frame, then a 320-byte audio frame
+every 20 ms in real time.
 
 ``server_cpu_share`` is this process's CPU seconds per wall second over the streaming part
 (1.0 = one core). Goal: < 0.40. The peer's own counters say whether it kept real time

@@ -1,12 +1,16 @@
 """The AudioSocket server: a thin asyncio adapter around :class:`AudioSocketConnection`.
 
 Built for many concurrent calls: ONE shared ticker, every 40 ms by default, reads each
-call's non-blocking socket (whatever arrived: usually two frames) and writes its outgoing
-frames in one send (two 20 ms frames by default): the app's queued audio if any, else
-silence, which keeps app_audiosocket from dropping an idle call after 2 s. No selector
-registration, no task and no callback per call or per read: at 1,000 calls that is what the
-CPU budget allows. A call whose peer is not reading gets no keep-alive that tick rather than
-an ever-growing buffer.
+call's non-blocking socket (whatever arrived: usually two frames) and writes what is due:
+the app's queued audio, paced in real time (a tick's frames, two 20 ms frames by default, in
+one send), or, when the app has nothing queued, one frame of silence once nothing was written
+to the call for ``keepalive_interval_ms`` (500 ms by default). That keep-alive is all
+app_audiosocket needs: it drops a call only after 2 s with no frame in either direction
+(over a Local channel Asterisk sends nothing while the far end is silent), and the caller
+hears silence whether or not silence is sent. No selector registration, no task and no
+callback per call or per read, and no send per call per tick: at 1,000 calls that is what
+the CPU budget allows. A call whose peer is not reading gets nothing more that tick rather
+than an ever-growing buffer.
 
 Per call, the server runs ``handler(call)`` once the UUID frame has arrived. Whatever happens
 (handler returns or raises, peer misbehaves, timeouts, shutdown) the call ends; when we end it
@@ -80,12 +84,12 @@ class AudioSocketCall:
         self._max_out = int(server.settings.max_outgoing_s * 16000)
         self._frame_bytes = server.settings.keepalive_frame_ms * 16
         self._frames_per_tick = server.settings.frames_per_tick
-        silence = (
+        # One frame of silence: the keep-alive, and the padding of the app's last block.
+        self._silence = (
             SILENCE_20MS_FRAME
             if self._frame_bytes == 320
             else encode_audio_frame(bytes(self._frame_bytes))
         )
-        self._silence = silence * self._frames_per_tick  # one tick's worth, one write
         self._protocol: _CallSocket | None = None
         self.last_rx = time.monotonic()
 
@@ -147,7 +151,8 @@ class AudioSocketCall:
 
     # -- writing ----------------------------------------------------------------------------
     def send_audio(self, pcm: bytes) -> None:
-        """Queue audio to play; the ticker sends it in real time in place of silence."""
+        """Queue audio to play; the ticker sends it in real time, a tick's frames each tick
+        (the keep-alive is not needed meanwhile)."""
         if self.closed:
             raise CallClosed(f"call {self.uuid} is closed")
         if len(pcm) % 2:
@@ -161,14 +166,12 @@ class AudioSocketCall:
         return len(self._out)
 
     def _next_block(self) -> bytes:
-        """One tick's frames: the app's audio (padded with silence at its end), else silence."""
-        if not self._out:
-            return self._silence
+        """One tick's frames of the app's audio (padded with silence at its end)."""
         return b"".join(self._next_frame() for _ in range(self._frames_per_tick))
 
     def _next_frame(self) -> bytes:
         if not self._out:
-            return self._silence[: self._frame_bytes + 3]
+            return self._silence
         chunk = bytes(self._out[: self._frame_bytes])
         del self._out[: self._frame_bytes]
         if len(chunk) < self._frame_bytes:  # pad the tail so the frame timing stays regular
@@ -202,14 +205,26 @@ class AudioSocketCall:
 class _CallSocket:
     """One call's socket, polled by the server's ticker (no selector, no callback per read).
 
-    Every tick (40 ms by default) the ticker reads whatever Asterisk sent and writes one
-    tick's frames back in one send. The selector, a handle and a callback per frame are gone;
-    two syscalls per call per tick remain.
+    Every tick (40 ms by default) the ticker reads whatever Asterisk sent and writes what is
+    due in one send: a tick's frames of the app's audio, or the keep-alive when nothing was
+    written for ``keepalive_interval_ms``. The selector, a handle and a callback per frame are
+    gone; one syscall per call per tick remains (the read), plus a write for app audio or
+    the keep-alive.
     A frame waits at most one tick before we read it, which nothing on this path notices
     (an AMD decision takes hundreds of milliseconds).
     """
 
-    __slots__ = ("_pending_out", "call", "closing", "core", "peer", "server", "sock", "started_at")
+    __slots__ = (
+        "_pending_out",
+        "call",
+        "closing",
+        "core",
+        "last_tx",
+        "peer",
+        "server",
+        "sock",
+        "started_at",
+    )
 
     def __init__(self, server: AudioSocketServer, sock: socket.socket, peer: str) -> None:
         self.server = server
@@ -220,6 +235,8 @@ class _CallSocket:
         self.call._protocol = self
         self.closing = False
         self.started_at = server.now
+        #: When we last wrote to the call (the keep-alive interval counts from the connect).
+        self.last_tx = server.now
         self._pending_out = b""
 
     # reading ------------------------------------------------------------------------------
@@ -321,6 +338,7 @@ class AudioSocketServer:
     def __init__(self, handler: Handler, settings: AudioSocketSettings | None = None) -> None:
         self.handler = handler
         self.settings = settings or AudioSocketSettings()
+        self.settings.validate()  # e.g. a keep-alive too rare would get every call dropped
         self.calls: set[AudioSocketCall] = set()
         self.now = time.monotonic()
         self._listener: socket.socket | None = None
@@ -405,6 +423,8 @@ class AudioSocketServer:
         loop = asyncio.get_running_loop()
         self.now = now = time.monotonic()
         uuid_deadline = now - self.settings.uuid_timeout_s
+        # Written to no later than this: the call needs its keep-alive.
+        keepalive_due = now - self.settings.keepalive_interval_ms / 1000
         for conn in list(self._sockets.values()):
             if conn.closing:
                 continue
@@ -418,11 +438,18 @@ class AudioSocketServer:
                     call._end(EndReason.UUID_TIMEOUT, "no UUID frame", send_hangup=False)
                 continue
             if conn._pending_out and not conn._write(b""):
-                continue  # the peer is not reading: no keep-alive, not a growing buffer
+                continue  # the peer is not reading: nothing more, not a growing buffer
+            if call._out:
+                block = call._next_block()  # the app's audio: every tick, in real time
+            elif conn.last_tx <= keepalive_due:
+                block = call._silence  # the keep-alive
+            else:
+                continue  # written to recently: app_audiosocket's 2 s are far off
             if conn.core.state is not State.STREAMING:
                 conn.core._send(0x10)  # raises: the core says why audio cannot go out now
             # STREAMING -> STREAMING on audio: no transition to record on this hot path.
-            conn._write(call._next_block() if call._out else call._silence)
+            conn.last_tx = now
+            conn._write(block)
         if now - self._last_idle_check >= 1.0:
             self._last_idle_check = now
             self._check_deadlines()

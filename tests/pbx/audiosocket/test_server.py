@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import time
 import uuid
 
 import pytest
@@ -31,7 +33,9 @@ class FakeAsterisk:
         self.reader, self.writer = reader, writer
         self.uuid = uuid.uuid4()
         self.core = AsteriskSideConnection(self.uuid)
+        self.connected_at = time.monotonic()
         self.audio_frames: list[bytes] = []
+        self.audio_times: list[float] = []  # when each frame was read (monotonic seconds)
         self.hangup = False
         self.eof = False
 
@@ -61,8 +65,16 @@ class FakeAsterisk:
                     while (ev := self.core.next_event()) is not NEED_DATA:
                         if isinstance(ev, ServerAudio):
                             self.audio_frames.append(ev.pcm)
+                            self.audio_times.append(time.monotonic())
                         elif isinstance(ev, ServerHangup):
                             self.hangup = True
+
+    def longest_quiet_s(self, until: float) -> float:
+        """The longest stretch with no frame either way, from the UUID frame to ``until``,
+        when this Asterisk sent nothing after its UUID frame (a Local channel whose far end
+        is silent): what app_audiosocket's 2 s rule (``MAX_WAIT_TIMEOUT_MSEC``) looks at."""
+        marks = [self.connected_at, *self.audio_times, until]
+        return max(b - a for a, b in itertools.pairwise(marks))
 
     def close(self) -> None:
         self.writer.close()
@@ -105,17 +117,63 @@ async def test_uuid_audio_and_dtmf_reach_the_handler_and_hangup_continues_the_di
         ast.close()
 
 
-async def test_silence_keepalive_flows_while_asterisk_sends_nothing() -> None:
+async def test_keepalive_keeps_a_silent_call_alive_with_a_frame_every_interval() -> None:
+    # Asterisk sends nothing after the UUID frame (a Local channel, the far end silent) for
+    # longer than app_audiosocket's 2 s: the default keep-alive (500 ms) keeps the call up.
     async def handler(call: AudioSocketCall) -> None:
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(3.0)
 
     async with serving(handler) as server:
         ast = await FakeAsterisk.connect(server.port)
         ast.start()
-        await ast.read_for(0.5)
-        # 50 frames/s expected; generous bounds so a loaded machine does not flake.
-        assert 10 <= len(ast.audio_frames) <= 40
+        await ast.read_for(2.3)
+        end = time.monotonic()
+        assert not ast.eof
         assert all(f == bytes(320) for f in ast.audio_frames)
+        # About one frame per 500 ms (at 0.5, 1.0, 1.5 and 2.0 s, each up to a tick late), not
+        # one tick's silence every 40 ms (some 115 frames).
+        assert 3 <= len(ast.audio_frames) <= 6
+        # app_audiosocket's rule: never 2 s with no frame either way. Here the gaps are the
+        # interval plus at most a tick (and a loaded machine's lag).
+        assert ast.longest_quiet_s(end) < 1.2
+        gaps = [b - a for a, b in itertools.pairwise(ast.audio_times)]
+        assert min(gaps) > 0.3  # no keep-alive sooner than the interval (receive jitter aside)
+        ast.close()
+
+
+async def test_keepalive_interval_is_the_setting() -> None:
+    async def handler(call: AudioSocketCall) -> None:
+        await asyncio.sleep(1.5)
+
+    async with serving(handler, keepalive_interval_ms=100) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        await ast.read_for(1.0)
+        end = time.monotonic()
+        # Due 100 ms after the last write, checked every 40 ms tick: one frame per 120 ms.
+        assert 5 <= len(ast.audio_frames) <= 10
+        assert ast.longest_quiet_s(end) < 0.5
+        ast.close()
+
+
+async def test_no_keepalive_while_app_audio_plays_and_it_resumes_after() -> None:
+    tone = b"\x10\x27" * 160 * 4  # 4 frames: two ticks' worth
+
+    async def handler(call: AudioSocketCall) -> None:
+        call.send_audio(tone)
+        await asyncio.sleep(2.0)
+
+    async with serving(handler) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        await ast.read_for(1.2)
+        loud = [i for i, f in enumerate(ast.audio_frames) if f != bytes(320)]
+        assert loud == [0, 1, 2, 3]  # the app's audio first, whole, and no silence in it
+        assert b"".join(ast.audio_frames[:4]) == tone
+        # Then silence only once nothing was written for the interval (500 ms): a keep-alive.
+        quiet = ast.audio_times[4:]
+        assert 1 <= len(quiet) <= 2
+        assert quiet[0] - ast.audio_times[3] > 0.4
         ast.close()
 
 
@@ -130,9 +188,13 @@ async def test_app_audio_replaces_silence_at_real_time_pace() -> None:
         ast = await FakeAsterisk.connect(server.port)
         ast.start()
         await ast.read_for(0.4)
-        loud = [f for f in ast.audio_frames if f != bytes(320)]
+        frames = zip(ast.audio_frames, ast.audio_times, strict=True)
+        loud = [(f, t) for f, t in frames if f != bytes(320)]
         assert len(loud) == 10
-        assert b"".join(loud) == tone
+        assert b"".join(f for f, _ in loud) == tone
+        # Paced: two frames a tick over five ticks (160 ms from the first to the last), not
+        # written at once.
+        assert loud[-1][1] - loud[0][1] > 0.1
         ast.close()
 
 
@@ -184,7 +246,7 @@ async def test_malformed_frames_close_that_session_only(
         ends.append(call)
         await call.wait_closed()
 
-    async with serving(handler, max_frame_bytes=2048) as server:
+    async with serving(handler, max_frame_bytes=2048, keepalive_interval_ms=100) as server:
         good, bad = await FakeAsterisk.connect(server.port), await FakeAsterisk.connect(server.port)
         good.start()
         bad.start()
@@ -198,11 +260,11 @@ async def test_malformed_frames_close_that_session_only(
         )
         bad_call = next(c for c in ends if c.uuid == bad.uuid)
         assert bad_call.end_reason is EndReason.PROTOCOL_ERROR
-        # The other call is untouched: still getting keep-alives.
+        # The other call is untouched: still open, still getting its keep-alives.
         good.audio_frames.clear()
-        await good.read_for(0.3)
+        await good.read_for(0.6)
         assert not good.eof
-        assert len(good.audio_frames) >= 5
+        assert len(good.audio_frames) >= 2
         good.close()
 
 
