@@ -66,6 +66,8 @@ def encode_dtmf_frame(digit: str) -> bytes:
 
 
 HANGUP_FRAME = _frame(KIND_HANGUP)
+_AUDIO_20MS_HEADER = _HEADER.pack(KIND_AUDIO, FRAME_20MS_BYTES)
+_FRAME_20MS_WIRE = 3 + FRAME_20MS_BYTES
 SILENCE_20MS = bytes(FRAME_20MS_BYTES)
 SILENCE_20MS_FRAME = encode_audio_frame(SILENCE_20MS)
 
@@ -208,7 +210,15 @@ class AudioSocketConnection:
             return None
         cap = self._reader.max_frame_bytes
         size = len(data)
-        if size > 3 and data[0] == 0x10:  # the usual read: exactly one frame
+        # The usual reads: one tick's 20 ms frames (320 bytes) from Asterisk, two or one.
+        if size == 2 * _FRAME_20MS_WIRE:
+            if data.startswith(_AUDIO_20MS_HEADER) and data.startswith(
+                _AUDIO_20MS_HEADER, _FRAME_20MS_WIRE
+            ):
+                if cap >= FRAME_20MS_BYTES:
+                    return [data[3:_FRAME_20MS_WIRE], data[_FRAME_20MS_WIRE + 3 :]]
+                return None
+        elif size > 3 and data[0] == 0x10:  # exactly one frame
             length = (data[1] << 8) | data[2]
             if length == size - 3 and not length & 1 and length <= cap:
                 return [data[3:]]

@@ -66,3 +66,31 @@ def test_declines_before_the_uuid_partial_frames_and_other_kinds() -> None:
     conn.receive_data(frame[:10])  # something buffered: the general path must finish it
     assert conn.receive_audio_frames(frame) is None
     assert streaming().receive_audio_frames(frame + frame) == [frame[3:], frame[3:]]
+
+
+def test_a_tick_of_two_20ms_frames_the_usual_read() -> None:
+    a, b = bytes(range(256)) + bytes(64), b"\x7f\x00" * 160
+    data = encode_audio_frame(a) + encode_audio_frame(b)
+    assert len(data) == 646
+    assert streaming().receive_audio_frames(data) == [a, b] == general_path(data)
+    small_cap = AudioSocketConnection(max_frame_bytes=200)  # 320-byte frames are over it
+    small_cap.receive_data(encode_uuid_frame(uuid.uuid4()))
+    small_cap.next_event()
+    assert small_cap.receive_audio_frames(data) is None
+
+
+@given(st.integers(min_value=0, max_value=320), st.binary(min_size=640, max_size=640))
+def test_other_reads_of_the_same_size_match_the_general_path(half: int, pcm: bytes) -> None:
+    # 646 bytes as two audio frames split elsewhere than 320/320: the general loop's answer.
+    cut = 2 * half
+    data = encode_audio_frame(pcm[:cut]) + encode_audio_frame(pcm[cut:])
+    assert len(data) == 646
+    assert streaming().receive_audio_frames(data) == general_path(data)
+
+
+@given(st.binary(min_size=646, max_size=646))
+def test_any_646_bytes_are_declined_or_identical(data: bytes) -> None:
+    for candidate in (data, b"\x10\x01\x40" + data[3:], data[:323] + b"\x10\x01\x40" + data[326:]):
+        fast = streaming().receive_audio_frames(candidate)
+        if fast is not None:
+            assert fast == general_path(candidate)
