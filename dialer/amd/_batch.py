@@ -42,6 +42,7 @@ def feed_batch(
     """
     live: list[tuple[AmdDetector, Sequence[bytes | str]]] = []
     fed: list[AmdDetector] = []
+    faults = False  # some sequence may hold a fault (a str) in place of a block
     for det, payloads in streams:
         fed.append(det)
         if det._done or not payloads:
@@ -68,17 +69,23 @@ def feed_batch(
             seq.extend(blocker.push(payload))
         if seq:
             live.append((det, seq))
+            faults = True
     slot = 0
     while live:
-        dets: list[AmdDetector] = []
-        blocks: list[bytes] = []
-        for det, seq in live:
-            entry = seq[slot]
-            if type(entry) is str:
-                det._fault(entry)
-            else:
-                dets.append(det)
-                blocks.append(entry)  # type: ignore[arg-type]
+        dets: list[AmdDetector]
+        blocks: list[bytes]
+        if faults:
+            dets, blocks = [], []
+            for det, seq in live:
+                entry = seq[slot]
+                if type(entry) is str:
+                    det._fault(entry)
+                else:
+                    dets.append(det)
+                    blocks.append(entry)  # type: ignore[arg-type]
+        else:  # whole blocks only
+            dets = [det for det, _ in live]
+            blocks = [seq[slot] for _, seq in live]  # type: ignore[misc]
         if dets:
             _run_slot(dets, blocks)
         slot += 1
@@ -98,7 +105,6 @@ class _Scratch:
 
     def __init__(self, rows: int) -> None:
         self.x = np.empty((rows, BLOCK_SAMPLES))
-        self.before = np.empty((rows, BLOCK_SAMPLES))
         self.block = np.empty((rows, BLOCK_SAMPLES))
         self.padded = np.zeros((rows, N_FFT))  # zero past the window, for good
         self.spec = np.empty((rows, N_FFT // 2 + 1), dtype=np.complex128)
@@ -110,6 +116,9 @@ _SCRATCH = _Scratch(_CHUNK_ROWS)
 
 def _run_slot(dets: list[AmdDetector], blocks: list[bytes]) -> None:
     """One block for each of several distinct detectors, a chunk of them at a time."""
+    if len(dets) <= _CHUNK_ROWS:
+        _run_chunk(dets, blocks, _SCRATCH)
+        return
     for at in range(0, len(dets), _CHUNK_ROWS):
         _run_chunk(dets[at : at + _CHUNK_ROWS], blocks[at : at + _CHUNK_ROWS], _SCRATCH)
 
@@ -123,23 +132,28 @@ def _run_chunk(dets: list[AmdDetector], blocks: list[bytes], s: _Scratch) -> Non
     energies = np.einsum("ij,ij->i", x, x).tolist()
     log10 = math.log10
     levels = [10.0 * log10(e / BLOCK_SAMPLES + 1.0) for e in energies]  # as level_db
-    needs = [det._gate(db) for det, db in zip(dets, levels, strict=True)]
-    tone_frames: list[ToneFrame | None] = [None] * n
-    rows = [i for i, need in enumerate(needs) if need]
+    # What each block needs from its spectrum (``AmdDetector._gate``): the rows that need one,
+    # and which of those (their places among them) get the tone test or teach the noise.
+    rows: list[int] = []
+    tone_rows: list[int] = []
+    noise_rows: list[int] = []
+    for i, (det, db) in enumerate(zip(dets, levels, strict=True)):
+        need = det._gate(db)
+        if need:
+            (tone_rows if need == NEED_TONE else noise_rows).append(len(rows))
+            rows.append(i)
+    tone_frames: list[ToneFrame | None] | None = None  # None: no tonal window in the chunk
     if rows:
         m = len(rows)
-        before = s.before[:m]
-        before[...] = np.frombuffer(b"".join(dets[i]._prev for i in rows), dtype="<i2").reshape(
+        # The windows' first halves straight from the previous blocks' bytes (the product with
+        # the window casts the 16-bit samples to float exactly, as a float copy would).
+        before = np.frombuffer(b"".join([dets[i]._prev for i in rows]), dtype="<i2").reshape(
             m, BLOCK_SAMPLES
         )
-        block = s.block[:m]
-        np.take(x, rows, axis=0, out=block)
+        block = x if m == n else np.take(x, rows, axis=0, out=s.block[:m])
         p = spectra_of(before, block, s.padded[:m], s.spec[:m], s.power[:m])
-        tone_rows = [j for j, i in enumerate(rows) if needs[i] == NEED_TONE]
-        if len(tone_rows) < m:  # the others teach their line's noise
-            for j, i in enumerate(rows):
-                if needs[i] != NEED_TONE:
-                    dets[i]._analyser.learn_noise(p[j])
+        for j in noise_rows:  # these teach their line's noise
+            dets[rows[j]]._analyser.learn_noise(p[j])
         if tone_rows:
             found = tonal_rows(
                 p,
@@ -149,6 +163,12 @@ def _run_chunk(dets: list[AmdDetector], blocks: list[bytes], s: _Scratch) -> Non
             )
             for j, tf in zip(tone_rows, found, strict=True):
                 if tf is not None:
+                    if tone_frames is None:
+                        tone_frames = [None] * n
                     tone_frames[rows[j]] = tf
-    for det, block_bytes, db, tf in zip(dets, blocks, levels, tone_frames, strict=True):
-        det._advance(block_bytes, db, tf)
+    if tone_frames is None:
+        for det, block_bytes, db in zip(dets, blocks, levels, strict=True):
+            det._advance(block_bytes, db, None)
+    else:
+        for det, block_bytes, db, tf in zip(dets, blocks, levels, tone_frames, strict=True):
+            det._advance(block_bytes, db, tf)

@@ -5,8 +5,9 @@ Per call (:meth:`LiveAmd.handle`, run by the AudioSocket server once the UUID fr
 
 1. A detector listens. Frames go on the server's fast path into the call's list
    (``call.on_audio``); once per server tick (:meth:`LiveAmd.on_tick`) every call's new frames
-   are analysed together (:func:`dialer.amd._batch.feed_batch`). The server keeps sending
-   silence meanwhile, so Asterisk never drops the idle call.
+   are analysed together (:func:`dialer.amd._batch.feed_batch`). Meanwhile the server keeps
+   the call alive (a frame of silence whenever nothing was written to it for its
+   ``keepalive_interval_ms``), so Asterisk never drops the idle call.
 2. A verdict: the detector's, or at the hard cap (``total_analysis_ms`` + a margin, on the
    wall clock: frames may stall) the detector's decision at the cap. Every fault is NOTSURE,
    which goes to an agent: never a dropped live person (no AMI, Puente over
@@ -67,7 +68,9 @@ class LiveAmdSettings:
     #: false: every call is handed straight back (the dialplan's NOTSURE: to an agent).
     enabled: bool = True
     #: Detections at once; a call over it is handed back at once as NOTSURE (overloaded).
-    #: One core keeps about 1,000 in real time (``puente bench amd --server``).
+    #: Size it to the node: ``puente bench amd --server`` measured 600-700 in real time on one
+    #: core of a 2-core VM. Past what the core keeps up with, calls whose frames wait over 5 s
+    #: are handed back as NOTSURE too (``PUENTE-OVERLOADED``), but every call is late first.
     max_concurrent: int = 1000
     #: The hard cap on the wall clock: the detector's ``total_analysis_ms`` plus this.
     verdict_margin_ms: int = 500
@@ -318,7 +321,9 @@ class LiveAmd:
 
     def _analyse(self, sessions: list[_Session]) -> None:
         fed: list[_Session] = []
+        streams: list[tuple[AmdDetector, list[bytes]]] = []
         ended: list[_Session] = []
+        frames_total = 0
         for sess in sessions:
             frames = sess.frames
             if frames:
@@ -331,13 +336,14 @@ class LiveAmd:
                     sess.give_up("PUENTE-OVERLOADED")
                 if sess.feeding and not sess.det._done:
                     fed.append(sess)
+                    streams.append((sess.det, frames))
+                    frames_total += len(frames)
                 else:
                     frames.clear()
             if not sess.gone and sess.call.closed:
                 ended.append(sess)
         if fed:
-            streams = [(sess.det, sess.frames) for sess in fed]
-            self.frames_total += sum(len(frames) for _, frames in streams)
+            self.frames_total += frames_total
             try:
                 events = feed_batch(streams)
             except Exception:
@@ -345,11 +351,12 @@ class LiveAmd:
                 events = []
                 for sess in fed:
                     sess.give_up("PUENTE-ERROR")
-            for sess in fed:
-                sess.frames.clear()
-            by_det = {sess.det: sess for sess in fed}
-            for det, event in events:
-                by_det[det].take(event)
+            for _, frames in streams:
+                frames.clear()
+            if events:
+                by_det = {sess.det: sess for sess in fed}
+                for det, event in events:
+                    by_det[det].take(event)
         for sess in ended:
             sess.gone = True
             if sess.verdict is None:

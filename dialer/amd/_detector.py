@@ -284,9 +284,7 @@ class AmdDetector:
             window = np.frombuffer(self._prev + block, dtype="<i2").astype(np.float64)
             p = analyser.spectrum(window)
             if need == NEED_TONE:
-                tf = analyser.analyse(p, db)
-                if analyser.is_tonal(tf):
-                    tone_frame = tf
+                tone_frame = analyser.tonal_frame(p, db)
             else:
                 analyser.learn_noise(p)
         self._advance(block, db, tone_frame)

@@ -32,6 +32,8 @@ _LOBE_OFFSETS = np.arange(-_LOBE, _LOBE + 1)
 _SLACK = 1e-9
 #: A tone's measured edges are within +-10 ms of the true ones: a 100 ms beep may measure 90.
 EDGE_TOLERANCE_MS = 10
+#: What ``np.cumsum`` runs for a float array (the same sums in the same order), called directly.
+_accumulate = np.add.accumulate
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,9 @@ class ToneAnalyser:
         self._purity = settings.tone_purity
         self._max_harmonic = settings.tone_max_harmonic
         self._noise: np.ndarray | None = None
-        self._noise_cum: np.ndarray | None = None  # its cumulative sum
-        #: its energy over the telephone band, as :meth:`analyse` takes it out of a window's
+        #: its cumulative sum, made when needed (None: not yet, see :meth:`_cum`)
+        self._noise_cum: np.ndarray | None = None
+        #: its energy over the telephone band, valid with ``_noise_cum`` (see :meth:`noise_band`)
         self._noise_band = 0.0
         self._alpha = 0.1
         #: what the test depends on besides the noise: analysers with equal params can be run
@@ -84,29 +87,65 @@ class ToneAnalyser:
         return (spec * spec.conj()).real  # type: ignore[no-any-return]
 
     def learn_noise(self, p: np.ndarray) -> None:
-        """Fold the spectrum of a window of line noise into the noise estimate."""
-        if self._noise is None:
+        """Fold the spectrum of a window of line noise into the noise estimate.
+
+        Its cumulative sum, which the tone test needs, is made when the test next runs
+        (:meth:`noise_band`): a quiet stretch teaches many windows between two tone tests.
+        """
+        noise = self._noise
+        if noise is None:
             self._noise = p.copy()
         else:
-            self._noise += self._alpha * (p - self._noise)
-        nc = self._noise_cum = np.cumsum(self._noise)
-        self._noise_band = float(nc[_BAND_HI - 1] - nc[_BAND_LO - 1])
+            step = p - noise
+            step *= self._alpha  # alpha * (p - noise), without a second array
+            noise += step
+        self._noise_cum = None
+
+    def _cum(self) -> np.ndarray | None:
+        """The noise spectrum's cumulative sum (None before any noise was learnt)."""
+        nc = self._noise_cum
+        if nc is None and self._noise is not None:
+            nc = self._noise_cum = _accumulate(self._noise)
+            self._noise_band = float(nc[_BAND_HI - 1] - nc[_BAND_LO - 1])
+        return nc
+
+    def noise_band(self) -> float:
+        """The noise's energy over the telephone band, as the tone test takes it out of a
+        window's (0.0 before any noise was learnt)."""
+        if self._noise_cum is None and self._noise is not None:
+            self._cum()
+        return self._noise_band
 
     def analyse(self, p: np.ndarray, level_db: float) -> ToneFrame:
-        # Sums over bands as differences of one cumulative sum: c[b] - c[a] = p[a + 1 : b + 1].
-        c = np.cumsum(p)
+        """The spectral test of the window whose power spectrum is ``p``."""
         k = int(p[self._lo : self._hi + 1].argmax()) + self._lo
+        purity, harmonic = self._measure(p, k)
+        return ToneFrame(_peak_hz(p, k), purity, harmonic, level_db)
+
+    def tonal_frame(self, p: np.ndarray, level_db: float, k: int | None = None) -> ToneFrame | None:
+        """:meth:`analyse` if the window is tonal (:meth:`is_tonal`), else None; ``k`` is the
+        peak bin when the caller knows it (the argmax of ``p`` over the beep band)."""
+        if k is None:
+            k = int(p[self._lo : self._hi + 1].argmax()) + self._lo
+        purity, harmonic = self._measure(p, k)
+        if purity >= self._purity and harmonic <= self._max_harmonic:
+            return ToneFrame(_peak_hz(p, k), purity, harmonic, level_db)
+        return None
+
+    def _measure(self, p: np.ndarray, k: int) -> tuple[float, float]:
+        """Purity and harmonic ratio of the window ``p`` whose peak is at bin ``k``."""
+        # Sums over bands as differences of one cumulative sum: c[b] - c[a] = p[a + 1 : b + 1].
+        c = _accumulate(p)  # np.cumsum(p), without its wrapper
         main = float(c[k + _LOBE] - c[k - _LOBE - 1])
         total = float(c[_BAND_HI - 1] - c[_BAND_LO - 1])
-        nc = self._noise_cum
+        nc = self._cum()
         if nc is not None:
             raw_total = total
             main = max(main - float(nc[k + _LOBE] - nc[k - _LOBE - 1]), 0.0)
-            total = max(total - float(nc[_BAND_HI - 1] - nc[_BAND_LO - 1]), 0.0)
+            total = max(total - self._noise_band, 0.0)
             if total < 0.25 * raw_total:
                 # Hardly above the noise: the ratio of two small differences means nothing.
                 total = 0.0
-        hz = _peak_hz(p, k)
         harmonic = 0.0
         for kk in (2 * k, k // 2):
             if kk - _LOBE >= _BAND_LO and kk + _LOBE < len(p):
@@ -115,7 +154,7 @@ class ToneAnalyser:
                     energy = max(energy - float(nc[kk + _LOBE] - nc[kk - _LOBE - 1]), 0.0)
                 harmonic = max(harmonic, energy / (main + 1e-9))
         purity = min(1.0, main / total) if total > 0 else 0.0
-        return ToneFrame(hz, purity, harmonic, level_db)
+        return purity, harmonic
 
     def is_tonal(self, frame: ToneFrame) -> bool:
         return frame.purity >= self._purity and frame.harmonic <= self._max_harmonic
@@ -205,7 +244,7 @@ def tonal_rows(
         total = band[r]
         # Rounding of a cumulative sum over a row is far below this.
         slack = _SLACK * whole[r]
-        noise = np.array([analysers[i]._noise_band for i in members])
+        noise = np.array([analysers[i].noise_band() for i in members])
         room = total - noise - slack
         # Out for sure: the noise takes more than 3/4 of the band (analyse zeroes the purity),
         # or the peak holds too little of what is left.
@@ -214,10 +253,7 @@ def tonal_rows(
         )
         for j in np.flatnonzero(candidates).tolist():
             i = members[j]
-            analyser = analysers[i]
-            frame = analyser.analyse(p[int(r[j])], levels[i])
-            if analyser.is_tonal(frame):
-                out[i] = frame
+            out[i] = analysers[i].tonal_frame(p[int(r[j])], levels[i], int(k[j]))
     return out
 
 
