@@ -6,8 +6,10 @@ waits for Puente's login, answers ``Setvar`` with ``Success`` / ``Variable Set``
 on Puente's AudioSocket server at PORT for SECONDS: each call sends its UUID frame, then the
 audio of one of the benchmark's synthetic calls (people and answering machines, see
 :func:`bench.amd.synthetic_calls`) in real time, one 320-byte frame every 20 ms, and reads what
-comes back. When Puente ends a call (its verdict is set: 0x00 and close), a new call takes its
-place at once, so STREAMS calls are always under analysis.
+comes back (one ``epoll`` call per tick says which calls have something: Puente writes only a
+keep-alive now and then). When Puente ends a call (its verdict is set: 0x00 and close), a new
+call takes its place at once, so STREAMS calls are always under analysis. What Puente sees is
+the same whichever way the peer finds its readable sockets: the same frames at the same times.
 
 It prints one JSON line of its counters when done: frames sent against the real-time
 schedule, late ticks, calls completed and the verdicts Puente set (``AMDSTATUS`` values).
@@ -19,6 +21,7 @@ import asyncio
 import collections
 import gc
 import json
+import select
 import socket
 import sys
 import time
@@ -112,16 +115,29 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     seq = 0
 
-    def new_call() -> _Call:
+    address = ("127.0.0.1", port)
+    # Which sockets have something to read (Puente's keep-alive, its 0x00, its close): one
+    # epoll call per tick instead of a recv on every socket, most of which have nothing.
+    readable = select.epoll()
+    slot_of: dict[int, int] = {}  # socket fd -> its slot in ``calls``
+
+    def new_call(slot: int) -> _Call:
         nonlocal seq
         seq += 1
         uid = str(uuid.uuid4())
         channel = f"PJSIP/trunk-{seq:08x}"
         ami.event("Newchannel", channel, uid)
-        sock = socket.create_connection(("127.0.0.1", port))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.send(encode_uuid_frame(uuid.UUID(uid)))
+        readable.register(sock.fileno(), select.EPOLLIN)
+        slot_of[sock.fileno()] = slot
         return _Call(sock, uid, channel, audio[seq % len(audio)])
 
     calls: list[_Call | None] = []  # None: a slot whose new call could not connect yet
@@ -135,15 +151,14 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
     for tick in range(ticks):
         if len(calls) < streams:
             want = min(streams, (tick + 1) * streams // ramp_ticks)
-            calls += [new_call() for _ in range(want - len(calls))]
-        for i, call in enumerate(calls):
-            if call is None:  # connecting failed last time: try again (and count it)
-                try:
-                    call = calls[i] = new_call()
-                except OSError as e:
-                    failed += 1
-                    errors[type(e).__name__] += 1
-                    continue
+            calls += [new_call(i) for i in range(len(calls), want)]
+        # What Puente sent: a call it ended (its verdict is set: 0x00 and close) makes room
+        # for the next call, which starts sending on the next tick.
+        fresh: set[int] = set()
+        for fd, _ in readable.poll(0):
+            i = slot_of[fd]
+            call = calls[i]
+            assert call is not None
             sock = call.sock
             ended = False
             try:
@@ -157,21 +172,34 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
                 pass
             except OSError:
                 ended = True
-            if ended:  # Puente set its verdict and ended the socket: the next call
+            if ended:
+                del slot_of[fd]
+                readable.unregister(fd)
                 sock.close()
                 ami.event("Hangup", call.channel, call.uid, "Cause: 16\r\n")
                 completed += 1
+                fresh.add(i)
                 try:
-                    calls[i] = new_call()
+                    calls[i] = new_call(i)
                 except OSError as e:
                     calls[i] = None
                     failed += 1
                     errors[type(e).__name__] += 1
+        # One 20 ms frame to every call, in real time.
+        for i, call in enumerate(calls):
+            if fresh and i in fresh:
                 continue
+            if call is None:  # connecting failed last time: try again (and count it)
+                try:
+                    call = calls[i] = new_call(i)
+                except OSError as e:
+                    failed += 1
+                    errors[type(e).__name__] += 1
+                    continue
             frame = call.frames[call.pos] if call.pos < len(call.frames) else _SILENCE
             call.pos += 1
             try:
-                sock.send(frame)
+                call.sock.send(frame)
                 frames_out += 1
             except OSError:
                 pass
@@ -184,6 +212,7 @@ async def amd_load(port: int, streams: int, seconds: float) -> dict[str, Any]:
     for call in calls:
         if call is not None:
             call.sock.close()
+    readable.close()
     for _ in range(20):  # Puente logs off when it is done measuring
         if ami.writer is None:
             break

@@ -16,7 +16,8 @@ Two figures, each with the app_amd baseline or the one-by-one path beside it in 
   core), the frames analysed per second, the event loop's lateness (a probe that sleeps 5 ms)
   and the peer's own lateness. ``realtime`` means the server stayed under one core, its loop
   never fell a tick (40 ms by default) behind at the 99th percentile, and the peer kept its
-  schedule.
+  schedule. The server writes to a call only its keep-alive (one frame of silence every
+  ``keepalive_interval_ms``): AMD queues no audio of its own.
 
 The calls are made here with numpy (seeded), so the benchmark needs neither espeak-ng nor a
 corpus: voice-like bursts (harmonics of a gliding pitch, syllables and pauses) over line noise;
@@ -223,6 +224,7 @@ async def through_server(
     result: dict[str, object] = {
         "streams": streams,
         "tick_ms": tick_ms,
+        "keepalive_interval_ms": server.settings.keepalive_interval_ms,
         "server_cpu_share": round(cpu.cpu_share, 3),
         "server_user_share": round(cpu.user_share, 3),
         "server_sys_share": round(cpu.sys_share, 3),

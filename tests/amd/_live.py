@@ -185,10 +185,21 @@ async def raw_floor(
 
 
 async def read_until_closed(reader: asyncio.StreamReader, timeout_s: float) -> bytes:
-    """Everything Puente sends until it closes the socket (TimeoutError if it does not)."""
+    """Everything Puente sends until it closes the socket (TimeoutError if it does not).
+
+    Puente may close while frames we sent are still unread on its side: the kernel then
+    answers with a TCP RST, not a FIN. What it sent before is read all the same (the RST is
+    reported after the data queued ahead of it), so that counts as closed too.
+    """
     out = bytearray()
     async with asyncio.timeout(timeout_s):
-        while data := await reader.read(65536):
+        while True:
+            try:
+                data = await reader.read(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
             out += data
     return bytes(out)
 
