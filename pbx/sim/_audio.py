@@ -52,6 +52,20 @@ def content_s(segments: list[Segment]) -> float:
     return sum(seconds for _, seconds in segments[:-1])
 
 
+def sounding_frames(segments: list[Segment]) -> list[bool]:
+    """Per 20 ms frame of :func:`render`'s output: does the far end make a sound in it (any
+    sample of speech, a beep or a fax tone), or is it line silence."""
+    sounding = np.zeros(sum(max(int(seconds * RATE), 0) for _, seconds in segments), bool)
+    at = 0
+    for kind, seconds in segments:
+        n = max(int(seconds * RATE), 0)
+        if kind != "silence":
+            sounding[at : at + n] = True
+        at += n
+    per_frame = FRAME_BYTES // 2
+    return [bool(sounding[i : i + per_frame].any()) for i in range(0, len(sounding), per_frame)]
+
+
 def render(segments: list[Segment], seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     parts = []

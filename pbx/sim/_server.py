@@ -8,6 +8,9 @@
   time, 320-byte frames every 20 ms. One shared ticker serves every leg (non-blocking sockets,
   no task per call). Puente's 0x00 or close ends ``AudioSocket()`` and the dialplan goes on;
   when the far end hangs up, the simulator closes the socket without 0x00, as Asterisk does.
+  With ``audiosocket_silence_frames`` off, a leg sends nothing while its far end is silent (a
+  Local channel, or a trunk that suppresses silence), and app_audiosocket's rule applies: 2 s
+  with no frame in either direction fail ``AudioSocket()`` and the channel hangs up.
 - **FastAGI legs**: for ``AGI(agi://...)`` it connects, sends the environment block (with
   ``agi_arg_N``) and answers each command with :class:`AgiResponder` (a scripted caller),
   taking each command's time on the channel. The caller's hang-up during a command makes it
@@ -49,7 +52,7 @@ from pbx.audiosocket import (
 )
 from pbx.sim._actions import handle_action
 from pbx.sim._agi_caller import AgiResponder
-from pbx.sim._audio import FRAME_BYTES, content_s, render, timeline
+from pbx.sim._audio import FRAME_BYTES, content_s, render, sounding_frames, timeline
 from pbx.sim._callees import CallFate
 from pbx.sim._calls import DEFAULT_HISTORY, CallBook, CallRecord
 from pbx.sim._core import (
@@ -69,6 +72,8 @@ log = logging.getLogger(__name__)
 # and a second of the silence after them; past it, a second of line noise shared by every leg
 # loops. 1,000 legs then hold 1,000 x 10 s of audio instead of 1,000 x 40 s.
 AUDIO_HEAD_S = 10.0
+# app_audiosocket's MAX_WAIT_TIMEOUT_MSEC: this long with no frame either way fails the app.
+AUDIOSOCKET_IDLE_S = 2.0
 # A HANGUP line owed after a command the hang-up interrupted goes out on its own after this
 # long if Puente sends no command first (Asterisk notices the dead channel while idle).
 HANGUP_LINE_S = 0.5
@@ -87,8 +92,17 @@ def _head(segments: list[tuple[str, float]], seconds: float) -> list[tuple[str, 
 
 def leg_audio(fate: CallFate, seed: int) -> bytes:
     """The head of what a callee sends on its AudioSocket leg (line noise loops after it)."""
+    return render(_leg_head(fate), seed)
+
+
+def leg_sounding(fate: CallFate) -> list[bool]:
+    """Per frame of :func:`leg_audio`: does the far end make a sound (past it: silence)."""
+    return sounding_frames(_leg_head(fate))
+
+
+def _leg_head(fate: CallFate) -> list[tuple[str, float]]:
     segments = timeline(fate)
-    return render(_head(segments, max(AUDIO_HEAD_S, content_s(segments) + 1.0)), seed)
+    return _head(segments, max(AUDIO_HEAD_S, content_s(segments) + 1.0))
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,11 @@ class SimServerSettings:
     # answer this much slower.
     ami_reply_delay_s: float = 0.0
     agi_delay_s: float = 0.0
+    # A leg sends frames through its far end's silences, as a PJSIP trunk's RTP does (recorded:
+    # audiosocket/07). False: no frame while the far end is silent, as over a Local channel
+    # (recorded: none during the far end's Record()) or a trunk that suppresses silence; then
+    # Puente's keep-alive is what stops app_audiosocket from failing the call after 2 s.
+    audiosocket_silence_frames: bool = True
 
 
 class _AmiConnection:
@@ -143,15 +162,25 @@ class _AmiConnection:
 class _AudioLeg:
     """One ``AudioSocket()``: the Asterisk side of the socket, served by the shared ticker."""
 
-    __slots__ = ("call_id", "core", "ended", "frames", "position", "sock")
+    __slots__ = ("active_at", "call_id", "core", "ended", "frames", "position", "sock", "sounding")
 
-    def __init__(self, call_id: str, sock: socket.socket, core: AsteriskSideConnection, pcm: bytes):
+    def __init__(
+        self,
+        call_id: str,
+        sock: socket.socket,
+        core: AsteriskSideConnection,
+        pcm: bytes,
+        sounding: list[bool],
+        now: float,
+    ):
         self.call_id = call_id
         self.sock = sock
         self.core = core
         self.frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        self.sounding = sounding
         self.position = 0
         self.ended = False
+        self.active_at = now  # the last frame either way (the UUID frame to start with)
 
 
 class SimulatedAsterisk:
@@ -450,7 +479,7 @@ class SimulatedAsterisk:
             return
         core = AsteriskSideConnection(call_uuid)
         pcm = leg_audio(start.fate, self.settings.audio_seed ^ zlib.crc32(start.call_id.encode()))
-        leg = _AudioLeg(start.call_id, sock, core, pcm)
+        leg = _AudioLeg(start.call_id, sock, core, pcm, leg_sounding(start.fate), loop.time())
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.send(core.start())
@@ -460,13 +489,14 @@ class SimulatedAsterisk:
     def _tick(self) -> None:
         """Every 20 ms: one frame out and whatever came in, for every AudioSocket leg."""
         loop = asyncio.get_running_loop()
+        now = loop.time()
         for leg in list(self._legs.values()):
-            self._serve_leg(leg)
+            self._serve_leg(leg, now)
         # On a fixed schedule (no drift); when we fall behind, skip rather than burst.
         self._next_tick = max(self._next_tick + 0.02, loop.time())
         self._ticker = loop.call_at(self._next_tick, self._tick)
 
-    def _serve_leg(self, leg: _AudioLeg) -> None:
+    def _serve_leg(self, leg: _AudioLeg, now: float) -> None:
         try:
             data = leg.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -477,6 +507,7 @@ class SimulatedAsterisk:
             if data == b"":
                 self._leg_ended(leg, "closed by Puente")
                 return
+            leg.active_at = now
             try:
                 leg.core.receive_data(data)
                 while (event := leg.core.next_event()) is not NEED_DATA:
@@ -488,11 +519,29 @@ class SimulatedAsterisk:
                 self._close_leg(leg)
                 self.apply(self.core.far_end_hangup(leg.call_id, self.now()))
                 return
-        if leg.position < len(leg.frames):
-            frame = leg.frames[leg.position]
-        else:  # past the rendered head: line noise, shared by every leg
-            frame = self._noise[leg.position % len(self._noise)]
+        position = leg.position
         leg.position += 1
+        if not self.settings.audiosocket_silence_frames and not (
+            position < len(leg.sounding) and leg.sounding[position]
+        ):
+            # The far end is silent and nothing carries its silence: no frame. app_audiosocket
+            # fails after 2 s with no frame either way; the channel hangs up.
+            if now - leg.active_at >= AUDIOSOCKET_IDLE_S:
+                log.warning(
+                    "simulated AudioSocket(): no activity for %.0f ms on %s; the app fails and "
+                    "the channel hangs up",
+                    AUDIOSOCKET_IDLE_S * 1000,
+                    leg.call_id,
+                )
+                self.media_failures += 1
+                self._close_leg(leg)
+                self.apply(self.core.far_end_hangup(leg.call_id, self.now()))
+            return
+        if position < len(leg.frames):
+            frame = leg.frames[position]
+        else:  # past the rendered head: line noise, shared by every leg
+            frame = self._noise[position % len(self._noise)]
+        leg.active_at = now
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
             leg.sock.send(leg.core.send_audio(frame))
 

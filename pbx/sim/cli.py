@@ -84,6 +84,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         audiosocket=args.audiosocket,
         agi=args.agi,
         agi_keys=tuple(args.agi_keys.split(",")) if args.agi_keys else (),
+        audiosocket_silence_frames=not args.no_silence_frames,
     )
     sim = build(
         server,
@@ -122,6 +123,12 @@ def register(subparsers: Any) -> None:
         type=int,
         default=0,
         help="the queue's wrapuptime (queues.conf): each agent's wrap-up after a call",
+    )
+    p.add_argument(
+        "--no-silence-frames",
+        action="store_true",
+        help="AudioSocket legs send nothing while the callee is silent, as over a Local "
+        "channel; app_audiosocket's 2 s rule then applies",
     )
     p.add_argument("--dialplan", type=Path, default=DEFAULT_DIALPLAN)
     p.add_argument("--duration-s", type=float, help="stop after this long")

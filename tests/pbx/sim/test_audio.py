@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from pbx.sim._audio import FRAME_BYTES, frames, render, rms, timeline
+from pbx.sim._audio import FRAME_BYTES, frames, render, rms, sounding_frames, timeline
 from pbx.sim._callees import DEFAULT_MODEL
 from pbx.sim._server import leg_audio
 
@@ -65,3 +65,17 @@ def test_a_fax_sends_cng_and_a_ten_second_greeting_keeps_its_beep() -> None:
     assert beep_at > 10.0  # past the usual 10 s head...
     beep = pcm[int(beep_at * 8000) + 80 : int((beep_at + 0.5) * 8000) - 80]
     assert 5000 < rms(beep.tobytes()) < 6000  # ...and still there
+
+
+def test_sounding_frames_mark_the_far_ends_sounds_not_its_silences() -> None:
+    segs = [("silence", 0.3), ("speech", 0.5), ("silence", 0.11), ("beep", 0.1), ("silence", 1.0)]
+    sounding = sounding_frames(segs)
+    assert len(sounding) == len(list(frames(render(segs, seed=1))))
+    # 0.3 s of silence = 15 frames, the speech's 25, then 880 samples of gap: frames 40-44
+    # are silent and frame 45 starts the beep (a frame with any sound in it sounds), whose
+    # 800 samples end inside frame 50; then silence.
+    assert sounding[:15] == [False] * 15
+    assert sounding[15:40] == [True] * 25
+    assert sounding[40:45] == [False] * 5
+    assert sounding[45:51] == [True] * 6
+    assert not any(sounding[51:])

@@ -19,7 +19,10 @@ def sim(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sim_starts_and_stops() -> None:
-    out = sim("--ami-port", "0", "--duration-s", "0.5", "--agents", "2", "--wrapup-s", "5")
+    out = sim(
+        "--ami-port", "0", "--duration-s", "0.5", "--agents", "2", "--wrapup-s", "5",
+        "--no-silence-frames",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "simulated Asterisk: AMI on 127.0.0.1:" in out.stdout
 

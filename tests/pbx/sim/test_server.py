@@ -303,3 +303,66 @@ async def test_a_fax_answers_and_gets_the_fail_safe_path(rig: Rig) -> None:
     amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
     assert amd["Attempt"] == attempt
     assert len(rig.audio_calls) == 1  # the tones came over AudioSocket like any answer
+
+
+async def test_without_silence_frames_a_server_that_never_writes_loses_the_call_after_2s(
+    rig: Rig,
+) -> None:
+    """app_audiosocket's rule, over a Local channel: the far end's silences send nothing, and
+    2 s with no frame either way fail AudioSocket() and hang the channel up."""
+    rig.sim.settings = dataclasses.replace(rig.sim.settings, audiosocket_silence_frames=False)
+    received = bytearray()
+    closed_at: list[float] = []
+    last_frame_at: list[float] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        while data := await reader.read(65536):  # never writes anything back
+            received.extend(data)
+            last_frame_at.append(loop.time())
+        closed_at.append(loop.time())
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    rig.sim.core.globals["PUENTE_AUDIOSOCKET"] = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        attempt, response = await rig.originate(BY_OUTCOME["human"])
+        assert response["Reason"] == "4"
+        await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    finally:
+        server.close()
+    assert rig.sim.media_failures == 1
+    assert not any(m.get("UserEvent") == "PuenteAMD" for m in rig.events)  # no dialplan after
+    assert closed_at
+    # What came: the UUID frame, then only the frames of the person's "hello?".
+    frames = (len(received) - 19) // 323
+    assert received[:3] == b"\x01\x00\x10"
+    assert (len(received) - 19) % 323 == 0
+    assert 5 <= frames <= 100  # the greeting (the model's 0.4-2 s), no silence after it
+    assert 1.9 <= closed_at[0] - last_frame_at[-1] <= 3.0
+
+
+async def test_without_silence_frames_puentes_keepalive_keeps_the_call(rig: Rig) -> None:
+    rig.sim.settings = dataclasses.replace(rig.sim.settings, audiosocket_silence_frames=False)
+    frames = 0
+
+    def count(_pcm: bytes) -> None:
+        nonlocal frames
+        frames += 1
+
+    async def listen_long(call: AudioSocketCall) -> None:
+        call.on_audio = count
+        await asyncio.sleep(3.5)  # well past 2 s of the far end's silence
+        await call.hangup()
+
+    audio = AudioSocketServer(listen_long, AudioSocketSettings(port=0))
+    await audio.start()
+    rig.sim.core.globals["PUENTE_AUDIOSOCKET"] = f"127.0.0.1:{audio.port}"
+    try:
+        attempt, _ = await rig.originate(BY_OUTCOME["human"])
+        amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD", timeout_s=15)
+        assert amd["Attempt"] == attempt  # our hang-up after 3.5 s ended AudioSocket()
+    finally:
+        await audio.stop(grace_s=0.5)
+    assert rig.sim.media_failures == 0
+    assert 5 <= frames <= 100  # the greeting only: 3.5 s of every frame would be 175
