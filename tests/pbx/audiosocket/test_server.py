@@ -192,9 +192,9 @@ async def test_app_audio_replaces_silence_at_real_time_pace() -> None:
         loud = [(f, t) for f, t in frames if f != bytes(320)]
         assert len(loud) == 10
         assert b"".join(f for f, _ in loud) == tone
-        # Paced: two frames a tick over five ticks (160 ms from the first to the last), not
-        # written at once.
-        assert loud[-1][1] - loud[0][1] > 0.1
+        # Paced: two frames a tick over five ticks (160 ms from the first to the last; a late
+        # tick may bring the next one up to a tick closer), not written at once.
+        assert loud[-1][1] - loud[0][1] > 0.06
         ast.close()
 
 
