@@ -56,6 +56,13 @@ _SLICE_CALLS = 250
 #: on a call's queue) beyond which Puente is overloaded: the call stops being analysed.
 _MAX_BACKLOG_FRAMES = 250
 
+#: ``gaps_are_silence``: no frame for this long means the far end is silent...
+_GAP_S = 0.2
+#: ...up to this long ago (frames still on their way are not pre-empted).
+_GAP_LAG_S = 0.1
+_FRAME_S = 0.02
+_SILENT_PAYLOAD = bytes(320)
+
 #: The safe-harbor rule for abandoned calls: a person must reach an agent within 2 seconds of
 #: the end of their greeting (US: 16 CFR 310.4(b)(4)(i) and 47 CFR 64.1200(a)(7)(i)).
 AGENT_WITHIN_MS = 2000
@@ -68,10 +75,11 @@ class LiveAmdSettings:
     #: false: every call is handed straight back (the dialplan's NOTSURE: to an agent).
     enabled: bool = True
     #: Detections at once; a call over it is handed back at once as NOTSURE (overloaded).
-    #: Size it to the node: ``puente bench amd --server`` measured 600-700 in real time on one
-    #: core of a 2-core VM. Past what the core keeps up with, calls whose frames wait over 5 s
-    #: are handed back as NOTSURE too (``PUENTE-OVERLOADED``), but every call is late first.
-    max_concurrent: int = 1000
+    #: The default is what ``puente bench amd --server`` kept in real time on one core of a
+    #: 2-core VM (600-700); size it to the node. Past what the core keeps up with, every
+    #: call's verdict is late, and calls whose frames wait over 5 s are handed back as NOTSURE
+    #: too (``PUENTE-OVERLOADED``).
+    max_concurrent: int = 600
     #: The hard cap on the wall clock: the detector's ``total_analysis_ms`` plus this.
     verdict_margin_ms: int = 500
     #: After MACHINE: the detector's ``max_listen_ms`` plus this for the beep or greeting end.
@@ -81,6 +89,13 @@ class LiveAmdSettings:
     agent_within_ms: int = AGENT_WITHIN_MS
     #: Channels remembered (Uniqueid -> name) for ``Setvar``.
     max_channels: int = 20_000
+    #: true: a gap in the frames is the far end's silence, and the detector hears silence for
+    #: it. Over a Local channel, or a trunk that stops its RTP while the far end is silent,
+    #: Asterisk sends no frame then (the transcripts' README); without this, a person's
+    #: "hello?" is never followed by the silence that makes it HUMAN (NOTSURE at the cap), and
+    #: a machine's beep never ends. false (the default, for PJSIP trunks, whose RTP carries
+    #: silence): a gap is a stalled peer, which gets NOTSURE at the cap.
+    gaps_are_silence: bool = False
     #: A YAML mapping of detector parameters (:class:`AmdSettings` fields, milliseconds as in
     #: ``amd.conf``); none: the defaults, tuned on the corpus's development seeds.
     detector_file: Path | None = None
@@ -161,6 +176,7 @@ class _Session:
     __slots__ = (
         "_waiter",
         "attempt",
+        "audio_at",
         "call",
         "cue",
         "decided_at",
@@ -181,6 +197,8 @@ class _Session:
         self.attempt = attempt
         self.loop = asyncio.get_running_loop()
         self.started_at = started_at
+        #: Loop time up to which the detector has the call's audio (frames, or gaps as silence).
+        self.audio_at = started_at
         self.frames: list[bytes] = []
         self.verdict: AmdVerdict | None = None
         self.cue: VoicemailCue | None = None
@@ -259,8 +277,9 @@ class LiveAmd:
         #: An observer of each verdict delivered: (status, cause, decision seconds); metrics.
         self.on_verdict: Callable[[str, str, float], None] | None = None
         self.faults: collections.Counter[str] = collections.Counter()
-        #: Frames analysed (all calls).
+        #: Frames analysed (all calls), and of them the silence put in gaps (gaps_are_silence).
         self.frames_total = 0
+        self.frames_filled = 0
         #: The last calls' outcomes: (attempt, verdict, voicemail cue).
         self.recent: collections.deque[tuple[str, AmdVerdict, VoicemailCue | None]] = (
             collections.deque(maxlen=100)
@@ -324,8 +343,23 @@ class LiveAmd:
         streams: list[tuple[AmdDetector, list[bytes]]] = []
         ended: list[_Session] = []
         frames_total = 0
+        fill = self.settings.gaps_are_silence
+        now = asyncio.get_running_loop().time() if fill else 0.0
         for sess in sessions:
             frames = sess.frames
+            if fill:
+                if frames:
+                    sess.audio_at = now
+                elif (
+                    now - sess.audio_at >= _GAP_S
+                    and sess.feeding
+                    and not sess.det._done
+                    and not sess.call.closed
+                ):
+                    n = int((now - sess.audio_at - _GAP_LAG_S) / _FRAME_S)
+                    frames.extend([_SILENT_PAYLOAD] * n)
+                    sess.audio_at += n * _FRAME_S
+                    self.frames_filled += n
             if frames:
                 if len(frames) > _MAX_BACKLOG_FRAMES and sess.feeding:
                     # Analysis fell seconds behind the audio: Puente is overloaded.

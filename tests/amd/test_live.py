@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 
@@ -118,6 +119,45 @@ async def test_a_machine_gets_the_voicemail_message_after_its_beep() -> None:
         assert not any(m.name == "AgentConnect" for _, m in f.events)
         assert f.amd.verdicts == {"MACHINE": 1}
         assert not f.amd.faults
+
+
+@pytest.mark.parametrize("gaps_are_silence", [False, True])
+async def test_over_a_line_that_sends_nothing_in_silences_gaps_are_heard_as_silence(
+    gaps_are_silence: bool,
+) -> None:
+    # A Local channel (or a trunk that stops its RTP in silences): after the person's "hello?"
+    # Asterisk sends no frame at all. With gaps_are_silence the detector hears the silence
+    # that makes it HUMAN; without it, the gap is a stalled peer: NOTSURE at the cap.
+    settings = LiveAmdSettings(gaps_are_silence=gaps_are_silence)
+    async with sim_floor(settings=settings) as f:
+        f.sim.settings = dataclasses.replace(f.sim.settings, audiosocket_silence_frames=False)
+        attempt = await f.originate(HUMAN)
+        _, amd = await f.wait_for(
+            lambda m: m.get("UserEvent") == "PuenteAMD" and m.get("Attempt") == attempt, 15
+        )
+        assert f.sim.media_failures == 0  # Puente's keep-alive kept AudioSocket() going
+        if gaps_are_silence:
+            assert amd["AMDSTATUS"] == "HUMAN"
+            assert f.amd.frames_filled > 0
+            await f.wait_for(lambda m: m.name == "AgentConnect" and m.get("Uniqueid") == attempt)
+        else:
+            assert amd["AMDSTATUS"] == "NOTSURE"
+            assert amd["AMDCAUSE"].startswith("TOOLONG-")
+            assert f.amd.frames_filled == 0
+
+
+async def test_a_machine_beep_ends_in_a_gap_heard_as_silence() -> None:
+    async with sim_floor(settings=LiveAmdSettings(gaps_are_silence=True)) as f:
+        f.sim.settings = dataclasses.replace(f.sim.settings, audiosocket_silence_frames=False)
+        attempt = await f.originate(MACHINE, PUENTE_VM="puente/vm-en")
+        _, amd = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD", 20)
+        assert amd["AMDSTATUS"] == "MACHINE"
+        _, vm = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteVoicemail")
+        assert vm["Attempt"] == attempt
+        ((_, verdict, cue),) = f.amd.recent
+        assert verdict.status is AmdStatus.MACHINE
+        assert cue is not None
+        assert cue.reason == "BEEP"  # the beep's end was seen in the silence after it
 
 
 async def test_a_fax_is_a_machine_at_once() -> None:
