@@ -132,7 +132,8 @@ class SimServerSettings:
     # A leg sends frames through its far end's silences, as a PJSIP trunk's RTP does (recorded:
     # audiosocket/07). False: no frame while the far end is silent, as over a Local channel
     # (recorded: none during the far end's Record()) or a trunk that suppresses silence; then
-    # Puente's keep-alive is what stops app_audiosocket from failing the call after 2 s.
+    # Puente's keep-alive is what stops app_audiosocket from failing the call after 2 s, and
+    # Puente's ``[amd] gaps_are_silence`` is what lets its detector hear the silences.
     audiosocket_silence_frames: bool = True
 
 
