@@ -43,6 +43,7 @@ from dialer.amd._batch import feed_batch
 from dialer.amd._channels import ChannelRegistry
 from dialer.amd._detector import AmdDetector
 from dialer.amd._exceptions import AmdSettingsError
+from dialer.amd._frames import BLOCK_BYTES, BLOCK_MS
 from dialer.amd._settings import AmdSettings
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 from pbx.ami import ActionResult, AmiClient
@@ -60,8 +61,8 @@ _MAX_BACKLOG_FRAMES = 250
 _GAP_S = 0.2
 #: ...up to this long ago (frames still on their way are not pre-empted).
 _GAP_LAG_S = 0.1
-_FRAME_S = 0.02
-_SILENT_PAYLOAD = bytes(320)
+_BLOCK_S = BLOCK_MS / 1000
+_SILENT_BLOCK = bytes(BLOCK_BYTES)
 
 #: The safe-harbor rule for abandoned calls: a person must reach an agent within 2 seconds of
 #: the end of their greeting (US: 16 CFR 310.4(b)(4)(i) and 47 CFR 64.1200(a)(7)(i)).
@@ -356,9 +357,9 @@ class LiveAmd:
                     and not sess.det._done
                     and not sess.call.closed
                 ):
-                    n = int((now - sess.audio_at - _GAP_LAG_S) / _FRAME_S)
-                    frames.extend([_SILENT_PAYLOAD] * n)
-                    sess.audio_at += n * _FRAME_S
+                    n = int((now - sess.audio_at - _GAP_LAG_S) / _BLOCK_S)
+                    frames.extend([_SILENT_BLOCK] * n)
+                    sess.audio_at += n * _BLOCK_S
                     self.frames_filled += n
             if frames:
                 if len(frames) > _MAX_BACKLOG_FRAMES and sess.feeding:

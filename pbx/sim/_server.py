@@ -95,11 +95,6 @@ def leg_audio(fate: CallFate, seed: int) -> bytes:
     return render(_leg_head(fate), seed)
 
 
-def leg_sounding(fate: CallFate) -> list[bool]:
-    """Per frame of :func:`leg_audio`: does the far end make a sound (past it: silence)."""
-    return sounding_frames(_leg_head(fate))
-
-
 def _leg_head(fate: CallFate) -> list[tuple[str, float]]:
     segments = timeline(fate)
     return _head(segments, max(AUDIO_HEAD_S, content_s(segments) + 1.0))
@@ -133,7 +128,8 @@ class SimServerSettings:
     # audiosocket/07). False: no frame while the far end is silent, as over a Local channel
     # (recorded: none during the far end's Record()) or a trunk that suppresses silence; then
     # Puente's keep-alive is what stops app_audiosocket from failing the call after 2 s, and
-    # Puente's ``[amd] gaps_are_silence`` is what lets its detector hear the silences.
+    # Puente's ``[amd] gaps_are_silence`` is what lets its detector hear the silences. Read
+    # as each leg opens.
     audiosocket_silence_frames: bool = True
 
 
@@ -171,13 +167,14 @@ class _AudioLeg:
         sock: socket.socket,
         core: AsteriskSideConnection,
         pcm: bytes,
-        sounding: list[bool],
+        sounding: list[bool] | None,
         now: float,
     ):
         self.call_id = call_id
         self.sock = sock
         self.core = core
         self.frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        # Per frame: does the far end make a sound. None: every frame goes out, silences too.
         self.sounding = sounding
         self.position = 0
         self.ended = False
@@ -479,8 +476,10 @@ class SimulatedAsterisk:
             self.apply(self.core.far_end_hangup(start.call_id, self.now()))
             return
         core = AsteriskSideConnection(call_uuid)
-        pcm = leg_audio(start.fate, self.settings.audio_seed ^ zlib.crc32(start.call_id.encode()))
-        leg = _AudioLeg(start.call_id, sock, core, pcm, leg_sounding(start.fate), loop.time())
+        head = _leg_head(start.fate)
+        pcm = render(head, self.settings.audio_seed ^ zlib.crc32(start.call_id.encode()))
+        sounding = None if self.settings.audiosocket_silence_frames else sounding_frames(head)
+        leg = _AudioLeg(start.call_id, sock, core, pcm, sounding, loop.time())
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.send(core.start())
@@ -522,9 +521,8 @@ class SimulatedAsterisk:
                 return
         position = leg.position
         leg.position += 1
-        if not self.settings.audiosocket_silence_frames and not (
-            position < len(leg.sounding) and leg.sounding[position]
-        ):
+        sounding = leg.sounding
+        if sounding is not None and not (position < len(sounding) and sounding[position]):
             # The far end is silent and nothing carries its silence: no frame. app_audiosocket
             # fails after 2 s with no frame either way; the channel hangs up.
             if now - leg.active_at >= AUDIOSOCKET_IDLE_S:
