@@ -112,13 +112,12 @@ class ToneAnalyser:
     def noise_band(self) -> float:
         """The noise's energy over the telephone band, as the tone test takes it out of a
         window's (0.0 before any noise was learnt)."""
-        if self._noise_cum is None and self._noise is not None:
-            self._cum()
+        self._cum()  # made now if stale
         return self._noise_band
 
     def analyse(self, p: np.ndarray, level_db: float) -> ToneFrame:
         """The spectral test of the window whose power spectrum is ``p``."""
-        k = int(p[self._lo : self._hi + 1].argmax()) + self._lo
+        k = self._peak_bin(p)
         purity, harmonic = self._measure(p, k)
         return ToneFrame(_peak_hz(p, k), purity, harmonic, level_db)
 
@@ -126,11 +125,15 @@ class ToneAnalyser:
         """:meth:`analyse` if the window is tonal (:meth:`is_tonal`), else None; ``k`` is the
         peak bin when the caller knows it (the argmax of ``p`` over the beep band)."""
         if k is None:
-            k = int(p[self._lo : self._hi + 1].argmax()) + self._lo
+            k = self._peak_bin(p)
         purity, harmonic = self._measure(p, k)
-        if purity >= self._purity and harmonic <= self._max_harmonic:
+        if self._tonal(purity, harmonic):
             return ToneFrame(_peak_hz(p, k), purity, harmonic, level_db)
         return None
+
+    def _peak_bin(self, p: np.ndarray) -> int:
+        """The strongest bin of ``p`` over the beep band."""
+        return int(p[self._lo : self._hi + 1].argmax()) + self._lo
 
     def _measure(self, p: np.ndarray, k: int) -> tuple[float, float]:
         """Purity and harmonic ratio of the window ``p`` whose peak is at bin ``k``."""
@@ -157,7 +160,10 @@ class ToneAnalyser:
         return purity, harmonic
 
     def is_tonal(self, frame: ToneFrame) -> bool:
-        return frame.purity >= self._purity and frame.harmonic <= self._max_harmonic
+        return self._tonal(frame.purity, frame.harmonic)
+
+    def _tonal(self, purity: float, harmonic: float) -> bool:
+        return purity >= self._purity and harmonic <= self._max_harmonic
 
 
 def _peak_hz(p: np.ndarray, k: int) -> float:
