@@ -251,6 +251,15 @@ class DialerSettings:
             raise ValueError("refresh_s must be in [0.1, 300] and tick_s in [0.05, 10]")
 
 
+_DISCOVER_SQL = (
+    CAMPAIGN_SQL
+    + """ WHERE c.state = 'running'
+       OR EXISTS (SELECT 1 FROM call_attempts a
+                  WHERE a.pbx = $1 AND a.state <> 'final' AND a.campaign_id = c.id)
+    ORDER BY c.code"""
+)
+
+
 class DialerComponent:
     """One :class:`CampaignRunner` per campaign that is (or was, in this run) ``running``.
 
@@ -297,7 +306,10 @@ class DialerComponent:
 
     async def _discover(self) -> None:
         assert self._tg is not None
-        rows = await self._pool.fetch(CAMPAIGN_SQL + " WHERE c.state = 'running' ORDER BY c.code")
+        # Running campaigns, and any other with attempts open on this node's PBX: a node that
+        # restarts after its campaign was paused still settles the calls it left behind
+        # (``CampaignRunner._reconcile``); a runner of a campaign not running dials nothing.
+        rows = await self._pool.fetch(_DISCOVER_SQL, self._settings.pbx)
         for r in rows:
             code = r["code"]
             if code in self.runners:

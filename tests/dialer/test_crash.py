@@ -129,3 +129,51 @@ async def test_kill_9_at_random_points_then_restart(database_url: str, tmp_path:
         want = LEDGER.get(r["disposition"])
         assert outcomes.get(r["id"]) == ([want] if want else None), r["disposition"]
     await pool.close()
+
+
+async def test_a_node_restarted_after_its_campaign_was_paused_settles_what_it_left(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The node died with a call on its way; the campaign was paused before it came back.
+    # Its campaign is not running, but the node still settles that attempt: nothing on the
+    # PBX, so the call ended unheard (lost) and its lead is ready again.
+    packs = tmp_path / "packs"
+    write_test_pack(packs)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    cid, _ = await make_campaign(pool, tmp_path, mode="progressive", leads=2)
+    lead = await pool.fetchrow(
+        """UPDATE leads SET state = 'in_call', attempts = attempts + 1
+           WHERE id = (SELECT min(id) FROM leads WHERE campaign_id = $1)
+           RETURNING id, person_id, debt_id""",
+        cid,
+    )
+    attempt = await pool.fetchval(
+        """INSERT INTO call_attempts (id, lead_id, campaign_id, person_id, debt_id, phone_id,
+                                      node, pbx, state)
+           SELECT gen_random_uuid(), $1, $2, $3, $4, n.id, 'n0', 'sim0', 'originating'
+           FROM phone_numbers n WHERE n.person_id = $3 LIMIT 1
+           RETURNING id::text""",
+        lead["id"], cid, lead["person_id"], lead["debt_id"],
+    )  # fmt: skip
+    await pool.execute(
+        "UPDATE campaigns SET state = 'paused', compliance_packs = '{anytime}' WHERE id = $1", cid
+    )
+    pbx = await start_pbx(MODEL, agents=1)
+    log = tmp_path / "service.log"
+    proc = await start_service(
+        service_env(database_url, pbx, node="n0", pbx_name="sim0", packs=packs), log
+    )
+    try:
+        await until(lambda: settled(pool, cid, [pbx]), 30, "the attempt left behind to end")
+        row = await pool.fetchrow(
+            "SELECT state, disposition FROM call_attempts WHERE id = $1::uuid", attempt
+        )
+        assert (row["state"], row["disposition"]) == ("final", "lost")
+        assert await pool.fetchval("SELECT state FROM leads WHERE id = $1", lead["id"]) == "ready"
+        assert not pbx.originated  # a paused campaign dials nothing
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        await pbx.sim.stop()
+        await pool.close()
+    assert proc.returncode == 0, log.read_text()[-3000:]
