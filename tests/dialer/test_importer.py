@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dialer.cli import register
-from dialer.importer import ImportError_, import_leads
+from dialer.importer import ImportError_, ImportSummary, import_leads, progress_line
 from dialer.leads import parse_row, read_rows
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
@@ -97,14 +97,34 @@ async def test_batches_stream_the_file(db_pool, campaign, tmp_path) -> None:
     body = "".join(
         f"r{i},Persona {i},C-{i},{i}.00,+5255{10000000 + i},,MX,CMX,0\n" for i in range(250)
     )
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
+    f = write(tmp_path, body)
     s = await import_leads(
-        db_pool, write(tmp_path, body), campaign, batch_rows=100,
-        progress=lambda x: seen.append(x.loaded),
+        db_pool, f, campaign, batch_rows=100,
+        progress=lambda x: seen.append((x.loaded, x.bytes_read)),
     )  # fmt: skip
     assert s.batches == 3
-    assert seen == [100, 200, 250]
+    assert [loaded for loaded, _ in seen] == [100, 200, 250]
+    # the position in the file only moves forward, and ends at the file's size
+    positions = [pos for _, pos in seen]
+    assert positions == sorted(positions)
+    assert positions[-1] <= f.stat().st_size
+    assert (s.bytes_read, s.bytes_total) == (f.stat().st_size, f.stat().st_size)
     assert s.leads == 250
+
+
+def test_progress_bar() -> None:
+    s = ImportSummary(rows=90_000, loaded=88_200, rejected=1_800, seconds=15.0)
+    s.bytes_read, s.bytes_total = 450, 1000
+    line = progress_line(s)
+    assert line.startswith("[" + "#" * 14 + "-" * 16 + "]  45%")
+    assert "90,000 rows  88,200 loaded  1,800 rejected  6,000 rows/s" in line
+    assert line.endswith("ETA 0:18")  # 15 s for 45 %: 18 s for the other 55 %
+    s.bytes_read = 1000
+    assert progress_line(s).startswith("[" + "#" * 30 + "] 100%")
+    assert "ETA" not in progress_line(s)
+    empty = ImportSummary()
+    assert progress_line(empty).startswith("[" + "#" * 30 + "] 100%  0 rows")
 
 
 async def test_a_person_split_across_batches_is_one_person(db_pool, campaign, tmp_path) -> None:
@@ -153,6 +173,9 @@ async def test_what_stops_an_import_before_anything_loads(db_pool, campaign, tmp
     f = write(tmp_path, "x,Eva,E-1,10,33 1234 5674,,MX,JAL,0\n")
     with pytest.raises(ImportError_, match="unknown campaign 'nope'"):
         await import_leads(db_pool, f, "nope")
+    for bad_size in (0, -5):
+        with pytest.raises(ImportError_, match=f"--batch-rows must be .* got {bad_size}"):
+            await import_leads(db_pool, f, campaign, batch_rows=bad_size)
     bad = write(tmp_path, "Eva,10\n", header="full_name,balance\n")
     with pytest.raises(ImportError_, match="missing required columns: account_ref, phone"):
         await import_leads(db_pool, bad, campaign)
