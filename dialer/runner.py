@@ -1021,10 +1021,9 @@ ORDER BY c.code LIMIT 1
 """
 # The agent on a queue interface, and its latest state on the desktop (None: never set).
 _AGENT_OF_INTERFACE = """
-SELECT a.id, a.code,
-       (SELECT st.state FROM agent_states st WHERE st.agent_id = a.id
-        ORDER BY st.at DESC, st.id DESC LIMIT 1) AS state
-FROM agents a WHERE a.interface = $1
+SELECT a.id, a.code, s.state
+FROM agents a LEFT JOIN agent_current_states s ON s.agent_id = a.id
+WHERE a.interface = $1
 """
 # The latest state of every agent that has one (set on the desktop; an agent who never used it,
 # e.g. a static member of queues.conf, is left as Asterisk has it), and where it works: ``ours``,
@@ -1036,8 +1035,7 @@ SELECT a.code, a.name, a.interface, s.state, s.reason, c.code AS campaign,
        coalesce(a.campaign_id = $1, false) AS ours,
        coalesce(a.campaign_id <> $1 AND c.queue_name <> $2, false) AS elsewhere
 FROM agents a
-CROSS JOIN LATERAL (SELECT st.state, st.reason, st.at FROM agent_states st
-                    WHERE st.agent_id = a.id ORDER BY st.at DESC, st.id DESC LIMIT 1) s
+JOIN agent_current_states s ON s.agent_id = a.id
 LEFT JOIN campaigns c ON c.id = a.campaign_id
 """
 # The campaign's live answers and abandoned calls over its window ($2 days) and the last 24 hours,

@@ -120,10 +120,7 @@ SELECT a.id, a.code, a.name, a.interface, u.username, s.state, s.reason, s.at AS
 FROM agents a
 LEFT JOIN users u ON u.id = a.user_id
 LEFT JOIN campaigns c ON c.id = a.campaign_id
-LEFT JOIN LATERAL (
-    SELECT st.state, st.reason, st.at FROM agent_states st
-    WHERE st.agent_id = a.id ORDER BY st.at DESC, st.id DESC LIMIT 1
-) s ON true
+LEFT JOIN agent_current_states s ON s.agent_id = a.id
 """
 
 
@@ -438,8 +435,7 @@ async def set_agent_state(call: ApiCall) -> Any:
                     active, named=named, stored=agent["campaign_id"], inbound=bool(inbound)
                 )
             before = await conn.fetchrow(
-                "SELECT state, reason FROM agent_states WHERE agent_id = $1"
-                " ORDER BY at DESC, id DESC LIMIT 1",
+                "SELECT state, reason FROM agent_current_states WHERE agent_id = $1",
                 agent["id"],
             )
         changed: list[str] = []
