@@ -22,7 +22,8 @@ from typing import Any
 
 import asyncpg
 
-LIVE = ("agent", "abandoned", "hangup")
+from dialer.campaigns import LIVE_DISPOSITIONS
+
 MACHINE = ("machine", "voicemail")
 
 # Each query reads only the rows it shows, also under the generic plan a prepared statement
@@ -89,7 +90,7 @@ History = dict[str, tuple[int, int, int]]
 
 
 async def _history(conn: asyncpg.Connection, now: datetime, midnight: datetime) -> History:
-    rows = await conn.fetch(_HISTORY, list(LIVE), now, midnight)
+    rows = await conn.fetch(_HISTORY, list(LIVE_DISPOSITIONS), now, midnight)
     return {r["code"]: (r["abandon_window_days"], r["live"], r["abandoned"]) for r in rows}
 
 
@@ -143,7 +144,9 @@ async def wallboard(
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = midnight + timedelta(days=1)
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_CAMPAIGNS, midnight, list(LIVE), list(MACHINE), tomorrow)
+        rows = await conn.fetch(
+            _CAMPAIGNS, midnight, list(LIVE_DISPOSITIONS), list(MACHINE), tomorrow
+        )
         if history is None:
             before = await _history(conn, now, midnight)
         else:

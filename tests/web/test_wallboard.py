@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from dialer.campaigns import LIVE_DISPOSITIONS
 from tests._plans import generic_plan
 from tests.ivr._seed import debtor
 from tests.web._reads import reads
@@ -18,7 +19,6 @@ from web._wallboard import (
     _DENIALS,
     _HISTORY,
     _PROMISES,
-    LIVE,
     MACHINE,
     WindowHistory,
     wallboard,
@@ -151,10 +151,11 @@ async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg
     midnight = NOW.replace(hour=0)
     tomorrow = midnight + timedelta(days=1)
     board_types = "timestamptz, text[], text[], timestamptz"
-    board_args = (midnight, list(LIVE), list(MACHINE), tomorrow)
+    live = list(LIVE_DISPOSITIONS)
+    board_args = (midnight, live, list(MACHINE), tomorrow)
     for name, sql, types, args, tables in (
         ("campaigns", _CAMPAIGNS, board_types, board_args, ("call_attempts",)),
-        ("history", _HISTORY, "text[], timestamptz, timestamptz", (list(LIVE), NOW, midnight),
+        ("history", _HISTORY, "text[], timestamptz, timestamptz", (live, NOW, midnight),
          ("call_attempts",)),
         ("denials", _DENIALS, "timestamptz, timestamptz", (midnight, tomorrow),
          ("compliance_decisions",)),
