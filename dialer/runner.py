@@ -1044,11 +1044,11 @@ LEFT JOIN campaigns c ON c.id = a.campaign_id
 # prepared statement expects a sliver of the table, not a third.
 _WINDOW_SQL = """
 SELECT count(*) FILTER (WHERE disposition = ANY($3::text[]) OR abandoned) AS live,
-       count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') AS abandoned,
+       count(*) FILTER (WHERE abandoned) AS abandoned,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
                           AND (disposition = ANY($3::text[]) OR abandoned)) AS day_live,
        count(*) FILTER (WHERE created_at >= now() - interval '1 day'
-                          AND (abandoned OR disposition = 'abandoned')) AS day_abandoned
+                          AND abandoned) AS day_abandoned
 FROM call_attempts
 WHERE campaign_id = $1
   AND created_at >= now() - make_interval(days => $2)

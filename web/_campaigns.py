@@ -272,12 +272,12 @@ SELECT
      (SELECT coalesce(disposition, 'open') AS d, count(*) AS n FROM call_attempts
       WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1) a)
      AS attempts_today,
-  (SELECT count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') FROM call_attempts
+  (SELECT count(*) FILTER (WHERE abandoned) FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $2 AND finalized_at < $3) AS abandoned_today,
   (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[]) OR abandoned)
      FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $2 AND finalized_at < $3) AS live_today,
-  (SELECT count(*) FILTER (WHERE abandoned OR disposition = 'abandoned') FROM call_attempts
+  (SELECT count(*) FILTER (WHERE abandoned) FROM call_attempts
       WHERE campaign_id = $1 AND finalized_at >= $4) AS abandoned_window,
   (SELECT count(*) FILTER (WHERE disposition = ANY($5::text[]) OR abandoned)
      FROM call_attempts

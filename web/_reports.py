@@ -55,7 +55,7 @@ WITH c AS (
                        WHERE d.attempt_id = ca.id AND d.code = ANY($5::text[]))
                OR EXISTS (SELECT 1 FROM ivr_sessions s
                           WHERE s.attempt_id = ca.id AND s.verified)) AS rpc,
-           count(*) FILTER (WHERE ca.abandoned OR ca.disposition = 'abandoned') AS abandoned
+           count(*) FILTER (WHERE ca.abandoned) AS abandoned
     FROM call_attempts ca
     WHERE ca.campaign_id IN (SELECT id FROM c) AND ca.created_at >= $1 AND ca.created_at < $2
     GROUP BY 1

@@ -42,7 +42,7 @@ FROM campaigns c
 CROSS JOIN LATERAL (
     SELECT count(*) AS dials_today,
            count(*) FILTER (WHERE a.disposition = ANY($2) OR a.abandoned) AS live_today,
-           count(*) FILTER (WHERE a.abandoned OR a.disposition = 'abandoned') AS abandoned_today,
+           count(*) FILTER (WHERE a.abandoned) AS abandoned_today,
            count(*) FILTER (WHERE a.disposition = ANY($3)) AS machines_today
     FROM call_attempts a
     WHERE a.campaign_id = c.id AND a.created_at >= $1 AND a.created_at < $4
@@ -57,7 +57,7 @@ SELECT c.code, c.abandon_window_days, h.live, h.abandoned
 FROM campaigns c
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE a.disposition = ANY($1) OR a.abandoned) AS live,
-           count(*) FILTER (WHERE a.abandoned OR a.disposition = 'abandoned') AS abandoned
+           count(*) FILTER (WHERE a.abandoned) AS abandoned
     FROM call_attempts a
     WHERE a.campaign_id = c.id
       AND a.created_at >= $2::timestamptz - c.abandon_window_days * interval '1 day'

@@ -166,3 +166,37 @@ async def test_agents_logged_in_without_a_campaign_are_logged_out_once(
         await conn.close()
     assert latest == {"free": "logged_out", "paused": "logged_out", "chosen": "ready",
                       "out": "logged_out", "new": None}  # fmt: skip
+
+
+async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d = _copy_migrations(tmp_path)
+    later = [p for p in d.glob("*.sql") if p.name >= "0018"]
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, d)
+        insert = (
+            "INSERT INTO call_attempts (id, node, pbx, state, disposition, abandoned)"
+            " VALUES (gen_random_uuid(), 'n', 'p', CASE WHEN $1::text IS NULL THEN 'ringing'"
+            " ELSE 'final' END, $1, $2)"
+        )
+        await conn.execute(insert, "abandoned", False)  # as a hand-made row could be, before
+        await conn.execute(insert, "agent", False)
+        for p in later:
+            (held / p.name).rename(p)
+        assert [m.version for m in await migrate(conn, d)] == [int(p.name[:4]) for p in later]
+        rows = await conn.fetch(
+            "SELECT disposition, abandoned FROM call_attempts ORDER BY disposition"
+        )
+        assert [tuple(r) for r in rows] == [("abandoned", True), ("agent", False)]
+        with pytest.raises(asyncpg.CheckViolationError, match="call_attempts_abandoned_flag"):
+            await conn.execute(insert, "abandoned", False)
+        await conn.execute(insert, "agent", True)  # reached an agent after the 2 s rule failed
+        await conn.execute(insert, None, False)  # still ringing
+    finally:
+        await conn.close()

@@ -181,8 +181,9 @@ async def attempts(db_pool, s: dict, who: str, at: datetime, dispositions: dict,
             dialed = at - timedelta(days=i % 10)  # spread over the days, same time of day
             await db_pool.execute(
                 """INSERT INTO call_attempts (id, lead_id, campaign_id, person_id, debt_id, node,
-                       pbx, state, disposition, originated_at, finalized_at)
-                   VALUES ($1, $2, $3, $4, $5, 'n1', 'sim', 'final', $6, $7, $8)""",
+                       pbx, state, disposition, abandoned, originated_at, finalized_at)
+                   VALUES ($1, $2, $3, $4, $5, 'n1', 'sim', 'final', $6, $6 = 'abandoned', $7,
+                           $8)""",
                 uuid.uuid4(),
                 p["lead"],
                 cid or s["cid"],

@@ -80,8 +80,9 @@ async def test_the_closed_loop_corrects_on_the_campaigns_window_in_the_database(
     # what the loop corrects on (the legal window is 30 days), not what this process counted.
     cid, code = await make_campaign(db_pool, tmp_path, mode="predictive", leads=1)
     await db_pool.execute(
-        """INSERT INTO call_attempts (id, campaign_id, node, pbx, state, disposition, created_at)
-           SELECT gen_random_uuid(), $1, 'old', 'sim', 'final', d, now() - age
+        """INSERT INTO call_attempts (id, campaign_id, node, pbx, state, disposition, abandoned,
+                                      created_at)
+           SELECT gen_random_uuid(), $1, 'old', 'sim', 'final', d, d = 'abandoned', now() - age
            FROM (VALUES ('agent', 40, interval '10 days'), ('abandoned', 10, interval '10 days'),
                         ('agent', 5, interval '2 hours'), ('abandoned', 1, interval '2 hours'),
                         ('busy', 7, interval '2 hours'), ('abandoned', 3, interval '40 days'))

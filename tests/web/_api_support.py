@@ -158,8 +158,8 @@ async def attempt(
     at = at or datetime.now(UTC)
     await pool.execute(
         "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, phone_id, node, pbx,"
-        " state, disposition, agent_id, created_at, finalized_at)"
-        " VALUES ($1, $2, $3, $4, $5, 'n1', 'sim', $6, $7, $8, $9, $10)",
+        " state, disposition, abandoned, agent_id, created_at, finalized_at)"
+        " VALUES ($1, $2, $3, $4, $5, 'n1', 'sim', $6, $7, $11, $8, $9, $10)",
         attempt_id,
         campaign_id,
         d.person_id,
@@ -170,6 +170,7 @@ async def attempt(
         agent_id,
         at,
         at if disposition else None,
+        disposition == "abandoned",
     )
     return str(attempt_id)
 

@@ -52,8 +52,8 @@ async def test_rates_denials_and_promises(db_pool: asyncpg.Pool) -> None:
             first = first or attempt
             await conn.execute(
                 "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, node, pbx,"
-                " state, disposition, created_at) VALUES ($1, $2, $3, $4, 'n', 'p', 'final',"
-                " $5, $6)",
+                " state, disposition, abandoned, created_at) VALUES ($1, $2, $3, $4, 'n', 'p',"
+                " 'final', $5, $5 = 'abandoned', $6)",
                 attempt, cid, d.person_id, d.debt_id, disposition, at,
             )  # fmt: skip
         for code in ("OUTSIDE_WINDOW", "OUTSIDE_WINDOW", "FREQUENCY_CAP"):
@@ -104,10 +104,10 @@ async def test_the_board_reads_only_todays_and_the_windows_rows(db_pool: asyncpg
         ):  # today
             await conn.execute(
                 """INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, node, pbx,
-                                              state, disposition, created_at)
+                                              state, disposition, abandoned, created_at)
                    SELECT gen_random_uuid(), $1, $2, $3, 'n', 'p', 'final',
                           (ARRAY['agent', 'abandoned', 'no_answer', 'machine'])[1 + g % 4],
-                          $4::timestamptz - $5::interval - g * $6::interval
+                          g % 4 = 1, $4::timestamptz - $5::interval - g * $6::interval
                    FROM generate_series(1, $7) g""",
                 cid, d.person_id, d.debt_id, NOW, since, step, n,
             )  # fmt: skip
@@ -184,8 +184,8 @@ async def test_the_windows_history_is_read_again_only_when_old_or_on_another_dat
         async def attempt(disposition: str, at: datetime) -> None:
             await conn.execute(
                 "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, node, pbx,"
-                " state, disposition, created_at) VALUES ($1, $2, $3, $4, 'n', 'p', 'final',"
-                " $5, $6)",
+                " state, disposition, abandoned, created_at) VALUES ($1, $2, $3, $4, 'n', 'p',"
+                " 'final', $5, $5 = 'abandoned', $6)",
                 uuid.uuid4(), cid, d.person_id, d.debt_id, disposition, at,
             )  # fmt: skip
 
