@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dialer.importer import ImportError_, import_leads, load_mapping, print_progress
+from dialer.importer import (
+    ImportError_,
+    ImportStopped,
+    import_leads,
+    load_mapping,
+    print_progress,
+)
 
 
 async def _import(args: argparse.Namespace) -> int:
@@ -50,6 +56,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_import(args))
     except ImportError_ as e:
+        if isinstance(e, ImportStopped) and sys.stderr.isatty():
+            sys.stderr.write("\n")  # past the progress bar
         print(f"puente leads import: {e}", file=sys.stderr)
         return 2
 
@@ -63,13 +71,16 @@ def register(subparsers: Any) -> None:
         description=(
             "Import a CSV into a campaign. Bad rows are written to FILE.errors.csv with their "
             "row number and reason; good rows load. Prints a JSON summary; exit 1 when rows "
-            "were rejected, 2 when nothing could start."
+            "were rejected, 2 when nothing could start or the import stopped part way (the "
+            "message says how many rows stay loaded; importing the file again merges)."
         ),
     )
-    i.add_argument("file", type=Path)
+    i.add_argument("file", type=Path, help="the CSV file (UTF-8, a header row)")
     i.add_argument("--campaign", required=True, help="campaign code")
     i.add_argument("--mapping", type=Path, help="YAML: our column name -> your header")
     i.add_argument("--default-region", help="country of numbers written without +, e.g. MX")
     i.add_argument("--errors", type=Path, help="where to write rejected rows")
-    i.add_argument("--batch-rows", type=int, default=5000)
+    i.add_argument(
+        "--batch-rows", type=int, default=5000, help="rows per transaction (default 5000)"
+    )
     i.set_defaults(func=_cmd_import)

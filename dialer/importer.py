@@ -102,6 +102,15 @@ class ImportError_(Exception):
     """The import cannot start (campaign, mapping, file); nothing was imported."""
 
 
+class ImportStopped(ImportError_):
+    """The import stopped part way (the database went away, the file could not be read on):
+    the batches before it stay loaded; :attr:`summary` says how far it got."""
+
+    def __init__(self, message: str, summary: ImportSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 @dataclass
 class ImportSummary:
     rows: int = 0
@@ -331,6 +340,16 @@ async def import_leads(
             raise ImportError_(f"{path}: {e}") from e
         except UnicodeDecodeError as e:
             raise ImportError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, OverflowError) as e:
+            # Rows are checked against what the database takes (dialer.leads), so this is the
+            # database or the disk failing, not a row: say how far the import got.
+            summary.rows, summary.rejected = batches.seen, errors.rejected
+            raise ImportStopped(
+                f"{path}: stopped near row {batches.seen + 1:,} ({e.__class__.__name__}: "
+                f"{str(e)[:200]}); the {summary.loaded:,} rows of the {summary.batches} batches "
+                "before it are loaded, and importing the file again merges, not duplicates",
+                summary,
+            ) from e
     summary.rows = batches.seen
     summary.bytes_read = summary.bytes_total
     summary.rejected = errors.rejected

@@ -5,11 +5,14 @@ Columns (header names; ``--mapping FILE.yaml`` maps these names to a file's own 
 ==================  ========  ==============================================================
 column              required  meaning
 ==================  ========  ==============================================================
-``account_ref``     yes       the creditor's account number of the debt (unique per creditor)
-``balance``         yes       amount owed, e.g. ``1234.50`` (``,`` as decimal mark accepted)
-``full_name``       yes       the debtor's name
+``account_ref``     yes       the creditor's account number of the debt (unique per creditor;
+                              at most 128 characters)
+``balance``         yes       amount owed, e.g. ``1234.50`` (``,`` as decimal mark accepted;
+                              below 92,233,720,368,547,758.08)
+``full_name``       yes       the debtor's name (at most 200 characters)
 ``external_ref``              the creditor's id of the person; rows sharing it are one person
-                              (several debts, all their numbers); default: ``account_ref``
+                              (several debts, all their numbers); default: ``account_ref``;
+                              at most 128 characters
 ``phone``           yes       a number; ``phone2`` .. ``phone5`` more of them; E.164 or
                               national (``--default-region``, else the row's ``country``)
 ``country``                   ISO 3166-1 alpha-2 of the address (``MX``)
@@ -19,12 +22,16 @@ column              required  meaning
 ``timezone``                  an IANA zone the debtor stated (overrides every other zone)
 ``date_of_birth``             ``YYYY-MM-DD``
 ``currency``                  ISO 4217 (default: the creditor's)
-``days_past_due``             an integer >= 0
-``priority``                  an integer; higher is called first
+``days_past_due``             an integer from 0 to 36,500
+``priority``                  an integer (32-bit); higher is called first
 ==================  ========  ==============================================================
 
 A row with a problem is rejected whole with its row number, the column and the reason; a
 number that cannot be used is dropped from a row that has another usable one, and reported.
+Values are checked against what the database takes (integer ranges, key lengths, NUL
+characters, rows the csv module cannot read), so that a bad value costs its row, never the
+batch of good rows around it. Region, postal code, city and address are capped at 10, 20, 100
+and 500 characters.
 """
 
 from __future__ import annotations
@@ -74,6 +81,25 @@ _KINDS = {
 }
 _CODE = re.compile(r"^[A-Za-z]{2}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+#: PostgreSQL's ``integer`` and ``bigint``: a value past them would fail its whole batch, so the
+#: row is rejected instead.
+_INT4_MAX = 2**31 - 1
+MAX_BALANCE_CENTS = 2**63 - 1
+#: A century: a larger ``days_past_due`` is a mistake in the file.
+MAX_DAYS_PAST_DUE = 36_500
+#: The longest value each text column takes. ``account_ref`` and ``external_ref`` are keys of
+#: unique indexes (a btree entry holds at most about 2.7 kB: a longer one would fail its
+#: batch); the others are far above any real name or address.
+MAX_LENGTH = {
+    "account_ref": 128,
+    "external_ref": 128,
+    "full_name": 200,
+    "region": 10,
+    "postal_code": 20,
+    "city": 100,
+    "address_line": 500,
+}
 
 
 class LeadFileError(Exception):
@@ -147,8 +173,8 @@ def _zone_ok(name: str) -> bool:
     return True
 
 
-def _cents(text: str) -> int | None:
-    """``1234.50``, ``1,234.50``, ``1.234,50`` or ``1234,50``: cents, or None."""
+def _cents(text: str) -> int | str:
+    """``1234.50``, ``1,234.50``, ``1.234,50`` or ``1234,50``: cents, or what is wrong."""
     t = text.strip().replace(" ", "")
     last_comma, last_dot = t.rfind(","), t.rfind(".")
     # the comma is the decimal mark when it comes last
@@ -156,10 +182,15 @@ def _cents(text: str) -> int | None:
     try:
         value = Decimal(t)
     except InvalidOperation:
-        return None
+        return f"not an amount >= 0: {text!r}"
     if not value.is_finite() or value < 0:
-        return None
-    return int((value * 100).to_integral_value())
+        return f"not an amount >= 0: {text!r}"
+    # (checked before the product: 1e999999 would overflow the decimal context)
+    if value.adjusted() > 16 or (cents := int((value * 100).to_integral_value())) > (
+        MAX_BALANCE_CENTS
+    ):
+        return f"too large: {text[:40]!r} (at most {MAX_BALANCE_CENTS // 100:,})"
+    return cents
 
 
 def parse_row(
@@ -177,9 +208,12 @@ def parse_row(
     for name in ("account_ref", "full_name"):
         if not get(name):
             return reject(name, "required")
-    balance = _cents(get("balance")) if get("balance") else None
-    if balance is None:
-        return reject("balance", f"not an amount >= 0: {get('balance')!r}")
+    for name, longest in MAX_LENGTH.items():
+        if len(get(name)) > longest:
+            return reject(name, f"longer than {longest} characters ({len(get(name)):,})")
+    balance = _cents(get("balance")) if get("balance") else "required"
+    if isinstance(balance, str):
+        return reject("balance", balance)
     country = get("country").upper() or None
     if country is not None and not _CODE.match(country):
         return reject("country", f"not an ISO 3166 alpha-2 code: {country!r}")
@@ -199,14 +233,19 @@ def parse_row(
     if currency is not None and not _CURRENCY.match(currency):
         return reject("currency", f"not an ISO 4217 code: {currency!r}")
     ints = {}
-    for name in ("days_past_due", "priority"):
+    for name, lowest, highest in (
+        ("days_past_due", 0, MAX_DAYS_PAST_DUE),
+        ("priority", -_INT4_MAX, _INT4_MAX),
+    ):
         text = get(name) or "0"
-        try:
-            ints[name] = int(text)
-        except ValueError:
-            return reject(name, f"not an integer: {text!r}")
-    if ints["days_past_due"] < 0:
-        return reject("days_past_due", "must be >= 0")
+        if not _INTEGER.fullmatch(text):
+            return reject(name, f"not an integer: {text[:40]!r}")
+        value = int(text)
+        if value < lowest:
+            return reject(name, f"must be >= {lowest:,}, not {text[:40]}")
+        if value > highest:
+            return reject(name, f"must be <= {highest:,}, not {text[:40]}")
+        ints[name] = value
     region = default_region or country
     phones: list[Phone] = []
     for column in PHONE_COLUMNS:
@@ -255,6 +294,8 @@ def read_rows(
         header = next(reader)
     except StopIteration:
         raise LeadFileError("the file is empty (no header row)") from None
+    except csv.Error as e:
+        raise LeadFileError(f"the header row is not readable as CSV: {e}") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     mapping = dict(mapping or {})
     unknown_targets = set(mapping) - set(COLUMNS)
@@ -271,10 +312,22 @@ def read_rows(
         raise LeadFileError(f"missing required columns: {', '.join(missing)}")
     take = [(ours, index[src]) for ours, src in source_of.items() if src in index]
     width = len(header)
-    for n, fields in enumerate(reader, start=2):
+    n = 1
+    while True:
+        n += 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # e.g. a field over the csv module's limit; the next row is read
+            yield n, {"__error__": f"not readable as CSV: {e}"}
+            continue
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         if len(fields) != width:
             yield n, {"__error__": f"{len(fields)} fields, the header has {width}"}
+            continue
+        if "\x00" in "".join(fields):  # PostgreSQL's text refuses it: it would fail the batch
+            yield n, {"__error__": "a NUL character (not text)"}
             continue
         yield n, {ours: fields[i] for ours, i in take}

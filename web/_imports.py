@@ -11,7 +11,6 @@ number, column, reason) come back inline as ``errors_csv`` when small, and stay 
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import logging
 import shutil
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO
 import asyncpg
 from aiohttp import web
 
-from dialer.importer import ImportError_, ImportSummary, import_leads
+from dialer.importer import ImportError_, ImportStopped, ImportSummary, import_leads
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._campaigns import MANAGERS
@@ -132,21 +131,18 @@ async def upload_leads(call: ApiCall) -> Any:
                 default_region=call.query.get("default_region"),
                 errors_path=errors_path,
             )
+        except ImportStopped as e:
+            # Part way: the batches before it stay loaded, and the message says how many.
+            cause = e.__cause__
+            log.warning("leads import into %s stopped: %s", code, cause.__class__.__name__)
+            unreachable = isinstance(
+                cause, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError
+            )
+            raise ApiError(
+                str(e).replace(str(path), "the file"), "body", status=503 if unreachable else 422
+            ) from None
         except ImportError_ as e:
             raise Invalid(str(e).replace(str(path), "the file"), "body") from None
-        except csv.Error as e:  # the importer lets the csv module's errors through
-            raise Invalid(f"body: not a readable CSV file: {e} (the import stopped there; "
-                          "earlier batches were loaded)", "body") from None  # fmt: skip
-        except (OverflowError, asyncpg.DataError) as e:
-            # The importer passes some out-of-range numbers (a priority over 2**31) on to
-            # PostgreSQL instead of rejecting their row: the batch holding one is refused whole.
-            log.warning("leads import into %s stopped: %s", code, e.__class__.__name__)
-            raise Invalid(
-                "body: a number in the file is out of range (priority, days_past_due or "
-                f"balance): {str(e)[:100]}; the import stopped at that batch "
-                "(earlier batches were loaded)",
-                "body",
-            ) from None
         errors_csv, truncated = await asyncio.to_thread(
             _read_capped, errors_path, STORED_ERRORS_BYTES
         )

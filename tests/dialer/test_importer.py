@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from dialer.cli import register
-from dialer.importer import ImportError_, ImportSummary, import_leads, progress_line
+from dialer.importer import (
+    ImportError_,
+    ImportStopped,
+    ImportSummary,
+    import_leads,
+    progress_line,
+)
 from dialer.leads import parse_row, read_rows
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
@@ -205,6 +211,20 @@ def test_parse_row_rules() -> None:
         ("language", "fr", "es or en"),
         ("country", "MEX", "alpha-2"),
         ("days_past_due", "-3", ">= 0"),
+        ("days_past_due", "36501", "<= 36,500"),
+        ("days_past_due", "1_000", "not an integer"),
+        ("priority", "2147483648", "<= 2,147,483,647"),
+        ("priority", "-2147483648", ">= -2,147,483,647"),
+        ("priority", "1.5", "not an integer"),
+        ("balance", "", "required"),
+        ("balance", "-1", "amount >= 0"),
+        ("balance", "NaN", "amount >= 0"),
+        ("balance", "1e100000", "too large"),
+        ("balance", "1e10000000", "too large"),  # past the decimal context: no Overflow raised
+        ("balance", "92233720368547758.08", "too large"),  # one cent over bigint
+        ("account_ref", "A" * 129, "longer than 128"),
+        ("external_ref", "P" * 3000, "longer than 128"),
+        ("full_name", "N" * 201, "longer than 200"),
     ):
         lead, problems = parse_row(
             3,
@@ -215,6 +235,59 @@ def test_parse_row_rules() -> None:
         assert lead is None
         assert problems[-1].column == column
         assert message in problems[-1].problem
+
+
+def test_the_largest_values_the_database_takes_are_accepted() -> None:
+    lead, problems = parse_row(
+        2,
+        {"account_ref": "Z" * 128, "full_name": "Ana", "balance": "92233720368547758.07",
+         "phone": "+34600000000", "priority": "-2147483647", "days_past_due": "36500"},
+        None,
+    )  # fmt: skip
+    assert not problems
+    assert lead is not None
+    assert (lead.balance_cents, lead.priority, lead.days_past_due) == (
+        2**63 - 1,
+        -(2**31) + 1,
+        36500,
+    )
+
+
+def test_an_unreadable_row_is_reported_and_the_next_one_is_read() -> None:
+    header = "account_ref,full_name,balance,phone\n"
+    rows = list(
+        read_rows(
+            [
+                header,
+                "A-1,Ana," + "9" * 200_000 + ",+34600000000\n",  # over the csv module's limit
+                "A-2,Nul\x00Name,1,+34600000001\n",
+                "A-3,Luis,1,+34600000002\n",
+            ]
+        )
+    )
+    assert [n for n, _ in rows] == [2, 3, 4]
+    assert "not readable as CSV" in rows[0][1]["__error__"]
+    assert "NUL" in rows[1][1]["__error__"]
+    assert rows[2][1]["account_ref"] == "A-3"
+
+
+async def test_rows_the_database_would_refuse_cost_only_themselves(
+    db_pool, campaign, tmp_path
+) -> None:
+    # One such row used to fail its whole batch at COPY (and stop the import there).
+    f = write(
+        tmp_path,
+        "p1,Ana,A-1,10,+523312345678,,MX,JAL,99999999999\n"  # days_past_due: integer overflow
+        "p2,Luis,A-2,1e30,+523312345679,,MX,JAL,0\n"  # balance: bigint overflow
+        f"p3,Eva,{'A' * 3000},10,+523312345670,,MX,JAL,0\n"  # account_ref: index row too big
+        "p4,Nul\x00,A-4,10,+523312345671,,MX,JAL,0\n"  # NUL: refused by PostgreSQL's text
+        "p5,Sara,A-5,10,+523312345672,,MX,JAL,0\n",
+    )
+    s = await import_leads(db_pool, f, campaign, batch_rows=10)
+    assert (s.rows, s.loaded, s.rejected, s.batches, s.leads) == (5, 1, 4, 1, 1)
+    text = Path(s.errors_file).read_text(encoding="utf-8")  # noqa: ASYNC240 - a small file
+    columns = [e["column"] for e in csv.DictReader(text.splitlines())]
+    assert columns == ["days_past_due", "balance", "account_ref", "*"]
 
 
 def test_a_national_number_needs_a_country() -> None:
@@ -253,3 +326,43 @@ async def test_cli_prints_a_summary_and_exit_codes(
     assert summary["errors_file"].endswith("leads.errors.csv")
     assert rc2 == 2
     assert "unknown campaign 'nope'" in capsys.readouterr().err
+
+
+async def test_a_database_failure_part_way_says_how_far_the_import_got(
+    db_pool, campaign, tmp_path
+) -> None:
+    # The second batch meets an error of the database's own (a trigger standing in for a lost
+    # server or a full disk): the first batch stays loaded, and the error says so.
+    await db_pool.execute(
+        """CREATE FUNCTION test_import_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF NEW.full_name = 'Boom' THEN RAISE EXCEPTION 'disk full (test)'; END IF;
+             RETURN NEW;
+           END $$;
+           CREATE TRIGGER test_import_boom BEFORE INSERT ON persons
+               FOR EACH ROW EXECUTE FUNCTION test_import_boom();"""
+    )
+    try:
+        f = write(
+            tmp_path,
+            "b1,Ana,B-1,10,+523312345601,,MX,JAL,0\n"
+            "b2,Luis,B-2,10,+523312345602,,MX,JAL,0\n"
+            "b3,Boom,B-3,10,+523312345603,,MX,JAL,0\n"
+            "b4,Sara,B-4,10,+523312345604,,MX,JAL,0\n",
+        )
+        with pytest.raises(ImportStopped) as stopped:
+            await import_leads(db_pool, f, campaign, batch_rows=2)
+    finally:
+        await db_pool.execute(
+            "DROP TRIGGER test_import_boom ON persons; DROP FUNCTION test_import_boom()"
+        )
+    message = str(stopped.value)
+    assert "disk full (test)" in message
+    assert "the 2 rows of the 1 batches before it are loaded" in message
+    assert (stopped.value.summary.loaded, stopped.value.summary.batches) == (2, 1)
+    refs = await db_pool.fetch(
+        "SELECT d.account_ref FROM debts d JOIN leads l ON l.debt_id = d.id"
+        " JOIN campaigns c ON c.id = l.campaign_id WHERE c.code = $1 ORDER BY 1",
+        campaign,
+    )
+    assert [r["account_ref"] for r in refs] == ["B-1", "B-2"]  # the failed batch left nothing
