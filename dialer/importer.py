@@ -1,7 +1,8 @@
 """``puente leads import``: stream a lead file into PostgreSQL, batch by batch.
 
 Each batch is one transaction: the batch's rows are copied (``COPY``) into temporary tables,
-then merged: persons by ``external_ref`` (rows sharing it are one person), debts by the
+then merged: persons by the campaign creditor's ``external_ref`` (rows sharing it are one
+person; another creditor's person with the same reference is another person), debts by the
 creditor's account reference, numbers by person, and one lead per debt for the campaign.
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
@@ -50,12 +51,12 @@ _DROP_TEMP = "DROP TABLE IF EXISTS imp_person, imp_debt, imp_phone, imp_pid, imp
 # rows already loaded (a 1,000,000-row file stays as fast at its end as at its start).
 _PERSONS = """
 WITH up AS (
-INSERT INTO persons (external_ref, full_name, language, country, region, postal_code, city,
-                     address_line, date_of_birth, stated_timezone)
-SELECT DISTINCT ON (ext) ext, full_name, language, country, region, postal_code, city,
-       address_line, dob, tz
+INSERT INTO persons (creditor_id, external_ref, full_name, language, country, region,
+                     postal_code, city, address_line, date_of_birth, stated_timezone)
+SELECT DISTINCT ON (ext) $1::bigint, ext, full_name, language, country, region, postal_code,
+       city, address_line, dob, tz
 FROM imp_person ORDER BY ext, row_no DESC
-ON CONFLICT (external_ref) DO UPDATE SET
+ON CONFLICT (creditor_id, external_ref) DO UPDATE SET
     full_name = EXCLUDED.full_name,
     language = EXCLUDED.language,
     country = coalesce(EXCLUDED.country, persons.country),
@@ -250,7 +251,7 @@ async def _load_batch(
             "imp_phone",
             records=[(r.external_ref, p.e164, p.kind) for r in batch for p in r.phones],
         )
-        persons = _count(await conn.execute(_PERSONS))
+        persons = _count(await conn.execute(_PERSONS, creditor_id))
         debts = _count(await conn.execute(_DEBTS, creditor_id, currency))
         numbers = _count(await conn.execute(_PHONES))
         leads = _count(await conn.execute(_LEADS, campaign_id))

@@ -172,7 +172,7 @@ async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
     empty_database_url: str, tmp_path: Path
 ) -> None:
     d = _copy_migrations(tmp_path)
-    later = [p for p in d.glob("*.sql") if p.name >= "0018"]
+    later = sorted(p for p in d.glob("*.sql") if p.name >= "0018")
     held = tmp_path / "held"
     held.mkdir()
     for p in later:
@@ -198,5 +198,53 @@ async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
             await conn.execute(insert, "abandoned", False)
         await conn.execute(insert, "agent", True)  # reached an agent after the 2 s rule failed
         await conn.execute(insert, None, False)  # still ringing
+    finally:
+        await conn.close()
+
+
+async def test_0019_gives_imported_persons_their_creditor_and_scopes_references(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d = _copy_migrations(tmp_path)
+    later = sorted(p for p in d.glob("*.sql") if p.name >= "0019")
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, d)
+        a, b = [
+            await conn.fetchval(
+                "INSERT INTO creditors (code, name, public_name, callback_number, currency)"
+                " VALUES ($1, $1, $1, '+525500000000', 'MXN') RETURNING id",
+                code,
+            )
+            for code in ("ca", "cb")
+        ]
+        person = "INSERT INTO persons (external_ref, full_name) VALUES ($1, $1) RETURNING id"
+        debt = (
+            "INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)"
+            " VALUES ($1, $2, $3, 100, 'MXN')"
+        )
+        only_a, merged = await conn.fetchval(person, "p1"), await conn.fetchval(person, "p2")
+        await conn.execute(debt, only_a, a, "d1")
+        await conn.execute(debt, merged, a, "d2")
+        await conn.execute(debt, merged, b, "d3")  # merged across creditors before 0019
+        for p in later:
+            (held / p.name).rename(p)
+        await migrate(conn, d)
+        rows = await conn.fetch("SELECT external_ref, creditor_id FROM persons ORDER BY 1")
+        assert [tuple(r) for r in rows] == [("p1", a), ("p2", None)]
+        # The same reference under another creditor is another person; twice under one is not.
+        await conn.execute(
+            "INSERT INTO persons (creditor_id, external_ref, full_name) VALUES ($1, 'p1', 'x')",
+            b,
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "INSERT INTO persons (creditor_id, external_ref, full_name) VALUES ($1, 'p1', 'y')",
+                a,
+            )
     finally:
         await conn.close()

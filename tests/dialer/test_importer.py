@@ -366,3 +366,40 @@ async def test_a_database_failure_part_way_says_how_far_the_import_got(
         campaign,
     )
     assert [r["account_ref"] for r in refs] == ["B-1", "B-2"]  # the failed batch left nothing
+
+
+async def test_two_creditors_references_never_merge_their_debtors(
+    db_pool, campaign, tmp_path
+) -> None:
+    # Agencies collect for many creditors, whose ids of people (and account numbers, the
+    # default reference) overlap: creditor B's "1001" is not creditor A's "1001".
+    other = f"c{os.urandom(4).hex()}"
+    cred = await db_pool.fetchval(
+        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
+           VALUES ($1, 'Otra', 'Otra', '+525500000001', 'MXN') RETURNING id""",
+        other,
+    )
+    await db_pool.execute(
+        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Otra', $2)", other, cred
+    )
+    ref = f"r{os.urandom(3).hex()}"
+    a = write(tmp_path, f"{ref},Ana Uno,{ref}-1,10,+523312340001,,MX,JAL,0\n")
+    await import_leads(db_pool, a, campaign)
+    b = write(tmp_path, f"{ref},Beto Dos,{ref}-1,20,+523312340002,,MX,JAL,0\n")
+    s = await import_leads(db_pool, b, other)
+    assert (s.persons, s.debts, s.leads) == (1, 1, 1)
+    rows = await db_pool.fetch(
+        """SELECT c.code, p.full_name, array_agg(n.e164 ORDER BY n.e164) AS numbers
+           FROM persons p JOIN creditors c ON c.id = p.creditor_id
+           JOIN phone_numbers n ON n.person_id = p.id
+           WHERE p.external_ref = $1 GROUP BY 1, 2 ORDER BY 2""",
+        ref,
+    )
+    assert [tuple(r) for r in rows] == [
+        (campaign, "Ana Uno", ["+523312340001"]),
+        (other, "Beto Dos", ["+523312340002"]),
+    ]
+    # Each creditor's import of the same person again is a merge into its own person.
+    s = await import_leads(db_pool, b, other)
+    assert s.persons == 1
+    assert await db_pool.fetchval("SELECT count(*) FROM persons WHERE external_ref = $1", ref) == 2
