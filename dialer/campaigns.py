@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,20 +174,40 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 
 
+#: The longest retry delay: a lead not to be called for over a year should be cancelled.
+MAX_RETRY_S = 366 * 86400
+#: Priority weights are relative; past this a weight is a mistake (and 10**400 overflows).
+MAX_PRIORITY_WEIGHT = 1e6
+
+
 class CampaignError(ValueError):
     """A campaign that cannot run as written; the message names the campaign and the field."""
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: an error message names a bad value, it does not echo 1 MB."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _seconds(value: Any, where: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise CampaignError(f"{where}: expected seconds or a duration like '15m', got {value!r}")
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return int(m[1]) * _UNITS[m[2] or "s"]
-    raise CampaignError(f"{where}: expected seconds or a duration like '15m', got {value!r}")
+    seconds = None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        seconds = value
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = int(m[1]) * _UNITS[m[2] or "s"]
+    if seconds is None:
+        raise CampaignError(
+            f"{where}: expected seconds or a duration like '15m', got {_short(value)}"
+        )
+    if seconds > MAX_RETRY_S:
+        raise CampaignError(
+            f"{where}: at most 366 days ({MAX_RETRY_S} s), got {_short(value)}; to stop "
+            "calling after it, use null (no retry)"
+        )
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -210,15 +229,15 @@ class RetrySchedule:
             if key == "default":
                 continue
             if key == "max_attempts":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise CampaignError(f"{where}.max_attempts: expected an integer >= 1, "
-                                        f"got {value!r}")  # fmt: skip
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+                    raise CampaignError(f"{where}.max_attempts: expected an integer from 1 to "
+                                        f"1000, got {_short(value)}")  # fmt: skip
                 max_attempts = value
             elif key in delays:
                 delays[key] = _seconds(value, f"{where}.{key}")
             else:
                 raise CampaignError(
-                    f"{where}: unknown key {key!r}; expected one of "
+                    f"{where}: unknown key {_short(key)}; expected one of "
                     f"{', '.join((*DEFAULT_RETRY_S, 'default', 'max_attempts'))}"
                 )
         return cls(delays, max_attempts)
@@ -296,19 +315,20 @@ class Campaign:
         ):
             raise CampaignError(
                 f"{where}: settings.queue_wrapup_s must be seconds from 0 to 3600 (the "
-                f"queue's wrapuptime in queues.conf), got {wrapup!r}"
+                f"queue's wrapuptime in queues.conf), got {_short(wrapup)}"
             )
         weights = settings.get("priority") or {}
         if not isinstance(weights, dict) or not all(
             k in PRIORITY_WEIGHTS
             and isinstance(v, int | float)
             and not isinstance(v, bool)
-            and math.isfinite(v)
+            and abs(v) <= MAX_PRIORITY_WEIGHT  # (false for NaN; exact for any int)
             for k, v in weights.items()
         ):
             raise CampaignError(
                 f"{where}: settings.priority must map some of {', '.join(PRIORITY_WEIGHTS)} "
-                f"to finite numbers, got {weights!r}"
+                f"to numbers from -{MAX_PRIORITY_WEIGHT:,.0f} to {MAX_PRIORITY_WEIGHT:,.0f}, "
+                f"got {_short(weights)}"
             )
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
@@ -371,7 +391,7 @@ def _voicemail(
     if not isinstance(raw, str) or (raw and raw != "limited" and not _SOUND.match(raw)):
         raise CampaignError(
             f"{where}: settings.voicemail must be 'limited', '', a sound file name or one per"
-            f" language, got {raw!r}"
+            f" language, got {_short(raw)}"
         )
     if raw != "limited":
         return raw, "", None

@@ -177,6 +177,7 @@ class CampaignRunner:
         self.refresh_s, self.tick_deadline_s = refresh_s, tick_deadline_s
         self._refreshed_at = time.monotonic()
         self.why = "starting"  # why it is not dialing (or "dialing")
+        self._fault_logged_at = -_FAULT_LOG_S
         if campaign.voicemail_problem:
             log.warning("dialer %s: %s", campaign.code, campaign.voicemail_problem)
         self.bad_settings: str | None = None
@@ -381,6 +382,15 @@ class CampaignRunner:
             except PbxError as e:
                 self.why = "PBX unavailable"
                 log.warning("dialer %s: PBX unavailable, not dialing: %s", self.c.code, e)
+            except Exception as e:
+                # A fault nothing here foresaw (a bug, a value no check caught): this campaign
+                # tries again next tick, the other campaigns and the servers go on, and a
+                # result that could not be written is kept and retried (_drain_finals).
+                self.why = f"error: {e.__class__.__name__} (see the log)"
+                now = time.monotonic()
+                if now - self._fault_logged_at >= _FAULT_LOG_S:
+                    self._fault_logged_at = now
+                    log.exception("dialer %s: tick failed; retried every tick", self.c.code)
             next_tick = time.monotonic() + self.tick_s
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
@@ -997,6 +1007,7 @@ _DB_ERRORS = (
     TimeoutError,
     ComplianceError,
 )
+_FAULT_LOG_S = 60.0  # an unforeseen fault that repeats every tick is logged once a minute
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
 # The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
 _ORPHANS = """

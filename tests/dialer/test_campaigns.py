@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,7 +60,7 @@ def test_a_schedule_in_units_with_a_default_and_max_attempts() -> None:
         ({"busy": -5}, "retry_schedule.busy"),
         ({"busy": True}, "retry_schedule.busy"),
         ({"bussy": 60}, "unknown key 'bussy'"),
-        ({"max_attempts": 0}, "max_attempts: expected an integer >= 1"),
+        ({"max_attempts": 0}, "max_attempts: expected an integer from 1 to 1000"),
         ({"max_attempts": "3"}, "max_attempts"),
     ],
 )
@@ -182,3 +183,23 @@ def test_own_or_no_voicemail_message() -> None:
     assert (own.voicemail, own.voicemail_number) == ("acme/vm-es", "")
     with pytest.raises(CampaignError, match=r"settings\.voicemail must be"):
         Campaign.from_row(row(settings={"voicemail": "bad file; rm -rf"}))
+
+
+def test_values_past_what_the_service_can_use_are_refused_with_the_field() -> None:
+    # A retry delay of 10**15 s was accepted and then crashed the service at the first result
+    # (timedelta overflow); a weight of 10**400 made a 500 (float overflow).
+    for raw, where in (
+        ({"default": 10**15}, "retry_schedule.default"),
+        ({"busy": "99999999999999d"}, "retry_schedule.busy"),
+        ({"no_answer": f"{366 * 86400 + 1}"}, "retry_schedule.no_answer"),
+        ({"max_attempts": 1001}, "retry_schedule.max_attempts"),
+    ):
+        with pytest.raises(CampaignError, match=where.replace(".", r"\.")) as e:
+            RetrySchedule.parse(raw)
+        assert len(str(e.value)) < 300  # names the value, does not echo all of it
+    assert RetrySchedule.parse({"default": "366d"}).delays_s["busy"] == 366 * 86400
+    for weight in (10**400, float("nan"), float("inf"), 1e7):
+        bad = row(settings=json.dumps({"priority": {"balance": weight}}))
+        with pytest.raises(CampaignError, match=r"settings\.priority") as e:
+            Campaign.from_row(bad)
+        assert len(str(e.value)) < 300

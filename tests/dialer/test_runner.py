@@ -62,6 +62,43 @@ async def test_a_campaign_runs_and_every_attempt_ends_once(db_pool, tmp_path: Pa
     assert {s["state"] for s in states} <= {"ready", "done", "cancelled"}
 
 
+async def test_an_unforeseen_fault_stops_neither_the_service_nor_a_result(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # A fault no check caught (here: writing results fails three times) used to escape the
+    # runner into the service's TaskGroup and stop every server. The campaign retries, the
+    # result is kept, and every attempt still ends exactly once.
+    import dialer.runner as runner_module
+
+    real = runner_module.write_result
+    faults = {"left": 3, "whys": []}
+
+    async def flaky(*args, **kwargs):
+        if faults["left"]:
+            faults["left"] -= 1
+            raise OverflowError("Python int too large to convert to C int (test)")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "write_result", flaky)
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=20)
+    async with floor(db_pool, model=MODEL, agents=2) as f:
+        runner = await f.runner_for(code, tick_s=0.25, warmup_calls=5)
+        async with asyncio.TaskGroup() as tg:
+            await runner.start(tg)
+            f.clients[0].start()
+            for _ in range(32):
+                await asyncio.sleep(0.25)
+                faults["whys"].append(runner.why)
+            assert not runner._task.done()
+            await runner.stop()
+    assert faults["left"] == 0
+    assert "error: OverflowError (see the log)" in faults["whys"]
+    rows = await db_pool.fetch("SELECT state FROM call_attempts WHERE campaign_id = $1", cid)
+    assert len(rows) == runner.stats.dials > 3
+    assert all(r["state"] == "final" for r in rows)
+    assert runner.stats.finals == len(rows)
+
+
 def test_what_a_runner_keeps_per_call_is_bounded() -> None:
     # A service runs for months: the answer delays and latencies it keeps are the latest only,
     # and the answer model reads the newest of them.
