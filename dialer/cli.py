@@ -79,7 +79,12 @@ def register(subparsers: Any) -> None:
     i.add_argument("--campaign", required=True, help="campaign code")
     i.add_argument("--mapping", type=Path, help="YAML: our column name -> your header")
     i.add_argument("--default-region", help="country of numbers written without +, e.g. MX")
-    i.add_argument("--errors", type=Path, help="where to write rejected rows")
+    i.add_argument(
+        "--errors",
+        type=Path,
+        help="where to write rejected rows (default: FILE.errors.csv beside it; needed when "
+        "FILE is a pipe)",
+    )
     i.add_argument(
         "--batch-rows", type=int, default=5000, help="rows per transaction (default 5000)"
     )

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import csv
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 
 import asyncpg
 import yaml
+from phonenumbers import SUPPORTED_REGIONS
 
 from dialer.leads import LeadFileError, LeadRow, RowProblem, parse_row, read_rows
 
@@ -141,11 +143,39 @@ def load_mapping(path: Path | None) -> dict[str, str]:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except (OSError, yaml.YAMLError) as e:
         raise ImportError_(f"mapping {path}: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ImportError_(f"mapping {path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):
         raise ImportError_(f"mapping {path}: must map our column names to your headers")
     return raw
+
+
+def _examine(path: Path, errors_path: Path | None) -> tuple[os.stat_result, Path]:
+    """The input's ``stat`` and where its rejected rows go; :class:`ImportError_` if either
+    cannot be used."""
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise ImportError_(f"{path}: a directory, not a file")
+    return info, _errors_path(path, errors_path, stat.S_ISREG(info.st_mode))
+
+
+def _errors_path(path: Path, given: Path | None, regular: bool) -> Path:
+    """Where the rejected rows go: ``--errors``, else beside the file. Never the file itself
+    (it was truncated and the rows after the first batch were lost) nor a directory."""
+    if given is None:
+        if not regular:
+            raise ImportError_(f"{path}: not a regular file (a pipe?): give --errors FILE")
+        given = path.with_name(path.stem + ".errors.csv")
+    if given.is_dir():
+        raise ImportError_(f"--errors {given}: a directory, not a file")
+    if not given.parent.is_dir():
+        raise ImportError_(f"--errors {given}: no directory {given.parent}")
+    with contextlib.suppress(OSError):
+        if given.exists() and os.path.samefile(given, path):
+            raise ImportError_(f"--errors {given} is the file being imported")
+    return given
 
 
 def _count(status: str) -> int:
@@ -279,18 +309,26 @@ async def import_leads(
         raise ImportError_(f"unknown campaign {campaign!r}")
     if row["creditor_id"] is None:
         raise ImportError_(f"campaign {campaign!r} has no creditor: debts need one")
-    if default_region is not None and len(default_region) != 2:
-        raise ImportError_(f"--default-region {default_region!r}: an ISO country code (MX)")
+    if default_region is not None and default_region.upper() not in SUPPORTED_REGIONS:
+        raise ImportError_(
+            f"--default-region {default_region[:10]!r}: not a country phonenumbers knows (an "
+            "ISO 3166 code such as MX, CO, ES or US)"
+        )
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise ImportError_(f"--batch-rows must be a whole number >= 1, got {batch_rows!r}")
     summary = ImportSummary()
     t0 = time.perf_counter()
+    # A pipe (mkfifo, <(...)) streams as well as a file, but has no size or position, and its
+    # name is no place for the errors file. (Opened in a thread: a pipe's open waits for its
+    # writer.)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-        summary.bytes_total = os.fstat(handle.fileno()).st_size
+        info, errors_at = await asyncio.to_thread(_examine, path, errors_path)
+        handle = await asyncio.to_thread(path.open, newline="", encoding="utf-8-sig")
     except OSError as e:
         raise ImportError_(f"{path}: {e.strerror or e}") from e
-    errors = _Errors(errors_path or path.with_name(path.stem + ".errors.csv"))
+    regular = stat.S_ISREG(info.st_mode)
+    summary.bytes_total = info.st_size if regular else 0
+    errors = _Errors(errors_at)
     raw = handle.buffer
     with handle, contextlib.closing(errors):
         try:
@@ -327,7 +365,8 @@ async def import_leads(
                         summary.seconds = time.perf_counter() - t0
                         # The byte reader runs ahead of the rows parsed by one read buffer
                         # (8 KiB) and one batch: near enough for a progress bar.
-                        summary.bytes_read = min(raw.tell(), summary.bytes_total)
+                        if regular:
+                            summary.bytes_read = min(raw.tell(), summary.bytes_total)
                         if progress is not None:
                             progress(summary)
                     if summary.loaded:
@@ -366,8 +405,12 @@ _BAR = 30
 
 def progress_line(summary: ImportSummary) -> str:
     """``[#####-----]  45%  90,000 rows  88,200 loaded  1,800 rejected  7,000 rows/s  ETA 0:15``."""
-    done = summary.bytes_read / summary.bytes_total if summary.bytes_total else 1.0
-    done = min(max(done, 0.0), 1.0)
+    if not summary.bytes_total:  # a pipe: no size, so no bar
+        return (
+            f"{summary.rows:,} rows  {summary.loaded:,} loaded  {summary.rejected:,} rejected"
+            f"  {summary.rows_per_s:,.0f} rows/s"
+        )
+    done = min(max(summary.bytes_read / summary.bytes_total, 0.0), 1.0)
     filled = round(done * _BAR)
     eta = ""
     if 0.0 < done < 1.0 and summary.seconds > 0:

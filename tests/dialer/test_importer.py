@@ -16,6 +16,7 @@ from dialer.importer import (
     ImportStopped,
     ImportSummary,
     import_leads,
+    load_mapping,
     progress_line,
 )
 from dialer.leads import parse_row, read_rows
@@ -129,8 +130,8 @@ def test_progress_bar() -> None:
     s.bytes_read = 1000
     assert progress_line(s).startswith("[" + "#" * 30 + "] 100%")
     assert "ETA" not in progress_line(s)
-    empty = ImportSummary()
-    assert progress_line(empty).startswith("[" + "#" * 30 + "] 100%  0 rows")
+    piped = ImportSummary(rows=500, loaded=490, rejected=10, seconds=1.0)  # no size: no bar
+    assert progress_line(piped) == "500 rows  490 loaded  10 rejected  500 rows/s"
 
 
 async def test_a_person_split_across_batches_is_one_person(db_pool, campaign, tmp_path) -> None:
@@ -191,7 +192,48 @@ async def test_what_stops_an_import_before_anything_loads(db_pool, campaign, tmp
     )
     with pytest.raises(ImportError_, match="not UTF-8"):
         await import_leads(db_pool, latin, campaign)
+    for region in ("ZZ", "12", "MEX"):
+        with pytest.raises(ImportError_, match=r"--default-region .* not a country"):
+            await import_leads(db_pool, f, campaign, default_region=region)
+    # --errors naming the input truncated it: the rows after the first batch were lost.
+    before = f.read_bytes()
+    with pytest.raises(ImportError_, match="is the file being imported"):
+        await import_leads(db_pool, f, campaign, errors_path=tmp_path / "." / f.name)
+    assert f.read_bytes() == before
+    with pytest.raises(ImportError_, match="a directory"):
+        await import_leads(db_pool, f, campaign, errors_path=tmp_path)
+    with pytest.raises(ImportError_, match="no directory"):
+        await import_leads(db_pool, f, campaign, errors_path=tmp_path / "none" / "e.csv")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_bytes('account_ref: "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(ImportError_, match=r"mapping .*not UTF-8"):
+        load_mapping(mapping)
     assert await db_pool.fetchval("SELECT count(*) FROM debts WHERE account_ref LIKE 'E-%'") == 0
+
+
+async def test_a_pipe_imports_with_an_errors_file_named(db_pool, campaign, tmp_path) -> None:
+    body = (
+        HEADER
+        + "".join(f"q{i},Eva,Q-{i},10,+5233123456{i:02d},,MX,JAL,0\n" for i in range(30))
+        + "qx,Eva,Q-x,oops,+523312345699,,MX,JAL,0\n"
+    )
+    fifo = tmp_path / "leads.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ImportError_, match=r"not a regular file .* give --errors"):
+        await import_leads(db_pool, fifo, campaign)  # (checked before the pipe is read)
+
+    def feed() -> None:
+        with fifo.open("w", encoding="utf-8") as w:
+            w.write(body)
+
+    feeding = asyncio.create_task(asyncio.to_thread(feed))
+    s = await import_leads(
+        db_pool, fifo, campaign, errors_path=tmp_path / "e.csv", batch_rows=10,
+        progress=lambda s: None,
+    )  # fmt: skip
+    await feeding
+    assert (s.rows, s.loaded, s.rejected, s.batches) == (31, 30, 1, 3)
+    assert s.errors_file == str(tmp_path / "e.csv")
 
 
 def test_parse_row_rules() -> None:
