@@ -161,21 +161,35 @@ class Catalog:
         path = path or Path(__file__).with_name("prompts.yaml")
         try:
             raw = load_strict(path.read_text(encoding="utf-8"))
-        except (OSError, StrictYamlError) as e:
+        except UnicodeDecodeError as e:
+            raise FlowError(f"{path}: not UTF-8 text ({_utf8_problem(e)})") from e
+        except OSError as e:
+            raise FlowError(f"{path}: cannot read: {e.strerror or e}") from e
+        except StrictYamlError as e:
             raise FlowError(f"{path}: {e}") from e
         if not isinstance(raw, dict):
             raise FlowError(f"{path}: expected a mapping of prompt ids")
         texts: dict[str, dict[str, str]] = {}
         fallbacks: dict[str, tuple[str, ...]] = {}
         for pid, entry in raw.items():
-            if not _NAME.match(pid) or not isinstance(entry, dict):
+            if not isinstance(pid, str) or not _NAME.match(pid) or not isinstance(entry, dict):
                 raise FlowError(f"{path}: prompt {pid!r}: expected an id and a mapping")
             fb = entry.get("fallback", [])
-            fallbacks[pid] = tuple(fb if isinstance(fb, list) else [fb])
-            texts[pid] = {k: str(v) for k, v in entry.items() if k != "fallback"}
-            bad = set(texts[pid]) - set(LANGUAGES)
-            if bad:
-                raise FlowError(f"{path}: prompt {pid!r}: unknown language {sorted(bad)[0]!r}")
+            fb = fb if isinstance(fb, list) else [fb]
+            if not all(isinstance(f, str) and f for f in fb):
+                raise FlowError(f"{path}: prompt {pid!r}: fallback: expected sound file names")
+            fallbacks[pid] = tuple(fb)
+            texts[pid] = {}
+            for lang, text in entry.items():
+                if lang == "fallback":
+                    continue
+                if lang not in LANGUAGES:
+                    raise FlowError(f"{path}: prompt {pid!r}: unknown language {lang!r}")
+                if not isinstance(text, str) or not text.strip():
+                    raise FlowError(
+                        f"{path}: prompt {pid!r}: {lang}: expected a text, got {text!r}"
+                    )
+                texts[pid][lang] = text
         return cls(texts, fallbacks)
 
 
@@ -203,6 +217,21 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+def _utf8_problem(e: UnicodeDecodeError) -> str:
+    return f"byte 0x{e.object[e.start]:02x} at offset {e.start}"
+
+
+def _name_of(raw: Mapping[str, Any], key: str, where: str, what: str, p: _Problems) -> str | None:
+    """``raw[key]`` when it is a non-empty string; anything else present is reported."""
+    if key not in raw:
+        return None
+    v = raw[key]
+    if isinstance(v, str) and v:
+        return v
+    p.add(f"{where}.{key}" if where else key, f"{what}, got {v!r}")
+    return None
+
+
 def _play(raw: Any, where: str, p: _Problems) -> tuple[PlayItem, ...]:
     items = raw if isinstance(raw, list) else [raw]
     out: list[PlayItem] = []
@@ -226,9 +255,10 @@ def _collect(raw: Any, where: str, p: _Problems) -> CollectSpec | None:
         return None
     for k in set(raw) - _COLLECT_KEYS:
         p.add(f"{where}.{k}", f"{where}: unknown key {k!r}")
-    into = _str(raw.get("into"))
-    if into is None or not _NAME.match(into):
-        p.add(where, f"{where}.into: a data name is required")
+    into = raw.get("into")
+    if not isinstance(into, str) or not _NAME.match(into):
+        got = "" if into is None else f" (lower_case_with_underscores), got {into!r}"
+        p.add(f"{where}.into", f"{where}.into: a data name is required{got}")
         return None
     ints = {}
     for k, lo, hi, dflt in (
@@ -252,8 +282,8 @@ def _collect(raw: Any, where: str, p: _Problems) -> CollectSpec | None:
         flags[k] = bool(v)
     return CollectSpec(
         into=into,
-        invalid=_str(raw.get("invalid")),
-        noinput=_str(raw.get("noinput")),
+        invalid=_name_of(raw, "invalid", where, f"{where}.invalid: expected a prompt id", p),
+        noinput=_name_of(raw, "noinput", where, f"{where}.noinput: expected a prompt id", p),
         **ints,
         **flags,
     )
@@ -268,10 +298,10 @@ def _map(raw: Any, where: str, p: _Problems) -> dict[str, str]:
     return {str(k): v for k, v in raw.items()}
 
 
-def _state(name: str, raw: Any, p: _Problems) -> State | None:
+def _state(name: Any, raw: Any, p: _Problems) -> State | None:
     where = f"states.{name}"
     line = p.line(where)
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.match(name):
         p.add(where, f"state {name!r}: names are lower_case_with_underscores")
     if not isinstance(raw, dict):
         p.add(where, f"state {name!r}: expected a mapping")
@@ -285,28 +315,37 @@ def _state(name: str, raw: Any, p: _Problems) -> State | None:
         p.add(where, f"state {name!r}: needs exactly one of {', '.join(KINDS)}; has {primary}")
         return None
     kind = primary[0]
-    action = _str(raw.get("action"))
     args = raw.get("args", {})
     if not isinstance(args, dict):
         p.add(f"{where}.args", f"state {name!r}: args must be a mapping")
         args = {}
+    for k, v in args.items():
+        if not isinstance(v, str | int | float) or isinstance(v, bool):
+            p.add(
+                f"{where}.args", f"state {name!r}: args.{k}: expected a text or a number, got {v!r}"
+            )
+
+    def named(key: str, what: str) -> str | None:
+        return _name_of(raw, key, where, f"state {name!r}: {key} {what}", p)
+
+    state_name = "expects a state name"
     return State(
         name=name,
         line=line,
         kind=kind,
         play=_play(raw["play"], f"{where}.play", p) if "play" in raw else (),
-        next=_str(raw.get("next")),
+        next=named("next", state_name),
         collect=_collect(raw["collect"], f"{where}.collect", p) if kind == "collect" else None,
         keys=_map(raw.get("keys"), f"{where}.keys", p),
-        fail=_str(raw.get("fail")),
-        action=action,
+        fail=named("fail", state_name),
+        action=named("action", "needs an action name"),
         args={str(k): str(v) for k, v in args.items()},
         results=_map(raw.get("results"), f"{where}.results", p),
-        switch=_str(raw.get("switch")),
+        switch=named("switch", "needs a data name"),
         cases=_map(raw.get("cases"), f"{where}.cases", p),
-        default=_str(raw.get("default")),
-        transfer=_str(raw.get("transfer")),
-        end=_str(raw.get("end")),
+        default=named("default", state_name),
+        transfer=named("transfer", "needs a target ('agent')"),
+        end=named("end", "needs an outcome name"),
     )
 
 
@@ -318,16 +357,19 @@ def _check_state(
         if t not in flow.states:
             p.add(f"{where}.{key}", f"state {s.name!r}: goes to undefined state {t!r}")
     if s.kind == "collect":
-        assert s.collect is not None
-        if not s.keys and not s.next:
+        if s.collect is None:  # reported by _collect
+            pass
+        elif not s.keys and not s.next:
             p.add(where, f"state {s.name!r}: a collect needs keys or next")
-        for k in s.keys:
-            if not re.fullmatch(r"[0-9*#]+", k) or len(k) > s.collect.max_digits:
-                p.add(f"{where}.keys", f"state {s.name!r}: key {k!r} cannot be entered here")
-        if s.collect.secret and (s.keys or not s.collect.no_agent_key):
-            p.add(where, f"state {s.name!r}: a secret collect takes no keys and no agent key")
+        if s.collect is not None:
+            for k in s.keys:
+                if not re.fullmatch(r"[0-9*#]+", k) or len(k) > s.collect.max_digits:
+                    p.add(f"{where}.keys", f"state {s.name!r}: key {k!r} cannot be entered here")
+            if s.collect.secret and (s.keys or not s.collect.no_agent_key):
+                p.add(where, f"state {s.name!r}: a secret collect takes no keys and no agent key")
+    elif s.kind == "action" and s.action is None:
+        pass  # reported by _state
     elif s.kind == "action":
-        assert s.action is not None
         declared = BUILTIN_ACTIONS.get(s.action) or actions.get(s.action)
         if declared is None:
             p.add(f"{where}.action", f"state {s.name!r}: undefined action {s.action!r}")
@@ -338,12 +380,12 @@ def _check_state(
                 p.add(f"{where}.results", f"state {s.name!r}: result {r!r} of {s.action} unhandled")
         if s.action == "set_language" and s.args.get("language") not in flow.languages:
             p.add(f"{where}.args", f"state {s.name!r}: set_language needs one of {flow.languages}")
+    elif s.kind == "switch" and s.switch is None:
+        pass  # reported by _state
     elif s.kind == "switch" and (not s.cases or not s.default):
         p.add(where, f"state {s.name!r}: a switch needs cases and a default")
-    elif s.kind == "transfer" and s.transfer != "agent":
+    elif s.kind == "transfer" and s.transfer is not None and s.transfer != "agent":
         p.add(where, f"state {s.name!r}: transfer to 'agent' is the only target")
-    elif s.kind == "next" and not s.next:
-        p.add(where, f"state {s.name!r}: next needs a state name")
     prompts = [i.value for i in s.play if i.kind == "prompt"]
     if s.collect is not None:
         prompts += [x for x in (s.collect.invalid, s.collect.noinput) if x]
@@ -400,30 +442,40 @@ def parse_flow(
         raise FlowError(f"{path}:1: a flow is a mapping")
     for k in set(raw) - _TOP:
         p.add(k, f"unknown top-level key {k!r}")
-    name = _str(raw.get("flow")) or Path(path).stem
+    name = _name_of(raw, "flow", "", "flow: expected a flow name", p) or Path(path).stem
     langs = raw.get("languages", list(LANGUAGES))
     if not isinstance(langs, list) or not langs or any(x not in LANGUAGES for x in langs):
         p.add("languages", f"languages: a list drawn from {LANGUAGES}")
         langs = list(LANGUAGES)
+    for lang in sorted({x for x in langs if langs.count(x) > 1}):
+        p.add("languages", f"languages: {lang!r} is listed more than once")
+    langs = list(dict.fromkeys(langs))
     entries = _map(raw.get("entries"), "entries", p)
     if not entries:
         p.add("entries", "entries: at least one script name -> state")
     for e in entries:
         if not _ENTRY.match(e):
             p.add(f"entries.{e}", f"entries: {e!r} is not a valid script name")
-    agent_key = str(raw.get("agent_key", "0"))
+    agent_key = raw.get("agent_key", "0")
+    if isinstance(agent_key, int) and not isinstance(agent_key, bool) and 0 <= agent_key <= 9:
+        agent_key = str(agent_key)
+    if not isinstance(agent_key, str) or len(agent_key) != 1 or agent_key not in "0123456789*#":
+        p.add("agent_key", f"agent_key: one key (0-9, * or #), got {agent_key!r}")
+        agent_key = "0"
     raw_states = raw.get("states")
     if not isinstance(raw_states, dict) or not raw_states:
         p.add("states", "states: a mapping of state names")
         p.raise_if_any()
     states = {n: st for n, r in raw_states.items() if (st := _state(n, r, p)) is not None}
-    on_error = _str(raw.get("on_error")) or ""
+    on_error = _name_of(raw, "on_error", "", "on_error: expected a state name", p) or ""
+    if "on_error" not in raw:
+        p.add("on_error", "on_error: a state name is required (it runs when things fail)")
     flow = Flow(
         name=name,
         path=path,
         languages=tuple(langs),
         entries=entries,
-        agent=_str(raw.get("agent")),
+        agent=_name_of(raw, "agent", "", "agent: expected a state name", p),
         agent_key=agent_key,
         on_error=on_error,
         states=states,
@@ -433,7 +485,7 @@ def parse_flow(
         ("on_error", on_error),
         ("agent", flow.agent or ""),
     ]:
-        if (target or key == "on_error") and target not in states:
+        if target and target not in states:
             p.add(key, f"{key}: undefined state {target!r}")
     if on_error in states and states[on_error].kind not in ("transfer", "end", "next"):
         p.add(
@@ -451,9 +503,29 @@ def parse_flow(
 def load_flow(path: Path, catalog: Catalog, actions: Mapping[str, tuple[str, ...]]) -> Flow:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise FlowError(f"{path}: not UTF-8 text ({_utf8_problem(e)})") from e
     except OSError as e:
         raise FlowError(f"{path}: cannot read: {e.strerror}") from e
     return parse_flow(text, str(path), catalog, actions)
+
+
+def check_unique(flows: list[Flow]) -> list[str]:
+    """Problems of flows loaded together: a flow name or a script name used twice."""
+    problems: list[str] = []
+    by_name: dict[str, str] = {}
+    by_entry: dict[str, str] = {}
+    for flow in flows:
+        if flow.name in by_name:
+            problems.append(f"{flow.path}:1: flow {flow.name!r} is also in {by_name[flow.name]}")
+        else:
+            by_name[flow.name] = flow.path
+        for entry in flow.entries:
+            if entry in by_entry:
+                problems.append(f"{flow.path}:1: script {entry!r} is also in {by_entry[entry]}")
+            else:
+                by_entry[entry] = flow.path
+    return problems
 
 
 def load_flows(
@@ -461,20 +533,17 @@ def load_flows(
 ) -> dict[str, Flow]:
     """Every ``*.yaml`` flow of a directory; script names must be unique across them."""
     directory = directory or FLOW_DIR
-    flows: dict[str, Flow] = {}
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "no such directory"
+        raise FlowError(f"{directory}: {what}")
+    loaded: list[Flow] = []
     problems: list[str] = []
-    by_entry: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
         try:
-            flow = load_flow(path, catalog, actions)
+            loaded.append(load_flow(path, catalog, actions))
         except FlowError as e:
             problems.append(str(e))
-            continue
-        for entry in flow.entries:
-            if entry in by_entry:
-                problems.append(f"{path}:1: script {entry!r} is also in {by_entry[entry]}")
-            by_entry[entry] = str(path)
-        flows[flow.name] = flow
+    problems += check_unique(loaded)
     if problems:
         raise FlowError("\n".join(problems))
-    return flows
+    return {flow.name: flow for flow in loaded}

@@ -54,6 +54,14 @@ from puente.redact import mask_number
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
+# C0 and C1 control characters (NUL among them): PostgreSQL refuses NUL in text, and none of
+# them belongs in a uniqueid, a caller id or a dialed number.
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+
+def printable(value: str | None) -> str | None:
+    """``value`` without control characters (what Asterisk sent is kept, less those)."""
+    return value.translate(_CONTROL) if value is not None else None
 
 
 class CallChannel(Protocol):
@@ -125,10 +133,11 @@ class IvrService:
         attempt = uuid.UUID(args[0]) if args and _is_uuid(args[0]) else None
         # Inbound: the caller id is the caller. Outbound: it is our own (the Originate's
         # CallerID); the debtor's number comes from the attempt (load_attempt).
-        caller = env.callerid if env.callerid not in ("", "unknown") and not attempt else None
+        callerid = printable(env.callerid) or ""
+        caller = callerid if callerid not in ("", "unknown") and not attempt else None
         data: dict[str, Any] = {"attempt": str(attempt) if attempt else ""}
         if entry == "inbound":
-            data["dialed"] = args[0] if args else env.dnid
+            data["dialed"] = printable(args[0] if args else env.dnid)
         language = await _channel_language(session, caller)
         await self.run_call(
             flow,
@@ -156,6 +165,10 @@ class IvrService:
     ) -> CallResult:
         machine = FlowMachine(flow, self.catalog, entry=entry, language=language, data=data)
         session_id = uuid.uuid4()
+        clean = printable(caller), printable(uniqueid)
+        if clean != (caller, uniqueid):  # a NUL would cost the session's row: drop them
+            log.warning("ivr %s: control characters removed from caller id/uniqueid", session_id)
+            caller, uniqueid = clean
         self.sessions_total += 1
         call = Call(
             session_id,
@@ -346,7 +359,7 @@ class AgiChannel:
                         await s.failed("STREAM FILE")  # AgiHangup if the caller left just now
                     except AgiCommandFailed:
                         continue  # result=-1 endpos=0 on a live channel: the next candidate
-                return response.digit
+                return s.key_of(response, "STREAM FILE")  # AgiCommandFailed: no key's code
             log.warning("agi %r: no sound file for %s", s, item.candidates[0])
             return None
         try:

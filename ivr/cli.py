@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import Any
 
 from ivr._actions import ACTIONS
 from ivr._exceptions import FlowError
-from ivr._flow import Catalog, CollectSpec, load_flow, load_flows
+from ivr._flow import Catalog, CollectSpec, Flow, check_unique, load_flow, load_flows
 from ivr._machine import Day, Digits, File, Number, Speech
 
 
@@ -31,11 +32,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         catalog = Catalog.load(args.prompts)
         if args.files:
             problems = []
+            loaded: list[Flow] = []
             for f in args.files:
                 try:
-                    load_flow(f, catalog, ACTIONS)
+                    loaded.append(load_flow(f, catalog, ACTIONS))
                 except FlowError as e:
                     problems.append(str(e))
+            problems += check_unique(loaded)
             if problems:
                 raise FlowError("\n".join(problems))
             names = [str(f) for f in args.files]
@@ -115,6 +118,16 @@ async def _simulate(args: argparse.Namespace) -> int:
     from ivr.payments import SandboxGateway
     from pbx.agi import AgiHangup
 
+    keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
+    for i, k in enumerate(keys, 1):
+        bad = sorted(set(k) - set(DTMF_KEYS))
+        if bad:  # name the wrong characters only: an entry may be card digits
+            print(
+                f"puente ivr simulate: --keys: entry {i} has {''.join(bad)!r},"
+                f" not DTMF keys ({DTMF_KEYS})",
+                file=sys.stderr,
+            )
+            return 2
     catalog = Catalog.load(args.prompts)
     flows = load_flows(args.flow_dir, catalog, ACTIONS)
     flow = flows.get(args.flow) or next((f for f in flows.values() if args.flow in f.entries), None)
@@ -122,15 +135,21 @@ async def _simulate(args: argparse.Namespace) -> int:
         print(f"puente ivr simulate: no flow or entry {args.flow!r}", file=sys.stderr)
         return 2
     entry = args.entry or (args.flow if args.flow in flow.entries else next(iter(flow.entries)))
-    keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
+    if entry not in flow.entries:
+        print(
+            f"puente ivr simulate: flow {flow.name!r} has no entry {entry!r}"
+            f" (its entries: {', '.join(flow.entries)})",
+            file=sys.stderr,
+        )
+        return 2
     from puente.database import database_pool
 
     async with database_pool() as pool:
         actions = CollectionsActions(pool, gateway=SandboxGateway(), gate=ComplianceGate(pool))
         service = IvrService(pool, flows, catalog, actions, node="simulate")
         channel = ConsoleChannel(catalog, keys)
-        data: dict[str, Any] = {"attempt": args.attempt or "", "dialed": args.dialed or ""}
-        attempt = uuid.UUID(args.attempt) if args.attempt else None
+        attempt: uuid.UUID | None = args.attempt
+        data: dict[str, Any] = {"attempt": str(attempt or ""), "dialed": args.dialed or ""}
         print(f"flow {flow.name} entry {entry} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
         result = None
         try:
@@ -183,12 +202,12 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     from dialer.amd._wav import write_wav
 
     voices = {"es": "es-419", "en": "en-us"}
-    catalog = Catalog.load(args.prompts)
-    texts = dict(catalog.texts)
-    if args.creditors:
-        texts.update(asyncio.run(_creditor_texts()))
     written = 0
     try:
+        catalog = Catalog.load(args.prompts)
+        texts = dict(catalog.texts)
+        if args.creditors:
+            texts.update(asyncio.run(_creditor_texts()))
         for pid, by_lang in sorted(texts.items()):
             for lang, text in by_lang.items():
                 if args.lang and lang != args.lang:
@@ -200,8 +219,35 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     except CorpusError as e:
         print(f"puente ivr prompts: {e}", file=sys.stderr)
         return 1
+    except FlowError as e:
+        print(f"puente ivr prompts: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the output directory: a file, not writable, the disk full
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"puente ivr prompts: {where}{e.strerror or e} ({written} prompts written)",
+            file=sys.stderr,
+        )
+        return 2
     print(f"{written} prompts written under {args.out / 'puente'}")
     return 0
+
+
+DTMF_KEYS = "0123456789*#ABCD"
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value[:40]!r}") from None
+
+
+def _e164(value: str) -> str:
+    if not _E164.match(value):  # never echoed: it may be a real number, just mistyped
+        raise argparse.ArgumentTypeError("expected an E.164 number: + then 7 to 15 digits")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -215,9 +261,9 @@ def register(subparsers: Any) -> None:
     s.add_argument("flow", help="flow name or script name (inbound, abandon-save, ...)")
     s.add_argument("--entry", help="the flow's entry (script name)")
     s.add_argument("--lang", default="es", choices=("es", "en"))
-    s.add_argument("--caller-id", help="the caller's number, E.164")
+    s.add_argument("--caller-id", type=_e164, help="the caller's number, E.164")
     s.add_argument("--dialed", help="the number dialed (inbound)")
-    s.add_argument("--attempt", help="the call attempt id (outbound entries)")
+    s.add_argument("--attempt", type=_uuid, help="the call attempt id (outbound entries)")
     s.add_argument("--keys", default="", help='inputs, comma-separated, e.g. "1234#,19800101#,1"')
     s.add_argument("--flow-dir", type=Path, help="flows directory (default: ivr/flows)")
     s.add_argument("--prompts", type=Path, help="prompt catalog (default: ivr/prompts.yaml)")

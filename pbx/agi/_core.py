@@ -24,6 +24,7 @@ DEFAULT_MAX_ENV_BYTES = 16384
 DEFAULT_MAX_ENV_LINES = 200
 DEFAULT_MAX_LINE_BYTES = 8192
 MAX_520_LINES = 200
+DTMF_KEYS = "0123456789*#ABCD"
 
 
 class _NeedData:
@@ -102,9 +103,20 @@ class AgiResponse:
 
     @property
     def digit(self) -> str | None:
-        """WAIT FOR DIGIT / STREAM FILE: the key pressed (result is its ASCII code), else None."""
+        """WAIT FOR DIGIT / STREAM FILE: the key pressed (result is its ASCII code), else None.
+
+        None too for a code that is no DTMF key's (see :attr:`bad_digit`)."""
         n = self.result_int
-        return chr(n) if n is not None and n > 0 else None
+        if n is None or not 0 < n < 128 or chr(n) not in DTMF_KEYS:
+            return None
+        return chr(n)
+
+    @property
+    def bad_digit(self) -> bool:
+        """``result=`` is a positive number that is no DTMF key's code (``99999999``): to a
+        command that answers with a key, a malformed answer, not "no key pressed"."""
+        n = self.result_int
+        return n is not None and n > 0 and self.digit is None
 
     @property
     def hung_up(self) -> bool:

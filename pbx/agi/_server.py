@@ -191,6 +191,19 @@ class AgiSession:
         self._hangup.set()
         raise AgiHangup(f"{verb}: channel is gone")
 
+    def key_of(self, response: AgiResponse, verb: str) -> str | None:
+        """The key a STREAM FILE, SAY or WAIT FOR DIGIT answer carries, or None.
+
+        A result that is no key's code is a malformed answer on a live channel: logged (never
+        the value: it may be a key), counted, and :class:`AgiCommandFailed` (the flow's error
+        path) rather than a key the caller never pressed.
+        """
+        if response.bad_digit:
+            self._server.errors_total += 1
+            log.warning("agi %r: %s answered a result that is no key's code", self, verb)
+            raise AgiCommandFailed(verb)
+        return response.digit
+
     async def answer(self) -> None:
         response = await self._run("ANSWER")
         if response.result == "-1":
@@ -217,7 +230,7 @@ class AgiSession:
         if response.result == "-1":
             log.warning("agi %r: prompt %r did not play (missing file or hangup)", self, name)
             return None
-        return response.digit
+        return self.key_of(response, "STREAM FILE")
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> GetDataResult:
         """Play ``prompt`` and collect up to ``max_digits`` keys (``#`` ends early).
@@ -241,7 +254,7 @@ class AgiSession:
         )
         if response.result == "-1":
             await self.failed("WAIT FOR DIGIT")
-        return response.digit
+        return self.key_of(response, "WAIT FOR DIGIT")
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         if not digits.isdigit():
@@ -251,7 +264,7 @@ class AgiSession:
         )
         if response.result == "-1":
             await self.failed("SAY DIGITS")
-        return response.digit
+        return self.key_of(response, "SAY DIGITS")
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None:
         response = await self._run(
@@ -259,7 +272,7 @@ class AgiSession:
         )
         if response.result == "-1":
             await self.failed("SAY NUMBER")
-        return response.digit
+        return self.key_of(response, "SAY NUMBER")
 
     async def say_date(self, epoch_s: int, escape_digits: str = "") -> str | None:
         response = await self._run(
@@ -267,7 +280,7 @@ class AgiSession:
         )
         if response.result == "-1":
             await self.failed("SAY DATE")
-        return response.digit
+        return self.key_of(response, "SAY DATE")
 
     async def set_variable(self, name: str, value: str) -> None:
         await self._run(f"SET VARIABLE {name} {quote(value)}")

@@ -245,3 +245,79 @@ def test_the_machine_error_path_never_loops(state: str) -> None:
         assert step == Play((File(("puente/es/apology",)),))
     else:  # the error state itself failed: end, rather than loop
         assert step == Finish("error")
+
+
+# -- malformed answers and environments: the flow's error path, the session row kept ----------
+class _NoKeyCode(AgiResponder):
+    """A PBX that answers the welcome prompt with a result that is no key's code."""
+
+    def _stream_file(self, args: list[str]) -> AgiAnswer:
+        if args and args[0] == "puente/es/welcome":
+            return AgiAnswer("200 result=99999999 endpos=10\n", 0.0)
+        return super()._stream_file(args)
+
+
+WELCOME = """
+flow: hello
+entries: {inbound: hello}
+on_error: apology
+states:
+  hello:
+    play: [welcome]
+    end: ok
+  apology:
+    play: [apology]
+    transfer: agent
+"""
+
+
+def _service(db_pool: asyncpg.Pool, flow_text: str) -> tuple[IvrService, Any]:
+    catalog = Catalog.load()
+    flow = parse_flow(flow_text, "hello.yaml", catalog, ACTIONS)
+    actions = CollectionsActions(db_pool, gateway=SandboxGateway())
+    return IvrService(db_pool, {flow.name: flow}, catalog, actions, node="test"), flow
+
+
+async def test_a_prompt_answered_with_no_key_code_goes_to_on_error(db_pool: asyncpg.Pool) -> None:
+    service, flow = _service(db_pool, WELCOME)
+
+    async def call(channel: AgiChannel) -> Any:
+        return await service.run_call(flow, "inbound", channel, language="es", data={},
+                                      caller=None)  # fmt: skip
+
+    out, dialogue = await over_agi(_NoKeyCode(keys=[]), call)
+    result = out["value"]
+    assert result.outcome == "transfer"  # the apology, then an agent: not a closed socket
+    assert {"state": "hello", "event": "STREAM FILE failed"} in result.trail
+    assert [c for c, _ in dialogue][1:3] == [
+        'STREAM FILE puente/es/welcome ""',
+        'STREAM FILE puente/es/apology ""',
+    ]
+
+
+async def test_control_characters_in_the_uniqueid_and_caller_keep_the_session_row(
+    db_pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    service, flow = _service(db_pool, WELCOME)
+    channel = FailingChannel()
+    uniqueid = f"17953\x00{uuid.uuid4().hex[:8]}.4\x1b2"
+    with caplog.at_level("WARNING"):
+        result = await service.run_call(
+            flow,
+            "inbound",
+            channel,
+            language="es",
+            data={},
+            caller="+52551\x00234\n5678",
+            uniqueid=uniqueid,
+        )
+    assert result.outcome == "ok"
+    row = await db_pool.fetchrow(
+        "SELECT uniqueid, caller, outcome FROM ivr_sessions WHERE id = $1", result.session_id
+    )
+    assert row is not None, caplog.text  # PostgreSQL refuses NUL: the row was lost
+    assert row["uniqueid"] == uniqueid.replace("\x00", "").replace("\x1b", "")
+    assert row["caller"] == "+52******5678"  # masked, and no control character left
+    assert row["outcome"] == "ok"
+    assert "session not recorded" not in caplog.text
+    assert "control characters removed" in caplog.text

@@ -75,3 +75,89 @@ async def test_creditor_prompts_come_from_the_database(
         with wave.open(str(tmp_path / "puente" / "en" / f"{stem}.wav")) as w:
             assert w.getframerate() == 8000
             assert w.getnframes() > 2000
+
+
+FLOW = "flow: NAME\nentries: {ENTRY: a}\non_error: a\nstates:\n  a:\n    end: done\n"
+
+
+class _Run:
+    """``puente ...`` in this process (the bad-argument paths stop before any I/O)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        from puente.cli import main
+
+        self.capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse
+            code = int(e.code or 0)
+        out, err = self.capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+
+def test_validate_reports_every_file_and_never_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _puente = _Run(capsys)
+    nointo = tmp_path / "nointo.yaml"
+    nointo.write_text(
+        "flow: nointo\nentries: {x: a}\non_error: b\nstates:\n"
+        "  a:\n    collect: {max_digits: 2}\n    next: b\n  b:\n    end: bye\n"
+    )
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xb5\x00flow")
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(FLOW.replace("NAME", "same").replace("ENTRY", "one"))
+    second.write_text(FLOW.replace("NAME", "same").replace("ENTRY", "two"))
+    out = _puente("ivr", "validate", str(nointo), str(binary), str(first), str(second))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.splitlines() == [
+        f"{nointo}:6: states.a.collect.into: a data name is required",
+        f"{binary}: not UTF-8 text (byte 0xb5 at offset 0)",
+        f"{second}:1: flow 'same' is also in {first}",
+    ]
+
+
+def test_prompts_errors_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _puente = _Run(capsys)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    french = tmp_path / "fr.yaml"
+    french.write_text("welcome:\n  fr: Bonjour\n")
+    for args, message in [
+        ((str(afile),), f"{afile / 'puente'}"),  # the output "directory" is a file
+        ((str(tmp_path), "--prompts", str(french)), "prompt 'welcome': unknown language 'fr'"),
+        ((str(tmp_path), "--prompts", str(tmp_path / "no.yaml")), "cannot read: No such file"),
+        ((str(tmp_path), "--prompts", str(tmp_path)), "cannot read: Is a directory"),
+    ]:
+        out = _puente("ivr", "prompts", *args)
+        assert (out.returncode, "Traceback" in out.stderr) == (2, False), out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        assert out.stderr.startswith("puente ivr prompts: ")
+        assert message in out.stderr
+
+
+def test_simulate_refuses_bad_arguments_before_the_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _puente = _Run(capsys)
+    # None of these reaches the database: each is refused first, with what was wrong.
+    cases = [
+        (("inbound", "--entry", "nosuchentry"), 2, "has no entry 'nosuchentry'"),
+        (("inbound", "--attempt", "not-a-uuid"), 2, "argument --attempt: not a UUID"),
+        (("inbound", "--keys", "12#,xyz#,!!,1"), 2, "--keys: entry 2 has 'xyz', not DTMF keys"),
+        (("inbound", "--caller-id", "notanumber"), 2, "argument --caller-id: expected an E.164"),
+        (("one", "--flow-dir", str(tmp_path / "none")), 1, f"{tmp_path / 'none'}: no such dir"),
+    ]
+    for args, code, message in cases:
+        out = _puente("ivr", "simulate", *args)
+        assert (out.returncode, "Traceback" in out.stderr) == (code, False), out.stderr
+        assert message in out.stderr
+    out = _puente("ivr", "simulate", "inbound", "--caller-id", "5512345678")
+    assert "5512345678" not in out.stderr  # a mistyped number is not echoed

@@ -241,3 +241,129 @@ def test_digits_speech_and_say_items() -> None:
     assert isinstance(step, Play)
     assert step.speech[-1] == Digits("12345678")
     assert step.speech[1:3] == (Number(1), File(("puente/en/currency_usd",)))
+
+
+# -- bad input: reported with file and line, never an assertion or a silent default ------------
+TINY = """
+flow: tiny
+entries: {inbound: a}
+on_error: bye
+states:
+  a:
+    STATE
+  bye:
+    end: done
+"""
+
+
+def _tiny(state: str, **top: str) -> str:
+    body = TINY.replace("STATE", state.replace("\n", "\n    "))
+    for key, value in top.items():
+        body = body.replace(f"{key}: ", f"{key}: {value} #", 1)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("collect: {max_digits: 2}\nnext: bye", "t.yaml:7: states.a.collect.into: a data name"),
+        ("collect: 5\nnext: bye", "t.yaml:7: states.a.collect: expected a mapping"),
+        ("collect: {into: 9}\nnext: bye", "states.a.collect.into: a data name is required"),
+        ("end: 3", "t.yaml:7: state 'a': end needs an outcome name, got 3"),
+        ('end: ""', "state 'a': end needs an outcome name, got ''"),
+        ("next: [bye]", "state 'a': next expects a state name, got ['bye']"),
+        ("collect: {into: x}\nnext: bye\nfail: 5", "state 'a': fail expects a state name, got 5"),
+        ("action: 5\nresults: {ok: bye}", "state 'a': action needs an action name, got 5"),
+        ("switch: [x]\ncases: {'1': bye}\ndefault: bye", "switch needs a data name, got ['x']"),
+        ("switch: x\ncases: {'1': bye}\ndefault: 7", "state 'a': default expects a state name"),
+        ("collect: {into: x, invalid: 3}\nnext: bye", "states.a.collect.invalid: expected a"),
+        ("action: set\nargs: {x: [1, 2]}\nresults: {ok: bye}", "args.x: expected a text or a"),
+        ("action: set\nargs: {y: {a: b}}\nresults: {ok: bye}", "args.y: expected a text or a"),
+        ("action: set\nargs: {z: null}\nresults: {ok: bye}", "args.z: expected a text or a"),
+    ],
+)
+def test_values_of_the_wrong_type_are_reported(state: str, message: str) -> None:
+    with pytest.raises(FlowError) as e:
+        _flow(_tiny(state))
+    assert message in str(e.value)
+    assert "collect needs keys or next" not in str(e.value)  # no misleading consequence
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ({"flow": '"hello world"\nagent_key: "hello world"'}, "agent_key: one key (0-9"),
+        ({"flow": "x\nagent_key: [1, 2]"}, "agent_key: one key (0-9, * or #), got [1, 2]"),
+        ({"flow": "x\nagent_key: 10"}, "agent_key: one key (0-9, * or #), got 10"),
+        ({"flow": "x\nlanguages: [es, es]"}, "languages: 'es' is listed more than once"),
+        ({"flow": "[1, 2]"}, "t.yaml:2: flow: expected a flow name, got [1, 2]"),
+        ({"on_error": "5"}, "t.yaml:4: on_error: expected a state name, got 5"),
+        ({"flow": "x\nagent: [bye]"}, "agent: expected a state name, got ['bye']"),
+    ],
+)
+def test_top_level_values_of_the_wrong_type_are_reported(top: dict, message: str) -> None:
+    with pytest.raises(FlowError) as e:
+        _flow(_tiny("end: ok", **top))
+    assert message in str(e.value)
+    assert "undefined state ''" not in str(e.value)
+
+
+def test_the_good_values_still_load() -> None:
+    flow = _flow(
+        _tiny("action: set\nargs: {n: 3, s: $x}\nresults: {ok: bye}", flow="x\nagent_key: 9")
+    )
+    assert (flow.name, flow.agent_key) == ("x", "9")
+    assert flow.states["a"].args == {"n": "3", "s": "$x"}
+
+
+def test_a_flow_dir_with_two_flows_of_one_name_names_both_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(_tiny("end: ok").replace("tiny", "same"))
+    (tmp_path / "b.yaml").write_text(
+        _tiny("end: ok").replace("tiny", "same").replace("inbound", "other")
+    )
+    with pytest.raises(FlowError) as e:
+        load_flows(tmp_path, CATALOG, ACTIONS)
+    assert str(e.value) == f"{tmp_path / 'b.yaml'}:1: flow 'same' is also in {tmp_path / 'a.yaml'}"
+
+
+def test_a_missing_flow_dir_or_a_file_is_said_so(tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="no such directory"):
+        load_flows(tmp_path / "nope", CATALOG, ACTIONS)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(FlowError, match="is not a directory"):
+        load_flows(tmp_path / "f", CATALOG, ACTIONS)
+
+
+def test_files_that_are_not_utf8_are_reported_and_the_others_still_load(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_bytes(b"\xb5flow: x\n")
+    (tmp_path / "b.yaml").write_text(_tiny("end: ok"))
+    with pytest.raises(FlowError) as e:
+        load_flows(tmp_path, CATALOG, ACTIONS)
+    assert str(e.value) == f"{tmp_path / 'a.yaml'}: not UTF-8 text (byte 0xb5 at offset 0)"
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_bytes("hello:\n  es: Olá\n".encode("latin-1"))
+    with pytest.raises(FlowError, match=r"prompts.yaml: not UTF-8 text \(byte 0xe1 at offset"):
+        Catalog.load(prompts)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("hello:\n  es: null\n", "prompt 'hello': es: expected a text, got None"),
+        ("hello:\n  es: [a]\n", "prompt 'hello': es: expected a text, got ['a']"),
+        (
+            "hello:\n  es: Hola\n  fallback: {a: b}\n",
+            "prompt 'hello': fallback: expected sound file names",
+        ),
+        ('hello:\n  es: ""\n', "prompt 'hello': es: expected a text, got ''"),
+        ("hello:\n  fr: Salut\n", "prompt 'hello': unknown language 'fr'"),
+    ],
+)
+def test_catalog_values_of_the_wrong_type_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_text(text)
+    with pytest.raises(FlowError) as e:
+        Catalog.load(prompts)
+    assert str(e.value) == f"{prompts}: {message}"

@@ -190,3 +190,50 @@ def _card_entry(raised: list[BaseException]):
             raise
 
     return flow
+
+
+# -- a result that is no key's code ------------------------------------------------------------
+def test_a_result_out_of_the_dtmf_range_is_no_digit_and_flagged() -> None:
+    from pbx.agi._core import AgiServerConnection
+
+    core = AgiServerConnection()
+    core.receive_data(env())
+    core.next_event()
+    core.send_command('STREAM FILE puente/es/welcome ""')
+    core.receive_data(b"200 result=99999999 endpos=10\n")  # chr() of it would raise
+    response = core.next_event()
+    assert (response.digit, response.bad_digit) == (None, True)  # type: ignore[union-attr]
+    for line, digit in ((b"200 result=53 endpos=8960\n", "5"), (b"200 result=0\n", None)):
+        core.send_command("WAIT FOR DIGIT 5000")
+        core.receive_data(line)
+        ok = core.next_event()
+        assert (ok.digit, ok.bad_digit) == (digit, False)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("result", [b"99999999", b"1114112", b"97", b"300"])
+async def test_stream_file_answered_with_no_key_is_a_failure_on_a_live_channel(
+    result: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raised: list[BaseException] = []
+
+    async def flow(s: AgiSession) -> None:
+        try:
+            await s.stream_file("puente/es/welcome", "0123456789*#")
+        except AgiCommandFailed as e:
+            raised.append(e)
+        await s.set_variable("PUENTE_NEXT", "agent")  # the flow goes on: its error path
+
+    server, fa = await _session(flow)
+    try:
+        with caplog.at_level("WARNING"):
+            assert await fa.next_command() == 'STREAM FILE puente/es/welcome "0123456789*#"'
+            fa.send(b"200 result=" + result + b" endpos=10\n")
+            assert await fa.next_command() == 'SET VARIABLE PUENTE_NEXT "agent"'
+            fa.send(b"200 result=1\n")
+            assert await fa.closed_by_server()
+    finally:
+        await server.abort()
+    (e,) = raised
+    assert e.verb == "STREAM FILE"  # type: ignore[attr-defined]
+    assert "STREAM FILE answered a result that is no key's code" in caplog.text
+    assert "99999999" not in caplog.text  # the value is not logged (it could be a key)
