@@ -30,6 +30,10 @@ from compliance._types import (
     CALL_CHANNELS,
     CHANNEL_FAMILY,
     EMPTY_HISTORY,
+    MAX_INSTANT,
+    MAX_YEAR,
+    MIN_INSTANT,
+    MIN_YEAR,
     Code,
     Contact,
     Decision,
@@ -39,7 +43,7 @@ from compliance._types import (
     Reason,
     iso_utc,
 )
-from compliance._zones import candidate_zones, holiday_subdivisions, number_info
+from compliance._zones import candidate_zones, holiday_subdivisions, number_info, zone
 from puente.redact import mask_number
 
 CORE_PACK = "core"
@@ -50,6 +54,34 @@ MAX_MARGIN_S = 3600
 
 def _core_reason(code: Code, rule_id: str, message: str, citation: str = _CORE_CITATION) -> Reason:
     return Reason(rule_id=rule_id, pack=CORE_PACK, code=code, citation=citation, message=message)
+
+
+def instant_problem(now: datetime) -> Reason | None:
+    """A BAD_REQUEST reason when ``now`` is outside the years the engine decides for."""
+    if MIN_INSTANT <= now < MAX_INSTANT:
+        return None
+    return _core_reason(
+        Code.BAD_REQUEST,
+        "core_request",
+        f"instant {iso_utc(now)} is outside the supported years {MIN_YEAR}-{MAX_YEAR}",
+    )
+
+
+def stated_zone_problem(contact: Contact) -> Reason | None:
+    """A NO_TIMEZONE reason when the debtor stated a zone that does not exist here.
+
+    Fail closed: the stated zone would have replaced every other candidate, so ignoring it
+    could allow a dial at a forbidden hour where the debtor really is (a typo of
+    ``America/Los_Angeles`` must not fall back to the number's New York).
+    """
+    stated = contact.stated_timezone
+    if stated is None or not stated.strip() or zone(stated) is not None:
+        return None
+    return _core_reason(
+        Code.NO_TIMEZONE,
+        "core_timezone",
+        f"stated time zone {stated!r} is not a known IANA time zone; correct it to dial",
+    )
 
 
 def _block_reasons(
@@ -266,8 +298,14 @@ def decide(
             )
         )
     kind = number.kind if number.kind != "unknown" else info.kind
-    zones = candidate_zones(contact, info, kind) if info.valid else ()
-    if info.valid and not zones:
+    bad_instant = instant_problem(now)
+    if bad_instant is not None:
+        hard.append(bad_instant)
+    bad_zone = stated_zone_problem(contact)
+    zones = candidate_zones(contact, info, kind) if info.valid and bad_instant is None else ()
+    if bad_zone is not None:
+        hard.append(bad_zone)
+    elif info.valid and bad_instant is None and not zones:
         hard.append(
             _core_reason(
                 Code.NO_TIMEZONE,

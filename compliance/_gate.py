@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from compliance._core import CORE_PACK, decide, effective_kind
+from compliance._core import CORE_PACK, decide, effective_kind, instant_problem
 from compliance._exceptions import ComplianceUnavailable, PackError, UnknownAttempt
 from compliance._packs import load_rules
 from compliance._rules import RuleSet
@@ -268,6 +268,12 @@ class ComplianceGate:
         except PackError as e:
             log.error("compliance: rule packs refused: %s", e)
             return [unavailable(now, f"rule packs could not be loaded: {e}")] * len(requests)
+        try:
+            bad_instant = instant_problem(now)
+        except TypeError:  # a naive datetime
+            bad_instant = _core(Code.BAD_REQUEST, "core_request", "now must be an aware datetime")
+        if bad_instant is not None:
+            return [Decision(False, (bad_instant,), None, now, packs=names)] * len(requests)
         margin = self._settings.margin_s if margin_s is None else margin_s
         out: list[Decision | None] = [None] * len(requests)
         pending = []
@@ -418,6 +424,9 @@ class ComplianceGate:
             rules = self.rules(packs)
             names = rules.names
             debts = tuple(sorted({int(d) for d in debt_ids}))
+            bad_instant = instant_problem(now)
+            if bad_instant is not None:
+                return Decision(False, (bad_instant,), None, now, packs=names)
             margin = self._settings.margin_s if margin_s is None else margin_s
             attempt = uuid.UUID(str(attempt_id)) if attempt_id is not None else None
             async with asyncio.timeout(self._settings.timeout_s):

@@ -192,8 +192,8 @@ def _compile_hours(spec: CallingWindowSpec, file: str, base: str) -> tuple:
 
 
 def _soft_kwargs(spec: _SoftSpec, file: str, base: str) -> dict:
-    if spec.override_max_days is not None and spec.override_max_days < 1:
-        raise PackError(file, f"{base}.override_max_days", "must be at least 1")
+    if spec.override_max_days is not None:
+        _positive(spec.override_max_days, file, f"{base}.override_max_days")
     if spec.overridable and not spec.override_citation.strip():
         raise PackError(
             file, f"{base}.override_citation", "an overridable rule must cite why it may be waived"
@@ -322,17 +322,33 @@ def parse_pack(text: str, file: str, expected_name: str | None = None) -> Pack:
 
 
 def available_packs(pack_dir: Path | None = None) -> dict[str, Path]:
-    """Pack name -> file, for every ``*.yaml`` in ``pack_dir``."""
+    """Pack name -> file, for every ``*.yaml`` in ``pack_dir``.
+
+    :class:`PackError` when the directory is missing, unreadable or holds no pack: a mistyped
+    directory must not look like a valid set of no rules.
+    """
     directory = pack_dir or PACK_DIR
-    return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+    try:
+        if not directory.is_dir():
+            raise PackError(str(directory), "pack_dir", "no such pack directory")
+        found = {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+    except OSError as e:
+        raise PackError(str(directory), "pack_dir", f"cannot read the pack directory: {e}") from e
+    if not found:
+        raise PackError(str(directory), "pack_dir", "no rule packs (*.yaml) in the pack directory")
+    return found
 
 
 @functools.lru_cache(maxsize=256)
 def _load_file(path: Path, _mtime_ns: int, _size: int) -> Pack:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise PackError(str(path), "", f"cannot read: {e}") from e
+    except UnicodeDecodeError as e:
+        raise PackError(
+            str(path), "", f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+        ) from e
     return parse_pack(text, str(path), expected_name=path.stem)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from compliance._core import MAX_MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,15 @@ class ComplianceSettings:
     margin_s: int = 90
     timeout_s: float = 5.0
     pack_dir: Path | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`ValueError` naming the bad value (``puente.settings.load`` calls it)."""
+        if not 0 <= self.margin_s <= MAX_MARGIN_S:
+            raise ValueError(f"margin_s {self.margin_s} must be between 0 and {MAX_MARGIN_S}")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 60):
+            raise ValueError(f"timeout_s {self.timeout_s} must be > 0 and <= 60")
+        if self.pack_dir is not None:
+            if not self.pack_dir.is_dir():
+                raise ValueError(f"pack_dir {str(self.pack_dir)!r} is not a directory")
+            if not any(self.pack_dir.glob("*.yaml")):
+                raise ValueError(f"pack_dir {str(self.pack_dir)!r} holds no rule packs (*.yaml)")

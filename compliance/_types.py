@@ -246,8 +246,23 @@ class Decision:
         }
 
 
+# The instants the engine decides for: local dates stay far from datetime's limits (years 1 and
+# 9999) whatever the zone, horizon or lookback. Outside them a dial is denied (BAD_REQUEST).
+MIN_YEAR = 1970
+MAX_YEAR = 2200
+MIN_INSTANT = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC)
+
+
 def iso_utc(t: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` (seconds, or microseconds when there are any)."""
-    u = t.astimezone(UTC)
+    """ISO 8601 in UTC with a ``Z`` (seconds, or microseconds when there are any).
+
+    An instant that has no UTC reading in :class:`datetime` (``9999-12-31T23:59:59-14:00``)
+    keeps its own offset instead of raising.
+    """
+    try:
+        u = t.astimezone(UTC)
+    except OverflowError:
+        return t.isoformat()
     text = u.isoformat(timespec="microseconds" if u.microsecond else "seconds")
     return text.replace("+00:00", "Z")

@@ -4,7 +4,8 @@
   the whole country (every zone of it: conservative).
 - The number gives every zone ``phonenumbers.timezone`` lists for it; toll-free numbers give
   none (they say nothing about where the phone is).
-- A zone the debtor stated replaces all of them.
+- A zone the debtor stated replaces all of them; a stated zone that is not a zone here gives
+  none (the caller denies: it must never widen what is allowed).
 """
 
 from __future__ import annotations
@@ -156,9 +157,14 @@ def address_zones(country: str | None, region: str | None, postal: str | None) -
 
 
 def candidate_zones(contact: Contact, info: NumberInfo, number_kind: str) -> tuple[str, ...]:
-    """Every zone the debtor may be in now (sorted); empty when none is usable."""
-    if contact.stated_timezone and zone(contact.stated_timezone):
-        return (contact.stated_timezone,)
+    """Every zone the debtor may be in now (sorted); empty when none is usable.
+
+    A stated zone that does not exist gives none: falling back to the address and the number
+    would trust them over what the debtor said (fail closed).
+    """
+    stated = contact.stated_timezone
+    if stated is not None and stated.strip():
+        return (stated,) if zone(stated) else ()
     found = set(address_zones(contact.country, contact.region, contact.postal_code))
     if info.valid and number_kind != "toll_free" and info.kind != "toll_free":
         found.update(info.zones)

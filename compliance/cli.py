@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from compliance._core import _core_reason, decide
+from compliance._core import MAX_MARGIN_S, _core_reason, decide
 from compliance._exceptions import ComplianceError, PackError
 from compliance._packs import (
     PACK_DIR,
@@ -40,8 +41,17 @@ from compliance._rules import (
     Rule,
     WindowRule,
 )
-from compliance._types import CALL_CHANNELS, Code, Contact, Decision, PhoneNumber, iso_utc
-from compliance._zones import address_region, number_info
+from compliance._types import (
+    CALL_CHANNELS,
+    MAX_YEAR,
+    MIN_YEAR,
+    Code,
+    Contact,
+    Decision,
+    PhoneNumber,
+    iso_utc,
+)
+from compliance._zones import address_region, number_info, zone
 from puente.redact import mask_number
 
 _ADDRESS_KEYS = {
@@ -70,6 +80,44 @@ class _UsageError(Exception):
     pass
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _db_id(text: str) -> int:
+    """argparse type: a database id (a positive PostgreSQL bigint)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= _INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is not an id (1 to {_INT64_MAX})")
+    return value
+
+
+def _limit(text: str) -> int:
+    """argparse type: how many rows to show (1-10000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 10000")
+    return value
+
+
+def _margin_s(text: str) -> float:
+    """argparse type: seconds a dial needs, a finite number from 0 to MAX_MARGIN_S."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if not 0 <= value <= MAX_MARGIN_S:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and {MAX_MARGIN_S} seconds")
+    return value
+
+
 def _parse_at(text: str) -> datetime:
     try:
         at = datetime.fromisoformat(text)
@@ -77,6 +125,8 @@ def _parse_at(text: str) -> datetime:
         raise _UsageError(f"--at {text!r} is not ISO 8601") from e
     if at.tzinfo is None:
         raise _UsageError(f"--at {text!r} needs a UTC offset or Z")
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise _UsageError(f"--at {text!r} is outside the supported years {MIN_YEAR}-{MAX_YEAR}")
     return at
 
 
@@ -94,6 +144,9 @@ def parse_address(text: str | None) -> Contact:
         fields[name] = value.strip()
     if "country" in fields:
         fields["country"] = fields["country"].upper()
+    stated = fields.get("stated_timezone")
+    if stated is not None and zone(stated) is None:
+        raise _UsageError(f"--address tz: unknown time zone {stated!r}")
     return Contact(**fields)
 
 
@@ -286,7 +339,11 @@ def cmd_packs(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    files = [Path(f) for f in args.files] or list(available_packs(args.pack_dir).values())
+    try:
+        files = [Path(f) for f in args.files] or list(available_packs(args.pack_dir).values())
+    except PackError as e:
+        print(f"puente compliance validate: {e}", file=sys.stderr)
+        return 2
     bad = 0
     for path in files:
         try:
@@ -297,6 +354,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except OSError as e:
             bad += 1
             print(f"INVALID {path}: cannot read: {e}")
+        except UnicodeDecodeError as e:
+            bad += 1
+            byte = f"0x{e.object[e.start]:02x}"
+            print(f"INVALID {path}: not UTF-8 text (byte {byte} at offset {e.start})")
         else:
             print(f"ok      {path} ({pack.name}: {len(pack.rules)} rules)")
     return 1 if bad else 0
@@ -315,16 +376,16 @@ def register(subparsers: Any) -> None:
     c.add_argument("--phone", required=True, help="E.164 number, e.g. +523312345678")
     c.add_argument("--at", required=True, help="ISO 8601 instant with offset: 2026-03-10T15:00Z")
     c.add_argument("--address", help="country=MX,region=JAL,postal_code=44100[,tz=Zone/Name]")
-    c.add_argument("--debt", type=int, help="debt id: use the ledger's history (read only)")
+    c.add_argument("--debt", type=_db_id, help="debt id: use the ledger's history (read only)")
     c.add_argument("--packs", help="comma-separated pack names (default: by country and state)")
-    c.add_argument("--margin-s", type=float, default=90.0, help="seconds a dial needs (90)")
+    c.add_argument("--margin-s", type=_margin_s, default=90.0, help="seconds a dial needs (90)")
     c.add_argument("--channel", default="voice", choices=CALL_CHANNELS)
     c.set_defaults(func=cmd_check)
 
     a = sub.add_parser("audit", help="stored decisions of a person, with reasons")
-    a.add_argument("--person", type=int, required=True)
+    a.add_argument("--person", type=_db_id, required=True)
     a.add_argument("--json", action="store_true", help="one JSON object per line")
-    a.add_argument("--limit", type=int, default=200)
+    a.add_argument("--limit", type=_limit, default=200)
     a.set_defaults(func=cmd_audit)
 
     k = sub.add_parser("packs", help="list rule packs, their rules and citations")

@@ -8,7 +8,12 @@ silently reinterpret:
 - YAML 1.1 booleans used as keys (``yes:``, ``no:``, ``on:``, ``off:`` become ``True``/``False``)
   and as values other than ``true``/``false`` (``overridable: yes``);
 - base-60 numbers (``start: 21:00`` is the integer 1260 in YAML 1.1): times must be quoted;
-- merge keys (``<<``), which hide where a value comes from.
+- merge keys (``<<``), which hide where a value comes from;
+- anchors and aliases (``&a``/``*a``): they hide where a value comes from too, and expanding
+  nested aliases ("billion laughs") turns a few hundred bytes into billions of values;
+- explicit tags (``!foo``, ``!!binary``, ``!!python/...``): only plain YAML values are data.
+
+Every problem is a :class:`StrictYamlError`; nothing else escapes :func:`load_strict`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = frozenset(
+    {_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _STR_TAG, _TIMESTAMP_TAG, "tag:yaml.org,2002:null"}
+)
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 _MAX_DEPTH = 32
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -64,7 +75,19 @@ class _Builder:
                 f"{node.value!r} is a base-60 number in YAML 1.1 ({_line(node)}); "
                 'quote times, e.g. "08:00-21:00"',
             )
-        return self._scalars.construct_object(node, deep=True)
+        if node.tag not in _SCALAR_TAGS:
+            raise StrictYamlError(
+                path, f"{node.value!r} is not a plain YAML value ({_line(node)}); quote it"
+            )
+        if node.tag == _TIMESTAMP_TAG and not SafeConstructor.timestamp_regexp.match(node.value):
+            raise StrictYamlError(path, f"{node.value!r} is not a date ({_line(node)})")
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as e:  # e.g. the date 2026-13-45
+            what = node.tag.rsplit(":", 1)[-1]
+            raise StrictYamlError(
+                path, f"{node.value!r} is not a valid {what} ({_line(node)}): {e}"
+            ) from None
 
     def build(self, node: Node, path: str = "", depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
@@ -72,9 +95,13 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         if isinstance(node, SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise StrictYamlError(path, f"a {node.tag} list is not allowed ({_line(node)})")
             items = enumerate(node.value)
             return [self.build(item, _join(path, i), depth + 1) for i, item in items]
         if isinstance(node, MappingNode):
+            if node.tag != _MAP_TAG:
+                raise StrictYamlError(path, f"a {node.tag} mapping is not allowed ({_line(node)})")
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE_TAG:
@@ -105,6 +132,21 @@ class _Builder:
         raise StrictYamlError(path, f"unsupported YAML node {type(node).__name__}")
 
 
+def _refuse_anchors_and_tags(text: str) -> None:
+    """Scan the events (cheap: nothing is built) for what :func:`load_strict` refuses before
+    composing, so that an alias bomb is never expanded."""
+    for event in yaml.parse(text, Loader=_Loader):
+        where = f"line {event.start_mark.line + 1}"
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise StrictYamlError("", f"anchors and aliases are not allowed ({where})")
+        tag = getattr(event, "tag", None)
+        if tag is not None and isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise StrictYamlError(
+                "", f"tags such as {shown!r} are not allowed ({where}); write a plain value"
+            )
+
+
 def load_strict(text: str, lines: dict[str, int] | None = None) -> Any:
     """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path.
 
@@ -112,6 +154,7 @@ def load_strict(text: str, lines: dict[str, int] | None = None) -> Any:
     (``states.menu.next``): what lets a later check say where a mistake is.
     """
     try:
+        _refuse_anchors_and_tags(text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

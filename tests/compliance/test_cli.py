@@ -146,3 +146,88 @@ async def test_audit_shows_stored_decisions_with_reasons(
     text = capsys.readouterr().out
     assert "DENIED" in text
     assert "Ley 2300 de 2023" in text
+
+
+def test_a_mistyped_stated_zone_is_refused_not_dropped(capsys) -> None:
+    rc, d = check(
+        capsys,
+        "--phone", "+12125551234", "--at", "2026-03-10T13:30Z",
+        "--address", "tz=America/Los_Angles",
+    )  # fmt: skip
+    assert rc == 2
+    assert "--address tz: unknown time zone 'America/Los_Angles'" in d["stderr"]
+    rc, d = check(
+        capsys,
+        "--phone", "+12125551234", "--at", "2026-03-10T13:30Z",
+        "--address", "tz=America/Los_Angeles",
+    )  # fmt: skip
+    assert rc == 1
+    assert d["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+12:00", "2201-01-01T00:00Z"]
+)
+def test_at_outside_the_supported_years_is_a_usage_error(capsys, when: str) -> None:
+    rc, d = check(capsys, "--phone", "+12125551234", "--at", when)
+    assert rc == 2
+    assert "outside the supported years 1970-2200" in d["stderr"]
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--debt", "99999999999999999999"], "argument --debt: 99999999999999999999 is not an id"),
+        (["--debt", "0"], "argument --debt: 0 is not an id"),
+        (["--margin-s", "nan"], "argument --margin-s: 'nan' is not a finite number"),
+        (["--margin-s", "inf"], "argument --margin-s: 'inf' is not a finite number"),
+        (["--margin-s", "-5"], "argument --margin-s: -5 is not between 0 and 3600"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(capsys, args: list[str], problem: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--phone", "+12125551234", "--at", "2026-03-10T13:30Z", *args])
+    assert info.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_audit_refuses_ids_and_limits_out_of_range(capsys) -> None:
+    for args in (["--person", "99999999999999999999"], ["--person", "1", "--limit", "-1"]):
+        with pytest.raises(SystemExit) as info:
+            main(["audit", *args])
+        assert info.value.code == 2
+        assert "argument --" in capsys.readouterr().err
+
+
+def test_a_missing_or_empty_pack_dir_is_refused(tmp_path: Path, capsys) -> None:
+    for action in ("packs", "validate"):
+        assert main([action, "--pack-dir", str(tmp_path / "nope")]) == 2
+        assert "no such pack directory" in capsys.readouterr().err
+        assert main([action, "--pack-dir", str(tmp_path)]) == 2
+        assert "no rule packs" in capsys.readouterr().err
+
+
+def test_validate_reports_a_file_that_is_not_utf8(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_bytes(b'pack: "caf\xe9"\n')
+    assert main(["validate", str(bad)]) == 1
+    assert "INVALID" in capsys.readouterr().out
+    assert main(["validate", "--pack-dir", str(tmp_path)]) == 1
+    assert "not UTF-8 text" in capsys.readouterr().out
+
+
+def test_validate_refuses_an_alias_bomb_quickly(tmp_path: Path, capsys) -> None:
+    lines = ["pack: laughs", "title: t", "jurisdiction: US-FL", "l0: &l0 [x,x,x,x,x,x,x,x,x,x]"]
+    for i in range(1, 8):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 10) + "]")
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text("\n".join([*lines, "rules: []"]) + "\n")
+    assert main(["validate", str(bomb)]) == 1
+    assert "anchors and aliases are not allowed (line 4)" in capsys.readouterr().out
+
+
+def test_validate_refuses_a_custom_tag(tmp_path: Path, capsys) -> None:
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text('pack: tagged\ntitle: !foo "x"\njurisdiction: US-FL\nrules: []\n')
+    assert main(["validate", str(tagged)]) == 1
+    assert "tags such as '!foo' are not allowed (line 2)" in capsys.readouterr().out

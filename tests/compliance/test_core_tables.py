@@ -377,3 +377,56 @@ def test_override_can_never_bypass_a_hard_block(history, number, contact, channe
     assert code in d.codes
     assert d.next_allowed_at is None
     assert d.overrides_used == ()
+
+
+def test_an_unknown_stated_zone_is_a_hard_denial_not_the_numbers_zone() -> None:
+    # 13:30Z is 09:30 in New York (allowed) but 05:30 in Los Angeles: a typo of the stated zone
+    # must not fall back to the number's zone and allow the dial
+    assert check(["us_federal"], Contact(1), NY_NUMBER, "2026-03-10T13:30").allowed
+    for stated in ("America/Los_Angles", "Mars/Olympus", "../etc/passwd"):
+        d = check(["us_federal"], Contact(1, stated_timezone=stated), NY_NUMBER, "2026-03-10T13:30")
+        assert not d.allowed
+        assert d.codes == ("NO_TIMEZONE",)
+        assert repr(stated) in d.reasons[0].message
+        assert d.next_allowed_at is None
+    d = check(
+        ["us_federal"],
+        Contact(1, stated_timezone="America/Los_Angeles"),
+        NY_NUMBER,
+        "2026-03-10T13:30",
+    )
+    assert d.codes == ("OUTSIDE_WINDOW",)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:59:59-12:00",
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00+12:00",
+        "1969-12-31T23:59:59+00:00",
+        "2201-01-01T00:00:00+00:00",
+    ],
+)
+def test_an_instant_outside_the_supported_years_is_denied_not_raised(now: str) -> None:
+    d = check(["us_federal"], NY, NY_NUMBER, datetime.fromisoformat(now))
+    assert not d.allowed
+    assert d.codes == ("BAD_REQUEST",)
+    assert "outside the supported years 1970-2200" in d.reasons[0].message
+    assert d.to_dict()["at"]  # serialisable (iso_utc does not overflow)
+
+
+def test_iso_utc_keeps_the_offset_of_an_instant_with_no_utc_reading() -> None:
+    from compliance._types import iso_utc
+
+    assert iso_utc(datetime.fromisoformat("9999-12-31T23:59:59-14:00")) == (
+        "9999-12-31T23:59:59-14:00"
+    )
+    assert iso_utc(datetime.fromisoformat("2026-03-10T09:30:00-04:00")) == "2026-03-10T13:30:00Z"
+
+
+def test_the_first_and_last_supported_years_decide() -> None:
+    for now in ("1970-01-01T15:00:00+00:00", "2200-12-31T15:00:00+00:00"):
+        d = check(["us_federal"], NY, NY_NUMBER, datetime.fromisoformat(now))
+        assert "BAD_REQUEST" not in d.codes

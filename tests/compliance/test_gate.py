@@ -557,3 +557,43 @@ async def test_unknown_pack_is_unavailable_and_logged(db_pool, caplog) -> None:
     # no pack at all is refused the same way
     d = await reserve(gate, p, TUE_1400, packs=[])
     assert d.codes == ("COMPLIANCE_UNAVAILABLE",)
+
+
+async def test_a_stored_stated_zone_that_does_not_exist_denies(db_pool) -> None:
+    # 13:30Z is 09:30 in New York but 05:30 in Los Angeles, where the debtor said they are
+    gate = ComplianceGate(db_pool)
+    async with db_pool.acquire() as conn:
+        p = await _seed.person(
+            conn,
+            country="US",
+            region="NY",
+            stated_timezone="America/Los_Angles",
+            numbers=((ny_number(), "landline"),),
+        )
+    d = await reserve(gate, p, at("2026-03-10T13:30"))
+    assert d.codes == ("NO_TIMEZONE",)
+    assert "'America/Los_Angles'" in d.reasons[0].message
+    assert not d.reserved
+    assert await ledger(db_pool, p.person_id) == []
+
+
+async def test_an_instant_outside_the_supported_years_is_a_bad_request(db_pool) -> None:
+    from compliance import DialRequest
+
+    gate = ComplianceGate(db_pool)
+    p = await ny_person(db_pool)
+    for when in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        now = datetime.fromisoformat(when)
+        for d in (
+            await check(gate, p, now),
+            await reserve(gate, p, now),
+            *await gate.check_and_reserve_many(
+                [DialRequest(p.person_id, tuple(p.debt_ids), p.numbers[0], uuid.uuid4())],
+                packs=US,
+                now=now,
+            ),
+        ):
+            assert d.codes == ("BAD_REQUEST",)
+            assert "outside the supported years 1970-2200" in d.reasons[0].message
+            assert not d.reserved
+    assert await ledger(db_pool, p.person_id) == []

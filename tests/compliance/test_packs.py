@@ -170,3 +170,47 @@ def test_default_packs_by_country_and_state() -> None:
     assert set(default_pack_names({"US"}, {("US", "MA")})) == {"us_federal", "us_ma"}
     assert default_pack_names({"US"}, {("US", "NY")}) == ["us_federal"]
     assert default_pack_names({"FR"}, set()) == []
+
+
+def test_override_max_days_is_capped_like_the_other_day_counts() -> None:
+    base = GOOD.replace(
+        "    hours:",
+        "    overridable: true\n    override_citation: Test Act s. 2\n"
+        "    override_max_days: {n}\n    hours:",
+    )
+    assert parse_pack(base.format(n=366), "t.yaml").rules[0].override_max_days == 366
+    for n in (99999999999, 367, 0, -1):
+        with pytest.raises(PackError) as info:
+            parse_pack(base.format(n=n), "t.yaml")
+        assert info.value.field == "rules[0].override_max_days"
+        assert "between 1 and 366" in info.value.problem
+
+
+def test_a_missing_or_empty_pack_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PackError, match="no such pack directory"):
+        available_packs(tmp_path / "nope")
+    with pytest.raises(PackError, match="no rule packs"):
+        available_packs(tmp_path)
+    with pytest.raises(PackError, match="no such pack directory"):
+        load_rules(["us_federal"], pack_dir=tmp_path / "nope")
+
+
+def test_a_pack_file_that_is_not_utf8_is_a_pack_error(tmp_path: Path) -> None:
+    (tmp_path / "test_pack.yaml").write_bytes(b'pack: "caf\xe9"\n')
+    with pytest.raises(PackError, match="not UTF-8 text"):
+        load_rules(["test_pack"], pack_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("title: &t Test\n", "anchors and aliases are not allowed (line 2)"),
+        ('title: !foo "x"\n', "tags such as '!foo' are not allowed (line 2)"),
+        ("title: 2026-13-45\n", "is not a valid timestamp (line 2)"),
+        ("title: =\n", "is not a plain YAML value (line 2)"),
+    ],
+)
+def test_yaml_the_strict_reader_refuses_is_a_pack_error(text: str, problem: str) -> None:
+    with pytest.raises(PackError) as info:
+        parse_pack(GOOD.replace("title: Test\n", text), "t.yaml")
+    assert problem in info.value.problem

@@ -30,9 +30,16 @@ def test_address_and_number_zones_are_united() -> None:
 def test_stated_zone_overrides_everything() -> None:
     c = Contact(country="US", region="NY", stated_timezone="America/Los_Angeles")
     assert zones(c, "+12125551234") == ("America/Los_Angeles",)
-    # an unusable stated zone is ignored, not trusted
+    # an unusable stated zone gives no zone at all (the core denies NO_TIMEZONE): falling back
+    # to the address and the number would trust them over what the debtor said
     c = Contact(country="US", region="NY", stated_timezone="Mars/Olympus")
-    assert zones(c, "+12125551234") == ("America/New_York",)
+    assert zones(c, "+12125551234") == ()
+
+
+def test_a_mistyped_stated_zone_never_widens_what_is_allowed() -> None:
+    c = Contact(stated_timezone="America/Los_Angles")  # typo of America/Los_Angeles
+    assert zones(c, "+12125551234") == ()
+    assert zones(Contact(stated_timezone="  "), "+12125551234") == ("America/New_York",)
 
 
 def test_toll_free_numbers_use_the_address_only() -> None:
