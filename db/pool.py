@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -27,6 +29,45 @@ class DatabaseSettings:
     def embedded(self) -> bool:
         return not self.url
 
+    def validate(self) -> None:
+        if not 1 <= self.max_connections <= MAX_CONNECTIONS:
+            raise ValueError(
+                f"max_connections {self.max_connections} must be in [1, {MAX_CONNECTIONS}]"
+            )
+        if not 0 <= self.min_connections <= self.max_connections:
+            raise ValueError(
+                f"min_connections {self.min_connections} must be in [0, max_connections"
+                f" {self.max_connections}]"
+            )
+        for name in ("connect_timeout_s", "command_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+                raise ValueError(f"{name} {value} must be in (0, {MAX_TIMEOUT_S:.0f}]")
+
+
+MAX_CONNECTIONS = 1000
+MAX_TIMEOUT_S = 3600.0
+
+# What connecting can raise besides PostgreSQL's refusals: a malformed URL
+# (ClientConfigurationError, ValueError), a port past 65535 (OverflowError), a host that does not
+# resolve or refuses (OSError), no answer in time.
+CONNECT_ERRORS = (
+    OSError, ValueError, OverflowError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError
+)  # fmt: skip
+
+
+def connect_error(e: BaseException, url: str, doing: str = "connect to") -> DbError:
+    """``e`` (one of :data:`CONNECT_ERRORS`) as a :class:`DbError` naming what failed; the
+    URL's password never appears in the message."""
+    detail = str(e) or ("no answer in time" if isinstance(e, TimeoutError) else "")
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        detail = detail.replace(secret, "<hidden>")  # type: ignore[arg-type]
+    return DbError(f"cannot {doing} the database: {e.__class__.__name__}: {detail}".rstrip(": "))
+
 
 async def _reset(conn: asyncpg.Connection) -> None:
     """What a connection needs on its way back to the pool: nothing, unless it is dirty.
@@ -46,6 +87,10 @@ async def create_pool(url: str, settings: DatabaseSettings | None = None) -> asy
     """A pool on ``url``; connection failures are translated into :class:`DbError`."""
     s = settings or DatabaseSettings(url=url)
     try:
+        s.validate()
+    except ValueError as e:
+        raise DbError(f"database settings: {e}") from None
+    try:
         pool = await asyncpg.create_pool(
             url,
             min_size=s.min_connections,
@@ -58,7 +103,7 @@ async def create_pool(url: str, settings: DatabaseSettings | None = None) -> asy
             # 0.6 s of compilation for a 0.9 s rescore at 100,000 leads.
             server_settings={"jit": "off"},
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-        raise DbError(f"cannot connect to the database: {e.__class__.__name__}: {e}") from e
+    except CONNECT_ERRORS as e:
+        raise connect_error(e, url) from e
     assert pool is not None
     return pool

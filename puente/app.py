@@ -19,11 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compliance import ComplianceSettings
 from db import DatabaseSettings, create_pool
+from dialer.amd import AmdSettingsError, LiveAmdSettings
 from dialer.demo import DemoClock
+from ivr import IvrSettings
+from pbx.agi import AgiSettings
+from pbx.ami import AmiSettings
+from pbx.audiosocket import AudioSocketSettings
 from puente.database import database_url
-from puente.settings import NodeSettings, load, read_config_file
-from puente.wiring import Component, build_components
+from puente.settings import NodeSettings, SettingsError, load, read_config_file
+from puente.wiring import DEMO_SIM_SECRET, Component, DialerSettings, build_components
+from web import WebSettings
 
 log = logging.getLogger("puente.app")
 
@@ -35,8 +42,26 @@ class AppSettings:
     file_values: dict[str, dict[str, Any]]
 
 
+# The sections ``build_components`` loads again once the pool exists (puente/wiring.py).
+_COMPONENT_SECTIONS: dict[str, type[Any]] = {
+    "ami": AmiSettings,
+    "agi": AgiSettings,
+    "audiosocket": AudioSocketSettings,
+    "dialer": DialerSettings,
+    "compliance": ComplianceSettings,
+    "amd": LiveAmdSettings,
+    "ivr": IvrSettings,
+    "web": WebSettings,
+}
+
+
 def load_settings(config_path: Path | None, *, demo: bool) -> AppSettings:
+    """Every section, loaded and validated before anything starts (the embedded PostgreSQL,
+    a migration): a bad value stops the process with a message naming it."""
     file_values = read_config_file(config_path)
+    unknown = set(file_values) - {"node", "database", *_COMPONENT_SECTIONS}
+    if unknown:
+        raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
     node = load(NodeSettings, "node", file_values=file_values.get("node"))
     database = load(
         DatabaseSettings,
@@ -44,9 +69,28 @@ def load_settings(config_path: Path | None, *, demo: bool) -> AppSettings:
         file_values=file_values.get("database"),
         extra_env={"url": "PUENTE_DATABASE_URL"},
     )
+    for section, cls in _COMPONENT_SECTIONS.items():
+        values = dict(file_values.get(section) or {})
+        if demo and section == "ami":
+            values.setdefault("secret", DEMO_SIM_SECRET)  # as build_components does
+        loaded = load(cls, section, file_values=values)
+        if isinstance(loaded, LiveAmdSettings) and loaded.enabled:
+            try:
+                loaded.detector_settings()
+            except AmdSettingsError as e:
+                raise SettingsError(f"amd settings: {e}") from None
     if demo and database.url:
         log.info("demo: using PUENTE_DATABASE_URL instead of the embedded PostgreSQL")
     return AppSettings(node=node, database=database, file_values=file_values)
+
+
+def _address(component: Component) -> str:
+    """``host:port`` a component listens on, from its settings ("" when it has none)."""
+    for holder in (component, getattr(component, "server", None), getattr(component, "_web", None)):
+        s = getattr(holder, "settings", None)
+        if s is not None and hasattr(s, "host") and hasattr(s, "port"):
+            return f" on {s.host}:{s.port}"
+    return ""
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
@@ -84,6 +128,8 @@ async def run_service(
         clock = DemoClock.starting(datetime.now(UTC)) if demo else None
         if clock is not None:
             log.info("%s", clock.describe())
+        started: list[Component] = []
+        start_error: str | None = None
         try:
             components = build_components(
                 settings.file_values, pool=pool, demo=demo,
@@ -91,16 +137,23 @@ async def run_service(
             )  # fmt: skip
             async with asyncio.TaskGroup() as tg:
                 for c in components:
-                    await c.start(tg)
+                    try:
+                        await c.start(tg)
+                    except OSError as e:  # the port is taken, the host does not resolve...
+                        reason = e.strerror or str(e) or e.__class__.__name__
+                        start_error = f"{c.name}: cannot start{_address(c)}: {reason}"
+                        stop.set()  # drain what did start, then say why (below)
+                        break
+                    started.append(c)
                     log.info("%s started: %s", c.name, c.status())
-                if clock is not None:
+                if clock is not None and start_error is None:
                     tg.create_task(_report(components, stop, every_s=5.0, clock=clock))
                 if duration_s is not None:
                     tg.create_task(_stop_after(stop, duration_s))
                 await stop.wait()
                 log.info("shutting down (grace %.0f s)", settings.node.shutdown_grace_s)
                 # Ordered drain, in reverse start order: each stops accepting, then drains.
-                for c in reversed(components):
+                for c in reversed(started):
                     try:
                         async with asyncio.timeout(settings.node.shutdown_grace_s):
                             await c.stop()
@@ -110,6 +163,8 @@ async def run_service(
         finally:
             async with asyncio.timeout(10):
                 await pool.close()
+    if start_error is not None:
+        raise SettingsError(start_error)
     log.info("stopped")
     return 0
 

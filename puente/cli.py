@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import math
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,17 @@ def _setup_logging(level: str = "INFO") -> None:
 
 
 # -- run / demo -----------------------------------------------------------------------------
+def _duration_s(text: str) -> float:
+    """``--duration-s``: a finite number of seconds, > 0 (not ``nan``, ``inf`` or ``-5``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} must be a finite number of seconds > 0")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from puente.app import run_service
 
@@ -59,14 +71,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # -- db ---------------------------------------------------------------------------------------
 def _cmd_db(args: argparse.Namespace) -> int:
-    import asyncpg
-
     from db import status
-    from puente.database import database_url
+    from puente.database import connect, database_url
 
     async def main() -> int:
         async with database_url(apply_migrations=args.action == "migrate") as url:
-            conn = await asyncpg.connect(url, timeout=10)
+            conn = await connect(url)
             try:
                 rows = await status(conn)
             finally:
@@ -124,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", type=Path, default=None, help="YAML settings file")
         p.add_argument(
-            "--duration-s", type=float, default=None, help="stop after this many seconds"
+            "--duration-s", type=_duration_s, default=None, help="stop after this many seconds"
         )
         p.set_defaults(func=func)
 

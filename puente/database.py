@@ -14,9 +14,20 @@ from pathlib import Path
 
 import asyncpg
 
-from db import DatabaseSettings, LocalPostgres, create_pool, migrate
+from db import DatabaseSettings, DbError, LocalPostgres, create_pool, migrate
+from db.pool import CONNECT_ERRORS, connect_error
 
 log = logging.getLogger(__name__)
+
+
+async def connect(url: str, timeout_s: float = 10) -> asyncpg.Connection:
+    """One connection to ``url``; any failure (a malformed URL, a refused or unresolvable
+    host, a bad password, a missing database, no answer) is a :class:`DbError` saying so,
+    without the URL's password."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout_s)
+    except CONNECT_ERRORS as e:
+        raise connect_error(e, url) from e
 
 
 @contextlib.asynccontextmanager
@@ -36,13 +47,17 @@ async def database_url(
         url = info.url("postgres")
     try:
         if apply_migrations:
-            conn = await asyncpg.connect(url, timeout=10)
+            conn = await connect(url)
             try:
                 applied = await migrate(conn)
-                for m in applied:
-                    log.info("applied migration %04d_%s", m.version, m.name)
+            except DbError:
+                raise
+            except CONNECT_ERRORS as e:  # (a role without the rights, the server gone...)
+                raise connect_error(e, url, "migrate") from e
             finally:
                 await conn.close()
+            for m in applied:
+                log.info("applied migration %04d_%s", m.version, m.name)
         yield url
     finally:
         if server is not None and server.started_by_us:

@@ -43,6 +43,9 @@ def _convert(value: Any, typ: Any, where: str, secret: bool) -> Any:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
             return None
         return _convert(value, args[0], where, secret)
+    if value is None:  # an empty YAML value (``host:``): never the text "None"
+        name = getattr(typ, "__name__", str(typ))
+        raise SettingsError(f"{where}: no value given (expected {name})")
     if origin is tuple:
         (inner, *_rest) = typing.get_args(typ) or (str,)
         items = value if isinstance(value, list | tuple) else str(value).split(",")
@@ -159,5 +162,5 @@ class NodeSettings:
     def validate(self) -> None:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError(f"log_level {self.log_level!r} is not DEBUG/INFO/WARNING/ERROR")
-        if self.shutdown_grace_s < 0:
-            raise ValueError("shutdown_grace_s must be >= 0")
+        if not 0 <= self.shutdown_grace_s <= 3600:  # (inf: a stop that never ends)
+            raise ValueError(f"shutdown_grace_s {self.shutdown_grace_s} must be in [0, 3600]")

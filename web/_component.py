@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from compliance import ComplianceGate
 from web._app import AccessLogger, Extension, create_app
@@ -17,6 +18,28 @@ from web._keys import CLOCK, STATS
 from web._settings import WebSettings
 
 log = logging.getLogger(__name__)
+
+
+class _CondenseBadRequests(logging.Filter):
+    """A request aiohttp could not parse (a 9 KB header, 300 headers, not HTTP at all) is the
+    client's fault and already answered 400: one INFO line naming the error, not an ERROR with
+    a traceback (anyone could fill the log with those). The line never quotes the request:
+    its bytes may carry a cookie or a token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+            record.msg = "bad HTTP request from %s: %s (%s)"
+            record.args = (peer, exc.__class__.__name__, exc.code)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+# aiohttp's server log (what it cannot hand to the application), with bad requests condensed.
+SERVER_LOG = logging.getLogger("puente.web.server")
+SERVER_LOG.addFilter(_CondenseBadRequests())
 
 
 class WebComponent:
@@ -51,6 +74,7 @@ class WebComponent:
             handle_signals=False,
             access_log_class=AccessLogger,
             access_log=logging.getLogger("puente.web.access"),
+            logger=SERVER_LOG,
             shutdown_timeout=self.settings.shutdown_timeout_s,
         )
         await runner.setup()

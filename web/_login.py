@@ -30,7 +30,7 @@ from web._auth import (
 )
 from web._exceptions import TooManyRequests
 from web._keys import CLOCK, LOGIN_LIMITER, POOL, SETTINGS, STATS, USER
-from web._passwords import verify_password_async
+from web._passwords import untypable, verify_password_async
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _page(next_path, "Enter a user name and a password.", status=400)
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+        return _page(next_path, "Invalid user name or password.", status=401)
+    if untypable(username):
+        # No user has such a name (and PostgreSQL would refuse a NUL in the query): the answer
+        # of any failed login, before the database is asked anything.
         return _page(next_path, "Invalid user name or password.", status=401)
     client = request.remote or "-"
     limiter = app[LOGIN_LIMITER]

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from web._exceptions import PasswordError
 
@@ -46,10 +47,21 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> b
     )
 
 
+def untypable(text: str) -> bool:
+    """True when ``text`` holds a character nobody types into a login form: a control
+    character (NUL, ESC, a newline...) or a lone surrogate (undecodable bytes read from a
+    terminal or a pipe)."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
 def check_new_password(password: str) -> None:
     """Raise :class:`PasswordError` for a password that may not be set (never echoing it)."""
     if not isinstance(password, str):
         raise PasswordError("a password must be text")
+    if untypable(password):
+        raise PasswordError(
+            "a password may not contain control characters or bytes that are not valid UTF-8"
+        )
     if len(password) < MIN_PASSWORD_CHARS:
         raise PasswordError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:

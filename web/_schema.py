@@ -4,9 +4,10 @@ in the OpenAPI document (so the document and the checks cannot disagree).
 Keywords: ``type`` (one or a list: object, array, string, integer, number, boolean, null),
 ``properties``, ``required``, ``additionalProperties`` (false only), ``enum``, ``minimum``,
 ``maximum``, ``minLength``, ``maxLength``, ``pattern`` (searched, so anchor it), ``format``
-(``date``, ``date-time`` with an offset, ``uuid``), ``items``, ``minItems``, ``maxItems``; and
-the annotations ``description``, ``default``, ``examples``. A schema using anything else is
-refused when the route is declared (:func:`check_schema`), never silently ignored.
+(``date``, ``date-time`` with an offset, both in the years 1970-2200; ``uuid``), ``items``,
+``minItems``, ``maxItems``; and the annotations ``description``, ``default``, ``examples``. A
+schema using anything else is refused when the route is declared (:func:`check_schema`), never
+silently ignored.
 
 Every string must be valid Unicode without NUL (PostgreSQL stores neither), and every number
 finite. Errors name the field: ``settings.max_lines``, ``debt_ids[2]``.
@@ -18,7 +19,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,10 @@ _KEYWORDS = {
 _TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 _FORMATS = {"date", "date-time", "uuid"}
 INT64_MAX = 2**63 - 1
+# Dates and times outside these years are refused: nothing Puente records or reports lies
+# there, and the calendar's edges (0001, 9999) overflow as soon as a day or an offset is added.
+MIN_YEAR = 1970
+MAX_YEAR = 2200
 
 # Reusable pieces of the route table.
 ID = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
@@ -116,19 +121,36 @@ def _string_ok(value: str) -> bool:
     return True
 
 
-def _format_ok(fmt: str, value: str) -> bool:
+def _format_problem(fmt: str, value: str) -> str | None:
+    """Why ``value`` is not a ``fmt`` (what was expected), or None when it is one."""
+    years = f"in the years {MIN_YEAR}-{MAX_YEAR}"
     try:
         if fmt == "date":
-            return len(value) == 10 and bool(date.fromisoformat(value))
+            if len(value) != 10:
+                return "a date YYYY-MM-DD"
+            day = date.fromisoformat(value)
+            return None if MIN_YEAR <= day.year <= MAX_YEAR else f"a date {years}"
         if fmt == "date-time":
             at = datetime.fromisoformat(value)
-            return at.tzinfo is not None and at.utcoffset() is not None
+            if at.tzinfo is None or at.utcoffset() is None:
+                return "an ISO 8601 time with a UTC offset"
+            try:
+                utc = at.astimezone(UTC)
+            except OverflowError:  # 9999-12-31T23:59-14:00 is in the year 10000 in UTC
+                return f"an ISO 8601 time {years}"
+            if not (MIN_YEAR <= at.year <= MAX_YEAR and MIN_YEAR <= utc.year <= MAX_YEAR):
+                return f"an ISO 8601 time {years}"
+            return None
         if fmt == "uuid":
             uuid.UUID(value)
-            return True
-    except ValueError:
-        return False
-    return True
+            return None
+    except (ValueError, OverflowError):
+        return {
+            "date": "a date YYYY-MM-DD",
+            "date-time": "an ISO 8601 time with a UTC offset",
+            "uuid": "a UUID",
+        }[fmt]
+    return None
 
 
 def _show(value: Any) -> str:
@@ -162,12 +184,8 @@ def validate(schema: Schema, value: Any, where: str = "") -> None:
             raise Invalid(f"{field}: at least {schema['minLength']} characters", field)
         if "pattern" in schema and not _regex(schema["pattern"]).search(value):
             raise Invalid(f"{field}: {_show(value)} does not match {schema['pattern']}", field)
-        if "format" in schema and not _format_ok(schema["format"], value):
-            expected = {
-                "date": "a date YYYY-MM-DD",
-                "date-time": "an ISO 8601 time with a UTC offset",
-                "uuid": "a UUID",
-            }[schema["format"]]
+        expected = _format_problem(schema["format"], value) if "format" in schema else None
+        if expected is not None:
             raise Invalid(f"{field}: expected {expected}, got {_show(value)}", field)
     elif actual == "array":
         if "maxItems" in schema and len(value) > schema["maxItems"]:

@@ -16,12 +16,13 @@ from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._auth import ROLES, create_api_token
 from web._exceptions import Conflict, NotFound, UserError
-from web._passwords import check_new_password, hash_password_async
+from web._passwords import check_new_password, hash_password_async, untypable
 from web._schema import ID
 from web._values import object_schema
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_TOKEN_NAME = {"type": "string", "maxLength": 100}
+MAX_TOKEN_LABEL_CHARS = 100
+_TOKEN_NAME = {"type": "string", "maxLength": MAX_TOKEN_LABEL_CHARS}
 
 
 async def add_user(
@@ -36,10 +37,12 @@ async def add_user(
     """Create a user (and link it to the agent ``agent_code``); its id. :class:`UserError`
     for a bad name or role, a name taken, an unknown or already linked agent;
     :class:`web.PasswordError` for a password too short or too long."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):  # (match would take a trailing newline)
         raise UserError(f"user name {username!r}: 1-64 letters, digits and _ . @ -")
     if role not in ROLES:
         raise UserError(f"role {role!r}: one of {', '.join(ROLES)}")
+    if agent_code is not None and (not agent_code or untypable(agent_code)):
+        raise UserError(f"agent code {agent_code[:70]!r}: not an agent's code")
     check_new_password(password)
     password_hash = await hash_password_async(password)
     async with pool.acquire() as conn, conn.transaction():
@@ -67,6 +70,8 @@ async def add_user(
 
 
 async def _user_id(conn: asyncpg.Connection, username: str) -> int:
+    if not USERNAME.fullmatch(username):  # no user has it (nor could PostgreSQL store it)
+        raise UserError(f"no user {username[:70]!r}")
     found = await conn.fetchval("SELECT id FROM users WHERE username = $1", username)
     if found is None:
         raise UserError(f"no user {username!r}")
@@ -75,7 +80,12 @@ async def _user_id(conn: asyncpg.Connection, username: str) -> int:
 
 async def new_token(pool: asyncpg.Pool, username: str, label: str = "", *, actor: str = "cli"
                     ) -> tuple[int, str]:  # fmt: skip
-    """A new API token for ``username``: ``(id, token)``; show the token once."""
+    """A new API token for ``username``: ``(id, token)``; show the token once.
+    :class:`UserError` for an unknown user or a label the API would refuse too."""
+    if len(label) > MAX_TOKEN_LABEL_CHARS:
+        raise UserError(f"a token label has at most {MAX_TOKEN_LABEL_CHARS} characters")
+    if untypable(label):
+        raise UserError("a token label may not contain control characters or invalid UTF-8")
     async with pool.acquire() as conn, conn.transaction():
         user_id = await _user_id(conn, username)
         token_id, token = await create_api_token(conn, user_id, label)

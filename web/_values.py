@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from web._exceptions import Invalid
-from web._schema import Schema
+from web._schema import MAX_YEAR, MIN_YEAR, Schema
 
 TZ = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", "description": "IANA zone"}
 
@@ -38,7 +38,13 @@ def zone(name: str | None, field: str = "tz") -> ZoneInfo:
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """``[start, end)`` of a local calendar day, in UTC (23 or 25 hours on DST days)."""
+    """``[start, end)`` of a local calendar day, in UTC (23 or 25 hours on DST days).
+
+    :class:`Invalid` naming ``date`` for a day outside the years ``MIN_YEAR``-``MAX_YEAR``
+    (the calendar's edges overflow once a day or an offset is added).
+    """
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise Invalid(f"date: {day.isoformat()} is not in the years {MIN_YEAR}-{MAX_YEAR}", "date")
     start = datetime.combine(day, time(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -24,6 +25,7 @@ import asyncpg
 from web._auth import ROLES
 from web._exceptions import Invalid, PasswordError, UserError
 from web._reports import UnknownCampaign, daily_report, to_csv
+from web._schema import MAX_YEAR, MIN_YEAR
 from web._users import add_user, disable_user, new_token
 
 
@@ -104,10 +106,16 @@ def _cmd_daily(args: argparse.Namespace) -> int:
 
 
 def _date(text: str) -> date:
+    """``--date``: YYYY-MM-DD only (not ``20260301`` nor ``2026-W09-1``), in a sane year."""
     try:
-        return date.fromisoformat(text)
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a date YYYY-MM-DD") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in the years {MIN_YEAR}-{MAX_YEAR}")
+    return day
 
 
 def register(subparsers: Any) -> None:

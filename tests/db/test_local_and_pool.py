@@ -7,7 +7,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db import DatabaseSettings, LocalPostgres, create_pool
+from db import DatabaseSettings, DbError, LocalPostgres, create_pool
+from db.pool import connect_error
 
 
 async def test_relative_directory_is_made_absolute(tmp_path: Path, monkeypatch) -> None:
@@ -48,3 +49,72 @@ async def test_the_pools_connections_never_jit_compile(database_url: str) -> Non
         assert await pool.fetchval("SHOW jit") == "off"
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PUENTE_DATABASE_MIN_CONNECTIONS": "-1"}, "min_connections"),
+        ({"PUENTE_DATABASE_MAX_CONNECTIONS": "0"}, "max_connections"),
+        ({"PUENTE_DATABASE_MIN_CONNECTIONS": "50"}, "min_connections"),  # > max (20)
+        ({"PUENTE_DATABASE_COMMAND_TIMEOUT_S": "0"}, "command_timeout_s"),
+        ({"PUENTE_DATABASE_CONNECT_TIMEOUT_S": "-5"}, "connect_timeout_s"),
+        ({"PUENTE_DATABASE_CONNECT_TIMEOUT_S": "inf"}, "connect_timeout_s"),
+    ],
+)
+def test_pool_settings_are_checked_when_loaded(env: dict[str, str], name: str) -> None:
+    from puente.settings import SettingsError, load
+
+    with pytest.raises(SettingsError, match=name):
+        load(DatabaseSettings, "database", environ=env)
+
+
+async def test_create_pool_refuses_bad_settings_without_a_traceback() -> None:
+    with pytest.raises(DbError, match="max_connections"):
+        await create_pool("postgresql://x@127.0.0.1:1/x", DatabaseSettings(max_connections=0))
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("notaurl", "ClientConfigurationError"),
+        ("postgresql://bob:Sup3rS3cret@127.0.0.1:1/x", "ConnectionRefusedError"),
+        ("postgresql://bob:Sup3rS3cret@127.0.0.1:99999/x", "OverflowError"),
+        ("postgresql://bob:Sup3rS3cret@[::1/x", "ValueError"),
+    ],
+)
+async def test_connection_failures_are_db_errors_without_the_password(url: str, kind: str) -> None:
+    from puente.database import connect, database_url
+
+    with pytest.raises(DbError, match=kind) as e:
+        await connect(url)
+    assert "Sup3rS3cret" not in str(e.value)
+    with pytest.raises(DbError, match=kind):
+        async with database_url(url):
+            pass
+    with pytest.raises(DbError, match=kind):
+        await create_pool(url, DatabaseSettings(url=url, connect_timeout_s=2))
+
+
+def test_connect_error_hides_the_password_and_says_what_a_timeout_is() -> None:
+    url = "postgresql://bob:p%40ss@127.0.0.1/x"
+    e = connect_error(ValueError("bad p@ss and p%40ss"), url)
+    assert "p@ss" not in str(e)
+    assert "p%40ss" not in str(e)
+    assert str(connect_error(TimeoutError(), url)).endswith("TimeoutError: no answer in time")
+
+
+async def test_wrong_password_and_missing_database_are_db_errors(database_url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from puente.database import connect
+
+    parts = urlsplit(database_url)
+    missing = urlunsplit(parts._replace(path="/no_such_database_here"))
+    with pytest.raises(DbError, match="InvalidCatalogNameError"):
+        await connect(missing)
+    user = parts.username or "postgres"
+    netloc = f"{user}:wrong-Pa55word@{parts.hostname}:{parts.port}"
+    with pytest.raises(DbError) as e:
+        await connect(urlunsplit(parts._replace(netloc=netloc)))
+    assert "wrong-Pa55word" not in str(e.value)

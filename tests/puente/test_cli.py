@@ -6,9 +6,12 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
+
+import pytest
 
 from pbx.agi import encode_environment
 from pbx.audiosocket import HANGUP_FRAME, encode_uuid_frame
@@ -122,3 +125,69 @@ def test_db_status(database_url: str) -> None:
     out = run("db", "status", env={"PUENTE_DATABASE_URL": database_url})
     assert out.returncode == 0, out.stderr
     assert re.search(r"^0001\s+core\s+applied", out.stdout, re.M)
+
+
+@pytest.mark.parametrize(
+    ("command", "bad"),
+    [("run", "nan"), ("run", "inf"), ("run", "-5"), ("demo", "nan"), ("demo", "0")],
+)
+def test_duration_must_be_finite_and_positive(command: str, bad: str) -> None:
+    out = run(command, f"--duration-s={bad}")
+    assert out.returncode == 2, out.stderr
+    assert "--duration-s" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _service_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "PUENTE_DATABASE_URL": database_url,
+        "PUENTE_AMI_ENABLED": "false",
+        "PUENTE_AGI_PORT": "0",
+        "PUENTE_AUDIOSOCKET_PORT": "0",
+        "PUENTE_WEB_PORT": "0",
+        "PUENTE_NODE_SHUTDOWN_GRACE_S": "2",
+        **extra,
+    }
+
+
+def test_a_port_in_use_is_named_without_a_traceback(database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run(
+            "run", "--duration-s", "20",
+            env=_service_env(database_url, PUENTE_WEB_PORT=str(port)),
+        )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"web: cannot start on 127.0.0.1:{port}" in out.stderr
+    assert "in use" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_bad_host_is_named_without_a_traceback(database_url: str) -> None:
+    out = run(
+        "run", "--duration-s", "20",
+        env=_service_env(database_url, PUENTE_AGI_HOST="no-such-host.invalid"),
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "fastagi: cannot start on no-such-host.invalid:0" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "notaurl",
+        "postgresql://bob:Sup3rS3cret@127.0.0.1:1/x",
+        "postgresql://bob:Sup3rS3cret@127.0.0.1:99999/x",
+    ],
+)
+def test_database_connection_failures_are_one_line(url: str) -> None:
+    for argv in (("db", "status"), ("db", "migrate"), ("users", "token", "bob"),
+                 ("reports", "daily", "--date", "2026-01-01")):  # fmt: skip
+        out = run(*argv, env={"PUENTE_DATABASE_URL": url})
+        assert out.returncode == 2, (argv, out.stderr[-2000:])
+        assert "puente: cannot connect to the database" in out.stderr, argv
+        assert "Traceback" not in out.stderr, argv
+        assert "Sup3rS3cret" not in out.stderr, argv

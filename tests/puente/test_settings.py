@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from puente.app import load_settings, run_service
 from puente.settings import NodeSettings, SettingsError, load, read_config_file
 
 
@@ -100,3 +102,54 @@ def test_node_settings_validation() -> None:
     with pytest.raises(SettingsError, match="log_level"):
         load(NodeSettings, "node", environ={"PUENTE_NODE_LOG_LEVEL": "loud"})
     assert load(NodeSettings, "node", environ={"PUENTE_NODE_NAME": "n1"}).name == "n1"
+
+
+def test_an_empty_file_value_is_refused_not_the_text_none(tmp_path: Path) -> None:
+    for key in ("host", "port", "timeout_s", "enabled"):
+        with pytest.raises(SettingsError, match=rf"_example\.{key}: no value given"):
+            load(_Example, "_example", environ={}, file_values={key: None})
+    # An Optional setting may be left empty.
+    assert load(_Example, "_example", environ={}, file_values={"optional_limit": None}) == (
+        _Example()
+    )
+    config = tmp_path / "puente.yaml"
+    config.write_text("ami:\n  enabled: false\nweb:\n  host:\n")
+    with pytest.raises(SettingsError, match=r"web\.host: no value given"):
+        load_settings(config, demo=False)
+
+
+def test_shutdown_grace_must_be_finite() -> None:
+    for bad in ("inf", "-1", "1e9"):
+        with pytest.raises(SettingsError, match="shutdown_grace_s"):
+            load(NodeSettings, "node", environ={"PUENTE_NODE_SHUTDOWN_GRACE_S": bad})
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PUENTE_AMI_PORT": "0"}, "port"),
+        ({"PUENTE_AGI_PORT": "forty"}, "PUENTE_AGI_PORT"),
+        ({"PUENTE_WEB_SESSION_TTL_S": "5"}, "session_ttl_s"),
+        ({"PUENTE_DIALER_TICK_S": "0"}, "tick_s"),
+        ({"PUENTE_DATABASE_MAX_CONNECTIONS": "0"}, "max_connections"),
+    ],
+)
+def test_every_section_is_checked_before_the_database_is_touched(
+    env: dict[str, str], name: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("PUENTE_AMI_ENABLED", "false")
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings(None, demo=True)
+    # run_service too: the unreachable database is never asked (that would be a DbError).
+    monkeypatch.setenv("PUENTE_DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
+    with pytest.raises(SettingsError, match=name):
+        asyncio.run(run_service(config_path=None, demo=False, duration_s=1))
+
+
+def test_unknown_config_sections_are_refused_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "puente.yaml"
+    config.write_text("webb:\n  port: 1\n")
+    with pytest.raises(SettingsError, match="unknown sections"):
+        load_settings(config, demo=False)

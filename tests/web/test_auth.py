@@ -355,3 +355,38 @@ async def test_garbage_forms_never_make_a_server_error(db_pool) -> None:
                     if r.status >= 500:
                         failures.append((path, body[:30], content_type, r.status))
     assert not failures
+
+
+@pytest.mark.parametrize("name", ["\x00", "bob\x00", "bo\nb", "\x1b[2Jbob"])
+async def test_login_with_control_characters_is_a_failed_login(db_pool, name) -> None:
+    async with served(db_pool) as client:
+        r = await _login(client, name, "\x00")
+        assert r.status == 401
+        text = await r.text()
+        assert "Invalid user name or password" in text
+        assert "Error" not in text  # nothing of the database's own errors
+
+
+def test_new_passwords_must_be_typable() -> None:
+    from web import PasswordError
+    from web._passwords import check_new_password
+
+    for bad in ("\udcff\udcfe\udcfdabcdefgh", "abc\x00defghijk", "abcdefgh\x1b", "abc\tdefgh"):
+        with pytest.raises(PasswordError, match="control characters"):
+            check_new_password(bad)
+    check_new_password("contraseña segura")  # any printable text is fine
+
+
+async def test_token_labels_are_capped_like_the_api(db_pool) -> None:
+    from web import UserError
+
+    user = await account(db_pool, "agent")
+    with pytest.raises(UserError, match="at most 100"):
+        await new_token(db_pool, user.name, "x" * 101)
+    with pytest.raises(UserError, match="control"):
+        await new_token(db_pool, user.name, "a\x00b")
+    with pytest.raises(UserError, match="no user"):
+        await new_token(db_pool, "bob\udcff", "ok")
+    with pytest.raises(UserError):
+        await add_user(db_pool, "trailing-newline\n", PASSWORD, "agent")
+    assert (await new_token(db_pool, user.name, "x" * 100))[1].startswith("pnt_")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
@@ -141,3 +142,33 @@ async def test_housekeeping_deletes_old_sessions(db_pool) -> None:
         "SELECT count(*) FROM web_sessions WHERE user_id = $1", user.user_id
     )
     assert left == 1
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(300))
+        + b"\r\n",
+    ],
+    ids=["9KB-header", "300-headers"],
+)
+async def test_malformed_requests_are_one_log_line_without_traceback(db_pool, caplog, head) -> None:
+    caplog.set_level(logging.DEBUG)
+    component = WebComponent(WebSettings(port=0), db_pool)
+    async with asyncio.TaskGroup() as tg:
+        await component.start(tg)
+        reader, writer = await asyncio.open_connection("127.0.0.1", component.port)
+        writer.write(head)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        await component.stop()
+    assert b" 400 " in status
+    server = [r for r in caplog.records if r.name == "puente.web.server"]
+    assert server, [r.getMessage() for r in caplog.records]
+    assert all(r.levelno <= logging.INFO and not r.exc_info for r in server)
+    assert "bad HTTP request from" in server[0].getMessage()
+    assert "aaaa" not in caplog.text
+    assert "Traceback" not in caplog.text

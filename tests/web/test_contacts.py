@@ -189,3 +189,38 @@ async def test_compliance_check_reports_windows_and_refuses_unknown_packs(db_poo
         "SELECT count(*) FROM compliance_decisions WHERE person_id = $1", d.person_id
     )
     assert stored == 0  # a what-if stores nothing
+
+
+async def test_times_at_the_calendars_edges_are_refused_by_name(db_pool) -> None:
+    agent = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    check = {
+        "person_id": d.person_id,
+        "debt_ids": [d.debt_id],
+        "phone": d.e164,
+        "channel": "voice",
+        "packs": ["mx"],
+    }
+    consent = {"e164": d.e164, "channel": "sms", "granted": True, "source": "x"}
+    async with served(db_pool) as client:
+        for when in (
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59+00:00",
+        ):
+            for path, body, field in (
+                ("/api/v1/compliance/check", {**check, "at": when}, "at"),
+                ("/api/v1/blocks", {"kind": "dnc", "e164": d.e164, "effective_at": when},
+                 "effective_at"),
+                ("/api/v1/consents", {**consent, "recorded_at": when}, "recorded_at"),
+            ):  # fmt: skip
+                r = await client.post(path, json=body, headers=agent.auth)
+                assert r.status == 422, (path, when, await r.text())
+                assert (await r.json())["field"] == field, (path, when)
+        r = await client.post(
+            "/api/v1/consents",
+            json={**consent, "recorded_at": "0001-01-01T00:00:00Z"},
+            headers=agent.auth,
+        )
+        assert r.status == 422
+        assert (await r.json())["field"] == "recorded_at"

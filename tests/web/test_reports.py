@@ -8,14 +8,17 @@ import csv
 import io
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from tests.web._api_support import account, attempt, campaign_row, debtor, served, unique
+from web import Invalid
 from web import cli as web_cli
 from web._passwords import verify_password
+from web._values import day_bounds
 
 DAY = "2026-11-02"
 AT = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -129,6 +132,8 @@ async def test_daily_report_csv(db_pool) -> None:
             ("", "date"),
             (f"date={DAY}&campaign=nope", "campaign"),
             ("date=2026-13-01", "date"),
+            ("date=9999-12-31", "date"),  # the day after overflows
+            ("date=0001-01-01&tz=Asia/Tokyo", "date"),  # its start in UTC too
             (f"date={DAY}&tz=Mars/Base", "tz"),
         ):
             r = await client.get(f"/api/v1/reports/daily.csv?{query}", headers=sup.auth)
@@ -201,8 +206,22 @@ def test_reports_and_users_cli(database_url, monkeypatch, capsys) -> None:
     asyncio.run(check())
 
 
-@pytest.mark.parametrize("bad", ["2026-02-30", "yesterday"])
+@pytest.mark.parametrize("bad", ["2026-02-30", "yesterday", "20260301", "2026-W09-1", "2026-3-1"])
 def test_cli_refuses_a_bad_date(bad, capsys) -> None:
     with pytest.raises(SystemExit):
         _cli(["reports", "daily", "--date", bad])
-    assert "not a date" in capsys.readouterr().err
+    assert "not a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["9999-12-31", "0001-01-01", "1969-12-31"])
+def test_cli_refuses_a_date_at_the_calendars_edge(bad, capsys) -> None:
+    with pytest.raises(SystemExit):
+        _cli(["reports", "daily", "--date", bad, "--tz", "Asia/Tokyo"])
+    assert "1970-2200" in capsys.readouterr().err
+
+
+def test_day_bounds_refuse_the_calendars_edges() -> None:
+    for day in (date(9999, 12, 31), date(1, 1, 1)):
+        with pytest.raises(Invalid) as e:
+            day_bounds(day, ZoneInfo("Asia/Tokyo"))
+        assert e.value.field == "date"

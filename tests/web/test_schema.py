@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from web import Invalid
 from web._app import CORE_ROUTES
-from web._schema import CODE, DATE_TIME, ID, check_schema, from_text, validate
+from web._schema import CODE, DATE, DATE_TIME, ID, check_schema, from_text, validate
 
 BODY = {
     "type": "object",
@@ -124,3 +124,29 @@ def test_validation_only_ever_answers_invalid(value, index, fields) -> None:
         if failure is not None:
             assert failure.status == 422
             assert failure.field
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59-14:00",  # the year 10000 in UTC
+        "0001-01-01T00:00:00+14:00",  # the year 0 in UTC
+        "9999-12-31T23:59:59+00:00",
+        "0001-01-01T00:00:00+00:00",
+        "1969-12-31T23:00:00+00:00",
+        "2201-01-01T00:00:00Z",
+    ],
+)
+def test_date_times_at_the_calendars_edges_are_refused_by_name(when: str) -> None:
+    with pytest.raises(Invalid, match="1970-2200") as e:
+        validate(BODY, {"code": "ok", "when": when})
+    assert e.value.field == "when"
+
+
+def test_dates_at_the_calendars_edges_are_refused_by_name() -> None:
+    for bad in ("9999-12-31", "0001-01-01", "1969-12-31", "2201-01-01"):
+        with pytest.raises(Invalid, match="1970-2200") as e:
+            from_text(DATE, bad, "date")
+        assert e.value.field == "date"
+    assert from_text(DATE, "2200-12-31", "date") == "2200-12-31"
+    assert _field({"code": "ok", "when": "1970-01-01T00:00:00Z"}) is None
