@@ -47,7 +47,7 @@ from dialer.amd._frames import BLOCK_BYTES, BLOCK_MS
 from dialer.amd._settings import AmdSettings
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 from pbx.ami import ActionResult, AmiClient
-from pbx.audiosocket import AudioSocketCall, AudioSocketServer, EndReason
+from pbx.audiosocket import AudioSocketCall, AudioSocketServer, EndReason, ErrorReceived
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +407,11 @@ class LiveAmd:
     async def handle(self, call: AudioSocketCall) -> None:
         """The AudioSocket handler: detect, set the verdict on the channel, end the socket."""
         attempt = str(call.uuid)
+        # Audio goes to ``on_audio``; DTMF and Asterisk's error frames wait in the call's
+        # bounded event queue, which must be drained or the server ends the call as
+        # overloaded. The drainer first runs at this handler's first await, once ``on_audio``
+        # is set (a session's list, or _discard on the paths that hand the call back).
+        drainer = asyncio.get_running_loop().create_task(self._drain_events(call, attempt))
         try:
             await self._handle(call, attempt)
         except Exception:
@@ -414,22 +419,42 @@ class LiveAmd:
             log.exception("amd %s: failed; handing the call back (NOTSURE)", attempt)
         finally:
             call.on_audio = _discard
+            drainer.cancel()
+            await asyncio.wait([drainer])
             if not call.closed:
                 await call.hangup()
+
+    async def _drain_events(self, call: AudioSocketCall, attempt: str) -> None:
+        """Take the call's non-audio events: DTMF is ignored (nothing here listens for keys);
+        Asterisk's first error frame is logged (once a call) and counted."""
+        warned = False
+        async for event in call:
+            if isinstance(event, ErrorReceived) and not warned:
+                warned = True
+                self.faults["asterisk_error"] += 1
+                log.warning(
+                    "amd %s: Asterisk sent an AudioSocket error frame (code %s); "
+                    "further ones on this call are not logged",
+                    attempt,
+                    event.code.hex() or "none",
+                )
 
     async def _handle(self, call: AudioSocketCall, attempt: str) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         ami = self._ami
         if not self._attached:  # a wiring error: nothing would ever analyse the frames
+            call.on_audio = _discard
             self.faults["not_attached"] += 1
             log.error("amd %s: not attached to the AudioSocket server; NOTSURE", attempt)
             return
         if ami is None or not ami.connected:
+            call.on_audio = _discard
             self.faults["no_ami"] += 1
             log.warning("amd %s: no AMI connection; handing the call back (NOTSURE)", attempt)
             return
         if len(self._sessions) >= self.settings.max_concurrent:
+            call.on_audio = _discard
             self.faults["overloaded"] += 1
             log.warning(
                 "amd %s: %d detections running (max_concurrent); NOTSURE", attempt, self.live

@@ -342,12 +342,48 @@ def generate_corpus(
     subsets: Iterable[str] | None = None,
     jobs: int | None = None,
 ) -> CorpusSummary:
-    """Write ``count`` files, ``labels.jsonl``, ``manifest.json`` and ``SHA256SUMS``."""
+    """Write ``count`` files, ``labels.jsonl``, ``manifest.json`` and ``SHA256SUMS``.
+
+    :class:`CorpusError` names what is wrong (a seed below 0, a missing tool, an ``out_dir``
+    that is a file or cannot be written) before anything is created where it can be checked
+    first, and any later failure to write.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise CorpusError(f"seed {seed!r}: must be a whole number, 0 or more")
     tools = tool_versions()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out)
+    try:
+        return _generate(out, seed, count, subsets, jobs, tools)
+    except OSError as e:
+        where = e.filename or out
+        raise CorpusError(f"{where}: cannot write the corpus ({e.strerror or e})") from None
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an ``out_dir`` that cannot become a directory we write in, before creating it."""
+    if out.exists() and not out.is_dir():
+        raise CorpusError(f"{out}: exists and is not a directory")
+    existing = out
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing != out and not existing.is_dir():
+        raise CorpusError(f"{out}: cannot create it: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CorpusError(f"{out}: cannot write in {existing} (permission denied)")
+
+
+def _generate(
+    out: Path,
+    seed: int,
+    count: int,
+    subsets: Iterable[str] | None,
+    jobs: int | None,
+    tools: dict[str, str],
+) -> CorpusSummary:
     subset_list = sorted(set(subsets)) if subsets is not None else None
     names = plan(seed, count, subset_list)
+    out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(names) or 1))
     if jobs == 1:
         labels = [generate_file(seed, i, n, str(out)) for i, n in enumerate(names)]
@@ -381,12 +417,68 @@ def generate_corpus(
     return CorpusSummary(out, seed, len(names), by_subset)
 
 
+_VERDICTS = ("HUMAN", "MACHINE", "NOTSURE")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _label_problem(label: Any) -> str | None:
+    """What is wrong with one label (a line of ``labels.jsonl``), or None.
+
+    Required: ``file`` (a WAV's name, relative to the corpus), ``subset`` (a name),
+    ``truth`` (one of :data:`EXPECTED`) and ``expected`` (HUMAN, MACHINE or NOTSURE).
+    Optional, checked when present: ``seed`` (a whole number, 0 or more),
+    ``first_utterance`` ([onset_ms, end_ms]) and ``beep`` (an object with ``onset_ms``).
+    """
+    if not isinstance(label, dict):
+        return f"a label is a JSON object, not {type(label).__name__}"
+    missing = [k for k in ("file", "subset", "truth", "expected") if k not in label]
+    if missing:
+        return f"missing {', '.join(missing)} (a label needs file, subset, truth and expected)"
+    file = label["file"]
+    if not isinstance(file, str) or not file.strip():
+        return f"file must be a file name (a non-empty string), not {file!r}"
+    if Path(file).is_absolute() or ".." in Path(file).parts:
+        return f"file {file!r} must be a path inside the corpus directory"
+    subset = label["subset"]
+    if not isinstance(subset, str) or not subset.strip():
+        return f"subset must be a name (a non-empty string), not {subset!r}"
+    truth = label["truth"]
+    if not isinstance(truth, str) or truth not in EXPECTED:
+        return f"truth {truth!r} is not one of {', '.join(EXPECTED)}"
+    expected = label["expected"]
+    if not isinstance(expected, str) or expected not in _VERDICTS:
+        return f"expected {expected!r} is not one of {', '.join(_VERDICTS)}"
+    seed = label.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        return f"seed must be a whole number, 0 or more, or null, not {seed!r}"
+    utterance = label.get("first_utterance")
+    if utterance is not None and not (
+        isinstance(utterance, list) and len(utterance) == 2 and all(map(_is_number, utterance))
+    ):
+        return f"first_utterance must be [onset_ms, end_ms] or null, not {utterance!r}"
+    beep = label.get("beep")
+    if beep is not None and not (isinstance(beep, dict) and _is_number(beep.get("onset_ms"))):
+        return f"beep must be an object with a number onset_ms, or null, not {beep!r}"
+    return None
+
+
 def read_labels(corpus_dir: str | Path) -> list[dict[str, Any]]:
+    """The labels of a corpus, one per line of ``labels.jsonl`` (UTF-8 JSON objects; blank
+    lines are skipped). :class:`CorpusError` names the file, the line and what is wrong, and
+    refuses a corpus without a label."""
     path = Path(corpus_dir) / LABELS
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise CorpusError(f"{path}: cannot read the labels ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        line = _line_of(e.object, e.start)
+        raise CorpusError(
+            f"{path}:{line}: not UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start})"
+        ) from None
     labels = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -395,10 +487,18 @@ def read_labels(corpus_dir: str | Path) -> list[dict[str, Any]]:
             label = json.loads(line)
         except json.JSONDecodeError as e:
             raise CorpusError(f"{path}:{n}: not JSON ({e.msg})") from None
-        if not isinstance(label, dict) or not {"file", "subset", "expected"} <= set(label):
-            raise CorpusError(f"{path}:{n}: a label needs file, subset and expected")
+        problem = _label_problem(label)
+        if problem is not None:
+            raise CorpusError(f"{path}:{n}: {problem}")
         labels.append(label)
+    if not labels:
+        raise CorpusError(f"{path}: no labels (an empty corpus; nothing to evaluate)")
     return labels
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of ``offset`` in ``data``."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def checksums(corpus_dir: str | Path) -> dict[str, str]:

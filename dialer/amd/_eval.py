@@ -54,8 +54,18 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank]
 
 
+def _position_ms(ms: Any) -> Any:
+    """A position in the file as reported: never before its start (the detector may date a
+    tone's onset a few ms before the frame it heard it in, which for a tone from the very
+    first sample is before the file)."""
+    return max(0, ms) if isinstance(ms, int | float) else ms
+
+
 def run_detector(detector: Any, samples: Any) -> dict[str, Any]:
-    """Feed a whole recording in 20 ms frames, then :meth:`finish`; the outcome as a dict."""
+    """Feed a whole recording in 20 ms frames, then :meth:`finish`; the outcome as a dict.
+
+    Positions (``*_ms``) are from the start of the recording, at least 0.
+    """
     for frame in frames_of(samples):
         detector.feed(frame)
         if detector.done:
@@ -63,12 +73,17 @@ def run_detector(detector: Any, samples: Any) -> dict[str, Any]:
     verdict = detector.finish()
     cue = detector.cue
     beep_ms = cue.beep_ms if cue is not None and cue.beep_ms is not None else verdict.beep_ms
+    cue_dict = None
+    if cue is not None:
+        cue_dict = {
+            k: _position_ms(v) if k.endswith("_ms") else v for k, v in cue.as_dict().items()
+        }
     return {
         "verdict": str(verdict.status),
         "cause": verdict.cause,
-        "decision_ms": verdict.decision_ms,
-        "beep_ms": beep_ms,
-        "cue": cue.as_dict() if cue is not None else None,
+        "decision_ms": _position_ms(verdict.decision_ms),
+        "beep_ms": _position_ms(beep_ms),
+        "cue": cue_dict,
     }
 
 

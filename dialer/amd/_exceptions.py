@@ -12,7 +12,9 @@ class AmdSettingsError(AmdError, ValueError):
 
 
 class WavError(AmdError):
-    """A file cannot be read as PCM audio (not a WAV, not PCM, empty, truncated)."""
+    """A file cannot be read as PCM audio: not a WAV, not PCM, a corrupt header or chunk, a
+    sample rate outside 4-384 kHz, no audio frames, or truncated (a chunk, the data chunk
+    included, that declares more bytes than the file holds: refused, never decoded in part)."""
 
 
 class CorpusError(AmdError):

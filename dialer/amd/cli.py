@@ -11,7 +11,7 @@ from typing import Any
 from dialer.amd._corpus import DEV_SEEDS, SUBSET_NAMES, TEST_SEEDS, generate_corpus, seed_range
 from dialer.amd._eval import DETECTORS, evaluate, make_detector, run_detector
 from dialer.amd._exceptions import AmdError
-from dialer.amd._wav import read_wav_8k
+from dialer.amd._wav import MAX_DECODE_S, MAX_RATE_HZ, MIN_RATE_HZ, read_wav
 
 _SEEDS_HELP = (
     f"development seeds {DEV_SEEDS.start}-{DEV_SEEDS.stop - 1} (tune on these), "
@@ -94,7 +94,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     try:
-        samples = read_wav_8k(args.file)
+        samples, decoded = read_wav(args.file)
     except AmdError as e:
         return _fail("classify", e)
     outcome = run_detector(make_detector(args.detector), samples)
@@ -108,11 +108,23 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 "decision_ms": outcome["decision_ms"],
                 "beep_ms": outcome["beep_ms"],
                 "duration_ms": len(samples) // 8,
+                "file_duration_ms": decoded.file_ms,
+                "capped_at_ms": MAX_DECODE_S * 1000 if decoded.capped else None,
                 "cue": outcome["cue"],
             }
         )
     )
     return 0
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -142,7 +154,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     c.add_argument("out_dir", type=Path)
-    c.add_argument("--seed", type=int, required=True, help=_SEEDS_HELP)
+    c.add_argument("--seed", type=_non_negative, required=True, help=_SEEDS_HELP)
     c.add_argument("--count", type=_positive, default=200, help="number of files (200)")
     c.add_argument(
         "--subsets",
@@ -176,9 +188,11 @@ def register(subparsers: Any) -> None:
         "classify",
         help="print one verdict as JSON for a WAV file",
         description=(
-            "Classify a PCM WAV (any rate, resampled to 8 kHz). Prints verdict, cause and "
-            "decision_ms (from the start of the file); a recording that ends undecided is "
-            "taken as followed by silence."
+            f"Classify a PCM WAV ({MIN_RATE_HZ}-{MAX_RATE_HZ} Hz, resampled to 8 kHz; plain "
+            "or WAVE_FORMAT_EXTENSIBLE). Prints verdict, cause and decision_ms (from the start "
+            "of the file); a recording that ends undecided is taken as followed by silence. "
+            f"Only the first {MAX_DECODE_S} s are analysed (capped_at_ms says when a file was "
+            "longer); a truncated file is refused."
         ),
     )
     k.add_argument("file", type=Path)

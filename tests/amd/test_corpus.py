@@ -87,3 +87,92 @@ def test_the_labels_describe_the_audio(small_corpus: Path) -> None:
             out = run_detector(AmdDetector(), x)
             if out["verdict"] == "MACHINE":
                 assert out["beep_ms"] == pytest.approx(beep["onset_ms"], abs=150)
+
+
+# -- labels.jsonl: what a label must hold, line numbers in every message ------------------------
+_GOOD = '{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN"}'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"file": "a.wav", "subset": "x", "expected": "HUMAN"}', ":2: missing truth"),
+        ('{"file": 5, "subset": "x", "truth": "human", "expected": "HUMAN"}', ":2: file must be"),
+        ('{"file": "a.wav", "subset": ["x"], "truth": "human", "expected": "HUMAN"}', ":2: subset"),
+        ('{"file": "a.wav", "subset": "x", "truth": "human", "expected": "BANANA"}',
+         ":2: expected 'BANANA' is not one of HUMAN, MACHINE, NOTSURE"),
+        ('{"file": "a.wav", "subset": "x", "truth": "banana", "expected": "HUMAN"}',
+         ":2: truth 'banana'"),
+        ('{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN", "seed": [1]}',
+         ":2: seed must be"),
+        ('{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN", "seed": -1}',
+         ":2: seed must be"),
+        ('{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN", '
+         '"first_utterance": "abc"}', ":2: first_utterance"),
+        ('{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN", '
+         '"beep": {"hz": 1}}', ":2: beep"),
+        ('{"file": "../a.wav", "subset": "x", "truth": "human", "expected": "HUMAN"}',
+         ":2: file '../a.wav' must be a path inside"),
+        ("[1, 2]", ":2: a label is a JSON object, not list"),
+        ("not json", ":2: not JSON"),
+    ],
+)  # fmt: skip
+def test_bad_labels_are_named_with_their_line(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "labels.jsonl").write_text(_GOOD + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        read_labels(tmp_path)
+
+
+def test_labels_that_are_not_utf8_or_empty_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "labels.jsonl").write_bytes(_GOOD.encode() + b"\n\xff\xfe garbage\n")
+    with pytest.raises(CorpusError, match=r"labels.jsonl:2: not UTF-8 \(byte 0xff"):
+        read_labels(tmp_path)
+    (tmp_path / "labels.jsonl").write_text("\n\n")
+    with pytest.raises(CorpusError, match="no labels"):
+        read_labels(tmp_path)
+    (tmp_path / "labels.jsonl").write_text(_GOOD + "\n")
+    assert read_labels(tmp_path) == [json.loads(_GOOD)]
+
+
+# -- generate_corpus: a bad seed or out_dir is refused before anything is created ----------------
+@pytest.fixture
+def no_tools_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dialer.amd._corpus as corpus
+
+    monkeypatch.setattr(corpus, "tool_versions", lambda: {"espeak-ng": "x", "sox": "x"})
+
+
+@pytest.mark.usefixtures("no_tools_needed")
+def test_a_negative_seed_or_a_file_as_out_dir_is_a_corpus_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="seed -5: must be a whole number, 0 or more"):
+        generate_corpus(tmp_path / "new", seed=-5, count=1)
+    assert not (tmp_path / "new").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(CorpusError, match="exists and is not a directory"):
+        generate_corpus(afile, seed=5, count=1)
+    with pytest.raises(CorpusError, match=f"{afile} is not a directory"):
+        generate_corpus(afile / "sub", seed=5, count=1)
+
+
+@pytest.mark.usefixtures("no_tools_needed")
+def test_an_unwritable_out_dir_is_a_corpus_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode)
+    )
+    with pytest.raises(CorpusError, match="permission denied"):
+        generate_corpus(tmp_path / "c", seed=5, count=1)
+    assert not (tmp_path / "c").exists()
+    monkeypatch.setattr(os, "access", real_access)
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(CorpusError, match=r"cannot write the corpus \(Permission denied\)"):
+        generate_corpus(tmp_path / "c", seed=5, count=1)

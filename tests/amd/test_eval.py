@@ -142,3 +142,93 @@ def test_corpus_command_writes_a_corpus(tmp_path: Path) -> None:
     bad = puente("amd", "corpus", str(tmp_path / "d"), "--seed", "5", "--count", "0")
     assert bad.returncode == 2
     assert "must be positive" in bad.stderr
+
+
+def _tone_from_the_first_sample(seconds: float = 1.0, hz: float = 1000.0) -> np.ndarray:
+    t = np.arange(int(8000 * seconds)) / 8000
+    return (8000 * np.sin(2 * np.pi * hz * t)).astype("<i2")
+
+
+def test_no_position_is_reported_before_the_start_of_the_file() -> None:
+    for hz in (440.0, 1000.0):
+        out = run_detector(AmdDetector(), _tone_from_the_first_sample(hz=hz))
+        assert out["beep_ms"] is not None
+        assert out["beep_ms"] >= 0
+        assert out["decision_ms"] >= 0
+        cue = out["cue"] or {}
+        assert all(v >= 0 for k, v in cue.items() if k.endswith("_ms") and v is not None)
+
+
+def test_classify_reads_extensible_pcm_and_says_what_it_analysed(tmp_path: Path) -> None:
+    from tests.amd.test_wav import extensible_wav
+
+    x = _tone_from_the_first_sample(hz=440.0)
+    stereo = np.stack([x, x], axis=1).reshape(-1)
+    path = tmp_path / "sox-stereo.wav"
+    path.write_bytes(extensible_wav(stereo.tobytes(), 8000, 2, 2))
+    out = puente("amd", "classify", str(path))
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["verdict"] == "MACHINE"
+    assert got["beep_ms"] >= 0
+    assert got["cue"]["beep_ms"] >= 0
+    assert got["duration_ms"] == got["file_duration_ms"] == 1000
+    assert got["capped_at_ms"] is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"RIFF\xa4\x3e\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00\x80>",
+         "'fmt' chunk at byte 12"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt \xff\xff\xff\xff" + bytes(16), "declares 4294967295"),
+    ],
+)  # fmt: skip
+def test_classify_explains_a_truncated_or_corrupt_header(
+    tmp_path: Path, data: bytes, message: str
+) -> None:
+    path = tmp_path / "call.wav"
+    path.write_bytes(data)
+    out = puente("amd", "classify", str(path))
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "()" not in out.stderr
+
+
+def test_eval_explains_bad_labels_and_refuses_an_empty_corpus(tmp_path: Path) -> None:
+    (tmp_path / "labels.jsonl").write_text(
+        '{"file": "a.wav", "subset": "x", "truth": "human", "expected": "HUMAN"}\n'
+        '{"file": "b.wav", "subset": "x", "expected": "HUMAN"}\n'
+    )
+    out = puente("amd", "eval", str(tmp_path), "--json", "--jobs", "1")
+    assert out.returncode == 2
+    assert "labels.jsonl:2: missing truth" in out.stderr
+    assert "Traceback" not in out.stderr
+    (tmp_path / "labels.jsonl").write_text("\n")
+    out = puente("amd", "eval", str(tmp_path), "--json", "--jobs", "1")
+    assert out.returncode == 2
+    assert "no labels" in out.stderr
+    assert out.stdout == ""
+
+
+def test_corpus_command_refuses_a_bad_seed_or_out_dir_before_creating_anything(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "new"
+    out = puente("amd", "corpus", str(target), "--seed", "-5", "--count", "1")
+    assert out.returncode == 2
+    assert "--seed: must be 0 or more: -5" in out.stderr
+    assert not target.exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for where, message in (
+        (afile, "exists and is not a directory"),
+        (afile / "sub", f"{afile} is not a directory"),
+    ):
+        out = puente("amd", "corpus", str(where), "--seed", "5", "--count", "1", "--jobs", "1")
+        if "not installed" in out.stderr or "espeak-ng" in out.stderr.split(":")[-1]:
+            pytest.skip("espeak-ng or sox not installed")
+        assert out.returncode == 2, out.stdout
+        assert message in out.stderr
+        assert "Traceback" not in out.stderr

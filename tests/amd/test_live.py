@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from dialer.amd import AmdStatus, AmdVerdict, LiveAmdSettings, queue_timeout_s
-from pbx.audiosocket import encode_audio_frame, encode_uuid_frame
+from pbx.audiosocket import encode_audio_frame, encode_dtmf_frame, encode_uuid_frame
 from pbx.sim import CalleeModel, ModelFile
 from pbx.sim._audio import render, timeline
 from tests.amd._live import (
@@ -356,4 +356,32 @@ async def test_drain_waits_for_the_calls_under_analysis() -> None:
         async with asyncio.timeout(CAP_S):
             await f.amd.drain()
         assert f.ami.setvars[channel]["AMDSTATUS"] == "NOTSURE"  # set before drain returned
+        writer.close()
+
+
+@pytest.mark.parametrize("kind", ["error", "dtmf"])
+async def test_dtmf_and_asterisk_error_frames_do_not_overload_the_call(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """400 non-audio frames (over the server's queue of 250) among the audio, as Asterisk
+    sends them over a second: drained, DTMF ignored, the first error logged once."""
+    other = b"\xff\x00\x01\x03" if kind == "error" else encode_dtmf_frame("5")
+    async with raw_floor() as f:
+        call_uuid, channel, reader, writer = await _start_call(f)
+        with caplog.at_level(logging.INFO):
+            for _ in range(40):
+                writer.write(encode_audio_frame(bytes(320)) + other * 10)
+                await asyncio.sleep(0.02)
+            data = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "NOTSURE"
+        assert "frames behind" not in caplog.text
+        errors = [r for r in caplog.records if "AudioSocket error frame" in r.getMessage()]
+        if kind == "error":
+            assert len(errors) == 1
+            assert errors[0].levelno == logging.WARNING
+            assert str(call_uuid) in errors[0].getMessage()
+            assert f.amd.faults["asterisk_error"] == 1
+        else:
+            assert not errors
         writer.close()

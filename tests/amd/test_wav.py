@@ -89,3 +89,126 @@ def test_bad_files_raise_a_clear_error(tmp_path: Path, data: bytes, message: str
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(WavError, match="cannot read"):
         read_wav_8k(tmp_path / "nope.wav")
+
+
+# -- WAVE_FORMAT_EXTENSIBLE, chunk sizes, rates, truncation -------------------------------------
+_PCM_GUID = bytes.fromhex("0100000000001000800000aa00389b71")
+_FLOAT_GUID = bytes.fromhex("0300000000001000800000aa00389b71")
+
+
+def riff(*chunks: tuple[bytes, bytes]) -> bytes:
+    body = b"WAVE" + b"".join(
+        c + struct.pack("<I", len(d)) + d + b"\0" * (len(d) & 1) for c, d in chunks
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def extensible_wav(
+    raw: bytes, rate: int, width: int, channels: int, guid: bytes = _PCM_GUID
+) -> bytes:
+    """What sox writes for stereo, 24 and 32 bits: format tag 0xFFFE with a SubFormat GUID."""
+    block = width * channels
+    fmt = struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * block, block, 8 * width)
+    fmt += struct.pack("<HHI", 22, 8 * width, (1 << channels) - 1) + guid
+    return riff((b"fmt ", fmt), (b"fact", struct.pack("<I", len(raw) // block)), (b"data", raw))
+
+
+def pcm_fmt(rate: int = 8000, channels: int = 1, width: int = 2) -> bytes:
+    block = width * channels
+    return struct.pack("<HHIIHH", 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, 8 * width)
+
+
+def test_extensible_pcm_is_read_as_the_same_pcm() -> None:
+    x16 = (np.sin(np.arange(1600) / 5) * 16000).astype("<i2")
+    stereo = np.stack([x16, x16], axis=1).reshape(-1)
+    plain = decode_wav(wav_bytes(stereo, 8000, channels=2))
+    ext = decode_wav(extensible_wav(stereo.tobytes(), 8000, 2, 2))
+    assert ext[1] == plain[1] == 8000
+    assert np.array_equal(ext[0], plain[0])
+    s24 = np.ascontiguousarray(
+        (x16.astype(np.int32) << 8).astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]
+    ).tobytes()
+    x24, _ = decode_wav(extensible_wav(s24, 8000, 3, 1))
+    assert np.array_equal(x24, x16)
+    six = np.repeat(x16, 6)  # six channels, as `sox -c 6` writes them
+    x6, _ = decode_wav(extensible_wav(six.tobytes(), 8000, 2, 6))
+    assert np.array_equal(x6, x16)
+
+
+def test_extensible_float_is_not_pcm() -> None:
+    data = extensible_wav(np.zeros(800, dtype="<f4").tobytes(), 8000, 4, 1, _FLOAT_GUID)
+    with pytest.raises(WavError, match=r"not PCM audio \(IEEE float, extensible\)"):
+        decode_wav(data)
+
+
+_TONE = np.zeros(8000, dtype="<i2").tobytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # A chunk that claims more than the file holds: named, never a RuntimeError.
+        (
+            riff((b"fmt ", pcm_fmt()), (b"data", _TONE)).replace(b"\x10\0\0\0", b"\xff" * 4, 1),
+            r"corrupt or truncated 'fmt' chunk at byte 12: it declares 4294967295 bytes",
+        ),
+        (
+            riff((b"LIST", b"INFOxxxx"), (b"fmt ", pcm_fmt()), (b"data", _TONE)).replace(
+                b"LIST\x08\0\0\0", b"LIST\xf0\xff\xff\x7f"
+            ),
+            r"corrupt or truncated 'LIST' chunk at byte 12",
+        ),
+        # Truncated: in the header, in the data, or a data size far over the file's.
+        (riff((b"fmt ", pcm_fmt()), (b"data", _TONE))[:30], r"'fmt' chunk at byte 12: .* 10 are"),
+        (
+            riff((b"fmt ", pcm_fmt()), (b"data", _TONE))[:5045],
+            r"truncated: the data chunk declares 16000 bytes but only 5001",
+        ),
+        (
+            riff((b"fmt ", pcm_fmt()), (b"data", _TONE)).replace(
+                b"data\x80\x3e\0\0", b"data\xf0\xff\xff\xff"
+            ),
+            r"truncated: the data chunk declares 4294967280 bytes",
+        ),
+        (riff((b"fmt ", pcm_fmt()), (b"data", _TONE))[:38], r"truncated: the file ends at byte 38"),
+        (riff((b"fmt ", pcm_fmt()[:8]), (b"data", _TONE)), r"corrupt fmt chunk \(8 bytes"),
+        (riff((b"fmt ", pcm_fmt())), "no data chunk"),
+        (riff((b"data", _TONE), (b"fmt ", pcm_fmt())), "data chunk before the fmt chunk"),
+        # Rates nothing real has.
+        (riff((b"fmt ", pcm_fmt(rate=1)), (b"data", _TONE)), r"sample rate 1 Hz is outside"),
+        (
+            riff((b"fmt ", pcm_fmt(rate=0xFFFFFFFF)), (b"data", _TONE)),
+            r"sample rate 4294967295 Hz is outside 4000-384000 Hz",
+        ),
+        (riff((b"fmt ", pcm_fmt(channels=0)), (b"data", _TONE)), r"0 channels"),
+    ],
+)
+def test_corrupt_and_truncated_files_are_named(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "bad.wav"
+    path.write_bytes(data)
+    with pytest.raises(WavError, match=message) as info:
+        read_wav_8k(path)
+    assert str(path) in str(info.value)
+    assert "()" not in str(info.value)
+
+
+def test_a_corrupt_list_chunk_is_reported_not_a_missing_fmt(tmp_path: Path) -> None:
+    data = riff((b"LIST", b"INFOxxxx"), (b"fmt ", pcm_fmt()), (b"data", _TONE))
+    assert len(decode_wav(data)[0]) == 8000  # a sound LIST chunk is skipped
+    bad = data.replace(b"LIST\x08\0\0\0", b"LIST\xff\xff\xff\xff")
+    with pytest.raises(WavError, match="LIST") as info:
+        decode_wav(bad)
+    assert "no fmt chunk" not in str(info.value)
+
+
+def test_only_the_first_minute_is_decoded() -> None:
+    from dialer.amd._wav import MAX_DECODE_S, decode_wav_full
+
+    long = wav_bytes(np.ones(8000 * (MAX_DECODE_S + 2), dtype="<i2"), 8000)
+    d = decode_wav_full(long)
+    assert len(d.samples) == 8000 * MAX_DECODE_S
+    assert d.capped
+    assert d.file_ms == 1000 * (MAX_DECODE_S + 2)
+    short = decode_wav_full(wav_bytes(np.ones(8000, dtype="<i2"), 8000))
+    assert not short.capped
+    assert short.file_ms == 1000
