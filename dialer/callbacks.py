@@ -2,7 +2,9 @@
 or through the API).
 
 - :func:`schedule_callback` writes the callback and makes the debt's open leads due at its time
-  (``ready``, ``next_try_at = due_at``), in the caller's transaction. A lead that is in a call
+  (``ready``, ``next_try_at = due_at``), and the lead of the call that asked for it even when
+  that call has ended it (an agent's disposition comes in wrap-up), in the caller's
+  transaction. A lead that is in a call
   (or claimed) right now is left alone; when that call ends, the lead comes back due at the
   callback's time at the latest (the ``leads_callback_return`` trigger, migration 0004), even
   if an agent's call would have ended it.
@@ -68,7 +70,8 @@ WITH ok AS (
            OR EXISTS (SELECT 1 FROM phone_numbers n WHERE n.id = $3 AND n.person_id = $2))
 ), due AS (
     UPDATE leads l SET state = 'ready', next_try_at = $4
-    FROM ok WHERE l.debt_id = ok.id AND l.state IN ('ready', 'waiting')
+    FROM ok WHERE l.debt_id = ok.id
+      AND (l.state IN ('ready', 'waiting') OR (l.id = $7 AND l.state IN ('done', 'cancelled')))
     RETURNING l.id
 )
 INSERT INTO callbacks (lead_id, person_id, debt_id, phone_id, due_at, source, requested_by)
@@ -114,19 +117,24 @@ async def schedule_callback(
     due_at: datetime,
     source: str,
     requested_by: str | None = None,
+    lead_id: int | None = None,
 ) -> int:
     """Promise a call back about ``debt_id`` at ``due_at``; the new callback's id.
 
     In the caller's transaction (run it in one with whatever asked for it: the IVR's session,
     the agent's disposition). Raises :class:`CallbackError` for an unknown source, a time
     without a zone, a debt that is not the person's or a number that is not theirs.
+
+    ``lead_id``: the lead of the call that asked for it (an agent's disposition in wrap-up).
+    That call's end has usually finished it already (``done``): it is made due again at the
+    callback's time, else the callback would wait for a lead of its debt that never comes.
     """
     if source not in SOURCES:
         raise CallbackError(f"callback source must be one of {SOURCES}, got {source!r}")
     if due_at.tzinfo is None or due_at.utcoffset() is None:
         raise CallbackError(f"callback due_at must carry a time zone, got {due_at!r}")
     callback_id = await conn.fetchval(
-        _SCHEDULE, debt_id, person_id, phone_id, due_at, source, requested_by
+        _SCHEDULE, debt_id, person_id, phone_id, due_at, source, requested_by, lead_id
     )
     if callback_id is None:
         what = f"debt {debt_id}" + (f" or number {phone_id}" if phone_id is not None else "")

@@ -178,6 +178,16 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 MAX_RETRY_S = 366 * 86400
 #: Priority weights are relative; past this a weight is a mistake (and 10**400 overflows).
 MAX_PRIORITY_WEIGHT = 1e6
+#: The most lines one campaign may hold open: past it a number is a typo, and an agentless
+#: campaign (no agents to pace by) would claim and dial that many leads at once.
+MAX_LINES = 10_000
+#: ``trunk``: an Asterisk channel technology, optionally ``/`` and the endpoint. The dialer
+#: dials ``<tech>/<number>@<endpoint>`` in the Originate's ``Channel`` header: a CR or LF there
+#: is refused by the AMI encoder (every dial then fails, its fate unknown), and a space, ``@``,
+#: ``/`` or ``,`` in the endpoint makes a channel Asterisk cannot dial.
+_TRUNK = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?$")
+#: ``caller_id`` goes to the Originate's ``CallerID`` header: one line of printable text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class CampaignError(ValueError):
@@ -293,6 +303,20 @@ class Campaign:
         code = r["code"]
         where = f"campaign {code!r}"
         settings = _json(r["settings"], f"{where}: settings")
+        trunk = r["trunk"]
+        if not isinstance(trunk, str) or not _TRUNK.match(trunk):
+            raise CampaignError(
+                f"{where}: trunk must be an Asterisk channel technology and endpoint like "
+                f"'PJSIP/trunk' (letters, digits and _ . : + = ~ -), got {_short(trunk)}"
+            )
+        caller_id = r["caller_id"]
+        if caller_id is not None and (
+            not isinstance(caller_id, str) or _CONTROL.search(caller_id) or len(caller_id) > 64
+        ):
+            raise CampaignError(
+                f"{where}: caller_id must be one line of at most 64 printable characters, "
+                f"like '\"Name\" <+15550100000>', got {_short(caller_id)}"
+            )
         if r["mode"] not in MODES:
             raise CampaignError(f"{where}: mode {r['mode']!r} is not one of {MODES}")
         if r["mode"] == "agentless" and not r["agentless_flow"]:
@@ -305,8 +329,15 @@ class Campaign:
         if language not in ("es", "en"):
             raise CampaignError(f"{where}: settings.language must be 'es' or 'en'")
         max_lines = settings.get("max_lines", 200)
-        if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 0:
-            raise CampaignError(f"{where}: settings.max_lines must be an integer >= 0")
+        if (
+            not isinstance(max_lines, int)
+            or isinstance(max_lines, bool)
+            or not 0 <= max_lines <= MAX_LINES
+        ):
+            raise CampaignError(
+                f"{where}: settings.max_lines must be an integer from 0 to {MAX_LINES}, "
+                f"got {_short(max_lines)}"
+            )
         wrapup = settings.get("queue_wrapup_s", DEFAULT_QUEUE_WRAPUP_S)
         if (
             not isinstance(wrapup, int | float)

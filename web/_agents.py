@@ -89,6 +89,13 @@ DISPOSITIONS: dict[str, bool] = {
     "other": False,
 }
 RIGHT_PARTY_CODES = tuple(code for code, rpc in DISPOSITIONS.items() if rpc)
+# Codes after which nobody may be called back (a callback_at with them is refused): the lead
+# would be made due and dialed at that time.
+NO_CALLBACK: dict[str, str] = {
+    "cease_request": "the debtor asked not to be contacted",
+    "deceased": "the debtor is deceased",
+    "wrong_party": "the number is not the debtor's",
+}
 SETTABLE_STATES = ("ready", "paused", "logged_out")
 MAX_CALLBACK_DAYS = 90
 
@@ -529,12 +536,16 @@ async def record_disposition(call: ApiCall) -> Any:
     callback_at = parse_time(b["callback_at"]) if "callback_at" in b else None
     if b["code"] == "callback" and callback_at is None:
         raise Invalid("callback_at: a callback needs its time", "callback_at")
+    if callback_at is not None and b["code"] in NO_CALLBACK:
+        raise Invalid(f"callback_at: no callback with {b['code']}: {NO_CALLBACK[b['code']]}",
+                      "callback_at")  # fmt: skip
     if callback_at is not None and not now < callback_at <= now + timedelta(MAX_CALLBACK_DAYS):
         raise Invalid(f"callback_at: must be in the next {MAX_CALLBACK_DAYS} days",
                       "callback_at")  # fmt: skip
     async with call.pool.acquire() as conn, conn.transaction():
         attempt = await conn.fetchrow(
-            "SELECT id, agent_id, person_id, debt_id, phone_id FROM call_attempts WHERE id = $1",
+            "SELECT id, agent_id, person_id, debt_id, phone_id, lead_id FROM call_attempts"
+            " WHERE id = $1",
             attempt_id,
         )
         if attempt is None:
@@ -569,6 +580,7 @@ async def record_disposition(call: ApiCall) -> Any:
                     due_at=callback_at,
                     source="agent" if call.user.is_agent else "api",
                     requested_by=call.user.username,
+                    lead_id=attempt["lead_id"],  # (ended by the call, usually: made due again)
                 )
             except CallbackError as e:
                 raise Invalid(f"callback_at: {e}", "callback_at") from None

@@ -39,7 +39,9 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
     "creditor": {**CODE, "description": "the creditor's code"},
     "mode": {"type": "string", "enum": list(MODES)},
-    "queue_name": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+    # (not an agent's own preview queue, preview-<agent code>: that agent's logout and its
+    # preview calls would take it out of, and send calls to, the campaign's queue)
+    "queue_name": {"type": "string", "pattern": r"^(?!preview-)[A-Za-z0-9_.-]{1,64}$"},
     "trunk": {"type": "string", "minLength": 1, "maxLength": 128},
     "caller_id": {"type": ["string", "null"], "maxLength": 64},
     "compliance_packs": {

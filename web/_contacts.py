@@ -89,6 +89,13 @@ async def create_block(call: ApiCall) -> Any:
     person_id, debt_id = b.get("person_id"), b.get("debt_id")
     if b.get("e164") is None and person_id is None and debt_id is None:
         raise Invalid("e164: give a number, a person_id or a debt_id", "e164")
+    now = call.now()
+    effective_at = parse_time(b["effective_at"]) if "effective_at" in b else now
+    if effective_at > now + FUTURE_SLACK:
+        # (a do-not-call or cease dated ahead was stored, and did nothing until then: the
+        # debtor who said "stop calling me" went on being called)
+        raise Invalid("effective_at: a block takes effect when it is recorded; it may be dated "
+                      "back, not ahead", "effective_at")  # fmt: skip
     async with call.pool.acquire() as conn, conn.transaction():
         if debt_id is not None:
             owner = await conn.fetchval("SELECT person_id FROM debts WHERE id = $1", debt_id)
@@ -112,7 +119,7 @@ async def create_block(call: ApiCall) -> Any:
             b.get("channel", "all"),
             f"web:{call.user.username}",
             b.get("reason"),
-            parse_time(b["effective_at"]) if "effective_at" in b else call.now(),
+            effective_at,
         )
         await audit(conn, call.user.username, f"block.{b['kind']}", f"block:{row['id']}",
                     {"e164": mask_number(b.get("e164")) if b.get("e164") else None,

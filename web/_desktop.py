@@ -281,12 +281,20 @@ async def _preview_ask(call: ApiCall) -> Any:
     member = await _member(call.request.app, user.agent_id)
     pool = call.request.app[POOL]
     campaign = await pool.fetchrow(
-        "SELECT id, mode FROM campaigns WHERE code = $1", call.body["campaign"]
+        "SELECT id, mode, state FROM campaigns WHERE code = $1", call.body["campaign"]
     )
     if campaign is None:
         raise NotFound("no such campaign", field="campaign")
     if campaign["mode"] != "preview":
         raise Invalid("the campaign is not in preview mode", field="campaign")
+    if campaign["state"] != "running":
+        # Only a running campaign's pacer serves requests: one asked of another stayed
+        # 'wanted' for ever, and kept the agent from asking anywhere else.
+        raise Conflict(f"the campaign is {campaign['state']}: ask when it is running",
+                       field="campaign")  # fmt: skip
+    # A request still waiting in a campaign that has stopped, paused or left preview mode
+    # since is never served: closed, so the agent can ask again.
+    await pool.execute(_CLOSE_STALE, user.agent_id)
     queue = preview_queue(user.agent_code or "")
     await apply_queue_steps(
         call.request.app[HUB].ami(),
@@ -321,6 +329,15 @@ async def _preview_get(call: ApiCall) -> Any:
     if row["state"] == "offered" and row["attempt_id"]:
         out["pop"] = await screen_pop(app[POOL], row["attempt_id"], app[CLOCK]().date())
     return out
+
+
+_CLOSE_STALE = """
+UPDATE preview_requests r SET state = 'closed', updated_at = now(),
+       note = 'the campaign is no longer running in preview mode'
+FROM campaigns c
+WHERE r.agent_id = $1 AND r.state = 'wanted' AND c.id = r.campaign_id
+  AND (c.state <> 'running' OR c.mode <> 'preview')
+"""
 
 
 def _preview_decide(to: str) -> Any:

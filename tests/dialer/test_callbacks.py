@@ -389,8 +389,9 @@ async def test_scheduling_finds_the_debts_leads_by_their_index(db_pool, campaign
     await bulk_leads(db_pool, cid, 20_000)
     lead = await lowest_lead(db_pool, cid)
     plan = await generic_plan(
-        db_pool, _SCHEDULE, "bigint, bigint, bigint, timestamptz, text, text",
+        db_pool, _SCHEDULE, "bigint, bigint, bigint, timestamptz, text, text, bigint",
         lead["debt_id"], lead["person_id"], None, NOON + timedelta(hours=1), "agent", "agent7",
+        lead["id"],
     )  # fmt: skip
     nodes = scans(plan["Plan"])
     on_leads = [s for s in nodes if s[1] == "leads" and "Scan" in s[0]]
@@ -400,3 +401,29 @@ async def test_scheduling_finds_the_debts_leads_by_their_index(db_pool, campaign
     await schedule(db_pool, lead, NOON + timedelta(hours=1))
     row = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead["id"])
     assert (row["state"], row["next_try_at"]) == ("ready", NOON + timedelta(hours=1))
+
+
+async def test_the_lead_of_the_call_that_asked_is_due_again_though_the_call_ended_it(
+    db_pool, campaign
+) -> None:
+    # An agent records the callback in wrap-up: the call's end already made its lead 'done'.
+    # Left so, the callback was never dialed (selection only claims ready leads).
+    cid, _ = campaign
+    lead = await lowest_lead(db_pool, cid)
+    await db_pool.execute("UPDATE leads SET state = 'done' WHERE id = $1", lead["id"])
+    due = NOON + timedelta(hours=3)
+    await schedule(db_pool, lead, due, source="agent", lead_id=lead["id"])
+    row = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead["id"])
+    assert (row["state"], row["next_try_at"]) == ("ready", due)
+    # Another finished lead of the debt is not: only the one named.
+    other = await db_pool.fetchval(
+        "INSERT INTO campaigns (code, name) VALUES ($1, $1) RETURNING id",
+        f"cb-{os.getpid()}-{int.from_bytes(os.urandom(3), 'big')}",
+    )
+    done = await db_pool.fetchval(
+        "INSERT INTO leads (campaign_id, person_id, debt_id, state) VALUES ($1, $2, $3, 'done')"
+        " RETURNING id",
+        other, lead["person_id"], lead["debt_id"],
+    )  # fmt: skip
+    await schedule(db_pool, lead, due, source="agent", lead_id=lead["id"])
+    assert await db_pool.fetchval("SELECT state FROM leads WHERE id = $1", done) == "done"

@@ -203,3 +203,28 @@ def test_values_past_what_the_service_can_use_are_refused_with_the_field() -> No
         with pytest.raises(CampaignError, match=r"settings\.priority") as e:
             Campaign.from_row(bad)
         assert len(str(e.value)) < 300
+
+
+def test_trunk_caller_id_and_max_lines_the_originate_cannot_carry_are_refused() -> None:
+    # A CR or LF in trunk or caller_id was accepted, and the AMI encoder then refused every
+    # Originate (header injection): each dial ended 'lost' minutes later, still counted by the
+    # ledger against the debtor's call caps. max_lines had no upper bound.
+    for over, where in (
+        ({"trunk": "PJSIP/trunk\r\nAction: Hangup"}, "trunk"),
+        ({"trunk": "PJSIP/tr unk"}, "trunk"),
+        ({"trunk": "PJSIP/a@b"}, "trunk"),
+        ({"trunk": "/trunk"}, "trunk"),
+        ({"caller_id": 'Demo\r\nX: "y"'}, "caller_id"),
+        ({"caller_id": "Demo\x00"}, "caller_id"),
+        ({"settings": '{"max_lines": 1000000000000000000000}'}, r"settings\.max_lines"),
+        ({"settings": '{"max_lines": 10001}'}, r"settings\.max_lines"),
+    ):
+        with pytest.raises(CampaignError, match=rf"campaign 'c1': {where}") as e:
+            Campaign.from_row(row(**over))
+        assert len(str(e.value)) < 300
+    ok = Campaign.from_row(
+        row(trunk="PJSIP", caller_id='"Financiera Demo" <+525500000000>',
+            settings='{"max_lines": 10000}')
+    )  # fmt: skip
+    assert (ok.trunk, ok.max_lines) == ("PJSIP", 10000)
+    assert Campaign.from_row(row(trunk="PJSIP/trunk-mx_2")).trunk == "PJSIP/trunk-mx_2"

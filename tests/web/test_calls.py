@@ -215,6 +215,41 @@ async def test_a_disposition_is_recorded_once_and_schedules_the_callback(db_pool
     assert "lunch" not in audited["details"]  # notes stay out of the audit log
 
 
+async def test_a_callback_asked_in_wrap_up_makes_the_calls_lead_due_again(db_pool) -> None:
+    # The usual order: the call ends (its lead 'done': an agent took it), then the agent
+    # records the callback. It was accepted (201) with its lead left 'done', and nothing ever
+    # dialed it: selection only claims ready leads.
+    me = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    campaign_id, _ = await campaign_row(db_pool, d.creditor_id)
+    lead_id = await db_pool.fetchval(
+        "INSERT INTO leads (campaign_id, person_id, debt_id, state) VALUES ($1, $2, $3, 'done')"
+        " RETURNING id",
+        campaign_id, d.person_id, d.debt_id,
+    )  # fmt: skip
+    call = await attempt(db_pool, d, campaign_id, agent_id=me.agent_id)
+    await db_pool.execute("UPDATE call_attempts SET lead_id = $2 WHERE id = $1::uuid", call,
+                          lead_id)  # fmt: skip
+    due = NOW + timedelta(days=1)
+    async with served(db_pool, clock=lambda: NOW) as client:
+        url = f"/api/v1/attempts/{call}/disposition"
+        for code in ("cease_request", "deceased", "wrong_party"):
+            r = await client.post(
+                url, json={"code": code, "callback_at": due.isoformat()}, headers=me.auth
+            )
+            assert r.status == 422, code
+            assert (await r.json())["field"] == "callback_at"
+        r = await client.post(
+            url, json={"code": "callback", "callback_at": due.isoformat()}, headers=me.auth
+        )
+        assert r.status == 201, await r.text()
+    lead = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead_id)
+    assert (lead["state"], lead["next_try_at"]) == ("ready", due)
+    cb = await db_pool.fetchrow("SELECT lead_id, due_at FROM callbacks WHERE debt_id = $1",
+                                d.debt_id)  # fmt: skip
+    assert (cb["lead_id"], cb["due_at"]) == (lead_id, due)
+
+
 async def test_wrong_party_marks_the_number(db_pool) -> None:
     me = await account(db_pool, "agent")
     d = await debtor(db_pool)

@@ -149,6 +149,12 @@ async def test_a_bad_campaign_names_the_field(db_pool) -> None:
         ({"ring_timeout_s": 2}, "ring_timeout_s"),
         ({"creditor": "no-such-creditor"}, "creditor"),
         ({"surprise": 1}, "surprise"),
+        # Each was accepted, and then every Originate failed (the AMI encoder refuses a CR or
+        # LF in a header): dials ended 'lost', still counted against the debtor's call caps.
+        ({"caller_id": "Demo\r\nX: y"}, "caller_id"),
+        ({"trunk": "PJSIP/tr unk\nfoo"}, "trunk"),
+        ({"settings": {"max_lines": 10**21}}, "settings.max_lines"),
+        ({"queue_name": "preview-a101"}, "queue_name"),  # agent a101's own preview queue
     ]
     async with served(db_pool) as client:
         for change, field in cases:

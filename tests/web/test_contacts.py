@@ -217,6 +217,14 @@ async def test_times_at_the_calendars_edges_are_refused_by_name(db_pool) -> None
                 r = await client.post(path, json=body, headers=agent.auth)
                 assert r.status == 422, (path, when, await r.text())
                 assert (await r.json())["field"] == field, (path, when)
+        # A block dated ahead was stored and did nothing until then (2199: never).
+        r = await client.post(
+            "/api/v1/blocks",
+            json={"kind": "dnc", "e164": d.e164, "effective_at": "2199-01-01T00:00:00+00:00"},
+            headers=agent.auth,
+        )
+        assert r.status == 422
+        assert (await r.json())["field"] == "effective_at"
         r = await client.post(
             "/api/v1/consents",
             json={**consent, "recorded_at": "0001-01-01T00:00:00Z"},

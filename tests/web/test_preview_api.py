@@ -19,8 +19,8 @@ async def test_ask_offered_pop_then_call_once(db_pool: asyncpg.Pool) -> None:
     d = await debtor(db_pool)
     preview = unique("pv")
     cid = await db_pool.fetchval(
-        "INSERT INTO campaigns (code, name, creditor_id, mode) VALUES ($1, $1, $2, 'preview')"
-        " RETURNING id",
+        "INSERT INTO campaigns (code, name, creditor_id, mode, state)"
+        " VALUES ($1, $1, $2, 'preview', 'running') RETURNING id",
         preview,
         d.creditor_id,
     )
@@ -67,3 +67,36 @@ async def test_ask_offered_pop_then_call_once(db_pool: asyncpg.Pool) -> None:
             "SELECT state FROM preview_requests WHERE id = $1", request_id
         )
         assert state == "accepted"
+
+
+async def test_asking_of_a_campaign_that_serves_no_requests(db_pool: asyncpg.Pool) -> None:
+    # A preview campaign in draft (or stopped, or paused) has no pacer serving requests: the
+    # request was accepted (200 'wanted'), never served, and every later ask, of any campaign,
+    # was a 409 (one open request per agent) with no way to withdraw it.
+    agent = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    draft, running = unique("pvd"), unique("pvr")
+    for code, state in ((draft, "draft"), (running, "running")):
+        await db_pool.execute(
+            "INSERT INTO campaigns (code, name, creditor_id, mode, state)"
+            " VALUES ($1, $1, $2, 'preview', $3)",
+            code, d.creditor_id, state,
+        )  # fmt: skip
+    ami = AppQueue.defining(f"preview-{agent.agent_code}")
+    app = create_app(db_pool, WebSettings(), extensions=[desktop_extension(ami=lambda: ami)])
+    async with TestClient(TestServer(app)) as http:
+        r = await http.post("/api/v1/agent/preview", json={"campaign": draft}, headers=agent.auth)
+        assert r.status == 409
+        body = await r.json()
+        assert body["field"] == "campaign"
+        assert "draft" in body["error"]
+        # A request left waiting when its campaign stopped is closed by the next ask.
+        r = await http.post("/api/v1/agent/preview", json={"campaign": running}, headers=agent.auth)
+        assert r.status == 200
+        first = (await r.json())["id"]
+        await db_pool.execute("UPDATE campaigns SET state = 'stopped' WHERE code = $1", running)
+        await db_pool.execute("UPDATE campaigns SET state = 'running' WHERE code = $1", draft)
+        r = await http.post("/api/v1/agent/preview", json={"campaign": draft}, headers=agent.auth)
+        assert r.status == 200, await r.text()
+        state = await db_pool.fetchval("SELECT state FROM preview_requests WHERE id = $1", first)
+        assert state == "closed"
