@@ -126,6 +126,7 @@ class _Pending:
     cause: int | None = None
     dial_status: str | None = None
     reached: bool = False  # it was dialed out (a DialEnd, or a Hangup with a cause, seen)
+    answered: bool = False  # an OriginateResponse said Success, whatever its Reason
 
 
 @dataclass
@@ -157,6 +158,9 @@ class AttemptTracker:
             reason = _int(fields.get("Reason"))
             p.reason = reason
             if reason == 4 or fields.get("Response") == "Success":
+                # Success is Asterisk's word that the call was answered, even with a Reason
+                # it never sends with it (missing, not a number, unknown): never "not placed".
+                p.answered = True
                 return [self._finish(aid, now)]
             p.failed_at = now
             if p.cause is not None:
@@ -172,7 +176,7 @@ class AttemptTracker:
         if p is None:
             return []
         if name == "DialEnd":
-            p.dial_status = fields.get("DialStatus") or p.dial_status
+            p.dial_status = _text(fields.get("DialStatus")) or p.dial_status
             p.reached = True  # dialed out (a Local channel to a missing context is not)
         elif name == "Hangup":
             p.cause = _int(fields.get("Cause"))
@@ -199,7 +203,9 @@ class AttemptTracker:
         self.done.add(aid)
         return Outcome(
             aid,
-            classify(p.reason, p.cause, p.dial_status, p.reached),
+            Disposition.ANSWERED
+            if p.answered
+            else classify(p.reason, p.cause, p.dial_status, p.reached),
             p.reason,
             p.cause,
             p.dial_status,
@@ -207,8 +213,23 @@ class AttemptTracker:
         )
 
 
+# Reasons and causes are small numbers (Q.850 causes < 128); anything else is no fact, and
+# would not fit the result's integer columns (a result that cannot be written is never final).
+_MAX_CODE = 65535
+# A DialStatus is one of a few short words; it is written with the result as text.
+_MAX_STATUS_CHARS = 32
+
+
 def _int(text: str | None) -> int | None:
     try:
-        return int(text) if text is not None else None
+        value = int(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and -_MAX_CODE <= value <= _MAX_CODE else None
+
+
+def _text(text: str | None) -> str | None:
+    """A short status word as PostgreSQL can store it (no NUL), or None."""
+    if not text:
+        return None
+    return text.replace("\x00", "")[:_MAX_STATUS_CHARS] or None

@@ -61,8 +61,8 @@ from dialer.preview import PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
 from dialer.selection import Denied, Dial, claim_and_gate
-from pbx import PbxError
-from pbx.ami import AmiClient, AmiMessage
+from pbx import LocalProtocolError, PbxError
+from pbx.ami import AmiClient, AmiMessage, NotConnected
 from puente.redact import mask_number
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class _Call:
     abandoned: bool = False
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
+    hung_up: bool = False  # its channel's Hangup came before it was known to be answered
 
 
 class _OwnConnection:
@@ -273,7 +274,7 @@ class CampaignRunner:
         now = time.monotonic()
         name = msg.name
         queue_event = name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete")
-        if queue_event and self.board.event(name, dict(msg.pairs), now):
+        if queue_event and self._board_event(name, msg.pairs, now):
             if self.agent_freed_at is None:  # the longest-waiting free agent's event
                 self.agent_freed_at = now
             self._wake.set()  # an agent is free: pace now, not at the next tick
@@ -285,7 +286,7 @@ class CampaignRunner:
             uid = f.get("Uniqueid", "")
             if name == "QueueCallerLeave":
                 self.queued_others.discard(uid)  # whoever it was (a call adopted since, too)
-            elif f.get("Queue") == self.c.queue and uid not in self.calls:
+            elif f.get("Queue") == self.c.queue and uid and uid not in self.calls:
                 self.queued_others.add(uid)
             return
         fields = dict(msg.pairs) if name in _CALL_EVENTS else None
@@ -300,13 +301,15 @@ class CampaignRunner:
         if name == "UserEvent" and fields.get("UserEvent") == "PuenteVoicemail":
             call.voicemail_left = fields.get("PLAYBACKSTATUS") == "SUCCESS"
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
-            call.amd = fields.get("AMDSTATUS")
-            if call.amd == "MACHINE":
+            first = call.amd is None  # (a duplicate verdict is not another answer)
+            call.amd = _status(fields.get("AMDSTATUS"))
+            if first and call.amd == "MACHINE":
                 self.stats.machines += 1
-            else:
+            elif first:
                 self.stats.live += 1
-                self.stats.live_delays.append(call.answered_at - call.sent_at)
-        elif name == "AgentConnect":
+                if call.answered_at is not None:  # (a verdict ahead of its answer: no delay)
+                    self.stats.live_delays.append(call.answered_at - call.sent_at)
+        elif name == "AgentConnect" and not call.connected:
             call.connected = True
             self.stats.connected += 1
             self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
@@ -321,27 +324,50 @@ class CampaignRunner:
                 call.abandoned = True
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueWait":
             call.requeued = True  # waits for an agent again: the pacer counts it as waiting
-        elif (
-            name == "Hangup" and call.answered_at is not None and fields.get("Uniqueid") == attempt
-        ):
-            if call.connected:
-                disposition = "agent"
-            elif call.amd == "MACHINE":
-                disposition = "voicemail" if call.voicemail_left else "machine"
-            elif call.abandoned:
-                disposition = "abandoned"
+        elif name == "Hangup" and fields.get("Uniqueid") == attempt:
+            if call.answered_at is not None:
+                self._answered_call_ended(attempt, call)
             else:
-                disposition = "hangup"
-            call.ending = True
-            self._finals.put_nowait((attempt, disposition, None))
+                call.hung_up = True  # its OriginateResponse may still say it was answered
+
+    def _answered_call_ended(self, attempt: str, call: _Call) -> None:
+        if call.ending:
+            return  # (a duplicate Hangup: its result is queued already)
+        if call.connected:
+            disposition = "agent"
+        elif call.amd == "MACHINE":
+            disposition = "voicemail" if call.voicemail_left else "machine"
+        elif call.abandoned:
+            disposition = "abandoned"
+        else:
+            disposition = "hangup"
+        call.ending = True
+        self._finals.put_nowait((attempt, disposition, None))
+
+    def _board_event(
+        self, name: str, pairs: list[tuple[str, str]], now: float, wall_now: float | None = None
+    ) -> bool:
+        """A queue event for the agent board; one with a field it cannot read is logged and
+        skipped (the call events it may carry still count, the other members still load)."""
+        try:
+            return self.board.event(name, dict(pairs), now, wall_now)
+        except (ValueError, TypeError, ArithmeticError) as e:
+            log.warning(
+                "dialer %s: %s with a bad field ignored by the agent board: %s",
+                self.c.code, name, e,
+            )  # fmt: skip
+            return False
 
     def _unanswered_or_answered(self, outcome: Outcome, now: float) -> None:
         call = self.calls.get(outcome.attempt_id)
         if call is None:
             return
         if outcome.disposition is Disposition.ANSWERED:
-            call.answered_at = now
-            self.stats.answered += 1
+            if call.answered_at is None:
+                call.answered_at = now
+                self.stats.answered += 1
+            if call.hung_up:  # its Hangup came first (out of order): it is over already
+                self._answered_call_ended(outcome.attempt_id, call)
             return
         call.ending = True
         self._finals.put_nowait((outcome.attempt_id, outcome.disposition.value, outcome))
@@ -434,7 +460,7 @@ class CampaignRunner:
         self.queued_others.clear()
         for ev in result.events:
             if ev.name == "QueueMember":  # (wrap-ups in progress put back from LastCall)
-                self.board.event("QueueMember", dict(ev.pairs), now, wall_now)
+                self._board_event("QueueMember", ev.pairs, now, wall_now)
             elif ev.name == "QueueEntry" and (uid := ev.get("Uniqueid") or "") not in self.calls:
                 self.queued_others.add(uid)
         await self._reconcile(all_nodes=False)
@@ -948,10 +974,17 @@ class CampaignRunner:
             handle = await self.ami.originate(fields, action_id=d.attempt_id)
             if self.on_originate is not None:
                 self.on_originate(time.monotonic() - sent)
+        except (NotConnected, LocalProtocolError) as e:
+            # Never written to Asterisk (the link was down, or a value no AMI header may carry):
+            # nothing was dialed, as when Asterisk refuses it. Left to expire as 'lost', it
+            # would count against the debtor's caps for a call never made.
+            log.warning("dialer: Originate %s to %s not sent: %s", d.attempt_id,
+                        mask_number(d.e164), e)  # fmt: skip
+            handle = None
         except Exception as e:  # fate unknown: never re-sent; its events may still come
             log.warning("dialer: Originate %s to %s: %s", d.attempt_id, mask_number(d.e164), e)
             return
-        if not handle.response.ok:  # refused by Asterisk: nothing was dialed
+        if handle is None or not handle.response.ok:  # refused by Asterisk: nothing was dialed
             self.tracker.forget(d.attempt_id)
             if call is not None:
                 call.ending = True
@@ -1070,6 +1103,14 @@ _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
+
+
+def _status(text: str | None) -> str | None:
+    """A status word from an event (AMDSTATUS), as the result's text column can hold it."""
+    if not text:
+        return None
+    return text.replace("\x00", "")[:32] or None
+
 
 _CALL_EVENTS = {
     "OriginateResponse",

@@ -18,6 +18,7 @@ import collections
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from pbx.ami._exceptions import (
     ActionFateUnknown,
     ActionTimeout,
     AmiAuthenticationError,
+    AmiError,
     NotConnected,
 )
 from pbx.ami._message import AmiMessage, FieldsLike, iter_fields
@@ -35,6 +37,9 @@ from pbx.ami._settings import AmiSettings
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[AmiMessage], None]
+
+# A session logged in for this long worked: the next reconnect starts from the shortest wait.
+_STABLE_SESSION_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class OriginateHandle:
         return self.response.action_id
 
     async def result(self, timeout_s: float) -> AmiMessage:
-        """The ``OriginateResponse`` event; ``ActionFateUnknown`` if the connection dropped."""
+        """The ``OriginateResponse`` event; ``ActionFateUnknown`` if the connection dropped,
+        :class:`AmiError` if Asterisk refused the Originate (nothing was dialed)."""
         async with asyncio.timeout(timeout_s):
             return await asyncio.shield(self._waiter)
 
@@ -81,6 +87,7 @@ class AmiClient:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self.banner: str | None = None
+        self._logged_in_at: float | None = None  # when this session's login succeeded
         # Counters for metrics and the demo summary.
         self.events_total = 0
         self.connects_total = 0
@@ -235,9 +242,12 @@ class AmiClient:
             waiter.cancel()
             self._originates.pop(action_id, None)
             raise
-        if not response.ok:
+        if not response.ok:  # refused: no OriginateResponse will come
             self._originates.pop(action_id, None)
-            waiter.cancel()
+            waiter.set_exception(
+                AmiError(f"AMI {self.peer}: Originate {action_id} refused: {response.message}")
+            )
+            waiter.exception()  # mark retrieved: nobody may ask for the result
         return OriginateHandle(response, waiter)
 
     # -- the connection -------------------------------------------------------------------------
@@ -245,7 +255,7 @@ class AmiClient:
         s = self.settings
         delay = s.reconnect_min_s
         while not self._closing:
-            established = False
+            self._logged_in_at = None
             try:
                 await self._session()
             except AmiAuthenticationError as e:
@@ -255,18 +265,20 @@ class AmiClient:
                 await asyncio.sleep(s.auth_failure_backoff_s)
                 continue
             except _ConnectionLost as e:
-                established = True
                 log.warning("AMI %s: connection lost: %s", self.peer, e)
             except ProtocolError as e:
                 self.protocol_errors_total += 1
-                established = self.banner is not None
                 log.error("AMI %s: protocol error, closing the session: %s", self.peer, e)
             except (OSError, TimeoutError) as e:
                 log.warning("AMI %s: cannot connect: %s", self.peer, e or e.__class__.__name__)
             self._teardown("connection lost")
             if self._closing:
                 return
-            if established:
+            # Back to the shortest wait only after a session that worked for a while: a peer
+            # that accepts and closes, or logs us in and then breaks the protocol, at once and
+            # every time, gets the growing backoff, not a reconnect storm.
+            up_since = self._logged_in_at
+            if up_since is not None and time.monotonic() - up_since >= _STABLE_SESSION_S:
                 delay = s.reconnect_min_s
             wait = random.uniform(0.5, 1.0) * delay  # jitter: nodes must not reconnect in step
             await asyncio.sleep(wait)
@@ -298,6 +310,7 @@ class AmiClient:
                         f"{result.message or result.response.name}"
                     )
                 self.connects_total += 1
+                self._logged_in_at = time.monotonic()
                 self._connected.set()
                 log.info("AMI %s: logged in as %s (%s)", self.peer, s.username, self.banner)
                 tg.create_task(self._keepalive())

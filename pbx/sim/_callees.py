@@ -95,6 +95,11 @@ class Distribution(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     def check(self, where: str) -> None:
         if self.dist not in ("fixed", "uniform", "lognormal"):
             raise CalleeModelError(f"{where}.dist: {self.dist!r} is not fixed/uniform/lognormal")
+        for name in ("value", "low", "high", "median", "sigma", "min", "max"):
+            if not math.isfinite(getattr(self, name)):  # (NaN passes every comparison below)
+                raise CalleeModelError(f"{where}.{name}: {getattr(self, name)} is not a number")
+        if self.dist == "fixed" and self.value < 0:
+            raise CalleeModelError(f"{where}: fixed needs value >= 0 (seconds)")
         if self.dist == "uniform" and not 0 <= self.low <= self.high:
             raise CalleeModelError(f"{where}: uniform needs 0 <= low <= high")
         if self.dist == "lognormal" and (self.median <= 0 or self.sigma < 0):
@@ -108,7 +113,10 @@ class Distribution(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         elif self.dist == "uniform":
             v = rng.uniform(self.low, self.high)
         else:
-            v = self.median * math.exp(rng.gauss(0.0, self.sigma))
+            try:
+                v = self.median * math.exp(rng.gauss(0.0, self.sigma))
+            except OverflowError:  # (a huge sigma: beyond any max)
+                v = self.max
         return min(self.max, max(self.min, v))
 
 
@@ -184,6 +192,8 @@ class CalleeModel:
             "machine_greeting_s",
         ):
             getattr(spec, fname).check(f"{source}: {fname}")
+        if not 0 <= spec.machine_beep <= 1:  # (NaN is not either)
+            raise CalleeModelError(f"{source}: machine_beep: {spec.machine_beep} is not in [0, 1]")
         for number, outcome in spec.numbers.items():
             if outcome not in OUTCOMES:
                 raise CalleeModelError(f"{source}: numbers.{number}: unknown outcome {outcome!r}")
@@ -198,7 +208,7 @@ class CalleeModel:
     def from_file(cls, path: Path) -> CalleeModel:
         try:
             raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
             raise CalleeModelError(f"{path}: {e}") from e
         try:
             spec = msgspec.convert(raw or {}, ModelFile, strict=False)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,34 @@ async def _serve(sim: SimulatedAsterisk, duration_s: float | None) -> None:
                 await stop.wait()
 
 
+def _host_port(option: str, value: str | None) -> None:
+    if value is None:
+        return
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise PbxError(f"{option} {value!r}: expected HOST:PORT with a port in 1-65535")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Bad values are named before anything starts (no traceback, no half-started server)."""
+    if not 0 <= args.ami_port < 65536:
+        raise PbxError(f"--ami-port {args.ami_port}: expected 0-65535 (0: any free port)")
+    _host_port("--audiosocket", args.audiosocket)
+    _host_port("--agi", args.agi)
+    if args.trunk_capacity < 1:
+        raise PbxError(f"--trunk-capacity {args.trunk_capacity}: expected at least 1")
+    if args.agents < 0:
+        raise PbxError(f"--agents {args.agents}: expected 0 or more")
+    if args.wrapup_s < 0:
+        raise PbxError(f"--wrapup-s {args.wrapup_s}: expected 0 or more seconds")
+    if args.duration_s is not None and not (math.isfinite(args.duration_s) and args.duration_s > 0):
+        raise PbxError(f"--duration-s {args.duration_s}: expected a number of seconds > 0")
+    if not args.queue or any(c in args.queue for c in "\r\n,"):
+        raise PbxError(f"--queue {args.queue!r}: expected a queue name")
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
+    _check_args(args)
     server = SimServerSettings(
         host=args.host,
         ami_port=args.ami_port,
@@ -96,7 +124,10 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         queue=args.queue,
         wrapup_s=args.wrapup_s,
     )
-    asyncio.run(_serve(sim, args.duration_s))
+    try:
+        asyncio.run(_serve(sim, args.duration_s))
+    except OSError as e:  # the port is taken, the host is not ours or does not resolve
+        raise PbxError(f"cannot listen on {args.host}:{args.ami_port}: {e}") from None
     return 0
 
 

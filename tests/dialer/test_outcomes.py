@@ -179,3 +179,40 @@ def test_a_dial_that_went_out_and_failed_oddly_is_counted_not_released() -> None
     # What never left Asterisk is still released.
     assert replay("sip/07-pjsip-unknown-endpoint")[2] == "not_placed"
     assert replay("ami/08-originate-local-nonexistent-context")[2] == "not_placed"
+
+
+def test_a_success_with_an_odd_reason_is_answered_never_released() -> None:
+    # OriginateResponse Success means answered; with a Reason Asterisk never sends with it
+    # (missing, not a number, unknown) it ended as FAILED: "not placed", the count released
+    # while the debtor was on the line.
+    for reason in (None, "99", "abc", "4294967296"):
+        t = AttemptTracker()
+        t.originated("a1", 0.0)
+        fields = {"ActionID": "a1", "Response": "Success"}
+        if reason is not None:
+            fields["Reason"] = reason
+        (out,) = t.event("OriginateResponse", fields, 1.0)
+        assert out.disposition is Disposition.ANSWERED, reason
+        assert out.ledger_outcome is None
+
+
+def test_facts_the_result_cannot_store_are_dropped_not_kept() -> None:
+    # The outcome is written to integer and text columns: a Reason or Cause beyond int4, or a
+    # NUL in a DialStatus, failed that write on every try, so the attempt never became final
+    # and held its line for ever.
+    t = AttemptTracker()
+    t.originated("a1", 0.0)
+    t.event("DialEnd", {"DestUniqueid": "a1", "DialStatus": "BU\x00SY" + "Y" * 5000}, 0.5)
+    t.event("Hangup", {"Uniqueid": "a1", "Cause": "99999999999"}, 0.6)
+    outs = t.event(
+        "OriginateResponse",
+        {"ActionID": "a1", "Response": "Failure", "Reason": "-99999999999"},
+        0.7,
+    )
+    (out,) = outs + t.tick(10.0)  # no cause it can use: it ends on what is known
+    assert out.reason is None
+    assert out.cause is None
+    assert out.dial_status is not None
+    assert "\x00" not in out.dial_status
+    assert len(out.dial_status) <= 32
+    assert out.disposition is Disposition.REJECTED  # it went out (DialEnd): counted

@@ -13,6 +13,7 @@ from pbx.ami import (
     ActionFateUnknown,
     ActionTimeout,
     AmiClient,
+    AmiError,
     AmiMessage,
     AmiSettings,
     EventsLost,
@@ -348,3 +349,57 @@ async def test_unknown_events_are_passed_on() -> None:
             if isinstance(item, AmiMessage) and item.name == "SomethingNew":
                 assert item["X"] == "1"
                 break
+
+
+@pytest.mark.parametrize("after_login", [False, True])
+async def test_a_peer_that_fails_every_session_at_once_gets_backoff_not_a_storm(
+    after_login: bool,
+) -> None:
+    # Accepting and closing (or logging us in and then sending garbage) reset the backoff to
+    # its minimum every time: ~25 reconnects a second here, for ever, one log line each.
+    sessions = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sessions
+        sessions += 1
+        writer.write(BANNER)
+        if after_login:
+            framer = MessageFramer()
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(65536):
+                    for msg in framer.feed(data):
+                        writer.write(
+                            encode_message([("Response", "Success"), ("ActionID", msg["ActionID"])])
+                            + b"not a header block\r\n\r\n"
+                        )
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient(settings_for(port, reconnect_min_s=0.05, reconnect_max_s=1.0))
+    client.start()
+    await asyncio.sleep(2.0)
+    await client.close()
+    server.close()
+    assert 2 <= sessions <= 12, sessions  # 0.05, 0.1, 0.2, ... 1 s (jittered), not 40
+
+
+async def test_a_refused_originate_says_so_instead_of_cancelling_its_waiter() -> None:
+    # handle.result() of a refused Originate raised CancelledError: to a caller's task that
+    # looks like its own cancellation, and ``except Exception`` does not catch it.
+    async with FakeAsterisk() as ast, AmiClient(settings_for(ast.port)) as client:
+        await client.wait_connected(2)
+        answer = ast._answer
+
+        async def refuse(msg: AmiMessage, writer: asyncio.StreamWriter) -> None:
+            if msg.name != "Originate":
+                return await answer(msg, writer)
+            refused = [("Response", "Error"), ("ActionID", msg["ActionID"])]
+            writer.write(encode_message([*refused, ("Message", "Originate failed")]))
+
+        ast._answer = refuse  # type: ignore[method-assign]
+        handle = await client.originate([("Channel", "PJSIP/1@t"), ("Exten", "s")], action_id="r1")
+        assert not handle.response.ok
+        with pytest.raises(AmiError, match="Originate r1 refused: Originate failed"):
+            await handle.result(1)
+        assert (await client.send_action("Ping")).ok

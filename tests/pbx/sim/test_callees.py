@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pbx.sim._callees import (
     WIRE,
     CalleeModel,
     CalleeModelError,
+    Distribution,
     ModelFile,
 )
 
@@ -62,6 +64,12 @@ def test_number_overrides_exact_and_prefix() -> None:
         ("colour: blue", "colour"),
         ("numbers: {'+1': martian}", "unknown outcome 'martian'"),
         ("ring_s: {dist: uniform, low: 5, high: 1}", "low <= high"),
+        # Accepted before, and then every call rang for a negative, NaN or endless time.
+        ("ring_s: {dist: fixed, value: -5}", "value >= 0"),
+        ("ring_s: {dist: fixed, value: .nan}", r"ring_s\.value: nan is not a number"),
+        ("talk_s: {dist: lognormal, median: .nan}", r"talk_s\.median: nan"),
+        ("patience_s: {dist: fixed, value: .inf}", r"patience_s\.value: inf"),
+        ("machine_beep: 7", r"machine_beep: 7\.0 is not in \[0, 1\]"),
     ],
 )
 def test_malformed_model_files_name_the_problem(
@@ -80,3 +88,18 @@ def test_the_shipped_default_model_loads_and_matches_the_builtin_defaults() -> N
     )
     assert shipped.spec.outcomes == DEFAULT_MODEL.spec.outcomes
     assert shipped.fate("+15550100123", "a").outcome == "busy"
+
+
+def test_a_model_file_that_is_not_text_is_named_not_a_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "model.yaml"
+    f.write_bytes(b"\xff\xfe outcomes")
+    with pytest.raises(CalleeModelError, match="can't decode") as info:
+        CalleeModel.from_file(f)
+    assert str(f) in str(info.value)
+
+
+def test_a_huge_lognormal_spread_samples_within_its_bounds() -> None:
+    d = Distribution(dist="lognormal", median=1e308, sigma=1000.0, max=60.0)
+    d.check("ring_s")
+    rng = random.Random(1)
+    assert all(0 <= d.sample(rng) <= 60.0 for _ in range(200))  # no OverflowError mid-call

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,26 @@ def test_bad_model_file_is_named(tmp_path: Path) -> None:
     assert "model.yaml" in out.stderr
     assert "martian" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_bad_arguments_are_named_not_a_traceback(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    with taken:
+        for args, named in [
+            (["--ami-port", "70000"], "--ami-port 70000"),  # an OverflowError traceback
+            (["--ami-port", port], f"cannot listen on 127.0.0.1:{port}"),  # an OSError one
+            (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid"),
+            (["--trunk-capacity", "-5"], "--trunk-capacity -5"),  # accepted before
+            (["--agents", "-3"], "--agents -3"),
+            (["--wrapup-s", "-10"], "--wrapup-s -10"),
+            (["--audiosocket", "nonsense"], "--audiosocket 'nonsense'"),
+            (["--agi", "127.0.0.1:x"], "--agi '127.0.0.1:x'"),
+            (["--duration-s", "nan"], "--duration-s nan"),
+        ]:
+            out = sim("--ami-port", "0", "--duration-s", "0.3", *args)
+            assert out.returncode == 2, (args, out.stderr)
+            assert named in out.stderr, (args, out.stderr)
+            assert "Traceback" not in out.stderr, args
