@@ -42,6 +42,7 @@ from puente.settings import SettingsError, load
 from web import WebComponent, WebSettings
 from web._demo import demo_password, ensure_demo_users
 from web._desktop import desktop_extension
+from web._keys import IVR_SCRIPTS
 from web._metrics import (
     CampaignSnapshot,
     LinkSnapshot,
@@ -274,8 +275,11 @@ class DialerComponent:
         self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
         compliance: ComplianceSettings | None = None, demo: bool = False,
         metrics: PuenteMetrics | None = None, clock: Callable[[], datetime] | None = None,
+        ivr_scripts: frozenset[str] | None = None,
     ) -> None:  # fmt: skip
         self._metrics = metrics
+        # The scripts this node's IVR answers (None: no IVR here, nothing to check against).
+        self._ivr_scripts = ivr_scripts
         self._clock = clock
         self._pool = pool
         self._ami = ami
@@ -320,6 +324,16 @@ class DialerComponent:
                     self._gate.rules(campaign.packs)
                 except PackError as e:
                     raise CampaignError(f"campaign {code!r}: compliance packs: {e}") from None
+                scripts = self._ivr_scripts
+                if (
+                    campaign.mode == "agentless"
+                    and scripts is not None
+                    and campaign.agentless_flow not in scripts
+                ):
+                    raise CampaignError(
+                        f"campaign {code!r}: agentless_flow {campaign.agentless_flow!r} is no "
+                        f"IVR script here (known: {', '.join(sorted(scripts)) or 'none'})"
+                    )
             except CampaignError as e:
                 if self._refused.get(code) != str(e):
                     log.error("dialer: not running %s", e)
@@ -509,6 +523,7 @@ def build_components(
     metrics = PuenteMetrics(__version__)
     if amd is not None:
         amd.on_verdict = metrics.amd_verdict
+    ivr_scripts = frozenset(ivr.by_entry) if ivr is not None else None
     if ivr is not None:
         ivr.on_outcome = metrics.ivr_outcome
     agi_component = AgiComponent(agi, ivr)
@@ -526,7 +541,7 @@ def build_components(
         if dialer.enabled:
             dialer_component = DialerComponent(
                 pool, ami_component, node, dialer, compliance=compliance, demo=demo,
-                metrics=metrics, clock=clock,
+                metrics=metrics, clock=clock, ivr_scripts=ivr_scripts,
             )  # fmt: skip
             components.append(dialer_component)
     else:
@@ -544,11 +559,14 @@ def build_components(
             runners=lambda: dialer_component.runners if dialer_component is not None else {},
             metrics=metrics,
         )
+        extensions = [desktop]
+        if ivr_scripts is not None:
+            extensions.append(lambda app: app.__setitem__(IVR_SCRIPTS, ivr_scripts))
         web_component = WebComponent(
             web_settings,
             pool,
             gate=ComplianceGate(pool, compliance),
-            extensions=[desktop],
+            extensions=extensions,
             clock=clock,
         )
         components.append(DemoWebComponent(web_component, pool) if demo else web_component)

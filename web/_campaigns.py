@@ -24,6 +24,7 @@ from dialer.campaigns import LIVE_DISPOSITIONS, MODES, Campaign, CampaignError
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._exceptions import Conflict, Invalid, NotFound
+from web._keys import IVR_SCRIPTS
 from web._schema import CODE
 from web._values import TZ, day_bounds, jsonb, object_schema, zone
 
@@ -122,6 +123,16 @@ def check_campaign(call: ApiCall, values: dict[str, Any]) -> None:
         Campaign.from_row(row)
     except CampaignError as e:
         raise Invalid(str(e), _field_of(str(e))) from None
+    scripts = call.app.get(IVR_SCRIPTS)
+    flow = values.get("agentless_flow")
+    if values.get("mode") == "agentless" and scripts is not None and flow not in scripts:
+        # Its answered calls would reach a FastAGI server with no such script: the dialplan
+        # hangs up on the person in silence.
+        raise Invalid(
+            f"campaign {values['code']!r}: agentless_flow {str(flow)[:60]!r} is no IVR script "
+            f"this service answers (known: {', '.join(sorted(scripts)) or 'none'})",
+            "agentless_flow",
+        )
     try:
         call.gate.rules(tuple(values["compliance_packs"]))
     except PackError as e:

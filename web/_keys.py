@@ -31,6 +31,9 @@ API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("puente_api_routes")
 PUBLIC_PREFIXES: web.AppKey[list[str]] = web.AppKey("puente_public_prefixes")
 LOGIN_LIMITER: web.AppKey[SlidingWindowLimiter] = web.AppKey("puente_login_limiter")
 STATS: web.AppKey[WebStats] = web.AppKey("puente_web_stats")
+# The IVR scripts (flow entries) this node's FastAGI server answers; absent when the node runs
+# no IVR (then an agentless campaign's flow cannot be checked here).
+IVR_SCRIPTS: web.AppKey[frozenset[str]] = web.AppKey("puente_ivr_scripts")
 
 # Set on every request by the authentication middleware: the user, or None (anonymous).
 USER: web.RequestKey[User | None] = web.RequestKey("puente_user")

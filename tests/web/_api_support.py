@@ -6,12 +6,13 @@ import contextlib
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from web import AccessLogger, WebSettings, create_app
@@ -39,9 +40,13 @@ def unique(prefix: str) -> str:
 
 @contextlib.asynccontextmanager
 async def served(
-    pool: asyncpg.Pool, *, clock: Callable[[], datetime] | None = None, **settings: Any
+    pool: asyncpg.Pool,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    extensions: Sequence[Callable[[web.Application], None]] = (),
+    **settings: Any,
 ) -> AsyncIterator[TestClient]:
-    app = create_app(pool, WebSettings(**settings), clock=clock)
+    app = create_app(pool, WebSettings(**settings), clock=clock, extensions=extensions)
     server = TestServer(app)
     await server.start_server(access_log_class=AccessLogger)
     client = TestClient(server)

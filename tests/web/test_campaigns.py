@@ -16,7 +16,7 @@ from tests.web._api_support import (
 )
 from web import create_app
 from web._api import API_BASE
-from web._keys import API_ROUTES
+from web._keys import API_ROUTES, IVR_SCRIPTS
 
 
 def _new(code: str, **extra) -> dict:
@@ -135,6 +135,28 @@ async def test_a_second_active_campaign_on_one_queue_is_refused(db_pool) -> None
     state = await db_pool.fetchval("SELECT state FROM campaigns WHERE code = $1", second)
     assert state == "running"
     assert await audit_rows(db_pool, "campaign.start", f"campaign:{second}") != []
+
+
+async def test_an_agentless_flow_must_be_a_script_the_ivr_answers(db_pool) -> None:
+    # Its answered calls reach FastAGI with that script: an unknown one was accepted, and the
+    # dialplan then hung up on every person in silence.
+    admin = await account(db_pool, "admin")
+    scripts = frozenset({"reminder", "inbound"})
+    with_ivr = [lambda app: app.__setitem__(IVR_SCRIPTS, scripts)]
+    async with served(db_pool, extensions=with_ivr) as client:
+        bad = _new(unique("ag"), mode="agentless", agentless_flow="nope")
+        r = await client.post("/api/v1/campaigns", json=bad, headers=admin.auth)
+        body = await r.json()
+        assert (r.status, body["field"]) == (422, "agentless_flow"), body
+        assert "known: inbound, reminder" in body["error"]
+        good = _new(unique("ag"), mode="agentless", agentless_flow="reminder")
+        r = await client.post("/api/v1/campaigns", json=good, headers=admin.auth)
+        assert r.status == 201, await r.text()
+        r = await client.patch(
+            f"/api/v1/campaigns/{good['code']}", json={"agentless_flow": "nope"},
+            headers=admin.auth,
+        )  # fmt: skip
+        assert r.status == 422
 
 
 async def test_a_bad_campaign_names_the_field(db_pool) -> None:
