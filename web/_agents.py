@@ -8,7 +8,9 @@ transaction (:func:`dialer.callbacks.schedule_callback`).
 
 Disposition codes and whether each means the agent spoke with the debtor (a right-party
 contact, counted by the daily report) are :data:`DISPOSITIONS`. ``wrong_party`` also marks the
-number ``wrong_party``, so lead selection stops dialing it.
+number ``wrong_party``, so lead selection stops dialing it; ``cease_request`` and ``deceased``
+write a person-wide cease block (:data:`BLOCKING`), which the compliance gate enforces on every
+later dial, from any campaign.
 
 An agent works one campaign at a time (``agents.campaign_id``, as VICIdial's agents log into
 one campaign): each campaign's pacer counts the free agents of its own queue, and an agent in
@@ -95,6 +97,11 @@ NO_CALLBACK: dict[str, str] = {
     "cease_request": "the debtor asked not to be contacted",
     "deceased": "the debtor is deceased",
     "wrong_party": "the number is not the debtor's",
+}
+# Codes that stop every later call to the person: a cease block is written with them.
+BLOCKING: dict[str, str] = {
+    "cease_request": "the debtor asked not to be contacted (agent disposition)",
+    "deceased": "the debtor is deceased (agent disposition)",
 }
 SETTABLE_STATES = ("ready", "paused", "logged_out")
 MAX_CALLBACK_DAYS = 90
@@ -589,8 +596,22 @@ async def record_disposition(call: ApiCall) -> Any:
                 "UPDATE phone_numbers SET status = 'wrong_party' WHERE id = $1",
                 attempt["phone_id"],
             )
+        block_id = None
+        if b["code"] in BLOCKING and attempt["person_id"] is not None:
+            # The compliance gate denies every later dial to the person, from any campaign or
+            # a new upload (ending the lead alone did not). Person-wide: if in doubt, do not
+            # dial; a supervisor may revoke it (DELETE /blocks/{id}).
+            block_id = await conn.fetchval(
+                "INSERT INTO contact_blocks (kind, person_id, channel, source, reason,"
+                " effective_at) VALUES ('cease', $1, 'all', $2, $3, $4) RETURNING id",
+                attempt["person_id"],
+                f"disposition:{call.user.username}",
+                BLOCKING[b["code"]],
+                now,
+            )
         await audit(conn, call.user.username, "disposition.record", f"attempt:{attempt_id}",
                     {"code": b["code"], "callback_at": callback_at, "callback_id": callback_id,
+                     "block_id": block_id,
                      "notes_chars": len(b.get("notes") or "")})  # fmt: skip
     return {
         "id": row["id"],
@@ -599,6 +620,7 @@ async def record_disposition(call: ApiCall) -> Any:
         "right_party": DISPOSITIONS[b["code"]],
         "callback_at": callback_at,
         "callback_id": callback_id,
+        "block_id": block_id,
         "at": row["at"],
     }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+from compliance import ComplianceGate
+from compliance._types import Code
 from ivr.plans import CreditorPolicy
 from tests._plans import generic_plan, scans
 from tests.web._api_support import (
@@ -262,6 +264,37 @@ async def test_wrong_party_marks_the_number(db_pool) -> None:
         assert (await r.json())["right_party"] is False
     status = await db_pool.fetchval("SELECT status FROM phone_numbers WHERE id = $1", d.phone_id)
     assert status == "wrong_party"
+
+
+async def test_a_cease_request_or_a_death_blocks_every_later_dial_to_the_person(db_pool) -> None:
+    # Ending the lead was all these did: another campaign, or the next upload, called again.
+    me = await account(db_pool, "agent")
+    for code in ("cease_request", "deceased"):
+        d = await debtor(db_pool)
+        call = await attempt(db_pool, d, None, agent_id=me.agent_id)
+        async with served(db_pool) as client:
+            r = await client.post(
+                f"/api/v1/attempts/{call}/disposition", json={"code": code}, headers=me.auth
+            )
+            assert r.status == 201, await r.text()
+            block_id = (await r.json())["block_id"]
+        block = await db_pool.fetchrow("SELECT * FROM contact_blocks WHERE id = $1", block_id)
+        assert (block["kind"], block["person_id"], block["debt_id"]) == ("cease", d.person_id, None)
+        assert block["source"] == f"disposition:{me.name}"
+        decision = await ComplianceGate(db_pool).check(
+            person_id=d.person_id, debt_ids=(d.debt_id,), phone=d.e164, packs=("mx",),
+            channel="autodialed_voice", now=datetime.now(UTC),
+        )  # fmt: skip
+        assert not decision.allowed
+        assert Code.CEASE in {r.code for r in decision.reasons}
+    other = await debtor(db_pool)
+    call = await attempt(db_pool, other, None, agent_id=me.agent_id)
+    async with served(db_pool) as client:
+        r = await client.post(
+            f"/api/v1/attempts/{call}/disposition", json={"code": "refused_to_pay"},
+            headers=me.auth,
+        )  # fmt: skip
+        assert (await r.json())["block_id"] is None
 
 
 def test_arrangement_uses_the_ivr_policy_functions() -> None:
