@@ -406,6 +406,13 @@ class CollectionsActions:
                 call.data["person_id"],
                 call.caller,
             )
+            # The debt's latest lead: made due again at the callback's time if it had ended
+            # (an inbound caller's debt has often been worked already), else nothing would
+            # ever dial the callback the person was promised.
+            lead_id = await conn.fetchval(
+                "SELECT id FROM leads WHERE debt_id = $1 ORDER BY id DESC LIMIT 1",
+                call.data["debt_id"],
+            )
             await schedule_callback(
                 conn,
                 debt_id=call.data["debt_id"],
@@ -414,6 +421,7 @@ class CollectionsActions:
                 due_at=due,
                 source="ivr",
                 requested_by=f"ivr:{call.session_id}",
+                lead_id=lead_id,
             )
         call.writes.append(f"callbacks: due {due.isoformat()}")
         return "ok", {"callback_at": due.isoformat()}

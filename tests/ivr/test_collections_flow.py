@@ -276,6 +276,34 @@ async def test_gateway_down_charges_nothing_and_offers_a_callback(db_pool: async
     assert cb["due_at"] > datetime.now(UTC)
 
 
+async def test_a_callback_promised_by_the_ivr_makes_the_debts_ended_lead_due(
+    db_pool: asyncpg.Pool,
+) -> None:
+    # The debt's lead had ended ('done'); the callback was stored with no lead and nobody
+    # ever dialed it.
+    gateway = SandboxGateway()
+    gateway.down = True
+    rig = Rig(db_pool, gateway)
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+        campaign = await conn.fetchval(
+            "INSERT INTO campaigns (code, name) VALUES ($1, 'Ended') RETURNING id",
+            f"ended{d.debt_id}",
+        )
+        lead = await conn.fetchval(
+            "INSERT INTO leads (campaign_id, person_id, debt_id, state) VALUES ($1, $2, $3,"
+            " 'done') RETURNING id",
+            campaign, d.person_id, d.debt_id,
+        )  # fmt: skip
+    result, _ = await rig.call(d, [*verified(d), "1", "1", *_card_keys(), "1"])
+    assert result is not None
+    assert result.outcome == "callback"
+    cb = await rig.pool.fetchrow("SELECT * FROM callbacks WHERE debt_id = $1", d.debt_id)
+    assert cb["lead_id"] == lead
+    row = await rig.pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", lead)
+    assert (row["state"], row["next_try_at"]) == ("ready", cb["due_at"])
+
+
 async def test_a_hang_up_during_the_charge_still_records_it_once(db_pool: asyncpg.Pool) -> None:
     gateway = SandboxGateway(delay_s=0.5)
     rig = Rig(db_pool, gateway)
