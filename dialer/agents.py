@@ -49,6 +49,20 @@ class Agent:
         return not self.paused and not self.in_call and not self.talking and self.device_free
 
 
+#: A member's own wrap-up past this is not a wrap-up (app_queue takes seconds; an hour is ample).
+_MAX_WRAPUP_S = 3600.0
+
+
+def _seconds(value: str | None, most: float) -> float:
+    """A number of seconds from an event field: 0 when missing, not a finite number >= 0, or
+    past ``most`` (``inf`` as a wrap-up left the agent never free again)."""
+    try:
+        x = float(value or 0)
+    except ValueError:
+        return 0.0
+    return x if 0.0 <= x <= most else 0.0
+
+
 @dataclass
 class AgentBoard:
     queue: str
@@ -86,12 +100,9 @@ class AgentBoard:
             a.paused = f.get("Paused") == "1"
             a.in_call = f.get("InCall") == "1"
             a.device_free = f.get("Status", "1") in _NOT_INUSE
-            a.wrapup_s = float(f.get("Wrapuptime") or 0)
+            a.wrapup_s = _seconds(f.get("Wrapuptime"), _MAX_WRAPUP_S)
             if wall_now is not None and name == "QueueMember" and not a.in_call:
-                try:
-                    last_call = float(f.get("LastCall") or 0)
-                except ValueError:
-                    last_call = 0.0
+                last_call = _seconds(f.get("LastCall"), wall_now + _MAX_WRAPUP_S)
                 if last_call > 0:  # (app_queue's lastcall: when its last call ended)
                     a.wrap_until = now + max(0.0, last_call + self._wrapup(a) - wall_now)
         elif name == "AgentConnect":

@@ -390,7 +390,9 @@ CAMPAIGN_SQL = (
     " cr.contact_name AS creditor_contact"
     " FROM campaigns c LEFT JOIN creditors cr ON cr.id = c.creditor_id"
 )
-_SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
+# A sound file for Playback(): Asterisk's sound names, or a path; never a way out of a
+# directory (``..``), which would play any file Asterisk can read.
+_SOUND = re.compile(r"^(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_./-]{1,200}$")
 
 
 def company_prompt(creditor_code: str | None) -> str:

@@ -100,3 +100,14 @@ def test_an_agents_status_for_the_wallboard_follows_the_board() -> None:
     b.event("QueueMemberPause", {**MEMBER, "Paused": "1"}, 41.0)
     seen.append(agent.status(41.0))
     assert seen == ["free", "busy", "busy", "wrapup", "free", "paused"]
+
+
+def test_wrapup_fields_that_are_no_real_seconds_count_as_none() -> None:
+    # 'inf' was taken: the agent was never free again after their next call.
+    for bad in ("inf", "nan", "-5", "abc", "1e9"):
+        b = AgentBoard("collections", 0)
+        member = {"Queue": "collections", "Interface": "L/1", "Status": "1", "Wrapuptime": bad}
+        b.event("QueueMemberStatus", member, 0.0)
+        b.event("AgentConnect", {"Queue": "collections", "Interface": "L/1"}, 1.0)
+        b.event("AgentComplete", {"Queue": "collections", "Interface": "L/1"}, 2.0)
+        assert b.free(3.0) == 1, bad

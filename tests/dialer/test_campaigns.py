@@ -228,3 +228,12 @@ def test_trunk_caller_id_and_max_lines_the_originate_cannot_carry_are_refused() 
     )  # fmt: skip
     assert (ok.trunk, ok.max_lines) == ("PJSIP", 10000)
     assert Campaign.from_row(row(trunk="PJSIP/trunk-mx_2")).trunk == "PJSIP/trunk-mx_2"
+
+
+def test_a_voicemail_sound_cannot_leave_its_directory() -> None:
+    for path in ("../../etc/passwd", "custom/../../../etc/shadow", ".."):
+        bad = row(settings=json.dumps({"voicemail": path}))
+        with pytest.raises(CampaignError, match=r"settings\.voicemail must be"):
+            Campaign.from_row(bad)
+    ok = Campaign.from_row(row(settings=json.dumps({"voicemail": "custom/mensaje-v2"})))
+    assert ok.voicemail == "custom/mensaje-v2"
