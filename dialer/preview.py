@@ -11,7 +11,9 @@ served (no lead due, compliance denied) ends ``none`` with the reason in ``note`
 
 An offer lives in the pacer's memory: if the pacer goes away before the agent decides, the
 attempt (never dialed) is settled by the next pacer's takeover like any other leftover, and
-the request is closed.
+the request is closed. When the campaign stops serving requests (paused, stopped, or out of
+preview mode), the pacer closes the open ones within ``PREVIEW_SWEEP_S`` and returns what it
+had offered, undialed: a request left open would keep its agent from asking anywhere else.
 """
 
 from __future__ import annotations
@@ -28,12 +30,17 @@ log = logging.getLogger(__name__)
 
 PREVIEW_QUEUE_PREFIX = "preview-"
 PREVIEW_QUEUE_TIMEOUT_S = 60  # the agent asked for this call: wait for them
+PREVIEW_SWEEP_S = 10.0  # how soon requests are closed once the campaign stops serving them
 
 _TODO = """
 SELECT r.id, r.state, r.attempt_id::text AS attempt_id, a.code AS agent
 FROM preview_requests r JOIN agents a ON a.id = r.agent_id
 WHERE r.campaign_id = $1 AND r.state IN ('wanted', 'accepted', 'skipped')
 ORDER BY r.id LIMIT 20
+"""
+_OPEN = """
+SELECT id FROM preview_requests
+WHERE campaign_id = $1 AND state IN ('wanted', 'offered', 'accepted', 'skipped')
 """
 _SET = """
 UPDATE preview_requests SET state = $2, attempt_id = coalesce($3::uuid, attempt_id),
@@ -63,6 +70,19 @@ class PreviewDesk:
                 await self._call(row["id"], row["attempt_id"], row["agent"])
             else:
                 await self._skip(row["id"], row["attempt_id"])
+
+    async def close_all(self, why: str) -> int:
+        """The campaign serves no requests now (not running, or no longer in preview mode):
+        its open requests are closed with ``why`` (the agent may ask elsewhere; one open
+        request per agent), and the leads offered go back undialed. How many were closed."""
+        r = self.runner
+        rows = await r.pool.fetch(_OPEN, r.c.id)
+        for row in rows:
+            await r.pool.execute(_SET, row["id"], "closed", None, why)
+        offers, self.offers = self.offers, {}
+        for d in offers.values():
+            r.end_undialed(d, "skipped")  # never dialed: not placed, the ledger released
+        return len(rows)
 
     async def _offer(self, request_id: int) -> None:
         r = self.runner

@@ -57,7 +57,7 @@ from dialer.pacing import (
     learn_service,
     lines_to_open,
 )
-from dialer.preview import PreviewDesk
+from dialer.preview import PREVIEW_SWEEP_S, PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
 from dialer.selection import Denied, Dial, claim_and_gate
@@ -198,6 +198,7 @@ class CampaignRunner:
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
         self.preview = PreviewDesk(self)
+        self._preview_swept_at = -PREVIEW_SWEEP_S
         self._rescoring: asyncio.Task[None] | None = None
         # The realised abandonment the closed loop corrects on (None: not read yet, and then
         # the predictive pacer does not run: one line per free agent until it is).
@@ -706,6 +707,8 @@ class CampaignRunner:
         if not await self._lead():
             self.why = "standby: another node paces this campaign"
             return
+        if self.c.state != "running" or self.c.mode != "preview":
+            await self._close_preview_requests(now)
         if self.c.state != "running":
             self.why = f"campaign {self.c.state}"
             return
@@ -821,6 +824,16 @@ class CampaignRunner:
         if ring_ms < _NO_ANSWER_PAUSE_MS or not interface:
             return
         self._spawn(self._pause_absent(interface, ring_ms))
+
+    async def _close_preview_requests(self, now: float) -> None:
+        """Preview requests the campaign no longer serves are closed (every PREVIEW_SWEEP_S;
+        at once when leads are on offer)."""
+        if not self.preview.offers and now - self._preview_swept_at < PREVIEW_SWEEP_S:
+            return
+        self._preview_swept_at = now
+        why = f"campaign {self.c.state}" if self.c.state != "running" else "not in preview mode"
+        if closed := await self.preview.close_all(why):
+            log.info("dialer %s: %d preview request(s) closed: %s", self.c.code, closed, why)
 
     async def _pause_absent(self, interface: str, ring_ms: int) -> None:
         reason = "no answer"

@@ -130,3 +130,40 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
 
 async def _state_is(pool: asyncpg.Pool, request: int, state: str) -> bool:
     return await pool.fetchval("SELECT state FROM preview_requests WHERE id = $1", request) == state
+
+
+async def test_pausing_the_campaign_closes_its_requests_and_returns_the_offer(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    # Left open, the request kept its agent from asking in any other campaign (one open
+    # request per agent), and the lead on offer stayed claimed.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="preview", leads=5)
+    async with floor(db_pool, model=MODEL, agents=1) as f:
+        runner = await f.runner_for(code, tick_s=0.1, refresh_s=0.1)
+        async with asyncio.TaskGroup() as tg:
+            await runner.start(tg)
+            f.clients[0].start()
+            request = await _request(db_pool, cid, "p2")
+            await _until(lambda: _state_is(db_pool, request, "offered"))
+            offered = await db_pool.fetchval(
+                "SELECT attempt_id FROM preview_requests WHERE id = $1", request
+            )
+            await db_pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", cid)
+            await _until(lambda: _state_is(db_pool, request, "closed"))
+
+            async def ended() -> bool:
+                state = await db_pool.fetchval(
+                    "SELECT state FROM call_attempts WHERE id = $1", offered
+                )
+                return state == "final"
+
+            await _until(ended)
+            await runner.stop()
+    note = await db_pool.fetchval("SELECT note FROM preview_requests WHERE id = $1", request)
+    assert note == "campaign paused"
+    row = await db_pool.fetchrow(
+        "SELECT a.disposition, o.outcome FROM call_attempts a"
+        " LEFT JOIN compliance_outcomes o ON o.attempt_id = a.id WHERE a.id = $1",
+        offered,
+    )
+    assert (row["disposition"], row["outcome"]) == ("skipped", "not_placed")
