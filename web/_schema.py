@@ -183,7 +183,8 @@ def validate(schema: Schema, value: Any, where: str = "") -> None:
         if "minLength" in schema and len(value) < schema["minLength"]:
             raise Invalid(f"{field}: at least {schema['minLength']} characters", field)
         if "pattern" in schema and not _regex(schema["pattern"]).search(value):
-            raise Invalid(f"{field}: {_show(value)} does not match {schema['pattern']}", field)
+            # (not the value: a number with spaces in it is still somebody's phone number)
+            raise Invalid(f"{field}: does not match {schema['pattern']}", field)
         expected = _format_problem(schema["format"], value) if "format" in schema else None
         if expected is not None:
             raise Invalid(f"{field}: expected {expected}, got {_show(value)}", field)

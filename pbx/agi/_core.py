@@ -257,9 +257,11 @@ class AgiServerConnection:
                 self._events.append(AgiResponse(520, text="\n".join(self._block)))
                 self._block = []
         elif state is State.IDLE:
-            raise RemoteProtocolError(f"AGI line while no command is outstanding: {line[:80]!r}")
+            raise RemoteProtocolError(
+                f"AGI line while no command is outstanding ({len(line)} characters)"
+            )
         else:
-            raise RemoteProtocolError(f"AGI line in state {state.value}: {line[:80]!r}")
+            raise RemoteProtocolError(f"AGI line in state {state.value} ({len(line)} characters)")
 
     def _env_line(self, line: str) -> None:
         if line == "":
@@ -283,7 +285,7 @@ class AgiServerConnection:
         if not sep:
             key, sep, value = line.partition(":")
         if not sep or not key.startswith("agi_"):
-            raise RemoteProtocolError(f"not an AGI environment line: {line[:80]!r}")
+            raise RemoteProtocolError(f"not an AGI environment line ({len(line)} characters)")
         self._env_vars[key] = value
 
     def _response_line(self, line: str) -> None:
@@ -294,13 +296,13 @@ class AgiServerConnection:
         if line.startswith("200 "):
             m = _RESPONSE.match(line)
             if m is None:
-                raise RemoteProtocolError(f"malformed AGI 200 response: {line[:80]!r}")
+                raise RemoteProtocolError(f"malformed AGI 200 response ({len(line)} characters)")
             endpos = int(m.group(3)) if m.group(3) is not None else None
             response = AgiResponse(200, m.group(1), m.group(2), endpos, line)
         elif line[:4] in ("510 ", "511 ", "520 ") or line in ("510", "511"):
             response = AgiResponse(int(line[:3]), text=line)
         else:
-            raise RemoteProtocolError(f"unexpected AGI response: {line[:80]!r}")
+            raise RemoteProtocolError(f"unexpected AGI response ({len(line)} characters)")
         self._transition("response")
         self._events.append(response)
 

@@ -240,7 +240,8 @@ class AmiClientProtocol:
             self._out.append(result)
             return
         raise RemoteProtocolError(
-            f"AMI message is neither a Response nor an Event: {msg.text[:80]!r}"
+            f"AMI message is neither a Response nor an Event ({msg.kind or 'no kind'},"
+            f" {len(msg.pairs)} headers)"
         )
 
     def next_event(self) -> AmiProtocolEvent | _NeedData:

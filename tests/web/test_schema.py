@@ -150,3 +150,12 @@ def test_dates_at_the_calendars_edges_are_refused_by_name() -> None:
         assert e.value.field == "date"
     assert from_text(DATE, "2200-12-31", "date") == "2200-12-31"
     assert _field({"code": "ok", "when": "1970-01-01T00:00:00Z"}) is None
+
+
+def test_a_pattern_error_does_not_echo_the_value() -> None:
+    from web._schema import E164
+
+    with pytest.raises(Invalid, match="does not match") as e:
+        validate(E164, "+52 55 1234 5678", "e164")
+    assert "1234" not in str(e.value)
+    assert "1234" not in str(e.value.to_dict())

@@ -334,3 +334,41 @@ async def test_logs_never_carry_the_number_or_the_digits(make_server, caplog) ->
     assert "+52******5678" in text  # ...with the caller masked
     assert CALLER not in text
     assert "4111111111111111" not in text
+
+
+CARD = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"200 result={CARD} junk\n",  # malformed: the GET DATA digits are in it
+        f"200 result={CARD}\n200 result={CARD}\n",  # the second while no command is outstanding
+        f"{CARD}\n",  # no code at all
+    ],
+)
+async def test_a_protocol_error_never_logs_the_line_it_refused(make_server, caplog, answer) -> None:
+    async def flow(s: AgiSession) -> None:
+        await s.get_data("enter_card", 5000, 16)
+        await asyncio.sleep(1)
+
+    server = await make_server({"pay": flow})
+    with caplog.at_level(logging.DEBUG):
+        fa = await FakeAsterisk.connect(server.port, env())
+        assert (await fa.next_command()).startswith("GET DATA")
+        fa.send(answer.encode())
+        assert await fa.closed_by_server()
+    assert server.errors_total == 1
+    assert "closing" in caplog.text
+    assert CARD not in caplog.text
+    assert "11111111" not in caplog.text
+
+
+async def test_a_bad_environment_line_is_not_logged(make_server, caplog) -> None:
+    server = await make_server({"pay": lambda s: asyncio.sleep(0)})
+    with caplog.at_level(logging.DEBUG):
+        fa = await FakeAsterisk.connect(server.port, b"agi_callerid " + CALLER.encode() + b"\n")
+        assert await fa.closed_by_server()
+    assert "not an AGI environment line" in caplog.text
+    assert CALLER not in caplog.text
+    assert CALLER[1:] not in caplog.text

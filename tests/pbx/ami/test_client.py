@@ -403,3 +403,27 @@ async def test_a_refused_originate_says_so_instead_of_cancelling_its_waiter() ->
         with pytest.raises(AmiError, match="Originate r1 refused: Originate failed"):
             await handle.result(1)
         assert (await client.send_action("Ping")).ok
+
+
+async def test_a_protocol_error_never_logs_the_message_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An echoed Originate is no Response or Event: its Channel carries the callee's number.
+    async with FakeAsterisk() as ast:
+        client = AmiClient(settings_for(ast.port))
+        with caplog.at_level(logging.DEBUG):
+            client.start()
+            await client.wait_connected(2)
+            ast.broadcast(
+                [
+                    ("Action", "Originate"),
+                    ("Channel", "PJSIP/+5215512345678@trunk"),
+                    ("Exten", "5215512345678"),
+                ]
+            )
+            await asyncio.sleep(0.3)
+        assert client.protocol_errors_total == 1
+        assert "neither a Response nor an Event" in caplog.text
+        assert "5215512345678" not in caplog.text
+        assert "2345678" not in caplog.text
+        await client.close()
