@@ -537,6 +537,11 @@ class CampaignRunner:
         await self._check_queue_shared()
         await self._read_window()
         await self._seat_agents()
+        if self.c.mode != "preview":  # (out of preview mode while running: off the dial path)
+            try:
+                await self._close_preview_requests(time.monotonic())
+            except _DB_ERRORS as e:
+                log.warning("dialer %s: preview requests not closed: %s", self.c.code, e)
 
     async def _check_queue_shared(self) -> None:
         """Whether another campaign's pacer (its leader lock held, on any node) works this
@@ -707,9 +712,8 @@ class CampaignRunner:
         if not await self._lead():
             self.why = "standby: another node paces this campaign"
             return
-        if self.c.state != "running" or self.c.mode != "preview":
-            await self._close_preview_requests(now)
         if self.c.state != "running":
+            await self._close_preview_requests(now)
             self.why = f"campaign {self.c.state}"
             return
         if self.shared_with is not None:
