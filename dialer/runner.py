@@ -194,6 +194,7 @@ class CampaignRunner:
         self._finals: asyncio.Queue[tuple[str, str, Outcome | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._aborted = False
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
@@ -249,6 +250,9 @@ class CampaignRunner:
         await self._release_lead()
 
     async def abort(self) -> None:
+        # (The loop also checks the flag: a cancel that lands as the tick's own deadline
+        # expires can come out of asyncio.timeout as a TimeoutError, which the loop survives.)
+        self._aborted = True
         for task in (self._task, self._rescoring, self._window_reading):
             if task is not None:
                 task.cancel()
@@ -375,7 +379,7 @@ class CampaignRunner:
 
     # -- the loop -----------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._aborted:
             # Cleared before the work, not after: an agent freeing up while this tick runs
             # wakes the next one at once instead of waiting a whole tick.
             self._wake.clear()

@@ -360,3 +360,31 @@ async def test_two_campaigns_paced_on_one_queue_both_stop_dialing(db_pool, tmp_p
         finally:
             await a._release_lead()
             await b._release_lead()
+
+
+async def test_abort_stops_the_loop_even_when_the_cancel_comes_out_as_a_database_error(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # abort() cancels the loop and terminates the leader's connection. A cancel landing in a
+    # transaction on that connection came out as asyncpg's InterfaceError (the rollback on the
+    # closed connection failed): the loop took it for an outage and went on dialing, and
+    # `puente bench dialer --seconds 120` never finished.
+    import asyncpg
+
+    _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code, tick_s=0.05)
+
+        async def stuck_in_a_transaction() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise asyncpg.InterfaceError("the underlying connection is closed") from None
+
+        monkeypatch.setattr(runner, "_refresh", stuck_in_a_transaction)
+        loop = asyncio.get_running_loop()
+        await runner.start(SimpleNamespace(create_task=loop.create_task))  # (no TaskGroup:
+        await asyncio.sleep(0.2)  # one would wait forever for a loop that never ends)
+        await runner.abort()
+        done, _ = await asyncio.wait([runner._task], timeout=5)
+        assert runner._task in done
