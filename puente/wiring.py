@@ -211,14 +211,16 @@ class AmiComponent:
     def __init__(self, settings: AmiSettings, sim: SimComponent | None = None) -> None:
         self._settings = settings
         self._sim = sim
-        self.client = AmiClient(settings)
+        # (the service reads events through subscribers only: nothing would drain a queue)
+        self.client = AmiClient(settings, queue_events=False)
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         if self._sim is not None and self._sim.sim is not None:  # the demo: its own PBX
             self.client = AmiClient(
                 dataclasses.replace(
                     self._settings, port=self._sim.sim.ami_port, secret=DEMO_SIM_SECRET
-                )
+                ),
+                queue_events=False,
             )
         self.client.start()  # connects (and reconnects) in the background
 

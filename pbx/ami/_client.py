@@ -72,8 +72,12 @@ class OriginateHandle:
 
 
 class AmiClient:
-    def __init__(self, settings: AmiSettings) -> None:
+    def __init__(self, settings: AmiSettings, *, queue_events: bool = True) -> None:
+        """``queue_events``: keep events for :meth:`events` too. A client read only through
+        :meth:`subscribe` (the service) passes False: else, with no reader, the queue fills
+        (and logs that it is full) and holds ``event_queue_size`` messages for good."""
         self.settings = settings
+        self._queue_events = queue_events
         self.peer = f"{settings.host}:{settings.port}"
         self._subscribers: dict[str | None, list[Subscriber]] = {}
         self._events: collections.deque[AmiMessage | EventsLost] = collections.deque()
@@ -157,6 +161,8 @@ class AmiClient:
                     cb(msg)
                 except Exception:
                     log.exception("AMI subscriber %r failed on %s", cb, name)
+        if not self._queue_events:
+            return
         if len(self._events) >= self.settings.event_queue_size:
             if self._lost == 0:
                 log.error(

@@ -341,6 +341,25 @@ async def test_event_queue_overflow_is_counted_and_reported() -> None:
         assert client.events_total == 21  # FullyBooted + 20
 
 
+async def test_a_client_read_by_subscribers_only_keeps_no_queue(caplog) -> None:
+    # The service never reads events(): its queue filled after event_queue_size events, logged
+    # "event queue full" as an ERROR, and held that many messages for good.
+    async with (
+        FakeAsterisk() as ast,
+        AmiClient(settings_for(ast.port, event_queue_size=5), queue_events=False) as client,
+    ):
+        seen: list[str] = []
+        client.subscribe(lambda m: seen.append(m["Value"]), "VarSet")
+        await client.wait_connected(2)
+        with caplog.at_level(logging.ERROR):
+            for i in range(20):
+                ast.broadcast([("Event", "VarSet"), ("Variable", "N"), ("Value", str(i))])
+            await client.send_action("Ping")  # everything before it has been read
+        assert seen == [str(i) for i in range(20)]
+        assert not client._events
+        assert not [r for r in caplog.records if "queue full" in r.getMessage()]
+
+
 async def test_unknown_events_are_passed_on() -> None:
     async with FakeAsterisk() as ast, AmiClient(settings_for(ast.port)) as client:
         await client.wait_connected(2)
