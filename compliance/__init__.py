@@ -27,6 +27,8 @@ from compliance._rules import Pack, RuleSet
 from compliance._settings import ComplianceSettings
 from compliance._types import (
     CALL_CHANNELS,
+    MAX_YEAR,
+    MIN_YEAR,
     OUTCOMES,
     Block,
     Code,
@@ -43,6 +45,8 @@ from compliance._zones import candidate_zones, number_info
 
 __all__ = [
     "CALL_CHANNELS",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "OUTCOMES",
     "Block",
     "Code",

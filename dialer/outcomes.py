@@ -176,7 +176,7 @@ class AttemptTracker:
         if p is None:
             return []
         if name == "DialEnd":
-            p.dial_status = _text(fields.get("DialStatus")) or p.dial_status
+            p.dial_status = status_word(fields.get("DialStatus")) or p.dial_status
             p.reached = True  # dialed out (a Local channel to a missing context is not)
         elif name == "Hangup":
             p.cause = _int(fields.get("Cause"))
@@ -228,7 +228,7 @@ def _int(text: str | None) -> int | None:
     return value if value is not None and -_MAX_CODE <= value <= _MAX_CODE else None
 
 
-def _text(text: str | None) -> str | None:
+def status_word(text: str | None) -> str | None:
     """A short status word as PostgreSQL can store it (no NUL), or None."""
     if not text:
         return None

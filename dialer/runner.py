@@ -48,7 +48,7 @@ import asyncpg
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue_remove
 from dialer.campaigns import LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
-from dialer.outcomes import AttemptTracker, Disposition, Outcome
+from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word
 from dialer.pacing import (
     PacingSettings,
     PacingState,
@@ -307,7 +307,7 @@ class CampaignRunner:
             call.voicemail_left = fields.get("PLAYBACKSTATUS") == "SUCCESS"
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
             first = call.amd is None  # (a duplicate verdict is not another answer)
-            call.amd = _status(fields.get("AMDSTATUS"))
+            call.amd = status_word(fields.get("AMDSTATUS"))
             if first and call.amd == "MACHINE":
                 self.stats.machines += 1
             elif first:
@@ -1124,13 +1124,6 @@ _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
-
-
-def _status(text: str | None) -> str | None:
-    """A status word from an event (AMDSTATUS), as the result's text column can hold it."""
-    if not text:
-        return None
-    return text.replace("\x00", "")[:32] or None
 
 
 _CALL_EVENTS = {

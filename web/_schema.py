@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from compliance import MAX_YEAR, MIN_YEAR
 from web._exceptions import Invalid
 
 Schema = Mapping[str, Any]
@@ -35,10 +36,9 @@ _KEYWORDS = {
 _TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 _FORMATS = {"date", "date-time", "uuid"}
 INT64_MAX = 2**63 - 1
-# Dates and times outside these years are refused: nothing Puente records or reports lies
-# there, and the calendar's edges (0001, 9999) overflow as soon as a day or an offset is added.
-MIN_YEAR = 1970
-MAX_YEAR = 2200
+# Dates and times outside the compliance engine's years (MIN_YEAR-MAX_YEAR) are refused:
+# nothing Puente records or reports lies there, and the calendar's edges (0001, 9999) overflow
+# as soon as a day or an offset is added.
 
 # Reusable pieces of the route table.
 ID = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
