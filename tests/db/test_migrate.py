@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -168,15 +169,27 @@ async def test_agents_logged_in_without_a_campaign_are_logged_out_once(
                       "out": "logged_out", "new": None}  # fmt: skip
 
 
-async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
-    empty_database_url: str, tmp_path: Path
-) -> None:
+def _held_back(tmp_path: Path, first: str) -> tuple[Path, list[Path], Callable[[], None]]:
+    """A copy of the migrations without ``first`` and those after it; ``release()`` puts them
+    back (to test what a migration does to rows written before it)."""
     d = _copy_migrations(tmp_path)
-    later = sorted(p for p in d.glob("*.sql") if p.name >= "0018")
+    later = sorted(p for p in d.glob("*.sql") if p.name >= first)
     held = tmp_path / "held"
     held.mkdir()
     for p in later:
         p.rename(held / p.name)
+
+    def release() -> None:
+        for p in later:
+            (held / p.name).rename(p)
+
+    return d, later, release
+
+
+async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d, later, release = _held_back(tmp_path, "0018")
     conn = await asyncpg.connect(empty_database_url)
     try:
         await migrate(conn, d)
@@ -187,8 +200,7 @@ async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
         )
         await conn.execute(insert, "abandoned", False)  # as a hand-made row could be, before
         await conn.execute(insert, "agent", False)
-        for p in later:
-            (held / p.name).rename(p)
+        release()
         assert [m.version for m in await migrate(conn, d)] == [int(p.name[:4]) for p in later]
         rows = await conn.fetch(
             "SELECT disposition, abandoned FROM call_attempts ORDER BY disposition"
@@ -205,12 +217,7 @@ async def test_0018_mends_abandoned_rows_without_the_flag_then_refuses_them(
 async def test_0019_gives_imported_persons_their_creditor_and_scopes_references(
     empty_database_url: str, tmp_path: Path
 ) -> None:
-    d = _copy_migrations(tmp_path)
-    later = sorted(p for p in d.glob("*.sql") if p.name >= "0019")
-    held = tmp_path / "held"
-    held.mkdir()
-    for p in later:
-        p.rename(held / p.name)
+    d, _, release = _held_back(tmp_path, "0019")
     conn = await asyncpg.connect(empty_database_url)
     try:
         await migrate(conn, d)
@@ -231,8 +238,7 @@ async def test_0019_gives_imported_persons_their_creditor_and_scopes_references(
         await conn.execute(debt, only_a, a, "d1")
         await conn.execute(debt, merged, a, "d2")
         await conn.execute(debt, merged, b, "d3")  # merged across creditors before 0019
-        for p in later:
-            (held / p.name).rename(p)
+        release()
         await migrate(conn, d)
         rows = await conn.fetch("SELECT external_ref, creditor_id FROM persons ORDER BY 1")
         assert [tuple(r) for r in rows] == [("p1", a), ("p2", None)]
