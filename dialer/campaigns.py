@@ -194,6 +194,19 @@ class CampaignError(ValueError):
     """A campaign that cannot run as written; the message names the campaign and the field."""
 
 
+def check_agentless_flow(
+    code: str, mode: str, flow: str | None, scripts: frozenset[str] | None
+) -> None:
+    """:class:`CampaignError` when an agentless campaign's flow is no script of ``scripts``
+    (the IVR's; None: no IVR here, nothing to check). Its answered calls would reach FastAGI
+    with no such script, and the dialplan would hang up on the person in silence."""
+    if mode == "agentless" and scripts is not None and flow not in scripts:
+        raise CampaignError(
+            f"campaign {code!r}: agentless_flow {str(flow)[:60]!r} is no IVR script this "
+            f"service answers (known: {', '.join(sorted(scripts)) or 'none'})"
+        )
+
+
 def _short(value: Any) -> str:
     """``repr(value)``, cut short: an error message names a bad value, it does not echo 1 MB."""
     text = repr(value)

@@ -26,7 +26,7 @@ import asyncpg
 
 from compliance import ComplianceGate, ComplianceSettings, PackError
 from dialer.amd import AmdSettingsError, LiveAmd, LiveAmdSettings
-from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError
+from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError, check_agentless_flow
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
 from dialer.demo import WRAPUP_S as DEMO_WRAPUP_S
@@ -326,16 +326,9 @@ class DialerComponent:
                     self._gate.rules(campaign.packs)
                 except PackError as e:
                     raise CampaignError(f"campaign {code!r}: compliance packs: {e}") from None
-                scripts = self._ivr_scripts
-                if (
-                    campaign.mode == "agentless"
-                    and scripts is not None
-                    and campaign.agentless_flow not in scripts
-                ):
-                    raise CampaignError(
-                        f"campaign {code!r}: agentless_flow {campaign.agentless_flow!r} is no "
-                        f"IVR script here (known: {', '.join(sorted(scripts)) or 'none'})"
-                    )
+                check_agentless_flow(
+                    code, campaign.mode, campaign.agentless_flow, self._ivr_scripts
+                )
             except CampaignError as e:
                 if self._refused.get(code) != str(e):
                     log.error("dialer: not running %s", e)

@@ -20,7 +20,13 @@ from typing import Any
 import asyncpg
 
 from compliance import PackError
-from dialer.campaigns import LIVE_DISPOSITIONS, MODES, Campaign, CampaignError
+from dialer.campaigns import (
+    LIVE_DISPOSITIONS,
+    MODES,
+    Campaign,
+    CampaignError,
+    check_agentless_flow,
+)
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._exceptions import Conflict, Invalid, NotFound
@@ -123,16 +129,13 @@ def check_campaign(call: ApiCall, values: dict[str, Any]) -> None:
         Campaign.from_row(row)
     except CampaignError as e:
         raise Invalid(str(e), _field_of(str(e))) from None
-    scripts = call.app.get(IVR_SCRIPTS)
-    flow = values.get("agentless_flow")
-    if values.get("mode") == "agentless" and scripts is not None and flow not in scripts:
-        # Its answered calls would reach a FastAGI server with no such script: the dialplan
-        # hangs up on the person in silence.
-        raise Invalid(
-            f"campaign {values['code']!r}: agentless_flow {str(flow)[:60]!r} is no IVR script "
-            f"this service answers (known: {', '.join(sorted(scripts)) or 'none'})",
-            "agentless_flow",
-        )
+    try:
+        check_agentless_flow(
+            values["code"], values.get("mode"), values.get("agentless_flow"),
+            call.app.get(IVR_SCRIPTS),
+        )  # fmt: skip
+    except CampaignError as e:
+        raise Invalid(str(e), "agentless_flow") from None
     try:
         call.gate.rules(tuple(values["compliance_packs"]))
     except PackError as e:
