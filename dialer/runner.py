@@ -18,6 +18,10 @@ after ``stale_after_s``, ends as ``lost`` (it may have rung: the ledger keeps co
 
 Recovery (write intent first, record outcomes idempotently, reconcile on start):
 
+- every ``_AUDIT_S`` the answered calls are checked against Asterisk's channels: one whose
+  channel two audits in a row did not find ended without the Hangup that should have said so
+  (:meth:`CampaignRunner._audit`);
+
 - after each AMI (re)connect the runner reloads the queue's members and settles this node's
   open attempts with ``CoreShowChannels`` (:meth:`CampaignRunner._reconcile`);
 - the node that takes the campaign's pacing lock also settles the open attempts other nodes
@@ -82,6 +86,7 @@ class _Call:
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
     hung_up: bool = False  # its channel's Hangup came before it was known to be answered
+    missing: int = 0  # audits in a row that found no channel for it (answered calls)
 
 
 class _OwnConnection:
@@ -201,6 +206,8 @@ class CampaignRunner:
         self.preview = PreviewDesk(self)
         self._preview_swept_at = -PREVIEW_SWEEP_S
         self._rescoring: asyncio.Task[None] | None = None
+        self._audited_at = time.monotonic()
+        self._auditing: asyncio.Task[None] | None = None
         # The realised abandonment the closed loop corrects on (None: not read yet, and then
         # the predictive pacer does not run: one line per free agent until it is).
         self.window: AbandonWindow | None = None
@@ -242,7 +249,7 @@ class CampaignRunner:
             await asyncio.sleep(0.1)
         with contextlib.suppress(*_DB_ERRORS):
             await self._drain_finals()
-        for task in (self._task, self._rescoring, self._window_reading):
+        for task in (self._task, self._rescoring, self._window_reading, self._auditing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -253,7 +260,7 @@ class CampaignRunner:
         # (The loop also checks the flag: a cancel that lands as the tick's own deadline
         # expires can come out of asyncio.timeout as a TimeoutError, which the loop survives.)
         self._aborted = True
-        for task in (self._task, self._rescoring, self._window_reading):
+        for task in (self._task, self._rescoring, self._window_reading, self._auditing):
             if task is not None:
                 task.cancel()
         conn, self._leader_conn = self._leader_conn, None
@@ -407,6 +414,11 @@ class CampaignRunner:
                         self._window_reading = asyncio.get_running_loop().create_task(
                             self._upkeep()
                         )
+                    due = time.monotonic() - self._audited_at >= _AUDIT_S
+                    idle = self._auditing is None or self._auditing.done()
+                    if due and idle:  # (every node follows its own calls: not the leader's job)
+                        self._audited_at = time.monotonic()
+                        self._auditing = asyncio.get_running_loop().create_task(self._audit())
             except _DB_ERRORS as e:
                 self.why = "database unavailable"
                 log.warning("dialer %s: database unavailable, not dialing: %s", self.c.code, e)
@@ -484,12 +496,7 @@ class CampaignRunner:
         Originate may still be on its way), leads a dead pacer claimed but never dialed, and
         reservations that never became an attempt.
         """
-        result = await self.ami.send_action("CoreShowChannels")
-        live: dict[str, str] = {}
-        for ev in result.events:
-            if ev.name == "CoreShowChannel":
-                uid = (ev.get("Uniqueid") or "").removesuffix(";2")
-                live[uid] = ev.get("ChannelState") or ""
+        live = await self._channels()
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
@@ -523,6 +530,57 @@ class CampaignRunner:
         if all_nodes:
             await self._release_leftovers()
         await self._drain_finals()
+
+    async def _channels(self) -> dict[str, str]:
+        """Asterisk's channels now (``CoreShowChannels``): uniqueid -> ChannelState."""
+        result = await self.ami.send_action("CoreShowChannels")
+        live: dict[str, str] = {}
+        for ev in result.events:
+            if ev.name == "CoreShowChannel":
+                uid = (ev.get("Uniqueid") or "").removesuffix(";2")
+                live[uid] = ev.get("ChannelState") or ""
+        return live
+
+    async def _audit(self) -> None:
+        """End the answered calls whose channel Asterisk no longer has (as a task).
+
+        Only the channel's ``Hangup`` ends an answered call. Were it lost while the link stayed
+        up (an event Asterisk never sent, a filter on the AMI user), the call would hold a line
+        in flight, its lead ``in_call`` and its result unwritten until the next reconnect. So
+        the answered calls older than an audit are looked for among Asterisk's channels; one
+        missing from two audits in a row (its Hangup, were it only late, would have come in
+        between) ends as its events had it (agent, machine, abandoned, hangup).
+        """
+        now = time.monotonic()
+        watched = [
+            aid
+            for aid, call in self.calls.items()
+            if call.answered_at is not None
+            and not call.ending
+            and now - call.answered_at >= _AUDIT_S
+        ]
+        if not watched:
+            return
+        try:
+            live = await self._channels()
+        except (PbxError, TimeoutError) as e:  # (the reconnect's reconcile will settle them)
+            log.warning("dialer %s: channel audit not done: %s", self.c.code, e)
+            return
+        for aid in watched:
+            call = self.calls.get(aid)
+            if call is None or call.ending:
+                continue
+            if aid in live:
+                call.missing = 0
+                continue
+            call.missing += 1
+            if call.missing >= _AUDITS_MISSED:
+                log.warning(
+                    "dialer %s: attempt %s answered, its channel gone, no Hangup heard: ended",
+                    self.c.code, aid,
+                )  # fmt: skip
+                self._answered_call_ended(aid, call)
+                self._wake.set()  # its result is written, and its line counted free, now
 
     async def _rescore(self) -> None:
         """Broken promises, then the leads' priorities (every ``_RESCORE_S``, as a task)."""
@@ -1072,6 +1130,8 @@ WHERE r.campaign = $1 AND r.reserved_at >= $3 AND r.reserved_at < $2
   AND NOT EXISTS (SELECT 1 FROM compliance_outcomes o WHERE o.attempt_id = r.attempt_id)
 """
 _RESCORE_S = 60.0
+_AUDIT_S = 60.0  # answered calls are checked against Asterisk's channels this often
+_AUDITS_MISSED = 2  # audits in a row without its channel that end an answered call
 # An agent whose phone rang this long without answering is paused (auto-answer phones answer
 # within half a second; the queue rings a member for at most the caller's 1-2 s budget).
 _NO_ANSWER_PAUSE_MS = 1000

@@ -137,3 +137,82 @@ async def test_the_orphan_search_reads_the_campaigns_recent_reservations_only(
     assert all(s[0] != "Seq Scan" for s in ledger), nodes
     assert "compliance_attempts_campaign_idx" in {s[2] for s in nodes}, nodes
     assert sum(s[3] for s in ledger) <= 2, nodes  # the one recent reservation, not 80,000
+
+
+async def test_an_answered_call_whose_hangup_never_came_is_ended_by_the_channel_audit(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # Only its channel's Hangup ends an answered call. With that event lost and the AMI link
+    # up (so no reconnect's reconcile), the call held a line in flight, its lead 'in_call' and
+    # its result unwritten for as long as the node ran. The audit finds the channel gone.
+    import dialer.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "_AUDIT_S", 0.4)
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    model = {**MODEL, "talk_s": {"dist": "fixed", "value": 1.5}}
+    async with floor(db_pool, model=model, agents=1) as f:
+        runner = await f.runner_for(code, tick_s=0.2)
+        hear = runner._on_event
+        lost: list[str] = []
+
+        def deaf_to_hangups(msg) -> None:
+            if msg.name == "Hangup":
+                lost.append(msg.get("Uniqueid") or "")
+                return
+            hear(msg)
+
+        runner._on_event = deaf_to_hangups
+        async with asyncio.TaskGroup() as tg:
+            await runner.start(tg)
+            f.clients[0].start()
+            async with asyncio.timeout(20):
+                while runner.stats.finals < 1:  # noqa: ASYNC110 - counters
+                    await asyncio.sleep(0.1)
+            await runner.stop()
+
+    row = await db_pool.fetchrow(
+        "SELECT id::text, state, disposition FROM call_attempts WHERE campaign_id = $1", cid
+    )
+    assert row["id"] in lost  # its Hangup came and was not heard...
+    assert (row["state"], row["disposition"]) == ("final", "agent")  # ...yet it ended, as itself
+    assert (
+        await db_pool.fetchval("SELECT state FROM leads WHERE campaign_id = $1", cid) != "in_call"
+    )
+
+
+async def test_the_audit_waits_for_a_second_miss_and_spares_calls_asterisk_still_has(
+    db_pool, tmp_path: Path, monkeypatch
+) -> None:
+    # One miss may be a Hangup still on its way: a call ends only when two audits in a row
+    # missed its channel. A call whose channel is there is never ended by the audit.
+    import dialer.runner as runner_module
+    from dialer.runner import _Call
+    from dialer.selection import Dial
+    from pbx.ami import ActionResult, AmiMessage
+
+    monkeypatch.setattr(runner_module, "_AUDIT_S", 0.0)
+    _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code)
+    gone, there, ringing = (str(uuid.uuid4()) for _ in range(3))
+    for aid in (gone, there, ringing):
+        runner.calls[aid] = _Call(Dial(aid, 1, 1, 1, 1, "+525512345678"), 0.0)
+    runner.calls[gone].answered_at = runner.calls[there].answered_at = 0.0
+    runner.calls[gone].amd = "MACHINE"
+
+    async def send_action(action: str, fields=()) -> ActionResult:
+        assert action == "CoreShowChannels"
+        ok = AmiMessage.from_pairs([("Response", "Success")])
+        channel = AmiMessage.from_pairs(
+            [("Event", "CoreShowChannel"), ("Uniqueid", there), ("ChannelState", "6")]
+        )
+        return ActionResult(action, "x", ok, [channel])
+
+    runner.ami = type("Ami", (), {"send_action": staticmethod(send_action)})()
+    await runner._audit()
+    assert runner._finals.empty()
+    await runner._audit()
+    assert [runner._finals.get_nowait()[:2]] == [(gone, "machine")]
+    assert runner._finals.empty()
+    assert not runner.calls[there].ending
+    assert not runner.calls[ringing].ending
