@@ -17,20 +17,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from compliance import ComplianceSettings
 from db import DatabaseSettings, create_pool
-from dialer.amd import AmdSettingsError, LiveAmdSettings
 from dialer.demo import DemoClock
-from ivr import IvrSettings
-from pbx.agi import AgiSettings
-from pbx.ami import AmiSettings
-from pbx.audiosocket import AudioSocketSettings
 from puente.database import database_url
 from puente.settings import NodeSettings, SettingsError, load, read_config_file
-from puente.wiring import DEMO_SIM_SECRET, Component, DialerSettings, build_components
-from web import WebSettings
+from puente.wiring import (
+    Component,
+    ComponentSettings,
+    build_components,
+    load_component_settings,
+)
 
 log = logging.getLogger("puente.app")
 
@@ -39,29 +36,14 @@ log = logging.getLogger("puente.app")
 class AppSettings:
     node: NodeSettings
     database: DatabaseSettings
-    file_values: dict[str, dict[str, Any]]
-
-
-# The sections ``build_components`` loads again once the pool exists (puente/wiring.py).
-_COMPONENT_SECTIONS: dict[str, type[Any]] = {
-    "ami": AmiSettings,
-    "agi": AgiSettings,
-    "audiosocket": AudioSocketSettings,
-    "dialer": DialerSettings,
-    "compliance": ComplianceSettings,
-    "amd": LiveAmdSettings,
-    "ivr": IvrSettings,
-    "web": WebSettings,
-}
+    components: ComponentSettings
 
 
 def load_settings(config_path: Path | None, *, demo: bool) -> AppSettings:
     """Every section, loaded and validated before anything starts (the embedded PostgreSQL,
     a migration): a bad value stops the process with a message naming it."""
     file_values = read_config_file(config_path)
-    unknown = set(file_values) - {"node", "database", *_COMPONENT_SECTIONS}
-    if unknown:
-        raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
+    components = load_component_settings(file_values, demo=demo)  # (unknown sections too)
     node = load(NodeSettings, "node", file_values=file_values.get("node"))
     database = load(
         DatabaseSettings,
@@ -69,19 +51,9 @@ def load_settings(config_path: Path | None, *, demo: bool) -> AppSettings:
         file_values=file_values.get("database"),
         extra_env={"url": "PUENTE_DATABASE_URL"},
     )
-    for section, cls in _COMPONENT_SECTIONS.items():
-        values = dict(file_values.get(section) or {})
-        if demo and section == "ami":
-            values.setdefault("secret", DEMO_SIM_SECRET)  # as build_components does
-        loaded = load(cls, section, file_values=values)
-        if isinstance(loaded, LiveAmdSettings) and loaded.enabled:
-            try:
-                loaded.detector_settings()
-            except AmdSettingsError as e:
-                raise SettingsError(f"amd settings: {e}") from None
     if demo and database.url:
         log.info("demo: using PUENTE_DATABASE_URL instead of the embedded PostgreSQL")
-    return AppSettings(node=node, database=database, file_values=file_values)
+    return AppSettings(node=node, database=database, components=components)
 
 
 def _address(component: Component) -> str:
@@ -132,7 +104,7 @@ async def run_service(
         start_error: str | None = None
         try:
             components = build_components(
-                settings.file_values, pool=pool, demo=demo,
+                settings.components, pool=pool, demo=demo,
                 node="demo" if demo else settings.node.name, clock=clock,
             )  # fmt: skip
             async with asyncio.TaskGroup() as tg:

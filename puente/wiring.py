@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from compliance import ComplianceGate, ComplianceSettings, PackError
-from dialer.amd import AmdSettingsError, LiveAmd, LiveAmdSettings
+from dialer.amd import AmdSettings, AmdSettingsError, LiveAmd, LiveAmdSettings
 from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError, check_agentless_flow
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
@@ -465,16 +465,33 @@ class DemoWebComponent:
         return f"{self._web.status()}  demo logins {', '.join(self._users)}"
 
 
-def build_components(
-    file_values: dict[str, dict[str, Any]],
-    *,
-    pool: asyncpg.Pool,
-    demo: bool,
-    node: str,
-    clock: Callable[[], datetime] | None = None,
-) -> list[Component]:
-    """The service's components, in start order. ``clock`` (the demo's) gives every component
-    the same "now"; None: the real time."""  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class ComponentSettings:
+    """Every component's section of the configuration, loaded and checked."""
+
+    ami: AmiSettings
+    agi: AgiSettings
+    audiosocket: AudioSocketSettings
+    dialer: DialerSettings
+    compliance: ComplianceSettings
+    amd: LiveAmdSettings
+    amd_detector: AmdSettings | None  # the detector's parameters (None: AMD off)
+    ivr: IvrSettings
+    web: WebSettings
+
+
+SECTIONS = ("node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd",
+            "ivr", "web")  # fmt: skip
+
+
+def load_component_settings(
+    file_values: dict[str, dict[str, Any]], *, demo: bool
+) -> ComponentSettings:
+    """The components' sections from the config file and the environment: a bad value (or an
+    unknown section) raises :class:`SettingsError` naming it, before anything starts."""
+    unknown = set(file_values) - set(SECTIONS)
+    if unknown:
+        raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
     ami_file = dict(file_values.get("ami") or {})
     if demo:
         # The demo's PBX is the simulator, started here on loopback with its own secret.
@@ -485,25 +502,37 @@ def build_components(
         AudioSocketSettings, "audiosocket", file_values=file_values.get("audiosocket")
     )
     dialer = load(DialerSettings, "dialer", file_values=file_values.get("dialer"))
-    compliance = load(ComplianceSettings, "compliance", file_values=file_values.get("compliance"))
     if demo:
         dialer = dataclasses.replace(dialer, pbx="sim")
-    amd_settings = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
-    ivr_settings = load(IvrSettings, "ivr", file_values=file_values.get("ivr"))
-    web_settings = load(WebSettings, "web", file_values=file_values.get("web"))
-    known_sections = {
-        "node", "database", "ami", "agi", "audiosocket", "dialer", "compliance", "amd", "ivr",
-        "web",
-    }  # fmt: skip
-    unknown = set(file_values) - known_sections
-    if unknown:
-        raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
-    amd = None
-    if amd_settings.enabled and ami.enabled:  # verdicts go to the dialplan over AMI
+    compliance = load(ComplianceSettings, "compliance", file_values=file_values.get("compliance"))
+    amd = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
+    detector = None
+    if amd.enabled:
         try:
-            amd = LiveAmd(amd_settings, amd_settings.detector_settings())
+            detector = amd.detector_settings()
         except AmdSettingsError as e:
             raise SettingsError(f"amd settings: {e}") from None
+    ivr = load(IvrSettings, "ivr", file_values=file_values.get("ivr"))
+    web = load(WebSettings, "web", file_values=file_values.get("web"))
+    return ComponentSettings(ami, agi, audiosocket, dialer, compliance, amd, detector, ivr, web)
+
+
+def build_components(
+    settings: ComponentSettings,
+    *,
+    pool: asyncpg.Pool,
+    demo: bool,
+    node: str,
+    clock: Callable[[], datetime] | None = None,
+) -> list[Component]:
+    """The service's components, in start order. ``clock`` (the demo's) gives every component
+    the same "now"; None: the real time."""  # fmt: skip
+    ami, agi, audiosocket = settings.ami, settings.agi, settings.audiosocket
+    dialer, compliance = settings.dialer, settings.compliance
+    amd_settings, ivr_settings, web_settings = settings.amd, settings.ivr, settings.web
+    amd = None
+    if settings.amd_detector is not None and ami.enabled:  # verdicts go over AMI
+        amd = LiveAmd(amd_settings, settings.amd_detector)
     elif amd_settings.enabled:
         log.info("AMD off: no AMI client to set AMDSTATUS with (calls go to agents as NOTSURE)")
     audio_component = AudioSocketComponent(audiosocket, amd)

@@ -7,13 +7,20 @@ from typing import Any
 import pytest
 
 from puente.settings import SettingsError
-from puente.wiring import AmdComponent, AmiComponent, AudioSocketComponent, build_components
+from puente.wiring import (
+    AmdComponent,
+    AmiComponent,
+    AudioSocketComponent,
+    build_components,
+    load_component_settings,
+)
 
 NO_DIALER: dict[str, dict[str, Any]] = {"dialer": {"enabled": False}, "ami": {"secret": "x"}}
 
 
 def _build(**sections: dict[str, Any]) -> list[Any]:
-    return build_components({**NO_DIALER, **sections}, pool=None, demo=False, node="n1")
+    settings = load_component_settings({**NO_DIALER, **sections}, demo=False)
+    return build_components(settings, pool=None, demo=False, node="n1")
 
 
 def test_amd_handles_the_audiosocket_calls_and_binds_after_the_ami_client() -> None:
