@@ -47,7 +47,13 @@ from dialer.amd._frames import BLOCK_BYTES, BLOCK_MS
 from dialer.amd._settings import AmdSettings
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 from pbx.ami import ActionResult, AmiClient
-from pbx.audiosocket import AudioSocketCall, AudioSocketServer, EndReason, ErrorReceived
+from pbx.audiosocket import (
+    AudioSocketCall,
+    AudioSocketServer,
+    DtmfReceived,
+    EndReason,
+    ErrorReceived,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +170,27 @@ class _Ami(Protocol):
         action_id: str | None = None,
         timeout_s: float | None = None,
     ) -> ActionResult: ...
+
+
+class _NonAudio:
+    """A call's DTMF and Asterisk's error frames: DTMF is ignored (nothing here listens for
+    keys); the first error frame is logged (once a call) and counted."""
+
+    __slots__ = ("amd", "attempt", "warned")
+
+    def __init__(self, amd: LiveAmd, attempt: str) -> None:
+        self.amd, self.attempt, self.warned = amd, attempt, False
+
+    def __call__(self, event: DtmfReceived | ErrorReceived) -> None:
+        if isinstance(event, ErrorReceived) and not self.warned:
+            self.warned = True
+            self.amd.faults["asterisk_error"] += 1
+            log.warning(
+                "amd %s: Asterisk sent an AudioSocket error frame (code %s); "
+                "further ones on this call are not logged",
+                self.attempt,
+                event.code.hex() or "none",
+            )
 
 
 def _discard(_pcm: bytes) -> None:
@@ -290,7 +317,13 @@ class LiveAmd:
     def attach(self, server: AudioSocketServer) -> None:
         """Analyse once per tick of ``server`` what arrived in it."""
         server.tick_listeners.append(self.on_tick)
+        server.call_listeners.append(self.on_call)
         self._attached = True
+
+    def on_call(self, call: AudioSocketCall) -> None:
+        """A call's DTMF and Asterisk's error frames go to :class:`_NonAudio` as they are
+        read, from the UUID on: queued, a burst of them would overload the call."""
+        call.on_event = _NonAudio(self, str(call.uuid))
 
     def bind(self, ami: AmiClient | _Ami) -> None:
         """Set verdicts through ``ami``, and learn channel names from its events."""
@@ -407,11 +440,10 @@ class LiveAmd:
     async def handle(self, call: AudioSocketCall) -> None:
         """The AudioSocket handler: detect, set the verdict on the channel, end the socket."""
         attempt = str(call.uuid)
-        # Audio goes to ``on_audio``; DTMF and Asterisk's error frames wait in the call's
-        # bounded event queue, which must be drained or the server ends the call as
-        # overloaded. The drainer first runs at this handler's first await, once ``on_audio``
-        # is set (a session's list, or _discard on the paths that hand the call back).
-        drainer = asyncio.get_running_loop().create_task(self._drain_events(call, attempt))
+        # Audio goes to ``on_audio`` (a session's list, or _discard on the paths that hand the
+        # call back); DTMF and Asterisk's error frames to ``on_event`` (set by on_call).
+        if call.on_event is None:  # (a server this was not attached to)
+            call.on_event = _NonAudio(self, attempt)
         try:
             await self._handle(call, attempt)
         except Exception:
@@ -419,25 +451,8 @@ class LiveAmd:
             log.exception("amd %s: failed; handing the call back (NOTSURE)", attempt)
         finally:
             call.on_audio = _discard
-            drainer.cancel()
-            await asyncio.wait([drainer])
             if not call.closed:
                 await call.hangup()
-
-    async def _drain_events(self, call: AudioSocketCall, attempt: str) -> None:
-        """Take the call's non-audio events: DTMF is ignored (nothing here listens for keys);
-        Asterisk's first error frame is logged (once a call) and counted."""
-        warned = False
-        async for event in call:
-            if isinstance(event, ErrorReceived) and not warned:
-                warned = True
-                self.faults["asterisk_error"] += 1
-                log.warning(
-                    "amd %s: Asterisk sent an AudioSocket error frame (code %s); "
-                    "further ones on this call are not logged",
-                    attempt,
-                    event.code.hex() or "none",
-                )
 
     async def _handle(self, call: AudioSocketCall, attempt: str) -> None:
         loop = asyncio.get_running_loop()

@@ -71,10 +71,10 @@ class AudioSocketCall:
         self.uuid: uuid_mod.UUID | None = None
         self.started_at = time.monotonic()
         self._on_audio: Callable[[bytes], None] | None = None
+        self._on_event: Callable[[DtmfReceived | ErrorReceived], None] | None = None
         self.end_reason: EndReason | None = None
         self.end_detail = ""
         self.frames_in = 0
-        self.dtmf: list[str] = []
         self._events: collections.deque[AudioReceived | DtmfReceived | ErrorReceived] = (
             collections.deque()
         )
@@ -117,6 +117,27 @@ class AudioSocketCall:
                 kept.append(event)
         self._events = kept
 
+    @property
+    def on_event(self) -> Callable[[DtmfReceived | ErrorReceived], None] | None:
+        """Fast path for the other frames: a synchronous callback for DTMF and Asterisk's
+        error frames. While set, they go to it and not to the event queue, so a burst of them
+        (however many one socket read holds) can never overload the call. Setting it first
+        hands it those already queued, in order; audio stays in the queue."""
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, callback: Callable[[DtmfReceived | ErrorReceived], None] | None) -> None:
+        self._on_event = callback
+        if callback is None or not self._events:
+            return
+        kept: collections.deque[AudioReceived | DtmfReceived | ErrorReceived] = collections.deque()
+        for event in self._events:
+            if isinstance(event, AudioReceived):
+                kept.append(event)
+            else:
+                callback(event)
+        self._events = kept
+
     def __aiter__(self) -> AsyncIterator[AudioReceived | DtmfReceived | ErrorReceived]:
         return self._iterate()
 
@@ -130,13 +151,14 @@ class AudioSocketCall:
             await self._wakeup.wait()
 
     def _deliver(self, event: AudioReceived | DtmfReceived | ErrorReceived) -> None:
-        if isinstance(event, DtmfReceived):
-            self.dtmf.append(event.digit)
         if isinstance(event, AudioReceived):
             self.frames_in += 1
             if self._on_audio is not None:
                 self._on_audio(event.pcm)
                 return
+        elif self._on_event is not None:
+            self._on_event(event)
+            return
         if len(self._events) >= self._server.settings.event_queue_frames:
             log.error(
                 "audiosocket call %s from %s: consumer %d frames behind; ending the call",
@@ -355,6 +377,10 @@ class AudioSocketServer:
         #: scheduled): a consumer that batches (the AMD detectors) handles everything that
         #: arrived in that pass at once.
         self.tick_listeners: list[Callable[[], None]] = []
+        #: Called with each call as its UUID arrives, before its handler is started and before
+        #: any frame after the UUID is read: where an app sets ``on_audio``/``on_event`` on
+        #: which no frame (of a burst in the same socket read) may be missed or queued.
+        self.call_listeners: list[Callable[[AudioSocketCall], None]] = []
 
     @property
     def port(self) -> int:
@@ -484,6 +510,8 @@ class AudioSocketServer:
 
     def _start_handler(self, call: AudioSocketCall) -> None:
         self.calls_total += 1
+        for listener in self.call_listeners:
+            listener(call)
         task = asyncio.get_running_loop().create_task(self._run_handler(call))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

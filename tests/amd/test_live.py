@@ -385,3 +385,23 @@ async def test_dtmf_and_asterisk_error_frames_do_not_overload_the_call(
         else:
             assert not errors
         writer.close()
+
+
+async def test_a_burst_of_dtmf_in_one_socket_read_does_not_overload_the_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 DTMF frames in one write (one socket read), four times the server's queue: the
+    call is not ended as overloaded, and the detector goes on to its verdict."""
+    async with raw_floor() as f:
+        _, channel, reader, writer = await _start_call(f)
+        with caplog.at_level(logging.INFO):
+            writer.write(encode_audio_frame(bytes(320)) + encode_dtmf_frame("5") * 1000)
+            for _ in range(10):
+                writer.write(encode_audio_frame(bytes(320)))
+                await asyncio.sleep(0.02)
+            data = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(data)[-1] == HANGUP
+        assert "frames behind" not in caplog.text
+        assert f.amd.faults.get("overloaded", 0) == 0
+        assert f.ami.setvars[channel]["AMDCAUSE"].startswith("TOOLONG")  # its own verdict
+        writer.close()

@@ -305,6 +305,43 @@ async def test_slow_consumer_is_ended_loudly_not_buffered_forever(
         assert any("behind" in r.getMessage() for r in caplog.records)
 
 
+async def test_an_event_callback_takes_any_burst_of_dtmf_and_leaves_the_audio_queued(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Queued, 400 DTMF frames in one socket read (a queue of 20 here, 250 by default) ended
+    # the call as overloaded before any consumer could run. With on_event they go to the
+    # callback as they are read, those queued before it was set first, in order.
+    calls: list[AudioSocketCall] = []
+    digits: list[str] = []
+    audio: list[object] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        calls.append(call)
+        await asyncio.sleep(0.3)  # the first digits wait in the queue meanwhile
+        call.on_event = lambda event: digits.append(event.digit)
+        async with asyncio.timeout(1.0):
+            async for event in call:
+                audio.append(event)
+                if len(audio) == 2:
+                    return
+
+    async with serving(handler, event_queue_frames=20) as server:
+        ast = await FakeAsterisk.connect(server.port)
+        ast.start()
+        ast.writer.write(ast.core.send_dtmf("1") * 5)
+        ast.send_audio(bytes(320))
+        await asyncio.sleep(0.5)
+        with caplog.at_level(logging.ERROR):
+            ast.writer.write(ast.core.send_dtmf("2") * 400 + ast.core.send_dtmf("3"))
+            ast.send_audio(bytes(320))
+            await ast.read_for(0.5)
+        assert digits == ["1"] * 5 + ["2"] * 400 + ["3"]
+        assert [type(e).__name__ for e in audio] == ["AudioReceived"] * 2
+        assert calls[0].end_reason is not EndReason.OVERLOADED
+        assert not any("behind" in r.getMessage() for r in caplog.records)
+        ast.close()
+
+
 async def test_fast_path_callback_sees_every_frame_through_a_dribbling_proxy() -> None:
     frames: list[bytes] = []
 
