@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets as _random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from dialer.campaigns import company_prompt
 from ivr import plans
 from ivr._charge import charge
 from ivr._exceptions import PlanError, PolicyError
+from ivr._promises import insert_promise, lock_debt
 from ivr.payments import (
     PaymentGateway,
 )
@@ -43,8 +43,19 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "load_offers": ("ok", "nothing_due"),
     "choose_offer": ("ok", "invalid", "unavailable"),
     "check_promise": ("ok", "invalid"),
-    "store_promise": ("ok", "invalid"),
-    "charge_card": ("approved", "declined", "invalid_card", "unavailable"),
+    # exists: the debt has an active promise (its code is read back); changed: the debt was
+    # paid or its balance moved since the call read it; unknown: a payment on it has an
+    # outcome nobody knows yet (a gateway that did not answer): nothing new is written.
+    "store_promise": ("ok", "invalid", "exists", "changed", "unknown"),
+    "charge_card": (
+        "approved",
+        "declined",
+        "invalid_card",
+        "unavailable",
+        "unknown",
+        "changed",
+        "exists",
+    ),
     "offer_callback": ("ok", "none"),
     "schedule_callback": ("ok", "taken"),
 }
@@ -328,47 +339,36 @@ class CollectionsActions:
                 )
             except PlanError:
                 return "invalid", {}
-        code = await self._store_promise(call, row["id"], offer["kind"], instalments, total)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Under the debt's lock: another call on this debt may have promised or paid since
+            # this one read the balance (one active promise per debt, as for the agents).
+            now = await lock_debt(conn, row["id"])
+            if now.active_promise_code is not None:
+                return "exists", {"confirmation": now.active_promise_code}
+            if now.payment_unknown:
+                return "unknown", {}
+            if now.changed_since(row):
+                call.debt = None  # read it again
+                return "changed", {}
+            code = await insert_promise(
+                conn,
+                debt_id=row["id"],
+                attempt_id=call.attempt_id,
+                session_id=call.session_id,
+                kind=offer["kind"],
+                instalments=instalments,
+                total_cents=total,
+            )
+        call.writes.append(f"promises: {offer['kind']}, {len(instalments)} instalment(s), {total}")
         return "ok", {"confirmation": code}
-
-    async def _store_promise(
-        self, call: Call, debt_id: int, kind: str, instalments: list[dict], total: int
-    ) -> str:
-        for _ in range(5):
-            code = plans.confirmation_code(_random.randbelow(10**7))
-            try:
-                # One statement (atomic, one round trip): the promise and the debt's status.
-                async with self.pool.acquire() as conn:
-                    await conn.execute(
-                        "WITH p AS (INSERT INTO promises (debt_id, attempt_id, source, plan,"
-                        " total_cents, confirmation_code, ivr_session_id, kind, first_due,"
-                        " last_due) VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)"
-                        " RETURNING debt_id)"
-                        " UPDATE debts SET status = 'promised'"
-                        " WHERE id = (SELECT debt_id FROM p) AND status = 'open'",
-                        debt_id,
-                        call.attempt_id,
-                        json.dumps(instalments),
-                        total,
-                        code,
-                        call.session_id,
-                        kind,
-                        date.fromisoformat(instalments[0]["due"]),
-                        date.fromisoformat(instalments[-1]["due"]),
-                    )
-            except asyncpg.UniqueViolationError:
-                continue
-            call.writes.append(f"promises: {kind}, {len(instalments)} instalment(s), {total}")
-            return code
-        raise RuntimeError("no free confirmation code after 5 draws")
 
     # -- payment by card ---------------------------------------------------------------------
     async def charge_card(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
         try:
             row, _ = await self._debt(call)
             result = await charge(self.pool, self.gateway, self.gateway_timeout_s, call, row)
-            if result[0] == "approved":
-                call.debt = None  # the balance changed
+            if result[0] in ("approved", "changed"):
+                call.debt = None  # the balance changed: read it again
             return result
         finally:
             call.secrets.clear()  # whatever happened, the digits are gone

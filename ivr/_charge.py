@@ -3,24 +3,32 @@
 The card digits come from ``call.secrets`` (the caller's keys, never in the flow's data) and go
 to the gateway only. The payment row is written ``pending`` under its idempotency key before the
 charge, so a crash between the two is found; a retry of the same step in the same session uses
-the same key and the gateway charges once. Only the token, brand and last four are stored.
+the same key and the gateway charges once, and its result is recorded and applied once. Only the
+token, brand and last four are stored.
+
+``pending`` is also what a charge whose answer never came stays: the gateway may have taken the
+money, so it is neither failed nor paid, and the caller is not told either. While a payment on a
+debt is pending no other charge on it is sent (another card, another amount, another call): the
+caller hears so and reaches an agent. The intent is written under the debt's lock
+(:func:`ivr._promises.lock_debt`), so two calls paying one debt at once charge it once, and a
+call whose offer was built on a balance another call has changed since is told so, uncharged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets as _random
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from ivr import plans
 from ivr._exceptions import CardError, GatewayUnavailable
+from ivr._promises import CODE_DRAWS, insert_promise, lock_debt
 from ivr.payments import (
     ChargeRequest,
+    ChargeResult,
     PaymentGateway,
     check_card,
     check_cvv,
@@ -57,23 +65,14 @@ async def charge(
     tries = int(call.data.get("payment_tries", 0))
     key = idempotency_key(str(call.session_id), row["id"], amount, tries)
     request = ChargeRequest(key, amount, row["currency"], card, expiry, cvv)
-    async with pool.acquire() as conn:
-        # Intent first: a crash after the charge finds the pending row by its key.
-        await conn.execute(
-            "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
-            " gateway, ivr_session_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            row["id"],
-            key,
-            amount,
-            row["currency"],
-            gateway.name,
-            call.session_id,
-        )
+    async with pool.acquire() as conn, conn.transaction():
+        refused = await _intend(conn, call, row, offer, key, amount, gateway.name)
+    if refused is not None:
+        return refused
     try:
         async with asyncio.timeout(timeout_s):
             result = await gateway.charge(request)
-    except (GatewayUnavailable, TimeoutError):
+    except GatewayUnavailable:  # the gateway says it charged nothing
         async with pool.acquire() as conn:
             await conn.execute(
                 "UPDATE payments SET status = 'error', updated_at = now()"
@@ -82,29 +81,118 @@ async def charge(
             )
         call.writes.append("payments: error (gateway unavailable)")
         return "unavailable", {}  # same key next time: never charged twice
-    code = plans.confirmation_code(_random.randbelow(10**7)) if result.approved else None
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE payments SET status = $2, gateway_ref = $3, card_token = $4,"
-            " card_brand = $5, card_last4 = $6, decline_reason = $7,"
-            " confirmation_code = $8, updated_at = now() WHERE idempotency_key = $1",
-            key,
-            result.status,
-            result.gateway_ref,
-            result.token,
-            result.brand,
-            result.last4,
-            result.decline_reason,
-            code,
+    except TimeoutError:
+        # No answer in time: the money may have been taken. Unknown: the row stays pending
+        # (for reconciliation with the gateway, by its key); nothing is charged on this debt
+        # until it is settled, and the caller is told neither "paid" nor "not charged".
+        log.warning(
+            "ivr %s: no answer from the gateway in %.1f s (key %s): payment outcome unknown",
+            call.session_id,
+            timeout_s,
+            key[:12],
         )
-        if result.approved:
-            await _apply_payment(conn, call, row, offer, amount)
-    call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
+        call.writes.append("payments: pending (no answer from the gateway: outcome unknown)")
+        return "unknown", {}
+    return await _record(pool, call, row, offer, key, amount, result, tries)
+
+
+async def _intend(
+    conn: asyncpg.Connection,
+    call: Call,
+    row: asyncpg.Record,
+    offer: dict,
+    key: str,
+    amount: int,
+    gateway: str,
+) -> tuple[str, dict] | None:
+    """Under the debt's lock: write the pending row and return None (charge it), or say why
+    not. A step whose result is recorded already is answered from its row (no charge)."""
+    now = await lock_debt(conn, row["id"], except_key=key)
+    earlier = await conn.fetchrow(
+        "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
+    )
+    if earlier is not None and earlier["status"] in ("approved", "declined"):
+        tries = int(call.data.get("payment_tries", 0))
+        return _answer(earlier["status"], earlier["confirmation_code"], tries)
+    if now.payment_unknown:
+        log.warning("ivr %s: a payment on debt %s is pending; no new charge", call.session_id,
+                    row["id"])  # fmt: skip
+        return "unknown", {}
+    if now.changed_since(row):
+        return "changed", {}
+    if len(offer["instalments"]) > 1 and now.active_promise_code is not None:
+        # A plan leaves a promise for the rest; the debt has one already.
+        return "exists", {"confirmation": now.active_promise_code}
+    # Intent first: a crash after the charge finds the pending row by its key.
+    await conn.execute(
+        "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
+        " gateway, ivr_session_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6)"
+        " ON CONFLICT (idempotency_key) DO NOTHING",
+        row["id"],
+        key,
+        amount,
+        row["currency"],
+        gateway,
+        call.session_id,
+    )
+    return None
+
+
+def _answer(status: str, code: str | None, tries: int) -> tuple[str, dict]:
     updates: dict[str, Any] = {"payment_tries": tries + 1}
-    if not result.approved:
+    if status != "approved":
         return "declined", updates
     updates["confirmation"] = code
     return "approved", updates
+
+
+async def _record(
+    pool: asyncpg.Pool,
+    call: Call,
+    row: asyncpg.Record,
+    offer: dict,
+    key: str,
+    amount: int,
+    result: ChargeResult,
+    tries: int,
+) -> tuple[str, dict]:
+    """The gateway's answer and, when approved, its effect on the debt: one transaction, once
+    per key (a row no longer pending or failed was recorded by an earlier try of this step)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_debt(conn, row["id"], except_key=key)
+        for _ in range(CODE_DRAWS):
+            code = plans.confirmation_code(_random.randbelow(10**7)) if result.approved else None
+            try:
+                async with conn.transaction():  # a savepoint: a code already taken
+                    recorded = await conn.fetchval(
+                        "UPDATE payments SET status = $2, gateway_ref = $3, card_token = $4,"
+                        " card_brand = $5, card_last4 = $6, decline_reason = $7,"
+                        " confirmation_code = $8, updated_at = now()"
+                        " WHERE idempotency_key = $1 AND status IN ('pending', 'error')"
+                        " RETURNING id",
+                        key,
+                        result.status,
+                        result.gateway_ref,
+                        result.token,
+                        result.brand,
+                        result.last4,
+                        result.decline_reason,
+                        code,
+                    )
+            except asyncpg.UniqueViolationError:
+                continue
+            break
+        else:
+            raise RuntimeError(f"no free confirmation code after {CODE_DRAWS} draws")
+        if recorded is None:  # recorded (and applied) before: answer from the row
+            earlier = await conn.fetchrow(
+                "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
+            )
+            return _answer(earlier["status"], earlier["confirmation_code"], tries)
+        if result.approved:
+            await _apply_payment(conn, call, row, offer, amount)
+    call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
+    return _answer(result.status, code, tries)
 
 
 async def _apply_payment(
@@ -130,19 +218,12 @@ async def _apply_payment(
         paid,
     )
     if rest:
-        await conn.execute(
-            "INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
-            " confirmation_code, ivr_session_id, kind, first_due, last_due)"
-            " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, 'plan', $7, $8)",
-            row["id"],
-            call.attempt_id,
-            json.dumps(rest),
-            sum(int(i["amount_cents"]) for i in rest),
-            plans.confirmation_code(_random.randbelow(10**7)),
-            call.session_id,
-            date.fromisoformat(rest[0]["due"]),
-            date.fromisoformat(rest[-1]["due"]),
-        )
-        await conn.execute(
-            "UPDATE debts SET status = 'promised' WHERE id = $1 AND status = 'open'", row["id"]
+        await insert_promise(
+            conn,
+            debt_id=row["id"],
+            attempt_id=call.attempt_id,
+            session_id=call.session_id,
+            kind="plan",
+            instalments=rest,
+            total_cents=sum(int(i["amount_cents"]) for i in rest),
         )

@@ -28,4 +28,6 @@ class CardError(IvrError):
 
 
 class GatewayUnavailable(IvrError):
-    """The payment gateway could not be reached or did not answer in time."""
+    """The payment gateway could not take the charge (down, refused to connect, a processing
+    error): nothing was charged. A gateway that may have charged but did not answer must not
+    raise this: the caller's deadline (``TimeoutError``) makes that payment's outcome unknown."""

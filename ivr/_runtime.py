@@ -13,9 +13,14 @@ A channel command that fails on a live channel (:class:`AgiCommandFailed`) goes 
 ``on_error``, never to a hang-up.
 
 A caller who hangs up ends the loop at once; the session is still saved (outcome ``hangup``
-and the state it happened in). An action already running when the caller leaves (a card
-charge) is finished, not cancelled: its result is recorded, and the caller is never charged
-twice (the payment's idempotency key).
+and the state it happened in), and so is a session whose socket Asterisk closed while an action
+ran (the next command finds it closed: a hang-up too, not an error). An action already running
+when the caller leaves (a card charge) is finished, not cancelled: its result is recorded, and
+the caller is never charged twice (the payment's idempotency key).
+
+The session's row is written at the start; if the database was away then, it is written before
+the first action that needs it (promises and payments name their session) and at the end, so a
+blip at the start costs neither the call's writes nor its record.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from ivr._machine import (
     Step,
     Transfer,
 )
-from pbx.agi import AgiCommandFailed, AgiHangup, AgiSession
+from pbx.agi import AgiCommandFailed, AgiHangup, AgiSession, AgiSessionClosed
 from puente.redact import mask_number
 
 log = logging.getLogger(__name__)
@@ -179,7 +184,8 @@ class IvrService:
             self.clock(),
             attempt_id,
         )
-        await self._open(session_id, flow, entry, machine.language, caller, attempt_id, uniqueid)
+        row = _SessionRow(session_id, flow.name, entry, self.node, uniqueid, caller, attempt_id)
+        recorded = await self._open(row, machine.language)
         outcome = "error"
         spoken = ""
         try:
@@ -205,6 +211,9 @@ class IvrService:
                         )
                         step = machine.failed(f"{e.verb} failed")
                 elif isinstance(step, RunAction):
+                    if not recorded:  # the database was away at the start: the actions'
+                        # rows (promises, payments) name the session, so it must be there
+                        recorded = await self._open(row, machine.language)
                     call.language, call.now = machine.language, self.clock()
                     result, updates = await self._action(step, call)
                     note = getattr(channel, "action_done", None)
@@ -224,7 +233,7 @@ class IvrService:
                     outcome = step.outcome
                     await channel.finish(step.outcome)
                     break
-        except AgiHangup:
+        except (AgiHangup, AgiSessionClosed):  # the caller left, or Asterisk closed the socket
             outcome = "hangup"
             raise
         finally:
@@ -241,7 +250,7 @@ class IvrService:
                 machine.data,
                 call.writes,
             )
-            await self._close(result)
+            await self._close(row, result)
         return result
 
     async def _action(self, step: RunAction, call: Call) -> tuple[str, dict[str, Any]]:
@@ -279,47 +288,64 @@ class IvrService:
             return "error", {}
         return result, updates
 
-    async def _open(
-        self,
-        session_id: uuid.UUID,
-        flow: Flow,
-        entry: str,
-        language: str,
-        caller: str | None,
-        attempt_id: uuid.UUID | None,
-        uniqueid: str | None,
-    ) -> None:
+    async def _open(self, row: _SessionRow, language: str) -> bool:
+        """Write the session's row; False (logged) when the database could not be reached."""
         try:
             async with asyncio.timeout(5):
                 await self.pool.execute(
                     "INSERT INTO ivr_sessions (id, attempt_id, flow, language, entry, node,"
                     " uniqueid, caller) SELECT $1, (SELECT id FROM call_attempts WHERE id = $2),"
-                    " $3, $4, $5, $6, $7, $8",
-                    session_id,
-                    attempt_id,
-                    flow.name,
-                    language,
-                    entry,
-                    self.node,
-                    uniqueid,
-                    mask_number(caller),
+                    " $3, $4, $5, $6, $7, $8 ON CONFLICT (id) DO NOTHING",
+                    *row.values(language),
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-            log.warning("ivr %s: session not recorded at start: %s", session_id, e)
+            log.warning("ivr %s: session not recorded at start: %s", row.session_id, e)
+            return False
+        return True
 
-    async def _close(self, r: CallResult) -> None:
+    async def _close(self, row: _SessionRow, r: CallResult) -> None:
+        """The outcome, the trail and the end: the row is written here if the start could not."""
         try:
             async with asyncio.timeout(5):
                 await self.pool.execute(
-                    "UPDATE ivr_sessions SET outcome = $2, trail = $3::jsonb, language = $4,"
-                    " ended_at = now(), updated_at = now() WHERE id = $1",
-                    r.session_id,
+                    "INSERT INTO ivr_sessions (id, attempt_id, flow, language, entry, node,"
+                    " uniqueid, caller, outcome, trail, ended_at)"
+                    " SELECT $1, (SELECT id FROM call_attempts WHERE id = $2),"
+                    " $3, $4, $5, $6, $7, $8, $9, $10::jsonb, now()"
+                    " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome,"
+                    " trail = excluded.trail, language = excluded.language,"
+                    " ended_at = excluded.ended_at, updated_at = now()",
+                    *row.values(r.language),
                     r.outcome if r.outcome != "hangup" else f"hangup:{r.state}",
                     json.dumps(r.trail),
-                    r.language,
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
             log.warning("ivr %s: session outcome not recorded: %s", r.session_id, e)
+
+
+@dataclass(frozen=True)
+class _SessionRow:
+    """What the session's row is opened with (the caller masked when written)."""
+
+    session_id: uuid.UUID
+    flow: str
+    entry: str
+    node: str
+    uniqueid: str | None
+    caller: str | None
+    attempt_id: uuid.UUID | None
+
+    def values(self, language: str) -> tuple[Any, ...]:
+        return (
+            self.session_id,
+            self.attempt_id,
+            self.flow,
+            language,
+            self.entry,
+            self.node,
+            self.uniqueid,
+            mask_number(self.caller),
+        )
 
 
 def _is_uuid(s: str) -> bool:

@@ -271,10 +271,12 @@ class ChargeResult:
 class PaymentGateway(Protocol):
     """A payment processor.
 
-    ``charge`` raises :class:`GatewayUnavailable` when it cannot answer (the caller may retry
-    with the same request). Idempotency contract: the same ``idempotency_key`` never charges
-    twice; a repeat returns the first result; a repeat with another amount, currency or card
-    raises :class:`IvrError` (key reuse).
+    ``charge`` raises :class:`GatewayUnavailable` when it did not charge (down, a processing
+    error; the caller may retry with the same request). An answer that does not come in time is
+    the caller's deadline: the charge may have been made, so its outcome is unknown and only a
+    repeat with the same key may ask for it. Idempotency contract: the same
+    ``idempotency_key`` never charges twice; a repeat returns the first result; a repeat with
+    another amount, currency or card raises :class:`IvrError` (key reuse).
     """
 
     name: str
