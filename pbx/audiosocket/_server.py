@@ -28,6 +28,7 @@ import socket
 import time
 import uuid as uuid_mod
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from pbx._exceptions import ProtocolError
 from pbx.audiosocket._core import (
@@ -107,15 +108,8 @@ class AudioSocketCall:
     @on_audio.setter
     def on_audio(self, callback: Callable[[bytes], None] | None) -> None:
         self._on_audio = callback
-        if callback is None or not self._events:
-            return
-        kept: collections.deque[AudioReceived | DtmfReceived | ErrorReceived] = collections.deque()
-        for event in self._events:
-            if isinstance(event, AudioReceived):
-                callback(event.pcm)
-            else:
-                kept.append(event)
-        self._events = kept
+        if callback is not None:
+            self._hand_queued(audio=True, to=lambda event: callback(event.pcm))
 
     @property
     def on_event(self) -> Callable[[DtmfReceived | ErrorReceived], None] | None:
@@ -128,14 +122,20 @@ class AudioSocketCall:
     @on_event.setter
     def on_event(self, callback: Callable[[DtmfReceived | ErrorReceived], None] | None) -> None:
         self._on_event = callback
-        if callback is None or not self._events:
+        if callback is not None:
+            self._hand_queued(audio=False, to=callback)
+
+    def _hand_queued(self, *, audio: bool, to: Callable[[Any], None]) -> None:
+        """Hand ``to`` the queued events of one kind (audio, or the others), in order; the
+        rest stay queued."""
+        if not self._events:
             return
         kept: collections.deque[AudioReceived | DtmfReceived | ErrorReceived] = collections.deque()
         for event in self._events:
-            if isinstance(event, AudioReceived):
-                kept.append(event)
+            if isinstance(event, AudioReceived) == audio:
+                to(event)
             else:
-                callback(event)
+                kept.append(event)
         self._events = kept
 
     def __aiter__(self) -> AsyncIterator[AudioReceived | DtmfReceived | ErrorReceived]:
