@@ -17,6 +17,7 @@ call whose offer was built on a balance another call has changed since is told s
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets as _random
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ from ivr.payments import (
 )
 
 if TYPE_CHECKING:
+    import uuid
+
     from ivr._actions import Call
 
 log = logging.getLogger(__name__)
@@ -124,9 +127,10 @@ async def _intend(
         # A plan leaves a promise for the rest; the debt has one already.
         return "exists", {"confirmation": now.active_promise_code}
     # Intent first: a crash after the charge finds the pending row by its key.
+    # (with the offer: a payment settled later, its answer lost, is applied as the caller chose)
     await conn.execute(
         "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
-        " gateway, ivr_session_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6)"
+        " gateway, ivr_session_id, offer) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7::jsonb)"
         " ON CONFLICT (idempotency_key) DO NOTHING",
         row["id"],
         key,
@@ -134,6 +138,7 @@ async def _intend(
         row["currency"],
         gateway,
         call.session_id,
+        json.dumps({"kind": offer["kind"], "instalments": offer["instalments"]}),
     )
     return None
 
@@ -160,70 +165,147 @@ async def _record(
     per key (a row no longer pending or failed was recorded by an earlier try of this step)."""
     async with pool.acquire() as conn, conn.transaction():
         await lock_debt(conn, row["id"], except_key=key)
-        for _ in range(CODE_DRAWS):
-            code = plans.confirmation_code(_random.randbelow(10**7)) if result.approved else None
-            try:
-                async with conn.transaction():  # a savepoint: a code already taken
-                    recorded = await conn.fetchval(
-                        "UPDATE payments SET status = $2, gateway_ref = $3, card_token = $4,"
-                        " card_brand = $5, card_last4 = $6, decline_reason = $7,"
-                        " confirmation_code = $8, updated_at = now()"
-                        " WHERE idempotency_key = $1 AND status IN ('pending', 'error')"
-                        " RETURNING id",
-                        key,
-                        result.status,
-                        result.gateway_ref,
-                        result.token,
-                        result.brand,
-                        result.last4,
-                        result.decline_reason,
-                        code,
-                    )
-            except asyncpg.UniqueViolationError:
-                continue
-            break
-        else:
-            raise RuntimeError(f"no free confirmation code after {CODE_DRAWS} draws")
-        if recorded is None:  # recorded (and applied) before: answer from the row
+        code = await _store_result(conn, key, result)
+        if code is _RECORDED:  # recorded (and applied) before: answer from the row
             earlier = await conn.fetchrow(
                 "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
             )
             return _answer(earlier["status"], earlier["confirmation_code"], tries)
         if result.approved:
-            await _apply_payment(conn, call, row, offer, amount)
+            await _apply_payment(conn, row["id"], call.attempt_id, call.session_id, offer, amount)
     call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
     return _answer(result.status, code, tries)
 
 
+_RECORDED = "recorded before"
+
+
+async def _store_result(conn: asyncpg.Connection, key: str, result: ChargeResult) -> str | None:
+    """Write the gateway's answer on the payment ``key`` if it is still open (pending, or
+    error); its new confirmation code (None: declined), or ``_RECORDED`` when it was not open."""
+    for _ in range(CODE_DRAWS):
+        code = plans.confirmation_code(_random.randbelow(10**7)) if result.approved else None
+        try:
+            async with conn.transaction():  # a savepoint: a code already taken
+                recorded = await conn.fetchval(
+                    "UPDATE payments SET status = $2, gateway_ref = $3, card_token = $4,"
+                    " card_brand = $5, card_last4 = $6, decline_reason = $7,"
+                    " confirmation_code = $8, updated_at = now()"
+                    " WHERE idempotency_key = $1 AND status IN ('pending', 'error')"
+                    " RETURNING id",
+                    key,
+                    result.status,
+                    result.gateway_ref,
+                    result.token,
+                    result.brand,
+                    result.last4,
+                    result.decline_reason,
+                    code,
+                )
+        except asyncpg.UniqueViolationError:
+            continue
+        return code if recorded is not None else _RECORDED
+    raise RuntimeError(f"no free confirmation code after {CODE_DRAWS} draws")
+
+
 async def _apply_payment(
-    conn: asyncpg.Connection, call: Call, row: asyncpg.Record, offer: dict, paid: int
+    conn: asyncpg.Connection,
+    debt_id: int,
+    attempt_id: uuid.UUID | None,
+    session_id: uuid.UUID | None,
+    offer: dict,
+    paid: int,
 ) -> None:
     if offer["kind"] in ("full", "settlement", "custom") and len(offer["instalments"]) == 1:
         if offer["kind"] == "custom":
             await conn.execute(
                 "UPDATE debts SET balance_cents = greatest(balance_cents - $2, 0) WHERE id = $1",
-                row["id"],
+                debt_id,
                 paid,
             )
         else:  # paid as agreed: the rest is forgiven
             await conn.execute(
-                "UPDATE debts SET balance_cents = 0, status = 'paid' WHERE id = $1", row["id"]
+                "UPDATE debts SET balance_cents = 0, status = 'paid' WHERE id = $1", debt_id
             )
         return
     # A plan: the first instalment is paid now; the rest is a promise.
     rest = offer["instalments"][1:]
     await conn.execute(
         "UPDATE debts SET balance_cents = greatest(balance_cents - $2, 0) WHERE id = $1",
-        row["id"],
+        debt_id,
         paid,
     )
     if rest:
         await insert_promise(
             conn,
-            debt_id=row["id"],
-            attempt_id=call.attempt_id,
-            session_id=call.session_id,
+            debt_id=debt_id,
+            attempt_id=attempt_id,
+            session_id=session_id,
             kind="plan",
             instalments=rest,
             total_cents=sum(int(i["amount_cents"]) for i in rest),
         )
+
+
+#: A pending payment younger than this may still have its charge on the way: left alone.
+SETTLE_AFTER_S = 600.0
+_PENDING = """
+SELECT p.id, p.idempotency_key, p.debt_id, p.amount_cents, p.offer, p.ivr_session_id,
+       s.attempt_id
+FROM payments p LEFT JOIN ivr_sessions s ON s.id = p.ivr_session_id
+WHERE p.status = 'pending' AND p.updated_at < now() - make_interval(secs => $1)
+ORDER BY p.updated_at LIMIT $2
+"""
+
+
+async def settle_pending(
+    pool: asyncpg.Pool,
+    gateway: PaymentGateway,
+    *,
+    timeout_s: float,
+    older_than_s: float = SETTLE_AFTER_S,
+    limit: int = 100,
+) -> dict[str, int]:
+    """Settle the payments whose answer never came, by asking the gateway under each one's key.
+
+    A charge the gateway made is recorded and applied as the caller chose (the offer kept with
+    the payment); one it never made is ``error`` (nothing was charged: the debt takes card
+    payments again); one the gateway cannot say about yet stays pending for the next round.
+    Counts by what happened: ``approved``, ``declined``, ``not_charged``, ``unknown``."""
+    counts = {"approved": 0, "declined": 0, "not_charged": 0, "unknown": 0}
+    for p in await pool.fetch(_PENDING, older_than_s, limit):
+        key = p["idempotency_key"]
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await gateway.lookup(key)
+        except (GatewayUnavailable, TimeoutError) as e:
+            counts["unknown"] += 1
+            log.warning("ivr: payment %s (key %s) still unknown: %s", p["id"], key[:12], e)
+            continue
+        async with pool.acquire() as conn, conn.transaction():
+            await lock_debt(conn, p["debt_id"], except_key=key)
+            if result is None:
+                done = await conn.fetchval(
+                    "UPDATE payments SET status = 'error', decline_reason = 'not_charged',"
+                    " updated_at = now() WHERE id = $1 AND status = 'pending' RETURNING id",
+                    p["id"],
+                )
+                outcome = "not_charged"
+            else:
+                code = await _store_result(conn, key, result)
+                done = code is not _RECORDED
+                if done and result.approved and p["offer"] is None:  # (from before 0020)
+                    log.warning(
+                        "ivr: payment %s approved, recorded, NOT applied to debt %s: the "
+                        "caller's offer was not kept; review it", p["id"], p["debt_id"],
+                    )  # fmt: skip
+                elif done and result.approved:
+                    await _apply_payment(
+                        conn, p["debt_id"], p["attempt_id"], p["ivr_session_id"],
+                        json.loads(p["offer"]), p["amount_cents"],
+                    )  # fmt: skip
+                outcome = result.status
+        if done:
+            counts[outcome] += 1
+            log.info("ivr: payment %s settled with the gateway: %s", p["id"], outcome)
+    return counts

@@ -283,6 +283,12 @@ class PaymentGateway(Protocol):
 
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the charge made under ``idempotency_key``; None if the gateway never
+        charged under it. Raises :class:`GatewayUnavailable` when it cannot say. Used to settle
+        a payment whose answer never came (no card data needed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Record:
@@ -357,6 +363,12 @@ class SandboxGateway(PaymentGateway):
         if self.delay_s > 0:
             await asyncio.sleep(self.delay_s)
         return result
+
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        if self.down:
+            raise GatewayUnavailable("sandbox gateway is down")
+        record = self._records.get(idempotency_key)
+        return record.result if record is not None else None
 
     def _process(self, request: ChargeRequest) -> ChargeResult:
         key = request.idempotency_key
