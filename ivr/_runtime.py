@@ -21,6 +21,9 @@ the caller is never charged twice (the payment's idempotency key).
 The session's row is written at the start; if the database was away then, it is written before
 the first action that needs it (promises and payments name their session) and at the end, so a
 blip at the start costs neither the call's writes nor its record.
+
+A process killed mid-call (``kill -9``) leaves its sessions' rows open: :meth:`IvrService.start`
+ends that node's open rows as ``lost`` before the FastAGI server takes its first call.
 """
 
 from __future__ import annotations
@@ -127,6 +130,33 @@ class IvrService:
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
         return {entry: self.handle_agi for entry in self.by_entry}
+
+    async def start(self) -> int:
+        """Before the first call: end this node's sessions a killed process left open.
+
+        A row with no end on this node cannot be a live call (none has started yet): its
+        process died mid-call. It ends as ``lost`` (the dialer's word for a call that ended
+        while nobody listened); other nodes' rows are their live calls and are left alone.
+        A database away now costs only the sweep (a warning): the next start does it.
+        Returns how many rows were ended (0 when the database was away)."""
+        try:
+            async with asyncio.timeout(5):
+                status = await self.pool.execute(
+                    "UPDATE ivr_sessions SET outcome = coalesce(outcome, 'lost'),"
+                    " ended_at = now(), updated_at = now()"
+                    " WHERE node = $1 AND ended_at IS NULL",
+                    self.node,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+            log.warning(
+                "ivr: sessions left open on node %s not ended (the next start will): %s",
+                self.node,
+                e,
+            )
+            return 0
+        ended = int(status.rsplit(" ", 1)[-1])
+        log.info("ivr: %d session(s) left open on node %s ended as lost", ended, self.node)
+        return ended
 
     # -- FastAGI ------------------------------------------------------------------------------
     async def handle_agi(self, session: AgiSession) -> None:

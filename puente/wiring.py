@@ -98,6 +98,11 @@ class AgiComponent(_ServerComponent):
         self.ivr = ivr
         self.server = AgiServer(routes=ivr.routes() if ivr else {}, settings=settings)
 
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        if self.ivr is not None:  # before the first call: sessions a crash left open
+            await self.ivr.start()
+        await self.server.start()
+
     def status(self) -> str:
         s = self.server
         return (
