@@ -263,7 +263,7 @@ async def settle_pending(
     gateway: PaymentGateway,
     *,
     timeout_s: float,
-    older_than_s: float = SETTLE_AFTER_S,
+    older_than_s: float | None = None,  # None: SETTLE_AFTER_S
     limit: int = 100,
 ) -> dict[str, int]:
     """Settle the payments whose answer never came, by asking the gateway under each one's key.
@@ -273,7 +273,8 @@ async def settle_pending(
     payments again); one the gateway cannot say about yet stays pending for the next round.
     Counts by what happened: ``approved``, ``declined``, ``not_charged``, ``unknown``."""
     counts = {"approved": 0, "declined": 0, "not_charged": 0, "unknown": 0}
-    for p in await pool.fetch(_PENDING, older_than_s, limit):
+    age = SETTLE_AFTER_S if older_than_s is None else older_than_s
+    for p in await pool.fetch(_PENDING, age, limit):
         key = p["idempotency_key"]
         try:
             async with asyncio.timeout(timeout_s):

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from ivr._actions import ACTIONS, Call, CollectionsActions
+from ivr._charge import settle_pending
 from ivr._flow import Catalog, CollectSpec, Flow
 from ivr._machine import (
     Collect,
@@ -60,6 +61,8 @@ from pbx.agi import AgiCommandFailed, AgiHangup, AgiSession, AgiSessionClosed
 from puente.redact import mask_number
 
 log = logging.getLogger(__name__)
+#: How often the payments whose answer never came are settled with the gateway.
+SETTLE_EVERY_S = 60.0
 
 ALL_KEYS = "0123456789*#"
 # C0 and C1 control characters (NUL among them): PostgreSQL refuses NUL in text, and none of
@@ -157,6 +160,20 @@ class IvrService:
         ended = int(status.rsplit(" ", 1)[-1])
         log.info("ivr: %d session(s) left open on node %s ended as lost", ended, self.node)
         return ended
+
+    async def settle_payments(self, every_s: float = SETTLE_EVERY_S) -> None:
+        """Forever (a task): settle the card payments whose answer never came with the
+        gateway (:func:`ivr._charge.settle_pending`). Every node may run it: a payment is
+        settled once, under its debt's lock."""
+        actions = self.actions
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await settle_pending(
+                    self.pool, actions.gateway, timeout_s=actions.gateway_timeout_s
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+                log.warning("ivr: pending payments not settled (next in %.0f s): %s", every_s, e)
 
     # -- FastAGI ------------------------------------------------------------------------------
     async def handle_agi(self, session: AgiSession) -> None:

@@ -97,11 +97,26 @@ class AgiComponent(_ServerComponent):
     def __init__(self, settings: AgiSettings, ivr: IvrService | None = None) -> None:
         self.ivr = ivr
         self.server = AgiServer(routes=ivr.routes() if ivr else {}, settings=settings)
+        self._settling: asyncio.Task[None] | None = None
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         if self.ivr is not None:  # before the first call: sessions a crash left open
             await self.ivr.start()
         await self.server.start()
+        if self.ivr is not None:  # (once listening: a start that failed leaves no task behind)
+            self._settling = tg.create_task(self.ivr.settle_payments())
+
+    async def stop(self) -> None:
+        self._stop_settling()
+        await self.server.stop()
+
+    async def abort(self) -> None:
+        self._stop_settling()
+        await self.server.abort()
+
+    def _stop_settling(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
 
     def status(self) -> str:
         s = self.server

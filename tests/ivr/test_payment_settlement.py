@@ -113,3 +113,35 @@ async def test_a_payment_nobody_can_settle_yet_stays_pending(db_pool, fault: str
     assert await db_pool.fetchval("SELECT balance_cents FROM debts WHERE id = $1", d.debt_id) == (
         100000
     )
+
+
+async def test_the_service_settles_them_on_its_own_and_goes_on_after_a_fault(
+    db_pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from ivr import ACTIONS, Catalog, IvrService
+    from ivr import _charge as charge_module
+    from ivr._flow import load_flows
+
+    d, _, actions = await _timed_out(db_pool, {"kind": "full"})
+    monkeypatch.setattr(charge_module, "SETTLE_AFTER_S", 0.0)
+    real, faults = charge_module.settle_pending, [ConnectionResetError("the database (test)")]
+
+    async def flaky(*args, **kwargs):
+        if faults:
+            raise faults.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr("ivr._runtime.settle_pending", flaky)
+    catalog = Catalog.load()
+    service = IvrService(db_pool, load_flows(None, catalog, ACTIONS), catalog, actions, node="t")
+    task = asyncio.get_running_loop().create_task(service.settle_payments(every_s=0.05))
+    try:
+        async with asyncio.timeout(5):
+            while await _payments(db_pool, d.debt_id) == [("pending", False)]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    assert not faults  # it failed once, and went on
+    assert await _payments(db_pool, d.debt_id) == [("approved", True)]
