@@ -44,14 +44,20 @@ US_STATE_NAMES: dict[str, str] = {
     "puerto rico": "PR", "guam": "GU",
 }  # fmt: skip
 
-# ZIP-code prefixes (first three digits) that settle a split state's zone; other ZIP codes of
-# the state fall to ``default``.
-US_POSTAL_ZONES: dict[str, tuple[str, dict[str, str]]] = {
-    # Florida's western Panhandle (Pensacola, Panama City) is on Central time.
-    "FL": (_ET, {"324": _CT, "325": _CT}),
-    # El Paso and Hudspeth counties are on Mountain time.
-    "TX": (_CT, {"798": _MT, "799": _MT, "885": _MT}),
-}
+# ZIP-code prefixes that settle a split state's zones; the longest matching prefix wins, and
+# other ZIP codes of the state fall to ``default``. A prefix whose area straddles the line lists
+# both zones.
+US_POSTAL_ZONES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    # Florida's western Panhandle (Pensacola 325, Panama City 324) is on Central time, except
+    # the coast of Gulf County (Port St. Joe, Cape San Blas, St. Joe Beach), which keeps Eastern
+    # time: Gulf County's ZIP codes (32456, 32457, 32465) straddle the line.
+    "FL": (_ET, {"324": (_CT,), "325": (_CT,), "32456": (_ET, _CT), "32457": (_ET, _CT),
+                 "32465": (_ET, _CT)}),
+    # Only El Paso and Hudspeth counties are on Mountain time. 799 and 885 are El Paso's; 798
+    # also serves Central-time towns of far West Texas (Alpine 79830, Marfa 79843, Presidio
+    # 79845, Van Horn 79855), so it settles nothing.
+    "TX": (_CT, {"798": (_CT, _MT), "799": (_MT,), "885": (_MT,)}),
+}  # fmt: skip
 
 MX_STATE_ZONES: dict[str, tuple[str, ...]] = {
     "AGU": ("America/Mexico_City",), "BCN": ("America/Tijuana",), "BCS": ("America/Mazatlan",),
@@ -101,15 +107,17 @@ ES_ALIASES = {
 
 CL_REGION_ZONES: dict[str, tuple[str, ...]] = {
     code: ("America/Santiago",)
-    for code in ("AI", "AN", "AP", "AR", "AT", "BI", "CO", "LI", "LL", "LR", "ML", "NB", "RM",
+    for code in ("AN", "AP", "AR", "AT", "BI", "CO", "LI", "LL", "LR", "ML", "NB", "RM",
                  "TA")
 } | {
     "MA": ("America/Punta_Arenas",),
+    # Aysén keeps -03 all year since 2025 (tzdata 2025b: America/Coyhaique), like Magallanes.
+    "AI": ("America/Coyhaique",),
     # Valparaíso includes Easter Island (Pacific/Easter); its postal codes start with 277.
     "VS": ("America/Santiago", "Pacific/Easter"),
 }  # fmt: skip
-CL_POSTAL_ZONES: dict[str, tuple[str, dict[str, str]]] = {
-    "VS": ("America/Santiago", {"277": "Pacific/Easter"}),
+CL_POSTAL_ZONES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "VS": ("America/Santiago", {"277": ("Pacific/Easter",)}),
 }
 
 SINGLE_ZONE_COUNTRIES: dict[str, str] = {"CO": "America/Bogota", "PE": "America/Lima"}
@@ -120,7 +128,7 @@ REGION_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
     "ES": ES_COMMUNITY_ZONES,
     "CL": CL_REGION_ZONES,
 }
-POSTAL_ZONES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+POSTAL_ZONES: dict[str, dict[str, tuple[str, dict[str, tuple[str, ...]]]]] = {
     "US": US_POSTAL_ZONES,
     "CL": CL_POSTAL_ZONES,
 }
@@ -131,4 +139,45 @@ ZONE_SUBDIVISIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("ES", "Africa/Ceuta"): ("CE", "ML"),
     ("CL", "Pacific/Easter"): ("VS",),
     ("CL", "America/Punta_Arenas"): ("MA",),
+    ("CL", "America/Coyhaique"): ("AI",),
 }
+
+# -- numbers ---------------------------------------------------------------------------------
+# E.164 prefixes (digits after "+"; the longest match wins) whose zones REPLACE what the
+# numbering library says, where its data predates a change of the zones or says less than the
+# number can mean. Every zone a number under the prefix may be in is listed.
+_CL_ZONES = ("America/Santiago", "America/Punta_Arenas", "America/Coyhaique", "Pacific/Easter")
+NUMBER_PREFIX_ZONES: dict[str, tuple[str, ...]] = {
+    # Chile: Magallanes (61) is on -03 all year since 2017 (America/Punta_Arenas) and Aysén (67)
+    # since 2025 (America/Coyhaique); the library still says America/Santiago for both.
+    "5661": ("America/Punta_Arenas",),
+    "5667": ("America/Coyhaique",),
+    # Chilean mobiles (9) are not geographic: the phone may be anywhere in Chile.
+    "569": _CL_ZONES,
+    # Mexico: Chihuahua left Mountain time for -06 all year on 2022-10-30 (tzdata 2022f/g:
+    # America/Chihuahua); its border municipalities follow US rules (America/Ciudad_Juarez,
+    # America/Ojinaga). The library still says America/Mazatlan (-07) for these area codes.
+    # 636 (Nuevo Casas Grandes) also serves Ascensión and Janos on the border.
+    **{f"52{ac}": ("America/Chihuahua",)
+       for ac in ("614", "621", "625", "627", "628", "629", "635", "639", "648", "652", "657",
+                  "659")},
+    "52636": ("America/Chihuahua", "America/Ciudad_Juarez"),
+    "52649": ("America/Chihuahua", "America/Monterrey"),  # Chihuahua/Durango
+    # Matamoros (868) is a Tamaulipas border city on US DST rules (America/Matamoros); the
+    # library says America/Mexico_City.
+    "52868": ("America/Matamoros", "America/Mexico_City"),
+}  # fmt: skip
+
+# NANP overlay area codes -> the area code they overlay: a number of an overlay may be anywhere
+# in the overlaid area, so it gets every zone of it.
+NANP_OVERLAYS: dict[str, str] = {
+    "448": "850",  # Florida Panhandle (Eastern and Central)
+    "364": "270",  # western Kentucky (Central and Eastern)
+    "930": "812",  # southern Indiana (Eastern and Central)
+    "458": "541",  # Oregon outside the Portland area (Pacific and Mountain)
+    "986": "208",  # Idaho (Mountain and Pacific)
+}
+
+# Zones newer than some tzdata releases, with a fixed-offset zone that gives the same wall
+# time for the years the engine decides (used only where the named zone is missing).
+ZONE_FALLBACKS: dict[str, str] = {"America/Coyhaique": "Etc/GMT+3"}

@@ -2,8 +2,11 @@
 
 - The address gives zones from the most precise level known: postal-code prefix, region, or
   the whole country (every zone of it: conservative).
-- The number gives every zone ``phonenumbers.timezone`` lists for it; toll-free numbers give
-  none (they say nothing about where the phone is).
+- The number gives every zone ``phonenumbers.timezone`` lists for it, corrected where that
+  data is older than the zones (``NUMBER_PREFIX_ZONES``); a NANP number also gets every zone of
+  its area code (the library's map is per exchange, a mobile of a split area code may be on
+  either side of the line) and of the area code an overlay overlays. Toll-free numbers give none
+  (they say nothing about where the phone is).
 - A zone the debtor stated replaces all of them; a stated zone that is not a zone here gives
   none (the caller denies: it must never widen what is allowed).
 """
@@ -18,16 +21,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import PhoneNumberType, geocoder
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from compliance._types import Contact
 from compliance._zone_data import (
     ES_ALIASES,
     ES_PROVINCE_COMMUNITY,
     MX_ALIASES,
+    NANP_OVERLAYS,
+    NUMBER_PREFIX_ZONES,
     POSTAL_ZONES,
     REGION_ZONES,
     SINGLE_ZONE_COUNTRIES,
     US_STATE_NAMES,
+    ZONE_FALLBACKS,
     ZONE_SUBDIVISIONS,
 )
 
@@ -58,6 +65,44 @@ def zone(name: str) -> ZoneInfo | None:
         return None
 
 
+def _usable(names: tuple[str, ...] | list[str] | set[str]) -> tuple[str, ...]:
+    """The zones of ``names`` that exist here (a missing newer zone by its fallback), sorted."""
+    out = set()
+    for name in names:
+        if name == "Etc/Unknown":
+            continue
+        if zone(name):
+            out.add(name)
+        elif name in ZONE_FALLBACKS and zone(ZONE_FALLBACKS[name]):
+            out.add(ZONE_FALLBACKS[name])
+    return tuple(sorted(out))
+
+
+@functools.lru_cache(maxsize=2048)
+def _area_code_zones(prefix: str) -> frozenset[str]:
+    """Every zone the library lists for any exchange under ``prefix`` (``1`` + area code)."""
+    found: set[str] = set()
+    for key, names in TIMEZONE_DATA.items():
+        if key.startswith(prefix):
+            found.update(names)
+    return frozenset(found)
+
+
+def _number_zones(num: phonenumbers.PhoneNumber, e164: str) -> tuple[str, ...]:
+    digits = e164[1:]
+    for length in range(len(digits), 0, -1):
+        fixed = NUMBER_PREFIX_ZONES.get(digits[:length])
+        if fixed is not None:
+            return _usable(fixed)
+    found = set(pn_timezone.time_zones_for_number(num))
+    if num.country_code == 1:
+        npa = str(num.national_number)[:3]
+        found |= _area_code_zones("1" + npa)
+        if npa in NANP_OVERLAYS:
+            found |= _area_code_zones("1" + NANP_OVERLAYS[npa])
+    return _usable(found)
+
+
 def _us_state(description: str) -> str | None:
     text = description.strip()
     if not text:
@@ -82,9 +127,7 @@ def number_info(e164: str) -> NumberInfo:
         return NumberInfo(e164=e164, valid=False)
     kind = _KINDS.get(phonenumbers.number_type(num), "unknown")
     region = phonenumbers.region_code_for_number(num)
-    zones = tuple(
-        z for z in pn_timezone.time_zones_for_number(num) if z != "Etc/Unknown" and zone(z)
-    )
+    zones = _number_zones(num, e164)
     states: tuple[str, ...] = ()
     if region == "US" and kind != "toll_free":
         state = _us_state(geocoder.description_for_number(num, "en"))
@@ -137,23 +180,23 @@ def address_zones(country: str | None, region: str | None, postal: str | None) -
         return ()
     country = country.upper()
     if country in SINGLE_ZONE_COUNTRIES:
-        return (SINGLE_ZONE_COUNTRIES[country],)
+        return _usable((SINGLE_ZONE_COUNTRIES[country],))
     table = REGION_ZONES.get(country)
     if table is None:
         return ()
     code = address_region(country, region, postal)
     if code is None:
-        return tuple(sorted({z for zones in table.values() for z in zones}))
+        return _usable({z for zones in table.values() for z in zones})
     narrowing = POSTAL_ZONES.get(country, {}).get(code)
     if narrowing is not None and postal:
         default, prefixes = narrowing
         digits = postal.strip()
-        for prefix, zone_name in prefixes.items():
+        for prefix in sorted(prefixes, key=len, reverse=True):  # the longest prefix wins
             if digits.startswith(prefix):
-                return (zone_name,)
+                return _usable(prefixes[prefix])
         if digits[:3].isdigit():
-            return (default,)
-    return table[code]
+            return _usable((default,))
+    return _usable(table[code])
 
 
 def candidate_zones(contact: Contact, info: NumberInfo, number_kind: str) -> tuple[str, ...]:
