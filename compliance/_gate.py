@@ -5,7 +5,10 @@ One decision is one transaction on one connection:
 1. ``compliance_snapshot`` takes the person's advisory lock and returns the address, the
    number, blocks, consents, overrides and the ledger window in one round trip (a reservation
    first locks its attempt id, so that an id reused for another person is a duplicate too:
-   migration 0003);
+   migration 0003), then the number's (shared); in READ COMMITTED only, so that the ledger is
+   read after the locks (migration 0021). A block, a withdrawn consent or a number leaving
+   'active' takes the person's or the number's lock too (0021's triggers), so it is either in
+   the snapshot or committed after the reservation;
 2. :func:`compliance._core.decide` decides (pure);
 3. one statement stores the decision with its reasons and, when allowed, reserves the attempt
    (one ledger row per debt of the call);
@@ -52,6 +55,11 @@ from compliance._types import (
 
 log = logging.getLogger(__name__)
 
+# The snapshot reads the ledger after taking the person's lock, which only READ COMMITTED
+# makes safe (a REPEATABLE READ snapshot would be older than the lock): the gate's own
+# transactions say so whatever the server's default, and the snapshot refuses any other level
+# (migration 0021), so a caller's transaction in another level is a denial.
+_READ_COMMITTED: dict[str, Any] = {"isolation": "read_committed"}
 _SNAPSHOT = "SELECT * FROM compliance_snapshot($1, $2, $3, $4, $5, $6, $7)"
 _RECORD = """
 WITH d AS (
@@ -304,7 +312,7 @@ class ComplianceGate:
                         async with conn.transaction():  # a savepoint
                             decided = await self._round(conn, rules, batch, now, margin)
                     else:
-                        async with self._pool.acquire() as own, own.transaction():
+                        async with self._pool.acquire() as own, own.transaction(**_READ_COMMITTED):
                             decided = await self._round(own, rules, batch, now, margin)
             except Exception as e:  # fail closed; CancelledError is not an Exception
                 log.warning(
@@ -430,7 +438,7 @@ class ComplianceGate:
             margin = self._settings.margin_s if margin_s is None else margin_s
             attempt = uuid.UUID(str(attempt_id)) if attempt_id is not None else None
             async with asyncio.timeout(self._settings.timeout_s):
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with self._pool.acquire() as conn, conn.transaction(**_READ_COMMITTED):
                     return await self._in_transaction(
                         conn, rules, int(person_id), debts, phone, channel, now, margin,
                         attempt, campaign, reserve, contact,

@@ -136,7 +136,9 @@ async def claim_and_gate(
     """
     if want <= 0:
         return [], []
-    async with pool.acquire() as conn, conn.transaction():
+    # READ COMMITTED whatever the server's default: the gate's ledger reads need it (its
+    # snapshot refuses any other level, which would deny every dial).
+    async with pool.acquire() as conn, conn.transaction(isolation="read_committed"):
         rows = []
         due_debts = await conn.fetchval(_DUE_CALLBACK_DEBTS, now)
         if due_debts:
