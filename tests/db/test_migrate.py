@@ -123,6 +123,15 @@ async def test_audit_log_is_append_only(db_pool: asyncpg.Pool) -> None:
         await db_pool.execute("DELETE FROM audit_log")
 
 
+@pytest.mark.parametrize(
+    "table", ["audit_log", "compliance_decisions", "compliance_attempts", "compliance_outcomes"]
+)
+async def test_the_ledgers_refuse_truncate_too(db_pool: asyncpg.Pool, table: str) -> None:
+    # (row triggers do not fire on TRUNCATE: one statement emptied the history)
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await db_pool.execute(f"TRUNCATE {table} CASCADE")
+
+
 async def test_agents_logged_in_without_a_campaign_are_logged_out_once(
     empty_database_url: str, tmp_path: Path
 ) -> None:
