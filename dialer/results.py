@@ -4,6 +4,11 @@ One transaction, so a crash never leaves an attempt final without its lead resch
 ledger outcome (which releases the count for busy and dead numbers, and starts cooldowns). If
 the attempt is already final (another node, or an earlier run of this one, wrote it; or this
 write's commit answer was lost and it is retried), nothing changes.
+
+A callback is kept only by an attempt that may have reached the debtor: one that ended
+``failed`` or ``lost`` gives back the callbacks it took, and a lead the retry schedule would end
+stays due while its debt has a callback pending (the lead trigger of migration 0004 does the
+same for a lead an agent's call ends).
 """
 
 from __future__ import annotations
@@ -38,6 +43,20 @@ FROM leads l
 WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
   AND l.id = call_attempts.lead_id
 RETURNING l.attempts
+"""
+# Dispositions of an attempt that never reached the debtor as far as anyone knows: never placed
+# ('failed'), or ended while nobody listened ('lost': after a crash, or an AMI link lost, its
+# Originate may never have left). A callback the attempt took is not kept by it.
+UNKEPT_CALLBACK = frozenset({"failed", "lost"})
+# Pending again: the callbacks the attempt $1 took (a callback cancelled since stays so).
+_UNTAKE = """
+UPDATE callbacks SET done_at = NULL, attempt_id = NULL
+WHERE attempt_id = $1::uuid AND cancelled_at IS NULL
+"""
+# The earliest pending callback of debt $1 (None: none).
+_PENDING_DUE = """
+SELECT min(due_at) FROM callbacks
+WHERE debt_id = $1 AND done_at IS NULL AND cancelled_at IS NULL
 """
 _LEAD = """
 UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
@@ -83,11 +102,16 @@ async def write_result(
             await conn.execute(
                 "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1", dial.phone_id
             )
+        if disposition in UNKEPT_CALLBACK:  # before the lead's update: its trigger sees them
+            await conn.execute(_UNTAKE, dial.attempt_id)
         retry_s = campaign.retry.retry_after_s(disposition, attempts)
         if disposition == "agent":
-            state, when = "done", None
+            state, when = "done", None  # (a pending callback brings it back: the lead trigger)
         elif retry_s is None:
-            state, when = "cancelled", None  # the schedule says no more tries
+            # The schedule says no more tries, but a callback the debtor asked for (during this
+            # call, typically) still wants a lead of its debt: without one it would wait forever.
+            due = await conn.fetchval(_PENDING_DUE, dial.debt_id)
+            state, when = ("cancelled", None) if due is None else ("ready", due)
         else:
             state, when = "ready", now + timedelta(seconds=retry_s)
         await conn.execute(_LEAD, dial.lead_id, state, when, disposition)

@@ -483,7 +483,7 @@ class CampaignRunner:
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
-    async def _reconcile(self, *, all_nodes: bool) -> None:
+    async def _reconcile(self, *, all_nodes: bool, own: bool = True) -> None:
         """Settle every attempt not final with what Asterisk has now (``CoreShowChannels``).
 
         After a restart of this node, or a reconnect during which events were lost: an attempt
@@ -494,24 +494,37 @@ class CampaignRunner:
         ``all_nodes`` (the node that just took the campaign's pacing lock): also the attempts
         other nodes left on this PBX (those younger than ``_YOUNG_S`` are left alone: their
         Originate may still be on its way), leads a dead pacer claimed but never dialed, and
-        reservations that never became an attempt.
+        reservations that never became an attempt. The leader does that again every
+        ``_WINDOW_READ_S`` with ``own`` False (:meth:`_upkeep`): what a dead pacer left was
+        seconds old when its lock was taken over, and would otherwise stay open until that
+        node came back. (Not its own attempts: one just sent may not be a channel yet.)
         """
         live = await self._channels()
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
-                 AND (a.node = $3 OR ($4 AND a.created_at < $5))""",
+                 AND ((a.node = $3 AND $6) OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
             self.c.id,
             self.pbx,
             self.node,
             all_nodes,
             self.clock() - timedelta(seconds=_YOUNG_S),
+            own,
         )
         now = time.monotonic()
         for r in rows:
             aid = r["id"]
-            if aid in self.calls and (self.calls[aid].ending or aid in live):
+            followed = self.calls.get(aid)
+            if followed is not None and aid in live and not followed.ending:
+                # Followed by this run; answered while the link was down (its OriginateResponse
+                # went to the lost session): answered now, or its Hangup would not end it.
+                if live[aid] == "6" and followed.answered_at is None:
+                    self.tracker.forget(aid)
+                    followed.answered_at = now
+                    self.stats.answered += 1
+                continue
+            if followed is not None and followed.ending:
                 continue  # already followed by this run
             dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"], r["e164"])
             call = self.calls.get(aid) or _Call(dial, now)
@@ -597,6 +610,10 @@ class CampaignRunner:
     async def _upkeep(self) -> None:
         """The leader's periodic reads and repairs (every ``_WINDOW_READ_S``, as a task)."""
         await self._check_queue_shared()
+        try:  # what a dead pacer left on this PBX, once no live pacer can be following it
+            await self._reconcile(all_nodes=True, own=False)
+        except (*_DB_ERRORS, PbxError) as e:
+            log.warning("dialer %s: open attempts of other nodes not settled: %s", self.c.code, e)
         await self._read_window()
         await self._seat_agents()
         if self.c.mode != "preview":  # (out of preview mode while running: off the dial path)
