@@ -499,7 +499,6 @@ class CampaignRunner:
         seconds old when its lock was taken over, and would otherwise stay open until that
         node came back. (Not its own attempts: one just sent may not be a channel yet.)
         """
-        live = await self._channels()
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
@@ -512,6 +511,8 @@ class CampaignRunner:
             self.clock() - timedelta(seconds=_YOUNG_S),
             own,
         )
+        # (none open, the usual case of the leader's periodic pass: no channel listing)
+        live = await self._channels() if rows else {}
         now = time.monotonic()
         for r in rows:
             aid = r["id"]
