@@ -77,29 +77,27 @@ async def insert_promise(
     """Insert an active promise and mark the debt ``promised``; its confirmation code.
 
     Run it in a transaction holding the debt's lock (:func:`lock_debt`). A code already taken
-    costs a savepoint and another draw, never the promise."""
+    costs another draw, never the promise (one statement a draw: no savepoint)."""
     for _ in range(CODE_DRAWS):
         code = plans.confirmation_code(_random.randbelow(10**7))
-        try:
-            async with conn.transaction():  # a savepoint
-                await conn.execute(
-                    "INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
-                    " confirmation_code, ivr_session_id, kind, first_due, last_due)"
-                    " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)",
-                    debt_id,
-                    attempt_id,
-                    json.dumps(instalments),
-                    total_cents,
-                    code,
-                    session_id,
-                    kind,
-                    date.fromisoformat(instalments[0]["due"]),
-                    date.fromisoformat(instalments[-1]["due"]),
-                )
-        except asyncpg.UniqueViolationError:
-            continue
-        await conn.execute(
-            "UPDATE debts SET status = 'promised' WHERE id = $1 AND status = 'open'", debt_id
+        inserted = await conn.fetchval(
+            "WITH p AS (INSERT INTO promises (debt_id, attempt_id, source, plan, total_cents,"
+            " confirmation_code, ivr_session_id, kind, first_due, last_due)"
+            " VALUES ($1, $2, 'ivr', $3::jsonb, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (confirmation_code) DO NOTHING RETURNING debt_id),"
+            " d AS (UPDATE debts SET status = 'promised'"
+            " WHERE id = (SELECT debt_id FROM p) AND status = 'open')"
+            " SELECT count(*) FROM p",
+            debt_id,
+            attempt_id,
+            json.dumps(instalments),
+            total_cents,
+            code,
+            session_id,
+            kind,
+            date.fromisoformat(instalments[0]["due"]),
+            date.fromisoformat(instalments[-1]["due"]),
         )
-        return code
+        if inserted:
+            return code
     raise RuntimeError(f"no free confirmation code after {CODE_DRAWS} draws")
