@@ -46,21 +46,12 @@ async def lock_debt(
 
     ``except_key``: a pending payment with this idempotency key is the call's own step tried
     again (its outcome is asked of the gateway with the same key), not another payment."""
-    # The lock first, then the reads: in READ COMMITTED a statement's subqueries see its own
-    # snapshot, taken before it waited for the lock; the next statement sees what the call
-    # that held it committed.
-    if await conn.fetchval("SELECT 1 FROM debts WHERE id = $1 FOR UPDATE", debt_id) is None:
+    # The lock first, then the reads, in one round trip (migration 0023): in READ COMMITTED a
+    # statement's subqueries see its own snapshot, taken before it waited for the lock; the
+    # function's next statement sees what the call that held it committed.
+    row = await conn.fetchrow("SELECT * FROM debt_lock_and_read($1, $2)", debt_id, except_key)
+    if row is None:
         raise LookupError(f"debt {debt_id} is gone")
-    row = await conn.fetchrow(
-        "SELECT d.balance_cents, d.status,"
-        " (SELECT p.confirmation_code FROM promises p WHERE p.debt_id = d.id"
-        "  AND p.status = 'active' ORDER BY p.id DESC LIMIT 1) AS active_code,"
-        " EXISTS (SELECT 1 FROM payments pay WHERE pay.debt_id = d.id"
-        "  AND pay.status = 'pending' AND pay.idempotency_key IS DISTINCT FROM $2) AS unknown"
-        " FROM debts d WHERE d.id = $1",
-        debt_id,
-        except_key,
-    )
     return DebtNow(row["balance_cents"], row["status"], row["active_code"], row["unknown"])
 
 
