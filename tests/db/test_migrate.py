@@ -263,3 +263,41 @@ async def test_0019_gives_imported_persons_their_creditor_and_scopes_references(
             )
     finally:
         await conn.close()
+
+
+async def test_blocks_consents_and_overrides_keep_their_history(db_pool: asyncpg.Pool) -> None:
+    # (0024) they change only by being revoked, once; a consent never changes
+    person = await db_pool.fetchval(
+        "INSERT INTO persons (full_name, language) VALUES ('Ana', 'es') RETURNING id"
+    )
+    phone = await db_pool.fetchval(
+        "INSERT INTO phone_numbers (person_id, e164, kind, source)"
+        " VALUES ($1, '+525512345678', 'mobile', 'test') RETURNING id",
+        person,
+    )
+    block = await db_pool.fetchval(
+        "INSERT INTO contact_blocks (kind, person_id, channel, source)"
+        " VALUES ('cease', $1, 'voice', 'test') RETURNING id",
+        person,
+    )
+    await db_pool.execute(
+        "INSERT INTO consents (phone_id, channel, granted, source, recorded_at)"
+        " VALUES ($1, 'autodialed_voice', true, 'test', now())",
+        phone,
+    )
+    refused = [
+        "UPDATE contact_blocks SET kind = 'dnc'",
+        "UPDATE contact_blocks SET revoked_at = now(), source = 'other'",
+        "DELETE FROM contact_blocks",
+        "TRUNCATE contact_blocks",
+        "UPDATE consents SET granted = false",
+        "DELETE FROM consents",
+        "TRUNCATE consents CASCADE",
+        "TRUNCATE compliance_overrides",
+    ]
+    for sql in refused:
+        with pytest.raises(asyncpg.RaiseError, match="keeps its history"):
+            await db_pool.execute(sql)
+    await db_pool.execute("UPDATE contact_blocks SET revoked_at = now() WHERE id = $1", block)
+    with pytest.raises(asyncpg.RaiseError, match="keeps its history"):  # once
+        await db_pool.execute("UPDATE contact_blocks SET revoked_at = now() WHERE id = $1", block)
