@@ -56,15 +56,30 @@ CONNECT_ERRORS = (
 )  # fmt: skip
 
 
+def _written_password(url: str) -> str:
+    """The password as written in ``url``: between the user's ``:`` and the last ``@``.
+
+    Unlike :func:`urlsplit`'s, this one keeps an unencoded ``/``, ``?`` or ``#`` (which end
+    the host part for a URL parser: the parsers then quote pieces of the password as a port,
+    a query field...)."""
+    rest = url.partition("://")[2]
+    userinfo = rest.rpartition("@")[0]
+    return userinfo.partition(":")[2]
+
+
 def connect_error(e: BaseException, url: str, doing: str = "connect to") -> DbError:
     """``e`` (one of :data:`CONNECT_ERRORS`) as a :class:`DbError` naming what failed; the
-    URL's password never appears in the message."""
+    URL's password never appears in the message, nor any piece of it."""
     detail = str(e) or ("no answer in time" if isinstance(e, TimeoutError) else "")
+    written = _written_password(url)
+    if any(c in written for c in "/?#"):
+        # Parsed as something else, the password is cut in pieces the message may quote.
+        detail = "malformed URL (percent-encode any / ? # in the password)"
     try:
         password = urlsplit(url).password
     except ValueError:
         password = None
-    for secret in {password, unquote(password or "")} - {None, ""}:
+    for secret in {password, unquote(password or ""), written, unquote(written)} - {None, ""}:
         detail = detail.replace(secret, "<hidden>")  # type: ignore[arg-type]
     return DbError(f"cannot {doing} the database: {e.__class__.__name__}: {detail}".rstrip(": "))
 

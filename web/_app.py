@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from compliance import ComplianceGate
+from puente.redact import mask_numbers_in
 from web import _agents, _campaigns, _contacts, _imports, _promises, _reports, _users
 from web._api import MAX_JSON_BYTES, ApiCall, ApiRoute, add_api_routes, error_middleware
 from web._auth import CSRF_FIELD, auth_middleware, require
@@ -127,14 +128,15 @@ def create_app(
 
 class AccessLogger(AbstractAccessLogger):
     """One line per request: method, path without the query string (it may carry a phone
-    number), status, duration and user. Never headers, cookies or bodies."""
+    number), status, duration and user. Never headers, cookies or bodies. A number in the path
+    (a client's ``GET /api/v1/blocks/+5255...``, no route of ours) is masked too."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         user = request.get(USER)
         self.logger.info(
             "%s %s %s %.1fms %s %s",
             request.method,
-            request.path[:200],
+            mask_numbers_in(request.path[:200]),
             response.status,
             time * 1000,
             request.remote or "-",

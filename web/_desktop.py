@@ -94,7 +94,9 @@ class AgentHub:
             async with asyncio.timeout(5):
                 pop = await screen_pop(self.app[POOL], uniqueid, self.app[CLOCK]().date())
         except Exception as e:  # a pop that fails must not take the hub down
-            log.warning("screen pop for %s failed: %s", interface, type(e).__name__)
+            # The call's uniqueid names it; the interface is never logged (a remote agent's
+            # may hold a phone number).
+            log.warning("screen pop for call %s failed: %s", uniqueid or "-", type(e).__name__)
             return
         if pop is None:
             return

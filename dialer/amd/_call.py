@@ -560,10 +560,11 @@ class LiveAmd:
         ]
         if problems:
             self.faults["setvar_failed"] += 1
+            # The attempt names the call; the channel's name is not logged: a Local channel's
+            # (``Local/+5255...@ctx-0001;1``, a ``Local/ctx`` trunk) holds the dialed number.
             log.warning(
-                "amd %s: Setvar on %s failed (%s); the dialplan may keep NOTSURE",
+                "amd %s: Setvar failed (%s); the dialplan may keep NOTSURE",
                 attempt,
-                channel,
                 "; ".join(problems),
             )
             return False
