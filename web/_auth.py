@@ -72,17 +72,20 @@ LEFT JOIN LATERAL (
     SELECT a.id, a.code FROM agents a WHERE a.user_id = u.id ORDER BY a.id LIMIT 1
 ) ag ON true
 """
-_BY_SESSION = f"""
+_SESSION = f"""
 SELECT u.id, u.username, u.role, ag.id AS agent_id, ag.code AS agent_code,
        s.id AS session_id, s.csrf_token
 FROM web_sessions s JOIN users u ON u.id = s.user_id {_AGENT}
-WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT u.disabled
-"""
-_BY_TOKEN = f"""
+WHERE s.revoked_at IS NULL AND s.expires_at > $2 AND NOT u.disabled"""
+_TOKEN = f"""
 SELECT u.id, u.username, u.role, ag.id AS agent_id, ag.code AS agent_code, t.id AS token_id
 FROM api_tokens t JOIN users u ON u.id = t.user_id {_AGENT}
-WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND NOT u.disabled
-"""
+WHERE t.revoked_at IS NULL AND NOT u.disabled"""
+_BY_SESSION = _SESSION + " AND s.token_sha256 = $1"
+_BY_TOKEN = _TOKEN + " AND t.token_sha256 = $1"
+# The same, by the session's or token's id: a websocket's user, checked again while it is open.
+_SESSION_BY_ID = _SESSION + " AND s.id = $1"
+_TOKEN_BY_ID = _TOKEN + " AND t.id = $1"
 
 
 # -- sessions and tokens (database) -----------------------------------------------------------
@@ -175,6 +178,22 @@ async def resolve_user(request: web.Request) -> User | None:
         return None
     row = await pool.fetchrow(_BY_SESSION, token_digest(cookie), request.app[CLOCK]())
     return _user(row, "session") if row is not None else None
+
+
+async def signed_in_now(pool: asyncpg.Pool, user: User, now: datetime) -> User | None:
+    """``user`` as it is now (its role and agent read again), or None when its session has
+    ended (logged out, expired, its user disabled) or its token was revoked.
+
+    A request is authenticated once; a websocket outlives the request that opened it, so what
+    it pushes (screen pops, the wallboard) is checked with this first.
+    """
+    if user.session_id is not None:
+        row = await pool.fetchrow(_SESSION_BY_ID, user.session_id, now)
+        return _user(row, "session") if row is not None else None
+    if user.token_id is not None:
+        row = await pool.fetchrow(_TOKEN_BY_ID, user.token_id)
+        return _user(row, "token") if row is not None else None
+    return None
 
 
 # -- the middleware ---------------------------------------------------------------------------

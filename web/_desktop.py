@@ -8,6 +8,10 @@
   agent's queue interface, the screen pop (:func:`web._screenpop.screen_pop`) is pushed to
   every page the agent has open, timed from the event (``pops_ms``).
 - ``GET /wallboard/ws``: the board (:func:`web._wallboard.wallboard`) every ``every_s``.
+- A socket outlives the request that opened it: before each pop or board its session (or
+  token) is looked up again (:func:`web._auth.signed_in_now`), and a page whose session has
+  ended (logout, expiry, user disabled) or whose user lost the role is closed
+  (``WS_SIGNED_OUT``) instead of receiving debtors' data.
 - API ``GET /agent/campaigns`` (the campaigns an agent may go ready for, and its own),
   ``GET /agent/callback-slots`` (times compliance would allow a callback) and the
   preview requests (``/agent/preview``: the agent joins its own queue ``preview-<code>``
@@ -45,7 +49,7 @@ from web._agents import (
     queue_add,
 )
 from web._api import ApiCall, ApiRoute, add_api_routes
-from web._auth import public, require
+from web._auth import User, public, require, signed_in_now
 from web._exceptions import Conflict, Forbidden, Invalid, NotFound
 from web._keys import CLOCK, GATE, POOL, current_user
 from web._metrics import METRICS_KEY, PuenteMetrics, metrics_handler
@@ -59,6 +63,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 WS_MAX_MSG = 4096  # bytes: the pages send nothing of substance
 WS_MAX_PER_S = 20  # messages a second before a page's socket is closed (a flood)
+# The close code of a page's socket whose session has ended (logout, expiry, user disabled,
+# role changed): a policy violation, as a flood's.
+WS_SIGNED_OUT = 1008
 
 
 class AgentHub:
@@ -68,6 +75,7 @@ class AgentHub:
         self.app = app
         self.ami = ami
         self.pages: dict[str, set[web.WebSocketResponse]] = {}
+        self.users: dict[web.WebSocketResponse, User] = {}  # who opened each page
         self.pops_ms: list[float] = []  # event to pushed, per pop (the last 1,000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscribed: AmiClient | None = None
@@ -89,7 +97,39 @@ class AgentHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _still_theirs(self, ws: web.WebSocketResponse) -> bool:
+        """True while the page's session lives and its user is still that agent (not logged
+        out, expired, disabled, or given another role or agent since the page opened)."""
+        user = self.users.get(ws)
+        if user is None:
+            return False
+        now = await signed_in_now(self.app[POOL], user, self.app[CLOCK]())
+        return now is not None and now.is_agent and now.agent_id == user.agent_id
+
+    def _close_signed_out(self, ws: web.WebSocketResponse) -> None:
+        async def close() -> None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
+
+        task = asyncio.get_running_loop().create_task(close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _pop(self, interface: str, uniqueid: str, t0: float) -> None:
+        pages = []
+        try:
+            async with asyncio.timeout(5):
+                for ws in list(self.pages.get(interface, ())):
+                    if await self._still_theirs(ws):
+                        pages.append(ws)
+                    else:  # its session ended: no debtor's data goes to it, and it is closed
+                        self._close_signed_out(ws)
+        except Exception as e:  # (a database that cannot answer: no pop, as below)
+            log.warning("screen pop for call %s: sessions not checked: %s", uniqueid or "-",
+                        type(e).__name__)  # fmt: skip
+            return
+        if not pages:
+            return
         try:
             async with asyncio.timeout(5):
                 pop = await screen_pop(self.app[POOL], uniqueid, self.app[CLOCK]().date())
@@ -101,7 +141,7 @@ class AgentHub:
         if pop is None:
             return
         text = json.dumps(pop, default=str)
-        for ws in list(self.pages.get(interface, ())):
+        for ws in pages:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str(text)
         self.pops_ms = [*self.pops_ms[-999:], (time.perf_counter() - t0) * 1000]
@@ -146,10 +186,12 @@ async def _agent_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
     await ws.prepare(request)
     hub.pages.setdefault(interface, set()).add(ws)
+    hub.users[ws] = user
     try:
         await _drain(ws)
     finally:
         hub.pages.get(interface, set()).discard(ws)
+        hub.users.pop(ws, None)
     return ws
 
 
@@ -211,12 +253,21 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
 
     @require("supervisor", "admin")
     async def handler(request: web.Request) -> web.WebSocketResponse:
+        user = current_user(request)
+        assert user is not None
+        app = request.app
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MSG)
         await ws.prepare(request)
-        board = shared(request.app)
+        board = shared(app)
 
         async def push() -> None:
             while not ws.closed:
+                # The session is checked again before each board (one lookup by its key): a
+                # logout, a disabled user or a role taken away ends the board at once.
+                now = await signed_in_now(app[POOL], user, app[CLOCK]())
+                if now is None or now.role not in ("supervisor", "admin"):
+                    await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
+                    return
                 await ws.send_str(await board.get())
                 await asyncio.sleep(every_s)
 
