@@ -4,6 +4,8 @@
    take the same lead): first those whose debt has a callback due (:mod:`dialer.callbacks`),
    whatever their priority; then the highest priority, then the longest waiting. A lead is
    only ever claimed once its ``next_try_at`` has come, callback or not.
+   One call at a time to a person: a lead whose person has an attempt not yet final (in any
+   campaign) is skipped, and of a person's leads claimed together only the best is kept.
 2. **Pick a number** per lead: a due callback's number while it is active; otherwise the
    person's active number tried least recently (never tried first), so a debtor's numbers
    rotate.
@@ -62,6 +64,8 @@ UPDATE leads l SET state = 'claimed', claimed_by = $4, claimed_at = $2
 WHERE l.id = ANY(ARRAY(
     SELECT p.id FROM leads p
     WHERE p.campaign_id = $1 {debts} AND p.state = 'ready' AND p.next_try_at <= $2
+      AND NOT EXISTS (SELECT 1 FROM call_attempts a
+                      WHERE a.person_id = p.person_id AND a.state <> 'final')
     ORDER BY p.priority DESC, p.next_try_at, p.id
     LIMIT $3
     FOR UPDATE OF p SKIP LOCKED
@@ -86,6 +90,20 @@ _RELEASE = """
 UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at), claimed_by = NULL,
                  claimed_at = NULL, last_outcome = $4
 WHERE id = $1
+"""
+# The persons' compliance locks (the gate's: ComplianceGate takes them again, a no-op), in order.
+_LOCK_PERSONS = """
+SELECT count(pg_advisory_xact_lock(compliance_lock_key(p))) FROM unnest($1::bigint[]) AS p
+"""
+# Of these persons, those with an attempt not yet final (a statement after the locks: it sees
+# what the claims that held them committed).
+_OPEN_PERSONS = """
+SELECT DISTINCT person_id FROM call_attempts
+WHERE person_id = ANY($1::bigint[]) AND state <> 'final'
+"""
+# Back to ready as they were: claimed with another lead of their person, or their person busy.
+_UNCLAIM = """
+UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL WHERE id = ANY($1::bigint[])
 """
 _INTEND_MANY = """
 INSERT INTO call_attempts (id, lead_id, campaign_id, person_id, debt_id, phone_id, node, pbx,
@@ -146,6 +164,22 @@ async def claim_and_gate(
         if len(rows) < want:
             rows += await conn.fetch(_CLAIM, campaign_id, now, want - len(rows), node)
         rows.sort(key=lambda r: (not r["callback"], -r["priority"]))
+        # One call at a time to a person. The claim skipped persons with an attempt open; under
+        # their compliance locks (taken here, in id order, until the commit: a claim elsewhere
+        # that dials one of them holds it until its attempt is written) that is checked again,
+        # and of a person's leads claimed together only the best is kept. The others go back
+        # to ready, untouched.
+        persons = sorted({r["person_id"] for r in rows})
+        await conn.execute(_LOCK_PERSONS, persons)
+        busy = {r[0] for r in await conn.fetch(_OPEN_PERSONS, persons)}
+        first: dict[int, asyncpg.Record] = {}
+        for r in rows:
+            if r["person_id"] not in busy:
+                first.setdefault(r["person_id"], r)
+        if len(first) < len(rows):
+            kept = {r["id"] for r in first.values()}
+            await conn.execute(_UNCLAIM, [r["id"] for r in rows if r["id"] not in kept])
+            rows = list(first.values())
         if not rows:
             return [], []
         rotation = {

@@ -234,11 +234,14 @@ async def test_claims_of_many_campaigns_and_a_second_node_never_exceed_the_cap(
         alone = await asyncio.gather(*singles)
     finally:
         await node2.close()
+    # One call at a time to a person (dialer.selection): of the 8 campaigns' claims, released
+    # together, one dials; the others find its attempt open under the person's lock.
+    assert sum(len(dials) for dials, _ in results) == 1
     per_debt = Counter(x.debt_id for dials, _ in results for x in dials)
     per_debt.update(x for d in alone if d.allowed for x in d.debt_ids)
-    assert per_debt == dict.fromkeys(p.debt_ids, 7)
+    assert all(n <= 7 for n in per_debt.values())
     rows = await ledger(db_pool, p.person_id)
-    assert Counter(r["debt_id"] for r in rows) == dict.fromkeys(p.debt_ids, 7)
+    assert Counter(r["debt_id"] for r in rows) == per_debt
     dialed = await db_pool.fetchval(
         "SELECT count(*) FROM call_attempts WHERE person_id = $1", p.person_id
     )

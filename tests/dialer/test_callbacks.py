@@ -106,6 +106,11 @@ async def test_a_callback_is_not_dialed_before_its_time(db_pool, campaign) -> No
         NOON,
         lead["id"],
     )
+    await db_pool.execute(  # (their calls ended)
+        "UPDATE call_attempts SET state = 'final', disposition = 'no_answer'"
+        " WHERE campaign_id = $1",
+        cid,
+    )
     early, early_denied = await claim(db_pool, campaign, 1, now=due - timedelta(minutes=1))
     claimed = [d.lead_id for d in early] + [d.lead_id for d in early_denied]
     assert len(claimed) == 1
@@ -137,6 +142,10 @@ async def test_the_callbacks_number_is_dialed_while_it_is_active(db_pool, campai
     )  # the gate reserved that number
     # A callback on a number that is no longer active: the rotation's number instead.
     await db_pool.execute("UPDATE leads SET state = 'ready' WHERE id = $1", lead["id"])
+    await db_pool.execute(  # (its call ended)
+        "UPDATE call_attempts SET state = 'final', disposition = 'no_answer' WHERE id = $1::uuid",
+        dial.attempt_id,
+    )
     await schedule(db_pool, lead, NOON + timedelta(hours=1), phone_id=second)
     await db_pool.execute("UPDATE phone_numbers SET status = 'wrong_party' WHERE id = $1", second)
     (again,), _ = await claim(db_pool, campaign, 1, now=NOON + timedelta(hours=1))

@@ -152,6 +152,10 @@ async def test_a_debtors_numbers_rotate(db_pool, campaign) -> None:
     await db_pool.execute(  # the call ended; it is due again (and longest waiting)
         "UPDATE leads SET state = 'ready', next_try_at = '2026-01-01' WHERE id = $1", lead
     )
+    await db_pool.execute(
+        "UPDATE call_attempts SET state = 'final', disposition = 'no_answer' WHERE lead_id = $1",
+        lead,
+    )
     second_round, _ = await gate_some(db_pool, campaign, 1, now=NOON + timedelta(hours=2))
     (again,) = second_round
     assert again.lead_id == lead
@@ -188,3 +192,45 @@ async def test_a_death_between_the_reservation_and_the_intents_leaves_nothing(
     )
     dials, _ = await gate_some(db_pool, campaign, 3)  # and the leads are there to dial
     assert len(dials) == 3
+
+
+async def test_one_call_at_a_time_to_a_person_with_two_debts(
+    db_pool, campaign, tmp_path: Path
+) -> None:
+    # A debtor with two accounts had both leads claimed in one step (or the second while the
+    # first call rang): two calls at once to the same person, on the same number.
+    _, code = campaign
+    f = tmp_path / "second-account.csv"
+    phone = await db_pool.fetchval(
+        "SELECT n.e164 FROM phone_numbers n JOIN persons p ON p.id = n.person_id"
+        " WHERE p.external_ref = $1",
+        f"{code}-p0",
+    )
+    f.write_text(
+        "external_ref,full_name,account_ref,balance,phone,country,region\n"
+        f"{code}-p0,Persona 0,{code}-B0,100,{phone},MX,CMX\n",
+        encoding="utf-8",
+    )
+    assert (await import_leads(db_pool, f, code)).leads == 1
+    person = await db_pool.fetchval("SELECT id FROM persons WHERE external_ref = $1", f"{code}-p0")
+    await db_pool.execute("UPDATE leads SET priority = 100 WHERE person_id = $1", person)
+    dials, _ = await gate_some(db_pool, campaign, 3)  # both of the person's leads come first
+    assert len(dials) == 2  # (one dial fewer this step; the next claims the next lead)
+    assert len({d.person_id for d in dials}) == 2
+    assert [d.person_id for d in dials].count(person) == 1
+    other = await db_pool.fetchrow(
+        "SELECT state, attempts, claimed_by FROM leads WHERE person_id = $1 AND id <> $2",
+        person,
+        next(d.lead_id for d in dials if d.person_id == person),
+    )
+    assert (other["state"], other["attempts"], other["claimed_by"]) == ("ready", 0, None)
+    # While that call is open, no claim takes the person's other lead...
+    more, _ = await gate_some(db_pool, campaign, 20)
+    assert person not in {d.person_id for d in more}
+    # ...and once it is final, one may.
+    await db_pool.execute(
+        "UPDATE call_attempts SET state = 'final', disposition = 'no_answer' WHERE person_id = $1",
+        person,
+    )
+    last, _ = await gate_some(db_pool, campaign, 20, now=NOON + timedelta(hours=2))
+    assert person in {d.person_id for d in last}
