@@ -76,31 +76,14 @@ RETURNING l.id, l.person_id, l.debt_id, l.priority, {str(callbacks).lower()} AS 
 
 _CLAIM_CALLBACKS = _claim_sql(callbacks=True)
 _CLAIM = _claim_sql(callbacks=False)
-_NUMBERS = """
-SELECT DISTINCT ON (n.person_id) n.person_id, n.id, n.e164
-FROM phone_numbers n
-LEFT JOIN LATERAL (
-    SELECT max(a.reserved_at) AS last FROM compliance_attempts a
-    WHERE a.person_id = n.person_id AND a.phone_id = n.id
-) t ON true
-WHERE n.person_id = ANY($1::bigint[]) AND n.status = 'active'
-ORDER BY n.person_id, t.last NULLS FIRST, n.id
-"""
 _RELEASE = """
 UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at), claimed_by = NULL,
                  claimed_at = NULL, last_outcome = $4
 WHERE id = $1
 """
-# The persons' compliance locks (the gate's: ComplianceGate takes them again, a no-op), in order.
-_LOCK_PERSONS = """
-SELECT count(pg_advisory_xact_lock(compliance_lock_key(p))) FROM unnest($1::bigint[]) AS p
-"""
-# Of these persons, those with an attempt not yet final (a statement after the locks: it sees
-# what the claims that held them committed).
-_OPEN_PERSONS = """
-SELECT DISTINCT person_id FROM call_attempts
-WHERE person_id = ANY($1::bigint[]) AND state <> 'final'
-"""
+# The claimed leads' persons, under their compliance locks: busy (an attempt open), and the
+# number to dial (migration 0026, one round trip).
+_CLAIM_PERSONS = "SELECT * FROM claim_persons($1::bigint[])"
 # Back to ready as they were: claimed with another lead of their person, or their person busy.
 _UNCLAIM = """
 UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL WHERE id = ANY($1::bigint[])
@@ -170,8 +153,11 @@ async def claim_and_gate(
         # and of a person's leads claimed together only the best is kept. The others go back
         # to ready, untouched.
         persons = sorted({r["person_id"] for r in rows})
-        await conn.execute(_LOCK_PERSONS, persons)
-        busy = {r[0] for r in await conn.fetch(_OPEN_PERSONS, persons)}
+        found = await conn.fetch(_CLAIM_PERSONS, persons)
+        busy = {r["person_id"] for r in found if r["busy"]}
+        rotation = {
+            r["person_id"]: (r["phone_id"], r["e164"]) for r in found if r["phone_id"] is not None
+        }
         first: dict[int, asyncpg.Record] = {}
         for r in rows:
             if r["person_id"] not in busy:
@@ -182,10 +168,6 @@ async def claim_and_gate(
             rows = list(first.values())
         if not rows:
             return [], []
-        rotation = {
-            r["person_id"]: (r["id"], r["e164"])
-            for r in await conn.fetch(_NUMBERS, list({r["person_id"] for r in rows}))
-        }
         callbacks = await due_callbacks(conn, [r["debt_id"] for r in rows if r["callback"]], now)
         numbers: dict[int, tuple[int, str]] = {}  # lead -> (phone id, e164)
         leads = []
