@@ -82,6 +82,13 @@ async def test_failed_screen_pop_does_not_log_the_agent_interface(
     app[CLOCK] = lambda: datetime.now(UTC)
     hub = AgentHub(app, lambda: None)
     interface = f"PJSIP/{NUMBER}@remote-agents"  # a remote agent's own phone
+    # An open desktop, its session live (a pop with no page open reads nothing, logs nothing).
+    hub.pages[interface] = {object()}  # type: ignore[assignment]
+
+    async def live(ws: object) -> bool:
+        return True
+
+    hub._still_theirs = live  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="web._desktop"):
         await hub._pop(interface, "1795335254.12", 0.0)
     assert "screen pop for call 1795335254.12 failed: OSError" in caplog.text
