@@ -111,12 +111,9 @@ async def _intend(
     """Under the debt's lock: write the pending row and return None (charge it), or say why
     not. A step whose result is recorded already is answered from its row (no charge)."""
     now = await lock_debt(conn, row["id"], except_key=key)
-    earlier = await conn.fetchrow(
-        "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
-    )
-    if earlier is not None and earlier["status"] in ("approved", "declined"):
-        tries = int(call.data.get("payment_tries", 0))
-        return _answer(earlier["status"], earlier["confirmation_code"], tries)
+    earlier = await _recorded_answer(conn, key, int(call.data.get("payment_tries", 0)))
+    if earlier is not None:
+        return earlier
     if now.payment_unknown:
         log.warning("ivr %s: a payment on debt %s is pending; no new charge", call.session_id,
                     row["id"])  # fmt: skip
@@ -143,6 +140,19 @@ async def _intend(
     return None
 
 
+async def _recorded_answer(
+    conn: asyncpg.Connection, key: str, tries: int
+) -> tuple[str, dict] | None:
+    """The caller's answer from the payment ``key`` when its result is recorded already
+    (approved or declined: an earlier try of this step); None while it is not."""
+    earlier = await conn.fetchrow(
+        "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
+    )
+    if earlier is None or earlier["status"] not in ("approved", "declined"):
+        return None
+    return _answer(earlier["status"], earlier["confirmation_code"], tries)
+
+
 def _answer(status: str, code: str | None, tries: int) -> tuple[str, dict]:
     updates: dict[str, Any] = {"payment_tries": tries + 1}
     if status != "approved":
@@ -167,10 +177,9 @@ async def _record(
         await lock_debt(conn, row["id"], except_key=key)
         code = await _store_result(conn, key, result)
         if code is _RECORDED:  # recorded (and applied) before: answer from the row
-            earlier = await conn.fetchrow(
-                "SELECT status, confirmation_code FROM payments WHERE idempotency_key = $1", key
-            )
-            return _answer(earlier["status"], earlier["confirmation_code"], tries)
+            earlier = await _recorded_answer(conn, key, tries)
+            assert earlier is not None  # (not pending nor error: approved or declined)
+            return earlier
         if result.approved:
             await _apply_payment(conn, row["id"], call.attempt_id, call.session_id, offer, amount)
     call.writes.append(f"payments: {result.status} {amount} {row['currency']}")
