@@ -528,7 +528,7 @@ class CampaignRunner:
             if followed is not None and followed.ending:
                 continue  # already followed by this run
             dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"], r["e164"])
-            call = self.calls.get(aid) or _Call(dial, now)
+            call = followed or _Call(dial, now)
             self.tracker.forget(aid)
             if aid in live:  # adopt a call another run (of this node or another) started
                 if live[aid] == "6":  # Up: answered already

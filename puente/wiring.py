@@ -108,11 +108,11 @@ class AgiComponent(_ServerComponent):
 
     async def stop(self) -> None:
         self._stop_settling()
-        await self.server.stop()
+        await super().stop()
 
     async def abort(self) -> None:
         self._stop_settling()
-        await self.server.abort()
+        await super().abort()
 
     def _stop_settling(self) -> None:
         if self._settling is not None:

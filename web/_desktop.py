@@ -66,6 +66,8 @@ WS_MAX_PER_S = 20  # messages a second before a page's socket is closed (a flood
 # The close code of a page's socket whose session has ended (logout, expiry, user disabled,
 # role changed): a policy violation, as a flood's.
 WS_SIGNED_OUT = 1008
+# Who may see the wallboard: its page, its socket, and each push while the socket is open.
+BOARD_ROLES = ("supervisor", "admin")
 
 
 class AgentHub:
@@ -171,7 +173,7 @@ async def _desktop_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "desktop.html")
 
 
-@require("supervisor", "admin")
+@require(*BOARD_ROLES)
 async def _wallboard_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "wallboard.html")
 
@@ -251,7 +253,7 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
             boards[app] = SharedBoard(every_s * 0.9, compute)
         return boards[app]
 
-    @require("supervisor", "admin")
+    @require(*BOARD_ROLES)
     async def handler(request: web.Request) -> web.WebSocketResponse:
         user = current_user(request)
         assert user is not None
@@ -265,7 +267,7 @@ def _wallboard_ws(every_s: float, runners: Callable[[], Mapping[str, Any]]) -> A
                 # The session is checked again before each board (one lookup by its key): a
                 # logout, a disabled user or a role taken away ends the board at once.
                 now = await signed_in_now(app[POOL], user, app[CLOCK]())
-                if now is None or now.role not in ("supervisor", "admin"):
+                if now is None or now.role not in BOARD_ROLES:
                     await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
                     return
                 await ws.send_str(await board.get())
