@@ -174,6 +174,10 @@ class IvrService:
                 )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
                 log.warning("ivr: pending payments not settled (next in %.0f s): %s", every_s, e)
+            except Exception:
+                # Anything else (a gateway's own error, a bug): this task runs in the service's
+                # TaskGroup, where an exception would stop every server. Logged, tried again.
+                log.exception("ivr: settling pending payments failed (next in %.0f s)", every_s)
 
     # -- FastAGI ------------------------------------------------------------------------------
     async def handle_agi(self, session: AgiSession) -> None:

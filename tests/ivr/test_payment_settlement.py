@@ -126,7 +126,13 @@ async def test_the_service_settles_them_on_its_own_and_goes_on_after_a_fault(
 
     d, _, actions = await _timed_out(db_pool, {"kind": "full"})
     monkeypatch.setattr(charge_module, "SETTLE_AFTER_S", 0.0)
-    real, faults = charge_module.settle_pending, [ConnectionResetError("the database (test)")]
+    # A database fault, then a gateway's own error: neither ends the task (it runs in the
+    # service's TaskGroup, where an exception stops every server).
+    real = charge_module.settle_pending
+    faults: list[Exception] = [
+        RuntimeError("the gateway's client library (test)"),
+        ConnectionResetError("the database (test)"),
+    ]
 
     async def flaky(*args, **kwargs):
         if faults:
@@ -143,5 +149,5 @@ async def test_the_service_settles_them_on_its_own_and_goes_on_after_a_fault(
                 await asyncio.sleep(0.05)
     finally:
         task.cancel()
-    assert not faults  # it failed once, and went on
+    assert not faults  # it failed twice, and went on
     assert await _payments(db_pool, d.debt_id) == [("approved", True)]
