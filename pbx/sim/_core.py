@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -91,6 +92,16 @@ class ChannelGone:
 Output = Reply | Broadcast | StartAudioSocket | StartAgi | EndMedia | ChannelGone
 
 
+#: The dialplan applications the simulator runs (lower case). Any other one is what Asterisk
+#: does with an application it does not have: "No application 'X' for extension", and the
+#: channel hangs up (main/pbx.c pbx_extension_helper).
+KNOWN_APPS = frozenset(
+    {"agi", "answer", "audiosocket", "goto", "gotoif", "hangup", "noop", "playback", "queue",
+     "saydigits", "set", "tryexec", "userevent", "verbose", "wait"}
+)  # fmt: skip
+_NOT_UNDER_TRYEXEC = frozenset({"tryexec", "goto", "gotoif", "hangup"})
+
+
 # -- state -----------------------------------------------------------------------------------
 @dataclass
 class Channel:
@@ -103,6 +114,9 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     cursor: DialplanCursor | None = None
     blocked_on: str | None = None  # "audiosocket", "agi", "queue", "wait", "ring"
+    # The blocking application runs inside TryExec(): its failure sets TRYSTATUS=FAILED and the
+    # dialplan goes on, where on its own the failure would hang the channel up.
+    in_tryexec: bool = False
     answered_at: float | None = None
     queue_entry: QueueEntry | None = None
     queue_name: str = ""
@@ -530,6 +544,12 @@ class SimCore:
     def _execute(self, ch: Channel, step: Step, now: float, out: list[Output]) -> bool:
         """Run one application; True when the channel now waits for something."""
         app = step.app.lower()
+        if app == "tryexec":
+            return self._try_exec(ch, step, now, out)
+        if app not in KNOWN_APPS:
+            # pbx.c: "No application 'X' for extension": the PBX stops and hangs up.
+            out.extend(self._hangup_by_dialplan(ch, now))
+            return True
         if app == "set":
             k, _, v = step.data.partition("=")
             if k.strip() == "CHANNEL(language)":  # a function write: no VarSet
@@ -581,13 +601,36 @@ class SimCore:
             gen = ch.generation
             self._at(now + secs, lambda t, c=ch, g=gen: self._resume(c, g, t))
             return True
-        # NoOp, Verbose, Answer, Goto, GotoIf and unknown apps: nothing more to do here.
+        # NoOp, Verbose, SayDigits, Goto, GotoIf: nothing more to do here.
         return False
+
+    def _try_exec(self, ch: Channel, step: Step, now: float, out: list[Output]) -> bool:
+        """``TryExec(App(args))`` (app_exec.c): run the application; whatever it returns, the
+        dialplan goes on, with ``TRYSTATUS`` SUCCESS (it returned 0), FAILED (non-zero) or
+        NOAPP (no such application). Only media applications can fail here; they report it
+        through :meth:`media_failed` and :meth:`media_ended`."""
+        m = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*", step.data, re.S)
+        inner = m.group(1).lower() if m else ""
+        # (Goto, GotoIf and Hangup inside TryExec() are legal in Asterisk but would need the
+        # cursor's jump logic here; the contract does not use them: NOAPP, loudly in tests.)
+        if m is None or inner not in KNOWN_APPS or inner in _NOT_UNDER_TRYEXEC:
+            ch.variables["TRYSTATUS"] = "NOAPP"
+            out.append(Broadcast(ev.varset(ch.snap, "TRYSTATUS", "NOAPP")))
+            return False
+        inner_step = replace(step, app=m.group(1), data=m.group(2) or "")
+        blocked = self._execute(ch, inner_step, now, out)
+        if blocked and ch.blocked_on in ("audiosocket", "agi"):
+            ch.in_tryexec = True
+        elif not ch.gone and not blocked:
+            ch.variables["TRYSTATUS"] = "SUCCESS"
+            out.append(Broadcast(ev.varset(ch.snap, "TRYSTATUS", "SUCCESS")))
+        return blocked
 
     def _resume(self, ch: Channel, generation: int, now: float) -> list[Output]:
         if ch.gone or ch.generation != generation:
             return []
         ch.blocked_on = None
+        ch.in_tryexec = False
         ch.generation += 1
         assert ch.cursor is not None
         step = ch.cursor.step(self._scope(ch))
@@ -608,6 +651,25 @@ class SimCore:
         if ch.blocked_on == "agi":
             ch.variables["AGISTATUS"] = agi_status
             out.append(Broadcast(ev.varset(ch.snap, "AGISTATUS", agi_status)))
+        if ch.in_tryexec:  # AudioSocket()/AGI() returned 0
+            ch.variables["TRYSTATUS"] = "SUCCESS"
+            out.append(Broadcast(ev.varset(ch.snap, "TRYSTATUS", "SUCCESS")))
+        return out + self._resume(ch, ch.generation, now)
+
+    def media_failed(self, call_id: str, now: float) -> list[Output]:
+        """``AudioSocket()`` failed on a live channel (no connection, a UUID it cannot parse,
+        2 s without a frame either way, a frame kind it refuses): app_audiosocket returns -1.
+
+        On its own that ends the PBX and the channel hangs up; inside ``TryExec()`` the dialplan
+        goes on with ``TRYSTATUS=FAILED``.
+        """
+        ch = self.channels.get(call_id)
+        if ch is None or ch.gone or ch.blocked_on != "audiosocket":
+            return []
+        if not ch.in_tryexec:
+            return self.far_end_hangup(call_id, now)
+        ch.variables["TRYSTATUS"] = "FAILED"
+        out: list[Output] = [Broadcast(ev.varset(ch.snap, "TRYSTATUS", "FAILED"))]
         return out + self._resume(ch, ch.generation, now)
 
     def _agi_env(self, ch: Channel, url: str, args: list[str]) -> Pairs:

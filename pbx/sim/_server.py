@@ -456,10 +456,10 @@ class SimulatedAsterisk:
         try:
             call_uuid = uuid_mod.UUID(start.uuid)
         except ValueError:
-            # app_audiosocket: "Failed to parse UUID", the application fails, the call ends.
+            # app_audiosocket: "Failed to parse UUID", the application returns -1.
             self.media_failures += 1
-            log.warning("simulated AudioSocket(): %r is not a UUID; hanging up", start.uuid)
-            self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+            log.warning("simulated AudioSocket(): %r is not a UUID; the app fails", start.uuid)
+            self.apply(self.core.media_failed(start.call_id, self.now()))
             return
         host, _, port = start.address.rpartition(":")
         loop = asyncio.get_running_loop()
@@ -472,8 +472,8 @@ class SimulatedAsterisk:
             sock.close()
             self.media_failures += 1
             log.warning("simulated AudioSocket(): cannot connect to %s: %s", start.address, e)
-            # app_audiosocket fails and the channel hangs up.
-            self.apply(self.core.far_end_hangup(start.call_id, self.now()))
+            # app_audiosocket returns -1 (the channel hangs up unless under TryExec()).
+            self.apply(self.core.media_failed(start.call_id, self.now()))
             return
         core = AsteriskSideConnection(call_uuid)
         head = _leg_head(start.fate)
@@ -514,27 +514,26 @@ class SimulatedAsterisk:
                     if isinstance(event, ServerHangup):
                         self._leg_ended(leg, "0x00 from Puente")
                         return
-            except ProtocolError as e:  # e.g. 0x03 from Puente: Asterisk tears the call down
-                log.warning("simulated AudioSocket(): %s; hanging up", e)
+            except ProtocolError as e:  # e.g. 0x03 from Puente: app_audiosocket returns -1
+                log.warning("simulated AudioSocket(): %s; the app fails", e)
                 self._close_leg(leg)
-                self.apply(self.core.far_end_hangup(leg.call_id, self.now()))
+                self.apply(self.core.media_failed(leg.call_id, self.now()))
                 return
         position = leg.position
         leg.position += 1
         sounding = leg.sounding
         if sounding is not None and not (position < len(sounding) and sounding[position]):
             # The far end is silent and nothing carries its silence: no frame. app_audiosocket
-            # fails after 2 s with no frame either way; the channel hangs up.
+            # fails (returns -1) after 2 s with no frame either way.
             if now - leg.active_at >= AUDIOSOCKET_IDLE_S:
                 log.warning(
-                    "simulated AudioSocket(): no activity for %.0f ms on %s; the app fails and "
-                    "the channel hangs up",
+                    "simulated AudioSocket(): no activity for %.0f ms on %s; the app fails",
                     AUDIOSOCKET_IDLE_S * 1000,
                     leg.call_id,
                 )
                 self.media_failures += 1
                 self._close_leg(leg)
-                self.apply(self.core.far_end_hangup(leg.call_id, self.now()))
+                self.apply(self.core.media_failed(leg.call_id, self.now()))
             return
         if position < len(leg.frames):
             frame = leg.frames[position]

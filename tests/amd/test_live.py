@@ -94,7 +94,8 @@ async def test_a_machine_gets_the_voicemail_message_after_its_beep() -> None:
     async with sim_floor() as f:
         attempt = await f.originate(MACHINE, PUENTE_VM="puente/vm-en")
         answered, _ = await f.wait_for(
-            lambda m: m.name == "Newexten" and m.get("Application") == "AudioSocket"
+            # A real Asterisk reports the TryExec() the AudioSocket() runs in.
+            lambda m: m.name == "Newexten" and (m.get("AppData") or "").startswith("AudioSocket(")
         )
         _, amd = await f.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD", 20)
         assert amd["AMDSTATUS"] == "MACHINE"

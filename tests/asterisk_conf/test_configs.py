@@ -10,7 +10,7 @@ from ivr import ACTIONS, Catalog, load_flows
 from pbx.agi import AgiSettings
 from pbx.ami import AmiSettings
 from pbx.audiosocket import AudioSocketSettings
-from pbx.sim._core import SimSettings
+from pbx.sim._core import KNOWN_APPS, SimSettings
 from pbx.sim._dialplan import pattern_matches
 from tests.asterisk_conf._conf import (
     CONF_DIR,
@@ -175,6 +175,63 @@ def test_contexts_and_extensions_the_dialplan_and_simulator_rely_on(extensions) 
 
 
 _CODE = ("pbx/ami", "pbx/agi", "pbx/audiosocket", "dialer", "ivr", "puente")
+
+# Asterisk 22's dialplan applications the contract may use, with the module that provides each
+# (`core show application X`): a name Asterisk does not have hangs the call up at that priority
+# ("No application 'X' for extension", main/pbx.c).
+ASTERISK_APPS = {
+    "AGI": "res_agi",
+    "Answer": "core (pbx_builtins)",
+    "AudioSocket": "app_audiosocket",
+    "Goto": "core (pbx_builtins)",
+    "GotoIf": "core (pbx_builtins)",
+    "Hangup": "core (pbx_builtins)",
+    "NoOp": "core (pbx_builtins)",
+    "Playback": "app_playback",
+    "Queue": "app_queue",
+    "SayDigits": "core (pbx_builtins)",
+    "Set": "core (pbx_builtins)",
+    "TryExec": "app_exec",
+    "UserEvent": "app_userevent",
+    "Verbose": "app_verbose",
+    "Wait": "core (pbx_builtins)",
+}
+
+
+def _apps(ln) -> list[tuple[str, str]]:
+    """The application of a priority, and the one TryExec() runs, with their arguments."""
+    apps = [(ln.app, ln.args)]
+    if ln.app == "TryExec":
+        m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)\((.*)\)", ln.args)
+        assert m, f"extensions.conf:{ln.line}: TryExec needs App(args), got {ln.args!r}"
+        apps.append((m.group(1), m.group(2)))
+    return apps
+
+
+def test_every_application_exists_in_asterisk_and_in_the_simulator(extensions) -> None:
+    for ln in dialplan_lines(extensions):
+        for app, _ in _apps(ln):
+            assert app in ASTERISK_APPS, f"extensions.conf:{ln.line}: {app}() is no Asterisk app"
+            assert app.lower() in KNOWN_APPS, f"extensions.conf:{ln.line}: sim lacks {app}()"
+
+
+def test_audiosocket_failures_keep_the_answered_person_in_the_dialplan(extensions) -> None:
+    """AudioSocket() returns -1 when it cannot connect, cannot parse the UUID, has no frame
+    either way for 2 s or gets a frame kind it refuses (apps/app_audiosocket.c); a -1 ends the
+    PBX and hangs the answered person up. Only TryExec() turns it into TRYSTATUS=FAILED and the
+    next priority, where the NOTSURE set before it sends the person to an agent."""
+    lines = dialplan_lines(extensions)
+    uses = [(ln, args) for ln in lines for app, args in _apps(ln)[1:] if app == "AudioSocket"]
+    bare = [ln.line for ln in lines if ln.app == "AudioSocket"]
+    assert not bare, f"extensions.conf:{bare}: AudioSocket() outside TryExec()"
+    assert len(uses) == 1
+    ln, args = uses[0]
+    assert ln.app == "TryExec"
+    # AudioSocket(uuid,host:port): the attempt id (a UUID, Originate ChannelId) first.
+    assert args == "${PUENTE_ATTEMPT},${PUENTE_AUDIOSOCKET}"
+    before = [x for x in lines if x.context == ln.context and x.exten == ln.exten
+              and x.line < ln.line]  # fmt: skip
+    assert ("Set", "AMDSTATUS=NOTSURE") in [(x.app, x.args) for x in before]
 
 
 def test_every_header_variable_is_used_and_every_originate_variable_is_documented() -> None:

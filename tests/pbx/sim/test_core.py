@@ -11,7 +11,7 @@ import pytest
 from pbx.sim._actions import handle_action
 from pbx.sim._callees import CalleeModel, ModelFile
 from pbx.sim._core import Broadcast, EndMedia, Reply, SimCore, StartAgi, StartAudioSocket
-from pbx.sim._dialplan import load_dialplan, load_queue_names
+from pbx.sim._dialplan import load_dialplan, load_queue_names, parse_dialplan
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAN = load_dialplan(ROOT / "asterisk_conf" / "extensions.conf")
@@ -297,3 +297,80 @@ def test_actions_answer_like_asterisk() -> None:
         core, 1, [("Action", "QueueStatus"), ("ActionID", "q"), ("Queue", "nope")], 0
     )
     assert dict(out[-1].pairs)["ListItems"] == "0"
+
+
+def _answered_in_audiosocket(core: SimCore) -> list:
+    originate(core)
+    out = run_until(core, 2.0)
+    assert [o.uuid for o in out if isinstance(o, StartAudioSocket)] == [ATTEMPT]
+    return out
+
+
+def test_a_failed_audiosocket_under_tryexec_goes_on_as_notsure() -> None:
+    """app_audiosocket returns -1 (no connection, bad UUID, 2 s idle); TryExec() (app_exec.c)
+    sets TRYSTATUS=FAILED and returns 0: the answered person reaches the queue."""
+    core = make_core(
+        "human", ring_s={"dist": "fixed", "value": 2.0}, patience_s={"dist": "fixed", "value": 60.0}
+    )
+    _answered_in_audiosocket(core)
+    out = core.media_failed(ATTEMPT, 2.5)
+    assert next(
+        (d["Variable"], d["Value"])
+        for d in (dict(o.pairs) for o in out if isinstance(o, Broadcast))
+        if d.get("Event") == "VarSet"
+    ) == ("TRYSTATUS", "FAILED")
+    assert field(out, "UserEvent", "AMDSTATUS") == ["NOTSURE"]
+    assert field(out, "UserEvent", "AMDCAUSE") == ["PUENTE-NO-VERDICT"]
+    assert field(out, "QueueCallerJoin", "Uniqueid") == [ATTEMPT]
+    assert "Hangup" not in names(out)
+
+
+def test_a_normal_end_of_audiosocket_under_tryexec_is_success() -> None:
+    core = make_core(
+        "human", ring_s={"dist": "fixed", "value": 2.0}, patience_s={"dist": "fixed", "value": 60.0}
+    )
+    _answered_in_audiosocket(core)
+    out = core.media_ended(ATTEMPT, 2.5)
+    assert ("TRYSTATUS", "SUCCESS") in [
+        (d.get("Variable"), d.get("Value")) for d in (dict(o.pairs) for o in out)
+    ]
+    assert field(out, "UserEvent", "AMDSTATUS") == ["NOTSURE"]
+
+
+def _core_with(dialplan: str) -> SimCore:
+    spec = msgspec.convert(
+        {"numbers": {"+5215500000001": "human"}, "ring_s": {"dist": "fixed", "value": 1.0},
+         "patience_s": {"dist": "fixed", "value": 60.0}},
+        ModelFile,
+    )  # fmt: skip
+    return SimCore(parse_dialplan(dialplan), CalleeModel(spec))
+
+
+def test_a_failed_audiosocket_on_its_own_hangs_the_channel_up() -> None:
+    """What Asterisk does without TryExec(): the application's -1 ends the PBX."""
+    core = _core_with(
+        "[puente-outbound]\nexten => s,1,AudioSocket(${PUENTE_ATTEMPT},127.0.0.1:9)\n"
+        " same => n,UserEvent(After)\n"
+    )
+    originate(core)
+    run_until(core, 1.0)
+    out = core.media_failed(ATTEMPT, 1.5)
+    assert field(out, "Hangup", "Uniqueid") == [ATTEMPT]
+    assert "UserEvent" not in names(out)
+
+
+def test_an_application_asterisk_does_not_have_hangs_the_channel_up() -> None:
+    """pbx.c: "No application 'X' for extension": the PBX stops; nothing after it runs."""
+    core = _core_with("[puente-outbound]\nexten => s,1,NoSuchApp(x)\n same => n,UserEvent(After)\n")
+    originate(core)
+    out = run_until(core, 1.0)
+    assert field(out, "Hangup", "Uniqueid") == [ATTEMPT]
+    assert "UserEvent" not in names(out)
+    # Under TryExec() it is NOAPP, and the dialplan goes on.
+    core = _core_with(
+        "[puente-outbound]\nexten => s,1,TryExec(NoSuchApp(x))\n"
+        " same => n,UserEvent(After,T: ${TRYSTATUS})\n same => n,Hangup()\n"
+    )
+    originate(core)
+    out = run_until(core, 1.0)
+    assert field(out, "UserEvent", "T") == ["NOAPP"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -121,12 +122,15 @@ def test_puente_outbound_contract(
     scope = {**plan.globals, **variables}
     apps = []
     for _ in range(40):
-        step = cursor.step(scope)
+        step = original = cursor.step(scope)
         if step is None:
             break
         if step.app == "Set":
             k, _, v = step.data.partition("=")
             scope[k] = v
+        if step.app == "TryExec" and step.data.startswith("AudioSocket("):
+            # TryExec(): a failed AudioSocket() goes on with NOTSURE instead of a hang-up.
+            step = dataclasses.replace(step, app="AudioSocket", data=step.data[12:-1])
         if step.app == "AudioSocket":
             # What Puente does over AMI while the call is inside AudioSocket().
             assert step.data == f"{variables['PUENTE_ATTEMPT']},127.0.0.1:9092"
@@ -139,7 +143,7 @@ def test_puente_outbound_contract(
             apps.append(step.app)
         if step.app == "Hangup":
             break
-        cursor.advance(step)
+        cursor.advance(original)
     assert apps[0] == "AudioSocket"
     assert apps[2:] == expected_tail
 

@@ -242,13 +242,25 @@ async def test_caller_hanging_up_in_the_ivr_reaches_the_flow_as_a_hangup(rig: Ri
     assert rig.flows == ["pay"]
 
 
-async def test_puente_not_listening_hangs_the_call_up(rig: Rig) -> None:
+async def test_puente_not_listening_takes_the_notsure_path_not_a_hangup(rig: Rig) -> None:
+    """AudioSocket() cannot connect and returns -1; TryExec() keeps the answered person in the
+    dialplan with the NOTSURE set before it: an agent, never a dropped call."""
     rig.sim.core.globals["PUENTE_AUDIOSOCKET"] = "127.0.0.1:1"  # nothing there
     attempt, response = await rig.originate(BY_OUTCOME["human"])
     assert response["Reason"] == "4"
-    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
+    assert (amd["Attempt"], amd["AMDSTATUS"], amd["AMDCAUSE"]) == (
+        attempt,
+        "NOTSURE",
+        "PUENTE-NO-VERDICT",
+    )
     assert rig.sim.media_failures == 1
-    assert not any(m.name == "AgentConnect" for m in rig.events)
+    assert any(
+        m.name == "VarSet" and m.get("Variable") == "TRYSTATUS" and m.get("Value") == "FAILED"
+        for m in rig.events
+    )
+    join = await rig.wait_for(lambda m: m.name == "QueueCallerJoin")
+    assert join["Uniqueid"] == attempt
 
 
 async def test_an_attempt_id_that_is_not_a_uuid_fails_audiosocket_as_asterisk_does(
@@ -256,7 +268,10 @@ async def test_an_attempt_id_that_is_not_a_uuid_fails_audiosocket_as_asterisk_do
 ) -> None:
     attempt, response = await rig.originate(BY_OUTCOME["human"], PUENTE_ATTEMPT="not-a-uuid")
     assert response["Reason"] == "4"
-    await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+    amd = await rig.wait_for(
+        lambda m: m.get("UserEvent") == "PuenteAMD" and m.get("Uniqueid") == attempt
+    )
+    assert amd["AMDSTATUS"] == "NOTSURE"  # the app failed; TryExec() went on
     assert rig.sim.media_failures == 1
     assert not rig.audio_calls
 
@@ -305,11 +320,11 @@ async def test_a_fax_answers_and_gets_the_fail_safe_path(rig: Rig) -> None:
     assert len(rig.audio_calls) == 1  # the tones came over AudioSocket like any answer
 
 
-async def test_without_silence_frames_a_server_that_never_writes_loses_the_call_after_2s(
+async def test_without_silence_frames_a_server_that_never_writes_loses_audiosocket_after_2s(
     rig: Rig,
 ) -> None:
     """app_audiosocket's rule, over a Local channel: the far end's silences send nothing, and
-    2 s with no frame either way fail AudioSocket() and hang the channel up."""
+    2 s with no frame either way fail AudioSocket(); TryExec() goes on with NOTSURE."""
     rig.sim.settings = dataclasses.replace(rig.sim.settings, audiosocket_silence_frames=False)
     received = bytearray()
     closed_at: list[float] = []
@@ -328,11 +343,14 @@ async def test_without_silence_frames_a_server_that_never_writes_loses_the_call_
     try:
         attempt, response = await rig.originate(BY_OUTCOME["human"])
         assert response["Reason"] == "4"
-        await rig.wait_for(lambda m: m.name == "Hangup" and m.get("Uniqueid") == attempt)
+        amd = await rig.wait_for(lambda m: m.get("UserEvent") == "PuenteAMD")
+        async with asyncio.timeout(5):
+            while not closed_at:  # noqa: ASYNC110 - the server reads the close just after
+                await asyncio.sleep(0.01)
     finally:
         server.close()
     assert rig.sim.media_failures == 1
-    assert not any(m.get("UserEvent") == "PuenteAMD" for m in rig.events)  # no dialplan after
+    assert (amd["Attempt"], amd["AMDSTATUS"]) == (attempt, "NOTSURE")  # the fail-safe path
     assert closed_at
     # What came: the UUID frame, then only the frames of the person's "hello?".
     frames = (len(received) - 19) // 323
