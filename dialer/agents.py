@@ -2,7 +2,8 @@
 
 Fed with Asterisk's queue events (``QueueMemberAdded/Status/Pause/Removed``, ``AgentConnect``,
 ``AgentComplete``) or the ``QueueMember`` entries of a ``QueueStatus``; time is an argument.
-An agent is free when logged in, not paused, not on a call and past its wrap-up.
+An agent is free when logged in, not paused, its device ringable, on no call (of this queue or,
+with ``shared_lastcall``, of another queue it is in) and past its wrap-up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _MEMBER_EVENTS = {"QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMember"}
-_NOT_INUSE = {"1"}  # AST_DEVICE_NOT_INUSE
+_CALL_EVENTS = {"AgentConnect", "AgentComplete"}
+# The device states app_queue rings a member in (is_member_available: AST_DEVICE_NOT_INUSE and
+# AST_DEVICE_UNKNOWN; the in-use states too only with ringinuse, which Puente's queues do not
+# set). UNKNOWN is what a PJSIP endpoint reports before Asterisk has qualified it (after a
+# restart): the queue rings it, so it is free.
+_RINGABLE = {"0", "1"}
+
+
+@dataclass(frozen=True)
+class _Call:
+    connected_at: float
+    ours: bool  # a call of the board's queue (not of another queue the member is in)
+    linkedid: str
 
 
 @dataclass
@@ -22,13 +35,25 @@ class Agent:
     paused: bool = False
     in_call: bool = False
     device_free: bool = True
-    connected_at: float | None = None  # the current (or last) call's connect time
-    # Between AgentConnect and AgentComplete. Member events do not clear it: Asterisk sets
-    # the member's InCall just before AgentConnect, and a device-state QueueMemberStatus
-    # racing with it may still say InCall: 0 (recorded: load/01-mixed-campaign).
-    talking: bool = False
+    # The queue calls it is connected to, between AgentConnect and AgentComplete, by the
+    # caller channel's Uniqueid: when each was connected, and whether it is this board's
+    # queue's (only those teach the pacer talk times). More than one at once is real: a member
+    # rung by two callers (Asterisk 22, recorded: load/01-mixed-campaign, calls load-029 and
+    # load-041 on agent101), and a member of two queues. Member events do not clear them:
+    # Asterisk sets the member's InCall just before AgentConnect, and a device-state
+    # QueueMemberStatus racing with it may still say InCall: 0 (recorded: load/01, load-029).
+    calls: dict[str, _Call] = field(default_factory=dict)
     wrapup_s: float = 0.0  # the member's own wrap-up time (Wrapuptime; 0: the queue's)
     wrap_until: float = 0.0
+
+    @property
+    def talking(self) -> bool:
+        return bool(self.calls)
+
+    @property
+    def connected_at(self) -> float | None:
+        """When its latest call still going was connected (None: on no queue call)."""
+        return max((c.connected_at for c in self.calls.values()), default=None)
 
     def free(self, now: float) -> bool:
         return self._idle() and now >= self.wrap_until
@@ -46,7 +71,7 @@ class Agent:
         return "wrapup" if now < self.wrap_until else "free"
 
     def _idle(self) -> bool:
-        return not self.paused and not self.in_call and not self.talking and self.device_free
+        return not self.paused and not self.in_call and not self.calls and self.device_free
 
 
 #: A member's own wrap-up past this is not a wrap-up (app_queue takes seconds; an hour is ample).
@@ -73,6 +98,12 @@ class AgentBoard:
     # Talk times (connect to complete) of the calls that ended, latest last: the pacer's
     # service-time model is fitted to them (dialer.pacing.learn_service).
     talk_s: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    # queues.conf ``shared_lastcall`` (asterisk_conf sets it): a call a member takes from
+    # another queue (the inbound queue, a preview queue) ends in a wrap-up in this one too
+    # (app_queue's update_queue() sets the member's lastcall in every queue). Its
+    # AgentConnect/AgentComplete are the only news of it: this queue's member events say
+    # nothing of the wrap-up.
+    shared_lastcall: bool = True
 
     def event(
         self, name: str, f: Mapping[str, str], now: float, wall_now: float | None = None
@@ -82,9 +113,10 @@ class AgentBoard:
         ``wall_now`` (the epoch time of ``now``), given with the ``QueueMember`` entries of a
         QueueStatus, puts back the wrap-up of an agent whose call ended (``LastCall``) before
         the board was rebuilt."""
-        if f.get("Queue") not in (None, self.queue):
-            return False
         interface = f.get("Interface") or f.get("Location") or ""
+        ours = f.get("Queue") in (None, self.queue)
+        if not ours and (name not in _CALL_EVENTS or interface not in self.agents):
+            return False  # (a call of another queue matters for a member of this one)
         if name == "QueueMemberRemoved":
             self.agents.pop(interface, None)
             return False
@@ -99,40 +131,45 @@ class AgentBoard:
         if name in _MEMBER_EVENTS:
             a.paused = f.get("Paused") == "1"
             a.in_call = f.get("InCall") == "1"
-            a.device_free = f.get("Status", "1") in _NOT_INUSE
+            a.device_free = f.get("Status", "1") in _RINGABLE
             a.wrapup_s = _seconds(f.get("Wrapuptime"), _MAX_WRAPUP_S)
             if wall_now is not None and name == "QueueMember" and not a.in_call:
                 last_call = _seconds(f.get("LastCall"), wall_now + _MAX_WRAPUP_S)
                 if last_call > 0:  # (app_queue's lastcall: when its last call ended)
                     a.wrap_until = now + max(0.0, last_call + self._wrapup(a) - wall_now)
         elif name == "AgentConnect":
-            a.in_call = a.talking = True
-            a.connected_at = now
+            a.calls[f.get("Uniqueid") or ""] = _Call(now, ours, f.get("Linkedid") or "")
+            a.in_call = True
         elif name == "AgentComplete":  # wrap-up starts when the call ends, as in app_queue
-            if a.talking and a.connected_at is not None:
-                self.talk_s.append(now - a.connected_at)
-            a.in_call = a.talking = False
-            a.wrap_until = now + self._wrapup(a)
+            call = a.calls.pop(_call_of(a, f), None)
+            if call is not None and call.ours:
+                self.talk_s.append(now - call.connected_at)
+            a.in_call = bool(a.calls)
+            if ours or self.shared_lastcall:
+                a.wrap_until = max(a.wrap_until, now + self._wrapup(a))
         return not was_free and a.free(now)
 
     def free(self, now: float) -> int:
         return sum(1 for a in self.agents.values() if a.free(now))
 
     def busy_elapsed(self, now: float) -> tuple[float, ...]:
-        """For each agent busy but not in wrap-up (on a call): seconds since that call was
-        connected."""
+        """For each agent on a queue call (not paused: it stays away after it): seconds since
+        that call was connected. Not an agent whose device is busy with no queue call (its
+        phone unplugged or ringing, a call of its own): nothing says when it frees up."""
         return tuple(
-            now - a.connected_at
+            now - at
             for a in self.agents.values()
-            if not a.paused
-            and not a.free(now)
-            and not a.wrapping(now)
-            and a.connected_at is not None
+            if not a.paused and (at := a.connected_at) is not None
         )
 
     def wrap_left(self, now: float) -> tuple[float, ...]:
         """For each agent in wrap-up: seconds until it ends."""
         return tuple(a.wrap_until - now for a in self.agents.values() if a.wrapping(now))
+
+    def next_free_at(self, now: float) -> float | None:
+        """When the first wrap-up in progress ends (an agent frees up then, and no event says
+        so): the pacer's next step is due then. None: no wrap-up in progress."""
+        return min((a.wrap_until for a in self.agents.values() if a.wrapping(now)), default=None)
 
     def _wrapup(self, a: Agent) -> float:
         return a.wrapup_s or self.queue_wrapup_s
@@ -146,6 +183,17 @@ class AgentBoard:
     @property
     def logged_in(self) -> int:
         return len(self.agents)
+
+
+def _call_of(a: Agent, f: Mapping[str, str]) -> str:
+    """Which of ``a``'s calls an AgentComplete ends: the one of its caller's Uniqueid, else the
+    one of its Linkedid (a Local channel optimization replaces the caller's channel, not the
+    call's Linkedid)."""
+    uid = f.get("Uniqueid") or ""
+    if uid in a.calls:
+        return uid
+    linked = f.get("Linkedid")
+    return next((k for k, c in a.calls.items() if linked and c.linkedid == linked), uid)
 
 
 # -- the actions that change a member (AMI), for the desktop and the pacer ---------------------

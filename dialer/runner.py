@@ -203,6 +203,9 @@ class CampaignRunner:
         self._sends: set[asyncio.Task[None]] = set()
         self._synced_at_connect = 0
         self._wake = asyncio.Event()
+        # Queue events that arrive while a QueueStatus is out: applied again on the board it
+        # rebuilds (they may be newer than its list; member events carry the whole state).
+        self._board_replay: list[tuple[str, list[tuple[str, str]]]] | None = None
         self.preview = PreviewDesk(self)
         self._preview_swept_at = -PREVIEW_SWEEP_S
         self._rescoring: asyncio.Task[None] | None = None
@@ -286,6 +289,8 @@ class CampaignRunner:
         now = time.monotonic()
         name = msg.name
         queue_event = name.startswith("QueueMember") or name in ("AgentConnect", "AgentComplete")
+        if queue_event and self._board_replay is not None:
+            self._board_replay.append((name, msg.pairs))
         if queue_event and self._board_event(name, msg.pairs, now):
             if self.agent_freed_at is None:  # the longest-waiting free agent's event
                 self.agent_freed_at = now
@@ -435,6 +440,9 @@ class CampaignRunner:
                     self._fault_logged_at = now
                     log.exception("dialer %s: tick failed; retried every tick", self.c.code)
             next_tick = time.monotonic() + self.tick_s
+            wrap_end = self.board.next_free_at(time.monotonic())  # no event says it: wake then
+            if wrap_end is not None:
+                next_tick = min(next_tick, wrap_end)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
                     await self._wake.wait()  # an agent freed up: dial for them at once
@@ -471,7 +479,11 @@ class CampaignRunner:
         """After each (re)connect: the queue's members, and this node's attempts reconciled."""
         if self.ami.connects_total == self._synced_at_connect:
             return
-        result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
+        self._board_replay = []
+        try:
+            result = await self.ami.send_action("QueueStatus", [("Queue", self.c.queue)])
+        finally:
+            replay, self._board_replay = self._board_replay, None
         now, wall_now = time.monotonic(), time.time()
         self.board.agents.clear()
         self.queued_others.clear()
@@ -480,6 +492,8 @@ class CampaignRunner:
                 self._board_event("QueueMember", ev.pairs, now, wall_now)
             elif ev.name == "QueueEntry" and (uid := ev.get("Uniqueid") or "") not in self.calls:
                 self.queued_others.add(uid)
+        for name, pairs in replay:  # (the latest state wins, as it would have live)
+            self._board_event(name, pairs, now)
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 

@@ -422,8 +422,14 @@ async def set_agent_state(call: ApiCall) -> Any:
     code = call.params["code"]
     state, reason = call.body["state"], call.body.get("reason")
     named = call.body.get("campaign")
+    if reason is not None:
+        # Asterisk trims a header's value: a reason of blanks paused the member with none,
+        # while the desktop and the audit showed the blanks. What Asterisk keeps is recorded.
+        reason = reason.strip()
+        if state != "paused":
+            raise Invalid("reason: only a pause has a reason", "reason")
     if state == "paused" and not reason:
-        raise Invalid("reason: a pause needs a reason", "reason")
+        raise Invalid("reason: a pause needs a reason (not only blanks)", "reason")
     if named is not None and state != "ready":
         raise Invalid("campaign: a campaign is chosen when going ready", "campaign")
     link = call.app.get(AMI_LINK)

@@ -41,6 +41,7 @@ def _runner() -> CampaignRunner:
     r.tracker = SimpleNamespace(event=lambda *a: [])
     r._finals = asyncio.Queue()
     r._spawn = lambda coro: coro.close()
+    r._board_replay = None
     return r
 
 

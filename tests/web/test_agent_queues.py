@@ -701,3 +701,26 @@ async def test_no_database_connection_is_held_while_asterisk_answers(
         status, _ = await request
     assert status == 200
     assert seen == [0]
+
+
+async def test_a_pause_reason_that_says_nothing_or_too_much_is_refused_by_name(
+    db_pool: asyncpg.Pool, floor: Floor
+) -> None:
+    # Asterisk trims a header value: a reason of blanks paused the member with no reason at
+    # all, while the desktop and the audit recorded "   ". A reason is asked for a pause only.
+    agent = await account(db_pool, "agent")
+    ami = AppQueue.defining(*floor.active)
+    async with desk(db_pool, lambda: ami) as http:
+        for reason in ("", "   ", "\t", "x" * 201):
+            status, body = await _set(http, agent, "paused", reason)
+            assert (status, body["field"]) == (422, "reason"), repr(reason)
+            assert "reason" in body["error"], body
+        status, body = await _set(http, agent, "ready", "lunch", campaign=floor.codes[0])
+        assert (status, body) == (
+            422, {"error": "reason: only a pause has a reason", "field": "reason"}
+        )  # fmt: skip
+        assert ami.sent == []
+        assert await _states(db_pool, agent) == []
+        status, body = await _set(http, agent, "paused", "  lunch ")
+        assert (status, body["reason"]) == (200, "lunch")  # what Asterisk keeps, recorded
+    assert ami.actions("QueuePause")[-1]["Reason"] == "lunch"
