@@ -184,6 +184,7 @@ class CampaignRunner:
         self._refreshed_at = time.monotonic()
         self.why = "starting"  # why it is not dialing (or "dialing")
         self._fault_logged_at = -_FAULT_LOG_S
+        self._link_down_since: float | None = None  # (monotonic) the AMI link went down then
         if campaign.voicemail_problem:
             log.warning("dialer %s: %s", campaign.code, campaign.voicemail_problem)
         self.bad_settings: str | None = None
@@ -801,7 +802,18 @@ class CampaignRunner:
         now = time.monotonic()
         if not self.ami.connected:
             self.why = "PBX link down"
+            if self._link_down_since is None:
+                self._link_down_since = now
+            elif self.is_leader and now - self._link_down_since >= _HAND_OVER_S:
+                # Another node, on an Asterisk that answers, paces the campaign meanwhile. This
+                # node's calls are still its own: it settles them when its link is back.
+                await self._release_lead()
+                log.warning(
+                    "dialer %s: PBX link down for %.0f s: pacing left to another node",
+                    self.c.code, now - self._link_down_since,
+                )  # fmt: skip
             return
+        self._link_down_since = None
         await self._sync_agents()
         if not await self._lead():
             self.why = "standby: another node paces this campaign"
@@ -1152,6 +1164,8 @@ _DB_ERRORS = (
     ComplianceError,
 )
 _FAULT_LOG_S = 60.0  # an unforeseen fault that repeats every tick is logged once a minute
+#: A pacer whose AMI link has been down this long lets another node take the campaign.
+_HAND_OVER_S = 10.0
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
 # The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
 _ORPHANS = """

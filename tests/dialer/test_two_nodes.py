@@ -152,3 +152,73 @@ async def test_two_nodes_one_pacer_takeover_and_caps(database_url: str, tmp_path
     )
     assert denied > 0  # second leads and retries did come, and the cap stopped them
     await pool.close()
+
+
+async def test_a_pacer_whose_asterisk_is_gone_leaves_the_campaign_to_another_node(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The pacer's own Asterisk stops answering (crashed, unreachable) while its node runs: it
+    # cannot dial, and it held the campaign's lock, so nobody dialed. After 10 s without its
+    # AMI link it lets the lock go and the other node, whose Asterisk answers, paces.
+    packs = tmp_path / "packs"
+    write_test_pack(packs)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    cid, _ = await make_campaign(
+        pool, tmp_path, mode="progressive", leads=40, queue_wrapup_s=SIM_WRAPUP_S
+    )
+    await pool.execute(
+        """UPDATE campaigns SET compliance_packs = '{anytime}',
+               retry_schedule = '{"default": 0}' WHERE id = $1""",
+        cid,
+    )
+    pbxs = [await start_pbx(MODEL, agents=3), await start_pbx(MODEL, agents=3)]
+    logs = [tmp_path / "n0.log", tmp_path / "n1.log"]
+    procs = [
+        await start_service(
+            service_env(database_url, pbxs[i], node=f"n{i}", pbx_name=f"sim{i}", packs=packs),
+            logs[i],
+        )
+        for i in range(2)
+    ]
+
+    async def dialed(pbx_name: str) -> int:
+        return await pool.fetchval(
+            "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND pbx = $2",
+            cid,
+            pbx_name,
+        )
+
+    try:
+
+        async def someone_dials() -> bool:
+            return await dialed("sim0") + await dialed("sim1") > 0
+
+        await until(someone_dials, 30, "a node to dial")
+        leader = 0 if await dialed("sim0") else 1
+        standby = 1 - leader
+        assert await dialed(f"sim{standby}") == 0
+        await pbxs[leader].sim.stop()
+        stopped_at = time.monotonic()
+
+        async def standby_dials() -> bool:
+            return await dialed(f"sim{standby}") > 0
+
+        await until(standby_dials, 25, "the other node to pace once the pacer's PBX is gone")
+        handed_over_s = time.monotonic() - stopped_at
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            await asyncio.wait_for(p.wait(), 40)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        for pbx in pbxs:
+            await pbx.sim.stop()
+        await pool.close()
+
+    assert handed_over_s >= 9, handed_over_s  # not at the first blip of the link
+    assert "pacing left to another node" in logs[leader].read_text()
+    both = collections.Counter(pbxs[0].originated + pbxs[1].originated)
+    assert max(both.values()) == 1  # no attempt went to both PBXs
