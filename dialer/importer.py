@@ -7,14 +7,23 @@ creditor's account reference, numbers by person, and one lead per debt for the c
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
 whatever the file's size: only one batch is held, and problems go to the errors file as they
-are found.
+are found (flushed before the batch they belong to is loaded: no row is loaded whose
+neighbours' problems are not on disk).
+
+The file must be UTF-8: its first 64 KiB are checked before anything loads (a Latin-1,
+UTF-16 or Excel file is refused whole, saying which); past them, a row with bytes that are not
+UTF-8 costs only itself. A batch that meets a deadlock (another transaction locking the same
+persons in another order) is retried; any other failure part way stops the import, saying
+from which row the file is not loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import csv
+import io
 import os
 import stat
 import sys
@@ -22,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import asyncpg
 import yaml
@@ -55,12 +64,11 @@ _PERSONS = """
 WITH up AS (
 INSERT INTO persons (creditor_id, external_ref, full_name, language, country, region,
                      postal_code, city, address_line, date_of_birth, stated_timezone)
-SELECT DISTINCT ON (ext) $1::bigint, ext, full_name, language, country, region, postal_code,
-       city, address_line, dob, tz
+SELECT DISTINCT ON (ext) $1::bigint, ext, full_name, coalesce(language, 'es'), country,
+       region, postal_code, city, address_line, dob, tz
 FROM imp_person ORDER BY ext, row_no DESC
 ON CONFLICT (creditor_id, external_ref) DO UPDATE SET
     full_name = EXCLUDED.full_name,
-    language = EXCLUDED.language,
     country = coalesce(EXCLUDED.country, persons.country),
     region = coalesce(EXCLUDED.region, persons.region),
     postal_code = coalesce(EXCLUDED.postal_code, persons.postal_code),
@@ -71,6 +79,15 @@ ON CONFLICT (creditor_id, external_ref) DO UPDATE SET
 RETURNING external_ref, id
 )
 INSERT INTO imp_pid (ext, id) SELECT external_ref, id FROM up
+"""
+# A row without a language keeps a known person's (the insert above gives a new one "es"): run
+# only for a batch that has languages, so a file without the column pays nothing for it.
+_LANGUAGES = """
+UPDATE persons p SET language = i.language
+FROM (SELECT DISTINCT ON (ext) ext, language FROM imp_person WHERE language IS NOT NULL
+      ORDER BY ext, row_no DESC) i
+JOIN imp_pid x ON x.ext = i.ext
+WHERE p.id = x.id AND p.language <> i.language
 """
 _DEBTS = """
 WITH up AS (
@@ -99,6 +116,13 @@ FROM imp_debt i JOIN imp_did d ON d.account_ref = i.account_ref
 ORDER BY d.id, i.row_no DESC
 ON CONFLICT (campaign_id, debt_id) DO NOTHING
 """
+
+
+#: A batch that meets these (a deadlock with the dialer or another import) is tried again.
+_RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_TRIES = 4
+#: How much of the file's start is checked for its encoding before anything loads.
+_SNIFF_BYTES = 64 * 1024
 
 
 class ImportError_(Exception):
@@ -145,10 +169,14 @@ def load_mapping(path: Path | None) -> dict[str, str]:
         raise ImportError_(f"mapping {path}: {e}") from e
     except UnicodeDecodeError as e:
         raise ImportError_(f"mapping {path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-    ):
+    if not isinstance(raw, dict):
         raise ImportError_(f"mapping {path}: must map our column names to your headers")
+    for k, v in raw.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ImportError_(
+                f"mapping {path}: {str(k)[:40]!r}: {str(v)[:40]!r} must map our column name to "
+                "your header, both text (quote a header that looks like a number)"
+            )
     return raw
 
 
@@ -178,13 +206,53 @@ def _errors_path(path: Path, given: Path | None, regular: bool) -> Path:
     return given
 
 
+def _sniff(head: bytes) -> str | None:
+    """Why the start of a file shows it is not UTF-8 CSV text, or None."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (it starts with a UTF-16 byte-order mark): save it as CSV UTF-8"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (an Excel .xlsx workbook?), not CSV text: save it as CSV UTF-8"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "an Excel .xls workbook, not CSV text: save it as CSV UTF-8"
+    if head.count(b"\x00") > len(head) // 8:
+        return "NUL bytes all through it (UTF-16, or not text): save it as CSV UTF-8"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as e:
+        newline = b"\n" if b"\n" in head else b"\r"
+        line = head.count(newline, 0, e.start) + 1
+        return (
+            f"not UTF-8 text: line {line:,} has the byte 0x{head[e.start]:02X} (Latin-1 or "
+            "Windows-1252?): save it as CSV UTF-8"
+        )
+    return None
+
+
+def _open(path: Path) -> TextIO:
+    """The file as text, once its start is known to be UTF-8 CSV (in a thread: opening a pipe
+    waits for its writer, and so does the first read)."""
+    raw = path.open("rb", buffering=_SNIFF_BYTES)
+    try:
+        problem = _sniff(raw.peek(_SNIFF_BYTES)[:_SNIFF_BYTES])
+    except BaseException:
+        raw.close()
+        raise
+    if problem is not None:
+        raw.close()
+        raise ImportError_(f"{path}: {problem}")
+    # Past the start, bytes that are not UTF-8 cost their row (dialer.leads), not the import.
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1]) if status else 0
 
 
 class _Errors:
     """The errors file, written as problems are found (a file of bad rows does not fill the
-    memory), created at the first one; and the counts the summary gives."""
+    memory), and the counts the summary gives. Opened before anything loads (a place that
+    cannot be written stops the import before it starts, and an earlier import's file never
+    stays as if it were this one's); removed at the end when nothing was wrong."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -194,31 +262,73 @@ class _Errors:
         self.dropped = 0  # numbers left out of rows that loaded
         self._last_rejected = -1
 
-    def add(self, problem: RowProblem) -> None:
-        if self._writer is None:
+    def open(self) -> None:
+        try:
             self._file = self.path.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._file)
-            self._writer.writerow(["row", "column", "problem", "row_rejected"])
-        self._writer.writerow(
-            [problem.row, problem.column, problem.problem, "yes" if problem.rejected else "no"]
-        )
+        except OSError as e:
+            raise ImportError_(f"errors file {self.path}: {e.strerror or e}") from e
+
+    def _failed(self, e: OSError) -> OSError:
+        return OSError(e.errno, f"cannot write the errors file {self.path}: {e.strerror or e}")
+
+    def add(self, problem: RowProblem) -> None:
+        try:
+            if self._writer is None:
+                self._writer = csv.writer(self._file)
+                self._writer.writerow(["row", "column", "problem", "row_rejected"])
+            self._writer.writerow(
+                [problem.row, problem.column, problem.problem, "yes" if problem.rejected else "no"]
+            )
+        except OSError as e:
+            raise self._failed(e) from e
         if not problem.rejected:
             self.dropped += 1
         elif problem.row != self._last_rejected:  # a row's problems come together
             self.rejected += 1
             self._last_rejected = problem.row
 
+    def flush(self) -> None:
+        if self._writer is not None and self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as e:
+                raise self._failed(e) from e
+
     @property
     def written(self) -> bool:
-        return self._file is not None
+        return self._writer is not None
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        """Close the file (an error writing its end is raised); remove it if it is empty."""
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            empty = not self.written and stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+            file.close()
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                file.close()
+            raise self._failed(e) from e
+        if empty:  # (never unlink what is not a plain file: --errors /dev/stdout)
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+class _Batch(NamedTuple):
+    rows: list[LeadRow]
+    #: The file's last row read when the batch was made, and the counts up to it: what the
+    #: summary says once this batch is loaded (the next batch is read meanwhile).
+    last_row: int
+    seen: int
+    rejected: int
+    dropped: int
 
 
 class _Batches:
-    """Rows of the file, parsed, in batches; the problems found on the way go to ``errors``."""
+    """Rows of the file, parsed, in batches; the problems found on the way go to ``errors``
+    (flushed before each batch is handed out). Setting :attr:`stop` ends the iteration at the
+    next row."""
 
     def __init__(
         self,
@@ -232,11 +342,20 @@ class _Batches:
         self.size = size
         self.seen = 0
         self.errors = errors
+        self.stop = False
 
-    def __iter__(self) -> Iterator[list[LeadRow]]:
+    def _batch(self, rows: list[LeadRow], last_row: int) -> _Batch:
+        self.errors.flush()
+        e = self.errors
+        return _Batch(rows, last_row, self.seen, e.rejected, e.dropped)
+
+    def __iter__(self) -> Iterator[_Batch]:
         batch: list[LeadRow] = []
         add = self.errors.add
+        n = 1
         for n, values in self.rows:
+            if self.stop:
+                return
             self.seen += 1
             if "__error__" in values:
                 add(RowProblem(n, "*", values["__error__"], True))
@@ -247,10 +366,11 @@ class _Batches:
             if lead is not None:
                 batch.append(lead)
                 if len(batch) >= self.size:
-                    yield batch
+                    yield self._batch(batch, n)
                     batch = []
         if batch:
-            yield batch
+            yield self._batch(batch, n)
+        self.errors.flush()
 
 
 async def _load_batch(
@@ -282,6 +402,8 @@ async def _load_batch(
             records=[(r.external_ref, p.e164, p.kind) for r in batch for p in r.phones],
         )
         persons = _count(await conn.execute(_PERSONS, creditor_id))
+        if any(r.language is not None for r in batch):
+            await conn.execute(_LANGUAGES)
         debts = _count(await conn.execute(_DEBTS, creditor_id, currency))
         numbers = _count(await conn.execute(_PHONES))
         leads = _count(await conn.execute(_LEADS, campaign_id))
@@ -319,25 +441,27 @@ async def import_leads(
     summary = ImportSummary()
     t0 = time.perf_counter()
     # A pipe (mkfifo, <(...)) streams as well as a file, but has no size or position, and its
-    # name is no place for the errors file. (Opened in a thread: a pipe's open waits for its
-    # writer.)
+    # name is no place for the errors file.
     try:
         info, errors_at = await asyncio.to_thread(_examine, path, errors_path)
-        handle = await asyncio.to_thread(path.open, newline="", encoding="utf-8-sig")
+        handle = await asyncio.to_thread(_open, path)
     except OSError as e:
         raise ImportError_(f"{path}: {e.strerror or e}") from e
     regular = stat.S_ISREG(info.st_mode)
     summary.bytes_total = info.st_size if regular else 0
     errors = _Errors(errors_at)
     raw = handle.buffer
-    with handle, contextlib.closing(errors):
+    done = _Batch([], 1, 0, 0, 0)  # what is loaded: the last batch committed
+    batches = _Batches(
+        read_rows(handle, mapping),
+        default_region.upper() if default_region else None,
+        batch_rows,
+        errors,
+    )
+    next_batch: asyncio.Future[_Batch | None] | None = None
+    with handle:
         try:
-            batches = _Batches(
-                read_rows(handle, mapping),
-                default_region.upper() if default_region else None,
-                batch_rows,
-                errors,
-            )
+            await asyncio.to_thread(errors.open)
             async with pool.acquire() as conn:
                 # The batch tables live as long as the import, emptied at every commit:
                 # creating them per batch cost more catalog work than some of the merges.
@@ -351,45 +475,77 @@ async def import_leads(
                         next_batch = asyncio.ensure_future(
                             asyncio.to_thread(next, batch_iter, None)
                         )
-                        p, d, n, ld = await _load_batch(
-                            conn, batch, row["id"], row["creditor_id"], row["currency"].strip()
-                        )
+                        for attempt in range(1, _TRIES + 1):
+                            try:
+                                p, d, n, ld = await _load_batch(
+                                    conn, batch.rows, row["id"], row["creditor_id"],
+                                    row["currency"].strip(),
+                                )  # fmt: skip
+                                break
+                            except _RETRIED:
+                                if attempt == _TRIES:
+                                    raise
+                                await asyncio.sleep(0.05 * attempt)
+                        done = batch
                         summary.batches += 1
-                        summary.loaded += len(batch)
+                        summary.loaded += len(batch.rows)
                         summary.persons += p
                         summary.debts += d
                         summary.numbers += n
                         summary.leads += ld
-                        summary.rows = batches.seen
-                        summary.rejected = errors.rejected
+                        summary.rows = batch.seen
+                        summary.rejected = batch.rejected
+                        summary.numbers_dropped = batch.dropped
                         summary.seconds = time.perf_counter() - t0
                         # The byte reader runs ahead of the rows parsed by one read buffer
-                        # (8 KiB) and one batch: near enough for a progress bar.
+                        # and one batch: near enough for a progress bar.
                         if regular:
                             summary.bytes_read = min(raw.tell(), summary.bytes_total)
                         if progress is not None:
                             progress(summary)
+                    next_batch = None
                     if summary.loaded:
                         # Fresh statistics for what was loaded (autovacuum would get there in
-                        # its own time): the claim's plans are chosen from them.
-                        await conn.execute(_ANALYZE)
+                        # its own time): the claim's plans are chosen from them. Everything is
+                        # loaded by now: a failure here is no failure of the import.
+                        with contextlib.suppress(
+                            asyncpg.PostgresError, asyncpg.InterfaceError, OSError
+                        ):
+                            await conn.execute(_ANALYZE)
                 finally:
-                    with contextlib.suppress(asyncpg.PostgresError, OSError):
-                        await conn.execute(_DROP_TEMP)
+                    # (On a lost connection the pool has taken it back already, and every call
+                    # raises: the failure told is the one that stopped the import.)
+                    with contextlib.suppress(
+                        asyncpg.PostgresError, asyncpg.InterfaceError, OSError
+                    ):
+                        if not conn.is_closed():
+                            await conn.execute(_DROP_TEMP)
+            errors.close()
         except LeadFileError as e:
             raise ImportError_(f"{path}: {e}") from e
-        except UnicodeDecodeError as e:
-            raise ImportError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, OverflowError) as e:
             # Rows are checked against what the database takes (dialer.leads), so this is the
-            # database or the disk failing, not a row: say how far the import got.
-            summary.rows, summary.rejected = batches.seen, errors.rejected
+            # database or a disk failing, not a row: say from which row the file is not loaded.
+            summary.rows, summary.rejected = done.seen, done.rejected
+            summary.numbers_dropped = done.dropped
+            summary.seconds = time.perf_counter() - t0
+            summary.errors_file = str(errors.path) if errors.written else None
             raise ImportStopped(
-                f"{path}: stopped near row {batches.seen + 1:,} ({e.__class__.__name__}: "
-                f"{str(e)[:200]}); the {summary.loaded:,} rows of the {summary.batches} batches "
-                "before it are loaded, and importing the file again merges, not duplicates",
+                f"{path}: stopped at row {done.last_row + 1:,} ({_cause(e, campaign)}); the "
+                f"{summary.loaded:,} rows of the {summary.batches} batches before it are "
+                "loaded, and importing the file again merges, not duplicates",
                 summary,
             ) from e
+        finally:
+            # The reader thread must be done with the file and the errors file before they
+            # close (it stops at its next row).
+            batches.stop = True
+            if next_batch is not None:
+                await asyncio.wait([next_batch])
+                if not next_batch.cancelled():
+                    next_batch.exception()  # (retrieved: the failure above is the one told)
+            with contextlib.suppress(OSError):
+                errors.close()
     summary.rows = batches.seen
     summary.bytes_read = summary.bytes_total
     summary.rejected = errors.rejected
@@ -398,6 +554,34 @@ async def import_leads(
     if errors.written:
         summary.errors_file = str(errors.path)
     return summary
+
+
+def _cause(e: BaseException, campaign: str) -> str:
+    """The failure, in words; never a row's values (a detail could hold a phone number)."""
+    # A lost connection surfaces as the transaction's rollback failing ("the underlying
+    # connection is closed"): the failure to tell is the one that it met.
+    while isinstance(e, asyncpg.InterfaceError) and isinstance(
+        e.__context__, asyncpg.PostgresError | asyncpg.InterfaceError | OSError
+    ):
+        e = e.__context__
+    if (
+        isinstance(e, asyncpg.ForeignKeyViolationError)
+        and e.constraint_name == "leads_campaign_id_fkey"
+    ):
+        return f"the campaign {campaign!r} was deleted during the import"
+    # The server's message only: its DETAIL can quote a row ("Failing row contains (...)"),
+    # and a row has phone numbers.
+    text = (e.message if isinstance(e, asyncpg.PostgresError) else None) or str(e)
+    what = f"{e.__class__.__name__}: {' '.join(text.split())[:200]}"
+    if isinstance(
+        e,
+        asyncpg.PostgresConnectionError
+        | asyncpg.OperatorInterventionError
+        | asyncpg.InterfaceError
+        | ConnectionError,
+    ):
+        return f"the connection to the database was lost ({what})"
+    return what
 
 
 _BAR = 30

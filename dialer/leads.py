@@ -18,7 +18,8 @@ column              required  meaning
 ``country``                   ISO 3166-1 alpha-2 of the address (``MX``)
 ``region``                    ISO 3166-2 subdivision (``JAL``, ``TX``)
 ``postal_code``, ``city``, ``address_line``
-``language``                  ``es`` (default) or ``en``
+``language``                  ``es`` (default for a new person) or ``en``; empty keeps a
+                              known person's
 ``timezone``                  an IANA zone the debtor stated (overrides every other zone)
 ``date_of_birth``             ``YYYY-MM-DD``
 ``currency``                  ISO 4217 (default: the creditor's)
@@ -82,6 +83,11 @@ _KINDS = {
 _CODE = re.compile(r"^[A-Za-z]{2}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+#: An amount whose thousands are grouped, by the group separator: ``1,234,567.5``, ``1.234,50``.
+_GROUPED = {
+    ",": re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?"),
+    ".": re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]*)?"),
+}
 #: PostgreSQL's ``integer`` and ``bigint``: a value past them would fail its whole batch, so the
 #: row is rejected instead.
 _INT4_MAX = 2**31 - 1
@@ -128,7 +134,7 @@ class LeadRow:
     postal_code: str | None
     city: str | None
     address_line: str | None
-    language: str
+    language: str | None
     timezone: str | None
     date_of_birth: date | None
 
@@ -174,22 +180,39 @@ def _zone_ok(name: str) -> bool:
 
 
 def _cents(text: str) -> int | str:
-    """``1234.50``, ``1,234.50``, ``1.234,50`` or ``1234,50``: cents, or what is wrong."""
-    t = text.strip().replace(" ", "")
-    last_comma, last_dot = t.rfind(","), t.rfind(".")
-    # the comma is the decimal mark when it comes last
-    t = t.replace(".", "").replace(",", ".") if last_comma > last_dot else t.replace(",", "")
+    """``1234.50``, ``1,234.50``, ``1.234,50``, ``1234,50`` or ``1 234,50``: cents, or what is
+    wrong. A lone ``.`` or ``,`` is the decimal mark; with both, the last one is; a mark that
+    repeats groups thousands. More than two decimals is refused, not rounded: ``1.234`` is
+    1234 in Spain and 1.234 in Mexico, and either guess is a debt a thousand times wrong."""
+    t = text.strip()
+    for space in (" ", "\u00a0", "\u202f"):  # thousands spaced (also no-break spaces)
+        t = t.replace(space, "")
+    commas, dots = t.count(","), t.count(".")
+    if (commas and dots) or commas > 1 or dots > 1:
+        if commas and dots:
+            mark = "," if t.rfind(",") > t.rfind(".") else "."
+        else:
+            mark = "." if commas else ","  # the repeated one groups thousands
+        group = "." if mark == "," else ","
+        if not _GROUPED[group].fullmatch(t):
+            return f"not an amount (thousands grouped by 3, one decimal mark): {text[:40]!r}"
+        t = t.replace(group, "").replace(mark, ".")
+    else:
+        t = t.replace(",", ".")
     try:
         value = Decimal(t)
     except InvalidOperation:
-        return f"not an amount >= 0: {text!r}"
+        return f"not an amount >= 0: {text[:40]!r}"
     if not value.is_finite() or value < 0:
-        return f"not an amount >= 0: {text!r}"
+        return f"not an amount >= 0: {text[:40]!r}"
     # (checked before the product: 1e999999 would overflow the decimal context)
     if value.adjusted() > 16 or (cents := int((value * 100).to_integral_value())) > (
         MAX_BALANCE_CENTS
     ):
         return f"too large: {text[:40]!r} (at most {MAX_BALANCE_CENTS // 100:,})"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:  # 1.230 too: 1230 in Spain
+        return f"more than 2 decimals: {text[:40]!r} (thousands? write 1234, 1,234.00 or 1.234,00)"
     return cents
 
 
@@ -217,8 +240,8 @@ def parse_row(
     country = get("country").upper() or None
     if country is not None and not _CODE.match(country):
         return reject("country", f"not an ISO 3166 alpha-2 code: {country!r}")
-    language = (get("language") or "es").lower()
-    if language not in ("es", "en"):
+    language = get("language").lower() or None  # None: "es" for a new person, else kept
+    if language is not None and language not in ("es", "en"):
         return reject("language", f"must be es or en, not {language!r}")
     tz = get("timezone") or None
     if tz is not None and not _zone_ok(tz):
@@ -285,49 +308,189 @@ def parse_row(
     return lead, problems
 
 
+#: Characters a header or row has where the file had bytes that are not UTF-8 (the file is
+#: decoded with ``surrogateescape``: such a row costs itself, not the import).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+#: What a one-column header split by something other than commas was split by.
+_OTHER_SEPARATORS = {";": "semicolons (;)", "\t": "tabs", "|": "vertical bars (|)"}
+
+
+def _lines(start: int, end: int) -> str:
+    if end <= start:
+        return ""
+    return f' (the row runs over lines {start:,} to {end:,}: a quote (") not closed?)'
+
+
+class _Lines:
+    """The file's lines for the csv reader, keeping those of the row being read (:attr:`row`)
+    so that they can be read again (:attr:`again`, last first)."""
+
+    __slots__ = ("_source", "again", "row")
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._source = iter(lines)
+        self.again: list[str] = []
+        self.row: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.again.pop() if self.again else next(self._source)
+        self.row.append(line)
+        return line
+
+
+def _quote_not_closed(message: str, start: int, end: int) -> str:
+    if message.startswith("',' expected after"):
+        where = f"is closed only on line {end:,}, followed by text"
+    elif message.startswith("field larger"):
+        where = f"is not closed within {csv.field_size_limit():,} characters"
+    else:
+        where = "is never closed"
+    return (
+        f'not readable as CSV: a quote (") in this row (line {start:,}) {where}: the row is '
+        "left out, and the lines after it are read as rows"
+    )
+
+
+def _unreadable(message: str, start: int, end: int) -> str:
+    """What :mod:`csv` said of a row, for a person with the file in front of them."""
+    if message == "unexpected end of data":
+        message = 'a quote (") in this row is never closed'
+    elif message.startswith("',' expected after"):
+        message = (
+            'text after the closing quote (") of a field (a quote inside a quoted field is '
+            'written twice: "")'
+        )
+    elif message.startswith("field larger than field limit"):
+        message = f"a field longer than {csv.field_size_limit():,} characters"
+    return f"not readable as CSV: {message}{_lines(start, end)}"
+
+
+def _not_utf8(fields: list[str], header: list[str]) -> str:
+    """Where a row has bytes that are not UTF-8 (never the value: it may be a number)."""
+    for i, field in enumerate(fields):
+        if found := _NOT_UTF8.search(field):
+            byte = found.group().encode("utf-8", "surrogateescape")[0]
+            return (
+                f"not UTF-8 text: the byte 0x{byte:02X} in column {header[i][:40]!r} (Latin-1 "
+                "or Windows-1252?): save the file as UTF-8"
+            )
+    return "not UTF-8 text"  # pragma: no cover - only called for a row that has such a byte
+
+
+def _shown(header: list[str]) -> str:
+    names = ", ".join(repr(h[:40]) for h in header[:15])
+    return names + (f" and {len(header) - 15} more" if len(header) > 15 else "")
+
+
 def read_rows(
     lines: Iterable[str], mapping: Mapping[str, str] | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(row number, values by our column names)``; row 1 is the header, data from row 2."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise LeadFileError("the file is empty (no header row)") from None
-    except csv.Error as e:
-        raise LeadFileError(f"the header row is not readable as CSV: {e}") from None
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    mapping = dict(mapping or {})
+    """``(row number, values by our column names)``, read as they are asked for; rows count
+    as a spreadsheet shows them (the header is row 1 after any blank rows before it, a field
+    with line breaks inside quotes is one row). A row that cannot be used whole (unreadable
+    CSV, the wrong number of fields, a NUL, bytes that were not UTF-8) comes as
+    ``{"__error__": reason}``; :class:`LeadFileError` when the header cannot be used."""
+    source = _Lines(lines)
+    reader = csv.reader(source, strict=True)  # strict: a quote never closed is an error
+    header: list[str] = []
+    n = 0
+    while not any(h.strip() for h in header):  # blank rows before the header
+        n += 1
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise LeadFileError("the file is empty (no header row)") from None
+        except csv.Error as e:
+            raise LeadFileError(f"the header row is not readable as CSV: {e}") from None
+    header = [h.strip().lstrip("\ufeff").strip() for h in header]
+    if any(_NOT_UTF8.search(h) for h in header):
+        raise LeadFileError("the header row is not UTF-8 text: save the file as UTF-8")
+    if any("\x00" in h for h in header):
+        raise LeadFileError("the header row has NUL characters (UTF-16?): save it as UTF-8")
+    mapping = {ours: src.strip() for ours, src in (mapping or {}).items()}
     unknown_targets = set(mapping) - set(COLUMNS)
     if unknown_targets:
         raise LeadFileError(f"mapping: unknown columns {sorted(unknown_targets)}")
     source_of = {ours: mapping.get(ours, ours) for ours in COLUMNS}
-    index = {h: i for i, h in enumerate(header)}
+    index: dict[str, int] = {}
+    for i, h in enumerate(header):
+        index.setdefault(h, i)
+    if len(header) == 1:
+        for separator, name in _OTHER_SEPARATORS.items():
+            if separator in header[0]:
+                raise LeadFileError(
+                    f"the header is one column, {header[0][:60]!r}: the file is separated by "
+                    f"{name}, not commas; save it as CSV with commas"
+                )
     missing = [
         f"{ours} (header {src!r})" if src != ours else ours
         for ours, src in source_of.items()
         if ours in REQUIRED and src not in index
     ]
     if missing:
-        raise LeadFileError(f"missing required columns: {', '.join(missing)}")
+        raise LeadFileError(
+            f"missing required columns: {', '.join(missing)} (the file's header: {_shown(header)})"
+        )
+    absent = [f"{ours}: {src!r}" for ours, src in mapping.items() if src not in index]
+    if absent:
+        raise LeadFileError(
+            f"mapping: no such column in the file: {', '.join(absent)} (the file's header: "
+            f"{_shown(header)})"
+        )
     take = [(ours, index[src]) for ours, src in source_of.items() if src in index]
+    twice = sorted({header[i] for _, i in take if header.count(header[i]) > 1})
+    if twice:
+        raise LeadFileError(
+            f"the header has {', '.join(map(repr, twice))} more than once: which column to "
+            "use is unclear (rename or remove one)"
+        )
     width = len(header)
-    n = 1
+    again = 0  # lines read twice (reader.line_num counts them twice)
     while True:
         n += 1
+        start = reader.line_num - again + 1
+        source.row.clear()
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as e:  # e.g. a field over the csv module's limit; the next row is read
-            yield n, {"__error__": f"not readable as CSV: {e}"}
+            end, message = reader.line_num - again, str(e)
+            if len(source.row) > 1 and (
+                message == "unexpected end of data"
+                or message.startswith("',' expected after")
+                or (message.startswith("field larger") and "".join(source.row).count('"') % 2)
+            ):
+                # A quote opened in this row swallowed the lines after it (till the end of the
+                # file, a quote further on, or the csv module's limit): a quote typed by
+                # mistake, most likely. The row is left out; those lines are read again, as
+                # the rows they are.
+                lines_after = source.row[1:]
+                source.again.extend(reversed(lines_after))
+                again += len(lines_after)
+                yield n, {"__error__": _quote_not_closed(message, start, end)}
+            else:
+                yield n, {"__error__": _unreadable(message, start, end)}
             continue
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         if len(fields) != width:
-            yield n, {"__error__": f"{len(fields)} fields, the header has {width}"}
+            yield (
+                n,
+                {
+                    "__error__": f"{len(fields)} fields, the header has {width}"
+                    + _lines(start, reader.line_num - again)
+                },
+            )
             continue
-        if "\x00" in "".join(fields):  # PostgreSQL's text refuses it: it would fail the batch
+        text = "".join(fields)
+        if "\x00" in text:  # PostgreSQL's text refuses it: it would fail the batch
             yield n, {"__error__": "a NUL character (not text)"}
+            continue
+        if not text.isascii() and _NOT_UTF8.search(text):  # (isascii is a flag: free)
+            yield n, {"__error__": _not_utf8(fields, header)}
             continue
         yield n, {ours: fields[i] for ours, i in take}

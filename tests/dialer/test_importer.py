@@ -264,6 +264,14 @@ def test_parse_row_rules() -> None:
         ("balance", "1e100000", "too large"),
         ("balance", "1e10000000", "too large"),  # past the decimal context: no Overflow raised
         ("balance", "92233720368547758.08", "too large"),  # one cent over bigint
+        # One mark and three digits: 1234 in Spain, 1.234 in Mexico. It was read as 1.23.
+        ("balance", "1.234", "more than 2 decimals"),
+        ("balance", "1,234", "more than 2 decimals"),
+        ("balance", "1.230", "more than 2 decimals"),
+        ("balance", "0.125", "more than 2 decimals"),  # not rounded to a cent
+        ("balance", "12,34.56", "thousands grouped by 3"),
+        ("balance", "1,2,3", "thousands grouped by 3"),
+        ("balance", "1.234,5,6", "thousands grouped by 3"),
         ("account_ref", "A" * 129, "longer than 128"),
         ("external_ref", "P" * 3000, "longer than 128"),
         ("full_name", "N" * 201, "longer than 200"),
@@ -277,6 +285,28 @@ def test_parse_row_rules() -> None:
         assert lead is None
         assert problems[-1].column == column
         assert message in problems[-1].problem
+
+
+def test_amounts_as_they_are_written() -> None:
+    for text, cents in (
+        ("1234.5", 123450),
+        ("1234,50", 123450),
+        ("1,234.50", 123450),
+        ("1.234,50", 123450),
+        ("1 234,50", 123450),
+        ("1\u00a0234,50", 123450),  # a no-break space between thousands
+        ("1,234,567", 123456700),  # a repeated mark groups thousands (it was refused)
+        ("1.234.567", 123456700),
+        ("1.234.567,89", 123456789),
+        ("0,5", 50),
+    ):
+        lead, problems = parse_row(
+            2,
+            {"account_ref": "Z", "full_name": "Ana", "balance": text, "phone": "+34600000000"},
+            None,
+        )
+        assert lead is not None, (text, problems)
+        assert lead.balance_cents == cents, text
 
 
 def test_the_largest_values_the_database_takes_are_accepted() -> None:
@@ -400,6 +430,7 @@ async def test_a_database_failure_part_way_says_how_far_the_import_got(
         )
     message = str(stopped.value)
     assert "disk full (test)" in message
+    assert "stopped at row 4 (" in message  # the first row not loaded: batch 2's
     assert "the 2 rows of the 1 batches before it are loaded" in message
     assert (stopped.value.summary.loaded, stopped.value.summary.batches) == (2, 1)
     refs = await db_pool.fetch(
