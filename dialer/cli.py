@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,14 +13,19 @@ from typing import Any
 from dialer.importer import (
     ImportError_,
     ImportStopped,
+    ImportSummary,
     import_leads,
     load_mapping,
     print_progress,
 )
 
 
-async def _import(args: argparse.Namespace) -> int:
+async def _import(args: argparse.Namespace, seen: list[ImportSummary]) -> int:
     from puente.database import database_pool
+
+    def progress(summary: ImportSummary) -> None:
+        seen[:] = [dataclasses.replace(summary)]  # (a copy: what was committed by then)
+        print_progress(summary)
 
     mapping = load_mapping(args.mapping)
     async with database_pool() as pool:
@@ -31,7 +37,7 @@ async def _import(args: argparse.Namespace) -> int:
             default_region=args.default_region,
             errors_path=args.errors,
             batch_rows=args.batch_rows,
-            progress=print_progress,
+            progress=progress,
         )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -53,8 +59,24 @@ async def _import(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    seen: list[ImportSummary] = []  # the latest committed batch's summary
     try:
-        return asyncio.run(_import(args))
+        return asyncio.run(_import(args, seen))
+    except KeyboardInterrupt:
+        # The batch in flight is rolled back with its connection; those before it stay.
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        done = seen[0] if seen else None
+        loaded = (
+            f"the {done.loaded:,} rows of the {done.batches} batches committed stay loaded"
+            if done is not None
+            else "nothing was loaded"
+        )
+        print(
+            f"puente leads import: interrupted: {loaded}; importing the file again merges",
+            file=sys.stderr,
+        )
+        return 130
     except ImportError_ as e:
         if isinstance(e, ImportStopped) and sys.stderr.isatty():
             sys.stderr.write("\n")  # past the progress bar

@@ -135,8 +135,13 @@ async def upload_leads(call: ApiCall) -> Any:
             # Part way: the batches before it stay loaded, and the message says how many.
             cause = e.__cause__
             log.warning("leads import into %s stopped: %s", code, cause.__class__.__name__)
+            # (OperatorInterventionError: the server shutting down, the backend terminated)
             unreachable = isinstance(
-                cause, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError
+                cause,
+                OSError
+                | asyncpg.InterfaceError
+                | asyncpg.PostgresConnectionError
+                | asyncpg.OperatorInterventionError,
             )
             raise ApiError(
                 str(e).replace(str(path), "the file"), "body", status=503 if unreachable else 422

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import itertools
 import os
+import re
 import signal
 import sys
 import time
@@ -197,6 +198,41 @@ async def test_kill_9_then_import_again(db_pool, database_url, campaign, tmp_pat
         )
         == 1
     )  # (the later row of a person wins)
+
+
+async def test_ctrl_c_says_what_stays_loaded(db_pool, database_url, campaign, tmp_path) -> None:
+    # Interrupted part way: the batches committed stay, and the message says how many rows
+    # (what the database holds), instead of an exit with nothing said.
+    f = write(tmp_path, rows("c", 0, 3000))
+    env = {**os.environ, "PUENTE_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "puente", "leads", "import", str(f), "--campaign", campaign,
+        "--batch-rows", "20",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await wait_for(
+            db_pool,
+            "SELECT 1 FROM leads l JOIN campaigns c ON c.id = l.campaign_id"
+            " WHERE c.code = $1 HAVING count(*) >= 300",
+            campaign,
+            within=60,
+        )
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    message = err.decode()
+    assert proc.returncode == 130, message
+    said = re.search(r"interrupted: the ([0-9,]+) rows of the ([0-9]+) batches committed", message)
+    assert said is not None, message
+    assert "importing the file again merges" in message
+    assert "Traceback" not in message
+    leads = (await loaded(db_pool, campaign))[0]
+    assert 300 <= leads < 3000
+    assert int(said[1].replace(",", "")) == leads == 20 * int(said[2])
 
 
 async def test_two_imports_of_one_file_at_once(db_pool, campaign, tmp_path) -> None:

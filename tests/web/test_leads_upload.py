@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -123,3 +124,48 @@ async def test_huge_numbers_in_a_row_never_make_a_server_error(db_pool) -> None:
     assert (report["loaded"], report["rejected"], report["leads_added"]) == (1, 2, 1)
     problems = list(csv.DictReader(io.StringIO(report["errors_csv"])))
     assert [(p["row"], p["column"]) for p in problems] == [("2", "priority"), ("3", "balance")]
+
+
+async def test_an_upload_whose_database_connection_is_terminated_is_a_503(db_pool) -> None:
+    # The server ends the import's backend (an administrator, a shutdown): the database went
+    # away, not the file: 503 (try again), not 422 (fix your file).
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool)
+    _, code = await campaign_row(db_pool, d.creditor_id)
+    await db_pool.execute(
+        """CREATE FUNCTION test_upload_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF NEW.full_name = 'Stall Upload' THEN PERFORM pg_sleep(60); END IF;
+             RETURN NEW;
+           END $$;
+           CREATE TRIGGER test_upload_stall BEFORE INSERT ON persons
+               FOR EACH ROW EXECUTE FUNCTION test_upload_stall();"""
+    )
+    body = "account_ref,balance,full_name,phone,country\nST-1,10,Stall Upload,+525511119999,MX\n"
+    try:
+        async with served(db_pool) as client:
+            upload = asyncio.create_task(
+                client.post(
+                    f"/api/v1/campaigns/{code}/leads",
+                    data=body.encode(),
+                    headers={**sup.auth, "Content-Type": "text/csv"},
+                )
+            )
+            pid = None
+            for _ in range(300):
+                pid = await db_pool.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                    " AND datname = current_database()"
+                )
+                if pid is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert pid is not None, "the upload never reached the database"
+            assert await db_pool.fetchval("SELECT pg_terminate_backend($1)", pid)
+            r = await asyncio.wait_for(upload, 30)
+            assert r.status == 503, await r.text()
+            assert "connection to the database was lost" in (await r.json())["error"]
+    finally:
+        await db_pool.execute(
+            "DROP TRIGGER test_upload_stall ON persons; DROP FUNCTION test_upload_stall()"
+        )
