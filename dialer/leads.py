@@ -161,6 +161,8 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
         return f"not a phone number ({e._msg})"
     # number_type() is UNKNOWN exactly when is_valid_number() is false; one call does both.
     kind = phonenumbers.number_type(num)
+    if kind == PhoneNumberType.UNKNOWN and num.country_code == 52:
+        num, kind = _mexican_legacy(num)
     if kind == PhoneNumberType.UNKNOWN:
         return "not a valid number for its country"
     if num.italian_leading_zero:  # +39 06...: the zero is part of the number
@@ -168,6 +170,27 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
     else:
         e164 = f"+{num.country_code}{num.national_number}"
     return Phone(e164, _KINDS.get(kind, "unknown"))
+
+
+#: Mexico's dialing prefixes before 2019-08-03, when every number became 10 digits (IFT's
+#: plan): ``+52 1`` before a mobile from abroad, ``044``/``045`` before a mobile, ``01`` before
+#: long distance. Collections files still carry them; the 10 digits after are the number.
+_MX_LEGACY = ((11, "1"), (13, "044"), (13, "045"), (12, "01"))
+
+
+def _mexican_legacy(
+    num: phonenumbers.PhoneNumber,
+) -> tuple[phonenumbers.PhoneNumber, int]:
+    """A +52 number that is not valid as written, read without its legacy prefix: the number
+    and its kind if that is a valid number (else as it was, UNKNOWN)."""
+    nsn = phonenumbers.national_significant_number(num)
+    for length, prefix in _MX_LEGACY:
+        if len(nsn) == length and nsn.startswith(prefix):
+            bare = phonenumbers.parse("+52" + nsn[len(prefix) :], None)
+            kind = phonenumbers.number_type(bare)
+            if kind != PhoneNumberType.UNKNOWN:
+                return bare, kind
+    return num, PhoneNumberType.UNKNOWN
 
 
 @functools.lru_cache(maxsize=1024)

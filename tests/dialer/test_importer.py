@@ -19,7 +19,7 @@ from dialer.importer import (
     load_mapping,
     progress_line,
 )
-from dialer.leads import parse_row, read_rows
+from dialer.leads import normalise_number, parse_row, read_rows
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
 
@@ -476,3 +476,28 @@ async def test_two_creditors_references_never_merge_their_debtors(
     s = await import_leads(db_pool, b, other)
     assert s.persons == 1
     assert await db_pool.fetchval("SELECT count(*) FROM persons WHERE external_ref = $1", ref) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("+52 1 55 1234 5678", None, "+525512345678"),  # a mobile from abroad, before 2019
+        ("5215512345678", "MX", "+525512345678"),
+        ("044 55 1234 5678", "MX", "+525512345678"),  # a local mobile
+        ("045 33 1234 5678", "MX", "+523312345678"),  # a long-distance mobile
+        ("01 81 1234 5678", "MX", "+528112345678"),  # long distance
+        ("+52 55 1234 5678", None, "+525512345678"),  # as written today
+    ],
+)
+def test_mexican_numbers_in_the_dialing_plan_before_2019_are_read(raw, region, e164) -> None:
+    # Mexico dropped its 1/044/045/01 prefixes in 2019 (every number is 10 digits); debtor
+    # files still carry them, and the same debtor must not be two numbers, or none.
+    found = normalise_number(raw, region)
+    assert not isinstance(found, str), found
+    assert found.e164 == e164
+
+
+def test_a_mexican_prefix_before_no_number_is_still_refused() -> None:
+    assert normalise_number("+52 1 00 1234 5678", None) == "not a valid number for its country"
+    assert normalise_number("044 00 1234 5678", "MX") == "not a valid number for its country"
+    assert normalise_number("+1 044 555 1234", None) == "not a valid number for its country"
