@@ -252,8 +252,13 @@ class LocalPostgres:
         except (OSError, IndexError, ValueError):
             return None
 
-    def start(self, timeout_s: float = 30.0) -> LocalServerInfo:
-        """Start the server (initialising the cluster the first time) and return how to reach it."""
+    def start(self, timeout_s: float = 30.0, *, durable: bool = False) -> LocalServerInfo:
+        """Start the server (initialising the cluster the first time) and return how to reach it.
+
+        Not ``durable`` (the demo, the tests): ``fsync``, ``synchronous_commit`` and
+        ``full_page_writes`` off, for speed; a machine crash can lose or corrupt what was
+        committed. ``durable`` (``puente run``): PostgreSQL's defaults. A server already running
+        is reused as it was started (the URL's caller can ``SHOW fsync``)."""
         self.ensure_binaries()
         if not (self.data_dir / "PG_VERSION").exists():
             if self.data_dir.exists():
@@ -274,8 +279,9 @@ class LocalPostgres:
             port = _free_port(self.host)
             opts = (
                 f"-c listen_addresses={self.host} -p {port} -k {self.sock_dir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c max_connections=200 -c shared_buffers=128MB"
+                + ("" if durable else "-c fsync=off -c synchronous_commit=off ")
+                + ("" if durable else "-c full_page_writes=off ")
+                + "-c max_connections=200 -c shared_buffers=128MB"
             )
             t0 = time.monotonic()
             r = self.runas.run(

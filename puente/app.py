@@ -94,7 +94,9 @@ async def run_service(
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     embedded_dir = Path(settings.database.embedded_dir) if settings.database.embedded_dir else None
-    async with database_url(settings.database.url or None, embedded_dir=embedded_dir) as url:
+    async with database_url(
+        settings.database.url or None, embedded_dir=embedded_dir, durable=not demo
+    ) as url:
         pool = await create_pool(url, settings.database)
         # The demo runs on the next calling hours when started outside them (dialer/demo.py).
         clock = DemoClock.starting(datetime.now(UTC)) if demo else None

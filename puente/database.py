@@ -32,20 +32,44 @@ async def connect(url: str, timeout_s: float = 10) -> asyncpg.Connection:
 
 @contextlib.asynccontextmanager
 async def database_url(
-    url: str | None = None, *, embedded_dir: Path | None = None, apply_migrations: bool = True
+    url: str | None = None,
+    *,
+    embedded_dir: Path | None = None,
+    apply_migrations: bool = True,
+    durable: bool = False,
 ) -> AsyncIterator[str]:
     """Yield a URL for a migrated database.
 
     ``url`` (else ``PUENTE_DATABASE_URL``) names an existing server. Without one, the embedded
-    PostgreSQL is started (and stopped again on exit if this call started it).
+    PostgreSQL is started (and stopped again on exit if this call started it); ``durable``
+    (the service, as opposed to the demo, the tests and the commands) starts it with
+    PostgreSQL's own durability, and warns when the server it reuses runs without it.
     """
     url = url or os.environ.get("PUENTE_DATABASE_URL") or None
     server: LocalPostgres | None = None
     if url is None:
         server = LocalPostgres(base_dir=embedded_dir)
-        info = server.start()
+        info = server.start(durable=durable)
         url = info.url("postgres")
+        if durable:
+            log.warning(
+                "no PUENTE_DATABASE_URL: the service runs on the embedded PostgreSQL in %s; "
+                "for production, give it a server of its own",
+                info.base_dir,
+            )
     try:
+        if durable and server is not None:
+            conn = await connect(url)
+            try:
+                if await conn.fetchval("SHOW fsync") != "on":
+                    log.warning(
+                        "the embedded PostgreSQL reused was started for the demo or the tests, "
+                        "with fsync off: a machine crash can lose call results and ledger "
+                        "entries; stop it (pg_ctl stop -D %s) and start the service again",
+                        server.data_dir,
+                    )
+            finally:
+                await conn.close()
         if apply_migrations:
             conn = await connect(url)
             try:

@@ -24,6 +24,35 @@ async def test_relative_directory_is_made_absolute(tmp_path: Path, monkeypatch) 
         server.stop()
 
 
+async def test_the_service_gets_a_durable_embedded_server_and_is_told_of_one_that_is_not(
+    tmp_path: Path, caplog
+) -> None:
+    # The demo and the tests run the embedded server without fsync (speed); `puente run`
+    # without PUENTE_DATABASE_URL keeps call results and the ledger on it, so it starts it
+    # with PostgreSQL's durability, and says so when it finds a fast one running instead.
+    from puente.database import database_url
+
+    base = tmp_path / "pg"
+    async with database_url(None, embedded_dir=base, apply_migrations=False, durable=True) as u:
+        conn = await asyncpg.connect(u)
+        settings = {k: await conn.fetchval(f"SHOW {k}") for k in ("fsync", "full_page_writes")}
+        await conn.close()
+    assert settings == {"fsync": "on", "full_page_writes": "on"}
+    assert "for production, give it a server of its own" in caplog.text
+    fast = LocalPostgres(base_dir=base)
+    info = fast.start()  # the demo's kind, left running
+    try:
+        conn = await asyncpg.connect(info.url("postgres"))
+        assert await conn.fetchval("SHOW fsync") == "off"
+        await conn.close()
+        caplog.clear()
+        async with database_url(None, embedded_dir=base, apply_migrations=False, durable=True):
+            pass
+        assert "with fsync off: a machine crash can lose call results" in caplog.text
+    finally:
+        fast.stop()
+
+
 async def test_a_connection_released_mid_transaction_comes_back_clean(database_url: str) -> None:
     pool = await create_pool(
         database_url, DatabaseSettings(url=database_url, min_connections=1, max_connections=1)
