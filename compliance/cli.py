@@ -254,7 +254,12 @@ async def _audit_rows(person_id: int, limit: int) -> list[dict[str, Any]]:
     async with database_url() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2, timeout=10)
         try:
-            return await ComplianceGate(pool).decisions(person_id, limit)
+            rows = await ComplianceGate(pool).decisions(person_id, limit)
+            if not rows and not await pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM persons WHERE id = $1)", person_id
+            ):
+                raise ComplianceError(f"no person {person_id}")
+            return rows
         finally:
             await pool.close()
 

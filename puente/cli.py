@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -120,7 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predictive dialer and IVR server for humane, compliant debt collection.",
     )
     parser.add_argument("--version", action="version", version=f"puente {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG, INFO, WARNING or ERROR",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     for name, func, help_text in (
@@ -171,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`puente compliance packs | head`): nothing more to say. Python
+        # would report the flush of stdout at exit too: point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (SettingsError, DbError, PbxError) as e:
         # Our own errors carry a message meant for the operator: no traceback.
         print(f"puente: {e}", file=sys.stderr)

@@ -148,6 +148,20 @@ async def test_audit_shows_stored_decisions_with_reasons(
     assert "Ley 2300 de 2023" in text
 
 
+async def test_audit_of_a_person_who_does_not_exist_says_so(
+    db_pool, database_url: str, monkeypatch, capsys
+) -> None:
+    # "no decisions stored" would read as "never called" for a mistyped id.
+    missing = await db_pool.fetchval("SELECT coalesce(max(id), 0) + 1000 FROM persons")
+    async with db_pool.acquire() as conn:
+        quiet = await _seed.person(conn, country="CO", numbers=(("+573001234568", "mobile"),))
+    monkeypatch.setenv("PUENTE_DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["audit", "--person", str(missing)]) == 2
+    assert f"no person {missing}" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["audit", "--person", str(quiet.person_id)]) == 0
+    assert f"no decisions stored for person {quiet.person_id}" in capsys.readouterr().out
+
+
 def test_a_mistyped_stated_zone_is_refused_not_dropped(capsys) -> None:
     rc, d = check(
         capsys,

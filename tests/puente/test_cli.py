@@ -191,3 +191,24 @@ def test_database_connection_failures_are_one_line(url: str) -> None:
         assert "puente: cannot connect to the database" in out.stderr, argv
         assert "Traceback" not in out.stderr, argv
         assert "Sup3rS3cret" not in out.stderr, argv
+
+
+def test_a_log_level_that_is_not_one_is_refused_by_name() -> None:
+    r = run("--log-level", "bogus", "compliance", "packs")
+    assert r.returncode == 2
+    assert "--log-level: invalid choice: 'BOGUS'" in r.stderr
+    assert run("--log-level", "debug", "compliance", "packs").returncode == 0
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    # `puente compliance packs | head -1`: the pipe closes under the writer.
+    r = subprocess.run(
+        f"{sys.executable} -m puente compliance packs | (exec 0<&-; true)",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        executable="/bin/bash",
+    )
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "BrokenPipeError" not in r.stderr, r.stderr
