@@ -67,10 +67,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         done = seen[0] if seen else None
+        # (The batch in flight may have committed as the interrupt came: "at least".)
         loaded = (
-            f"the {done.loaded:,} rows of the {done.batches} batches committed stay loaded"
+            f"at least the {done.loaded:,} rows of the {done.batches} batches committed stay loaded"
             if done is not None
-            else "nothing was loaded"
+            else "at most one batch was loaded"
         )
         print(
             f"puente leads import: interrupted: {loaded}; importing the file again merges",

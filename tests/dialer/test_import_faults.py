@@ -226,13 +226,18 @@ async def test_ctrl_c_says_what_stays_loaded(db_pool, database_url, campaign, tm
             await proc.wait()
     message = err.decode()
     assert proc.returncode == 130, message
-    said = re.search(r"interrupted: the ([0-9,]+) rows of the ([0-9]+) batches committed", message)
+    said = re.search(
+        r"interrupted: at least the ([0-9,]+) rows of the ([0-9]+) batches committed", message
+    )
     assert said is not None, message
     assert "importing the file again merges" in message
     assert "Traceback" not in message
     leads = (await loaded(db_pool, campaign))[0]
     assert 300 <= leads < 3000
-    assert int(said[1].replace(",", "")) == leads == 20 * int(said[2])
+    reported = int(said[1].replace(",", ""))
+    assert reported == 20 * int(said[2])
+    # (the batch in flight when the interrupt came may have committed too)
+    assert leads in (reported, reported + 20), (leads, reported)
 
 
 async def test_two_imports_of_one_file_at_once(db_pool, campaign, tmp_path) -> None:
