@@ -34,7 +34,7 @@ _PLUGINS = (
     ("compliance", "compliance.cli"),
     ("amd", "dialer.amd.cli"),
     ("ivr", "ivr.cli"),
-    ("users", "web.cli"),  # also registers `reports`
+    ("users", "web.cli"),  # also registers `agents`, `creditors` and `reports`
 )
 
 

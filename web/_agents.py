@@ -37,6 +37,13 @@ its queue so too (dialer/runner.py ``_seat_agents``). The PBX link down, or Aste
 is a 422 naming what was refused, and nothing is recorded; what this request had already
 changed is taken back. An application without a PBX link (built without
 :func:`web._desktop.desktop_extension`) records states and campaigns only.
+
+Admins and supervisors create agents rows (``POST /agents``, ``puente agents add``: a code, a
+name, and the ``interface`` that is its Asterisk queue member, ``Technology/resource`` such as
+``PJSIP/agent101``) and edit their name and interface (``PATCH /agents/{code}``). The interface
+changes only while the agent is logged out: a member left in a queue under its old interface
+would be counted free by the pacer, and dialed for, with nobody behind it. The table has no
+active flag: an agent stops working when its user is disabled (``puente users disable``).
 """
 
 from __future__ import annotations
@@ -68,8 +75,9 @@ from pbx.ami import ActionFateUnknown, ActionTimeout, AmiClient, NotConnected
 from puente.redact import mask_number
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
+from web._campaigns import MANAGERS
 from web._exceptions import Conflict, Forbidden, Invalid, NotFound
-from web._schema import CODE, DATE_TIME, UUID
+from web._schema import CODE, DATE_TIME, UUID, validate
 from web._values import object_schema, parse_time
 
 log = logging.getLogger(__name__)
@@ -631,9 +639,141 @@ async def record_disposition(call: ApiCall) -> Any:
     }
 
 
+# -- agents rows: create and edit -------------------------------------------------------------
+# One line of text (it goes to Asterisk as QueueAdd's MemberName header), not blank at either end
+# (Asterisk trims a header's value, and the desktop would show what the queue does not).
+ONE_LINE = r"^(?=\S)(?=.*\S$)[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+AGENT_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": ONE_LINE}
+# A queue member interface as app_queue takes it (QueueAdd's Interface, queues.conf's member):
+# Technology/resource, e.g. PJSIP/agent101 or Local/101@agents/n. No blanks, commas, pipes,
+# ampersands or control characters: in a dialplan application's arguments or an AMI header
+# they split the value, and the member Asterisk adds is another one than the row names.
+INTERFACE = {
+    "type": "string",
+    "maxLength": 128,
+    "pattern": r"^[A-Za-z][A-Za-z0-9_]{0,31}/[A-Za-z0-9_.:+=~@/-]{1,95}$",
+    "description": "Asterisk queue member interface, Technology/resource (PJSIP/agent101)",
+    "examples": ["PJSIP/agent101"],
+}
+AGENT_CREATE_BODY = object_schema(
+    {"code": CODE, "name": AGENT_NAME, "interface": INTERFACE}, ("code", "name", "interface")
+)
+AGENT_EDIT_BODY = object_schema({"name": AGENT_NAME, "interface": INTERFACE})
+
+
+async def agent_rows(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    """Every agent (its code, name, interface, user, state and campaign), by code."""
+    return [_agent_json(r) for r in await conn.fetch(_AGENTS + " ORDER BY a.code")]
+
+
+async def _interface_free(conn: asyncpg.Connection, interface: str, code: str) -> None:
+    other = await conn.fetchval(
+        "SELECT code FROM agents WHERE interface = $1 AND code <> $2", interface, code
+    )
+    if other is not None:
+        raise Conflict(f"interface: agent {other!r} already has this interface (one queue "
+                       "member is one agent)", "interface")  # fmt: skip
+
+
+def _unique_violation(e: asyncpg.UniqueViolationError, code: str) -> Conflict:
+    """A row written meanwhile by another request: which value is taken."""
+    if "interface" in (e.constraint_name or ""):
+        return Conflict("interface: another agent already has this interface", "interface")
+    return Conflict(f"agent {code!r} already exists", "code")
+
+
+async def add_agent(pool: asyncpg.Pool, values: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    """Create an agents row from ``values`` (:data:`AGENT_CREATE_BODY`); the agent as
+    ``GET /agents`` shows it. :class:`Invalid` naming the field, :class:`Conflict` when the
+    code or the interface is taken."""
+    validate(AGENT_CREATE_BODY, values)
+    code = values["code"]
+    async with pool.acquire() as conn, conn.transaction():
+        await _interface_free(conn, values["interface"], code)
+        try:
+            async with conn.transaction():  # (a savepoint: the violation is answered below)
+                agent_id = await conn.fetchval(
+                    "INSERT INTO agents (code, name, interface) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (code) DO NOTHING RETURNING id",
+                    code,
+                    values["name"],
+                    values["interface"],
+                )
+        except asyncpg.UniqueViolationError as e:
+            raise _unique_violation(e, code) from None
+        if agent_id is None:
+            raise Conflict(f"agent {code!r} already exists", "code")
+        await audit(conn, actor, "agent.create", f"agent:{code}",
+                    {"values": {k: values[k] for k in ("name", "interface")}})  # fmt: skip
+        row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent_id)
+    return _agent_json(row)
+
+
+async def edit_agent(
+    pool: asyncpg.Pool, code: str, changes: dict[str, Any], *, actor: str
+) -> dict[str, Any]:
+    """Change an agent's ``name`` and ``interface`` (:data:`AGENT_EDIT_BODY`). The interface
+    only while the agent is logged out (:class:`Conflict` on ``interface`` otherwise)."""
+    validate(AGENT_EDIT_BODY, changes)
+    if not changes:
+        raise Invalid("body: nothing to change", "body")
+    async with pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT id, name, interface FROM agents WHERE code = $1 FOR UPDATE", code
+        )
+        if current is None:
+            raise NotFound(f"no agent {code!r}")
+        diff = {k: {"from": current[k], "to": v} for k, v in changes.items() if current[k] != v}
+        if "interface" in diff:
+            state = await conn.fetchval(
+                "SELECT state FROM agent_current_states WHERE agent_id = $1", current["id"]
+            )
+            if state not in (None, "logged_out"):
+                raise Conflict(
+                    f"interface: agent {code!r} is {state}: log it out first (Asterisk's queues "
+                    "hold it under its current interface, and would keep that member, counted "
+                    "free, with nobody behind it)",
+                    "interface",
+                )
+            await _interface_free(conn, changes["interface"], code)
+        if diff:
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        "UPDATE agents SET name = $2, interface = $3 WHERE id = $1",
+                        current["id"],
+                        changes.get("name", current["name"]),
+                        changes.get("interface", current["interface"]),
+                    )
+            except asyncpg.UniqueViolationError as e:
+                raise _unique_violation(e, code) from None
+            await audit(conn, actor, "agent.edit", f"agent:{code}", {"changes": diff})
+        row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", current["id"])
+    return _agent_json(row)
+
+
+async def create_agent(call: ApiCall) -> Any:
+    return await add_agent(call.pool, call.body, actor=call.user.username)
+
+
+async def change_agent(call: ApiCall) -> Any:
+    code = call.params["code"]
+    async with _agent_lock(code):  # (not while a state change of it talks to Asterisk)
+        return await edit_agent(call.pool, code, call.body, actor=call.user.username)
+
+
 ROUTES = [
     ApiRoute("GET", "/agents", list_agents,
              "Agents and their current state (an agent: itself only)", "agents"),
+    ApiRoute("POST", "/agents", create_agent,
+             "Create an agent: its code, name and Asterisk queue member interface "
+             "(409 when the code or the interface is taken)",
+             "agents", MANAGERS, body=AGENT_CREATE_BODY, status=201, response="The agent"),
+    ApiRoute("PATCH", "/agents/{code}", change_agent,
+             "Change an agent's name or interface (the interface only while it is logged "
+             "out: 409 otherwise)",
+             "agents", MANAGERS, params={"code": CODE}, body=AGENT_EDIT_BODY,
+             response="The agent"),
     ApiRoute("POST", "/agents/{code}/state", set_agent_state,
              "Set an agent ready, paused (with a reason) or logged out (an agent: its own); "
              "its Asterisk queue membership first (422 when the PBX link is down or Asterisk "

@@ -20,7 +20,16 @@ from aiohttp.abc import AbstractAccessLogger
 
 from compliance import ComplianceGate
 from puente.redact import mask_numbers_in
-from web import _agents, _campaigns, _contacts, _imports, _promises, _reports, _users
+from web import (
+    _agents,
+    _campaigns,
+    _contacts,
+    _creditors,
+    _imports,
+    _promises,
+    _reports,
+    _users,
+)
 from web._api import MAX_JSON_BYTES, ApiCall, ApiRoute, add_api_routes, error_middleware
 from web._auth import CSRF_FIELD, auth_middleware, require
 from web._keys import (
@@ -51,6 +60,7 @@ async def openapi(call: ApiCall) -> Any:
 
 CORE_ROUTES: list[ApiRoute] = [
     *_campaigns.ROUTES,
+    *_creditors.ROUTES,
     *_imports.ROUTES,
     *_contacts.ROUTES,
     *_agents.ROUTES,
