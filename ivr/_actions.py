@@ -150,7 +150,10 @@ class CollectionsActions:
 
     # -- identify and verify -----------------------------------------------------------------
     async def find_account(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
-        """Which second factor to ask. An unknown account is not revealed: it is asked too."""
+        """Which second factor to ask. Whether an account exists is not revealed: an unknown
+        one is asked the factor its creditor's accounts are asked, and a locked one hears it is
+        locked only after the right factor (:meth:`verify_identity`). (So ``locked`` is no
+        longer a result here; flows written for it still load.)"""
         account = args.get("account", "")
         creditor = call.data.get("creditor_id")
         async with self.pool.acquire() as conn:
@@ -163,10 +166,16 @@ class CollectionsActions:
                 creditor,
             )
         if len(rows) != 1:  # unknown, or ambiguous across creditors: fail at the factor
-            return "ok", {"candidate_debt_id": None, "second_factor": "dob"}
+            factor = "dob"
+            if creditor is not None:  # (the number dialed names the creditor)
+                async with self.pool.acquire() as conn:
+                    c = await conn.fetchrow(
+                        "SELECT policy, code FROM creditors WHERE id = $1", creditor
+                    )
+                if c is not None:
+                    factor = _policy(c).second_factor
+            return "ok", {"candidate_debt_id": None, "second_factor": factor}
         row = rows[0]
-        if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
-            return "locked", {}
         policy = _policy(row)
         return "ok", {"candidate_debt_id": row["id"], "second_factor": policy.second_factor}
 

@@ -8,9 +8,11 @@ FastAGI sessions against the simulated Asterisk is in ``test_agi_calls.py``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +24,7 @@ from ivr import ACTIONS, Catalog, CollectionsActions, IvrService, load_flows
 from ivr.cli import ConsoleChannel
 from ivr.payments import SandboxGateway
 from pbx.agi import AgiHangup
-from tests.ivr._seed import Debtor, debtor
+from tests.ivr._seed import POLICY, Debtor, debtor
 
 CATALOG = Catalog.load()
 FLOWS = load_flows(None, CATALOG, ACTIONS)
@@ -91,7 +93,7 @@ async def test_nothing_about_the_debt_before_verification(rig: Rig) -> None:
     result, text = await rig.call(d, ["", f"{d.account}#", "19990101#", "0"])
     assert "No pudimos verificar sus datos" in text
     assert "saldo" not in text
-    assert "1500" not in text
+    assert "1500 pesos" not in text  # (not "1500": a session id may hold it)
     assert result is not None
     assert result.outcome == "transfer"
 
@@ -382,3 +384,42 @@ async def test_simulate_prints_actions_and_writes(rig: Rig) -> None:
     assert "   wrote ivr_sessions: verified" in text
     assert "   wrote promises: full, 1 instalment(s), 135000" in text
     assert "CALLER: 19800101" in text
+
+
+async def test_a_locked_account_sounds_like_an_unknown_one_until_the_right_factor(
+    rig: Rig,
+) -> None:
+    # "Locked" straight after the account number told a caller which numbers exist (and that
+    # someone had been trying them): now the lock is said only after a right second factor.
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+        other = await debtor(conn)
+    await rig.pool.execute(
+        "UPDATE debts SET ivr_locked_until = now() + interval '30 minutes' WHERE id = $1",
+        d.debt_id,
+    )
+    _, locked_wrong = await rig.call(d, ["", f"{d.account}#", "19990101#", "0"])
+    unknown = dataclasses.replace(other, account="79999999")
+    _, unknown_wrong = await rig.call(unknown, ["", "79999999#", "19990101#", "0"])
+    assert "bloqueado" not in locked_wrong
+    assert "No pudimos verificar sus datos" in locked_wrong
+    session = re.compile(r"session [0-9a-f-]{36}")
+    assert session.sub("", locked_wrong.replace(d.account, "N")) == session.sub(
+        "", unknown_wrong.replace("79999999", "N")
+    )
+    result, text = await rig.call(d, verified(d))
+    assert result is not None
+    assert result.outcome == "locked"
+    assert "bloqueado temporalmente" in text
+
+
+async def test_an_unknown_account_is_asked_its_creditors_factor(rig: Rig) -> None:
+    # A creditor that asks for the postal code: an account number that does not exist is
+    # asked for it too, not for the date of birth (which would say "no such account").
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn, policy={**POLICY, "second_factor": "postal_code"})
+    _, known = await rig.call(d, ["", f"{d.account}#", "99999#", "0"])
+    _, unknown = await rig.call(d, ["", "79999998#", "99999#", "0"])
+    for text in (known, unknown):
+        assert "marque su código postal" in text
+        assert "fecha de nacimiento" not in text
