@@ -128,18 +128,31 @@ class CollectionsActions:
         return "ok", _creditor(row) if row is not None else {}
 
     async def load_attempt(self, args: Mapping[str, str], call: Call) -> tuple[str, dict]:
-        """An outbound call: who we called (still to be verified before any debt talk)."""
+        """An outbound call: who we called (still to be verified before any debt talk).
+
+        Without its attempt row (it should not happen), the campaign's creditor still gives
+        the business name and call-back number every outbound message owes whoever answered
+        (TSR 16 CFR 310.4(b)(4)(iii)); ``missing`` only when neither is known."""
         attempt = _uuid(args.get("attempt"))
-        if attempt is None:
-            return "missing", {"company": company_prompt(None), "callback_number": ""}
+        row = None
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT a.debt_id, d.creditor_id, c.code, c.callback_number, p.language, n.e164"
-                " FROM call_attempts a JOIN debts d ON d.id = a.debt_id"
-                " JOIN creditors c ON c.id = d.creditor_id JOIN persons p ON p.id = a.person_id"
-                " LEFT JOIN phone_numbers n ON n.id = a.phone_id WHERE a.id = $1",
-                attempt,
-            )
+            if attempt is not None:
+                row = await conn.fetchrow(
+                    "SELECT a.debt_id, d.creditor_id, c.code, c.callback_number, p.language,"
+                    " n.e164 FROM call_attempts a JOIN debts d ON d.id = a.debt_id"
+                    " JOIN creditors c ON c.id = d.creditor_id"
+                    " JOIN persons p ON p.id = a.person_id"
+                    " LEFT JOIN phone_numbers n ON n.id = a.phone_id WHERE a.id = $1",
+                    attempt,
+                )
+            if row is None and (campaign := args.get("campaign") or ""):
+                creditor = await conn.fetchrow(
+                    "SELECT c.id AS creditor_id, c.code, c.callback_number FROM campaigns k"
+                    " JOIN creditors c ON c.id = k.creditor_id WHERE k.code = $1",
+                    campaign,
+                )
+                if creditor is not None:
+                    return "ok", _creditor(creditor)
         if row is None:
             return "missing", {"company": company_prompt(None), "callback_number": ""}
         out = _creditor(row)

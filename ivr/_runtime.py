@@ -194,6 +194,8 @@ class IvrService:
         data: dict[str, Any] = {"attempt": str(attempt) if attempt else ""}
         if entry == "inbound":
             data["dialed"] = printable(args[0] if args else env.dnid)
+        elif len(args) > 1:  # (the outbound dialplan passes the campaign after the attempt)
+            data["campaign"] = printable(args[1])
         language = await _channel_language(session, caller)
         await self.run_call(
             flow,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Iterable
 
 import asyncpg
@@ -347,3 +348,31 @@ async def test_a_failed_check_says_nothing_of_the_debt(rig: Rig) -> None:
     assert not DEBT_WORDS.search(heard), heard
     assert "1500 pesos" not in heard
     assert heard.count("No pudimos verificar") == 2  # then locked: no endless retries
+
+
+@pytest.mark.parametrize("entry", OUTBOUND)
+async def test_without_its_attempt_a_call_still_names_the_campaigns_creditor(
+    rig: Rig, entry: str
+) -> None:
+    # TSR 16 CFR 310.4(b)(4)(iii): the abandon-save message gives the seller's name and a
+    # number. An attempt row that cannot be read (it should not happen) gave neither: the
+    # dialplan passes the campaign too, and its creditor gives both.
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+        code = f"hs{d.creditor_id}"
+        await conn.execute(
+            "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'T', $2)",
+            code,
+            d.creditor_id,
+        )
+    out = io.StringIO()
+    data = {"attempt": str(uuid.uuid4()), "campaign": code}  # no such attempt
+    result = await rig.service.run_call(
+        FLOW, entry, ConsoleChannel(CATALOG, [""], out), language="es", data=data, caller=None
+    )
+    heard = _ivr_lines(out.getvalue())
+    assert " ".join(d.dialed.lstrip("+")) in heard  # the creditor's call-back number
+    assert "nuestra oficina" not in heard  # (the generic name said when nothing is known)
+    assert not DEBT_WORDS.search(heard), heard
+    assert result is not None
+    assert result.outcome == ("reminded" if entry == "reminder" else "abandoned")
