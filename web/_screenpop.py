@@ -86,6 +86,27 @@ def _notes(blocks: list[dict[str, Any]], consents: list[dict[str, Any]]) -> list
     return notes
 
 
+#: Where a collector owes the "debt collector" notice once the right party is on the line
+#: (FDCPA 15 U.S.C. 1692e(11), Reg F 1006.18(e); "State" includes the territories, 1692a(8)).
+_FDCPA_COUNTRIES = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
+
+
+def verify_first(name: str, country: str | None, ivr_verified: bool) -> str | None:
+    """What the agent must do before a word about the account: whoever answered may not be
+    the debtor (FDCPA 1692c(b), Reg F 1006.6(d); CONDUSEF, Ley 2300 de 2023 and the like).
+    None when the IVR already verified the caller."""
+    if ivr_verified:
+        return None
+    text = (
+        f"Verify you are speaking with {name} (a second factor: date of birth, postal code or "
+        "ID digits) before discussing the account; tell nobody else anything about it."
+    )
+    if (country or "").strip().upper() in _FDCPA_COUNTRIES:
+        text += " Then say you are a debt collector and that information obtained will be used"
+        text += " for that purpose."
+    return text
+
+
 def _offers(row: asyncpg.Record, today: date) -> tuple[list[dict[str, Any]], str | None]:
     raw = row["policy"]
     try:
@@ -151,4 +172,7 @@ async def screen_pop(
         "promises": json.loads(row["promises"]),
         "ivr": ivr_context,
         "compliance_notes": _notes(json.loads(row["blocks"]), json.loads(row["consents"])),
+        "verify_first": verify_first(
+            row["full_name"], row["country"], bool(ivr_context and ivr_context["verified"])
+        ),
     }

@@ -238,6 +238,9 @@ async def test_agent_gets_the_pop_records_a_promise_and_the_wallboard_shows_it(
             await expect(agent.locator("#pop-name")).to_have_text(await _name(db_pool, d))
             await expect(agent.locator("#pop-account")).to_have_text("****" + d.account[-4:])
             await expect(agent.locator("#pop-balance")).to_contain_text("1,500.00 MXN")
+            verify = agent.locator("#pop-verify")  # nobody verified the caller yet
+            await expect(verify).to_be_visible()
+            await expect(verify).to_contain_text("before discussing the account")
             await agent.screenshot(path=str(ARTIFACTS / "agent-screen-pop.png"), full_page=True)
             hub = floor.app[HUB]  # type: ignore[index]
             assert hub.pops_ms, "the pop was pushed from AgentConnect"

@@ -69,6 +69,38 @@ async def test_outbound_call_with_ivr_context_promises_and_notes(db_pool: asyncp
     assert pop["ivr"]["states"] == ["safe_harbor", "to_agent"]
     assert pop["compliance_notes"] == ["cease requested for email (asked in writing)"]
     assert pop["promises"][0]["status"] == "broken"
+    assert pop["verify_first"] is None  # the IVR verified the caller
+
+
+async def test_an_unverified_caller_is_to_be_verified_before_the_account(
+    db_pool: asyncpg.Pool,
+) -> None:
+    # Whoever answered may not be the debtor: the pop says so first, and for a US debtor
+    # adds the debt-collector notice owed once it is them.
+    for country, notice in (("MX", False), ("US", True)):
+        async with db_pool.acquire() as conn:
+            d = await debtor(conn, country=country)
+            campaign = await conn.fetchval(
+                "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'V', $2) RETURNING id",
+                f"vf{d.creditor_id}",
+                d.creditor_id,
+            )
+            attempt = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, phone_id, node,"
+                " pbx, state) VALUES ($1, $2, $3, $4, $5, 'n', 'p', 'connected')",
+                attempt,
+                campaign,
+                d.person_id,
+                d.debt_id,
+                d.phone_id,
+            )
+        pop = await screen_pop(db_pool, str(attempt), TODAY)
+        assert pop is not None
+        said = pop["verify_first"]
+        assert said.startswith(f"Verify you are speaking with {pop['debtor']['name']}")
+        assert "before discussing the account" in said
+        assert ("debt collector" in said) is notice
 
 
 async def test_inbound_transfer_is_found_by_its_uniqueid(db_pool: asyncpg.Pool) -> None:

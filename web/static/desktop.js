@@ -32,6 +32,8 @@ function showPop(p) {
   $("waiting").classList.add("hidden");
   $("pop").classList.remove("hidden");
   $("pop-title").textContent = `Call · ${p.campaign || "inbound"}`;
+  $("pop-verify").textContent = p.verify_first || "";
+  $("pop-verify").classList.toggle("hidden", !p.verify_first);
   $("pop-name").textContent = p.debtor.name;
   $("pop-creditor").textContent = p.debt.creditor;
   $("pop-account").textContent = p.debt.account;
