@@ -145,9 +145,14 @@ class _PolicyReader:
         present = {k: v for k, v in data.items() if k != "settlement_min_pct" or v is not None}
         disclosure = data.get("disclosure")
         if disclosure is not None and not (
-            isinstance(disclosure, str) and _PROMPT_ID.fullmatch(disclosure)
+            isinstance(disclosure, str)
+            and _PROMPT_ID.fullmatch(disclosure)
+            and disclosure.startswith("disclosure_")
         ):
-            raise self.error("policy.disclosure", "a prompt id such as 'disclosure_us'", disclosure)
+            # (any prompt id, e.g. 'welcome', would have replaced the disclosure owed)
+            raise self.error(
+                "policy.disclosure", "a disclosure prompt id such as 'disclosure_us'", disclosure
+            )
         return CreditorPolicy(
             second_factor=factor,
             disclosure=disclosure,  # checked against SECOND_FACTORS above

@@ -137,6 +137,8 @@ def test_error_message_names_creditor_field_expectation_and_value() -> None:
         ({"lockout_minutes": float("nan")}, "policy.lockout_minutes", "nan"),
         ({"holidays": "2026-12-25"}, "policy.holidays", "'2026-12-25'"),
         ({"holidays": ["2026-12-25", "xmas"]}, "policy.holidays[1]", "'xmas'"),
+        ({"disclosure": "welcome"}, "policy.disclosure", "'welcome'"),  # not a disclosure
+        ({"disclosure": "disclosure us"}, "policy.disclosure", "'disclosure us'"),
     ],
 )
 def test_every_bad_value_names_its_field(data: dict[str, object], field: str, shown: str) -> None:
