@@ -357,21 +357,40 @@ class IvrService:
         return True
 
     async def _close(self, row: _SessionRow, r: CallResult) -> None:
-        """The outcome, the trail and the end: the row is written here if the start could not."""
+        """The outcome, the trail and the end: the row is written here if the start could not.
+
+        ``wrong_party`` on an outbound call (whoever answered said the person is not theirs):
+        the number dialed is marked so, as an agent's ``wrong_party`` disposition marks it, and
+        the compliance gate dials it no more (the person's other numbers stay)."""
         try:
-            async with asyncio.timeout(5):
-                await self.pool.execute(
+            async with asyncio.timeout(5), self.pool.acquire() as conn, conn.transaction():
+                attempt = await conn.fetchval(
                     "INSERT INTO ivr_sessions (id, attempt_id, flow, language, entry, node,"
                     " uniqueid, caller, outcome, trail, ended_at)"
                     " SELECT $1, (SELECT id FROM call_attempts WHERE id = $2),"
                     " $3, $4, $5, $6, $7, $8, $9, $10::jsonb, now()"
                     " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome,"
                     " trail = excluded.trail, language = excluded.language,"
-                    " ended_at = excluded.ended_at, updated_at = now()",
+                    " ended_at = excluded.ended_at, updated_at = now()"
+                    " RETURNING attempt_id",
                     *row.values(r.language),
                     r.outcome if r.outcome != "hangup" else f"hangup:{r.state}",
                     json.dumps(r.trail),
                 )
+                if r.outcome == "wrong_party" and attempt is not None:
+                    phone = await conn.fetchval(
+                        "UPDATE phone_numbers n SET status = 'wrong_party' FROM call_attempts a"
+                        " WHERE a.id = $1 AND n.id = a.phone_id AND n.status <> 'wrong_party'"
+                        " RETURNING n.id",
+                        attempt,
+                    )
+                    if phone is not None:
+                        await conn.execute(
+                            "INSERT INTO audit_log (actor, action, subject, details)"
+                            " VALUES ('ivr', 'ivr.wrong_party', $1, $2::jsonb)",
+                            f"phone:{phone}",
+                            json.dumps({"session": str(r.session_id), "attempt": str(attempt)}),
+                        )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
             log.warning("ivr %s: session outcome not recorded: %s", r.session_id, e)
 

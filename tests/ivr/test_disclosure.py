@@ -14,6 +14,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -376,3 +377,49 @@ async def test_without_its_attempt_a_call_still_names_the_campaigns_creditor(
     assert not DEBT_WORDS.search(heard), heard
     assert result is not None
     assert result.outcome == ("reminded" if entry == "reminder" else "abandoned")
+
+
+async def test_not_the_person_marks_the_number_so_it_is_not_dialed_again(rig: Rig) -> None:
+    # The outcome alone changed nothing: the lead was retried on the same number and the
+    # same third party called again. The number is now marked as an agent's wrong_party
+    # disposition marks it (the gate refuses it), with an audit row; other numbers stay.
+    async with rig.pool.acquire() as conn:
+        d = await debtor(conn)
+        other = await conn.fetchval(
+            "INSERT INTO phone_numbers (person_id, e164, kind) VALUES ($1, '+525512340001',"
+            " 'mobile') RETURNING id",
+            d.person_id,
+        )
+    attempt = await rig.attempt(d)
+    result = await rig.service.run_call(  # as the FastAGI handler calls it
+        FLOW,
+        "reminder",
+        ConsoleChannel(CATALOG, ["2"], io.StringIO()),
+        language="es",
+        data={"attempt": attempt},
+        caller=None,
+        attempt_id=uuid.UUID(attempt),
+    )
+    assert result is not None
+    assert result.outcome == "wrong_party"
+    statuses = dict(
+        await rig.pool.fetch(
+            "SELECT id, status FROM phone_numbers WHERE person_id = $1", d.person_id
+        )
+    )
+    assert statuses == {d.phone_id: "wrong_party", other: "active"}
+    audit = await rig.pool.fetchval(
+        "SELECT details->>'attempt' FROM audit_log WHERE action = 'ivr.wrong_party'"
+        " AND subject = $1",
+        f"phone:{d.phone_id}",
+    )
+    assert audit == attempt
+    decision = await ComplianceGate(rig.pool).check(
+        person_id=d.person_id,
+        debt_ids=[d.debt_id],
+        phone=d.phone_id,
+        channel="voice",
+        packs=["mx"],
+        now=datetime(2026, 12, 1, 17, tzinfo=UTC),
+    )
+    assert not decision.allowed
