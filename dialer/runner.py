@@ -515,7 +515,9 @@ class CampaignRunner:
         node came back. (Not its own attempts: one just sent may not be a channel yet.)
         """
         rows = await self.pool.fetch(
-            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164
+            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
+                      EXISTS (SELECT 1 FROM preview_requests p
+                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
                  AND ((a.node = $3 AND $6) OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
@@ -531,6 +533,8 @@ class CampaignRunner:
         now = time.monotonic()
         for r in rows:
             aid = r["id"]
+            if aid in self.preview.offers:
+                continue  # on offer to an agent here: never dialed, theirs to decide
             followed = self.calls.get(aid)
             if followed is not None and aid in live and not followed.ending:
                 # Followed by this run; answered while the link was down (its OriginateResponse
@@ -555,7 +559,9 @@ class CampaignRunner:
                 continue
             call.ending = True
             self.calls[aid] = call
-            self._finals.put_nowait((aid, "lost", None))
+            # A preview offer whose request never reached 'dialed' was never originated (the
+            # pacer marks it 'dialed' before the Originate): not placed, not 'lost'.
+            self._finals.put_nowait((aid, "skipped" if r["undialed"] else "lost", None))
         if all_nodes:
             await self._release_leftovers()
         await self._drain_finals()
