@@ -374,3 +374,42 @@ def test_an_application_asterisk_does_not_have_hangs_the_channel_up() -> None:
     originate(core)
     out = run_until(core, 1.0)
     assert field(out, "UserEvent", "T") == ["NOAPP"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "queue_result"), [("predictive", None), ("agentless", "IVRFAILED")]
+)
+def test_a_flow_that_cannot_run_leaves_the_message_not_silence(
+    mode: str, queue_result: str | None
+) -> None:
+    """FastAGI unreachable: AGI() sets AGISTATUS=FAILURE and returns 0 (res_agi). The person
+    no agent reached (abandon-save) or an agentless answer hears the campaign's message (the
+    business name and the call-back number) instead of silence and a hang-up; an agentless
+    one also counts as abandoned (QUEUESTATUS IVRFAILED)."""
+    core = make_core(
+        "human", ring_s={"dist": "fixed", "value": 2.0}, patience_s={"dist": "fixed", "value": 60.0}
+    )
+    pairs = [p for p in _originate_pairs("nobody") if p != ("Variable", "PUENTE_MODE=predictive")]
+    pairs += [
+        ("Variable", f"PUENTE_MODE={mode}"),
+        ("Variable", "PUENTE_VM=puente/es/voicemail_limited&puente/es/company_acme"),
+        ("Variable", "PUENTE_VM_NUMBER=5255000001"),
+        ("Variable", "PUENTE_FLOW=reminder"),
+    ]
+    handle_action(core, 1, pairs, 0.0)
+    out = run_until(core, 2.0)
+    assert [o.uuid for o in out if isinstance(o, StartAudioSocket)] == [ATTEMPT]
+    out = core.media_ended(ATTEMPT, 2.5)  # AMD done: NOTSURE
+    out += run_until(core, 10.0)
+    agi = [o for o in out if isinstance(o, StartAgi)]
+    assert len(agi) == 1
+    out = core.media_ended(ATTEMPT, 10.5, agi_status="FAILURE")
+    out += run_until(core, 30.0)
+    apps = [
+        (d.get("Application"), d.get("AppData"))
+        for d in (dict(o.pairs) for o in out if isinstance(o, Broadcast))
+        if d.get("Event") == "Newexten"
+    ]
+    assert ("Playback", "puente/es/voicemail_limited&puente/es/company_acme") in apps
+    assert ("SayDigits", "5255000001") in apps
+    assert field(out, "UserEvent", "QUEUESTATUS") == ([queue_result] if queue_result else [])
