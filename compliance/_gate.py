@@ -413,6 +413,40 @@ class ComplianceGate:
             person_id, debt_ids, phone, channel, packs, now, margin_s, None, None, False, contact
         )
 
+    async def recheck(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        attempt_id: uuid.UUID | str,
+        person_id: int,
+        debt_ids: Iterable[int],
+        phone_id: int,
+        e164: str | None,
+        channel: str,
+        packs: Iterable[str] | RuleSet,
+        now: datetime,
+    ) -> Decision:
+        """The decision on a dial already reserved (``attempt_id``), taken again at ``now``
+        with the ledger as it is, the reservation itself left out (the dial *is* it, not one
+        more call): a preview offer the agent starts minutes after it was reserved. Runs on
+        ``conn`` in the caller's READ COMMITTED transaction; stores and reserves nothing.
+        Raises on a database error (the caller retries: no dial without a decision)."""
+        rules = self.rules(packs)
+        debts = tuple(debt_ids)
+        since = now - timedelta(days=rules.lookback_days)
+        row = await conn.fetchrow(
+            _SNAPSHOT, person_id, list(debts), phone_id, None, since, now, None
+        )
+        if row is not None:
+            own = str(attempt_id)
+            row = dict(row)
+            row["attempts"] = [a for a in row["attempts"] or () if str(a["attempt_id"]) != own]
+        decision, _kind = self._decide_snapshot(
+            row, rules, person_id, debts, e164, channel, now, self._settings.margin_s, None, False,
+            None,
+        )  # fmt: skip
+        return decision
+
     async def _run(
         self,
         person_id: int,

@@ -31,12 +31,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import asyncpg
-
-from compliance import ComplianceGate, Decision
 from dialer.selection import Dial, claim_and_gate
 
 if TYPE_CHECKING:
@@ -77,38 +73,10 @@ WHERE id = $1 AND state = $2
 RETURNING id
 """
 _ATTEMPT_STATE = "SELECT state FROM call_attempts WHERE id = $1::uuid"
-_SNAPSHOT = "SELECT * FROM compliance_snapshot($1, $2, $3, NULL, $4, $5, NULL)"
 
 
 def preview_queue(agent_code: str) -> str:
     return PREVIEW_QUEUE_PREFIX + agent_code
-
-
-async def recheck(
-    gate: ComplianceGate,
-    conn: asyncpg.Connection,
-    d: Dial,
-    *,
-    packs: tuple[str, ...],
-    channel: str,
-    now: datetime,
-) -> Decision:
-    """The gate's decision on dialing ``d`` at ``now``, its own reservation (made when the lead
-    was offered) left out of the ledger it weighs: the dial is that reservation, not another
-    call. Nothing is stored or reserved. Raises on a database error (the caller retries)."""
-    rules = gate.rules(packs)
-    margin_s = float(getattr(getattr(gate, "_settings", None), "margin_s", 90))
-    since = now - timedelta(days=rules.lookback_days)
-    row = await conn.fetchrow(_SNAPSHOT, d.person_id, [d.debt_id], d.phone_id, since, now)
-    if row is not None:
-        own = d.attempt_id
-        row = dict(row)
-        row["attempts"] = [a for a in row["attempts"] or () if str(a["attempt_id"]) != own]
-    # (the gate's own decision for a snapshot row: the same rules as at the offer)
-    decision, _kind = gate._decide_snapshot(
-        row, rules, d.person_id, (d.debt_id,), d.e164, channel, now, margin_s, None, False, None
-    )
-    return decision
 
 
 class PreviewDesk:
@@ -201,8 +169,16 @@ class PreviewDesk:
             state = await conn.fetchval(_ATTEMPT_STATE, d.attempt_id)
             if state != "originating":
                 return "the offer expired; ask again"
-            decision = await recheck(
-                r.gate, conn, d, packs=r.c.packs, channel=r.c.channel, now=r.clock()
+            decision = await r.gate.recheck(
+                conn,
+                attempt_id=d.attempt_id,
+                person_id=d.person_id,
+                debt_ids=(d.debt_id,),
+                phone_id=d.phone_id,
+                e164=d.e164,
+                channel=r.c.channel,
+                packs=r.c.packs,
+                now=r.clock(),
             )
         if r.on_decision is not None:
             r.on_decision(decision.allowed, decision.codes)
