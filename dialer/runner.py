@@ -185,6 +185,10 @@ class CampaignRunner:
         self.why = "starting"  # why it is not dialing (or "dialing")
         self._fault_logged_at = -_FAULT_LOG_S
         self._link_down_since: float | None = None  # (monotonic) the AMI link went down then
+        # Agentless: answers in a row the IVR flow could not take (QUEUESTATUS IVRFAILED: the
+        # FastAGI server unreachable), and until when no more lines open because of them.
+        self._ivr_failed_in_row = 0
+        self._ivr_hold_until = 0.0
         if campaign.voicemail_problem:
             log.warning("dialer %s: %s", campaign.code, campaign.voicemail_problem)
         self.bad_settings: str | None = None
@@ -333,6 +337,10 @@ class CampaignRunner:
             self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
             call.requeued = False
+            if fields.get("QUEUESTATUS") == "IVRFAILED":
+                self._ivr_failed_in_row += 1
+                if self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
+                    self._ivr_hold_until = time.monotonic() + _IVR_HOLD_S
             if fields.get("QUEUESTATUS") != "CONTINUE" and not call.connected:
                 if not call.abandoned:  # (a second wait for an agent is the same abandonment)
                     self.stats.abandoned += 1
@@ -359,6 +367,8 @@ class CampaignRunner:
             disposition = "abandoned"
         else:
             disposition = "hangup"
+        if disposition in ("agent", "hangup"):
+            self._ivr_failed_in_row = 0  # (agentless: the flow took this answer)
         call.ending = True
         self._finals.put_nowait((attempt, disposition, None))
 
@@ -1012,6 +1022,18 @@ class CampaignRunner:
             self.why = f"no trunk capacity: {len(self.calls)} lines in use of {self.c.max_lines}"
             return 0
         if self.c.mode == "agentless":  # answered calls go to an IVR flow: no agents needed
+            if self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
+                # Every answer is abandoned while the flow cannot run: no more lines until
+                # the hold ends, then one at a time until an answer goes through.
+                if now < self._ivr_hold_until or any(
+                    c.answered_at is None or not c.ending for c in self.calls.values()
+                ):
+                    self.why = (
+                        f"held: the IVR flow could not take the last {self._ivr_failed_in_row}"
+                        " answers (FastAGI unreachable?)"
+                    )
+                    return 0
+                return 1
             return lines
         if self.board.logged_in == 0:
             self.why = f"no agents logged in to queue {self.c.queue}"
@@ -1170,6 +1192,10 @@ _DB_ERRORS = (
     ComplianceError,
 )
 _FAULT_LOG_S = 60.0  # an unforeseen fault that repeats every tick is logged once a minute
+#: Agentless: after this many answers in a row the IVR flow could not take, no more lines
+#: for ``_IVR_HOLD_S``; then one at a time until an answer goes through.
+_IVR_FAILURES_TO_HOLD = 3
+_IVR_HOLD_S = 60.0
 #: A pacer whose AMI link has been down this long lets another node take the campaign.
 _HAND_OVER_S = 10.0
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands

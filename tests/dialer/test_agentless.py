@@ -138,3 +138,31 @@ async def test_an_answer_the_ivr_cannot_take_counts_as_abandoned(
     )
     assert row["amd_status"] != "MACHINE"  # a person answered (NOTSURE: the floor has no AMD)
     assert row["abandoned"], dict(row)
+
+
+async def test_a_flow_that_takes_no_answer_holds_the_lines(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    # FastAGI down: every answer is abandoned. The pacer went on opening every line it had,
+    # each answer another abandoned person; after three in a row it now holds, and says why.
+    code = await _agentless(db_pool, tmp_path, leads=30, max_lines=2)
+    async with floor(db_pool, model=HUMANS, agents=0) as f:
+        f.sim.core.globals["PUENTE_AGI"] = f"127.0.0.1:{_dead_port()}"
+        runner = await f.runner_for(code, tick_s=0.1)
+
+        async def held() -> bool:
+            return runner.why.startswith("held: the IVR flow could not take")
+
+        async with _running(runner, f.clients[0]):
+            await _until(held)
+            dials = runner.stats.dials
+            await asyncio.sleep(2.0)  # (ten ticks, within the hold)
+            assert runner.stats.dials == dials
+            assert runner.why.startswith("held:")
+    assert 3 <= dials <= 4  # three abandoned answers, and at most the line still ringing
+    abandoned = await db_pool.fetchval(
+        "SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id"
+        " WHERE c.code = $1 AND a.abandoned",
+        code,
+    )
+    assert abandoned >= 3
