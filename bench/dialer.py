@@ -101,8 +101,9 @@ async def run(
         assert sim.stdout is not None
         line = (await sim.stdout.readline()).decode()
         ami_port = int(line.rsplit(":", 1)[1])
-        client = AmiClient(
-            AmiSettings(port=ami_port, username="puente", secret="bench", ping_interval_s=60)
+        client = AmiClient(  # as the service makes it (puente/wiring.py): subscribers only
+            AmiSettings(port=ami_port, username="puente", secret="bench", ping_interval_s=60),
+            queue_events=False,
         )
         t0 = time.monotonic()
         runner = CampaignRunner(
