@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -142,3 +143,40 @@ async def floor(
         await sim.stop()
         await audio.stop(grace_s=0.5)
         await agi.stop(grace_s=0.5)
+
+
+@contextlib.asynccontextmanager
+async def running(runner: CampaignRunner, client: AmiClient) -> AsyncIterator[None]:
+    """The runner paces while the block runs; stopped after it (aborted if it fails: a
+    failed wait must fail the test, not leave the runner's task going)."""
+    async with asyncio.TaskGroup() as tg:
+        await runner.start(tg)
+        client.start()
+        try:
+            yield
+        except BaseException:
+            await runner.abort()
+            raise
+        await runner.stop()
+
+
+async def poll_until(check: Callable[[], Awaitable[bool]], timeout_s: float = 15) -> None:
+    """Until ``check()`` is true (TimeoutError after ``timeout_s``)."""
+    async with asyncio.timeout(timeout_s):
+        while not await check():  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.05)
+
+
+async def preview_request(pool: asyncpg.Pool, cid: int, agent: str) -> int:
+    """An agent (made if new) asks campaign ``cid`` for a lead: the request's id."""
+    agent_id = await pool.fetchval(
+        "INSERT INTO agents (code, name, interface) VALUES ($1, $1, $2)"
+        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        agent,
+        f"Local/{agent}@agents",
+    )
+    return await pool.fetchval(
+        "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
+        cid,
+        agent_id,
+    )

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
-from dialer.runner import CampaignRunner
-from pbx.ami import AmiClient
-from tests.dialer._floor import floor, make_campaign
+from tests.dialer._floor import floor, make_campaign, poll_until, running
 
 HUMANS = {
     "seed": 11,
@@ -22,25 +18,6 @@ HUMANS = {
     "talk_s": {"dist": "fixed", "value": 1.0},
     "patience_s": {"dist": "fixed", "value": 30.0},
 }
-
-
-@contextlib.asynccontextmanager
-async def _running(runner: CampaignRunner, client: AmiClient) -> AsyncIterator[None]:
-    async with asyncio.TaskGroup() as tg:
-        await runner.start(tg)
-        client.start()
-        try:
-            yield
-        except BaseException:
-            await runner.abort()
-            raise
-        await runner.stop()
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 15) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():  # noqa: ASYNC110 - polling the database
-            await asyncio.sleep(0.05)
 
 
 async def _agentless(pool: asyncpg.Pool, tmp_path: Path, leads: int, **settings: object) -> str:
@@ -83,8 +60,8 @@ async def test_no_agents_needed_and_lines_bounded_by_max_lines(
             )
             return open_ == 0 and done == 6
 
-        async with _running(runner, f.clients[0]):
-            await _until(all_final, 30)
+        async with running(runner, f.clients[0]):
+            await poll_until(all_final, 30)
     assert 1 <= most <= 2  # dialed without a single agent, never past its lines
 
 
@@ -98,8 +75,8 @@ async def test_a_campaign_with_no_lines_dials_nothing_and_says_why(
         async def said() -> bool:
             return "no trunk capacity" in runner.status()
 
-        async with _running(runner, f.clients[0]):
-            await _until(said)
+        async with running(runner, f.clients[0]):
+            await poll_until(said)
             await asyncio.sleep(0.5)
     assert runner.stats.dials == 0
     n = await db_pool.fetchval(
@@ -129,8 +106,8 @@ async def test_an_answer_the_ivr_cannot_take_counts_as_abandoned(
             )
             return n == 1
 
-        async with _running(runner, f.clients[0]):
-            await _until(final)
+        async with running(runner, f.clients[0]):
+            await poll_until(final)
     row = await db_pool.fetchrow(
         "SELECT a.disposition, a.abandoned, a.amd_status FROM call_attempts a"
         " JOIN campaigns c ON c.id = a.campaign_id WHERE c.code = $1",
@@ -153,8 +130,8 @@ async def test_a_flow_that_takes_no_answer_holds_the_lines(
         async def held() -> bool:
             return runner.why.startswith("held: the IVR flow could not take")
 
-        async with _running(runner, f.clients[0]):
-            await _until(held)
+        async with running(runner, f.clients[0]):
+            await poll_until(held)
             dials = runner.stats.dials
             await asyncio.sleep(2.0)  # (ten ticks, within the hold)
             assert runner.stats.dials == dials

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
 from dialer.preview import preview_queue
-from tests.dialer._floor import floor, make_campaign
+from tests.dialer._floor import floor, make_campaign, poll_until, preview_request
 
 MODEL = {
     "seed": 3,
@@ -18,26 +17,6 @@ MODEL = {
     "talk_s": {"dist": "fixed", "value": 1.0},
     "patience_s": {"dist": "fixed", "value": 30.0},
 }
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():  # noqa: ASYNC110 - polling the database
-            await asyncio.sleep(0.05)
-
-
-async def _request(pool: asyncpg.Pool, cid: int, agent: str) -> int:
-    agent_id = await pool.fetchval(
-        "INSERT INTO agents (code, name, interface) VALUES ($1, $1, $2)"
-        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        agent,
-        f"Local/{agent}@agents",
-    )
-    return await pool.fetchval(
-        "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
-        cid,
-        agent_id,
-    )
 
 
 async def test_offer_then_call_reaches_that_agent_and_skip_releases(
@@ -64,7 +43,7 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
                 == 0
             )
 
-            first = await _request(db_pool, cid, "p1")
+            first = await preview_request(db_pool, cid, "p1")
 
             async def offered() -> bool:
                 row = await db_pool.fetchrow(
@@ -72,7 +51,7 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
                 )
                 return row["state"] == "offered"
 
-            await _until(offered)
+            await poll_until(offered)
             attempt = await db_pool.fetchval(
                 "SELECT attempt_id FROM preview_requests WHERE id = $1", first
             )
@@ -88,7 +67,7 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
                     == "final"
                 )
 
-            await _until(lambda: final(attempt), 15)
+            await poll_until(lambda: final(attempt), 15)
             assert connects == ["Local/p1@agents"]
             assert (
                 await db_pool.fetchval(
@@ -108,15 +87,15 @@ async def test_offer_then_call_reaches_that_agent_and_skip_releases(
             await db_pool.execute(
                 "UPDATE preview_requests SET state = 'closed' WHERE id = $1", first
             )
-            second = await _request(db_pool, cid, "p1")
-            await _until(lambda: _state_is(db_pool, second, "offered"))
+            second = await preview_request(db_pool, cid, "p1")
+            await poll_until(lambda: _state_is(db_pool, second, "offered"))
             skipped = await db_pool.fetchval(
                 "SELECT attempt_id FROM preview_requests WHERE id = $1", second
             )
             await db_pool.execute(
                 "UPDATE preview_requests SET state = 'skipped' WHERE id = $1", second
             )
-            await _until(lambda: final(skipped))
+            await poll_until(lambda: final(skipped))
             await runner.stop()
     row = await db_pool.fetchrow(
         "SELECT a.disposition, l.state, o.outcome FROM call_attempts a"
@@ -143,13 +122,13 @@ async def test_pausing_the_campaign_closes_its_requests_and_returns_the_offer(
         async with asyncio.TaskGroup() as tg:
             await runner.start(tg)
             f.clients[0].start()
-            request = await _request(db_pool, cid, "p2")
-            await _until(lambda: _state_is(db_pool, request, "offered"))
+            request = await preview_request(db_pool, cid, "p2")
+            await poll_until(lambda: _state_is(db_pool, request, "offered"))
             offered = await db_pool.fetchval(
                 "SELECT attempt_id FROM preview_requests WHERE id = $1", request
             )
             await db_pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", cid)
-            await _until(lambda: _state_is(db_pool, request, "closed"))
+            await poll_until(lambda: _state_is(db_pool, request, "closed"))
 
             async def ended() -> bool:
                 state = await db_pool.fetchval(
@@ -157,7 +136,7 @@ async def test_pausing_the_campaign_closes_its_requests_and_returns_the_offer(
                 )
                 return state == "final"
 
-            await _until(ended)
+            await poll_until(ended)
             await runner.stop()
     note = await db_pool.fetchval("SELECT note FROM preview_requests WHERE id = $1", request)
     assert note == "campaign paused"

@@ -8,9 +8,7 @@ reconnect that settled its attempt) must never be dialed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,8 +17,7 @@ import asyncpg
 from compliance import ComplianceGate, ComplianceSettings
 from dialer.preview import preview_queue
 from dialer.runner import CampaignRunner
-from pbx.ami import AmiClient
-from tests.dialer._floor import NOON, floor, make_campaign
+from tests.dialer._floor import NOON, floor, make_campaign, poll_until, preview_request, running
 
 MODEL = {
     "seed": 3,
@@ -30,41 +27,6 @@ MODEL = {
     "patience_s": {"dist": "fixed", "value": 30.0},
 }
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-@contextlib.asynccontextmanager
-async def _running(runner: CampaignRunner, client: AmiClient) -> AsyncIterator[None]:
-    """The runner paces while the block runs; stopped after it (aborted if it fails: a
-    failed wait must fail the test, not leave the runner's task going)."""
-    async with asyncio.TaskGroup() as tg:
-        await runner.start(tg)
-        client.start()
-        try:
-            yield
-        except BaseException:
-            await runner.abort()
-            raise
-        await runner.stop()
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():  # noqa: ASYNC110 - polling the database
-            await asyncio.sleep(0.05)
-
-
-async def _request(pool: asyncpg.Pool, cid: int, agent: str) -> int:
-    agent_id = await pool.fetchval(
-        "INSERT INTO agents (code, name, interface) VALUES ($1, $1, $2)"
-        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        agent,
-        f"Local/{agent}@agents",
-    )
-    return await pool.fetchval(
-        "INSERT INTO preview_requests (campaign_id, agent_id) VALUES ($1, $2) RETURNING id",
-        cid,
-        agent_id,
-    )
 
 
 async def _request_row(pool: asyncpg.Pool, request: int) -> asyncpg.Record:
@@ -77,7 +39,7 @@ async def _offered(pool: asyncpg.Pool, request: int) -> str:
     async def offered() -> bool:
         return (await _request_row(pool, request))["state"] == "offered"
 
-    await _until(offered)
+    await poll_until(offered)
     return str((await _request_row(pool, request))["attempt_id"])
 
 
@@ -86,7 +48,7 @@ async def _final(pool: asyncpg.Pool, attempt: str) -> asyncpg.Record:
         state = await pool.fetchval("SELECT state FROM call_attempts WHERE id = $1::uuid", attempt)
         return state == "final"
 
-    await _until(final, 15)
+    await poll_until(final, 15)
     return await pool.fetchrow(
         "SELECT a.disposition, l.state AS lead, o.outcome FROM call_attempts a"
         " JOIN leads l ON l.id = a.lead_id"
@@ -118,8 +80,8 @@ async def test_a_cease_that_arrives_after_the_offer_stops_the_dial(
     async with floor(db_pool, model=MODEL, agents=0) as f:
         f.sim.core.add_member(preview_queue("pf1"), "Local/pf1@agents", "PF1", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
-        async with _running(runner, f.clients[0]):
-            request = await _request(db_pool, cid, "pf1")
+        async with running(runner, f.clients[0]):
+            request = await preview_request(db_pool, cid, "pf1")
             attempt = await _offered(db_pool, request)
             person = await db_pool.fetchval(
                 "SELECT person_id FROM call_attempts WHERE id = $1::uuid", attempt
@@ -129,7 +91,7 @@ async def test_a_cease_that_arrives_after_the_offer_stops_the_dial(
                 person,
             )
             await _accept(db_pool, request)
-            await _until(lambda: _settled(db_pool, request))
+            await poll_until(lambda: _settled(db_pool, request))
             row = await _final(db_pool, attempt)
     req = await _request_row(db_pool, request)
     assert req["state"] == "none"
@@ -149,12 +111,12 @@ async def test_a_calling_window_that_closes_after_the_offer_stops_the_dial(
         runner = await f.runner_for(code, tick_s=0.1)
         shift = [timedelta(0)]
         runner.clock = lambda: NOON + shift[0]  # 12:00 in Mexico City
-        async with _running(runner, f.clients[0]):
-            request = await _request(db_pool, cid, "pf2")
+        async with running(runner, f.clients[0]):
+            request = await preview_request(db_pool, cid, "pf2")
             attempt = await _offered(db_pool, request)
             shift[0] = timedelta(hours=10, minutes=30)  # 22:30 there: after CONDUSEF's 22:00
             await _accept(db_pool, request)
-            await _until(lambda: _settled(db_pool, request))
+            await poll_until(lambda: _settled(db_pool, request))
             row = await _final(db_pool, attempt)
     req = await _request_row(db_pool, request)
     assert req["state"] == "none", req
@@ -183,8 +145,8 @@ async def test_the_dial_time_check_does_not_count_the_offer_itself(
         f.sim.core.add_member(preview_queue("pf3"), "Local/pf3@agents", "PF3", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
         runner.gate = ComplianceGate(db_pool, ComplianceSettings(pack_dir=packs))
-        async with _running(runner, f.clients[0]):
-            request = await _request(db_pool, cid, "pf3")
+        async with running(runner, f.clients[0]):
+            request = await preview_request(db_pool, cid, "pf3")
             attempt = await _offered(db_pool, request)
             await _accept(db_pool, request)
             row = await _final(db_pool, attempt)
@@ -202,8 +164,8 @@ async def test_an_offer_nobody_decides_on_gives_its_lead_back(
     async with floor(db_pool, model=MODEL, agents=0) as f:
         runner = await f.runner_for(code, tick_s=0.1)
         runner.preview.offer_ttl_s = 1.0
-        async with _running(runner, f.clients[0]):
-            request = await _request(db_pool, cid, "pf4")
+        async with running(runner, f.clients[0]):
+            request = await preview_request(db_pool, cid, "pf4")
             attempt = await _offered(db_pool, request)
             row = await _final(db_pool, attempt)
     req = await _request_row(db_pool, request)
@@ -223,8 +185,8 @@ async def test_an_offer_decided_as_it_expires_is_served_not_dropped(
     async with floor(db_pool, model=MODEL, agents=0) as f:
         f.sim.core.add_member(preview_queue("pf5"), "Local/pf5@agents", "PF5", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
-        async with _running(runner, f.clients[0]):
-            request = await _request(db_pool, cid, "pf5")
+        async with running(runner, f.clients[0]):
+            request = await preview_request(db_pool, cid, "pf5")
             attempt = await _offered(db_pool, request)
             await _accept(db_pool, request)
             runner.preview.offer_ttl_s = 0.0  # expired, but decided before the pacer looked
@@ -248,8 +210,8 @@ async def test_an_offer_lost_in_a_reconnect_is_never_dialed_on_a_settled_attempt
         f.sim.core.add_member(preview_queue("pf6"), "Local/pf6@agents", "PF6", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
         client = f.clients[0]
-        async with _running(runner, client):
-            request = await _request(db_pool, cid, "pf6")
+        async with running(runner, client):
+            request = await preview_request(db_pool, cid, "pf6")
             attempt = await _offered(db_pool, request)
             before = client.connects_total
             f.sim.drop_ami()
@@ -257,9 +219,9 @@ async def test_an_offer_lost_in_a_reconnect_is_never_dialed_on_a_settled_attempt
             async def resynced() -> bool:
                 return runner._synced_at_connect > before
 
-            await _until(resynced)
+            await poll_until(resynced)
             await _accept(db_pool, request)
-            await _until(lambda: _settled(db_pool, request))
+            await poll_until(lambda: _settled(db_pool, request))
             row = await _final(db_pool, attempt)
             await asyncio.sleep(1.0)  # an Originate, had one been sent, has been answered
     if f.sim.calls.get(attempt) is not None:  # dialed: then its result must be the call's
@@ -274,8 +236,8 @@ async def test_an_offer_survives_an_ami_reconnect(db_pool: asyncpg.Pool, tmp_pat
         f.sim.core.add_member(preview_queue("pf7"), "Local/pf7@agents", "PF7", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
         client = f.clients[0]
-        async with _running(runner, client):
-            request = await _request(db_pool, cid, "pf7")
+        async with running(runner, client):
+            request = await preview_request(db_pool, cid, "pf7")
             attempt = await _offered(db_pool, request)
             before = client.connects_total
             f.sim.drop_ami()
@@ -283,9 +245,9 @@ async def test_an_offer_survives_an_ami_reconnect(db_pool: asyncpg.Pool, tmp_pat
             async def resynced() -> bool:
                 return runner._synced_at_connect > before
 
-            await _until(resynced)
+            await poll_until(resynced)
             await _accept(db_pool, request)
-            await _until(lambda: _settled(db_pool, request))
+            await poll_until(lambda: _settled(db_pool, request))
             row = await _final(db_pool, attempt)
     assert row["disposition"] == "agent"
 
@@ -301,13 +263,13 @@ async def _restart(
             await first.start(tg)
             f.clients[0].start()
             try:
-                request = await _request(db_pool, cid, agent)
+                request = await preview_request(db_pool, cid, agent)
                 attempt = await _offered(db_pool, request)
             finally:
                 await first.abort()
         second: CampaignRunner = await f.runner_for(code, tick_s=0.1)
-        async with _running(second, f.clients[1]):
-            await _until(lambda: _settled(db_pool, request), 15)
+        async with running(second, f.clients[1]):
+            await poll_until(lambda: _settled(db_pool, request), 15)
             row = await _final(db_pool, attempt)
     return request, attempt, row
 
@@ -336,11 +298,11 @@ async def test_two_agents_asking_at_once_never_get_the_same_lead(
     cid, code = await make_campaign(db_pool, tmp_path, mode="preview", leads=1)
     async with floor(db_pool, model=MODEL, agents=0) as f:
         runner = await f.runner_for(code, tick_s=0.1)
-        first = await _request(db_pool, cid, "pfa")
-        second = await _request(db_pool, cid, "pfb")
-        async with _running(runner, f.clients[0]):
-            await _until(lambda: _settled_or_offered(db_pool, first))
-            await _until(lambda: _settled_or_offered(db_pool, second))
+        first = await preview_request(db_pool, cid, "pfa")
+        second = await preview_request(db_pool, cid, "pfb")
+        async with running(runner, f.clients[0]):
+            await poll_until(lambda: _settled_or_offered(db_pool, first))
+            await poll_until(lambda: _settled_or_offered(db_pool, second))
     rows = [await _request_row(db_pool, r) for r in (first, second)]
     states = sorted((r["state"], r["note"]) for r in rows)
     # One lead: one agent has it on offer, the other is told there is none.
