@@ -197,37 +197,32 @@ async def test_an_offer_decided_as_it_expires_is_served_not_dropped(
     assert row["disposition"] == "agent"
 
 
-async def test_an_offer_lost_in_a_reconnect_is_never_dialed_on_a_settled_attempt(
+async def test_an_offer_whose_attempt_was_settled_elsewhere_is_never_dialed(
     db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    # An AMI reconnect reconciles this node's open attempts with Asterisk's channels: the
-    # offer's attempt has no channel (never dialed) and is settled as 'lost'. The old pacer
-    # still held the offer and, when the agent started the call, originated it: a real call
-    # on an attempt already final (its result never written, the lead 'ready' again, so
-    # another campaign could dial the same person meanwhile).
+    # Another node's reconcile (a takeover) can settle the offer's attempt while this pacer
+    # still holds the offer. The old pacer, when the agent started the call, originated it: a
+    # real call on an attempt already final (its result never written, the lead 'ready' again,
+    # so another campaign could dial the same person meanwhile).
     cid, code = await make_campaign(db_pool, tmp_path, mode="preview", leads=1)
     async with floor(db_pool, model=MODEL, agents=0) as f:
         f.sim.core.add_member(preview_queue("pf6"), "Local/pf6@agents", "PF6", 0.0)
         runner = await f.runner_for(code, tick_s=0.1)
-        client = f.clients[0]
-        async with running(runner, client):
+        async with running(runner, f.clients[0]):
             request = await preview_request(db_pool, cid, "pf6")
             attempt = await _offered(db_pool, request)
-            before = client.connects_total
-            f.sim.drop_ami()
-
-            async def resynced() -> bool:
-                return runner._synced_at_connect > before
-
-            await poll_until(resynced)
+            await db_pool.execute(  # what a reconcile writes for an attempt with no channel
+                "UPDATE call_attempts SET state = 'final', disposition = 'lost'"
+                " WHERE id = $1::uuid",
+                attempt,
+            )
             await _accept(db_pool, request)
             await poll_until(lambda: _settled(db_pool, request))
-            row = await _final(db_pool, attempt)
             await asyncio.sleep(1.0)  # an Originate, had one been sent, has been answered
-    if f.sim.calls.get(attempt) is not None:  # dialed: then its result must be the call's
-        assert row["disposition"] == "agent", row
-    else:
-        assert (await _request_row(db_pool, request))["state"] in ("none", "closed")
+    assert f.sim.calls.get(attempt) is None  # never dialed
+    row = await _request_row(db_pool, request)
+    assert row["state"] == "none"
+    assert "the offer expired" in row["note"]
 
 
 async def test_an_offer_survives_an_ami_reconnect(db_pool: asyncpg.Pool, tmp_path: Path) -> None:
