@@ -173,6 +173,9 @@ SET dials = EXCLUDED.dials, answers = EXCLUDED.answers, rate = EXCLUDED.rate,
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 
+#: The languages of the prompts and messages (debtor-facing: Spanish first).
+LANGUAGES = ("es", "en")
+
 
 #: The longest retry delay: a lead not to be called for over a year should be cancelled.
 MAX_RETRY_S = 366 * 86400
@@ -298,6 +301,17 @@ class Campaign:
     # by QueueAdd says ``Wrapuptime: 0`` (it has none of its own) and gets the queue's. The
     # pacer needs it to know when an agent whose call ended is free again.
     queue_wrapup_s: float = DEFAULT_QUEUE_WRAPUP_S
+    # The voicemail message and its call-back digits by language, for a debtor whose language
+    # is not the campaign's: ((language, sound files, digits), ...).
+    voicemail_by_language: tuple[tuple[str, str, str], ...] = ()
+
+    def voicemail_for(self, language: str) -> tuple[str, str]:
+        """The message (sound files) and call-back digits to leave for a debtor who speaks
+        ``language`` (the campaign's own when it has none in that language)."""
+        for lang, files, digits in self.voicemail_by_language:
+            if lang == language:
+                return files, digits
+        return self.voicemail, self.voicemail_number
 
     @property
     def best_hour_weight(self) -> float:
@@ -339,7 +353,7 @@ class Campaign:
             raise CampaignError(f"{where}: settings has unknown keys {unknown}; "
                                 f"expected {sorted(known)}")  # fmt: skip
         language = settings.get("language", "es")
-        if language not in ("es", "en"):
+        if language not in LANGUAGES:
             raise CampaignError(f"{where}: settings.language must be 'es' or 'en'")
         max_lines = settings.get("max_lines", 200)
         if (
@@ -377,8 +391,14 @@ class Campaign:
         retry = RetrySchedule.parse(
             _json(r["retry_schedule"], f"{where}: retry_schedule"), f"{where}: retry_schedule"
         )
-        voicemail, number, no_message = _voicemail(
-            settings.get("voicemail", "limited"), language, r, where
+        raw_voicemail = settings.get("voicemail", "limited")
+        voicemail, number, no_message = _voicemail(raw_voicemail, language, r, where)
+        by_language = tuple(
+            (lang, files, digits)
+            for lang in LANGUAGES
+            if lang != language
+            for files, digits, _ in (_voicemail(raw_voicemail, lang, r, where),)
+            if files  # (none in that language: the campaign's own is left)
         )
         return cls(
             r["id"], code, r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
@@ -386,7 +406,7 @@ class Campaign:
             r["agentless_flow"], language, voicemail, max_lines,
             r["state"], r["abandon_window_days"], retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
-            number, no_message, float(wrapup),
+            number, no_message, float(wrapup), by_language,
         )  # fmt: skip
 
     @classmethod

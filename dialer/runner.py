@@ -51,7 +51,7 @@ import asyncpg
 
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue_remove
-from dialer.campaigns import LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
+from dialer.campaigns import LANGUAGES, LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word
 from dialer.pacing import (
     PacingSettings,
@@ -1088,14 +1088,17 @@ class CampaignRunner:
         self, d: Dial, *, queue: str | None = None, queue_timeout_s: int | None = None
     ) -> None:
         tech, _, endpoint = self.c.trunk.partition("/")
+        # The debtor's language, where the campaign has prompts and a message in it.
+        language = d.language if d.language in LANGUAGES else self.c.language
+        voicemail, voicemail_number = self.c.voicemail_for(language)
         variables = [
             f"PUENTE_ATTEMPT={d.attempt_id}",
             f"PUENTE_CAMPAIGN={self.c.code}",
             f"PUENTE_MODE={self.c.mode}",
             f"PUENTE_QUEUE={queue or self.c.queue}",
-            f"PUENTE_LANG={self.c.language}",
-            f"PUENTE_VM={self.c.voicemail}",
-            f"PUENTE_VM_NUMBER={self.c.voicemail_number}",
+            f"PUENTE_LANG={language}",
+            f"PUENTE_VM={voicemail}",
+            f"PUENTE_VM_NUMBER={voicemail_number}",
         ]
         if self.c.agentless_flow:
             variables.append(f"PUENTE_FLOW={self.c.agentless_flow}")

@@ -70,7 +70,8 @@ WHERE l.id = ANY(ARRAY(
     LIMIT $3
     FOR UPDATE OF p SKIP LOCKED
 ))
-RETURNING l.id, l.person_id, l.debt_id, l.priority, {str(callbacks).lower()} AS callback
+RETURNING l.id, l.person_id, l.debt_id, l.priority, {str(callbacks).lower()} AS callback,
+          (SELECT s.language FROM persons s WHERE s.id = l.person_id) AS language
 """
 
 
@@ -107,6 +108,7 @@ class Dial:
     debt_id: int
     phone_id: int
     e164: str
+    language: str = ""  # the person's (the prompts and the voicemail); "": the campaign's
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,11 @@ async def claim_and_gate(
         for r, req, d in zip(leads, requests, decisions, strict=True):
             if d.reserved:
                 phone_id, e164 = numbers[r["id"]]
+                attempt = str(req.attempt_id)
                 dials.append(
-                    Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id, e164)
-                )
+                    Dial(attempt, r["id"], r["person_id"], r["debt_id"], phone_id, e164,
+                         r["language"] or "")
+                )  # fmt: skip
         if dials:  # every intent of the batch, before any Originate
             await conn.execute(
                 _INTEND_MANY,
