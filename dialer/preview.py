@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dialer.selection import Dial, claim_and_gate
 
@@ -75,6 +75,12 @@ RETURNING id
 _ATTEMPT_STATE = "SELECT state FROM call_attempts WHERE id = $1::uuid"
 
 
+class _Offer(NamedTuple):
+    dial: Dial
+    request_id: int
+    at: float  # offered then (monotonic)
+
+
 def preview_queue(agent_code: str) -> str:
     return PREVIEW_QUEUE_PREFIX + agent_code
 
@@ -85,8 +91,8 @@ class PreviewDesk:
     def __init__(self, runner: CampaignRunner, offer_ttl_s: float = PREVIEW_OFFER_TTL_S) -> None:
         self.runner = runner
         self.offer_ttl_s = offer_ttl_s
-        self.offers: dict[str, Dial] = {}  # attempt id -> the dial offered, not yet decided
-        self._offered: dict[str, tuple[int, float]] = {}  # attempt id -> (request, monotonic)
+        # attempt id -> the dial offered, not yet decided: its request, since when (monotonic)
+        self.offers: dict[str, _Offer] = {}
         self._swept_at = -PREVIEW_SWEEP_S
 
     async def tick(self) -> None:
@@ -114,9 +120,8 @@ class PreviewDesk:
         for row in rows:
             await r.pool.execute(_SET, row["id"], "closed", None, why)
         offers, self.offers = self.offers, {}
-        self._offered.clear()
-        for d in offers.values():
-            r.end_undialed(d, "skipped")  # never dialed: not placed, the ledger released
+        for o in offers.values():
+            r.end_undialed(o.dial, "skipped")  # never dialed: not placed, the ledger released
         return len(rows)
 
     async def _offer(self, request_id: int) -> None:
@@ -132,25 +137,21 @@ class PreviewDesk:
             await r.pool.execute(_SET, request_id, "none", None, note)
             return
         d = dials[0]
-        self.offers[d.attempt_id] = d
-        self._offered[d.attempt_id] = (request_id, time.monotonic())
+        self.offers[d.attempt_id] = _Offer(d, request_id, time.monotonic())
         await r.pool.execute(_SET, request_id, "offered", d.attempt_id, None)
-
-    def _take(self, attempt_id: str) -> Dial | None:
-        self._offered.pop(attempt_id, None)
-        return self.offers.pop(attempt_id, None)
 
     async def _call(self, request_id: int, attempt_id: str, agent: str) -> None:
         r = self.runner
-        d = self._take(attempt_id)
-        if d is None:  # offered by a pacer that is gone: its leftover attempt is settled
+        offer = self.offers.pop(attempt_id, None)
+        if offer is None:  # offered by a pacer that is gone: its leftover attempt is settled
             await r.pool.execute(_SET, request_id, "closed", None, "the offer expired; ask again")
             return
+        d = offer.dial
         try:
             why_not = await self._dial_check(d)
         except BaseException:
-            self.offers[attempt_id] = d  # decided again next tick (the request stays accepted)
-            self._offered[attempt_id] = (request_id, time.monotonic())
+            # decided again next tick (the request stays accepted)
+            self.offers[attempt_id] = offer._replace(at=time.monotonic())
             raise
         if why_not is not None:
             log.info("dialer %s: preview attempt %s not dialed: %s", r.c.code, attempt_id, why_not)
@@ -188,16 +189,16 @@ class PreviewDesk:
         return f"compliance denied at dial time ({', '.join(sorted(set(decision.codes)))})"
 
     async def _skip(self, request_id: int, attempt_id: str) -> None:
-        d = self._take(attempt_id)
+        offer = self.offers.pop(attempt_id, None)
         await self.runner.pool.execute(_SET, request_id, "closed", None, "skipped")
-        if d is not None:
-            self.runner.end_undialed(d, "skipped")
+        if offer is not None:
+            self.runner.end_undialed(offer.dial, "skipped")
 
     async def _expire(self) -> None:
         """Offers the agent has not decided on within ``offer_ttl_s`` are withdrawn."""
         r = self.runner
         now = time.monotonic()
-        old = [(a, req) for a, (req, at) in self._offered.items() if now - at >= self.offer_ttl_s]
+        old = [(a, o.request_id) for a, o in self.offers.items() if now - o.at >= self.offer_ttl_s]
         for attempt_id, request_id in old:
             note = f"the offer expired after {self.offer_ttl_s:.0f} s without a decision; ask again"
             moved = await r.pool.fetchval(_MOVE, request_id, "offered", "closed", note)
@@ -207,10 +208,10 @@ class PreviewDesk:
                 )
                 if state in ("accepted", "skipped"):
                     continue  # decided just now: served by the next tick
-            d = self._take(attempt_id)
-            if d is not None:
+            offer = self.offers.pop(attempt_id, None)
+            if offer is not None:
                 log.info("dialer %s: preview offer %s expired", r.c.code, attempt_id)
-                r.end_undialed(d, "skipped")  # never dialed: not placed, the ledger released
+                r.end_undialed(offer.dial, "skipped")  # never dialed: not placed
 
     async def _close_orphans(self) -> None:
         """Offered requests no offer of this pacer stands behind (a pacer before a restart or
