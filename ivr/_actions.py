@@ -171,23 +171,22 @@ class CollectionsActions:
         creditor = call.data.get("creditor_id")
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT d.id, d.ivr_locked_until, c.policy, c.code FROM debts d"
+                "SELECT d.id, c.policy, c.code FROM debts d"
                 " JOIN creditors c ON c.id = d.creditor_id"
                 " WHERE d.account_ref = $1 AND ($2::bigint IS NULL OR d.creditor_id = $2)"
                 " LIMIT 2",
                 account,
                 creditor,
             )
-        if len(rows) != 1:  # unknown, or ambiguous across creditors: fail at the factor
-            factor = "dob"
-            if creditor is not None:  # (the number dialed names the creditor)
-                async with self.pool.acquire() as conn:
+            if len(rows) != 1:  # unknown, or ambiguous across creditors: fail at the factor
+                # (the number dialed names the creditor: its accounts' factor is asked)
+                c = None
+                if creditor is not None:
                     c = await conn.fetchrow(
                         "SELECT policy, code FROM creditors WHERE id = $1", creditor
                     )
-                if c is not None:
-                    factor = _policy(c).second_factor
-            return "ok", {"candidate_debt_id": None, "second_factor": factor}
+                factor = _policy(c).second_factor if c is not None else "dob"
+                return "ok", {"candidate_debt_id": None, "second_factor": factor}
         row = rows[0]
         policy = _policy(row)
         return "ok", {"candidate_debt_id": row["id"], "second_factor": policy.second_factor}
