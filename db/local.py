@@ -275,13 +275,13 @@ class LocalPostgres:
             self.logfile.touch()
         self.runas.chown(self.logfile)
         last_error = ""
+        # (the demo and the tests: fast, not crash-safe)
+        fast = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         for _ in range(5):
             port = _free_port(self.host)
             opts = (
-                f"-c listen_addresses={self.host} -p {port} -k {self.sock_dir} "
-                + ("" if durable else "-c fsync=off -c synchronous_commit=off ")
-                + ("" if durable else "-c full_page_writes=off ")
-                + "-c max_connections=200 -c shared_buffers=128MB"
+                f"-c listen_addresses={self.host} -p {port} -k {self.sock_dir} {fast}"
+                "-c max_connections=200 -c shared_buffers=128MB"
             )
             t0 = time.monotonic()
             r = self.runas.run(
