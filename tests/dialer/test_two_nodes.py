@@ -14,6 +14,7 @@ import asyncio
 import collections
 import signal
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import asyncpg
@@ -48,6 +49,15 @@ ONE_A_DAY = """\
 """
 
 
+async def _dialed(pool: asyncpg.Pool, campaign_id: int, pbx_name: str) -> int:
+    """The campaign's attempts sent to that PBX."""
+    return await pool.fetchval(
+        "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND pbx = $2",
+        campaign_id,
+        pbx_name,
+    )
+
+
 async def test_two_nodes_one_pacer_takeover_and_caps(database_url: str, tmp_path: Path) -> None:
     packs = tmp_path / "packs"
     write_test_pack(packs, ONE_A_DAY)
@@ -80,12 +90,8 @@ async def test_two_nodes_one_pacer_takeover_and_caps(database_url: str, tmp_path
     logs = [tmp_path / "n0.log", tmp_path / "n1.log"]
     procs = [await start_service(envs[i], logs[i]) for i in range(2)]
 
-    async def dialed(pbx_name: str) -> int:
-        return await pool.fetchval(
-            "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND pbx = $2",
-            cid,
-            pbx_name,
-        )
+    def dialed(pbx_name: str) -> Awaitable[int]:
+        return _dialed(pool, cid, pbx_name)
 
     try:
 
@@ -181,12 +187,8 @@ async def test_a_pacer_whose_asterisk_is_gone_leaves_the_campaign_to_another_nod
         for i in range(2)
     ]
 
-    async def dialed(pbx_name: str) -> int:
-        return await pool.fetchval(
-            "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND pbx = $2",
-            cid,
-            pbx_name,
-        )
+    def dialed(pbx_name: str) -> Awaitable[int]:
+        return _dialed(pool, cid, pbx_name)
 
     try:
 
