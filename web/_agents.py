@@ -42,8 +42,12 @@ Admins and supervisors create agents rows (``POST /agents``, ``puente agents add
 name, and the ``interface`` that is its Asterisk queue member, ``Technology/resource`` such as
 ``PJSIP/agent101``) and edit their name and interface (``PATCH /agents/{code}``). The interface
 changes only while the agent is logged out: a member left in a queue under its old interface
-would be counted free by the pacer, and dialed for, with nobody behind it. The table has no
-active flag: an agent stops working when its user is disabled (``puente users disable``).
+would be counted free by the pacer, and dialed for, with nobody behind it. An agent is
+deactivated (``{"active": false}``, ``puente agents edit CODE --inactive``) once logged out, for
+the same reason; it keeps its history, and it can log in again only when reactivated (going
+ready or paused is a 409 meanwhile). Disabling an agent's user (``puente users disable``) logs
+the agent out too: the campaign's leader then takes it out of the queue, so a person who left
+is not dialed for.
 """
 
 from __future__ import annotations
@@ -137,8 +141,8 @@ _DISPOSITION_BODY = object_schema(
     ("code",),
 )
 _AGENTS = """
-SELECT a.id, a.code, a.name, a.interface, u.username, s.state, s.reason, s.at AS state_at,
-       c.code AS campaign
+SELECT a.id, a.code, a.name, a.interface, a.active, u.username, s.state, s.reason,
+       s.at AS state_at, c.code AS campaign
 FROM agents a
 LEFT JOIN users u ON u.id = a.user_id
 LEFT JOIN campaigns c ON c.id = a.campaign_id
@@ -389,6 +393,7 @@ def _agent_json(row: asyncpg.Record) -> dict[str, Any]:
         "reason": row["reason"],
         "state_at": row["state_at"],
         "campaign": row["campaign"],
+        "active": row["active"],
     }
 
 
@@ -445,14 +450,17 @@ async def set_agent_state(call: ApiCall) -> Any:
     async with _agent_lock(code):
         async with call.pool.acquire() as conn:
             agent = await conn.fetchrow(
-                "SELECT a.id, a.name, a.interface, a.campaign_id, c.queue_name FROM agents a"
-                " LEFT JOIN campaigns c ON c.id = a.campaign_id WHERE a.code = $1",
+                "SELECT a.id, a.name, a.interface, a.active, a.campaign_id, c.queue_name"
+                " FROM agents a LEFT JOIN campaigns c ON c.id = a.campaign_id WHERE a.code = $1",
                 code,
             )
             if agent is None:
                 raise NotFound(f"no agent {code!r}")
             if call.user.is_agent and agent["id"] != call.user.agent_id:
                 raise Forbidden("an agent may only change its own state")
+            if not agent["active"] and state != "logged_out":
+                raise Conflict(f"state: agent {code!r} is inactive: an admin or a supervisor "
+                               "reactivates it first", "state")  # fmt: skip
             active = [ActiveCampaign(r["id"], r["code"], r["name"], r["queue_name"])
                       for r in await conn.fetch(ACTIVE_CAMPAIGNS_SQL)]  # fmt: skip
             campaign: ActiveCampaign | None = None
@@ -658,7 +666,9 @@ INTERFACE = {
 AGENT_CREATE_BODY = object_schema(
     {"code": CODE, "name": AGENT_NAME, "interface": INTERFACE}, ("code", "name", "interface")
 )
-AGENT_EDIT_BODY = object_schema({"name": AGENT_NAME, "interface": INTERFACE})
+AGENT_EDIT_BODY = object_schema(
+    {"name": AGENT_NAME, "interface": INTERFACE, "active": {"type": "boolean"}}
+)
 
 
 async def agent_rows(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
@@ -712,38 +722,47 @@ async def add_agent(pool: asyncpg.Pool, values: dict[str, Any], *, actor: str) -
 async def edit_agent(
     pool: asyncpg.Pool, code: str, changes: dict[str, Any], *, actor: str
 ) -> dict[str, Any]:
-    """Change an agent's ``name`` and ``interface`` (:data:`AGENT_EDIT_BODY`). The interface
-    only while the agent is logged out (:class:`Conflict` on ``interface`` otherwise)."""
+    """Change an agent's ``name``, ``interface`` and ``active`` (:data:`AGENT_EDIT_BODY`). The
+    interface, and deactivating, only while the agent is logged out (:class:`Conflict` naming
+    the field otherwise)."""
     validate(AGENT_EDIT_BODY, changes)
     if not changes:
         raise Invalid("body: nothing to change", "body")
     async with pool.acquire() as conn, conn.transaction():
         current = await conn.fetchrow(
-            "SELECT id, name, interface FROM agents WHERE code = $1 FOR UPDATE", code
+            "SELECT id, name, interface, active FROM agents WHERE code = $1 FOR UPDATE", code
         )
         if current is None:
             raise NotFound(f"no agent {code!r}")
         diff = {k: {"from": current[k], "to": v} for k, v in changes.items() if current[k] != v}
-        if "interface" in diff:
+        if "interface" in diff or diff.get("active", {}).get("to") is False:
             state = await conn.fetchval(
                 "SELECT state FROM agent_current_states WHERE agent_id = $1", current["id"]
             )
             if state not in (None, "logged_out"):
+                if "interface" in diff:
+                    raise Conflict(
+                        f"interface: agent {code!r} is {state}: log it out first (Asterisk's "
+                        "queues hold it under its current interface, and would keep that "
+                        "member, counted free, with nobody behind it)",
+                        "interface",
+                    )
                 raise Conflict(
-                    f"interface: agent {code!r} is {state}: log it out first (Asterisk's queues "
-                    "hold it under its current interface, and would keep that member, counted "
-                    "free, with nobody behind it)",
-                    "interface",
+                    f"active: agent {code!r} is {state}: log it out first (Asterisk's queues "
+                    "would keep it, counted free, with nobody behind it)",
+                    "active",
                 )
-            await _interface_free(conn, changes["interface"], code)
+            if "interface" in diff:
+                await _interface_free(conn, changes["interface"], code)
         if diff:
             try:
                 async with conn.transaction():
                     await conn.execute(
-                        "UPDATE agents SET name = $2, interface = $3 WHERE id = $1",
+                        "UPDATE agents SET name = $2, interface = $3, active = $4 WHERE id = $1",
                         current["id"],
                         changes.get("name", current["name"]),
                         changes.get("interface", current["interface"]),
+                        changes.get("active", current["active"]),
                     )
             except asyncpg.UniqueViolationError as e:
                 raise _unique_violation(e, code) from None
@@ -770,8 +789,9 @@ ROUTES = [
              "(409 when the code or the interface is taken)",
              "agents", MANAGERS, body=AGENT_CREATE_BODY, status=201, response="The agent"),
     ApiRoute("PATCH", "/agents/{code}", change_agent,
-             "Change an agent's name or interface (the interface only while it is logged "
-             "out: 409 otherwise)",
+             "Change an agent's name, interface or active flag (the interface, and "
+             "deactivating, only while it is logged out: 409 otherwise; an inactive agent "
+             "cannot go ready or paused)",
              "agents", MANAGERS, params={"code": CODE}, body=AGENT_EDIT_BODY,
              response="The agent"),
     ApiRoute("POST", "/agents/{code}/state", set_agent_state,

@@ -95,6 +95,9 @@ async def new_token(pool: asyncpg.Pool, username: str, label: str = "", *, actor
 
 
 async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli") -> None:
+    """Disable a user: no login, its sessions end now, and the agent it works as (if any) is
+    logged out: a state row the campaigns' leaders act on (they take it out of their queues),
+    so nobody who left is counted free by a pacer and dialed for."""
     async with pool.acquire() as conn, conn.transaction():
         user_id = await _user_id(conn, username)
         await conn.execute("UPDATE users SET disabled = true WHERE id = $1", user_id)
@@ -102,8 +105,22 @@ async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli")
             "UPDATE web_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
             user_id,
         )
-        await audit(conn, actor, "user.disable", f"user:{username}",
-                    {"sessions_ended": int(ended.split()[-1])})  # fmt: skip
+        details: dict[str, object] = {"sessions_ended": int(ended.split()[-1])}
+        out: dict[str, str] = {}
+        for agent in await conn.fetch(
+            "SELECT a.id, a.code, s.state FROM agents a"
+            " LEFT JOIN agent_current_states s ON s.agent_id = a.id WHERE a.user_id = $1",
+            user_id,
+        ):
+            if agent["state"] not in (None, "logged_out"):
+                await conn.execute(
+                    "INSERT INTO agent_states (agent_id, state) VALUES ($1, 'logged_out')",
+                    agent["id"],
+                )
+                out[agent["code"]] = agent["state"]
+        if out:
+            details["agents_logged_out"] = out
+        await audit(conn, actor, "user.disable", f"user:{username}", details)
 
 
 async def revoke_token(pool: asyncpg.Pool | asyncpg.Connection, token_id: int, *,

@@ -3,9 +3,11 @@
 - ``users add NAME --role R [--agent CODE]``: the password is read from stdin (first line),
   or asked twice without echo on a terminal; never an argument (it would show in ``ps``).
 - ``users token NAME [--label L]``: prints a new API token, once (only its hash is kept).
-- ``users disable NAME``: the user can no longer log in; its sessions end now.
+- ``users disable NAME``: the user can no longer log in; its sessions end now, and the agent
+  it works as is logged out.
 - ``agents add CODE --name N --interface PJSIP/agent101``, ``agents edit CODE [--name N]
-  [--interface I]``, ``agents list``: agents rows (checked as ``POST /api/v1/agents``).
+  [--interface I] [--inactive | --active]``, ``agents list``: agents rows (checked as
+  ``POST /api/v1/agents``).
 - ``creditors add CODE --name N --public-name P --callback-number +52... --currency MXN
   [--contact-name C] [--policy FILE.yaml]``, ``creditors edit CODE [...]``, ``creditors list``:
   creditors rows (checked as ``POST /api/v1/creditors``; the list masks call-back numbers).
@@ -205,14 +207,15 @@ def _cmd_agents_add(args: argparse.Namespace) -> int:
 
 def _cmd_agents_edit(args: argparse.Namespace) -> int:
     prog = "puente agents edit"
-    changes = _given(args, ("name", "interface"))
+    changes = _given(args, ("name", "interface", "active"))
     refused = _refused(prog, _AGENT_OPTIONS, lambda: validate(AGENT_EDIT_BODY, changes))
     if refused is not None:
         return refused
 
     async def work(pool: asyncpg.Pool) -> int:
         agent = await edit_agent(pool, args.code, changes, actor=_actor())
-        print(f"agent {agent['code']} ({agent['name']}, {agent['interface']}) saved")
+        inactive = "" if agent["active"] else ", inactive"
+        print(f"agent {agent['code']} ({agent['name']}, {agent['interface']}{inactive}) saved")
         return 0
 
     return _run(prog, work, _AGENT_OPTIONS)
@@ -221,8 +224,9 @@ def _cmd_agents_edit(args: argparse.Namespace) -> int:
 def _cmd_agents_list(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool) -> int:
         rows = [(a["code"], a["name"], a["interface"], a["username"] or "-", a["state"],
-                 a["campaign"] or "-") for a in await agent_rows(pool)]  # fmt: skip
-        _table(("CODE", "NAME", "INTERFACE", "USER", "STATE", "CAMPAIGN"), rows)
+                 a["campaign"] or "-", "yes" if a["active"] else "no")
+                for a in await agent_rows(pool)]  # fmt: skip
+        _table(("CODE", "NAME", "INTERFACE", "USER", "STATE", "CAMPAIGN", "ACTIVE"), rows)
         return 0
 
     return _run("puente agents list", work)
@@ -323,10 +327,15 @@ def _register_agents(subparsers: Any) -> None:
     a.add_argument("--interface", required=True,
                    help="its Asterisk queue member interface, e.g. PJSIP/agent101")  # fmt: skip
     a.set_defaults(func=_cmd_agents_add)
-    e = sub.add_parser("edit", help="change an agent's name or interface (logged out)")
+    e = sub.add_parser("edit", help="change an agent's name, interface or active flag")
     e.add_argument("code")
     e.add_argument("--name")
-    e.add_argument("--interface")
+    e.add_argument("--interface", help="only while the agent is logged out")
+    on = e.add_mutually_exclusive_group()
+    on.add_argument("--inactive", dest="active", action="store_false", default=None,
+                    help="deactivate it (logged out first): it can no longer log in")  # fmt: skip
+    on.add_argument("--active", dest="active", action="store_true", default=None,
+                    help="reactivate it")  # fmt: skip
     e.set_defaults(func=_cmd_agents_edit)
     li = sub.add_parser("list", help="list agents, their users and states")
     li.set_defaults(func=_cmd_agents_list)

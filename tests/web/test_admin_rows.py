@@ -17,6 +17,7 @@ from puente.cli import main
 from tests.web._api_support import PASSWORD, POLICY, account, audit_rows, served, unique
 from web import create_app
 from web._keys import API_ROUTES
+from web._users import disable_user
 
 NO_DATABASE = "postgresql://puente@127.0.0.1:1/none"  # connection refused
 # Valid numbers that nobody else in this module uses (the IVR needs one creditor per number).
@@ -168,6 +169,63 @@ async def test_an_agent_taking_calls_keeps_its_interface(db_pool) -> None:
     assert await db_pool.fetchval("SELECT interface FROM agents WHERE id = $1", agent_id) == (
         "PJSIP/new"
     )
+
+
+async def test_an_inactive_agent_cannot_log_in_and_only_a_logged_out_one_is_deactivated(
+    db_pool,
+) -> None:
+    sup = await account(db_pool, "supervisor")
+    agent = await account(db_pool, "agent")
+    code = agent.agent_code
+    pause = {"state": "paused", "reason": "break"}
+    async with served(db_pool) as http:
+        r = await http.post(f"/api/v1/agents/{code}/state", json=pause, headers=agent.auth)
+        assert r.status == 200, await r.text()
+        # Paused is still in Asterisk's queues: deactivating it would leave the member there.
+        r = await http.patch(f"/api/v1/agents/{code}", json={"active": False}, headers=sup.auth)
+        body = await r.json()
+        assert (r.status, body["field"]) == (409, "active"), body
+        assert "log it out first" in body["error"]
+        logout = {"state": "logged_out"}
+        r = await http.post(f"/api/v1/agents/{code}/state", json=logout, headers=agent.auth)
+        assert r.status == 200
+        r = await http.patch(f"/api/v1/agents/{code}", json={"active": False}, headers=sup.auth)
+        assert r.status == 200, await r.text()
+        assert (await r.json())["active"] is False
+        for body in (pause, {"state": "ready"}):
+            r = await http.post(f"/api/v1/agents/{code}/state", json=body, headers=agent.auth)
+            refused = await r.json()
+            assert (r.status, refused["field"]) == (409, "state"), refused
+            assert "inactive" in refused["error"]
+        r = await http.post(f"/api/v1/agents/{code}/state", json=logout, headers=agent.auth)
+        assert r.status == 200  # logging out is always allowed
+        r = await http.patch(f"/api/v1/agents/{code}", json={"active": True}, headers=sup.auth)
+        assert (await r.json())["active"] is True
+        r = await http.post(f"/api/v1/agents/{code}/state", json=pause, headers=agent.auth)
+        assert r.status == 200, await r.text()
+    edits = await audit_rows(db_pool, "agent.edit", f"agent:{code}")
+    assert [json.loads(e["details"])["changes"] for e in edits] == [
+        {"active": {"from": True, "to": False}},
+        {"active": {"from": False, "to": True}},
+    ]
+
+
+async def test_disabling_an_agents_user_logs_the_agent_out(db_pool) -> None:
+    agent = await account(db_pool, "agent")
+    async with served(db_pool) as http:
+        pause = {"state": "paused", "reason": "break"}
+        r = await http.post(f"/api/v1/agents/{agent.agent_code}/state", json=pause,
+                            headers=agent.auth)  # fmt: skip
+        assert r.status == 200, await r.text()
+    await disable_user(db_pool, agent.name, actor="test")
+    state = await db_pool.fetchval(
+        "SELECT state FROM agent_current_states WHERE agent_id = $1", agent.agent_id
+    )
+    # The campaign's leader removes a logged-out agent from its queue (dialer _seat_agents):
+    # still "paused" there, the member would be counted by the pacer once unpaused by anyone.
+    assert state == "logged_out"
+    [entry] = await audit_rows(db_pool, "user.disable", f"user:{agent.name}")
+    assert json.loads(entry["details"])["agents_logged_out"] == {agent.agent_code: "paused"}
 
 
 # -- creditors over the API -------------------------------------------------------------------
@@ -409,7 +467,7 @@ def test_cli_agents_add_list_edit(monkeypatch, capsys, database_url: str) -> Non
     rc, out, err = _cli(monkeypatch, capsys, database_url, "agents", "list")
     assert rc == 0, err
     assert out.splitlines()[0].split() == ["CODE", "NAME", "INTERFACE", "USER", "STATE",
-                                           "CAMPAIGN"]  # fmt: skip
+                                           "CAMPAIGN", "ACTIVE"]  # fmt: skip
     [line] = [ln for ln in out.splitlines() if ln.startswith(code + " ")]
     assert "Ana Ruiz" in line
     assert "PJSIP/agent101" in line
@@ -422,6 +480,16 @@ def test_cli_agents_add_list_edit(monkeypatch, capsys, database_url: str) -> Non
     [audit] = _fetch(database_url, "SELECT actor FROM audit_log WHERE action = 'agent.create'"
                      " AND subject = $1", f"agent:{code}")  # fmt: skip
     assert audit["actor"].startswith("cli")
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "agents", "edit", code, "--inactive")
+    assert rc == 0, err
+    assert f"agent {code} (Ana Ruiz, PJSIP/agent102, inactive) saved" in out
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "agents", "list")
+    [line] = [ln for ln in out.splitlines() if ln.startswith(code + " ")]
+    assert line.split()[-1] == "no"
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "agents", "edit", code, "--active")
+    assert rc == 0, err
+    assert [r["active"] for r in _fetch(database_url, "SELECT active FROM agents WHERE code = $1",
+                                        code)] == [True]  # fmt: skip
 
 
 @pytest.mark.parametrize(
