@@ -16,6 +16,12 @@ its readers will use it, and refused (422, the field named) rather than said wro
   is left, see ``dialer/campaigns.py``); optional, one line.
 - ``policy`` is the IVR's and the desktop's arrangement policy, validated by
   :meth:`ivr.plans.CreditorPolicy.from_json` (the field named: ``policy.instalments.max_months``).
+- ``agency`` (optional; null: the creditor collects in-house) is the collection agency that
+  collects for it, as registered in CONDUSEF's REDECO: ``name``, ``address``, ``phone``
+  (E.164, stored so), ``email`` and the ``responsible`` persons. At the first contact with a
+  Mexican debtor the agent must give them, with the entity that granted the credit and the
+  contract (CONDUSEF's rules for collection agencies): the screen pop words it
+  (``identify_first``, web/_screenpop.py).
 
 An edit checks the fields it changes; ``policy`` is replaced whole. Every change is audited.
 After changing ``public_name`` or ``contact_name``, regenerate the prompts (``puente ivr
@@ -81,6 +87,25 @@ _FIELDS: dict[str, dict[str, Any]] = {
         "pattern": ONE_LINE,
         "description": "the person the voicemail message asks for (none: no message is left)",
     },
+    "agency": {
+        "type": ["object", "null"],
+        "properties": {
+            "name": {**_NAME, "description": "the agency's name or corporate name"},
+            "address": {**_NAME, "maxLength": 300, "description": "its address"},
+            "phone": {**E164, "description": "the number it collects from (E.164)"},
+            "email": {
+                "type": "string",
+                "maxLength": 254,
+                "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                "description": "its e-mail address",
+            },
+            "responsible": {**_NAME, "description": "the persons responsible for collection"},
+        },
+        "required": ["name", "address", "phone", "email", "responsible"],
+        "additionalProperties": False,
+        "description": "the collection agency that collects for this creditor, as registered "
+        "in REDECO (Mexico); null: collected in-house",
+    },
     "policy": {
         "type": "object",
         "description": "the arrangement policy: second_factor, discount_pct, discount_until, "
@@ -90,7 +115,8 @@ _FIELDS: dict[str, dict[str, Any]] = {
 }
 # (no default currency: the table's, USD, would have a Mexican creditor's balances said in
 # dollars)
-_DEFAULTS: dict[str, Any] = {"contact_name": None, "policy": {}}
+_DEFAULTS: dict[str, Any] = {"contact_name": None, "agency": None, "policy": {}}
+_JSONB = frozenset({"policy", "agency"})
 CREATE_BODY = object_schema(
     {"code": CODE, **_FIELDS}, ("code", "name", "public_name", "callback_number", "currency")
 )
@@ -155,6 +181,14 @@ def checked(code: str, values: Mapping[str, Any], schema: Mapping[str, Any]) -> 
                           "circulation", "currency")  # fmt: skip
     if "policy" in out:
         check_policy(code, out["policy"])
+    if out.get("agency") is not None:
+        agency = dict(out["agency"])
+        try:
+            agency["phone"] = callback_e164(agency["phone"])
+        except Invalid:
+            raise Invalid("agency.phone: not a valid phone number for its country code",
+                          "agency.phone") from None  # fmt: skip
+        out["agency"] = agency
     return out
 
 
@@ -166,6 +200,7 @@ def creditor_json(row: asyncpg.Record) -> dict[str, Any]:
         "callback_number": row["callback_number"],
         "currency": row["currency"].strip(),
         "contact_name": row["contact_name"],
+        "agency": jsonb(row["agency"]),
         "policy": jsonb(row["policy"]),
         "created_at": row["created_at"],
     }
@@ -201,11 +236,11 @@ async def creditor_rows(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[st
 
 
 def _db(column: str, value: Any) -> Any:
-    return json.dumps(value) if column == "policy" else value
+    return json.dumps(value) if column in _JSONB and value is not None else value
 
 
 def _cast(column: str, i: int) -> str:
-    return f"${i}::jsonb" if column == "policy" else f"${i}"
+    return f"${i}::jsonb" if column in _JSONB else f"${i}"
 
 
 async def add_creditor(

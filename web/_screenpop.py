@@ -5,7 +5,9 @@ Originate's ChannelId); an inbound or transferred call's is in ``ivr_sessions.un
 The pop names the debtor, masks the account (last four), gives the balance and the creditor's
 options (the same policy functions as the IVR), past attempts and promises, the IVR context
 when the caller came through the IVR, and compliance notes (cease or do-not-call entries on
-other channels, refused consents): what the agent must know before saying a word.
+other channels, refused consents): what the agent must know before saying a word, and what
+to say first (:func:`verify_first`; for a Mexican debtor of a creditor collected by an agency,
+until a right-party contact is recorded, :func:`identify_first`).
 
 Every part is found by an index (migration 0011), whatever plan PostgreSQL caches for the
 prepared statement: the blocks by person, by debt and by the person's numbers (``= ANY`` of an
@@ -23,6 +25,8 @@ import asyncpg
 
 from ivr import plans
 from ivr._exceptions import PlanError, PolicyError
+from web._agents import RIGHT_PARTY_CODES
+from web._values import jsonb
 
 _CALL = """
 WITH att AS (
@@ -39,7 +43,10 @@ WITH att AS (
 )
 SELECT d.id AS debt_id, d.account_ref, d.balance_cents, d.currency, d.days_past_due, d.status,
        p.id AS person_id, p.full_name, p.language, p.country,
-       c.code AS creditor, c.public_name, c.policy,
+       c.code AS creditor, c.public_name, c.policy, c.name AS creditor_name, c.agency,
+       EXISTS (SELECT 1 FROM call_attempts a JOIN dispositions x ON x.attempt_id = a.id
+               WHERE a.debt_id = d.id AND a.state = 'final' AND x.code = ANY ($3::text[])
+       ) AS reached_before,
        (SELECT code FROM campaigns WHERE id = (SELECT campaign_id FROM att)) AS campaign,
        (SELECT e164 FROM phone_numbers WHERE id = (SELECT phone_id FROM att)) AS number,
        (SELECT row_to_json(ivr) FROM ivr) AS ivr,
@@ -107,6 +114,23 @@ def verify_first(name: str, country: str | None, ivr_verified: bool) -> str | No
     return text
 
 
+def identify_first(
+    country: str | None, agency: dict[str, Any] | None, creditor: str, account: str
+) -> str | None:
+    """What a collection agency must say at its first contact with a Mexican debtor (CONDUSEF,
+    rules for collection agencies: who is collecting and for whom, and on which contract); None
+    when the debtor is not in Mexico or the creditor collects in-house (no ``agency``)."""
+    if (country or "").strip().upper() != "MX" or not agency:
+        return None
+    return (
+        f"First contact (CONDUSEF): once the debtor is verified, say who is calling: "
+        f"{agency['name']}, your own name; address {agency['address']}; phone "
+        f"{agency['phone']}, e-mail {agency['email']}; persons responsible: "
+        f"{agency['responsible']}. Collecting for {creditor}, which granted the credit, on "
+        f"contract {account}."
+    )
+
+
 def _offers(row: asyncpg.Record, today: date) -> tuple[list[dict[str, Any]], str | None]:
     raw = row["policy"]
     try:
@@ -128,7 +152,7 @@ async def screen_pop(
         attempt = str(uuid.UUID(uniqueid))
     except ValueError:
         attempt = "00000000-0000-0000-0000-000000000000"
-    row = await conn.fetchrow(_CALL, attempt, uniqueid)
+    row = await conn.fetchrow(_CALL, attempt, uniqueid, list(RIGHT_PARTY_CODES))
     if row is None:
         return None
     offers, policy_problem = _offers(row, today)
@@ -174,5 +198,13 @@ async def screen_pop(
         "compliance_notes": _notes(json.loads(row["blocks"]), json.loads(row["consents"])),
         "verify_first": verify_first(
             row["full_name"], row["country"], bool(ivr_context and ivr_context["verified"])
+        ),
+        "identify_first": None
+        if row["reached_before"]
+        else identify_first(
+            row["country"],
+            jsonb(row["agency"]),
+            row["creditor_name"],
+            mask_account(row["account_ref"]),
         ),
     }

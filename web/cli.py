@@ -9,8 +9,9 @@
   [--interface I] [--inactive | --active]``, ``agents list``: agents rows (checked as
   ``POST /api/v1/agents``).
 - ``creditors add CODE --name N --public-name P --callback-number +52... --currency MXN
-  [--contact-name C] [--policy FILE.yaml]``, ``creditors edit CODE [...]``, ``creditors list``:
-  creditors rows (checked as ``POST /api/v1/creditors``; the list masks call-back numbers).
+  [--contact-name C] [--policy FILE.yaml] [--agency FILE.yaml]``, ``creditors edit CODE
+  [...]``, ``creditors list``: creditors rows (checked as ``POST /api/v1/creditors``; the list
+  masks call-back numbers).
 - ``reports daily --date YYYY-MM-DD [--campaign C] [--tz ZONE]``: the daily report as CSV.
 
 Exit 0 on success, 2 when the request is refused (the message says why, naming the option).
@@ -94,7 +95,7 @@ def _as_option(e: ApiError, options: dict[str, str]) -> str:
     option = options.get(field)
     if option is None:
         return e.message
-    if e.message.startswith(f"{e.field}:"):
+    if e.field == field and e.message.startswith(f"{e.field}:"):
         return f"{option}: {e.message[len(e.field or '') + 1 :].lstrip()}"
     return f"{option}: {e.message}"
 
@@ -166,6 +167,7 @@ _CREDITOR_OPTIONS = {
     "currency": "--currency",
     "contact_name": "--contact-name",
     "policy": "--policy",
+    "agency": "--agency",
 }
 
 
@@ -243,24 +245,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_policy(path: Path) -> Any:
-    """The policy file (YAML or JSON); :class:`Invalid` on ``policy`` when it cannot be read."""
+def _read_yaml(path: Path, field: str) -> Any:
+    """A ``policy`` or ``agency`` file (YAML or JSON); :class:`Invalid` on ``field`` when it
+    cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise Invalid(f"policy: cannot read {str(path)[:200]}: {e.__class__.__name__}",
-                      "policy") from None  # fmt: skip
+        raise Invalid(f"{field}: cannot read {str(path)[:200]}: {e.__class__.__name__}",
+                      field) from None  # fmt: skip
     try:
         return _plain(load_strict(text))
     except StrictYamlError as e:
-        raise Invalid(f"policy: {str(path)[:200]}: {e}", "policy") from None
+        raise Invalid(f"{field}: {str(path)[:200]}: {e}", field) from None
 
 
 def _creditor_values(args: argparse.Namespace) -> dict[str, Any]:
     fields = ("name", "public_name", "callback_number", "currency", "contact_name")
     values = _given(args, fields)
-    if args.policy is not None:
-        values["policy"] = _read_policy(args.policy)
+    for field in ("policy", "agency"):
+        if getattr(args, field) is not None:
+            values[field] = _read_yaml(getattr(args, field), field)
+    agency = values.get("agency")
+    if isinstance(agency, dict) and isinstance(agency.get("phone"), int):
+        # (YAML reads +525555550199 as the integer 525555550199: the + is gone)
+        raise Invalid("agency.phone: put the number in quotes ('+525555550199'): unquoted, "
+                      "YAML reads it as a number", "agency.phone")  # fmt: skip
     return values
 
 
@@ -293,6 +302,8 @@ def _cmd_creditors_edit(args: argparse.Namespace) -> int:
         changes.update(_creditor_values(args))
         if args.no_contact_name:
             changes["contact_name"] = None
+        if args.no_agency:
+            changes["agency"] = None
         checked(args.code, changes, EDIT_BODY)
 
     refused = _refused(prog, _CREDITOR_OPTIONS, check)
@@ -358,11 +369,16 @@ def _register_creditors(subparsers: Any) -> None:
         a.add_argument("--contact-name", help="the person the voicemail message asks for")
         a.add_argument("--policy", type=Path, metavar="FILE.yaml",
                        help="the arrangement policy (YAML or JSON; see README, IVR)")  # fmt: skip
+        a.add_argument("--agency", type=Path, metavar="FILE.yaml",
+                       help="the collection agency collecting for it, as registered in REDECO "
+                       "(YAML or JSON: name, address, phone, email, responsible)")  # fmt: skip
         if adding:
             a.set_defaults(func=_cmd_creditors_add)
         else:
             a.add_argument("--no-contact-name", action="store_true",
                            help="remove the contact name (then no voicemail is left)")  # fmt: skip
+            a.add_argument("--no-agency", action="store_true",
+                           help="remove the agency (the creditor collects in-house)")  # fmt: skip
             a.set_defaults(func=_cmd_creditors_edit)
     li = sub.add_parser("list", help="list creditors (call-back numbers masked)")
     li.set_defaults(func=_cmd_creditors_list)

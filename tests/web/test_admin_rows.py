@@ -229,6 +229,30 @@ async def test_disabling_an_agents_user_logs_the_agent_out(db_pool) -> None:
 
 
 # -- creditors over the API -------------------------------------------------------------------
+_AGENCY = {
+    "name": "Gestiones Integrales del Centro SA de CV",
+    "address": "Av. Reforma 100, 06600 CDMX",
+    "phone": "+525555550199",
+    "email": "contacto@gestiones.example",
+    "responsible": "Laura Méndez",
+}
+
+
+async def test_a_creditors_collection_agency_is_kept_checked_and_cleared(db_pool) -> None:
+    sup = await account(db_pool, "supervisor")
+    code = unique("cr")
+    async with served(db_pool) as http:
+        r = await http.post("/api/v1/creditors", json=_creditor(code, agency=_AGENCY),
+                            headers=sup.auth)  # fmt: skip
+        assert r.status == 201, await r.text()
+        assert (await r.json())["agency"] == _AGENCY
+        r = await http.patch(f"/api/v1/creditors/{code}", json={"agency": None}, headers=sup.auth)
+        assert (r.status, (await r.json())["agency"]) == (200, None)  # collected in-house now
+    assert await db_pool.fetchval("SELECT agency FROM creditors WHERE code = $1", code) is None
+    [edit] = await audit_rows(db_pool, "creditor.edit", f"creditor:{code}")
+    assert json.loads(edit["details"])["changes"]["agency"]["to"] is None
+
+
 async def test_creditors_create_get_list_edit_with_audit(db_pool) -> None:
     sup = await account(db_pool, "supervisor")
     code = unique("cr")
@@ -293,6 +317,12 @@ async def test_creditors_create_get_list_edit_with_audit(db_pool) -> None:
         ({"policy": {"second_factor": "pin"}}, "policy.second_factor"),
         ({"policy": {"holidays": ["2026-12-25", "25/12/2026"]}}, "policy.holidays[1]"),
         ({"policy": {"surprise": 1}}, "policy.surprise"),
+        ({"agency": {**_AGENCY, "phone": "5555550199"}}, "agency.phone"),  # not E.164
+        ({"agency": {**_AGENCY, "phone": "+525"}}, "agency.phone"),
+        ({"agency": {k: v for k, v in _AGENCY.items() if k != "email"}}, "agency.email"),
+        ({"agency": {**_AGENCY, "email": "no-at-sign"}}, "agency.email"),
+        ({"agency": {**_AGENCY, "web": "x"}}, "agency.web"),
+        ({"agency": "Gestiones"}, "agency"),
         ({"policy": []}, "policy"),
         ({"name": None}, "name"),
         ({"code": "no spaces"}, "code"),
@@ -562,6 +592,24 @@ def test_cli_creditors_add_with_a_policy_file_and_list(
     [row] = _fetch(database_url, "SELECT public_name, contact_name FROM creditors WHERE code = $1",
                    code)  # fmt: skip
     assert tuple(row) == ("Grupo Norte", None)
+    agency = tmp_path / "agency.yaml"
+    agency.write_text("".join(f"{k}: {v}\n" for k, v in _AGENCY.items()), encoding="utf-8")
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "creditors", "edit", code,
+                        "--agency", str(agency))  # fmt: skip
+    assert (rc, err.strip()) == (2, "puente creditors edit: --agency: agency.phone: put the "
+                                 "number in quotes ('+525555550199'): unquoted, YAML reads it "
+                                 "as a number")  # fmt: skip
+    agency.write_text("".join(f"{k}: '{v}'\n" for k, v in _AGENCY.items()), encoding="utf-8")
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "creditors", "edit", code,
+                        "--agency", str(agency))  # fmt: skip
+    assert rc == 0, err
+    [row] = _fetch(database_url, "SELECT agency FROM creditors WHERE code = $1", code)
+    assert json.loads(row["agency"]) == _AGENCY
+    rc, out, err = _cli(monkeypatch, capsys, database_url, "creditors", "edit", code,
+                        "--no-agency")  # fmt: skip
+    assert rc == 0, err
+    [row] = _fetch(database_url, "SELECT agency FROM creditors WHERE code = $1", code)
+    assert row["agency"] is None
 
 
 @pytest.mark.parametrize(

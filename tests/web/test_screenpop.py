@@ -10,6 +10,7 @@ import asyncpg
 
 from tests._plans import generic_plan, scans
 from tests.ivr._seed import debtor
+from web._agents import RIGHT_PARTY_CODES
 from web._screenpop import _CALL, mask_account, screen_pop
 
 TODAY = date(2026, 11, 26)
@@ -101,6 +102,66 @@ async def test_an_unverified_caller_is_to_be_verified_before_the_account(
         assert said.startswith(f"Verify you are speaking with {pop['debtor']['name']}")
         assert "before discussing the account" in said
         assert ("debt collector" in said) is notice
+
+
+_AGENCY = {
+    "name": "Gestiones Integrales del Centro SA de CV",
+    "address": "Av. Reforma 100, Cuauhtémoc, 06600 CDMX",
+    "phone": "+525555550199",
+    "email": "contacto@gestiones.example",
+    "responsible": "Laura Méndez, Jorge Ibarra",
+}
+
+
+async def test_a_mexican_debtors_first_contact_names_the_agency_until_a_right_party_contact(
+    db_pool: asyncpg.Pool,
+) -> None:
+    async def call(d, state: str = "connected") -> uuid.UUID:
+        attempt = uuid.uuid4()
+        await db_pool.execute(
+            "INSERT INTO call_attempts (id, person_id, debt_id, phone_id, node, pbx, state,"
+            " disposition) VALUES ($1, $2, $3, $4, 'n', 'p', $5, $6)",
+            attempt,
+            d.person_id,
+            d.debt_id,
+            d.phone_id,
+            state,
+            "answered" if state == "final" else None,
+        )
+        return attempt
+
+    async with db_pool.acquire() as conn:
+        mx, us = await debtor(conn, country="MX"), await debtor(conn, country="US")
+        in_house = await debtor(conn, country="MX")
+    for d in (mx, us):
+        await db_pool.execute(
+            "UPDATE creditors SET agency = $2::jsonb WHERE id = $1", d.creditor_id,
+            json.dumps(_AGENCY),
+        )  # fmt: skip
+    pop = await screen_pop(db_pool, str(await call(mx)), TODAY)
+    said = pop["identify_first"]
+    assert said.startswith("First contact (CONDUSEF): once the debtor is verified")
+    creditor = await db_pool.fetchval("SELECT name FROM creditors WHERE id = $1", mx.creditor_id)
+    for part in (*_AGENCY.values(), f"Collecting for {creditor}", pop["debt"]["account"]):
+        assert part in said, part
+    # Not for a US debtor (the FDCPA's notice is in verify_first), nor in-house collection.
+    assert (await screen_pop(db_pool, str(await call(us)), TODAY))["identify_first"] is None
+    pop = await screen_pop(db_pool, str(await call(in_house)), TODAY)
+    assert pop["identify_first"] is None
+    # An earlier call where the agent only reached a third party: still the first contact.
+    earlier = await call(mx, "final")
+    await db_pool.execute(
+        "INSERT INTO dispositions (attempt_id, code, source) VALUES ($1, 'third_party', 'agent')",
+        earlier,
+    )
+    assert (await screen_pop(db_pool, str(await call(mx)), TODAY))["identify_first"] == said
+    reached = await call(mx, "final")
+    await db_pool.execute(
+        "INSERT INTO dispositions (attempt_id, code, source) VALUES ($1, 'promise_to_pay',"
+        " 'agent')",
+        reached,
+    )
+    assert (await screen_pop(db_pool, str(await call(mx)), TODAY))["identify_first"] is None
 
 
 async def test_inbound_transfer_is_found_by_its_uniqueid(db_pool: asyncpg.Pool) -> None:
@@ -202,7 +263,8 @@ async def test_every_part_of_the_pop_is_read_by_an_index(db_pool: asyncpg.Pool) 
     big = {"call_attempts", "ivr_sessions", "contact_blocks"}
     nobody = "00000000-0000-0000-0000-000000000000"
     for key, uniqueid in ((str(attempt), str(attempt)), (nobody, "1795335999.1")):  # out, in
-        plan = await generic_plan(db_pool, _CALL, "text, text", key, uniqueid)
+        plan = await generic_plan(db_pool, _CALL, "text, text, text[]", key, uniqueid,
+                                  list(RIGHT_PARTY_CODES))  # fmt: skip
         assert plan["Plan"]["Actual Rows"] == 1
         nodes = scans(plan["Plan"])
         assert not [s for s in nodes if s[0] == "Seq Scan" and s[1] in big], nodes

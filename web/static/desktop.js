@@ -34,6 +34,8 @@ function showPop(p) {
   $("pop-title").textContent = `Call · ${p.campaign || "inbound"}`;
   $("pop-verify").textContent = p.verify_first || "";
   $("pop-verify").classList.toggle("hidden", !p.verify_first);
+  $("pop-identify").textContent = p.identify_first || "";
+  $("pop-identify").classList.toggle("hidden", !p.identify_first);
   $("pop-name").textContent = p.debtor.name;
   $("pop-creditor").textContent = p.debt.creditor;
   $("pop-account").textContent = p.debt.account;
