@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import phonenumbers
 
 from compliance import PackError
 from dialer.campaigns import (
@@ -122,13 +123,51 @@ def _field_of(message: str) -> str:
     return next((f for f in _FIELDS if f in message), "body")
 
 
-def check_campaign(call: ApiCall, values: dict[str, Any]) -> None:
-    """Refuse (422) what the dialer would refuse to run, with its message."""
+_CALLER_NUMBER = re.compile(r'^\s*(?:"[^"<>]*"\s*|[^"<>]*?)?<\s*([^<>]*?)\s*>\s*$')
+
+
+def caller_id_problem(caller_id: str | None) -> str | None:
+    """Why ``caller_id`` would not show debtors a number they can call back (None: it does).
+
+    A debt collector's call must say who is calling (FDCPA 15 U.S.C. 1692d(6)); in Mexico a
+    collection agency may not call from a hidden or private number, only from those it has
+    registered (CONDUSEF's rules for collection agencies, REDECO). Without a ``CallerID`` the
+    Originate goes out with whatever the trunk has, often nothing. So the caller ID must carry
+    a valid E.164 number: ``+525512345678`` or ``"Name" <+525512345678>``."""
+    if caller_id is None or not caller_id.strip():
+        return "none is set"
+    m = _CALLER_NUMBER.match(caller_id)
+    number = m[1] if m else caller_id.strip()
+    try:
+        parsed = phonenumbers.parse(number, None) if number.startswith("+") else None
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return 'it holds no valid E.164 number (+525512345678, or "Name" <+525512345678>)'
+    return None
+
+
+def _check_caller_id(code: str, caller_id: str | None, *, starting: bool) -> None:
+    if caller_id is None and not starting:
+        return  # (a draft may be set up before its number is known)
+    problem = caller_id_problem(caller_id)
+    if problem is not None:
+        raise Invalid(
+            f"caller_id: campaign {code!r} must show debtors a number they can call back "
+            f"(FDCPA 1692d(6); CONDUSEF: never a hidden or private number): {problem}",
+            "caller_id",
+        )
+
+
+def check_campaign(call: ApiCall, values: dict[str, Any], *, starting: bool = False) -> None:
+    """Refuse (422) what the dialer would refuse to run, with its message; a campaign that
+    starts needs a caller ID with a number (:func:`caller_id_problem`)."""
     row = {"id": 0, "state": "draft", **values}
     try:
         Campaign.from_row(row)
     except CampaignError as e:
         raise Invalid(str(e), _field_of(str(e))) from None
+    _check_caller_id(values["code"], values.get("caller_id"), starting=starting)
     try:
         check_agentless_flow(
             values["code"], values.get("mode"), values.get("agentless_flow"),
@@ -267,7 +306,8 @@ def _transition(action: str) -> Callable[[ApiCall], Awaitable[Any]]:
                 raise Conflict(f"campaign {code!r} is {row['state']}: cannot {action} it", "state")
             if target == "running":
                 current = campaign_json(row)
-                check_campaign(call, {"code": code, **{c: current[c] for c in _COLUMNS}})
+                check_campaign(call, {"code": code, **{c: current[c] for c in _COLUMNS}},
+                               starting=True)  # fmt: skip
             if target in ACTIVE and row["state"] not in ACTIVE and row["mode"] != "preview":
                 await _check_queue_free(conn, code, row["queue_name"])
             await conn.execute("UPDATE campaigns SET state = $2 WHERE code = $1", code, target)

@@ -450,7 +450,7 @@ async def test_a_creditor_made_over_the_api_takes_a_campaign(db_pool) -> None:
                                 headers=sup.auth)).status == 201  # fmt: skip
         r = await http.post("/api/v1/campaigns", headers=sup.auth, json={
             "code": camp, "name": camp, "creditor": creditor["code"], "compliance_packs": ["mx"],
-            "queue_name": unique("q")})  # fmt: skip
+            "queue_name": unique("q"), "caller_id": '"Servicios" <+525512345678>'})  # fmt: skip
         assert r.status == 201, await r.text()
         assert (await r.json())["creditor"] == creditor["code"]
         r = await http.post(f"/api/v1/campaigns/{camp}/start", headers=sup.auth)

@@ -30,6 +30,7 @@ def _new(code: str, **extra) -> dict:
         "abandon_target": 0.03,
         "retry_schedule": {"busy": "20m", "max_attempts": 5},
         "settings": {"language": "es", "max_lines": 50},
+        "caller_id": '"Servicios Acme" <+525512345678>',
         **extra,
     }
 
@@ -177,6 +178,11 @@ async def test_a_bad_campaign_names_the_field(db_pool) -> None:
         ({"trunk": "PJSIP/tr unk\nfoo"}, "trunk"),
         ({"settings": {"max_lines": 10**21}}, "settings.max_lines"),
         ({"queue_name": "preview-a101"}, "queue_name"),  # agent a101's own preview queue
+        # A caller ID must show a number debtors can call back (FDCPA 1692d(6); CONDUSEF).
+        ({"caller_id": '"Servicios Acme"'}, "caller_id"),
+        ({"caller_id": '"Anonymous" <anonymous>'}, "caller_id"),
+        ({"caller_id": "5512345678"}, "caller_id"),  # not E.164: which country?
+        ({"caller_id": "+15550100000"}, "caller_id"),  # no such number
     ]
     async with served(db_pool) as client:
         for change, field in cases:
@@ -208,6 +214,29 @@ async def test_a_bad_campaign_names_the_field(db_pool) -> None:
             headers={**admin.auth, "Content-Type": "application/json"},
         )
         assert r.status == 400
+
+
+async def test_a_campaign_without_a_caller_id_number_does_not_start(db_pool) -> None:
+    admin = await account(db_pool, "admin")
+    code = unique("nocid")
+    async with served(db_pool) as client:
+        # A draft may be made before its number is known...
+        r = await client.post("/api/v1/campaigns", json=_new(code, caller_id=None),
+                              headers=admin.auth)  # fmt: skip
+        assert r.status == 201, await r.text()
+        # ...but it dials only with one: without it the trunk sends whatever it has.
+        r = await client.post(f"/api/v1/campaigns/{code}/start", headers=admin.auth)
+        body = await r.json()
+        assert (r.status, body["field"]) == (422, "caller_id"), body
+        assert "none is set" in body["error"]
+        r = await client.patch(f"/api/v1/campaigns/{code}", json={"caller_id": "+525512345678"},
+                               headers=admin.auth)  # fmt: skip
+        assert r.status == 200, await r.text()
+        r = await client.post(f"/api/v1/campaigns/{code}/start", headers=admin.auth)
+        assert r.status == 200, await r.text()
+    assert await db_pool.fetchval("SELECT state FROM campaigns WHERE code = $1", code) == (
+        "running"
+    )
 
 
 async def test_status_counts_leads_attempts_and_abandonment(db_pool) -> None:
