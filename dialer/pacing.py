@@ -273,8 +273,18 @@ class Outlook:
 def outlook(
     state: PacingState, model: AnswerModel, service: Service, settings: PacingSettings
 ) -> Outlook:
-    """Per-bin probabilities from the service-time and answer models, conditioned on ages."""
-    steps = settings.steps
+    """Per-bin probabilities from the service-time and answer models, conditioned on ages.
+
+    The look-ahead covers a ring timeout and the AMD (``settings.steps`` bins, more when the
+    ring timeout, or a learnt answer delay, is longer): a line opened now may be answered
+    until then, and an answer beyond the look-ahead is demand the pacer would never weigh
+    (with answers spread over a 60 s ring, it opened lines for twice the answers it saw).
+    """
+    # The latest a call may still be answered: its ring timeout, or the latest learnt answer
+    # (delays recorded under a longer timeout: the longer one, whichever the model was told).
+    latest = model.live_delays[-1] if model.live_delays else DEFAULT_ANSWER_S  # (sorted)
+    reach_s = max(model.ring_timeout_s, latest)
+    steps = max(settings.steps, math.ceil((reach_s + settings.amd_s) / settings.step_s - 1e-9))
     edges = np.arange(steps + 1) * settings.step_s
     freeing = np.zeros((0, steps))
     if state.busy_elapsed:
@@ -294,7 +304,7 @@ def outlook(
     answering = np.zeros((0, steps))
     if state.ringing_ages:
         ages = np.asarray(state.ringing_ages)
-        ages = ages[ages < model.ring_timeout_s][:, None]
+        ages = ages[ages < reach_s][:, None]
         g0 = answered(ages)
         still = np.maximum(model.still_ringing(ages), 1e-9)
         q = np.clip(model.p_live * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)

@@ -268,3 +268,31 @@ def test_the_per_day_guard_holds_a_day_to_the_target_whatever_the_windows_slack(
     # A quiet day leaves the window's correction alone, up to what the day allows.
     quiet = loop_factor(state(**calm, day_live=1_000, day_abandoned=5), s)
     assert 1.0 < quiet <= s.max_target_factor
+
+
+def test_the_look_ahead_covers_a_long_ring_timeout() -> None:
+    # A 60 s ring timeout, people answering from 5 s to 55 s. The look-ahead stopped at 28 s:
+    # the answers after it were demand no decision weighed, and 10 free agents got 138 lines,
+    # ~10 % of whose live answers would find no agent.
+    delays = tuple(5.0 + 0.5 * i for i in range(100))
+    long_ring = AnswerModel(0.10, delays, 60.0)
+    s = state(free=10, busy=(100.0,) * 20)
+    o = outlook(s, long_ring, SERVICE, SETTINGS)
+    assert len(o.new_live) * SETTINGS.step_s >= 60.0 + SETTINGS.amd_s
+    assert o.new_live.sum() == pytest.approx(0.10)  # every live answer of a new line is seen
+    n = lines_to_open(s, long_ring, SERVICE, SETTINGS)
+    assert n >= 10  # (progressive at least)
+    # Over the whole ring, the last line's answers stay within the marginal risk allowed.
+    full = outlook(s, long_ring, SERVICE, PacingSettings(steps=40))
+    lost = expected_abandoned(full, np.array([n - 1, n, n + 20]))
+    assert (lost[1] - lost[0]) / 0.10 <= effective_target(s, SETTINGS)
+    assert lost[1] / (0.10 * n) < SETTINGS.abandon_target
+    # A call still ringing at 40 s (past the old look-ahead) is still likely an answer.
+    late = outlook(state(ringing=(40.0,)), long_ring, SERVICE, SETTINGS)
+    assert late.answering.sum() == pytest.approx(0.1 * 0.29 / (1 - 0.1 * 0.71))
+    # The model told 25 s while the answers learnt come up to 55 s (a longer ring timeout
+    # than it was told): the answers learnt are not dropped.
+    told_less = AnswerModel(0.10, delays, 25.0)
+    assert outlook(s, told_less, SERVICE, SETTINGS).new_live.sum() == pytest.approx(0.10)
+    # The usual 25 s ring: the look-ahead is the configured one.
+    assert len(outlook(s, MODEL, SERVICE, SETTINGS).new_live) == SETTINGS.steps
