@@ -53,6 +53,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -191,6 +192,22 @@ MAX_LINES = 10_000
 _TRUNK = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?$")
 #: ``caller_id`` goes to the Originate's ``CallerID`` header: one line of printable text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: ``queue_name``: a queue of queues.conf, as the API takes it; never an agent's own preview
+#: queue (``preview-<agent>``). It goes to the Originate's variables and to QueueAdd.
+_QUEUE = re.compile(r"^(?!preview-)[A-Za-z0-9_.-]{1,64}$")
+#: ``ring_timeout_s``: what the table allows (a dial Asterisk gives up on before 5 s is no dial).
+RING_TIMEOUT_RANGE_S = (5, 120)
+#: ``abandon_window_days``: at least a day, at most ten years (the table's and the API's).
+MAX_ABANDON_WINDOW_DAYS = 3650
+#: Campaigns under a United States pack (``us_*``) take the abandonment safe harbor of the TSR
+#: and the FCC: at most 3 % of the calls answered by a person, measured over the campaign or
+#: each successive 30-day period (a longer window dilutes a bad month), and an unanswered call
+#: rings at least 15 seconds or four rings. 16 CFR 310.4(b)(4)(i)-(ii); 47 CFR 64.1200(a)(6)
+#: and (a)(7).
+US_SAFE_HARBOR_CITATION = "16 CFR 310.4(b)(4); 47 CFR 64.1200(a)(6)-(7)"
+US_MAX_ABANDON_TARGET = 0.03
+US_MAX_ABANDON_WINDOW_DAYS = 30
+US_MIN_RING_TIMEOUT_S = 15
 
 
 class CampaignError(ValueError):
@@ -346,6 +363,13 @@ class Campaign:
             )
         if r["mode"] not in MODES:
             raise CampaignError(f"{where}: mode {r['mode']!r} is not one of {MODES}")
+        queue = r["queue_name"]
+        if not isinstance(queue, str) or not _QUEUE.match(queue):
+            raise CampaignError(
+                f"{where}: queue_name must be a queue of queues.conf (letters, digits and _ . -, "
+                f"at most 64, not an agent's preview-* queue), got {_short(queue)}"
+            )
+        ring_timeout_s, abandon_target, window_days = _pacing_fields(r, where)
         if r["mode"] == "agentless" and not r["agentless_flow"]:
             raise CampaignError(f"{where}: an agentless campaign needs agentless_flow")
         known = {"language", "voicemail", "max_lines", "priority", "queue_wrapup_s"}
@@ -402,9 +426,9 @@ class Campaign:
         )
         return cls(
             r["id"], code, r["mode"], r["queue_name"], r["trunk"], r["caller_id"],
-            tuple(r["compliance_packs"]), r["ring_timeout_s"], float(r["abandon_target"]),
+            tuple(r["compliance_packs"]), ring_timeout_s, abandon_target,
             r["agentless_flow"], language, voicemail, max_lines,
-            r["state"], r["abandon_window_days"], retry,
+            r["state"], window_days, retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
             number, no_message, float(wrapup), by_language,
         )  # fmt: skip
@@ -415,6 +439,55 @@ class Campaign:
         if r is None:
             raise LookupError(f"unknown campaign {code!r}")
         return cls.from_row(r)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pacing_fields(r: Mapping[str, Any], where: str) -> tuple[int, float, int]:
+    """``ring_timeout_s``, ``abandon_target`` and ``abandon_window_days``, checked: in range,
+    and within the US safe harbor under a ``us_*`` pack. A target the pacer cannot use (NaN,
+    negative, over 1) or a window of no days would pace on nothing or on a lie."""
+    ring, target, days = r["ring_timeout_s"], r["abandon_target"], r["abandon_window_days"]
+    low, high = RING_TIMEOUT_RANGE_S
+    if not _integer(ring) or not low <= ring <= high:
+        raise CampaignError(
+            f"{where}: ring_timeout_s must be whole seconds from {low} to {high}, "
+            f"got {_short(ring)}"
+        )
+    if isinstance(target, bool) or not isinstance(target, int | float | Decimal):
+        raise CampaignError(f"{where}: abandon_target must be a number, got {_short(target)}")
+    rate = float(target)
+    if not 0.0 <= rate <= 1.0:  # (false for NaN)
+        raise CampaignError(
+            f"{where}: abandon_target must be a fraction of live answers from 0 to 1 (0.03 "
+            f"for 3 %), got {_short(target)}"
+        )
+    if not _integer(days) or not 1 <= days <= MAX_ABANDON_WINDOW_DAYS:
+        raise CampaignError(
+            f"{where}: abandon_window_days must be whole days from 1 to "
+            f"{MAX_ABANDON_WINDOW_DAYS}, got {_short(days)}"
+        )
+    us = sorted(p for p in r["compliance_packs"] if str(p).startswith("us_"))
+    if us:
+        under = f"under {', '.join(us)} (safe harbor, {US_SAFE_HARBOR_CITATION})"
+        if rate > US_MAX_ABANDON_TARGET:
+            raise CampaignError(
+                f"{where}: abandon_target must be at most {US_MAX_ABANDON_TARGET} {under}, "
+                f"got {_short(target)}"
+            )
+        if days > US_MAX_ABANDON_WINDOW_DAYS:
+            raise CampaignError(
+                f"{where}: abandon_window_days must be at most {US_MAX_ABANDON_WINDOW_DAYS} "
+                f"{under}: the rate is measured over each 30-day period, got {days}"
+            )
+        if ring < US_MIN_RING_TIMEOUT_S:
+            raise CampaignError(
+                f"{where}: ring_timeout_s must be at least {US_MIN_RING_TIMEOUT_S} {under}: "
+                f"an unanswered call rings 15 seconds or four rings, got {ring}"
+            )
+    return ring, rate, days
 
 
 # A campaign row with what its voicemail message needs from the creditor.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -237,3 +238,49 @@ def test_a_voicemail_sound_cannot_leave_its_directory() -> None:
             Campaign.from_row(bad)
     ok = Campaign.from_row(row(settings=json.dumps({"voicemail": "custom/mensaje-v2"})))
     assert ok.voicemail == "custom/mensaje-v2"
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"abandon_target": -0.01}, "abandon_target"),
+        ({"abandon_target": 1.5}, "abandon_target"),
+        ({"abandon_target": float("nan")}, "abandon_target"),
+        ({"abandon_target": "3%"}, "abandon_target"),
+        ({"abandon_window_days": 0}, "abandon_window_days"),
+        ({"abandon_window_days": -30}, "abandon_window_days"),
+        ({"abandon_window_days": 30.5}, "abandon_window_days"),
+        ({"ring_timeout_s": 0}, "ring_timeout_s"),
+        ({"ring_timeout_s": 600}, "ring_timeout_s"),
+        ({"ring_timeout_s": "25"}, "ring_timeout_s"),
+        ({"queue_name": ""}, "queue_name"),
+        ({"queue_name": "collections,x"}, "queue_name"),
+        ({"queue_name": "q\r\nAction: Hangup"}, "queue_name"),
+        ({"queue_name": "preview-a101"}, "queue_name"),  # an agent's own preview queue
+        ({"queue_name": None}, "queue_name"),
+    ],
+)
+def test_pacing_fields_out_of_range_are_refused_with_the_field(over: dict, field: str) -> None:
+    # Each was loaded as it was: a negative or NaN target, a window of no days, a ring timeout
+    # of 0 s went to the pacer and the Originate as they were, and the runner dialed on them.
+    with pytest.raises(CampaignError, match=rf"^campaign 'c1': {field} "):
+        Campaign.from_row(row(**over))
+
+
+def test_a_us_campaign_is_held_to_the_abandonment_safe_harbor() -> None:
+    # 16 CFR 310.4(b)(4)(i)-(ii), 47 CFR 64.1200(a)(6)-(7): at most 3 % of live answers over
+    # each 30-day period, and 15 s of ringing before giving up on an unanswered call.
+    us = {"compliance_packs": ["us_federal", "us_fl"]}
+    for over, field in (
+        ({"abandon_target": 0.05}, "abandon_target"),
+        ({"abandon_window_days": 90}, "abandon_window_days"),
+        ({"ring_timeout_s": 10}, "ring_timeout_s"),
+    ):
+        with pytest.raises(CampaignError, match=rf"^campaign 'c1': {field} .*us_federal"):
+            Campaign.from_row(row(**us, **over))
+        Campaign.from_row(row(**over))  # (no US pack: the campaign's own choice)
+    ok = Campaign.from_row(
+        row(**us, abandon_target=Decimal("0.0300"), abandon_window_days=30, ring_timeout_s=15)
+    )
+    assert (ok.abandon_target, ok.abandon_window_days, ok.ring_timeout_s) == (0.03, 30, 15)
+    assert isinstance(ok.abandon_target, float)
