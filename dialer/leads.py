@@ -80,6 +80,15 @@ _KINDS = {
     PhoneNumberType.VOIP: "voip",
     PhoneNumberType.TOLL_FREE: "toll_free",
 }
+#: Numbers that are no debtor's line, refused with the row's reason: a premium-rate or
+#: shared-cost number charges the caller (calling one is how toll fraud is paid), a pager
+#: or a voicemail access number reaches nobody to talk to.
+_NOT_A_LINE = {
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate number (the caller pays; never a debtor's line)",
+    PhoneNumberType.SHARED_COST: "a shared-cost number (the caller pays; never a debtor's line)",
+    PhoneNumberType.PAGER: "a pager number (nobody to talk to)",
+    PhoneNumberType.VOICEMAIL: "a voicemail access number (nobody to talk to)",
+}
 _CODE = re.compile(r"^[A-Za-z]{2}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -165,6 +174,8 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
         num, kind = _mexican_legacy(num)
     if kind == PhoneNumberType.UNKNOWN:
         return "not a valid number for its country"
+    if kind in _NOT_A_LINE:
+        return _NOT_A_LINE[kind]
     if num.italian_leading_zero:  # +39 06...: the zero is part of the number
         e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     else:

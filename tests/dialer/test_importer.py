@@ -501,3 +501,19 @@ def test_a_mexican_prefix_before_no_number_is_still_refused() -> None:
     assert normalise_number("+52 1 00 1234 5678", None) == "not a valid number for its country"
     assert normalise_number("044 00 1234 5678", "MX") == "not a valid number for its country"
     assert normalise_number("+1 044 555 1234", None) == "not a valid number for its country"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("+1 900 555 1234", "a premium-rate number"),  # US 900
+        ("+34 803 123 456", "a premium-rate number"),  # Spain 803
+        ("+34 901 123 456", "a shared-cost number"),  # Spain 901
+    ],
+)
+def test_numbers_that_charge_the_caller_are_refused(raw: str, reason: str) -> None:
+    # Dialing them costs the campaign (toll fraud is paid this way) and reaches no debtor.
+    found = normalise_number(raw, None)
+    assert isinstance(found, str), found
+    assert found.startswith(reason)
+    assert not isinstance(normalise_number("+1 800 555 1234", None), str)  # toll-free: a line
