@@ -94,10 +94,11 @@ async def new_token(pool: asyncpg.Pool, username: str, label: str = "", *, actor
     return token_id, token
 
 
-async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli") -> None:
+async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli") -> dict[str, str]:
     """Disable a user: no login, its sessions end now, and the agent it works as (if any) is
     logged out: a state row the campaigns' leaders act on (they take it out of their queues),
-    so nobody who left is counted free by a pacer and dialed for."""
+    so nobody who left is counted free by a pacer and dialed for. Returns the agents logged
+    out (code -> the state they were in)."""
     async with pool.acquire() as conn, conn.transaction():
         user_id = await _user_id(conn, username)
         await conn.execute("UPDATE users SET disabled = true WHERE id = $1", user_id)
@@ -121,6 +122,7 @@ async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli")
         if out:
             details["agents_logged_out"] = out
         await audit(conn, actor, "user.disable", f"user:{username}", details)
+    return out
 
 
 async def revoke_token(pool: asyncpg.Pool | asyncpg.Connection, token_id: int, *,

@@ -129,8 +129,11 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_disable(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool) -> int:
-        await disable_user(pool, args.name, actor=_actor())
+        logged_out = await disable_user(pool, args.name, actor=_actor())
         print(f"user {args.name} disabled")
+        for code, was in logged_out.items():
+            print(f"agent {code} logged out (was {was}): each campaign's dialer takes it out of "
+                  "its queue")  # fmt: skip
         return 0
 
     return _run("puente users disable", work)

@@ -217,7 +217,7 @@ async def test_disabling_an_agents_user_logs_the_agent_out(db_pool) -> None:
         r = await http.post(f"/api/v1/agents/{agent.agent_code}/state", json=pause,
                             headers=agent.auth)  # fmt: skip
         assert r.status == 200, await r.text()
-    await disable_user(db_pool, agent.name, actor="test")
+    assert await disable_user(db_pool, agent.name, actor="test") == {agent.agent_code: "paused"}
     state = await db_pool.fetchval(
         "SELECT state FROM agent_current_states WHERE agent_id = $1", agent.agent_id
     )
