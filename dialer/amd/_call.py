@@ -46,7 +46,7 @@ from dialer.amd._exceptions import AmdSettingsError
 from dialer.amd._frames import BLOCK_BYTES, BLOCK_MS
 from dialer.amd._settings import AmdSettings
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
-from pbx.ami import ActionResult, AmiClient
+from pbx.ami import ActionFateUnknown, ActionResult, ActionTimeout, AmiClient
 from pbx.audiosocket import (
     AudioSocketCall,
     AudioSocketServer,
@@ -297,6 +297,9 @@ class LiveAmd:
         self._ami: _Ami | None = None
         self._attached = False
         self._sessions: dict[AmdDetector, _Session] = {}
+        #: Attempts under analysis: a channel runs one ``AudioSocket()`` at a time, so a second
+        #: connection with the same UUID is not that channel's (a misrouted or hostile peer).
+        self._attempts: set[str] = set()
         self._passing = False  # an analysis pass is under way (in slices)
         self._idle = asyncio.Event()  # no call under analysis
         self._idle.set()
@@ -468,6 +471,18 @@ class LiveAmd:
             self.faults["no_ami"] += 1
             log.warning("amd %s: no AMI connection; handing the call back (NOTSURE)", attempt)
             return
+        if attempt in self._attempts:
+            # Its verdict would be set on the channel of the call under analysis, over that
+            # call's own (a MACHINE for a person's channel drops the person): nothing is set.
+            call.on_audio = _discard
+            self.faults["duplicate"] += 1
+            log.warning(
+                "amd %s: a second AudioSocket connection for an attempt under analysis (from "
+                "%s); ended without a verdict",
+                attempt,
+                call.peer,
+            )
+            return
         if len(self._sessions) >= self.settings.max_concurrent:
             call.on_audio = _discard
             self.faults["overloaded"] += 1
@@ -481,6 +496,7 @@ class LiveAmd:
         det = AmdDetector(self.detector)
         sess = _Session(call, det, attempt, started)
         self._sessions[det] = sess
+        self._attempts.add(attempt)
         self._idle.clear()
         try:
             call.on_audio = sess.frames.append  # hands over what arrived with the UUID too
@@ -491,11 +507,15 @@ class LiveAmd:
                 self._record(sess, verdict, "socket ended")
                 return
             delivered = await self._deliver(ami, attempt, verdict, started, sess.decided_at)
-            if delivered and verdict.status is AmdStatus.MACHINE:
+            if delivered is not False and verdict.status is AmdStatus.MACHINE:
+                # Set, or maybe set (the answer was lost): the dialplan may play the message
+                # as soon as the socket ends, so that waits for the beep or the greeting's end.
                 await self._until_cue(sess)
-            self._record(sess, verdict, "set" if delivered else "not set")
+            delivery = {True: "set", False: "not set", None: "maybe set"}[delivered]
+            self._record(sess, verdict, delivery)
         finally:
             del self._sessions[det]
+            self._attempts.discard(attempt)
             if not self._sessions:
                 self._idle.set()
 
@@ -519,8 +539,11 @@ class LiveAmd:
 
     async def _deliver(
         self, ami: _Ami, attempt: str, verdict: AmdVerdict, started: float, decided_at: float
-    ) -> bool:
-        """Set the verdict on the call's channel; False when it could not be set."""
+    ) -> bool | None:
+        """Set the verdict on the call's channel: True when every variable was set, False
+        when ``AMDSTATUS`` was certainly not set (not sent, or refused), None when it may have
+        been (sent, but its answer timed out or the connection dropped: Asterisk may well
+        have run it, and the dialplan would then act on it)."""
         channel = self.channels.channel(attempt)
         if channel is None:
             self.faults["no_channel"] += 1
@@ -560,6 +583,8 @@ class LiveAmd:
         ]
         if problems:
             self.faults["setvar_failed"] += 1
+            status = results[-1]  # AMDSTATUS: the one the dialplan acts on
+            fate_unknown = isinstance(status, ActionTimeout | ActionFateUnknown)
             # The attempt names the call; the channel's name is not logged: a Local channel's
             # (``Local/+5255...@ctx-0001;1``, a ``Local/ctx`` trunk) holds the dialed number.
             log.warning(
@@ -567,7 +592,9 @@ class LiveAmd:
                 attempt,
                 "; ".join(problems),
             )
-            return False
+            if fate_unknown:
+                return None
+            return isinstance(status, ActionResult) and status.ok
         return True
 
     def _record(self, sess: _Session, verdict: AmdVerdict, delivery: str) -> None:

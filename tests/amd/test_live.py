@@ -8,9 +8,11 @@ import logging
 import uuid
 
 import msgspec
+import numpy as np
 import pytest
 
 from dialer.amd import AmdStatus, AmdVerdict, LiveAmdSettings, queue_timeout_s
+from pbx.ami import ActionTimeout
 from pbx.audiosocket import encode_audio_frame, encode_dtmf_frame, encode_uuid_frame
 from pbx.sim import CalleeModel, ModelFile
 from pbx.sim._audio import render, timeline
@@ -405,4 +407,107 @@ async def test_a_burst_of_dtmf_in_one_socket_read_does_not_overload_the_call(
         assert "frames behind" not in caplog.text
         assert f.amd.faults.get("overloaded", 0) == 0
         assert f.ami.setvars[channel]["AMDCAUSE"].startswith("TOOLONG")  # its own verdict
+        writer.close()
+
+
+class _LoggingAmi(RecordingAmi):
+    """Also keeps every Setvar in order: (channel, variable, value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, str, str]] = []
+
+    async def send_action(self, action, fields, *, action_id=None, timeout_s=None):  # type: ignore[no-untyped-def]
+        f = dict(fields)
+        self.log.append((f["Channel"], f["Variable"], f["Value"]))
+        return await super().send_action(action, fields, action_id=action_id, timeout_s=timeout_s)
+
+
+def _fax_frames(seconds: float) -> list[bytes]:
+    t = np.arange(int(8000 * seconds)) / 8000
+    pcm = (8000 * np.sin(2 * np.pi * 1100 * t)).astype("<i2").tobytes()
+    return [pcm[i : i + 320] for i in range(0, len(pcm) - 319, 320)]
+
+
+async def test_a_second_connection_with_the_same_uuid_sets_nothing_on_the_channel(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A channel runs one AudioSocket() at a time: a second connection naming the attempt
+    under analysis is not that call's. Its verdict (here a fax tone: MACHINE) must not be set
+    on the person's channel, whose own call (stalled: NOTSURE at the cap) decides."""
+    ami = _LoggingAmi()
+    async with raw_floor(ami=ami) as f:
+        call_uuid, channel, reader, writer = await _start_call(f)
+        async with asyncio.timeout(1):
+            while not f.amd.live:  # noqa: ASYNC110 - the handler starts on the next turn
+                await asyncio.sleep(0.01)
+        r2, w2 = await f.connect()
+        with caplog.at_level(logging.WARNING, logger="dialer.amd"):
+            w2.write(
+                encode_uuid_frame(call_uuid)
+                + b"".join(encode_audio_frame(fr) for fr in _fax_frames(0.8))
+            )
+            second = await read_until_closed(r2, CAP_S)
+            first = await read_until_closed(reader, CAP_S)
+        assert frame_kinds(second)[-1] == HANGUP
+        assert frame_kinds(first)[-1] == HANGUP
+        # Only the first call's verdict reached the channel, once.
+        assert [(v, val) for ch, v, val in ami.log if v == "AMDSTATUS"] == [
+            ("AMDSTATUS", "NOTSURE")
+        ]
+        assert all(ch == channel for ch, _, _ in ami.log)
+        assert ami.setvars[channel]["AMDCAUSE"].startswith("TOOLONG-")
+        assert f.amd.faults["duplicate"] == 1
+        assert "second AudioSocket connection" in caplog.text
+        writer.close()
+        w2.close()
+
+
+class _AnswerLostAmi(RecordingAmi):
+    """Asterisk runs every Setvar (recorded), but AMDSTATUS's answer never comes back: the
+    client times out (a loaded AMI stream, or the connection dropping after the write)."""
+
+    async def send_action(self, action, fields, *, action_id=None, timeout_s=None):  # type: ignore[no-untyped-def]
+        result = await super().send_action(action, fields, action_id=action_id, timeout_s=timeout_s)
+        if dict(fields)["Variable"] == "AMDSTATUS":
+            raise ActionTimeout("AMI test: no answer to Setvar within 2.0 s")
+        return result
+
+
+async def test_a_machine_whose_setvar_answer_is_lost_still_waits_for_the_greeting_end() -> None:
+    """AMDSTATUS=MACHINE was (most likely) set though its answer was lost: ending the socket
+    at once would start the message over the greeting, and the recording would miss its
+    beginning (the business name). Puente listens on for the end of the greeting first."""
+    async with raw_floor(ami=_AnswerLostAmi()) as f:
+        _, channel, reader, writer = await _start_call(f)
+        speech = _speech_frames(2.5)
+        loop = asyncio.get_running_loop()
+        silence_from: list[float] = []
+
+        async def stream() -> None:  # in real time, as Asterisk sends it
+            for fr in speech:
+                writer.write(encode_audio_frame(fr))
+                await asyncio.sleep(0.02)
+            silence_from.append(loop.time())
+            for _ in range(200):
+                writer.write(encode_audio_frame(bytes(320)))
+                await asyncio.sleep(0.02)
+
+        sender = loop.create_task(stream())
+        try:
+            data = await read_until_closed(reader, 8.0)
+            ended = loop.time()
+        finally:
+            sender.cancel()
+        assert frame_kinds(data)[-1] == HANGUP
+        assert f.ami.setvars[channel]["AMDSTATUS"] == "MACHINE"
+        assert f.ami.setvars[channel]["AMDCAUSE"].startswith("LONGGREETING-")
+        assert f.amd.faults["setvar_failed"] == 1
+        # The socket ended after the greeting did, on the silence that followed it.
+        assert silence_from
+        assert ended > silence_from[0]
+        ((_, verdict, cue),) = f.amd.recent
+        assert verdict.status is AmdStatus.MACHINE
+        assert cue is not None
+        assert cue.reason == "SILENCE"
         writer.close()
