@@ -636,8 +636,15 @@ class SimCore:
         step = ch.cursor.step(self._scope(ch))
         if step is None:
             return self._hangup_by_dialplan(ch, now)
+        out: list[Output] = []
+        if step.app.lower() == "playback":
+            # app_playback sets PLAYBACKSTATUS as it returns (VarSet, recorded in amd/02 and
+            # agi/01); the machine path reports it in UserEvent(PuenteVoicemail), from which
+            # the attempt's disposition says whether the message was left.
+            ch.variables["PLAYBACKSTATUS"] = "SUCCESS"
+            out.append(Broadcast(ev.varset(ch.snap, "PLAYBACKSTATUS", "SUCCESS")))
         ch.cursor.advance(step)
-        return self._run(ch, now)
+        return out + self._run(ch, now)
 
     def media_ended(self, call_id: str, now: float, agi_status: str = "SUCCESS") -> list[Output]:
         """Puente ended AudioSocket()/AGI() on a live channel: the dialplan continues.

@@ -413,3 +413,96 @@ def test_a_flow_that_cannot_run_leaves_the_message_not_silence(
     assert ("Playback", "puente/es/voicemail_limited&puente/es/company_acme") in apps
     assert ("SayDigits", "5255000001") in apps
     assert field(out, "UserEvent", "QUEUESTATUS") == ([queue_result] if queue_result else [])
+
+
+def test_the_voicemail_message_reports_playbackstatus_as_asterisk_sets_it() -> None:
+    """app_playback sets PLAYBACKSTATUS (a VarSet) as it returns (amd/02, agi/01); the machine
+    path reports it in UserEvent(PuenteVoicemail), and the attempt's disposition is
+    ``voicemail`` only when it says SUCCESS. Without it every message the simulator plays
+    was recorded as not left."""
+    core = make_core("machine", ring_s={"dist": "fixed", "value": 2.0})
+    pairs = [
+        *_originate_pairs("collections"),
+        ("Variable", "PUENTE_VM=puente/en/voicemail_limited&puente/en/company_acme"),
+        ("Variable", "PUENTE_VM_NUMBER=15550100000"),
+    ]
+    handle_action(core, 1, pairs, 0.0)
+    out = run_until(core, 2.0)
+    assert [o.uuid for o in out if isinstance(o, StartAudioSocket)] == [ATTEMPT]
+    (channel,) = [c.snap.name for c in core.channels.values()]
+    setvar = [("Action", "Setvar"), ("ActionID", "s1"), ("Channel", channel)]
+    handle_action(core, 1, [*setvar, ("Variable", "AMDSTATUS"), ("Value", "MACHINE")], 2.5)
+    out = core.media_ended(ATTEMPT, 2.6)
+    out += run_until(core, 20.0)
+    events = [dict(o.pairs) for o in out if isinstance(o, Broadcast)]
+    vm = [e for e in events if e.get("UserEvent") == "PuenteVoicemail"]
+    assert [e["PLAYBACKSTATUS"] for e in vm] == ["SUCCESS"]
+    order = [
+        e.get("Variable") or e.get("Application") or e.get("UserEvent")
+        for e in events
+        if e.get("Event") in ("VarSet", "Newexten", "UserEvent")
+    ]
+    assert order.index("Playback") < order.index("PLAYBACKSTATUS") < order.index("SayDigits")
+
+
+@pytest.mark.parametrize(
+    ("cause", "played"),
+    [
+        ("LONGGREETING-1500-1500", True),
+        ("BEEP-4200-1000", True),
+        ("FAX-1100-600", False),  # a fax machine records no voice
+        ("SIT-985-300", False),  # an intercept ("not in service"): nobody gets the message
+    ],
+)
+def test_the_message_is_left_on_answering_machines_only(cause: str, played: bool) -> None:
+    """A fax or a special information tone is MACHINE too, but the message played to it is
+    heard by nobody, and its PuenteVoicemail (PLAYBACKSTATUS SUCCESS) would record the
+    attempt's disposition as a message left."""
+    core = make_core("machine", ring_s={"dist": "fixed", "value": 2.0})
+    pairs = [
+        *_originate_pairs("collections"),
+        ("Variable", "PUENTE_VM=puente/en/voicemail_limited&puente/en/company_acme"),
+    ]
+    handle_action(core, 1, pairs, 0.0)
+    run_until(core, 2.0)
+    (channel,) = [c.snap.name for c in core.channels.values()]
+    for name, value in (("AMDCAUSE", cause), ("AMDSTATUS", "MACHINE")):
+        setvar = [("Action", "Setvar"), ("ActionID", name), ("Channel", channel)]
+        handle_action(core, 1, [*setvar, ("Variable", name), ("Value", value)], 2.5)
+    out = core.media_ended(ATTEMPT, 2.6)
+    out += run_until(core, 20.0)
+    events = [dict(o.pairs) for o in out if isinstance(o, Broadcast)]
+    assert [e["AMDCAUSE"] for e in events if e.get("UserEvent") == "PuenteAMD"] == [cause]
+    apps = field(out, "Newexten", "Application")
+    assert ("Playback" in apps) is played
+    assert (field(out, "UserEvent", "UserEvent") == ["PuenteAMD", "PuenteVoicemail"]) is played
+    assert field(out, "Hangup", "Uniqueid") == [ATTEMPT]
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_the_call_back_number_is_said_in_the_debtors_language(lang: str) -> None:
+    """SayDigits() speaks in the channel's language (the trunk's, pjsip.conf): the message is
+    the debtor's (PUENTE_LANG), and so must the number said after it be."""
+    core = make_core("machine", ring_s={"dist": "fixed", "value": 2.0})
+    pairs = [
+        *_originate_pairs("collections"),
+        ("Variable", f"PUENTE_LANG={lang}"),
+        ("Variable", f"PUENTE_VM=puente/{lang}/voicemail_limited"),
+        ("Variable", "PUENTE_VM_NUMBER=15550100000"),
+    ]
+    handle_action(core, 1, pairs, 0.0)
+    run_until(core, 2.0)
+    (channel,) = [c.snap.name for c in core.channels.values()]
+    setvar = [("Action", "Setvar"), ("ActionID", "s1"), ("Channel", channel)]
+    handle_action(core, 1, [*setvar, ("Variable", "AMDSTATUS"), ("Value", "MACHINE")], 2.5)
+    out = core.media_ended(ATTEMPT, 2.6)
+    out += run_until(core, 20.0)
+    said = [
+        d
+        for d in (dict(o.pairs) for o in out if isinstance(o, Broadcast))
+        if d.get("Event") == "Newexten" and d.get("Application") in ("Playback", "SayDigits")
+    ]
+    assert [(d["Application"], d["Language"]) for d in said] == [
+        ("Playback", lang),
+        ("SayDigits", lang),
+    ]
