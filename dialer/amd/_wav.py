@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,8 @@ MAX_CHANNELS = 64
 MAX_DECODE_S = 60
 #: Frames converted at once (bounds the memory of the conversion to a few tens of MB).
 _CONVERT_FRAMES = 1 << 20
+#: Bytes of a fmt chunk read (WAVE_FORMAT_EXTENSIBLE's is 40).
+_FMT_READ_BYTES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,43 +93,49 @@ def _parse_fmt(body: bytes, name: str) -> _Fmt:
     return _Fmt(rate, channels, width)
 
 
-def _chunks(data: bytes, name: str) -> tuple[_Fmt, memoryview]:
-    """The fmt and the data chunk of a RIFF/WAVE file; every chunk's size is checked."""
-    view = memoryview(data)
+#: Reads ``n`` bytes at ``pos`` (fewer at the end): a file is read by parts, never whole.
+_ReadAt = Callable[[int, int], bytes]
+
+
+def _chunks(read_at: _ReadAt, size: int, name: str) -> tuple[_Fmt, int, int]:
+    """The fmt, and the data chunk's offset and length, of a RIFF/WAVE stream of ``size``
+    bytes; every chunk's size is checked. Only the chunk headers and the fmt chunk are read."""
     fmt: _Fmt | None = None
     data_first = False
     pos = 12
-    while pos < len(data):
-        if pos + 8 > len(data):
+    while pos < size:
+        if pos + 8 > size:
             what = "the fmt chunk" if fmt is None else "the data chunk"
             raise WavError(
-                f"{name}: truncated: the file ends at byte {len(data)}, inside a chunk header, "
+                f"{name}: truncated: the file ends at byte {size}, inside a chunk header, "
                 f"before {what}"
             )
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        header = read_at(pos, 8)
+        cid, chunk_size = header[:4], struct.unpack_from("<I", header, 4)[0]
         label = cid.decode("latin-1").strip() or repr(cid)
-        start, end = pos + 8, pos + 8 + size
-        if end > len(data):
-            have = len(data) - start
+        start, end = pos + 8, pos + 8 + chunk_size
+        if end > size:
+            have = size - start
             if cid == b"data" and fmt is not None:  # refused: a partial file is not analysed
                 raise WavError(
-                    f"{name}: truncated: the data chunk declares {size} bytes but only {have} "
-                    "are in the file (a partial or damaged file; repair its header first)"
+                    f"{name}: truncated: the data chunk declares {chunk_size} bytes but only "
+                    f"{have} are in the file (a partial or damaged file; repair its header first)"
                 )
             raise WavError(
                 f"{name}: corrupt or truncated {label!r} chunk at byte {pos}: it declares "
-                f"{size} bytes but only {have} are left in the file"
+                f"{chunk_size} bytes but only {have} are left in the file"
             )
         if cid == b"fmt " and fmt is None:
             if data_first:
                 raise WavError(f"{name}: not a valid WAV file (data chunk before the fmt chunk)")
-            fmt = _parse_fmt(data[start:end], name)
+            # (a fmt chunk is tens of bytes; one that says more is read up to what matters)
+            fmt = _parse_fmt(read_at(start, min(chunk_size, _FMT_READ_BYTES)), name)
         elif cid == b"data":
             if fmt is None:
                 data_first = True
             else:
-                return fmt, view[start:end]
-        pos = end + (size & 1)
+                return fmt, start, chunk_size
+        pos = end + (chunk_size & 1)
     if fmt is None:
         raise WavError(f"{name}: not a valid WAV file (no fmt chunk)")
     raise WavError(f"{name}: not a valid WAV file (no data chunk)")
@@ -165,22 +175,30 @@ def decode_wav_full(data: bytes, name: str = "input") -> DecodedWav:
     (truncated or corrupt: a truncated data chunk is refused, never decoded in part), no
     audio frames.
     """
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    view = memoryview(data)
+    return _decode(lambda pos, n: bytes(view[pos : pos + n]), len(data), name)
+
+
+def _decode(read_at: _ReadAt, size: int, name: str) -> DecodedWav:
+    """Decode what ``read_at`` reads of a WAV of ``size`` bytes: its headers, then its first
+    :data:`MAX_DECODE_S` seconds of audio by parts. Memory stays bounded by what is decoded,
+    whatever the file's size (a recording of hours is gigabytes)."""
+    head = read_at(0, 12) if size >= 12 else b""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise WavError(f"{name}: not a WAV file (no RIFF/WAVE header)")
-    fmt, raw = _chunks(data, name)
+    fmt, start, length = _chunks(read_at, size, name)
     frame_bytes = fmt.width * fmt.channels
-    n_frames = len(raw) // frame_bytes
+    n_frames = length // frame_bytes
     if n_frames == 0:
         raise WavError(f"{name}: empty (no audio frames)")
     keep = min(n_frames, MAX_DECODE_S * fmt.rate)
-    parts = [
-        _to_int16_mono(
-            raw[i * frame_bytes : min(keep, i + _CONVERT_FRAMES) * frame_bytes],
-            fmt.width,
-            fmt.channels,
-        )
-        for i in range(0, keep, _CONVERT_FRAMES)
-    ]
+    parts = []
+    for i in range(0, keep, _CONVERT_FRAMES):
+        n = min(keep - i, _CONVERT_FRAMES)
+        raw = read_at(start + i * frame_bytes, n * frame_bytes)
+        if len(raw) != n * frame_bytes:  # the file shrank under us
+            raise WavError(f"{name}: truncated while reading (at byte {start + i * frame_bytes})")
+        parts.append(_to_int16_mono(raw, fmt.width, fmt.channels))
     x = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return DecodedWav(x, fmt.rate, n_frames * 1000 // fmt.rate, keep < n_frames)
 
@@ -213,10 +231,16 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, DecodedWav]:
     what was decoded; :class:`WavError` names the problem."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+
+            def read_at(pos: int, n: int) -> bytes:
+                f.seek(pos)
+                return f.read(n)
+
+            decoded = _decode(read_at, size, str(p))
     except OSError as e:
         raise WavError(f"{p}: cannot read ({e.strerror or e})") from None
-    decoded = decode_wav_full(data, str(p))
     return resample(decoded.samples, decoded.rate), decoded
 
 

@@ -212,3 +212,31 @@ def test_only_the_first_minute_is_decoded() -> None:
     short = decode_wav_full(wav_bytes(np.ones(8000, dtype="<i2"), 8000))
     assert not short.capped
     assert short.file_ms == 1000
+
+
+def test_a_recording_of_hours_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    """A WAV of 400 MB (7 hours at 8 kHz; a RIFF can hold 4 GB): only its headers and the
+    first MAX_DECODE_S seconds are read, never the whole file into memory."""
+    import tracemalloc
+
+    from dialer.amd._wav import MAX_DECODE_S, read_wav
+
+    data_bytes = 400_000_000
+    tone = (np.sin(np.arange(8000) / 3) * 9000).astype("<i2").tobytes()
+    head = riff((b"fmt ", pcm_fmt()), (b"data", b""))
+    head = head[:4] + struct.pack("<I", len(head) - 8 + data_bytes) + head[8:-4]
+    path = tmp_path / "long.wav"
+    with path.open("wb") as f:
+        f.write(head + struct.pack("<I", data_bytes) + tone)
+        f.truncate(len(head) + 4 + data_bytes)  # sparse: the rest reads as zeros
+    tracemalloc.start()
+    try:
+        samples, decoded = read_wav(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert decoded.capped
+    assert decoded.file_ms == data_bytes // 16
+    assert len(samples) == 8000 * MAX_DECODE_S
+    assert samples[:8000].tobytes() == tone
+    assert peak < 32_000_000
