@@ -303,6 +303,10 @@ class AudioSocketConnection:
         self.state = nxt
 
     def send_audio(self, pcm: bytes) -> bytes:
+        if not pcm:
+            # res_audiosocket: "Invalid message length received from AudioSocket server";
+            # AudioSocket() fails and, outside TryExec(), the channel hangs up.
+            raise self._fail(LocalProtocolError("an audio frame from the server must not be empty"))
         data = encode_audio_frame(pcm)
         self._send(KIND_AUDIO)
         return data
@@ -365,12 +369,16 @@ class AsteriskSideConnection:
         if frame is None:
             return NEED_DATA
         kind, payload = frame
-        if kind == KIND_AUDIO and len(payload) % 2 == 0:
-            return ServerAudio(payload)
         if kind == KIND_HANGUP:
             self.state = State.CLOSED
             return ServerHangup()
+        if kind == KIND_AUDIO and payload and not len(payload) % 2:
+            return ServerAudio(payload)
         self.state = State.ERROR
-        raise RemoteProtocolError(
-            f"Received AudioSocket message other than hangup or audio (kind 0x{kind:02x})"
-        )
+        if kind != KIND_AUDIO:
+            raise RemoteProtocolError(
+                f"Received AudioSocket message other than hangup or audio (kind 0x{kind:02x})"
+            )
+        if not payload:  # res_audiosocket refuses a length below 1: AudioSocket() fails
+            raise RemoteProtocolError("Invalid message length received from AudioSocket server")
+        raise RemoteProtocolError(f"audio frame of odd length {len(payload)} bytes")
