@@ -12,6 +12,7 @@ openings, cap expiries and cooldown ends), never by scanning minutes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -118,10 +119,14 @@ def _block_reasons(
         rule: BlockRule | None = next((r for r in rules.blocks if b.kind in r.blocks), None)
         what = "cease-communication request" if b.kind == "cease" else "do-not-call entry"
         message = f"{what} on {scope}: no contact, and no override can lift it"
+        on_number = b.e164 is not None
         if rule is None:
-            out.append(_core_reason(code, "core_contact_block", message))
+            reason = _core_reason(code, "core_contact_block", message)
+            out.append(dataclasses.replace(reason, on_number=on_number) if on_number else reason)
         else:
-            out.append(Reason(rule.id, rule.pack, code, rule.citation, message))
+            out.append(
+                Reason(rule.id, rule.pack, code, rule.citation, message, on_number=on_number)
+            )
     return out
 
 

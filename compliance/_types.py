@@ -177,6 +177,9 @@ class Reason:
     message: str
     debt_id: int | None = None
     until: datetime | None = None
+    #: The rule holds the number dialed only (a block on that E.164), not the person: another
+    #: of the person's numbers may be allowed.
+    on_number: bool = False
 
     @property
     def hard(self) -> bool:
@@ -194,6 +197,8 @@ class Reason:
             out["debt_id"] = self.debt_id
         if self.until is not None:
             out["until"] = iso_utc(self.until)
+        if self.on_number:
+            out["on_number"] = True
         return out
 
     @classmethod
@@ -207,6 +212,7 @@ class Reason:
             message=d["message"],
             debt_id=d.get("debt_id"),
             until=datetime.fromisoformat(until) if until else None,
+            on_number=bool(d.get("on_number", False)),
         )
 
 

@@ -6,22 +6,45 @@
    only ever claimed once its ``next_try_at`` has come, callback or not.
    One call at a time to a person: a lead whose person has an attempt not yet final (in any
    campaign) is skipped, and of a person's leads claimed together only the best is kept.
-2. **Pick a number** per lead: a due callback's number while it is active; otherwise the
-   person's active number tried least recently (never tried first), so a debtor's numbers
-   rotate.
-3. **Gate** them together (:meth:`ComplianceGate.check_and_reserve_many`): an allowed dial is
-   reserved in the ledger; a denied one goes back to ``ready`` at its ``next_allowed_at``
-   (a hard block, e.g. cease or do-not-call, cancels the lead); its callbacks stay pending.
+2. **Line up the numbers** per lead: a due callback's number while it is active, then the
+   person's other active numbers in rotation order: tried least recently first (never tried
+   first of all), so a debtor's numbers rotate (``claim_person_numbers``, migration 0031).
+3. **Gate** each lead's first number, all leads together
+   (:meth:`ComplianceGate.check_and_reserve_many`): an allowed dial is reserved in the ledger.
+   A denial only for reasons tied to *that number* (:func:`number_level`: a do-not-call entry
+   on the number, no consent for it on this channel, the number invalid or not the debtor's,
+   its time zones outside the calling window or on a holiday, a cap on its kind of number)
+   sends the lead to another gate round, in the same claim, on its next number; so a number
+   that is blocked (and so never reserved, and so first in the rotation) never starves the
+   others. At most one reservation per lead per claim: a lead goes to another round only when
+   its number was not reserved, and the reservation is for the number dialed.
+   A lead none of whose numbers is allowed:
+
+   - a denial about the person (cease, a do-not-call entry on the person or the debt, a
+     cooldown, an unusable time zone, any reason not known to be the number's) ends the tries:
+     a hard one cancels the lead (the first code as its outcome), a soft one sends it back to
+     ``ready`` at the earliest ``next_allowed_at`` of its soft denials; ``COMPLIANCE_UNAVAILABLE``
+     (nothing decided) brings it back in a minute;
+   - every number denied for its own reasons: back to ``ready`` at the earliest
+     ``next_allowed_at`` of the numbers only softly denied; if every one is hard-blocked, the
+     lead is cancelled (``no_callable_number``); with no active number at all,
+     ``no_active_number``.
+
+   Its callbacks stay pending. A number found invalid is marked so.
 4. **Intend**: each allowed dial gets its ``call_attempts`` row (``originating``, id = the
    reservation's attempt id), its lead goes ``in_call`` and the callbacks it keeps are marked
    taken (``done_at``, ``attempt_id``), before any Originate is sent.
 
-All four are one transaction (the gate's rounds are savepoints in it).
+All four are one transaction (the gate's rounds are savepoints in it). The persons' compliance
+locks are held from step 1 to the commit, so the blocks and consents the rounds see do not
+change between two numbers of one person.
 
 The claim reads the pending callbacks due by the partial index ``callbacks_pending_due_idx``
 once per claim, on their own, and claims their leads by debt; the other leads by
-``leads_ready_order_idx``, in the claim's order. So a claim's cost does not grow with the
-campaign's ready leads, whatever plan PostgreSQL caches for the prepared statements.
+``leads_ready_order_idx``, in the claim's order; the persons' numbers by person. So a claim's
+cost does not grow with the campaign's ready leads, whatever plan PostgreSQL caches for the
+prepared statements. Extra gate rounds happen only for persons with a number denied for its
+own reasons, at most one per number of theirs.
 """
 
 from __future__ import annotations
@@ -33,8 +56,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from compliance import ComplianceGate, Decision, DialRequest
-from compliance._types import SOFT_CODES
+from compliance import Code, ComplianceGate, Decision, DialRequest, Reason
 from dialer.callbacks import due_callbacks, take_callbacks
 
 #: The debts with a pending callback due: one table, by its partial index (a small, hot set).
@@ -82,9 +104,9 @@ UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at), claimed_by
                  claimed_at = NULL, last_outcome = $4
 WHERE id = $1
 """
-# The claimed leads' persons, under their compliance locks: busy (an attempt open), and the
-# number to dial (migration 0026, one round trip).
-_CLAIM_PERSONS = "SELECT * FROM claim_persons($1::bigint[])"
+# The claimed leads' persons, under their compliance locks: busy (an attempt open), and their
+# active numbers in rotation order (migration 0031, one round trip).
+_CLAIM_PERSONS = "SELECT * FROM claim_person_numbers($1::bigint[])"
 # Back to ready as they were: claimed with another lead of their person, or their person busy.
 _UNCLAIM = """
 UPDATE leads SET state = 'ready', claimed_by = NULL, claimed_at = NULL WHERE id = ANY($1::bigint[])
@@ -96,6 +118,90 @@ SELECT a, l, $3, p, d, n, $7, $8, 'originating'
 FROM unnest($1::uuid[], $2::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
      AS t(a, l, p, d, n)
 """
+
+
+#: Hard codes that are always about the number dialed, never the person: the number is
+#: invalid, reaches someone else or is not this person's (any more), or this channel to it
+#: needs a consent the number does not have (consent is per number and channel).
+_NUMBER_HARD = frozenset(
+    {Code.INVALID_NUMBER, Code.WRONG_PARTY, Code.UNKNOWN_NUMBER, Code.NO_CONSENT}
+)
+#: Soft codes whose answer depends on the number: a number's candidate time zones come from
+#: its prefix as well as the address (calling windows, holidays), and caps may count by kind of
+#: number. Cooldowns and channel locks follow a contact with the person: person-wide.
+_NUMBER_SOFT = frozenset({Code.OUTSIDE_WINDOW, Code.HOLIDAY, Code.CAP_REACHED})
+
+
+def number_level(reason: Reason, e164: str) -> bool:
+    """Whether ``reason`` denies the dial to ``e164`` only: another number of the person may
+    be allowed. When not sure, False (the reason is the person's: no other number is tried).
+
+    A do-not-call entry is the number's when it was made on that E.164 (the core marks such a
+    reason ``on_number``; one on the person or a debt is theirs); a cease is always the
+    person's (a request to stop communicating, whatever the number it came through)."""
+    if reason.code in _NUMBER_HARD or reason.code in _NUMBER_SOFT:
+        return True
+    if reason.code == Code.DNC:
+        return reason.on_number  # (a block on the person or a debt: theirs)
+    return False
+
+
+def number_only(decision: Decision, e164: str) -> bool:
+    """A denial of ``e164`` for reasons tied to that number alone (so: try the next one)."""
+    return (
+        not decision.allowed
+        and bool(decision.reasons)
+        and all(number_level(r, e164) for r in decision.reasons)
+    )
+
+
+@dataclass(frozen=True)
+class LeadSettled:
+    """What becomes of a lead none of whose numbers the gate allowed in this claim."""
+
+    state: str  # 'ready' or 'cancelled'
+    next_try_at: datetime | None  # None: unchanged (a cancelled lead)
+    outcome: str | None  # the lead's last_outcome
+    decision: Decision  # the one reported (Denied)
+
+
+def settle_denied(
+    tries: Sequence[tuple[str, Decision]],
+    *,
+    now: datetime,
+    retry_after_denial: timedelta,
+) -> LeadSettled:
+    """The lead's fate from its numbers' denials, ``(e164, decision)`` in the order tried (pure).
+
+    The last one either had a reason that is not its number's alone, which ends the tries (a
+    hard one cancels the lead; a soft one, e.g. a cooldown, makes it wait), or every number was
+    tried. Waiting is until the earliest instant one of the numbers may be called: a number only
+    softly denied at its ``next_allowed_at``; the last one, also hard-blocked itself while the
+    person rests, when the person's soft reasons end (``retry_after_denial`` when the gate gave
+    no time). A number hard-blocked for its own reasons never makes the lead wait for it; with
+    nothing left to wait for, the lead is cancelled (``no_callable_number``).
+    """
+    if not tries:
+        raise ValueError("a lead settles on at least one decision")
+    e164, last = tries[-1]
+    if "COMPLIANCE_UNAVAILABLE" in last.codes:  # try again soon: nothing was decided
+        return LeadSettled("ready", now + timedelta(minutes=1), last.codes[0], last)
+    person = [r for r in last.reasons if not number_level(r, e164)]
+    if any(r.hard for r in person):  # cease, a do-not-call entry on the person...: as ever
+        return LeadSettled("cancelled", None, last.codes[0], last)
+    later = now + retry_after_denial
+    waits: list[tuple[datetime, str, Decision]] = []
+    for _, d in tries:
+        if d.reasons and not any(r.hard for r in d.reasons):
+            waits.append((d.next_allowed_at or later, d.codes[0], d))
+    if person and any(r.hard for r in last.reasons):  # the number blocked, the person resting
+        untils = [r.until for r in person]
+        until = max(t for t in untils if t is not None) if all(untils) else later
+        waits.append((until, str(person[0].code), last))
+    if not waits:  # every number hard-blocked for its own reasons
+        return LeadSettled("cancelled", None, "no_callable_number", tries[0][1])
+    when, outcome, decision = min(waits, key=lambda w: w[0])
+    return LeadSettled("ready", when, outcome, decision)
 
 
 @dataclass(frozen=True)
@@ -157,8 +263,8 @@ async def claim_and_gate(
         persons = sorted({r["person_id"] for r in rows})
         found = await conn.fetch(_CLAIM_PERSONS, persons)
         busy = {r["person_id"] for r in found if r["busy"]}
-        rotation = {
-            r["person_id"]: (r["phone_id"], r["e164"]) for r in found if r["phone_id"] is not None
+        rotation: dict[int, list[tuple[int, str]]] = {
+            r["person_id"]: list(zip(r["phone_ids"], r["e164s"], strict=True)) for r in found
         }
         first: dict[int, asyncpg.Record] = {}
         for r in rows:
@@ -171,39 +277,60 @@ async def claim_and_gate(
         if not rows:
             return [], []
         callbacks = await due_callbacks(conn, [r["debt_id"] for r in rows if r["callback"]], now)
-        numbers: dict[int, tuple[int, str]] = {}  # lead -> (phone id, e164)
-        leads = []
+        # Each lead's numbers in the order to try them: a due callback's (active) number first,
+        # then the person's rotation.
+        numbers: dict[int, list[tuple[int, str]]] = {}  # lead -> [(phone id, e164)]
+        leads: list[asyncpg.Record] = []
         for r in rows:
+            line = list(rotation.get(r["person_id"], ()))
             cb = callbacks.get(r["debt_id"])
             if cb is not None and cb.phone_id is not None and cb.e164 is not None:
-                numbers[r["id"]] = (cb.phone_id, cb.e164)
-            elif r["person_id"] in rotation:
-                numbers[r["id"]] = rotation[r["person_id"]]
-            else:
+                line = [(cb.phone_id, cb.e164)] + [n for n in line if n[0] != cb.phone_id]
+            if not line:
                 await conn.execute(_RELEASE, r["id"], "cancelled", None, "no_active_number")
                 continue
+            numbers[r["id"]] = line
             leads.append(r)
-        requests = [
-            DialRequest(
-                person_id=r["person_id"],
-                debt_ids=(r["debt_id"],),
-                phone=numbers[r["id"]][0],
-                attempt_id=uuid.uuid4(),
-                channel=channel,
-                campaign=campaign_code,
-            )
-            for r in leads
-        ]
-        decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
+        # Gate rounds: each lead's next number while its last one was denied for that number's
+        # reasons alone. A lead is in a round only if none of its numbers was reserved: at
+        # most one reservation per lead.
+        reserved: dict[int, tuple[DialRequest, tuple[int, str]]] = {}  # lead -> request, number
+        tries: dict[int, list[tuple[str, Decision]]] = {r["id"]: [] for r in leads}
+        todo = list(leads)
+        while todo:
+            requests = [
+                DialRequest(
+                    person_id=r["person_id"],
+                    debt_ids=(r["debt_id"],),
+                    phone=numbers[r["id"]][len(tries[r["id"]])][0],
+                    attempt_id=uuid.uuid4(),
+                    channel=channel,
+                    campaign=campaign_code,
+                )
+                for r in todo
+            ]
+            decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
+            again = []
+            for r, req, d in zip(todo, requests, decisions, strict=True):
+                number = numbers[r["id"]][len(tries[r["id"]])]
+                if d.reserved:
+                    reserved[r["id"]] = (req, number)
+                    continue
+                tries[r["id"]].append((number[1], d))
+                if set(d.codes) == {"INVALID_NUMBER"}:  # that number is unusable, not the person
+                    await conn.execute(
+                        "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1", number[0]
+                    )
+                if number_only(d, number[1]) and len(tries[r["id"]]) < len(numbers[r["id"]]):
+                    again.append(r)
+            todo = again
         dials: list[Dial] = []
-        denied: list[Denied] = []
-        for r, req, d in zip(leads, requests, decisions, strict=True):
-            if d.reserved:
-                phone_id, e164 = numbers[r["id"]]
-                attempt = str(req.attempt_id)
+        for r in leads:  # in the claim's order
+            if r["id"] in reserved:
+                req, (phone_id, e164) = reserved[r["id"]]
                 dials.append(
-                    Dial(attempt, r["id"], r["person_id"], r["debt_id"], phone_id, e164,
-                         r["language"] or "")
+                    Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id,
+                         e164, r["language"] or "")
                 )  # fmt: skip
         if dials:  # every intent of the batch, before any Originate
             await conn.execute(
@@ -228,22 +355,11 @@ async def claim_and_gate(
                 if x.debt_id in callbacks
             ]
             await take_callbacks(conn, kept, now)
-        for r, d in zip(leads, decisions, strict=True):
-            if d.reserved:
+        denied: list[Denied] = []
+        for r in leads:
+            if r["id"] in reserved:
                 continue
-            codes = set(d.codes)
-            hard = any(code not in SOFT_CODES for code in codes)
-            if "COMPLIANCE_UNAVAILABLE" in codes:  # try again soon: nothing was decided
-                state, when = "ready", now + timedelta(minutes=1)
-            elif codes == {"INVALID_NUMBER"}:  # that number is unusable, the person is not
-                await conn.execute(
-                    "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1", numbers[r["id"]][0]
-                )
-                state, when = "ready", now
-            elif hard:
-                state, when = "cancelled", None
-            else:
-                state, when = "ready", d.next_allowed_at or now + retry_after_denial
-            await conn.execute(_RELEASE, r["id"], state, when, d.codes[0] if d.codes else None)
-            denied.append(Denied(r["id"], d))
+            fate = settle_denied(tries[r["id"]], now=now, retry_after_denial=retry_after_denial)
+            await conn.execute(_RELEASE, r["id"], fate.state, fate.next_try_at, fate.outcome)
+            denied.append(Denied(r["id"], fate.decision))
         return dials, denied
