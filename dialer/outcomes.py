@@ -33,7 +33,12 @@ class Disposition(enum.StrEnum):
 # Q.850 causes as Asterisk reports them.
 _BY_CAUSE = {
     1: Disposition.UNALLOCATED,  # unallocated (unassigned) number
-    3: Disposition.UNALLOCATED,  # no route to destination
+    # No route to destination: the network could not route the call, not a dead number
+    # (Q.850: "the network ... does not serve the destination"). chan_pjsip's
+    # hangup_sip2cause() gives it for SIP 420 Bad Extension, a Require option-tag the far
+    # end does not support: a fault of the route that would fail every call on it. As
+    # UNALLOCATED it marked each number so dialed disconnected for good, and released its count.
+    3: Disposition.UNREACHABLE,
     17: Disposition.BUSY,
     18: Disposition.UNREACHABLE,  # no user responding
     19: Disposition.NO_ANSWER,  # user alerting, no answer

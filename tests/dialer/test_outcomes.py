@@ -216,3 +216,16 @@ def test_facts_the_result_cannot_store_are_dropped_not_kept() -> None:
     assert "\x00" not in out.dial_status
     assert len(out.dial_status) <= 32
     assert out.disposition is Disposition.REJECTED  # it went out (DialEnd): counted
+
+
+def test_no_route_to_destination_is_a_route_fault_not_a_dead_number() -> None:
+    # Cause 3 is what chan_pjsip makes of SIP 420 Bad Extension (an option-tag the far end does
+    # not support: every call on that route fails alike), and Q.850's "the network does not
+    # serve the destination". As UNALLOCATED each such number was marked disconnected for good
+    # and its dial released from the caps. It went out and failed: counted, number kept.
+    disposition, _, ledger = replay("sip/05-pjsip-603-decline", cause="3")
+    assert (disposition, ledger) == (Disposition.UNREACHABLE, "no_answer")
+    assert classify(0, 3, "CHANUNAVAIL", reached=True) is Disposition.UNREACHABLE
+    # Causes that do say the number is gone still do.
+    assert classify(0, 1, None) is Disposition.UNALLOCATED  # SIP 404, 485, 604
+    assert classify(0, 22, None) is Disposition.UNALLOCATED  # SIP 410 Gone
