@@ -37,12 +37,21 @@ ANSWERED_LEDGER = {
 _FINAL = """
 UPDATE call_attempts SET state = 'final', disposition = $2,
        originate_reason = $3, hangup_cause = $4, dial_status = $5,
-       amd_status = $6, answered_at = CASE WHEN $7 THEN $8::timestamptz END,
+       amd_status = coalesce($6, call_attempts.amd_status),
+       answered_at = CASE WHEN $7 THEN coalesce(call_attempts.answered_at, $8::timestamptz) END,
        ended_at = $8, finalized_at = $8, abandoned = call_attempts.abandoned OR $9
 FROM leads l
 WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
   AND l.id = call_attempts.lead_id
 RETURNING l.attempts
+"""
+# Dispositions of an attempt never dialed: Asterisk refused or could not place it ('failed'), or
+# a preview the agent passed on ('skipped'). Not a dial of the lead: it gives back the try its
+# claim counted, else a trunk refusing every Originate for a while would use up each lead's
+# ``max_attempts`` and cancel leads nobody ever called.
+NOT_PLACED = frozenset({"failed", "skipped"})
+_GIVE_BACK_TRY = """
+UPDATE leads SET attempts = greatest(attempts - 1, 0) WHERE id = $1 RETURNING attempts
 """
 # Dispositions of an attempt that never reached the debtor as far as anyone knows: never placed
 # ('failed'), or ended while nobody listened ('lost': after a crash, or an AMI link lost, its
@@ -76,8 +85,13 @@ async def write_result(
     answered: bool,
     now: datetime,
     abandoned: bool = False,
+    agent_interface: str | None = None,
 ) -> bool:
     """Write the result; True if this call wrote it, False if it was already final.
+
+    ``agent_interface``: the queue member that took the call. Written when the agent connects
+    (:func:`assign_agent`); with the database away just then, the result writes it, else the
+    call would name no agent, and its agent could not record the disposition on it.
 
     ``abandoned``: the live answer reached no agent in time, whatever came after (an agent
     reached from the safe-harbor menu makes the disposition ``agent``, not the call less
@@ -98,12 +112,16 @@ async def write_result(
         )
         if attempts is None:
             return False
+        if agent_interface:
+            await conn.execute(_AGENT, uuid.UUID(dial.attempt_id), agent_interface)
         if disposition == Disposition.UNALLOCATED.value:
             await conn.execute(
                 "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1", dial.phone_id
             )
         if disposition in UNKEPT_CALLBACK:  # before the lead's update: its trigger sees them
             await conn.execute(_UNTAKE, dial.attempt_id)
+        if disposition in NOT_PLACED:
+            attempts = await conn.fetchval(_GIVE_BACK_TRY, dial.lead_id)
         retry_s = campaign.retry.retry_after_s(disposition, attempts)
         if disposition == "agent":
             state, when = "done", None  # (a pending callback brings it back: the lead trigger)

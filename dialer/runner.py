@@ -14,13 +14,14 @@ and written as an ``originating`` attempt first), and sends one async Originate 
   ``Hangup`` ends the attempt.
 
 An Originate whose fate the AMI link lost is never re-sent; it waits for its events and,
-after ``stale_after_s``, ends as ``lost`` (it may have rung: the ledger keeps counting it).
+after ``stale_after_s``, is looked for among Asterisk's channels (:meth:`CampaignRunner._audit`):
+Up, it is answered; gone, it ends as ``lost`` (it may have rung: the ledger keeps counting it).
 
 Recovery (write intent first, record outcomes idempotently, reconcile on start):
 
 - every ``_AUDIT_S`` the answered calls are checked against Asterisk's channels: one whose
-  channel two audits in a row did not find ended without the Hangup that should have said so
-  (:meth:`CampaignRunner._audit`);
+  channel two audits in a row did not find ended without the Hangup that should have said so;
+  so are the dials nothing was heard of for ``stale_after_s`` (:meth:`CampaignRunner._audit`);
 
 - after each AMI (re)connect the runner reloads the queue's members and settles this node's
   open attempts with ``CoreShowChannels`` (:meth:`CampaignRunner._reconcile`);
@@ -82,6 +83,7 @@ class _Call:
     amd: str | None = None
     voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
+    agent_interface: str | None = None  # the queue member that took it (AgentConnect)
     abandoned: bool = False
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
@@ -325,6 +327,8 @@ class CampaignRunner:
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
             first = call.amd is None  # (a duplicate verdict is not another answer)
             call.amd = status_word(fields.get("AMDSTATUS"))
+            if first and call.amd:  # kept for a restart that finds the call ended unheard
+                self._spawn(self._note(attempt, _NOTE_AMD, call.amd))
             if first and call.amd == "MACHINE":
                 self.stats.machines += 1
             elif first:
@@ -333,6 +337,7 @@ class CampaignRunner:
                     self.stats.live_delays.append(call.answered_at - call.sent_at)
         elif name == "AgentConnect" and not call.connected:
             call.connected = True
+            call.agent_interface = fields.get("Interface") or None
             self.stats.connected += 1
             self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
@@ -394,6 +399,8 @@ class CampaignRunner:
             if call.answered_at is None:
                 call.answered_at = now
                 self.stats.answered += 1
+                # Kept for a restart that finds the call ended unheard: it reached someone.
+                self._spawn(self._note(outcome.attempt_id, _NOTE_ANSWERED, self.clock()))
             if call.hung_up:  # its Hangup came first (out of order): it is over already
                 self._answered_call_ended(outcome.attempt_id, call)
             return
@@ -408,7 +415,6 @@ class CampaignRunner:
             self._wake.clear()
             for outcome in self.tracker.tick(time.monotonic()):
                 self._unanswered_or_answered(outcome, time.monotonic())
-            self._expire_stale()
             try:
                 async with asyncio.timeout(self.tick_deadline_s):
                     await self._refresh()
@@ -457,16 +463,6 @@ class CampaignRunner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
                     await self._wake.wait()  # an agent freed up: dial for them at once
-
-    def _expire_stale(self) -> None:
-        """Dials nothing was heard of for ``stale_after_s``: their fate is unknown (lost)."""
-        now = time.monotonic()
-        for aid, call in self.calls.items():
-            stale = now - call.sent_at > self.stale_after_s
-            if call.answered_at is None and not call.ending and stale:
-                self.tracker.forget(aid)
-                call.ending = True
-                self._finals.put_nowait((aid, "lost", None))
 
     async def _refresh(self) -> None:
         """Reload the campaign's row: its state, pacing target, retry schedule, lines."""
@@ -527,7 +523,9 @@ class CampaignRunner:
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
                       EXISTS (SELECT 1 FROM preview_requests p
-                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed
+                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
+                      a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
+                      a.abandoned, a.amd_status
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
                  AND ((a.node = $3 AND $6) OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
@@ -546,7 +544,9 @@ class CampaignRunner:
             if aid in self.preview.offers:
                 continue  # on offer to an agent here: never dialed, theirs to decide
             followed = self.calls.get(aid)
-            if followed is not None and aid in live and not followed.ending:
+            if followed is not None and followed.ending:
+                continue  # already followed by this run
+            if followed is not None and aid in live:
                 # Followed by this run; answered while the link was down (its OriginateResponse
                 # went to the lost session): answered now, or its Hangup would not end it.
                 if live[aid] == "6" and followed.answered_at is None:
@@ -554,24 +554,36 @@ class CampaignRunner:
                     followed.answered_at = now
                     self.stats.answered += 1
                 continue
-            if followed is not None and followed.ending:
-                continue  # already followed by this run
-            dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"], r["e164"])
-            call = followed or _Call(dial, now)
-            self.tracker.forget(aid)
-            if aid in live:  # adopt a call another run (of this node or another) started
-                if live[aid] == "6":  # Up: answered already
+            call = followed
+            if call is None:  # left by another run (of this node or another)
+                dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
+                            r["e164"])  # fmt: skip
+                call = _Call(dial, now)
+                # What that run wrote down as it happened: the call goes on (or is settled)
+                # from there, not as a fresh answer nobody took.
+                if r["answered"]:
                     call.answered_at = now
-                else:
+                call.amd = r["amd_status"]
+                call.connected, call.abandoned = r["connected"], r["abandoned"]
+            self.tracker.forget(aid)
+            self.calls[aid] = call
+            if aid in live:  # adopt a call another run (of this node or another) started
+                if live[aid] == "6" and call.answered_at is None:  # Up: answered already
+                    call.answered_at = now
+                elif call.answered_at is None:
                     self.tracker.originated(aid, now)
-                self.calls[aid] = call
                 self.stats.adopted += 1
                 continue
             call.ending = True
-            self.calls[aid] = call
             # A preview offer whose request never reached 'dialed' was never originated (the
             # pacer marks it 'dialed' before the Originate): not placed, not 'lost'.
-            self._finals.put_nowait((aid, "skipped" if r["undialed"] else "lost", None))
+            if r["undialed"]:
+                disposition = "skipped"
+            elif call.answered_at is not None:
+                disposition = _ended_unheard(call)
+            else:
+                disposition = "lost"
+            self._finals.put_nowait((aid, disposition, None))
         if all_nodes:
             await self._release_leftovers()
         await self._drain_finals()
@@ -587,7 +599,8 @@ class CampaignRunner:
         return live
 
     async def _audit(self) -> None:
-        """End the answered calls whose channel Asterisk no longer has (as a task).
+        """End the answered calls whose channel Asterisk no longer has, and settle the dials
+        nothing was heard of for ``stale_after_s`` (as a task).
 
         Only the channel's ``Hangup`` ends an answered call. Were it lost while the link stayed
         up (an event Asterisk never sent, a filter on the AMI user), the call would hold a line
@@ -604,13 +617,40 @@ class CampaignRunner:
             and not call.ending
             and now - call.answered_at >= _AUDIT_S
         ]
-        if not watched:
+        # Dials nothing was heard of for stale_after_s. Ended as 'lost' on that timer alone, a
+        # call answered while the link was stalled (its OriginateResponse never came) was
+        # final while the debtor talked to an agent: the lead retried, the person free to be
+        # dialed by another campaign, and the reconcile after the reconnect blind to it.
+        stale = [
+            aid
+            for aid, call in self.calls.items()
+            if call.answered_at is None
+            and not call.ending
+            and now - call.sent_at > self.stale_after_s
+        ]
+        if not watched and not stale:
             return
         try:
             live = await self._channels()
         except (PbxError, TimeoutError) as e:  # (the reconnect's reconcile will settle them)
             log.warning("dialer %s: channel audit not done: %s", self.c.code, e)
             return
+        now = time.monotonic()
+        for aid in stale:
+            call = self.calls.get(aid)
+            if call is None or call.ending or call.answered_at is not None:
+                continue  # (its events came meanwhile)
+            state = live.get(aid)
+            if state is None:  # gone unheard: its fate is unknown
+                self.tracker.forget(aid)
+                call.ending = True
+                self._finals.put_nowait((aid, "lost", None))
+                self._wake.set()
+            elif state == "6":  # answered, its OriginateResponse lost: its Hangup ends it
+                self.tracker.forget(aid)
+                call.answered_at = now
+                self.stats.answered += 1
+                self._spawn(self._note(aid, _NOTE_ANSWERED, self.clock()))
         for aid in watched:
             call = self.calls.get(aid)
             if call is None or call.ending:
@@ -994,6 +1034,14 @@ class CampaignRunner:
         except _DB_ERRORS as e:
             log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, who, e)
 
+    async def _note(self, attempt: str, sql: str, value: object) -> None:
+        """Write down a fact of a call in progress (its answer, its AMD verdict)."""
+        try:
+            async with asyncio.timeout(self.tick_deadline_s):  # (a database gone quiet)
+                await self.pool.execute(sql, attempt, value)
+        except _DB_ERRORS as e:  # only a restart that finds the call ended unheard needs it
+            log.warning("dialer %s: state of %s not recorded: %s", self.c.code, attempt, e)
+
     async def _mark_abandoned(self, attempt: str) -> None:
         try:
             await self.pool.execute(
@@ -1006,8 +1054,8 @@ class CampaignRunner:
     async def _assign_agent(self, attempt: str, interface: str) -> None:
         try:
             await assign_agent(self.pool, attempt, interface)
-        except _DB_ERRORS as e:  # the final result still names no agent; nothing else depends
-            log.warning("dialer %s: agent of %s not recorded: %s", self.c.code, attempt, e)
+        except _DB_ERRORS as e:  # the final result names the agent (write_result)
+            log.warning("dialer %s: agent of %s not recorded yet: %s", self.c.code, attempt, e)
 
     def end_undialed(self, d: Dial, disposition: str) -> None:
         """An attempt written but never dialed (a preview the agent passed on): its result."""
@@ -1173,7 +1221,7 @@ class CampaignRunner:
         written = await write_result(
             self.pool, self.gate, self.c, call.dial, disposition, outcome,
             amd=call.amd, answered=call.answered_at is not None, now=self.clock(),
-            abandoned=call.abandoned,
+            abandoned=call.abandoned, agent_interface=call.agent_interface,
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
@@ -1186,6 +1234,30 @@ class CampaignRunner:
             if self.on_final is not None:
                 self.on_final(self.c.code, disposition)
 
+
+def _ended_unheard(call: _Call) -> str:
+    """The disposition of an answered call that ended while nobody listened (the node down,
+    or its AMI link): what its events had said by then, where that settles it. Otherwise
+    ``lost``: whether the person heard an agent, the abandon message or nothing is not known,
+    and counting it a live answer that was not abandoned would flatter the abandonment rate."""
+    if call.connected:
+        return "agent"  # an agent took it: theirs to dispose of, the lead done
+    if call.amd == "MACHINE":
+        return "voicemail" if call.voicemail_left else "machine"
+    if call.abandoned:
+        return "abandoned"
+    return "lost"
+
+
+# Facts of a call in progress, written as they happen ($1 the attempt): a restart or a
+# takeover that finds the call ended unheard settles it from them (CDRs are not read).
+_NOTE_ANSWERED = """
+UPDATE call_attempts SET answered_at = coalesce(answered_at, $2::timestamptz)
+WHERE id = $1::uuid AND state <> 'final'
+"""
+_NOTE_AMD = """
+UPDATE call_attempts SET amd_status = $2 WHERE id = $1::uuid AND state <> 'final'
+"""
 
 _DB_ERRORS = (
     asyncpg.PostgresError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -199,6 +200,8 @@ async def test_the_audit_waits_for_a_second_miss_and_spares_calls_asterisk_still
         runner.calls[aid] = _Call(Dial(aid, 1, 1, 1, 1, "+525512345678"), 0.0)
     runner.calls[gone].answered_at = runner.calls[there].answered_at = 0.0
     runner.calls[gone].amd = "MACHINE"
+    # (just sent: a dial older than stale_after_s is looked for too, and ends if it is gone)
+    runner.calls[ringing].sent_at = time.monotonic()
 
     async def send_action(action: str, fields=()) -> ActionResult:
         assert action == "CoreShowChannels"
