@@ -55,6 +55,7 @@ from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue
 from dialer.campaigns import LANGUAGES, LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
 from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word
 from dialer.pacing import (
+    AnswerModel,
     PacingSettings,
     PacingState,
     Service,
@@ -84,6 +85,7 @@ class _Call:
     voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
     agent_interface: str | None = None  # the queue member that took it (AgentConnect)
+    adopted: bool = False  # left by another run: when it was sent is not known here
     abandoned: bool = False
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
@@ -126,6 +128,17 @@ class RunnerStats:
     # The answer delays of the latest live answers (the answer model keeps the newest 500):
     # bounded, as everything a long-running service keeps per call.
     live_delays: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP_DELAYS))
+    # How long each recent dial rang before it ended, answered or not (the answer model's
+    # P(still ringing at an age), as the pacing bench feeds it).
+    ring_ends: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP_RING_ENDS))
+    # Finals of calls never answered: with ``answered``, the dials whose outcome is known
+    # (an answered call counted once, whether it has ended or not).
+    finals_unanswered: int = 0
+
+    @property
+    def resolved(self) -> int:
+        """Dials whose outcome is known: answered (by anyone), or final without an answer."""
+        return self.finals_unanswered + self.answered
 
 
 @dataclass(frozen=True)
@@ -333,7 +346,7 @@ class CampaignRunner:
                 self.stats.machines += 1
             elif first:
                 self.stats.live += 1
-                if call.answered_at is not None:  # (a verdict ahead of its answer: no delay)
+                if call.answered_at is not None and not call.adopted:  # (else: no delay)
                     self.stats.live_delays.append(call.answered_at - call.sent_at)
         elif name == "AgentConnect" and not call.connected:
             call.connected = True
@@ -395,6 +408,10 @@ class CampaignRunner:
         call = self.calls.get(outcome.attempt_id)
         if call is None:
             return
+        if not call.adopted and (
+            call.answered_at is None or outcome.disposition is not Disposition.ANSWERED
+        ):
+            self.stats.ring_ends.append(now - call.sent_at)  # its ringing ended now
         if outcome.disposition is Disposition.ANSWERED:
             if call.answered_at is None:
                 call.answered_at = now
@@ -558,7 +575,7 @@ class CampaignRunner:
             if call is None:  # left by another run (of this node or another)
                 dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
                             r["e164"])  # fmt: skip
-                call = _Call(dial, now)
+                call = _Call(dial, now, adopted=True)
                 # What that run wrote down as it happened: the call goes on (or is settled)
                 # from there, not as a fresh answer nobody took.
                 if r["answered"]:
@@ -1099,12 +1116,12 @@ class CampaignRunner:
         )
         free = self.board.free(now)
         s = self.stats
-        warming_up = s.finals + s.answered < self.warmup_calls  # no model yet: 1 line per agent
+        warming_up = s.resolved < self.warmup_calls  # no model yet: 1 line per agent
         # Without the realised abandonment of the campaign's window, no risk is taken either.
         if self.c.mode == "progressive" or warming_up or self.window is None:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
-            model = learn_answer_model(s.finals + s.answered, s.live, s.live_delays)
+            model = self._answer_model()
             if now - self._service_learnt_at >= _SERVICE_RELEARN_S:
                 self._service_learnt_at = now
                 learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
@@ -1129,8 +1146,24 @@ class CampaignRunner:
             )
             want = lines_to_open(state, model, self.service, self.pacing)
         if want <= 0:
-            self.why = "all agents busy" if free == 0 else "paced: enough lines ringing"
+            if free > 0:
+                self.why = "paced: enough lines ringing"
+            elif all(a.paused for a in self.board.agents.values()):
+                self.why = f"all {self.board.logged_in} agents paused"
+            else:
+                self.why = "all agents busy"
         return want
+
+    def _answer_model(self) -> AnswerModel:
+        """What a dial becomes, from this run's dials: the share answered by a person over the
+        dials whose outcome is known (an answered call once, not again when it ends), when
+        they answer, how long dials ring, under the campaign's ring timeout. The pacing bench
+        feeds :func:`learn_answer_model` the same."""
+        s = self.stats
+        return learn_answer_model(
+            s.resolved, s.live, s.live_delays,
+            ring_timeout_s=self.c.ring_timeout_s, ring_end_delays=s.ring_ends,
+        )  # fmt: skip
 
     async def _originate(
         self, d: Dial, *, queue: str | None = None, queue_timeout_s: int | None = None
@@ -1225,6 +1258,8 @@ class CampaignRunner:
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
+            if call.answered_at is None:
+                self.stats.finals_unanswered += 1
             if disposition in LIVE_DISPOSITIONS or call.abandoned:  # (abandoned, then lost)
                 self.stats.final_live += 1
             if call.abandoned or disposition == "abandoned":
@@ -1333,6 +1368,7 @@ WHERE campaign_id = $1
   AND created_at < now() + interval '1 day'
 """
 _KEEP_DELAYS = 2000
+_KEEP_RING_ENDS = 3000
 _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often

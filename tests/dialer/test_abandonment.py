@@ -49,7 +49,7 @@ def test_abandoned_then_with_an_agent_is_counted_once_and_stays_abandoned() -> N
     r = _runner()
     call = r.calls[ATTEMPT] = SimpleNamespace(
         answered_at=1.0, sent_at=0.0, amd=None, connected=False, abandoned=False,
-        requeued=False, voicemail_left=False, ending=False,
+        requeued=False, voicemail_left=False, ending=False, adopted=False,
     )  # fmt: skip
     r._on_event(_user_event("PuenteAMD", ("AMDSTATUS", "HUMAN")))
     r._on_event(_user_event("PuenteQueueResult", ("QUEUESTATUS", "TIMEOUT")))

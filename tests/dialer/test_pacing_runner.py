@@ -1,0 +1,98 @@
+"""What the runner hands the pacer: the answer model it learns from its own dials, and what
+its status says when it dials nothing. The pacing bench (bench/pacing.py) feeds the same
+pure functions from its simulated floor; these check the service feeds them the same way."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from dialer import runner as runner_module
+from dialer.agents import Agent
+from dialer.campaigns import Campaign
+from dialer.outcomes import Disposition, Outcome
+from dialer.runner import CampaignRunner, RunnerStats, _Call
+from dialer.selection import Dial
+from pbx.ami import AmiMessage
+
+CAMPAIGN = Campaign(1, "c", "predictive", "q", "PJSIP/t", None, ("mx",), 60, 0.03, None)
+
+
+def _runner() -> CampaignRunner:
+    r = CampaignRunner.__new__(CampaignRunner)
+    r.c = CAMPAIGN
+    r.stats = RunnerStats()
+    r.calls = {}
+    r.board = SimpleNamespace(event=lambda *a: False)
+    r.tracker = SimpleNamespace(event=lambda *a: [])
+    r._finals = asyncio.Queue()
+    r._spawn = lambda coro: coro.close()
+    r._board_replay = None
+    r.on_final = None
+    r.clock = lambda: None
+    r.pool = r.gate = None
+    return r
+
+
+async def test_the_answer_model_counts_an_answered_call_once_and_learns_the_ring_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def written(*args: object, **kwargs: object) -> bool:
+        return True
+
+    monkeypatch.setattr(runner_module, "write_result", written)
+    r = _runner()
+    # 100 dials sent 0 s in: 20 answered by a person after 10 s, 80 unanswered after 30 s.
+    for i in range(100):
+        aid = f"{i:08d}-0000-0000-0000-000000000000"
+        r.calls[aid] = _Call(Dial(aid, i, i, i, i, "+525512345678"), 0.0)
+        if i < 20:
+            r._unanswered_or_answered(Outcome(aid, Disposition.ANSWERED, 4, None, None, 10.0), 10.0)
+            amd = [("Event", "UserEvent"), ("UserEvent", "PuenteAMD"), ("Attempt", aid)]
+            r._on_event(AmiMessage.from_pairs([*amd, ("AMDSTATUS", "HUMAN")]))
+            disposition = "agent"
+        else:
+            r._unanswered_or_answered(
+                Outcome(aid, Disposition.NO_ANSWER, 1, 19, "NOANSWER", 30.0), 30.0
+            )
+            disposition = "no_answer"
+        await r._record(r.calls[aid], disposition, None)
+    model = r._answer_model()
+    # 20 live answers of 100 dials (with the weak prior of 50 dials at 15 %): counting each
+    # answered call again when it ended made it 120 dials, and the pacer overdialed.
+    assert model.p_live == pytest.approx((20 + 50 * 0.15) / (100 + 50))
+    assert model.ring_timeout_s == 60  # the campaign's, not the 25 s default
+    assert sorted(set(model.ring_end_delays)) == [10.0, 30.0]
+    assert len(model.ring_end_delays) == 100
+    assert r.stats.resolved == 100
+
+
+def test_a_call_taken_over_from_another_run_teaches_no_ring_time() -> None:
+    r = _runner()
+    aid = "00000001-0000-0000-0000-000000000000"
+    r.calls[aid] = _Call(Dial(aid, 1, 1, 1, 1, "+525512345678"), 100.0, adopted=True)
+    r._unanswered_or_answered(Outcome(aid, Disposition.ANSWERED, 4, None, None, 101.0), 101.0)
+    assert list(r.stats.ring_ends) == []  # it rang since before this run: 1 s would be a lie
+
+
+def test_with_every_agent_paused_the_status_says_so() -> None:
+    r = _runner()
+    r.board = SimpleNamespace(
+        agents={
+            "PJSIP/a1": Agent("PJSIP/a", "A", paused=True),
+            "PJSIP/a2": Agent("PJSIP/a", "A", paused=True),
+        },
+        logged_in=2,
+        free=lambda now: 0,
+    )
+    r.pacing = SimpleNamespace()
+    r.queued_others = set()
+    r.warmup_calls = 50
+    r.window = None
+    assert r._lines_wanted(0.0) == 0
+    assert r.why == "all 2 agents paused"
+    r.board.agents["PJSIP/a2"] = Agent("PJSIP/a2", "B", device_free=False)
+    r._lines_wanted(0.0)
+    assert r.why == "all agents busy"
