@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from puente.quantiles import percentile as nearest_rank_percentile
+
 
 def machine() -> dict[str, Any]:
     """Facts about the machine a figure was measured on."""
@@ -29,12 +31,10 @@ def emit(bench: str, **fields: Any) -> None:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) by nearest rank; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    """The ``q``-th percentile (0..100) by nearest rank (:mod:`puente.quantiles`); 0.0 for no
+    values."""
+    found = nearest_rank_percentile(values, q)
+    return 0.0 if found is None else found
 
 
 class CpuTimer:

@@ -10,8 +10,15 @@ Definitions (all files of a group unless said otherwise):
 - ``human_decision_ms`` / ``machine_decision_ms``: from the answer (the start of the file) to
   a right HUMAN / MACHINE verdict; ``human_after_utterance_ms``: from the end of the first
   utterance to a right HUMAN verdict;
-- ``beep_error_ms``: |detected - true| beep onset over the files with a beep, a missed beep
-  counting as not within 150 ms (``beep_within_150ms``).
+- ``beep_error_ms``: |detected - true| beep onset over the files with a beep where a beep was
+  located (``beep_found`` of ``beep_files``); ``beep_within_150ms``: the share of *all* files
+  with a beep whose beep was located within 150 ms (a missed beep is not within).
+- percentiles are nearest-rank (:func:`percentile`); ``n`` says how many values they rest on.
+
+The goal on beep position (``beep_error_p95<=150ms``) is over every file with a beep, a missed
+beep counting as an error larger than any bound: at least 95 % of them (nearest rank) located
+within 150 ms. Over located beeps only, a detector that found one beep in twenty, exactly,
+would meet it.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from dialer.amd._appamd import AppAmdDetector
-from dialer.amd._corpus import read_labels, seed_range
+from dialer.amd._corpus import read_labels, seed_range, verify_checksums
 from dialer.amd._detector import AmdDetector
 from dialer.amd._settings import AmdSettings, AppAmdSettings
 from dialer.amd._wav import frames_of, read_wav_8k
+from puente.quantiles import nearest_rank as _nearest_rank
+from puente.quantiles import percentile
 
 DETECTORS = ("puente", "app_amd")
 
@@ -43,15 +52,6 @@ GOALS = {
     "machine_decision_max_ms_max": 4000,
     "beep_error_ms_max": 150,
 }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def _position_ms(ms: Any) -> Any:
@@ -181,6 +181,7 @@ def score(labels: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]]) 
         "beep_files": beep_files,
         "beep_found": len(beep_err),
         "beep_within_150ms": _rate(beep_within, beep_files),
+        "beep_within_150ms_files": beep_within,
         "beep_error_ms": _stats(beep_err),
     }
 
@@ -215,7 +216,9 @@ def goals_met(overall: dict[str, Any]) -> dict[str, bool]:
         "machine_decision_max<=4000ms": le(
             overall["machine_decision_ms"]["max"], g["machine_decision_max_ms_max"]
         ),
-        "beep_error_p95<=150ms": le(overall["beep_error_ms"]["p95"], g["beep_error_ms_max"]),
+        # Every file with a beep counts, a missed beep as an error over the bound.
+        "beep_error_p95<=150ms": overall["beep_files"] > 0
+        and overall["beep_within_150ms_files"] >= _nearest_rank(overall["beep_files"], 95),
     }
 
 
@@ -230,6 +233,8 @@ def evaluate(
         "files": len(labels),
         "seeds": seeds,
         "seed_ranges": sorted({seed_range(s) for s in seeds}),
+        # The figures are on these bytes: the corpus against its SHA256SUMS (None: no sums).
+        "checksum_problems": verify_checksums(corpus_dir),
         "detectors": {},
     }
     subsets = sorted({label["subset"] for label in labels})

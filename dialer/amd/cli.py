@@ -55,6 +55,15 @@ def _fmt(value: Any, pct: bool = False) -> str:
 
 def _print_table(report: dict[str, Any]) -> None:
     print(f"corpus {report['corpus']}: {report['files']} files, seeds {report['seeds']}")
+    problems = report.get("checksum_problems")
+    if problems is None:
+        print("checksums: no SHA256SUMS (not verified)")
+    elif problems:
+        more = f"; {len(problems) - 5} more" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        print(f"checksums: the corpus differs from its SHA256SUMS: {shown}")
+    else:
+        print("checksums: every file matches SHA256SUMS")
     header = (
         f"{'detector':<8} {'group':<20} {'n':>4} {'acc':>6} {'dec.acc':>7} {'H->M':>6} "
         f"{'M.rec':>6} {'NOTSURE':>7} {'H after utt p50/p95':>19} {'M from answer p50/max':>21} "
