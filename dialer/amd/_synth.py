@@ -23,7 +23,9 @@ FULL_SCALE = 32768.0
 
 
 def tool_versions() -> dict[str, str]:
-    """The versions of espeak-ng and sox; :class:`CorpusError` when one is missing."""
+    """The versions of espeak-ng, sox and numpy (whose Generator draws the noise, the levels
+    and every choice: numpy does not promise the same streams across versions);
+    :class:`CorpusError` when espeak-ng or sox is missing."""
     missing = [t for t in ("espeak-ng", "sox") if shutil.which(t) is None]
     if missing:
         raise CorpusError(
@@ -32,7 +34,11 @@ def tool_versions() -> dict[str, str]:
         )
     espeak = _run(["espeak-ng", "--version"]).decode(errors="replace").split("Data at")[0]
     sox = _run(["sox", "--version"]).decode(errors="replace")
-    return {"espeak-ng": " ".join(espeak.split()), "sox": " ".join(sox.split())}
+    return {
+        "espeak-ng": " ".join(espeak.split()),
+        "sox": " ".join(sox.split()),
+        "numpy": np.__version__,
+    }
 
 
 def _run(cmd: Sequence[str], data: bytes | None = None) -> bytes:

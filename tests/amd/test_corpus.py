@@ -6,7 +6,9 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from dialer.amd import (
@@ -20,7 +22,17 @@ from dialer.amd import (
     read_wav_8k,
     run_detector,
 )
-from dialer.amd._corpus import CHECKSUMS, MANIFEST, SUBSETS, checksums, plan
+from dialer.amd import _phrases as ph
+from dialer.amd._corpus import (
+    CHECKSUMS,
+    GREETING_MAX_S,
+    GREETING_MIN_S,
+    MANIFEST,
+    SUBSETS,
+    _greeting,
+    checksums,
+    plan,
+)
 from tests.amd.conftest import needs_tools
 
 
@@ -57,8 +69,49 @@ def test_the_same_seed_gives_bit_identical_files(tmp_path: Path) -> None:
     manifest = json.loads((a.out_dir / MANIFEST).read_text())
     assert manifest["seed"] == 3
     assert manifest["seed_range"] == "dev"
-    assert set(manifest["tools"]) == {"espeak-ng", "sox"}
+    # numpy's Generator draws the noise and every choice: its version pins the bytes too.
+    assert set(manifest["tools"]) == {"espeak-ng", "sox", "numpy"}
+    assert manifest["tools"]["numpy"] == np.__version__
     assert (a.out_dir / CHECKSUMS).read_text().count("\n") == 7
+
+
+def _fake_voice(seconds_per_char: float, slow_sentence: str | None = None) -> Any:
+    """A stand-in for espeak-ng: speech as long as its text (``slow_sentence`` 8 s longer)."""
+
+    def speak(text: str) -> np.ndarray:
+        extra = 8.0 if slow_sentence is not None and slow_sentence in text else 0.0
+        return np.zeros(round((len(text) * seconds_per_char + extra) * 8000))
+
+    return speak
+
+
+_LONG_BODY = {lang: max(ph.MACHINE_BODY[lang], key=len) for lang in ph.MACHINE_BODY}
+
+
+@pytest.mark.parametrize(
+    ("seconds_per_char", "slow"),
+    [
+        (0.10, False),  # a slow voice: intro and closing alone can pass 10 s
+        (0.04, True),  # a fast one, whose longest body sentence would pass 10 s
+    ],
+)
+def test_long_greetings_last_4_to_10_s(seconds_per_char: float, slow: bool) -> None:
+    for lang in ("es", "en"):
+        speak = _fake_voice(seconds_per_char, _LONG_BODY[lang] if slow else None)
+        for seed in range(60):
+            text, x = _greeting(np.random.default_rng(seed), lang, speak)
+            assert GREETING_MIN_S <= len(x) / 8000 <= GREETING_MAX_S, (lang, seed, text)
+            assert len(speak(text)) == len(x)
+
+
+def test_the_greeting_draws_do_not_depend_on_the_voice() -> None:
+    # The same draws whatever the speech's length: what follows a greeting is unchanged.
+    after = []
+    for speak in (_fake_voice(0.10), _fake_voice(0.04, _LONG_BODY["es"]), _fake_voice(0.06)):
+        rng = np.random.default_rng(7)
+        _greeting(rng, "es", speak)
+        after.append(rng.random())
+    assert after[0] == after[1] == after[2]
 
 
 def test_the_labels_describe_the_audio(small_corpus: Path) -> None:
