@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -87,6 +88,15 @@ def demo_offset(real_now: datetime) -> timedelta:
     return start - now
 
 
+def _new_number(rng: random.Random, make: Callable[[random.Random], str], used: set[str]) -> str:
+    """A number no other demo debtor has: two debtors on one line would be a wrong-party call
+    waiting to happen (and one person's calls would count against the other's)."""
+    while (number := make(rng)) in used:
+        pass
+    used.add(number)
+    return number
+
+
 async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
     cred = await pool.fetchval(
         """INSERT INTO creditors (code, name, public_name, callback_number, currency, contact_name)
@@ -96,6 +106,7 @@ async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
            RETURNING id"""
     )
     rng = random.Random(seed)
+    used: set[str] = set()
     for code, (country, region, packs, number) in CAMPAIGNS.items():
         await pool.execute(
             """INSERT INTO campaigns (code, name, creditor_id, mode, compliance_packs,
@@ -124,7 +135,8 @@ async def ensure_demo_campaigns(pool: asyncpg.Pool, seed: int = 7) -> list[str]:
             lines = ["external_ref,full_name,account_ref,balance,phone,phone2,country,region,"
                      "days_past_due,priority"]  # fmt: skip
             for i in range(DEBTORS_PER_CAMPAIGN):
-                phones = [number(rng) for _ in range(rng.choice((1, 1, 2)))] + [""]
+                phones = [_new_number(rng, number, used) for _ in range(rng.choice((1, 1, 2)))]
+                phones.append("")
                 lines.append(
                     f"{code}-{i},Deudor {i},{code}-{i},{rng.randrange(1000, 900_000) / 100:.2f},"
                     f"{phones[0]},{phones[1]},{country},{region},{rng.randrange(0, 360)},"

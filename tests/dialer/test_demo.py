@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import phonenumbers
 import pytest
 
 from compliance import ComplianceGate
 from dialer.demo import (
     CAMPAIGNS,
+    DEBTORS_PER_CAMPAIGN,
     OPEN_FROM_UTC,
     OPEN_UNTIL_UTC,
     DemoClock,
@@ -93,3 +95,36 @@ async def test_at_the_demo_clock_every_demo_campaign_may_dial(db_pool, real: dat
             channel="autodialed_voice", packs=list(packs), now=now,
         )  # fmt: skip
         assert decision.allowed, (code, now, decision.codes)
+
+
+async def test_the_demo_debtors_span_four_countries_each_on_a_number_of_their_own(
+    db_pool,
+) -> None:
+    # 2,000 synthetic debtors, 500 per country, every number valid in that country, and no
+    # number shared by two debtors (a shared one is a wrong-party call waiting to happen); made
+    # once: a second start adds nobody.
+    await ensure_demo_campaigns(db_pool)
+    await ensure_demo_campaigns(db_pool)
+    rows = await db_pool.fetch(
+        """SELECT c.code, p.country, count(DISTINCT p.id) AS persons, count(l.id) AS leads
+           FROM leads l JOIN campaigns c ON c.id = l.campaign_id
+           JOIN persons p ON p.id = l.person_id
+           WHERE c.code LIKE 'demo-%' GROUP BY 1, 2 ORDER BY 1"""
+    )
+    assert {(r["code"], r["country"], r["persons"], r["leads"]) for r in rows} == {
+        (code, country, DEBTORS_PER_CAMPAIGN, DEBTORS_PER_CAMPAIGN)
+        for code, (country, *_rest) in CAMPAIGNS.items()
+    }
+    numbers = await db_pool.fetch(
+        """SELECT n.e164, p.country, count(DISTINCT n.person_id) AS persons
+           FROM phone_numbers n JOIN persons p ON p.id = n.person_id
+           JOIN leads l ON l.person_id = p.id JOIN campaigns c ON c.id = l.campaign_id
+           WHERE c.code LIKE 'demo-%' GROUP BY 1, 2"""
+    )
+    assert len(numbers) >= DEBTORS_PER_CAMPAIGN * len(CAMPAIGNS)
+    shared = [r["e164"][:-4] + "****" for r in numbers if r["persons"] > 1]
+    assert not shared, f"{len(shared)} numbers belong to several debtors"
+    for r in numbers:
+        parsed = phonenumbers.parse(r["e164"])
+        assert phonenumbers.is_valid_number(parsed), r["e164"][:-4]
+        assert phonenumbers.region_code_for_number(parsed) == r["country"]
