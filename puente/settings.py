@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from puente.strict_yaml import StrictYamlError, load_strict
 
 T = TypeVar("T")
 
@@ -67,11 +67,17 @@ def _convert(value: Any, typ: Any, where: str, secret: bool) -> Any:
         if typ is int:
             if isinstance(value, bool):
                 raise ValueError("expected an integer")
-            return int(str(value).strip())
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                raise ValueError("expected an integer") from None
         if typ is float:
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            v = float(str(value).strip())
+            try:
+                v = float(str(value).strip())
+            except ValueError:
+                raise ValueError("expected a number") from None
             if v != v:
                 raise ValueError("expected a number")
             return v
@@ -142,10 +148,23 @@ def read_config_file(path: Path | None) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SettingsError(f"config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise SettingsError(
+            f"config file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+            f"{e.start})"
+        ) from None
+    # Strictly (as rule packs and IVR flows): a duplicate key or section is refused, not
+    # silently replaced by the later one (a second ``ami:`` would wipe the first's host and
+    # secret), and neither are YAML 1.1's ``yes``/``off`` booleans nor ``1:30`` (base 60).
     try:
-        data = yaml.load(text, Loader=yaml.CSafeLoader) or {}
-    except yaml.YAMLError as e:
-        raise SettingsError(f"config file {path}: not valid YAML: {e}") from None
+        data = load_strict(text) if text.strip() else {}
+    except StrictYamlError as e:
+        if e.problem == "empty document":  # (only comments)
+            data = {}
+        else:
+            where = f"{e.path}: " if e.path else ""
+            raise SettingsError(f"config file {path}: {where}{e.problem}") from None
+    data = data or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise SettingsError(f"config file {path}: expected a mapping of sections to mappings")
     return {str(k): v for k, v in data.items()}

@@ -153,3 +153,47 @@ def test_unknown_config_sections_are_refused_at_load(tmp_path: Path) -> None:
     config.write_text("webb:\n  port: 1\n")
     with pytest.raises(SettingsError, match="unknown sections"):
         load_settings(config, demo=False)
+
+
+def test_a_config_file_that_is_not_utf8_is_named_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "puente.yaml"
+    config.write_bytes(b"web:\n  host: caf\xe9\n")
+    with pytest.raises(SettingsError, match=r"puente\.yaml: not UTF-8 text \(byte 0xe9"):
+        read_config_file(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A second section of the same name would silently replace the first (its host and
+        # secret gone); a key given twice, the same.
+        ("ami:\n  host: pbx1\nweb:\n  port: 8081\nami:\n  port: 5039\n", "duplicate key 'ami'"),
+        ("web:\n  port: 8080\n  port: 9090\n", r"web\.port: duplicate key 'port' \(line 3\)"),
+        # YAML 1.1 would read these as a boolean and a base-60 integer (90).
+        ("web:\n  secure_cookies: yes\n", r"web\.secure_cookies: YAML 1\.1 boolean 'yes'"),
+        ("node:\n  shutdown_grace_s: 1:30\n", "base-60"),
+    ],
+)
+def test_config_file_mistakes_yaml_would_hide_are_named(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "puente.yaml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        read_config_file(config)
+
+
+def test_an_empty_or_comment_only_config_file_is_no_settings(tmp_path: Path) -> None:
+    config = tmp_path / "puente.yaml"
+    for text in ("", "\n", "# nothing yet\n"):
+        config.write_text(text)
+        assert read_config_file(config) == {}
+
+
+def test_a_number_that_is_not_one_is_named_in_words() -> None:
+    with pytest.raises(SettingsError) as info:
+        load(_Example, "ami", environ={"PUENTE_AMI_PORT": "eighty"})
+    assert str(info.value) == "PUENTE_AMI_PORT: bad value 'eighty': expected an integer"
+    with pytest.raises(SettingsError) as info:
+        load(_Example, "ami", environ={}, file_values={"timeout_s": "soon"})
+    assert str(info.value) == "config file: ami.timeout_s: bad value 'soon': expected a number"
