@@ -61,13 +61,27 @@ def _duration_s(text: str) -> float:
 def _cmd_run(args: argparse.Namespace) -> int:
     from puente.app import run_service
 
-    return asyncio.run(run_service(config_path=args.config, demo=False, duration_s=args.duration_s))
+    return asyncio.run(
+        run_service(
+            config_path=args.config,
+            demo=False,
+            duration_s=args.duration_s,
+            log_level=args.log_level,
+        )
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from puente.app import run_service
 
-    return asyncio.run(run_service(config_path=args.config, demo=True, duration_s=args.duration_s))
+    return asyncio.run(
+        run_service(
+            config_path=args.config,
+            demo=True,
+            duration_s=args.duration_s,
+            log_level=args.log_level,
+        )
+    )
 
 
 # -- db ---------------------------------------------------------------------------------------
@@ -123,10 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"puente {__version__}")
     parser.add_argument(
         "--log-level",
-        default="INFO",
+        default=None,  # (run and demo: else node.log_level, from the config or environment)
         type=str.upper,
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="DEBUG, INFO, WARNING or ERROR",
+        help="DEBUG, INFO, WARNING or ERROR (default: INFO; for run and demo, node.log_level)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -173,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level or "INFO")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

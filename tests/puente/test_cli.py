@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import re
+import select
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +126,52 @@ async def test_demo_serves_the_protocols_and_stops_cleanly(database_url: str) ->
     assert b"stopped" in err
 
 
+async def test_a_second_ctrl_c_stops_the_demo_at_once(database_url: str) -> None:
+    # Ctrl-C drains: live calls get node.shutdown_grace_s (20 s) to end. An operator who
+    # presses it again is not kept waiting (before: the second one did nothing).
+    env = {
+        **os.environ,
+        "PUENTE_DATABASE_URL": database_url,
+        "PUENTE_AGI_PORT": "0",
+        "PUENTE_AUDIOSOCKET_PORT": "0",
+        "PUENTE_WEB_PORT": "0",
+        "PUENTE_NODE_SHUTDOWN_GRACE_S": "20",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *PUENTE, "demo", "--duration-s", "120", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    err = b""
+    try:
+        async with asyncio.timeout(60):
+            while b"dialer started" not in err:
+                line = await proc.stderr.readline()
+                assert line, err.decode()[-2000:]
+                err += line
+        await asyncio.sleep(6)  # calls ringing and talking
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(10):
+            while b"shutting down" not in err:
+                err += await proc.stderr.readline()
+        assert b"Ctrl-C again" in err
+        await asyncio.sleep(1)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, rest = await asyncio.wait_for(proc.communicate(), 30)
+        took_s = time.monotonic() - t0
+        err += rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert took_s < 8, err.decode()[-2000:]
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err
+    assert b"stop asked again; cancelling the rest" in err
+    assert err.rstrip().endswith(b"stopped")
+
+
 def test_db_status(database_url: str) -> None:
     out = run("db", "status", env={"PUENTE_DATABASE_URL": database_url})
     assert out.returncode == 0, out.stderr
@@ -150,19 +201,40 @@ def _service_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def test_a_port_in_use_is_named_without_a_traceback(database_url: str) -> None:
+@pytest.mark.parametrize(
+    ("component", "section"), [("web", "web"), ("fastagi", "agi"), ("audiosocket", "audiosocket")]
+)
+def test_a_port_in_use_is_named_without_a_traceback(
+    database_url: str, component: str, section: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        variable = f"PUENTE_{section.upper()}_PORT"
         out = run(
             "run", "--duration-s", "20",
-            env=_service_env(database_url, PUENTE_WEB_PORT=str(port)),
+            env=_service_env(database_url, **{variable: str(port)}),
         )  # fmt: skip
     assert out.returncode == 2, out.stderr[-2000:]
-    assert f"web: cannot start on 127.0.0.1:{port}" in out.stderr
+    assert f"{component}: cannot start on 127.0.0.1:{port}" in out.stderr
     assert "in use" in out.stderr
+    # ... and which setting moves it (before: only the address).
+    assert f"set {variable}, or {section}.port in the config file" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_log_level_option_is_obeyed_by_run_and_demo(database_url: str) -> None:
+    # `puente --log-level WARNING run`: before, node.log_level (INFO by default) won over it.
+    env = _service_env(database_url)
+    quiet = run("--log-level", "WARNING", "run", "--duration-s", "1", env=env)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert " INFO " not in quiet.stderr, quiet.stderr[-2000:]
+    # Without the option, node.log_level (here from the environment) decides.
+    env = _service_env(database_url, PUENTE_NODE_LOG_LEVEL="WARNING")
+    assert " INFO " not in run("run", "--duration-s", "1", env=env).stderr
+    loud = run("--log-level", "INFO", "run", "--duration-s", "1", env=env)
+    assert "puente.app: stopped" in loud.stderr
 
 
 def test_a_bad_host_is_named_without_a_traceback(database_url: str) -> None:
@@ -212,3 +284,46 @@ def test_a_reader_that_goes_away_gets_no_traceback() -> None:
     )
     assert "Traceback" not in r.stderr, r.stderr
     assert "BrokenPipeError" not in r.stderr, r.stderr
+
+
+def test_on_a_terminal_the_demo_summary_stays_on_one_screen(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Before: on a terminal the summary scrolled away, block after block, between log lines.
+    # Now it is redrawn in place, and the log goes to .puente/demo.log (beside PUENTE_PG_DIR).
+    env = {
+        **os.environ,
+        "PUENTE_DATABASE_URL": database_url,
+        "PUENTE_PG_DIR": str(tmp_path / "pg"),
+        "PUENTE_AGI_PORT": "0",
+        "PUENTE_AUDIOSOCKET_PORT": "0",
+        "PUENTE_WEB_PORT": "0",
+        "PUENTE_NODE_SHUTDOWN_GRACE_S": "2",
+    }
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo on a terminal of its own
+        os.execve(sys.executable, [*PUENTE, "demo", "--duration-s", "12"], env)
+    screen = bytearray()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # (EIO: the child closed the terminal)
+                data = b""
+            if not data:
+                break
+            screen += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
+    summaries = text.split("puente up ")
+    assert len(summaries) >= 3, text[-3000:]  # redrawn at least twice
+    first = text.index("puente up ")
+    assert " INFO " not in text[first:].replace("INFO puente.app: stopped", ""), text[-3000:]
+    assert "\x1b[J" in text[first:]  # back up over the summary, and drawn again
+    assert f"log          {tmp_path / 'demo.log'}" in text
+    log = (tmp_path / "demo.log").read_text()
+    assert "shutting down" in log
+    assert "Traceback" not in text + log
