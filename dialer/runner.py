@@ -108,6 +108,32 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: TSR 16 CFR 310.4(b)(4)(i), 47 CFR 64.1200(a)(7): a live answer not connected to an agent
+#: within two seconds of the end of the person's greeting is abandoned.
+AGENT_WITHIN_S = 2.0
+
+
+class GreetingEnds:
+    """When each answered person's greeting ended (``time.monotonic()``), as this node's AMD
+    heard it, by attempt. The runner that follows the call holds the agent's connect to the
+    2 s rule with it: ``Queue()`` takes its timeout in whole seconds (rounded up, so that
+    nobody is cut off early), and an agent may connect up to a second after the rule's end.
+    Bounded: beyond ``limit`` entries the oldest go."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._at: dict[str, float] = {}
+        self._limit = limit
+
+    def note(self, attempt: str, at: float) -> None:
+        self._at.pop(attempt, None)
+        self._at[attempt] = at
+        if len(self._at) > self._limit:
+            del self._at[next(iter(self._at))]
+
+    def pop(self, attempt: str) -> float | None:
+        return self._at.pop(attempt, None)
+
+
 @dataclass
 class RunnerStats:
     dials: int = 0
@@ -198,6 +224,8 @@ class CampaignRunner:
         self.refresh_s, self.tick_deadline_s = refresh_s, tick_deadline_s
         self._refreshed_at = time.monotonic()
         self.why = "starting"  # why it is not dialing (or "dialing")
+        # This node's AMD's greeting ends (the composition root shares one with LiveAmd).
+        self.greetings: GreetingEnds | None = None
         self._fault_logged_at = -_FAULT_LOG_S
         self._link_down_since: float | None = None  # (monotonic) the AMI link went down then
         # Agentless: answers in a row the IVR flow could not take (QUEUESTATUS IVRFAILED: the
@@ -352,6 +380,15 @@ class CampaignRunner:
             call.connected = True
             call.agent_interface = fields.get("Interface") or None
             self.stats.connected += 1
+            ended = self.greetings.pop(attempt) if self.greetings is not None else None
+            if ended is not None and now - ended > AGENT_WITHIN_S and not call.abandoned:
+                # Within the queue's whole-second timeout, but not the rule's two seconds:
+                # the person had an agent, and the call still counts as abandoned.
+                call.abandoned = True
+                self.stats.abandoned += 1
+                self._spawn(self._mark_abandoned(attempt))
+                log.info("dialer %s: attempt %s reached an agent %.1f s after the greeting: "
+                         "abandoned (2 s rule)", self.c.code, attempt, now - ended)  # fmt: skip
             self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
             call.requeued = False

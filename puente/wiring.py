@@ -30,7 +30,7 @@ from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError, check_agentl
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
 from dialer.demo import WRAPUP_S as DEMO_WRAPUP_S
-from dialer.runner import CampaignRunner
+from dialer.runner import CampaignRunner, GreetingEnds
 from ivr import IvrError, IvrService, IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
@@ -297,9 +297,11 @@ class DialerComponent:
         self, pool: asyncpg.Pool, ami: AmiComponent, node: str, settings: DialerSettings, *,
         compliance: ComplianceSettings | None = None, demo: bool = False,
         metrics: PuenteMetrics | None = None, clock: Callable[[], datetime] | None = None,
-        ivr_scripts: frozenset[str] | None = None,
+        ivr_scripts: frozenset[str] | None = None, greetings: GreetingEnds | None = None,
     ) -> None:  # fmt: skip
         self._metrics = metrics
+        # When this node's AMD heard each greeting end: the runners hold agents to the 2 s rule.
+        self._greetings = greetings
         # The scripts this node's IVR answers (None: no IVR here, nothing to check against).
         self._ivr_scripts = ivr_scripts
         self._clock = clock
@@ -361,6 +363,7 @@ class DialerComponent:
                 refresh_s=self._settings.refresh_s,
                 clock=self._clock,
             )  # fmt: skip
+            runner.greetings = self._greetings
             await runner.start(self._tg)
             if self._metrics is not None:
                 runner.on_final = self._metrics.call_finished
@@ -565,8 +568,10 @@ def build_components(
         except IvrError as e:
             raise SettingsError(f"ivr: {e}") from None
     metrics = PuenteMetrics(__version__)
+    greetings = GreetingEnds()
     if amd is not None:
         amd.on_verdict = metrics.amd_verdict
+        amd.on_greeting_end = greetings.note
     ivr_scripts = frozenset(ivr.by_entry) if ivr is not None else None
     if ivr is not None:
         ivr.on_outcome = metrics.ivr_outcome
@@ -585,7 +590,7 @@ def build_components(
         if dialer.enabled:
             dialer_component = DialerComponent(
                 pool, ami_component, node, dialer, compliance=compliance, demo=demo,
-                metrics=metrics, clock=clock, ivr_scripts=ivr_scripts,
+                metrics=metrics, clock=clock, ivr_scripts=ivr_scripts, greetings=greetings,
             )  # fmt: skip
             components.append(dialer_component)
     else:

@@ -156,6 +156,18 @@ def queue_timeout_s(
     return max(1, math.ceil((agent_within_ms - since_end) / 1000))
 
 
+_LIVE = frozenset({AmdStatus.HUMAN, AmdStatus.NOTSURE})
+
+
+def greeting_end(verdict: AmdVerdict, started: float, decided_at: float) -> float:
+    """When the person's greeting ended, on the clock of ``started`` (the answer) and
+    ``decided_at`` (the verdict): ``decision_ms - speech_end_ms`` before the verdict; with no
+    greeting heard, the answer (as :func:`queue_timeout_s` counts)."""
+    if verdict.speech_end_ms is None:
+        return started
+    return decided_at - (verdict.decision_ms - verdict.speech_end_ms) / 1000
+
+
 class _Ami(Protocol):
     """What the handler needs of the AMI client (:class:`pbx.ami.AmiClient`)."""
 
@@ -307,6 +319,9 @@ class LiveAmd:
         self.verdicts: collections.Counter[str] = collections.Counter()
         #: An observer of each verdict delivered: (status, cause, decision seconds); metrics.
         self.on_verdict: Callable[[str, str, float], None] | None = None
+        # (attempt, monotonic time the person's greeting ended): a live answer's, for the
+        # runner that follows the call to hold the agent's connect to the 2 s rule.
+        self.on_greeting_end: Callable[[str, float], None] | None = None
         self.faults: collections.Counter[str] = collections.Counter()
         #: Frames analysed (all calls), and of them the silence put in gaps (gaps_are_silence).
         self.frames_total = 0
@@ -506,6 +521,8 @@ class LiveAmd:
             if sess.gone:
                 self._record(sess, verdict, "socket ended")
                 return
+            if self.on_greeting_end is not None and verdict.status in _LIVE:
+                self.on_greeting_end(attempt, greeting_end(verdict, started, sess.decided_at))
             delivered = await self._deliver(ami, attempt, verdict, started, sess.decided_at)
             if delivered is not False and verdict.status is AmdStatus.MACHINE:
                 # Set, or maybe set (the answer was lost): the dialplan may play the message

@@ -73,10 +73,16 @@ def test_detector_file_gives_the_detector_settings(tmp_path) -> None:
 # -- against the simulated Asterisk ----------------------------------------------------------------
 async def test_a_person_is_human_and_reaches_an_agent_within_the_two_seconds() -> None:
     async with sim_floor() as f:
+        ends: list[tuple[str, float]] = []
+        f.amd.on_greeting_end = lambda aid, at: ends.append((aid, at))
         attempt = await f.originate(HUMAN)
         _, amd = await f.wait_for(
             lambda m: m.get("UserEvent") == "PuenteAMD" and m.get("Attempt") == attempt
         )
+        # When the greeting ended, for the runner to hold the agent's connect to the rule.
+        [(noted, at)] = ends
+        assert noted == attempt
+        assert 0 < asyncio.get_running_loop().time() - at < 2.0
         assert amd["AMDSTATUS"] == "HUMAN"
         assert amd["AMDCAUSE"].startswith("HUMAN-")
         _, varset = await f.wait_for(

@@ -11,10 +11,16 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from compliance import ComplianceGate
+from dialer import runner as runner_module
+from dialer.amd import AmdStatus, AmdVerdict
+from dialer.amd._call import greeting_end
 from dialer.campaigns import LIVE_DISPOSITIONS, Campaign
 from dialer.results import write_result
-from dialer.runner import _WINDOW_SQL, CampaignRunner, RunnerStats
+from dialer.runner import _WINDOW_SQL, CampaignRunner, GreetingEnds, RunnerStats, _Call
+from dialer.selection import Dial
 from pbx.ami import AmiMessage
 from tests.dialer import test_selection
 from tests.dialer.test_callbacks import claim
@@ -42,6 +48,7 @@ def _runner() -> CampaignRunner:
     r._finals = asyncio.Queue()
     r._spawn = lambda coro: coro.close()
     r._board_replay = None
+    r.greetings = None
     return r
 
 
@@ -112,3 +119,29 @@ async def test_the_abandonment_is_written_when_it_happens_and_survives_a_takeove
         now=NOON, abandoned=False,  # the adopting node's fresh view of the call
     )  # fmt: skip
     assert await db_pool.fetchval(flag, dial.attempt_id) is True
+
+
+@pytest.mark.parametrize(("after_s", "abandoned"), [(1.5, False), (2.6, True)])
+def test_an_agent_connecting_past_the_2_s_rule_counts_the_call_abandoned(
+    monkeypatch: pytest.MonkeyPatch, after_s: float, abandoned: bool
+) -> None:
+    # Queue() takes whole seconds (rounded up: nobody is cut off early), so an agent may
+    # connect up to a second past the rule's two seconds: the person has an agent, and the
+    # call still counts as abandoned (TSR 16 CFR 310.4(b)(4)(i)).
+    r = _runner()
+    r.c = SimpleNamespace(code="c")
+    r.greetings = GreetingEnds()
+    call = r.calls[ATTEMPT] = _Call(Dial(ATTEMPT, 1, 1, 1, 1, "+525512345678"), 0.0)
+    call.answered_at = 1.0
+    r.greetings.note(ATTEMPT, 100.0)  # the greeting ended at 100 s (monotonic)
+    monkeypatch.setattr(runner_module.time, "monotonic", lambda: 100.0 + after_s)
+    r._on_event(_event("AgentConnect", ("Uniqueid", ATTEMPT), ("Interface", "PJSIP/a1")))
+    assert (call.connected, call.abandoned, r.stats.abandoned) == (True, abandoned, int(abandoned))
+    assert r.greetings.pop(ATTEMPT) is None  # used once
+
+
+def test_the_greeting_end_is_dated_from_the_verdict() -> None:
+    verdict = AmdVerdict(AmdStatus.HUMAN, "HUMAN-580-580", 1780, 400, 1200)
+    assert greeting_end(verdict, started=50.0, decided_at=52.0) == pytest.approx(51.42)
+    silent = AmdVerdict(AmdStatus.NOTSURE, "INITIALSILENCE-2500-2500", 2500)
+    assert greeting_end(silent, started=50.0, decided_at=52.5) == 50.0  # the answer

@@ -30,6 +30,7 @@ def _runner() -> CampaignRunner:
     r._finals = asyncio.Queue()
     r._spawn = lambda coro: coro.close()
     r._board_replay = None
+    r.greetings = None
     r.on_final = None
     r.clock = lambda: None
     r.pool = r.gate = None
