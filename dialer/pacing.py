@@ -60,8 +60,8 @@ def log_pgf(p: np.ndarray, w: np.ndarray, order: int = 5) -> np.ndarray:
         pj = pj * small
         w1j = w1j * w1
         out += ((-1) ** (j + 1) / j) * pj.sum(axis=0)[:, None] * w1j[None, :]
-    for row in p[big]:
-        out += np.log1p(row[:, None] * w1[None, :])
+    if big.any():  # (all at once: a ringing call's odds go over 0.2 as its ringing ages)
+        out += np.log1p(p[big][:, :, None] * w1[None, None, :]).sum(axis=0)
     return out
 
 
@@ -110,16 +110,23 @@ class AnswerModel:
     # timed out), sorted: P(a dial is still ringing at age a). Empty: only live answers end.
     ring_end_delays: tuple[float, ...] = ()
 
+    def __post_init__(self) -> None:
+        # The delays as arrays, once: searched on every pacing step (a tuple of 3,000 would be
+        # converted to an array at each search).
+        live = np.asarray(self.live_delays or (DEFAULT_ANSWER_S,), dtype=float)
+        object.__setattr__(self, "_live", live)
+        object.__setattr__(self, "_ends", np.asarray(self.ring_end_delays, dtype=float))
+
     def answered_by(self, t: ArrayLike) -> np.ndarray:
         """P(a live call has answered within t seconds of its Originate | it will answer),
         for a time or an array of them (no delays learnt: ``DEFAULT_ANSWER_S``)."""
-        d = self.live_delays or (DEFAULT_ANSWER_S,)
+        d = self._live  # type: ignore[attr-defined]
         return np.searchsorted(d, t, side="right") / len(d)
 
     def still_ringing(self, age: ArrayLike) -> np.ndarray:
         """P(a dial has not ended by ``age``), whatever its outcome (an age or an array)."""
-        e = self.ring_end_delays
-        if not e:
+        e = self._ends  # type: ignore[attr-defined]
+        if not len(e):
             return 1.0 - self.p_live * self.answered_by(age)
         return 1.0 - np.searchsorted(e, age, side="right") / len(e)
 

@@ -226,6 +226,8 @@ class CampaignRunner:
         self.why = "starting"  # why it is not dialing (or "dialing")
         # This node's AMD's greeting ends (the composition root shares one with LiveAmd).
         self.greetings: GreetingEnds | None = None
+        self._model: AnswerModel | None = None  # (relearnt every _ANSWER_RELEARN_S)
+        self._model_learnt_at = 0.0
         self._fault_logged_at = -_FAULT_LOG_S
         self._link_down_since: float | None = None  # (monotonic) the AMI link went down then
         # Agentless: answers in a row the IVR flow could not take (QUEUESTATUS IVRFAILED: the
@@ -1158,7 +1160,9 @@ class CampaignRunner:
         if self.c.mode == "progressive" or warming_up or self.window is None:
             want = max(0, min(lines, free - len(ringing) - waiting))
         else:
-            model = self._answer_model()
+            if self._model is None or now - self._model_learnt_at >= _ANSWER_RELEARN_S:
+                self._model, self._model_learnt_at = self._answer_model(), now
+            model = self._model
             if now - self._service_learnt_at >= _SERVICE_RELEARN_S:
                 self._service_learnt_at = now
                 learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
@@ -1409,6 +1413,9 @@ _KEEP_RING_ENDS = 3000
 _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
+# The answer model is relearnt this often (the pacing bench: every minute): sorting thousands of
+# delays on every pacing step cost the free-to-Originate latency it is there to keep low.
+_ANSWER_RELEARN_S = 10.0
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
 
 
