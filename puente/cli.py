@@ -58,30 +58,25 @@ def _duration_s(text: str) -> float:
     return value
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _service(args: argparse.Namespace, *, demo: bool) -> int:
     from puente.app import run_service
 
     return asyncio.run(
         run_service(
             config_path=args.config,
-            demo=False,
+            demo=demo,
             duration_s=args.duration_s,
             log_level=args.log_level,
         )
     )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _service(args, demo=False)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from puente.app import run_service
-
-    return asyncio.run(
-        run_service(
-            config_path=args.config,
-            demo=True,
-            duration_s=args.duration_s,
-            log_level=args.log_level,
-        )
-    )
+    return _service(args, demo=True)
 
 
 # -- db ---------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ pure functions from its simulated floor; these check the service feeds them the 
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -13,24 +12,17 @@ from dialer import runner as runner_module
 from dialer.agents import Agent
 from dialer.campaigns import Campaign
 from dialer.outcomes import Disposition, Outcome
-from dialer.runner import CampaignRunner, RunnerStats, _Call
+from dialer.runner import CampaignRunner, _Call
 from dialer.selection import Dial
 from pbx.ami import AmiMessage
+from tests.dialer.test_abandonment import _runner as bare_runner
 
 CAMPAIGN = Campaign(1, "c", "predictive", "q", "PJSIP/t", None, ("mx",), 60, 0.03, None)
 
 
 def _runner() -> CampaignRunner:
-    r = CampaignRunner.__new__(CampaignRunner)
+    r = bare_runner()
     r.c = CAMPAIGN
-    r.stats = RunnerStats()
-    r.calls = {}
-    r.board = SimpleNamespace(event=lambda *a: False)
-    r.tracker = SimpleNamespace(event=lambda *a: [])
-    r._finals = asyncio.Queue()
-    r._spawn = lambda coro: coro.close()
-    r._board_replay = None
-    r.greetings = None
     r.on_final = None
     r.clock = lambda: None
     r.pool = r.gate = None
