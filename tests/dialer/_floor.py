@@ -180,3 +180,17 @@ async def preview_request(pool: asyncpg.Pool, cid: int, agent: str) -> int:
         cid,
         agent_id,
     )
+
+
+async def answered_while_stalled(runner: CampaignRunner, sim: SimulatedAsterisk) -> str:
+    """The runner's first call, answered on the simulator while the AMI link is stalled (its
+    OriginateResponse goes to the stalled link): its attempt id."""
+    async with asyncio.timeout(10):
+        while not runner.calls:  # noqa: ASYNC110 - the runner's state
+            await asyncio.sleep(0.02)
+    sim.stall_ami()
+    (aid,) = runner.calls
+    async with asyncio.timeout(10):  # answered on the simulator
+        while sim.core.channels[aid].snap.state != 6:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    return aid

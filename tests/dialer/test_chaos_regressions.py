@@ -15,7 +15,7 @@ from dialer.campaigns import Campaign
 from dialer.results import write_result
 from dialer.selection import claim_and_gate
 from tests.dialer import test_selection
-from tests.dialer._floor import floor, make_campaign
+from tests.dialer._floor import answered_while_stalled, floor, make_campaign
 from tests.dialer.test_selection import NOON
 
 # Ten leads in Mexico City, priorities 0, 1, 2, 0, 1, 2, ... (one number each), at NOON.
@@ -123,14 +123,7 @@ async def test_a_call_answered_while_the_ami_link_was_down_ends_with_its_disposi
         async with asyncio.TaskGroup() as tg:
             await runner.start(tg)
             f.clients[0].start()
-            async with asyncio.timeout(10):
-                while not runner.calls:  # noqa: ASYNC110 - the runner's state
-                    await asyncio.sleep(0.02)
-            f.sim.stall_ami()
-            (aid,) = runner.calls
-            async with asyncio.timeout(10):  # answered on the simulator
-                while f.sim.core.channels[aid].snap.state != 6:  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
+            aid = await answered_while_stalled(runner, f.sim)
             f.sim.drop_ami()
             f.sim.resume_ami()
             async with asyncio.timeout(30):

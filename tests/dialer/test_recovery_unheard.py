@@ -15,7 +15,7 @@ from dialer.results import write_result
 from dialer.runner import CampaignRunner, _Call
 from dialer.selection import Dial, claim_and_gate
 from pbx.ami import ActionResult, AmiMessage
-from tests.dialer._floor import NOON, floor, make_campaign
+from tests.dialer._floor import NOON, answered_while_stalled, floor, make_campaign
 
 MODEL = {
     "outcomes": {"human": 1.0},
@@ -232,14 +232,7 @@ async def test_a_call_answered_during_a_long_stall_is_not_ended_lost_on_a_timer(
         async with asyncio.TaskGroup() as tg:
             await runner.start(tg)
             f.clients[0].start()
-            async with asyncio.timeout(10):
-                while not runner.calls:  # noqa: ASYNC110 - the runner's state
-                    await asyncio.sleep(0.02)
-            f.sim.stall_ami()
-            (aid,) = runner.calls
-            async with asyncio.timeout(10):  # answered on the simulator
-                while f.sim.core.channels[aid].snap.state != 6:  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
+            aid = await answered_while_stalled(runner, f.sim)
             await asyncio.sleep(1.5)  # well past stale_after_s, several audits
             f.sim.drop_ami()
             f.sim.resume_ami()
