@@ -194,8 +194,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except (SettingsError, DbError, PbxError) as e:
         # Our own errors carry a message meant for the operator: no traceback.
-        print(f"puente: {e}", file=sys.stderr)
+        print(f"puente: {_with_source(e)}", file=sys.stderr)
         return 2
+
+
+def _with_source(e: Exception) -> str:
+    """A database that cannot be reached, with the setting that named it (the message hides
+    the URL's password, so the operator may not see which server was tried)."""
+    text = str(e)
+    if (
+        isinstance(e, DbError)
+        and text.startswith("cannot ")
+        and os.environ.get("PUENTE_DATABASE_URL")
+    ):
+        return f"{text} (the server PUENTE_DATABASE_URL names)"
+    return text
 
 
 if __name__ == "__main__":

@@ -261,6 +261,7 @@ def test_database_connection_failures_are_one_line(url: str) -> None:
         out = run(*argv, env={"PUENTE_DATABASE_URL": url})
         assert out.returncode == 2, (argv, out.stderr[-2000:])
         assert "puente: cannot connect to the database" in out.stderr, argv
+        assert "(the server PUENTE_DATABASE_URL names)" in out.stderr, argv  # which setting
         assert "Traceback" not in out.stderr, argv
         assert "Sup3rS3cret" not in out.stderr, argv
 
