@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import phonenumbers
 
 from compliance import PackError
 from dialer.campaigns import (
@@ -33,7 +32,7 @@ from web._audit import audit
 from web._exceptions import Conflict, Invalid, NotFound
 from web._keys import IVR_SCRIPTS
 from web._schema import CODE
-from web._values import TZ, day_bounds, jsonb, object_schema, zone
+from web._values import TZ, day_bounds, jsonb, object_schema, valid_e164, zone
 
 MANAGERS = ("admin", "supervisor")
 # action -> (states it may start from, state it leads to)
@@ -137,12 +136,7 @@ def caller_id_problem(caller_id: str | None) -> str | None:
     if caller_id is None or not caller_id.strip():
         return "none is set"
     m = _CALLER_NUMBER.match(caller_id)
-    number = m[1] if m else caller_id.strip()
-    try:
-        parsed = phonenumbers.parse(number, None) if number.startswith("+") else None
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+    if valid_e164(m[1] if m else caller_id.strip()) is None:
         return 'it holds no valid E.164 number (+525512345678, or "Name" <+525512345678>)'
     return None
 

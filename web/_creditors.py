@@ -37,7 +37,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
-import phonenumbers
 
 from ivr._exceptions import PolicyError
 from ivr.plans import CreditorPolicy
@@ -47,7 +46,7 @@ from web._audit import audit
 from web._campaigns import MANAGERS
 from web._exceptions import Conflict, Invalid, NotFound
 from web._schema import CODE, E164, validate
-from web._values import jsonb, object_schema
+from web._values import jsonb, object_schema, valid_e164
 
 # ISO 4217 codes of currencies in circulation (not funds, metals, SDRs or test codes).
 _CURRENCY_CODES = """
@@ -144,17 +143,14 @@ def check_public_name(name: str) -> None:
         )
 
 
-def callback_e164(number: str) -> str:
-    """``number`` as E.164 if it is a valid phone number (:class:`Invalid` otherwise)."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+def callback_e164(number: str, field: str = "callback_number") -> str:
+    """``number`` as E.164 if it is a valid phone number (:class:`Invalid` on ``field``
+    otherwise)."""
+    e164 = valid_e164(number)
+    if e164 is None:
         # (not the number: it may be somebody's, and the message may reach a log)
-        raise Invalid("callback_number: not a valid phone number for its country code",
-                      "callback_number")  # fmt: skip
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        raise Invalid(f"{field}: not a valid phone number for its country code", field)
+    return e164
 
 
 def check_policy(code: str, policy: Any) -> None:
@@ -182,13 +178,10 @@ def checked(code: str, values: Mapping[str, Any], schema: Mapping[str, Any]) -> 
     if "policy" in out:
         check_policy(code, out["policy"])
     if out.get("agency") is not None:
-        agency = dict(out["agency"])
-        try:
-            agency["phone"] = callback_e164(agency["phone"])
-        except Invalid:
-            raise Invalid("agency.phone: not a valid phone number for its country code",
-                          "agency.phone") from None  # fmt: skip
-        out["agency"] = agency
+        out["agency"] = {
+            **out["agency"],
+            "phone": callback_e164(out["agency"]["phone"], "agency.phone"),
+        }
     return out
 
 

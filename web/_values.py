@@ -7,8 +7,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
+
 from web._exceptions import Invalid
 from web._schema import MAX_YEAR, MIN_YEAR, Schema
+
+
+def valid_e164(number: str) -> str | None:
+    """``number`` as E.164 if it is a valid phone number for its country code (written with
+    its ``+``: there is no region to read a national number in); None otherwise."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
 
 TZ = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", "description": "IANA zone"}
 
