@@ -136,6 +136,17 @@ class LiveAmdSettings:
             raise AmdSettingsError(f"AMD detector file {path}: {e}") from None
 
 
+def _since_greeting_ms(
+    verdict: AmdVerdict, since_decision_ms: float, since_answer_ms: float
+) -> float:
+    """How long ago the person's greeting ended: ``decision_ms - speech_end_ms`` before the
+    decision (audio time), plus ``since_decision_ms`` (wall time); with no greeting heard,
+    since the answer."""
+    if verdict.speech_end_ms is None:
+        return since_answer_ms
+    return verdict.decision_ms - verdict.speech_end_ms + since_decision_ms
+
+
 def queue_timeout_s(
     verdict: AmdVerdict,
     since_decision_ms: float,
@@ -145,14 +156,9 @@ def queue_timeout_s(
     """``PUENTE_QUEUE_TIMEOUT_S``: what is left of ``agent_within_ms`` after the end of the
     person's greeting, in whole seconds rounded up, at least 1.
 
-    The greeting ended ``decision_ms - speech_end_ms`` before the decision (audio time), and
-    ``since_decision_ms`` have passed since (wall time). With no greeting heard, the time
-    since the answer counts.
+    The greeting's end is :func:`_since_greeting_ms` ago (with no greeting heard, the answer).
     """
-    if verdict.speech_end_ms is None:
-        since_end = since_answer_ms
-    else:
-        since_end = verdict.decision_ms - verdict.speech_end_ms + since_decision_ms
+    since_end = _since_greeting_ms(verdict, since_decision_ms, since_answer_ms)
     return max(1, math.ceil((agent_within_ms - since_end) / 1000))
 
 
@@ -161,11 +167,8 @@ _LIVE = frozenset({AmdStatus.HUMAN, AmdStatus.NOTSURE})
 
 def greeting_end(verdict: AmdVerdict, started: float, decided_at: float) -> float:
     """When the person's greeting ended, on the clock of ``started`` (the answer) and
-    ``decided_at`` (the verdict): ``decision_ms - speech_end_ms`` before the verdict; with no
-    greeting heard, the answer (as :func:`queue_timeout_s` counts)."""
-    if verdict.speech_end_ms is None:
-        return started
-    return decided_at - (verdict.decision_ms - verdict.speech_end_ms) / 1000
+    ``decided_at`` (the verdict), by the rule :func:`queue_timeout_s` counts from."""
+    return decided_at - _since_greeting_ms(verdict, 0.0, (decided_at - started) * 1000) / 1000
 
 
 class _Ami(Protocol):
