@@ -84,7 +84,9 @@ class _Call:
     amd: str | None = None
     voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
-    agent_interface: str | None = None  # the queue member that took it (AgentConnect)
+    # The queue member that took it (AgentConnect) while that is not yet written on the
+    # attempt: the result writes it then (the database was away when the agent connected).
+    agent_to_write: str | None = None
     adopted: bool = False  # left by another run: when it was sent is not known here
     abandoned: bool = False
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
@@ -380,7 +382,7 @@ class CampaignRunner:
                     self.stats.live_delays.append(call.answered_at - call.sent_at)
         elif name == "AgentConnect" and not call.connected:
             call.connected = True
-            call.agent_interface = fields.get("Interface") or None
+            call.agent_to_write = fields.get("Interface") or None
             self.stats.connected += 1
             ended = self.greetings.pop(attempt) if self.greetings is not None else None
             if ended is not None and now - ended > AGENT_WITHIN_S and not call.abandoned:
@@ -391,7 +393,7 @@ class CampaignRunner:
                 self._spawn(self._mark_abandoned(attempt))
                 log.info("dialer %s: attempt %s reached an agent %.1f s after the greeting: "
                          "abandoned (2 s rule)", self.c.code, attempt, now - ended)  # fmt: skip
-            self._spawn(self._assign_agent(attempt, fields.get("Interface", "")))
+            self._spawn(self._assign_agent(attempt, call))
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteQueueResult":
             call.requeued = False
             if fields.get("QUEUESTATUS") == "IVRFAILED":
@@ -1107,11 +1109,13 @@ class CampaignRunner:
             log.warning("dialer %s: abandonment of %s not recorded yet: %s", self.c.code,
                         attempt, e)  # fmt: skip
 
-    async def _assign_agent(self, attempt: str, interface: str) -> None:
+    async def _assign_agent(self, attempt: str, call: _Call) -> None:
         try:
-            await assign_agent(self.pool, attempt, interface)
+            await assign_agent(self.pool, attempt, call.agent_to_write or "")
         except _DB_ERRORS as e:  # the final result names the agent (write_result)
             log.warning("dialer %s: agent of %s not recorded yet: %s", self.c.code, attempt, e)
+        else:
+            call.agent_to_write = None  # written: the result need not write it again
 
     def end_undialed(self, d: Dial, disposition: str) -> None:
         """An attempt written but never dialed (a preview the agent passed on): its result."""
@@ -1295,7 +1299,7 @@ class CampaignRunner:
         written = await write_result(
             self.pool, self.gate, self.c, call.dial, disposition, outcome,
             amd=call.amd, answered=call.answered_at is not None, now=self.clock(),
-            abandoned=call.abandoned, agent_interface=call.agent_interface,
+            abandoned=call.abandoned, agent_interface=call.agent_to_write,
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
