@@ -28,6 +28,7 @@ Everything here is a plain function of its arguments: the service, the tests and
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -123,11 +124,14 @@ class AnswerModel:
         d = self._live  # type: ignore[attr-defined]
         return np.searchsorted(d, t, side="right") / len(d)
 
-    def still_ringing(self, age: ArrayLike) -> np.ndarray:
-        """P(a dial has not ended by ``age``), whatever its outcome (an age or an array)."""
+    def still_ringing(self, age: ArrayLike, p_live: ArrayLike | None = None) -> np.ndarray:
+        """P(a dial has not ended by ``age``), whatever its outcome (an age or an array). With
+        no ring times learnt, only live answers end a dial: at ``p_live`` (the model's own,
+        or each dial's odds)."""
         e = self._ends  # type: ignore[attr-defined]
         if not len(e):
-            return 1.0 - self.p_live * self.answered_by(age)
+            p = self.p_live if p_live is None else p_live
+            return 1.0 - p * self.answered_by(age)
         return 1.0 - np.searchsorted(e, age, side="right") / len(e)
 
     def live_within(self, age: float, horizon: float) -> float:
@@ -162,6 +166,18 @@ class PacingState:
     # For every agent in wrap-up: seconds until it ends (known: the call ended, the queue's
     # wrap-up time runs from there).
     wrap_left: tuple[float, ...] = ()
+    # The live-answer odds of each ringing call (in ``ringing_ages``' order) and of a line
+    # opened now, when they differ from the model's single ``p_live`` (:class:`HourlyOdds`:
+    # by the debtor's local hour). Empty / None: ``p_live`` for every dial.
+    ringing_odds: tuple[float, ...] = ()
+    new_odds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ringing_odds and len(self.ringing_odds) != len(self.ringing_ages):
+            raise ValueError(
+                f"ringing_odds has {len(self.ringing_odds)} values for "
+                f"{len(self.ringing_ages)} ringing calls"
+            )
 
 
 @dataclass(frozen=True)
@@ -311,13 +327,23 @@ def outlook(
     answering = np.zeros((0, steps))
     if state.ringing_ages:
         ages = np.asarray(state.ringing_ages)
-        ages = ages[ages < reach_s][:, None]
+        live = ages < reach_s
+        if state.ringing_odds:
+            p = np.asarray(state.ringing_odds)[live][:, None]
+        else:
+            p = np.full((int(live.sum()), 1), model.p_live)
+        ages = ages[live][:, None]
         g0 = answered(ages)
-        still = np.maximum(model.still_ringing(ages), 1e-9)
-        q = np.clip(model.p_live * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)
+        still = np.maximum(model.still_ringing(ages, p), 1e-9)
+        q = np.clip(p * (answered(ages + answer_edges[None, :]) - g0) / still, 0, 1)
         answering = np.diff(q, axis=1)
-    new_live = np.diff(model.p_live * answered(answer_edges))
+    new_live = np.diff(_new_odds(state, model) * answered(answer_edges))
     return Outlook(state.free_agents, freeing, answering, state.waiting_live, new_live)
+
+
+def _new_odds(state: PacingState, model: AnswerModel) -> float:
+    """A line opened now: the odds of a live answer (the state's, else the model's)."""
+    return model.p_live if state.new_odds is None else state.new_odds
 
 
 def expected_abandoned(o: Outlook, lines: np.ndarray) -> np.ndarray:
@@ -379,7 +405,7 @@ def lines_to_open(
     bracketed by a few batched evaluations (geometric, then linear).
     """
     total_agents = state.free_agents + len(state.busy_elapsed) + len(state.wrap_left)
-    if total_agents == 0 or state.lines_available <= 0 or model.p_live <= 0:
+    if total_agents == 0 or state.lines_available <= 0 or _new_odds(state, model) <= 0:
         return 0
     o = outlook(state, model, service, settings)
     p_line = float(o.new_live.sum())
@@ -434,3 +460,79 @@ def learn_answer_model(
     recent = sorted(list(live_delays)[-keep:]) if live_delays else [DEFAULT_ANSWER_S]
     ends = sorted(list(ring_end_delays)[-keep_ends:]) if len(ring_end_delays) >= 50 else []
     return AnswerModel(p, tuple(recent), ring_timeout_s, tuple(ends))
+
+
+#: Pseudo-dials at the campaign's own rate (shaped by the hour's history) that an hour's dials
+#: of this run must outweigh before they move its odds: an hour's rate from a few dozen dials
+#: would swing the pacer more than the hour's real difference.
+HOUR_PRIOR_DIALS = 200.0
+
+
+class HourlyOdds:
+    """Live-answer odds by the debtor's local hour (0-23), learnt online per campaign.
+
+    People answer more at some hours than at others (after work more than mid-morning), and a
+    campaign that dials several zones reaches them at different local hours at once. One odds
+    for every dial overdials when the run moves from good hours into poor ones (the closed
+    loop then pays for it in abandonment) and underdials the other way. Here:
+
+    - ``shape[h]``: the hour's rate over the campaign's, from its history (the 14 days the
+      rescore learns, ``campaign_answer_hours``: ``1 + lift``); 1 without history;
+    - the run's own dials and live answers per hour, counted as they resolve;
+    - the odds of hour ``h`` given the campaign's overall odds ``p`` (the answer model's):
+      ``(live_h + k p0 shape_h) / (dials_h + k)``, where ``p0`` is ``p`` taken back to a
+      shape of 1 over the hours this run dialed (a run of good hours does not raise the
+      others), and ``k`` = :data:`HOUR_PRIOR_DIALS`.
+
+    A dial of unknown hour (no zone) gets ``p``. A line opened now gets the mean odds of the
+    hours the latest dials went to: the next leads are of the same mix. Pure: the caller says
+    which hour each dial was in (its zone's local hour when dialed).
+    """
+
+    #: The latest dials whose hours make a new line's odds.
+    RECENT = 50
+
+    def __init__(self, shape: Sequence[float] | None = None, prior_dials: float = HOUR_PRIOR_DIALS):
+        self.shape = np.ones(24)
+        if shape is not None:
+            self.set_shape(shape)
+        self.prior = float(prior_dials)
+        self.dials = np.zeros(24)
+        self.live = np.zeros(24)
+        self.recent: deque[int | None] = deque(maxlen=self.RECENT)
+
+    def set_shape(self, shape: Sequence[float]) -> None:
+        """The hours' rates over the campaign's (24 values, each in [0, 2]: ``1 + lift``)."""
+        values = np.asarray(shape, dtype=float)
+        if values.shape != (24,) or not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"an hour shape is 24 non-negative numbers, not {shape!r}")
+        self.shape = values
+
+    def placed(self, hour: int | None) -> None:
+        """A dial of that hour was placed (its outcome not known yet)."""
+        self.recent.append(hour)
+
+    def dialed(self, hour: int | None) -> None:
+        """A dial of that hour resolved (answered by anyone, or ended unanswered)."""
+        if hour is not None:
+            self.dials[hour] += 1
+
+    def answered_live(self, hour: int | None) -> None:
+        """A dial of that hour was answered by a person."""
+        if hour is not None:
+            self.live[hour] += 1
+
+    def table(self, p: float) -> np.ndarray:
+        """The 24 hours' odds given the campaign's overall odds ``p``."""
+        known = self.dials.sum()
+        weighted = float(self.dials @ self.shape)
+        p0 = p * known / weighted if known and weighted > 0 else p
+        odds = (self.live + self.prior * p0 * self.shape) / (self.dials + self.prior)
+        return np.clip(odds, 0.0, 1.0)
+
+    def new_line(self, table: np.ndarray, p: float) -> float | None:
+        """A line opened now: the mean odds (``table``'s) of the latest dials' hours; None
+        (the model's ``p``) when none of them had a known hour."""
+        if not any(h is not None for h in self.recent):
+            return None
+        return sum(p if h is None else float(table[h]) for h in self.recent) / len(self.recent)

@@ -49,10 +49,12 @@ own reasons, at most one per number of theirs.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
@@ -215,6 +217,23 @@ class Dial:
     phone_id: int
     e164: str
     language: str = ""  # the person's (the prompts and the voicemail); "": the campaign's
+    # The zone whose local hour the gate held the dial to first (its calling hours), for the
+    # pacer's odds of a live answer by hour; None: unknown.
+    zone: str | None = None
+
+
+@functools.lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def local_hour(zone: str | None, at: datetime) -> int | None:
+    """The hour (0-23) at ``at`` in ``zone``; None for no zone or one the system lacks."""
+    tz = _zone(zone) if zone else None
+    return None if tz is None else at.astimezone(tz).hour
 
 
 @dataclass(frozen=True)
@@ -294,7 +313,8 @@ async def claim_and_gate(
         # Gate rounds: each lead's next number while its last one was denied for that number's
         # reasons alone. A lead is in a round only if none of its numbers was reserved: at
         # most one reservation per lead.
-        reserved: dict[int, tuple[DialRequest, tuple[int, str]]] = {}  # lead -> request, number
+        # lead -> request, number, its decision
+        reserved: dict[int, tuple[DialRequest, tuple[int, str], Decision]] = {}
         tries: dict[int, list[tuple[str, Decision]]] = {r["id"]: [] for r in leads}
         todo = list(leads)
         while todo:
@@ -314,7 +334,7 @@ async def claim_and_gate(
             for r, req, d in zip(todo, requests, decisions, strict=True):
                 number = numbers[r["id"]][len(tries[r["id"]])]
                 if d.reserved:
-                    reserved[r["id"]] = (req, number)
+                    reserved[r["id"]] = (req, number, d)
                     continue
                 tries[r["id"]].append((number[1], d))
                 if set(d.codes) == {"INVALID_NUMBER"}:  # that number is unusable, not the person
@@ -327,10 +347,10 @@ async def claim_and_gate(
         dials: list[Dial] = []
         for r in leads:  # in the claim's order
             if r["id"] in reserved:
-                req, (phone_id, e164) = reserved[r["id"]]
+                req, (phone_id, e164), d = reserved[r["id"]]
                 dials.append(
                     Dial(str(req.attempt_id), r["id"], r["person_id"], r["debt_id"], phone_id,
-                         e164, r["language"] or "")
+                         e164, r["language"] or "", d.timezones[0] if d.timezones else None)
                 )  # fmt: skip
         if dials:  # every intent of the batch, before any Originate
             await conn.execute(

@@ -85,6 +85,8 @@ async def test_claimed_leads_are_gated_reserved_and_recorded(db_pool, campaign) 
         assert await db_pool.fetchval("SELECT state FROM leads WHERE id = $1", d.lead_id) == (
             "in_call"
         )
+        # The zone the gate held the dial's calling hours to: the pacer's hour for its odds.
+        assert d.zone == "America/Mexico_City"
 
 
 async def test_two_nodes_never_claim_the_same_lead(db_pool, campaign) -> None:
