@@ -49,6 +49,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue_remove
@@ -56,6 +57,7 @@ from dialer.campaigns import LANGUAGES, LIVE_DISPOSITIONS, Campaign, CampaignErr
 from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word
 from dialer.pacing import (
     AnswerModel,
+    HourlyOdds,
     PacingSettings,
     PacingState,
     Service,
@@ -66,7 +68,7 @@ from dialer.pacing import (
 from dialer.preview import PREVIEW_SWEEP_S, PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
-from dialer.selection import Denied, Dial, claim_and_gate
+from dialer.selection import Denied, Dial, claim_and_gate, local_hour
 from pbx import LocalProtocolError, PbxError
 from pbx.ami import AmiClient, AmiMessage, NotConnected
 from puente.redact import mask_number
@@ -88,6 +90,9 @@ class _Call:
     # attempt: the result writes it then (the database was away when the agent connected).
     agent_to_write: str | None = None
     adopted: bool = False  # left by another run: when it was sent is not known here
+    # The debtor's local hour when it was dialed (its zone's; None: unknown): its odds of a
+    # live answer are that hour's (HourlyOdds).
+    hour: int | None = None
     abandoned: bool = False
     requeued: bool = False  # abandoned, then back in the queue for an agent (asked for one)
     ending: bool = False  # its final result is queued
@@ -230,6 +235,12 @@ class CampaignRunner:
         self.greetings: GreetingEnds | None = None
         self._model: AnswerModel | None = None  # (relearnt every _ANSWER_RELEARN_S)
         self._model_learnt_at = 0.0
+        # Live-answer odds by the debtor's local hour: this run's counts, the history's shape
+        # (read every _HOURS_READ_S), the table and a new line's odds (with the model).
+        self.hours = HourlyOdds()
+        self._hours_read_at = -_HOURS_READ_S
+        self._odds = np.zeros(24)
+        self._new_odds: float | None = None
         self._fault_logged_at = -_FAULT_LOG_S
         self._link_down_since: float | None = None  # (monotonic) the AMI link went down then
         # Agentless: answers in a row the IVR flow could not take (QUEUESTATUS IVRFAILED: the
@@ -378,6 +389,7 @@ class CampaignRunner:
                 self.stats.machines += 1
             elif first:
                 self.stats.live += 1
+                self.hours.answered_live(call.hour)
                 if call.answered_at is not None and not call.adopted:  # (else: no delay)
                     self.stats.live_delays.append(call.answered_at - call.sent_at)
         elif name == "AgentConnect" and not call.connected:
@@ -457,6 +469,7 @@ class CampaignRunner:
             if call.answered_at is None:
                 call.answered_at = now
                 self.stats.answered += 1
+                self.hours.dialed(call.hour)
                 # Kept for a restart that finds the call ended unheard: it reached someone.
                 self._spawn(self._note(outcome.attempt_id, _NOTE_ANSWERED, self.clock()))
             if call.hung_up:  # its Hangup came first (out of order): it is over already
@@ -611,6 +624,7 @@ class CampaignRunner:
                     self.tracker.forget(aid)
                     followed.answered_at = now
                     self.stats.answered += 1
+                    self.hours.dialed(followed.hour)
                 continue
             call = followed
             if call is None:  # left by another run (of this node or another)
@@ -708,6 +722,7 @@ class CampaignRunner:
                 self.tracker.forget(aid)
                 call.answered_at = now
                 self.stats.answered += 1
+                self.hours.dialed(call.hour)
                 self._spawn(self._note(aid, _NOTE_ANSWERED, self.clock()))
         for aid in watched:
             call = self.calls.get(aid)
@@ -745,6 +760,8 @@ class CampaignRunner:
         except (*_DB_ERRORS, PbxError) as e:
             log.warning("dialer %s: open attempts of other nodes not settled: %s", self.c.code, e)
         await self._read_window()
+        if time.monotonic() - self._hours_read_at >= _HOURS_READ_S:
+            await self._read_hours()
         await self._seat_agents()
         if self.c.mode != "preview":  # (out of preview mode while running: off the dial path)
             try:
@@ -840,6 +857,22 @@ class CampaignRunner:
             r["live"], r["abandoned"], r["day_live"], r["day_abandoned"],
             base_live, base_abandoned,
         )  # fmt: skip
+
+    async def _read_hours(self) -> None:
+        """The shape of the campaign's answer rate over the debtor's local hours, as the
+        rescore last learnt it (``campaign_answer_hours``; none: every hour alike). A failed
+        read keeps the last shape and is tried again at the next upkeep."""
+        try:
+            async with asyncio.timeout(_WINDOW_READ_S):
+                rows = await self.pool.fetch(_HOURS_SQL, self.c.id)
+        except (*_DB_ERRORS, TimeoutError) as e:
+            log.warning("dialer %s: answer rates by hour not read: %s", self.c.code, e)
+            return
+        self._hours_read_at = time.monotonic()
+        shape = [1.0] * 24
+        for r in rows:
+            shape[r["hour"]] = 1.0 + r["lift"]
+        self.hours.set_shape(shape)
 
     async def _release_leftovers(self) -> None:
         """At takeover: leads claimed but never dialed, and ledger reservations that never
@@ -1024,7 +1057,11 @@ class CampaignRunner:
     ) -> None:
         """Track ``d`` and send its Originate (the attempt row is already written)."""
         self.stats.dials += 1
-        self.calls[d.attempt_id] = _Call(d, time.monotonic(), freed_at=freed_at, first=first)
+        hour = local_hour(d.zone, self.clock())
+        self.hours.placed(hour)
+        self.calls[d.attempt_id] = _Call(
+            d, time.monotonic(), freed_at=freed_at, first=first, hour=hour
+        )
         self.tracker.originated(d.attempt_id, time.monotonic())
         self._spawn(self._originate(d, queue=queue, queue_timeout_s=queue_timeout_s))
 
@@ -1166,7 +1203,15 @@ class CampaignRunner:
         else:
             if self._model is None or now - self._model_learnt_at >= _ANSWER_RELEARN_S:
                 self._model, self._model_learnt_at = self._answer_model(), now
+                self._odds = self.hours.table(self._model.p_live)
+                self._new_odds = self.hours.new_line(self._odds, self._model.p_live)
             model = self._model
+            p, odds = model.p_live, self._odds
+            ringing_odds = tuple(
+                p if c.hour is None else float(odds[c.hour])
+                for c in self.calls.values()
+                if c.answered_at is None
+            )
             if now - self._service_learnt_at >= _SERVICE_RELEARN_S:
                 self._service_learnt_at = now
                 learnt = learn_service(self.board.talk_s, self.board.wrapup_s())
@@ -1188,6 +1233,8 @@ class CampaignRunner:
                 window_abandoned=window_abandoned,
                 day_live=day_live,
                 day_abandoned=day_abandoned,
+                ringing_odds=ringing_odds,
+                new_odds=self._new_odds,
             )
             want = lines_to_open(state, model, self.service, self.pacing)
         if want <= 0:
@@ -1305,6 +1352,7 @@ class CampaignRunner:
             self.stats.finals += 1
             if call.answered_at is None:
                 self.stats.finals_unanswered += 1
+                self.hours.dialed(call.hour)
             if disposition in LIVE_DISPOSITIONS or call.abandoned:  # (abandoned, then lost)
                 self.stats.final_live += 1
             if call.abandoned or disposition == "abandoned":
@@ -1412,6 +1460,9 @@ WHERE campaign_id = $1
   AND created_at >= now() - make_interval(days => $2)
   AND created_at < now() + interval '1 day'
 """
+# The hours' shape of the answer rate (what the rescore learnt: it learns every few minutes).
+_HOURS_SQL = "SELECT hour, lift FROM campaign_answer_hours WHERE campaign_id = $1"
+_HOURS_READ_S = 600.0
 _KEEP_DELAYS = 2000
 _KEEP_RING_ENDS = 3000
 _KEEP_LATENCIES = 20_000

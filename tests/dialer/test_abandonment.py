@@ -18,6 +18,7 @@ from dialer import runner as runner_module
 from dialer.amd import AmdStatus, AmdVerdict
 from dialer.amd._call import greeting_end
 from dialer.campaigns import LIVE_DISPOSITIONS, Campaign
+from dialer.pacing import HourlyOdds
 from dialer.results import write_result
 from dialer.runner import _WINDOW_SQL, CampaignRunner, GreetingEnds, RunnerStats, _Call
 from dialer.selection import Dial
@@ -49,6 +50,7 @@ def _runner() -> CampaignRunner:
     r._spawn = lambda coro: coro.close()
     r._board_replay = None
     r.greetings = None
+    r.hours = HourlyOdds()
     return r
 
 
@@ -56,7 +58,7 @@ def test_abandoned_then_with_an_agent_is_counted_once_and_stays_abandoned() -> N
     r = _runner()
     call = r.calls[ATTEMPT] = SimpleNamespace(
         answered_at=1.0, sent_at=0.0, amd=None, connected=False, abandoned=False,
-        requeued=False, voicemail_left=False, ending=False, adopted=False,
+        requeued=False, voicemail_left=False, ending=False, adopted=False, hour=None,
     )  # fmt: skip
     r._on_event(_user_event("PuenteAMD", ("AMDSTATUS", "HUMAN")))
     r._on_event(_user_event("PuenteQueueResult", ("QUEUESTATUS", "TIMEOUT")))
