@@ -22,6 +22,8 @@ from dialer.campaigns import (
     primary_zone,
     rescore,
 )
+from dialer.pacing import HourlyOdds
+from dialer.runner import CampaignRunner
 
 # Wednesday 2 December 2026, 18:00 UTC: 12:00 in Mexico City (UTC-6), 10:00 in Tijuana (UTC-8),
 # 19:00 in Madrid (UTC+1).
@@ -245,6 +247,13 @@ async def test_a_lead_whose_hour_answers_well_goes_first(db_pool) -> None:
     assert got[s["tijuana"]["lead"]] == round(10 * (bad - p) / p) == -5
     assert got[s["madrid"]["lead"]] == 0  # 19:00 in Madrid: never dialed, the campaign's rate
     assert got[s["unknown"]["lead"]] == 0  # no zone: no adjustment
+    # The pacer's hour odds take the same shape: the hours' rates over the campaign's.
+    runner = CampaignRunner.__new__(CampaignRunner)
+    runner.pool, runner.c, runner.hours, runner._hours_read_at = db_pool, c, HourlyOdds(), 0.0
+    await runner._read_hours()
+    assert runner.hours.shape[12] == pytest.approx(good / p)
+    assert runner.hours.shape[10] == pytest.approx(bad / p)
+    assert runner.hours.shape[19] == pytest.approx(1.0)
 
     # An hour later it is 13:00 in Mexico City and 11:00 in Tijuana: hours with no history.
     await rescore(db_pool, c, NOW + timedelta(hours=1))
