@@ -28,6 +28,7 @@ from dialer.amd._eval import evaluate, run_detector
 from dialer.amd._exceptions import AmdError, AmdSettingsError, CorpusError, WavError
 from dialer.amd._frames import BLOCK_BYTES, BLOCK_MS, SAMPLE_RATE
 from dialer.amd._settings import MAX_FRAME_BYTES, AmdSettings, AppAmdSettings
+from dialer.amd._tone import SIT_KIND_NAMES, sit_kind_of_cause
 from dialer.amd._verdict import AmdEvent, AmdStatus, AmdVerdict, VoicemailCue
 from dialer.amd._wav import frames_of, read_wav_8k
 
@@ -38,6 +39,7 @@ __all__ = [
     "DEV_SEEDS",
     "MAX_FRAME_BYTES",
     "SAMPLE_RATE",
+    "SIT_KIND_NAMES",
     "SUBSET_NAMES",
     "TEST_SEEDS",
     "AmdDetector",
@@ -64,4 +66,5 @@ __all__ = [
     "read_labels",
     "read_wav_8k",
     "run_detector",
+    "sit_kind_of_cause",
 ]

@@ -14,6 +14,7 @@ machine_long_nobeep  machine   MACHINE  the same without a beep
 machine_short        machine   MACHINE  "Deja tu mensaje." then a beep
 silence              silence   NOTSURE  nothing but line noise (dead air goes to an agent)
 intercept            intercept MACHINE  a carrier announcement, mostly after the three SIT tones
+                                        (their kind in the label's ``sit_kind``)
 fax                  fax       MACHINE  CNG (1100 Hz, 0.5 s every 3.5 s) or CED (2100 Hz, 2.6-3.6 s)
 ==================== ========= ======== ==========================================================
 
@@ -49,12 +50,14 @@ from dialer.amd import _phrases as ph
 from dialer.amd._exceptions import CorpusError
 from dialer.amd._frames import BLOCK_SAMPLES, SAMPLE_RATE
 from dialer.amd._synth import FULL_SCALE, active_rms, g711, noise, speech, tone, tool_versions
+from dialer.amd._tone import SIT_KIND_NAMES, SIT_KINDS
 from dialer.amd._wav import write_wav
 
 #: The corpus format's version (in ``manifest.json``). Version 2 keeps version 1's random
 #: streams (:data:`_STREAM_VERSION`): only the few long greetings that version 1 left outside
-#: 4-10 s differ, every other file is bit-identical.
-GENERATOR_VERSION = 2
+#: 4-10 s differ, every other file is bit-identical. Version 3 adds ``sit_kind`` to the labels
+#: (so ``labels.jsonl`` and its sum change); every WAV is bit-identical to version 2's.
+GENERATOR_VERSION = 3
 #: The first word of every file's (and the plan's) ``SeedSequence``.
 _STREAM_VERSION = 1
 #: Seeds to tune on.
@@ -215,8 +218,14 @@ def _compose(subset: str, rng: np.random.Generator) -> tuple[_Track, float, dict
         if rng.random() < 0.75:
             first = float(_pick(rng, (913.8, 985.2)))
             second = float(_pick(rng, (1370.6, 1428.5)))
-            for hz, ms in ((first, _pick(rng, (274, 380))), (second, _pick(rng, (274, 380)))):
+            # (Both lengths drawn before the tones, as always: the same random stream.)
+            coded = ((first, _pick(rng, (274, 380))), (second, _pick(rng, (274, 380))))
+            for hz, ms in coded:
                 t = track.tone(t, tone(rng, hz, ms, rms * 0.7), hz, "sit")
+            # The kind the segments code (UNK: a combination the table leaves unassigned).
+            (hz1, ms1), (hz2, ms2) = coded
+            codes = ("L" if hz1 < 950 else "H") + str(ms1), ("L" if hz2 < 1400 else "H") + str(ms2)
+            meta["sit_kind"] = SIT_KINDS.get(codes, "UNK")
             t = track.tone(t, tone(rng, 1776.7, 380, rms * 0.7), 1776.7, "sit")
             t += float(rng.uniform(0.1, 0.4))
         text = _pick(rng, ph.INTERCEPT[lang])
@@ -281,6 +290,7 @@ def generate_file(seed: int, index: int, subset: str, out_dir: str) -> dict[str,
     track, total, meta = _compose(subset, rng)
     clean = track.render(total)
     rms = meta.pop("rms")
+    sit_kind = meta.pop("sit_kind", None)
 
     snr_db = None if rng.random() < 0.2 else round(float(rng.uniform(5, 30)), 1)
     colour = str(_pick(rng, ("white", "pink")))
@@ -317,6 +327,8 @@ def generate_file(seed: int, index: int, subset: str, out_dir: str) -> dict[str,
         "speech": track.speech,
         "first_utterance": track.speech[0] if track.speech else None,
         "beep": beeps[0] if beeps else None,
+        # The SIT's kind (IC, VC, NC, RO, IO; UNK for an unassigned code), None without one.
+        "sit_kind": sit_kind,
         "tones": track.tones,
         "snr_db": snr_db,
         "noise": colour,
@@ -456,7 +468,8 @@ def _label_problem(label: Any) -> str | None:
     Required: ``file`` (a WAV's name, relative to the corpus), ``subset`` (a name),
     ``truth`` (one of :data:`EXPECTED`) and ``expected`` (HUMAN, MACHINE or NOTSURE).
     Optional, checked when present: ``seed`` (a whole number, 0 or more),
-    ``first_utterance`` ([onset_ms, end_ms]) and ``beep`` (an object with ``onset_ms``).
+    ``first_utterance`` ([onset_ms, end_ms]), ``beep`` (an object with ``onset_ms``) and
+    ``sit_kind`` (one of :data:`~dialer.amd._tone.SIT_KIND_NAMES`).
     """
     if not isinstance(label, dict):
         return f"a label is a JSON object, not {type(label).__name__}"
@@ -488,6 +501,9 @@ def _label_problem(label: Any) -> str | None:
     beep = label.get("beep")
     if beep is not None and not (isinstance(beep, dict) and _is_number(beep.get("onset_ms"))):
         return f"beep must be an object with a number onset_ms, or null, not {beep!r}"
+    sit_kind = label.get("sit_kind")
+    if sit_kind is not None and sit_kind not in SIT_KIND_NAMES:
+        return f"sit_kind must be one of {', '.join(SIT_KIND_NAMES)} or null, not {sit_kind!r}"
     return None
 
 

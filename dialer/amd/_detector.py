@@ -8,7 +8,10 @@ of ``min_word_ms`` of speech), the end of the last speech, the tones heard.
 
 The rules, first match wins, evaluated after every block:
 
-- a tone before any speech (``pre_speech_tone_ms``): MACHINE, ``FAX``/``SIT``/``TONE``;
+- a tone before any speech (``pre_speech_tone_ms``): MACHINE, ``FAX``/``TONE``; at a SIT's
+  frequency, MACHINE ``SIT-<kind>-<hz>-<ms>`` once its three segments tell the kind
+  (:class:`~dialer.amd._tone.SitCollector`: by the third segment, within ``sit_max_ms`` of the
+  first onset and the cap; ``UNK`` when they cannot be told);
 - a beep after speech started: MACHINE, ``BEEP``. A beep comes after a pause; one at a
   voice's pitch (below ``voice_max_hz``) and shorter than ``low_beep_ms`` counts only once
   ``beep_quiet_after_ms`` without speech have followed it (a held vowel can look like one,
@@ -52,6 +55,7 @@ from dialer.amd._frames import (
 from dialer.amd._settings import AmdSettings
 from dialer.amd._tone import (
     EDGE_TOLERANCE_MS,
+    SitCollector,
     Tone,
     ToneAnalyser,
     ToneFrame,
@@ -139,6 +143,7 @@ class AmdDetector:
         self._tone_accounted = False
         self._tone_gap = (-1, 0)  # (tone onset, quiet before it), for the steady tone
         self._pending_beep: Tone | None = None  # a low beep that ended: is quiet following?
+        self._sit: SitCollector | None = None  # a SIT before speech: its segments awaited
         self._history: deque[tuple[int, int | None, int | None, int | None, int, int]] = deque(
             maxlen=_HISTORY_BLOCKS
         )
@@ -188,7 +193,10 @@ class AmdDetector:
     def hangup(self) -> AmdVerdict:
         """The far end hung up: HANGUP unless a verdict was already given."""
         if self.verdict is None:
-            self._decide(AmdStatus.HANGUP, "")
+            if self._sit is not None:  # the network's tones were heard: that is the answer
+                self._decide_sit(self._sit.settle(self._now_ms, self._tones.current))
+            else:
+                self._decide(AmdStatus.HANGUP, "")
         self._listening = False
         self._done = True
         self._queued.clear()  # the verdict is the answer; no cue after a hang-up
@@ -440,6 +448,9 @@ class AmdDetector:
         self._run_ms = 0
 
     def _rules(self, now: int, current: Tone | None, ended: Tone | None) -> None:
+        if self._sit is not None:  # (one test per block; the SIT's own work only while it lasts)
+            self._await_sit(now, current, ended)
+            return
         s = self.settings
         if current is not None and current.steady:
             tone: Tone | None = current
@@ -456,6 +467,12 @@ class AmdDetector:
                 if tone.duration_ms + EDGE_TOLERANCE_MS >= s.pre_speech_tone_ms:
                     self._beep = tone
                     kind = tone_kind(tone.hz)
+                    if kind == "SIT":
+                        # Which SIT (a dead number, or a congested network) is in its three
+                        # segments: hear them out (bounded), then decide.
+                        self._sit = SitCollector(tone, s.sit_max_ms)
+                        self._await_sit(now, current, None)  # (the collector has ``tone``)
+                        return
                     self._decide(AmdStatus.MACHINE, f"{kind}-{round(tone.hz)}-{tone.duration_ms}")
                     return
             elif self._is_beep(tone):
@@ -487,10 +504,33 @@ class AmdDetector:
         if now >= s.total_analysis_ms:
             self._at_cap(now)
 
+    def _await_sit(self, now: int, current: Tone | None, ended: Tone | None) -> None:
+        """While a SIT's segments are awaited: decide once its kind is known, or at the cap."""
+        assert self._sit is not None
+        # Over a digitally silent line the floor stands on the SIT itself, and the window across
+        # two segments ends the tone: keep every audible block under the tone test, as while
+        # the floor is young, or the next segment would pass for the floor.
+        self._floor_blocks = 0
+        kind = self._sit.push(now, current, ended)
+        if kind is not None:
+            self._decide_sit(kind)
+        elif now >= self.settings.total_analysis_ms:
+            self._at_cap(now)
+
+    def _decide_sit(self, kind: str) -> None:
+        """MACHINE ``SIT-<kind>-<hz>-<ms>`` of the first segment (the dialplan checks ``SIT-``)."""
+        assert self._sit is not None
+        hz, ms = self._sit.first(self._tones.current)
+        self._sit = None
+        self._decide(AmdStatus.MACHINE, f"SIT-{kind}-{round(hz)}-{ms}")
+
     def _at_cap(self, cap_ms: int) -> None:
         """The hard cap: a late-starting greeting still going on is a machine, an utterance
         followed by a person's pause is a human; else NOTSURE."""
         s = self.settings
+        if self._sit is not None:  # no time left for the rest of the SIT
+            self._decide_sit(self._sit.settle(self._now_ms, self._tones.current))
+            return
         if self._pending_beep is not None:  # no time left to hear what follows it
             self._take_beep(self._pending_beep, ended=True)
             return

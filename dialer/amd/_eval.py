@@ -13,6 +13,9 @@ Definitions (all files of a group unless said otherwise):
 - ``beep_error_ms``: |detected - true| beep onset over the files with a beep where a beep was
   located (``beep_found`` of ``beep_files``); ``beep_within_150ms``: the share of *all* files
   with a beep whose beep was located within 150 ms (a missed beep is not within).
+- ``sit_kind_accuracy``: among files whose label has a ``sit_kind`` (intercepts that open on
+  a SIT), the share whose ``AMDCAUSE`` names that kind (``SIT-<kind>-...``; an unassigned
+  code is labelled, and must be reported, ``UNK``);
 - percentiles are nearest-rank (:func:`percentile`); ``n`` says how many values they rest on.
 
 The goal on beep position (``beep_error_p95<=150ms``) is over every file with a beep, a missed
@@ -34,6 +37,7 @@ from dialer.amd._appamd import AppAmdDetector
 from dialer.amd._corpus import read_labels, seed_range, verify_checksums
 from dialer.amd._detector import AmdDetector
 from dialer.amd._settings import AmdSettings, AppAmdSettings
+from dialer.amd._tone import sit_kind_of_cause
 from dialer.amd._wav import frames_of, read_wav_8k
 from puente.quantiles import nearest_rank as _nearest_rank
 from puente.quantiles import percentile
@@ -139,6 +143,7 @@ def score(labels: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]]) 
     machine_ms: list[float] = []
     beep_err: list[float] = []
     beep_files = beep_within = 0
+    sit_files = sit_right = 0
     for label, out in zip(labels, outcomes, strict=True):
         verdict, expected = out["verdict"], label["expected"]
         right += verdict == expected
@@ -167,6 +172,10 @@ def score(labels: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]]) 
                 err = abs(out["beep_ms"] - beep["onset_ms"])
                 beep_err.append(err)
                 beep_within += err <= GOALS["beep_error_ms_max"]
+        sit_kind = label.get("sit_kind")
+        if sit_kind is not None:
+            sit_files += 1
+            sit_right += sit_kind_of_cause(out["cause"]) == sit_kind
     return {
         "files": n,
         "accuracy": _rate(right, n),
@@ -183,6 +192,8 @@ def score(labels: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]]) 
         "beep_within_150ms": _rate(beep_within, beep_files),
         "beep_within_150ms_files": beep_within,
         "beep_error_ms": _stats(beep_err),
+        "sit_files": sit_files,
+        "sit_kind_accuracy": _rate(sit_right, sit_files),
     }
 
 

@@ -149,6 +149,9 @@ class AmdSettings:
     beep_quiet_after_ms: int = 120
     #: A tone before any speech (fax, SIT, beep-only greeting) must last this long.
     pre_speech_tone_ms: int = 200
+    #: ...and one at a SIT's frequency is heard out this long from its onset, for the three
+    #: segments that say which SIT it is (at most 3 x 380 ms and two gaps; the cap still holds).
+    sit_max_ms: int = 1300
     #: After MACHINE: silence this long after the greeting without a beep cues the message.
     greeting_end_silence_ms: int = 1500
     #: After MACHINE: the longest we listen for the end of the greeting.
@@ -185,6 +188,7 @@ class AmdSettings:
             "low_beep_ms",
             "beep_quiet_after_ms",
             "pre_speech_tone_ms",
+            "sit_max_ms",
             "greeting_end_silence_ms",
             "max_listen_ms",
             "max_frame_bytes",

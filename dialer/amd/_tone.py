@@ -12,6 +12,7 @@ or a SIT tone, once it has lasted ``beep_min_ms``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -392,3 +393,165 @@ def tone_kind(hz: float) -> str:
     if 880 <= hz <= 1010 or 1340 <= hz <= 1460 or 1740 <= hz <= 1810:
         return "SIT"
     return "TONE"
+
+
+# -- special information tones ------------------------------------------------------------------
+# North American SIT coding (Bellcore, now Telcordia GR-1162 / ANSI T1.401): three segments in
+# a row, the third always 1776.7 Hz for 380 ms; the first (913.8 "L" or 985.2 Hz "H") and the
+# second (1370.6 "L" or 1428.5 Hz "H"), each short (274 ms) or long (380 ms), say why the call
+# failed. The table is AudioCodes' (Mediant 1000B user's manual LTRT-27055, table 14-2 "Special
+# Information Tones (SITs) Reported by the device"). It agrees with IBM/Blueworx's tone tables
+# (docs.blueworx.com, BVR "SIT1 (RO')" ... "SIT4 (IC)"), with the TELECOM Digest post of
+# 1990-08-24 (NC, IC, VC, RO) and with the 1983 recorder/announcer manual reproduced in
+# http://gbppr.ddns.net/2600/touch_tone.txt, which names the inter-LATA variants NC' and RO'.
+#: (first segment, second segment) -> kind. IC and VC: the number is dead; NC and RO: the
+#: network is congested, try later; IO: another failure.
+SIT_KINDS: dict[tuple[str, str], str] = {
+    ("L274", "L274"): "IC",  # intercept: vacant number, changed number, not in service
+    ("H380", "L274"): "VC",  # vacant code
+    ("H380", "H380"): "NC",  # no circuit found
+    ("L380", "L380"): "NC",  # no circuit, inter-LATA carrier (NC')
+    ("L274", "H380"): "RO",  # reorder: equipment irregularity
+    ("H274", "L380"): "RO",  # reorder, inter-LATA carrier (RO')
+    ("L380", "H274"): "IO",  # ineffective other
+}
+#: What :func:`sit_kind_of_cause` can return: a kind, or UNK (a SIT whose segments were not
+#: all heard, or a combination the table leaves unassigned).
+SIT_KIND_NAMES = ("IC", "VC", "NC", "RO", "IO", "UNK")
+#: Nominal frequency of each segment's band ("1L" = first segment, low).
+_SIT_BANDS = {"1L": 913.8, "1H": 985.2, "2L": 1370.6, "2H": 1428.5, "3": 1776.7}
+#: A tone belongs to a band within this: the bands of a segment are 58-71 Hz apart, our
+#: estimate of a steady tone's frequency is within a few Hz.
+_SIT_HZ_TOLERANCE = 25.0
+#: Measured durations (edges within +-10 ms, see EDGE_TOLERANCE_MS) read as short or long:
+#: the on-time bounds of the IBM/Blueworx tables (220-320 ms, 340-460 ms). Between them or
+#: outside: not a SIT segment.
+_SIT_SHORT_MS = (220, 320)
+_SIT_LONG_MS = (340, 460)
+#: Pieces of one segment (a tone cut by a lost packet or a burst of noise) are joined across
+#: a gap up to this; a non-SIT tone shorter than this (the window straddling two segments) is
+#: ignored.
+_SIT_JOIN_MS = 60
+#: Segments follow each other at once (ITU-T E.180: at most 30 ms apart): nothing tonal for
+#: this long after a segment means the next one is missing.
+_SIT_GAP_MS = 100
+#: The third segment carries no code (always 1776.7 Hz, 380 ms): this much of it confirms the
+#: SIT, so the verdict need not wait for its end.
+_SIT_THIRD_MS = 150
+
+
+def _sit_band(hz: float) -> str | None:
+    for band, nominal in _SIT_BANDS.items():
+        if abs(hz - nominal) <= _SIT_HZ_TOLERANCE:
+            return band
+    return None
+
+
+def _sit_length(ms: int) -> str | None:
+    if _SIT_SHORT_MS[0] <= ms <= _SIT_SHORT_MS[1]:
+        return "274"
+    if _SIT_LONG_MS[0] <= ms <= _SIT_LONG_MS[1]:
+        return "380"
+    return None
+
+
+@dataclass(slots=True)
+class _SitSegment:
+    """One segment heard: its band (None: not a SIT tone), edges and first frequency."""
+
+    band: str | None
+    onset_ms: int
+    end_ms: int
+    hz: float
+
+
+class SitCollector:
+    """The segments of a SIT heard before any speech, from the tones :class:`ToneTracker` hands
+    out; its kind (``IC`` ... ``IO``, or ``UNK``) once known. Pure: tones and stream times in.
+
+    Made when the first tone proves to be at a SIT frequency; :meth:`push` after every block
+    returns the kind as soon as it is known: once the third segment is confirmed, or ``UNK``
+    as soon as it cannot be had (a tone out of order or of a wrong length, a missing segment)
+    or ``max_ms`` after the first onset.
+    """
+
+    __slots__ = ("_deadline_ms", "_segments")
+
+    def __init__(self, first: Tone, max_ms: int) -> None:
+        self._deadline_ms = first.onset_ms + max_ms
+        self._segments: list[_SitSegment] = []  # heard so far, pieces joined
+        self._join(self._segments, first)
+
+    @staticmethod
+    def _join(segments: list[_SitSegment], tone: Tone) -> None:
+        band = _sit_band(tone.hz)
+        if band is None and tone.duration_ms < _SIT_JOIN_MS:
+            return  # a window across two segments, a click: not a segment
+        last = segments[-1] if segments else None
+        # (The tone in progress joins its own earlier view: it starts before that one's end.)
+        if last is not None and last.band == band and tone.onset_ms - last.end_ms <= _SIT_JOIN_MS:
+            last.end_ms = max(last.end_ms, tone.end_ms)
+        else:
+            segments.append(_SitSegment(band, tone.onset_ms, tone.end_ms, tone.hz))
+
+    def _with(self, current: Tone | None) -> list[_SitSegment]:
+        """The segments with the tone in progress joined in (it may still grow)."""
+        if current is None:
+            return self._segments
+        segments = [dataclasses.replace(seg) for seg in self._segments[-1:]]
+        self._join(segments, current)
+        return self._segments[:-1] + segments
+
+    def first(self, current: Tone | None) -> tuple[float, int]:
+        """The first segment's frequency and duration so far (for ``AMDCAUSE``)."""
+        seg = self._with(current)[0]
+        return seg.hz, seg.end_ms - seg.onset_ms
+
+    def push(self, now_ms: int, current: Tone | None, ended: Tone | None) -> str | None:
+        """After a block: the kind if known (``ended`` is a tone that just ended, ``current``
+        the one in progress), else None (wait)."""
+        if ended is not None:
+            self._join(self._segments, ended)
+        kind = self._judge(now_ms, current)
+        if kind is None and now_ms >= self._deadline_ms:
+            return "UNK"
+        return kind
+
+    def settle(self, now_ms: int, current: Tone | None) -> str:
+        """The kind now, whatever is missing (the cap, a hang-up): UNK unless it is known."""
+        return self._judge(now_ms, current) or "UNK"
+
+    def _judge(self, now_ms: int, current: Tone | None) -> str | None:
+        segments = self._with(current)
+        ongoing = current is not None and segments[-1].end_ms == current.end_ms
+        codes = []
+        for i, seg in enumerate(segments[:3]):
+            ms = seg.end_ms - seg.onset_ms
+            if seg.band is None or seg.band[0] != "123"[i]:
+                return "UNK"  # another tone, or a SIT tone out of order
+            last = i == len(segments) - 1
+            if i == 2:
+                if ms >= _SIT_THIRD_MS:
+                    return SIT_KINDS.get((codes[0], codes[1]), "UNK")
+                if not (last and ongoing):  # cut short: unless a piece of it follows
+                    return "UNK" if now_ms - seg.end_ms > _SIT_JOIN_MS else None
+            elif last and ongoing:
+                return "UNK" if ms > _SIT_LONG_MS[1] else None
+            else:
+                length = _sit_length(ms)
+                if length is None:
+                    return "UNK"
+                codes.append(seg.band[1] + length)
+        if not ongoing and now_ms - segments[-1].end_ms > _SIT_GAP_MS:
+            return "UNK"  # the next segment never came
+        return None
+
+
+def sit_kind_of_cause(cause: str) -> str | None:
+    """The SIT kind in an ``AMDCAUSE`` (``SIT-VC-985-380`` -> ``VC``): one of
+    :data:`SIT_KIND_NAMES`, ``UNK`` for a SIT cause without a known kind (also the older
+    ``SIT-<hz>-<ms>``), None when the cause is not a SIT's."""
+    if not cause.startswith("SIT-"):
+        return None
+    kind = cause[4:].split("-", 1)[0]
+    return kind if kind in SIT_KIND_NAMES else "UNK"
