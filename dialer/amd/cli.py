@@ -67,7 +67,7 @@ def _print_table(report: dict[str, Any]) -> None:
     header = (
         f"{'detector':<8} {'group':<20} {'n':>4} {'acc':>6} {'dec.acc':>7} {'H->M':>6} "
         f"{'M.rec':>6} {'NOTSURE':>7} {'H after utt p50/p95':>19} {'M from answer p50/max':>21} "
-        f"{'beep<=150':>9}"
+        f"{'beep<=150':>9} {'SIT kind':>8}"
     )
     print(header)
     for name, d in report["detectors"].items():
@@ -81,7 +81,8 @@ def _print_table(report: dict[str, Any]) -> None:
                 f"{_fmt(s['machine_recall'], True):>6} {_fmt(s['notsure_rate'], True):>7} "
                 f"{_fmt(hu['median']) + '/' + _fmt(hu['p95']):>19} "
                 f"{_fmt(md['median']) + '/' + _fmt(md['max']):>21} "
-                f"{_fmt(s['beep_within_150ms'], True):>9}"
+                f"{_fmt(s['beep_within_150ms'], True):>9} "
+                f"{_fmt(s.get('sit_kind_accuracy'), True):>8}"
             )
         met = d["goals"]
         print(

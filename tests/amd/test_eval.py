@@ -75,6 +75,11 @@ def test_eval_json_from_the_command_line_matches(small_corpus: Path, report: dic
     assert table.returncode == 0, table.stderr
     assert "overall" in table.stdout
     assert "human_short" in table.stdout
+    # The intercepts' SIT kinds, named as the labels name them.
+    (row,) = [line for line in table.stdout.splitlines() if " intercept " in line]
+    sit = report["detectors"]["puente"]["subsets"]["intercept"]["sit_kind_accuracy"]
+    assert "SIT kind" in table.stdout
+    assert row.split()[-1] == ("-" if sit is None else f"{100 * sit:.1f}%")
 
 
 def test_classify_prints_the_verdict_of_the_detector(small_corpus: Path) -> None:
