@@ -71,6 +71,11 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "congestion": 10 * 60,
     "failed": 10 * 60,
     "unallocated": 0,  # the number is marked disconnected; the person's next number now
+    # Answered by a tone (AMD's AMDCAUSE, dialer/outcomes.py); a SIT of congestion (NC, RO) is
+    # ``congestion``.
+    "intercept": 0,  # a SIT said not in service: marked disconnected; the next number now
+    "fax": 0,  # the number is marked fax (never dialed again for voice); the next number now
+    "sit_other": 4 * 3600,  # like unreachable (a second in a row: as intercept, next number)
     "machine": 4 * 3600,
     "voicemail": 24 * 3600,  # a message was left: give them a day to call back
     "abandoned": 3600,

@@ -28,6 +28,13 @@ class Disposition(enum.StrEnum):
     UNREACHABLE = "unreachable"
     UNALLOCATED = "unallocated"
     FAILED = "failed"  # never left Asterisk: bad channel, unknown endpoint, no trunk
+    # Answered by a tone, not a greeting (AMD: MACHINE with an AMDCAUSE FAX-... or SIT-...; see
+    # :func:`tone_disposition`). Their own words, not ``unallocated`` or ``machine``: the
+    # attempt's disposition is free text (no CHECK in the schema), so the report says what was
+    # heard, and the retry schedule can be set for each.
+    INTERCEPT = "intercept"  # a special information tone said: not in service (SIT IC or VC)
+    FAX = "fax"  # a fax machine answered: never a person on that number
+    SIT_OTHER = "sit_other"  # a special information tone of another or unresolved kind
 
 
 # Q.850 causes as Asterisk reports them.
@@ -73,6 +80,123 @@ LEDGER_OUTCOME = {
     Disposition.UNREACHABLE: "no_answer",
     Disposition.CONGESTION: "network_failure",
     Disposition.FAILED: "not_placed",
+}
+
+
+# -- answered by a tone ----------------------------------------------------------------------
+# AMD's AMDCAUSE for a tone heard before any greeting (the detector's contract):
+#   FAX-<hz>-<ms>          a fax machine (CNG 1100 Hz, CED 2100 Hz)
+#   SIT-<KIND>-<hz>-<ms>   a special information tone, of the North American kinds (Telcordia):
+#                          IC intercept, VC vacant code, NC no circuit, RO reorder,
+#                          IO ineffective other, UNK heard but not resolved
+#   SIT-<hz>-<ms>          the older form, no kind: UNK
+# A carrier that *answers* to play its announcement (200 OK, then the tones and "the number you
+# have dialed is not in service") reaches AMD; one that announces in early media and then
+# fails the call gives a Q.850 cause (1, 34...) and never gets here.
+
+
+class SitKind(enum.StrEnum):
+    IC = "IC"  # intercept: the number changed or is not in service
+    VC = "VC"  # vacant code: the number is not assigned
+    NC = "NC"  # no circuit: all circuits busy, a network congestion
+    RO = "RO"  # reorder: a congestion (or a failure) in the network, on the way
+    IO = "IO"  # ineffective other: the call failed for some other reason
+    UNK = "UNK"  # a SIT was heard, its kind not resolved
+
+
+@dataclass(frozen=True)
+class AnswerTone:
+    """A tone that answered the call instead of a greeting, read from ``AMDCAUSE``.
+    ``sit`` is None for a fax; ``hz``/``ms`` are None when the cause did not say them."""
+
+    fax: bool
+    sit: SitKind | None
+    hz: int | None
+    ms: int | None
+
+
+def answer_tone(cause: str | None) -> AnswerTone | None:
+    """The tone an ``AMDCAUSE`` names (None: not a tone, e.g. ``BEEP-...``, ``LONGGREETING-...``).
+
+    The prefix decides, case and all, as the dialplan's ``${AMDCAUSE:0:4}`` test does (which
+    decided whether the message was played): ``FAX-`` a fax, ``SIT-`` a special information
+    tone. A SIT whose kind is missing (the older ``SIT-<hz>-<ms>``) or not one of the known
+    kinds is ``UNK``: the kind is what tells a dead number, so only a known kind may say so."""
+    if not cause:
+        return None
+    parts = cause.split("-")
+    if parts[0] == "FAX" and len(parts) > 1:
+        return AnswerTone(True, None, *_hz_ms(parts[1:]))
+    if parts[0] != "SIT" or len(parts) < 2:
+        return None
+    try:
+        kind = SitKind(parts[1])
+    except ValueError:
+        kind = None
+    if kind is None:
+        return AnswerTone(False, SitKind.UNK, *_hz_ms(parts[1:]))
+    return AnswerTone(False, kind, *_hz_ms(parts[2:]))
+
+
+def _hz_ms(parts: list[str]) -> tuple[int | None, int | None]:
+    if len(parts) != 2:
+        return None, None
+    return _int(parts[0]), _int(parts[1])
+
+
+# What each SIT kind means for the number and the lead. NC and RO are the network's own
+# congestion: ``congestion``, as Q.850 34/42 are (retried soon, the ledger's network_failure).
+# IO and an unresolved SIT do not say the number is dead: ``sit_other``, retried like
+# ``unreachable``; the result marks the number disconnected only when its previous dial ended
+# on a SIT too (dialer/results.py).
+_BY_SIT = {
+    SitKind.IC: Disposition.INTERCEPT,
+    SitKind.VC: Disposition.INTERCEPT,
+    SitKind.NC: Disposition.CONGESTION,
+    SitKind.RO: Disposition.CONGESTION,
+    SitKind.IO: Disposition.SIT_OTHER,
+    SitKind.UNK: Disposition.SIT_OTHER,
+}
+
+
+def tone_disposition(amd_status: str | None, amd_cause: str | None) -> Disposition | None:
+    """The disposition of a call AMD found answered by a fax or a special information tone
+    (None: not one, the usual machine and person rules apply). Only a ``MACHINE`` verdict: its
+    cause is the detector's reason for it; another verdict went to a person's path."""
+    if amd_status != "MACHINE":
+        return None
+    tone = answer_tone(amd_cause)
+    if tone is None:
+        return None
+    if tone.fax:
+        return Disposition.FAX
+    return _BY_SIT[tone.sit or SitKind.UNK]
+
+
+# The ledger's outcome for a call answered by a tone; each pack says which outcomes release the
+# count. Under Regulation F a call counts when it is connected to the dialed number, and does not
+# when it is not (a busy signal, a not-in-service indication: the us_federal pack's
+# ``counting`` and its citation):
+# - an intercept (IC/VC) is the network saying the number is not in service: not_in_service,
+#   released, as Q.850 cause 1 is;
+# - a SIT of network congestion (NC/RO) is the network's failure: network_failure, as
+#   congestion is (no pack releases it today: it counts);
+# - an IO or unresolved SIT may not be a SIT at all (a greeting opening on a tone in a SIT
+#   band): if in doubt, the dial counts, as ``unreachable``'s no_answer;
+# - a fax answered: the call was connected to the dialed number, though no person is there:
+#   machine (counts).
+TONE_LEDGER_OUTCOME: Mapping[str, str] = {
+    Disposition.INTERCEPT: "not_in_service",
+    Disposition.CONGESTION: "network_failure",
+    Disposition.SIT_OTHER: "no_answer",
+    Disposition.FAX: "machine",
+}
+# What becomes of the dialed number after each disposition (phone_numbers.status): the lead's
+# next try takes the person's next active number (lead selection dials 'active' ones only).
+NUMBER_STATUS_AFTER: Mapping[str, str] = {
+    Disposition.UNALLOCATED: "disconnected",
+    Disposition.INTERCEPT: "disconnected",
+    Disposition.FAX: "fax",  # a fax line: never dialed again for voice (migration 0032)
 }
 
 

@@ -20,7 +20,7 @@ import asyncpg
 
 from compliance import ComplianceGate
 from dialer.campaigns import Campaign
-from dialer.outcomes import Disposition, Outcome
+from dialer.outcomes import NUMBER_STATUS_AFTER, TONE_LEDGER_OUTCOME, Disposition, Outcome
 from dialer.selection import Dial
 
 # The ledger's outcome for a result not read from an unanswered dial's events. The others
@@ -32,12 +32,15 @@ ANSWERED_LEDGER = {
     "abandoned": "abandoned",
     "failed": "not_placed",
     "skipped": "not_placed",  # preview: the agent passed before any dial
+    # Answered by a fax or a special information tone (dialer/outcomes.py says why each).
+    **TONE_LEDGER_OUTCOME,
 }
 
 _FINAL = """
 UPDATE call_attempts SET state = 'final', disposition = $2,
        originate_reason = $3, hangup_cause = $4, dial_status = $5,
        amd_status = coalesce($6, call_attempts.amd_status),
+       amd_cause = coalesce($10, call_attempts.amd_cause),
        answered_at = CASE WHEN $7 THEN coalesce(call_attempts.answered_at, $8::timestamptz) END,
        ended_at = $8, finalized_at = $8, abandoned = call_attempts.abandoned OR $9
 FROM leads l
@@ -67,6 +70,14 @@ _PENDING_DUE = """
 SELECT min(due_at) FROM callbacks
 WHERE debt_id = $1 AND done_at IS NULL AND cancelled_at IS NULL
 """
+# Whether the lead's previous dial of this number ($1 lead, $2 number, $3 this attempt) ended
+# on a special information tone not telling congestion. (Dials never placed are no dial of it.)
+_SIT_BEFORE = """
+SELECT a.disposition IN ('sit_other', 'intercept') FROM call_attempts a
+WHERE a.lead_id = $1 AND a.phone_id = $2 AND a.id <> $3::uuid AND a.state = 'final'
+  AND a.disposition NOT IN ('failed', 'skipped')
+ORDER BY a.created_at DESC LIMIT 1
+"""
 _LEAD = """
 UPDATE leads SET state = $2, next_try_at = coalesce($3, next_try_at),
        claimed_by = NULL, last_outcome = $4 WHERE id = $1
@@ -86,6 +97,7 @@ async def write_result(
     now: datetime,
     abandoned: bool = False,
     agent_interface: str | None = None,
+    amd_cause: str | None = None,
 ) -> bool:
     """Write the result; True if this call wrote it, False if it was already final.
 
@@ -95,7 +107,12 @@ async def write_result(
 
     ``abandoned``: the live answer reached no agent in time, whatever came after (an agent
     reached from the safe-harbor menu makes the disposition ``agent``, not the call less
-    abandoned); the ``abandoned`` disposition always is."""
+    abandoned); the ``abandoned`` disposition always is.
+
+    ``amd_cause``: AMD's ``AMDCAUSE`` with its verdict, kept on the attempt (a fax or a special
+    information tone decided the disposition: dialer/outcomes.py). A disposition that tells
+    something of the number marks it (``NUMBER_STATUS_AFTER``), and so does a second
+    ``sit_other`` in a row on it (``_SIT_BEFORE``)."""
     ledger = outcome.ledger_outcome if outcome is not None else ANSWERED_LEDGER.get(disposition)
     async with pool.acquire() as conn, conn.transaction():
         attempts = await conn.fetchval(
@@ -109,20 +126,31 @@ async def write_result(
             answered,
             now,
             abandoned or disposition == "abandoned",
+            amd_cause,
         )
         if attempts is None:
             return False
         if agent_interface:
             await conn.execute(_AGENT, uuid.UUID(dial.attempt_id), agent_interface)
-        if disposition == Disposition.UNALLOCATED.value:
+        number_status = NUMBER_STATUS_AFTER.get(disposition)
+        retry_as = disposition
+        if disposition == Disposition.SIT_OTHER and await conn.fetchval(
+            _SIT_BEFORE, dial.lead_id, dial.phone_id, dial.attempt_id
+        ):
+            # A second special information tone in a row on the number, neither telling
+            # congestion: taken as not in service (marked disconnected, the person's next number
+            # tried as after an intercept). The ledger keeps counting it (no_answer): one that
+            # was not a SIT at all (a greeting opening on a tone) must not free a dial.
+            number_status, retry_as = "disconnected", Disposition.INTERCEPT.value
+        if number_status is not None:
             await conn.execute(
-                "UPDATE phone_numbers SET status = 'disconnected' WHERE id = $1", dial.phone_id
+                "UPDATE phone_numbers SET status = $2 WHERE id = $1", dial.phone_id, number_status
             )
         if disposition in UNKEPT_CALLBACK:  # before the lead's update: its trigger sees them
             await conn.execute(_UNTAKE, dial.attempt_id)
         if disposition in NOT_PLACED:
             attempts = await conn.fetchval(_GIVE_BACK_TRY, dial.lead_id)
-        retry_s = campaign.retry.retry_after_s(disposition, attempts)
+        retry_s = campaign.retry.retry_after_s(retry_as, attempts)
         if disposition == "agent":
             state, when = "done", None  # (a pending callback brings it back: the lead trigger)
         elif retry_s is None:

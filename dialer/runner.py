@@ -54,7 +54,7 @@ import numpy as np
 from compliance import ComplianceError, ComplianceGate
 from dialer.agents import AgentBoard, QueueMember, queue_add, queue_pause, queue_remove
 from dialer.campaigns import LANGUAGES, LIVE_DISPOSITIONS, Campaign, CampaignError, rescore
-from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word
+from dialer.outcomes import AttemptTracker, Disposition, Outcome, status_word, tone_disposition
 from dialer.pacing import (
     AnswerModel,
     HourlyOdds,
@@ -84,6 +84,7 @@ class _Call:
     first: bool = False  # the step's first dial: the one for the agent that freed up
     answered_at: float | None = None
     amd: str | None = None
+    amd_cause: str | None = None  # AMDCAUSE with the verdict (a fax, a SIT: dialer/outcomes.py)
     voicemail_left: bool = False  # the campaign's message played to the end on a machine
     connected: bool = False
     # The queue member that took it (AgentConnect) while that is not yet written on the
@@ -383,8 +384,12 @@ class CampaignRunner:
         elif name == "UserEvent" and fields.get("UserEvent") == "PuenteAMD":
             first = call.amd is None  # (a duplicate verdict is not another answer)
             call.amd = status_word(fields.get("AMDSTATUS"))
+            # The cause comes with the verdict: the dialplan reports both as the channel has
+            # them once AudioSocket() returns, whichever order AMD's Setvars ran in. (VarSet
+            # events are never read: the AMI user is not granted `dialplan`, manager.conf.)
+            call.amd_cause = status_word(fields.get("AMDCAUSE"))
             if first and call.amd:  # kept for a restart that finds the call ended unheard
-                self._spawn(self._note(attempt, _NOTE_AMD, call.amd))
+                self._spawn(self._note(attempt, _NOTE_AMD, call.amd, call.amd_cause))
             if first and call.amd == "MACHINE":
                 self.stats.machines += 1
             elif first:
@@ -433,7 +438,7 @@ class CampaignRunner:
         if call.connected:
             disposition = "agent"
         elif call.amd == "MACHINE":
-            disposition = "voicemail" if call.voicemail_left else "machine"
+            disposition = _machine_disposition(call)
         elif call.abandoned:
             disposition = "abandoned"
         else:
@@ -596,7 +601,7 @@ class CampaignRunner:
                       EXISTS (SELECT 1 FROM preview_requests p
                               WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
                       a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
-                      a.abandoned, a.amd_status
+                      a.abandoned, a.amd_status, a.amd_cause
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
                  AND ((a.node = $3 AND $6) OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
@@ -635,7 +640,7 @@ class CampaignRunner:
                 # from there, not as a fresh answer nobody took.
                 if r["answered"]:
                     call.answered_at = now
-                call.amd = r["amd_status"]
+                call.amd, call.amd_cause = r["amd_status"], r["amd_cause"]
                 call.connected, call.abandoned = r["connected"], r["abandoned"]
             self.tracker.forget(aid)
             self.calls[aid] = call
@@ -1129,11 +1134,11 @@ class CampaignRunner:
         except _DB_ERRORS as e:
             log.warning("dialer %s: pause of %s not recorded: %s", self.c.code, who, e)
 
-    async def _note(self, attempt: str, sql: str, value: object) -> None:
+    async def _note(self, attempt: str, sql: str, *values: object) -> None:
         """Write down a fact of a call in progress (its answer, its AMD verdict)."""
         try:
             async with asyncio.timeout(self.tick_deadline_s):  # (a database gone quiet)
-                await self.pool.execute(sql, attempt, value)
+                await self.pool.execute(sql, attempt, *values)
         except _DB_ERRORS as e:  # only a restart that finds the call ended unheard needs it
             log.warning("dialer %s: state of %s not recorded: %s", self.c.code, attempt, e)
 
@@ -1347,6 +1352,7 @@ class CampaignRunner:
             self.pool, self.gate, self.c, call.dial, disposition, outcome,
             amd=call.amd, answered=call.answered_at is not None, now=self.clock(),
             abandoned=call.abandoned, agent_interface=call.agent_to_write,
+            amd_cause=call.amd_cause,
         )  # fmt: skip
         if written:  # (already final: another node or run wrote it first)
             self.stats.finals += 1
@@ -1371,10 +1377,21 @@ def _ended_unheard(call: _Call) -> str:
     if call.connected:
         return "agent"  # an agent took it: theirs to dispose of, the lead done
     if call.amd == "MACHINE":
-        return "voicemail" if call.voicemail_left else "machine"
+        return _machine_disposition(call)
     if call.abandoned:
         return "abandoned"
     return "lost"
+
+
+def _machine_disposition(call: _Call) -> str:
+    """A MACHINE answer: a fax or a special information tone by its AMDCAUSE (``fax``,
+    ``intercept``, ``congestion``, ``sit_other``: dialer/outcomes.py), else a machine that got
+    the campaign's message (``voicemail``) or not (``machine``). The tone decides first: the
+    dialplan plays no message to one, and a message on an intercept reached nobody."""
+    tone = tone_disposition(call.amd, call.amd_cause)
+    if tone is not None:
+        return tone.value
+    return "voicemail" if call.voicemail_left else "machine"
 
 
 # Facts of a call in progress, written as they happen ($1 the attempt): a restart or a
@@ -1384,7 +1401,7 @@ UPDATE call_attempts SET answered_at = coalesce(answered_at, $2::timestamptz)
 WHERE id = $1::uuid AND state <> 'final'
 """
 _NOTE_AMD = """
-UPDATE call_attempts SET amd_status = $2 WHERE id = $1::uuid AND state <> 'final'
+UPDATE call_attempts SET amd_status = $2, amd_cause = $3 WHERE id = $1::uuid AND state <> 'final'
 """
 
 _DB_ERRORS = (

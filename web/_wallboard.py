@@ -24,7 +24,9 @@ import asyncpg
 
 from dialer.campaigns import LIVE_DISPOSITIONS
 
-MACHINE = ("machine", "voicemail")
+# Answers AMD found no person on: machines, and a fax or a special information tone (a SIT of
+# congestion ends ``congestion``, with the unanswered dials).
+MACHINE = ("machine", "voicemail", "fax", "intercept", "sit_other")
 
 # Each query reads only the rows it shows, also under the generic plan a prepared statement
 # caches after a few executions (made without the parameters' values), by the indexes of

@@ -38,6 +38,9 @@ LEDGER = {
     "machine": "machine",
     "voicemail": "voicemail",
     "abandoned": "abandoned",
+    "intercept": "not_in_service",  # answered by a SIT saying not in service
+    "fax": "machine",
+    "sit_other": "no_answer",
 }
 
 
