@@ -289,7 +289,8 @@ def decide(
         )
         margin_s = 0
     info = number_info(number.e164)
-    if not info.valid or number.status in ("invalid", "disconnected"):
+    # (a fax line: AMD heard a fax answer it; no person is ever on it)
+    if not info.valid or number.status in ("invalid", "disconnected", "fax"):
         why = "not a valid number" if not info.valid else f"marked {number.status}"
         hard.append(
             _core_reason(Code.INVALID_NUMBER, "core_number", f"{mask_number(number.e164)}: {why}")

@@ -338,8 +338,11 @@ async def claim_and_gate(
                     continue
                 tries[r["id"]].append((number[1], d))
                 if set(d.codes) == {"INVALID_NUMBER"}:  # that number is unusable, not the person
+                    # (one marked meanwhile, e.g. disconnected or fax, keeps what it says)
                     await conn.execute(
-                        "UPDATE phone_numbers SET status = 'invalid' WHERE id = $1", number[0]
+                        "UPDATE phone_numbers SET status = 'invalid'"
+                        " WHERE id = $1 AND status = 'active'",
+                        number[0],
                     )
                 if number_only(d, number[1]) and len(tries[r["id"]]) < len(numbers[r["id"]]):
                     again.append(r)

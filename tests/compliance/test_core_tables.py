@@ -318,8 +318,10 @@ def test_invalid_number_and_no_timezone_deny_and_never_raise() -> None:
     d = check(["us_federal"], Contact(1), "+18005551234", NOW_OK)  # toll-free, no address
     assert d.codes == ("NO_TIMEZONE",)
     assert d.next_allowed_at is None
-    d = check(["us_federal"], NY, PhoneNumber("+12125551234", status="disconnected"), NOW_OK)
-    assert d.codes == ("INVALID_NUMBER",)
+    for status in ("disconnected", "fax"):
+        d = check(["us_federal"], NY, PhoneNumber("+12125551234", status=status), NOW_OK)
+        assert d.codes == ("INVALID_NUMBER",)
+        assert f"marked {status}" in d.reasons[0].message
 
 
 # -- overrides ------------------------------------------------------------------------------------

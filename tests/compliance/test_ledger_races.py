@@ -398,7 +398,7 @@ async def test_a_consent_withdrawn_while_an_autodialed_reservation_is_in_flight(
     assert later.codes == ("NO_CONSENT",)
 
 
-@pytest.mark.parametrize("status", ["wrong_party", "disconnected"])
+@pytest.mark.parametrize("status", ["wrong_party", "disconnected", "fax"])
 async def test_a_number_marked_unusable_while_a_reservation_is_in_flight(
     database_url, db_pool, status: str
 ) -> None:
