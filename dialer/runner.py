@@ -1439,6 +1439,8 @@ _PACED_ON_QUEUE = """
 SELECT c.code FROM campaigns c
 JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
      AND l.classid = x'70616365'::int::oid AND l.objid::bigint = c.id
+     -- (advisory locks are the server's: another database's campaign of that id is not ours)
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 WHERE c.queue_name = $1 AND c.id <> $2 AND c.mode <> 'preview'
 ORDER BY c.code LIMIT 1
 """

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
+import asyncpg
 import pytest
 
 from dialer.pacing import learn_answer_model
@@ -360,6 +361,25 @@ async def test_two_campaigns_paced_on_one_queue_both_stop_dialing(db_pool, tmp_p
         finally:
             await a._release_lead()
             await b._release_lead()
+
+
+async def test_a_pacer_lock_in_another_database_is_not_a_pacer_on_this_queue(
+    db_pool, pg_admin_url, tmp_path
+) -> None:
+    # Advisory locks are the server's, keyed per database: another Puente database (or another
+    # test module's) on the same server whose campaign has the same id is not pacing here.
+    _, first = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    _, second = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    second_id = await db_pool.fetchval("SELECT id FROM campaigns WHERE code = $1", second)
+    elsewhere = await asyncpg.connect(pg_admin_url)
+    try:
+        await elsewhere.execute("SELECT pg_advisory_lock(x'70616365'::int, $1)", second_id)
+        async with floor(db_pool, model=MODEL, agents=1) as f:
+            a = await f.runner_for(first)
+            await a._check_queue_shared()
+            assert a.shared_with is None
+    finally:
+        await elsewhere.close()
 
 
 async def test_abort_stops_the_loop_even_when_the_cancel_comes_out_as_a_database_error(
