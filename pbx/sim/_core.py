@@ -28,10 +28,12 @@ from pbx.sim import _events as ev
 from pbx.sim._agi_caller import agi_environment
 from pbx.sim._callees import ANSWERED, WIRE, CalleeModel, CallFate
 from pbx.sim._dialplan import (
+    DEFAULT_LANGUAGE,
     Dialplan,
     DialplanCursor,
     DialplanError,
     Step,
+    load_endpoint_languages,
     load_queue_names,
     split_args,
 )
@@ -165,6 +167,12 @@ class SimSettings:
     trunk_endpoint: str = "trunk"
     # PJSIP endpoints that exist (pjsip.conf); others fail at once, as PJSIP/no-such-endpoint.
     endpoints: tuple[str, ...] = ("trunk",)
+    # Each endpoint's ``language`` (pjsip.conf; default: asterisk_conf's, where the trunk and
+    # the agents' phones say ``es``): its channels' language, until the dialplan (or an AGI)
+    # sets CHANNEL(language). An endpoint not named: asterisk.conf's default language (en).
+    languages: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: tuple(sorted(load_endpoint_languages().items()))
+    )
     trunk_context: str = "from-trunk"
     trunk_capacity: int = 1000
     audiosocket_default: str = "127.0.0.1:9092"
@@ -173,6 +181,10 @@ class SimSettings:
     playback_s: float = 8.0
     machine_linger_s: float = 30.0
     epoch_s: int = 1795335254  # Uniqueid prefix (seconds), as Asterisk does
+
+    def language_of(self, endpoint: str) -> str:
+        """The language of a channel of PJSIP ``endpoint`` when it is created."""
+        return dict(self.languages).get(endpoint, DEFAULT_LANGUAGE)
 
 
 class SimCore:
@@ -304,12 +316,16 @@ class SimCore:
             name=name,
             uniqueid=uniqueid,
             linkedid=uniqueid,
+            language=self.s.language_of(endpoint),  # the endpoint's (pjsip.conf)
             context=self.s.trunk_context,
         )
         ch = Channel(uniqueid, snap, f"PJSIP/{endpoint}", number, fate, now)
         for v in variables:
             k, _, val = v.partition("=")
-            ch.variables[k.strip()] = val
+            if k.strip() == "CHANNEL(language)":  # a function write, as Set() does it
+                snap.language = val
+            else:
+                ch.variables[k.strip()] = val
         self.channels[ch.id] = ch
         self.by_name[name] = ch
         out: list[Output] = []
@@ -380,6 +396,7 @@ class SimCore:
             linkedid=uniqueid,
             state=4,  # chan_pjsip creates incoming channels in Ring
             caller_num=caller or "<unknown>",
+            language=self.s.language_of(self.s.trunk_endpoint),
             context=context,
             exten=exten,
         )
@@ -415,6 +432,9 @@ class SimCore:
         """An application (AGI ``SET VARIABLE``, ``EXEC Set``) set a channel variable."""
         ch = self.channels.get(call_id)
         if ch is None or ch.gone:
+            return []
+        if name == "CHANNEL(language)":  # a function write: the channel's language, no VarSet
+            ch.snap.language = value
             return []
         ch.variables[name] = value
         return [Broadcast(ev.varset(ch.snap, name, value))]
@@ -680,16 +700,15 @@ class SimCore:
         return out + self._resume(ch, ch.generation, now)
 
     def _agi_env(self, ch: Channel, url: str, args: list[str]) -> Pairs:
-        if ch.inbound:
-            language, callerid = ch.snap.language, ch.snap.caller_num
-        else:  # an originated call: the Originate's CallerID (agi/01), not the callee's number
-            language = ch.variables.get("PUENTE_LANG") or ch.snap.language
-            callerid = ch.snap.caller_num
+        # agi_language is the channel's language (its endpoint's, or what CHANNEL(language) set),
+        # whatever PUENTE_LANG says; agi_callerid of an originated call is the Originate's
+        # CallerID (agi/01), not the callee's number.
+        callerid = ch.snap.caller_num
         return agi_environment(
             url,
             args,
             channel=ch.snap.name,
-            language=language,
+            language=ch.snap.language,
             uniqueid=ch.snap.uniqueid,
             callerid=callerid if callerid and callerid != "<unknown>" else "unknown",
             calleridname="unknown",
@@ -887,10 +906,14 @@ class SimCore:
     def _agent_snapshot(self, m: Member, caller: Channel) -> ev.ChannelSnapshot:
         seq = next(self._chan_seq)
         uid = f"{self.s.epoch_s}.{next(self._uid_seq)}"
+        tech, _, resource = m.snap.interface.partition("/")
         return ev.ChannelSnapshot(
             name=f"{m.snap.interface}-{seq:08x}",
             uniqueid=uid,
             linkedid=caller.snap.linkedid,
+            # A PJSIP phone's channel speaks its endpoint's language; another (Local/...) the
+            # default one.
+            language=self.s.language_of(resource) if tech.upper() == "PJSIP" else DEFAULT_LANGUAGE,
             context="puente-agents",
         )
 

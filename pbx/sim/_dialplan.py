@@ -184,6 +184,57 @@ def load_queue_names(path: Path = DEFAULT_QUEUES_CONF) -> frozenset[str]:
     return frozenset(names)
 
 
+#: The PJSIP configuration of the shipped configuration.
+DEFAULT_PJSIP_CONF = Path(__file__).resolve().parents[2] / "asterisk_conf" / "pjsip.conf"
+#: asterisk.conf ``defaultlanguage``, unset (asterisk_conf ships no asterisk.conf): a channel's
+#: language when its endpoint sets none (the recorded rig's Local channels: agi_language en).
+DEFAULT_LANGUAGE = "en"
+
+
+def load_endpoint_languages(path: Path = DEFAULT_PJSIP_CONF) -> dict[str, str]:
+    """The ``language`` of every endpoint a ``pjsip.conf`` defines (its own, else its
+    templates', as ``[name](template)`` inherits them); endpoints that set none are left out
+    (their channels get :data:`DEFAULT_LANGUAGE`)."""
+    sections: dict[str, tuple[bool, list[str], dict[str, str]]] = {}
+    current: dict[str, str] | None = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        m = re.fullmatch(r"\[([^\]]+)\]\s*(?:\(([^)]*)\))?", line)
+        if m is not None:
+            name = m.group(1).strip()
+            options = [o.strip() for o in (m.group(2) or "").split(",") if o.strip()]
+            template = "!" in options
+            parents = [o for o in options if o not in ("!", "+")]
+            if name in sections and not template:  # (a second [trunk]: the aor, the auth...)
+                name = f"{name}\x00{len(sections)}"
+            current = {}
+            sections[name] = (template, parents, current)
+        elif current is not None and "=" in line:
+            key, _, value = line.partition("=")
+            current[key.strip().lower()] = value.strip()
+
+    def lookup(name: str, key: str, depth: int = 0) -> str | None:
+        if name not in sections or depth > 16:
+            return None
+        _, parents, values = sections[name]
+        if key in values:
+            return values[key]
+        for parent in reversed(parents):  # (the last template wins, as Asterisk applies them)
+            found = lookup(parent, key, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    languages = {}
+    for name, (template, _, _) in sections.items():
+        if template or lookup(name, "type") != "endpoint":
+            continue
+        language = lookup(name, "language")
+        if language:
+            languages[name.split("\x00", 1)[0]] = language
+    return languages
+
+
 # -- patterns --------------------------------------------------------------------------------
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     body = pattern[1:]

@@ -65,7 +65,8 @@ def test_an_inbound_call_rings_in_answers_and_runs_agi_with_its_args() -> None:
         DID,
         "6",
     )
-    assert (env["agi_type"], env["agi_language"], env["agi_arg_1"]) == ("PJSIP", "en", DID)
+    # The trunk endpoint's language (asterisk_conf/pjsip.conf: language = es), as Asterisk.
+    assert (env["agi_type"], env["agi_language"], env["agi_arg_1"]) == ("PJSIP", "es", DID)
 
     # The flow sets PUENTE_NEXT over AGI and closes: the dialplan reads it and hangs up.
     out = core.set_variable(ch.id, "PUENTE_NEXT", "done")
