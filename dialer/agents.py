@@ -9,7 +9,7 @@ with ``shared_lastcall``, of another queue it is in) and past its wrap-up.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 _MEMBER_EVENTS = {"QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMember"}
@@ -280,3 +280,23 @@ def queue_pause(
         fields.append(("Reason", reason))
     what = "QueuePause (pause)" if paused else "QueuePause (unpause)"
     return QueueStep("QueuePause", tuple(fields), what, queue, (NOT_A_MEMBER,), undo)
+
+
+def leftover_removals(
+    members: Iterable[Mapping[str, str]], logged_out: Mapping[str, QueueMember]
+) -> list[tuple[QueueMember, QueueStep]]:
+    """The ``QueueRemove`` of every queue a logged-out agent is still a member of.
+
+    ``members``: the ``QueueMember`` entries of a ``QueueStatus`` (every queue); ``logged_out``:
+    the logged-out agents by interface. Whatever the queue (its campaign's, the inbound queue,
+    its own preview queue, one it left a campaign for): an agent logged out elsewhere than on
+    its desktop (``puente users disable``, a node without a PBX link) takes calls from none.
+    Static members (queues.conf) are not Puente's to remove, and app_queue would refuse."""
+    out = []
+    for f in members:
+        interface = f.get("Location") or f.get("Interface") or ""
+        m = logged_out.get(interface)
+        if m is None or f.get("Membership", "dynamic") == "static" or not f.get("Queue"):
+            continue
+        out.append((m, queue_remove(m, f["Queue"], undoable=False)))
+    return out

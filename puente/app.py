@@ -19,17 +19,17 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from db import DatabaseSettings, create_pool
 from db.local import DEFAULT_DIR as DEFAULT_PG_DIR
 from dialer.demo import DemoClock
 from puente.database import database_url
-from puente.settings import NodeSettings, SettingsError, load, read_config_file
+from puente.settings import NodeSettings, SettingsError, load, read_config
 from puente.wiring import (
     Component,
     ComponentSettings,
@@ -38,6 +38,8 @@ from puente.wiring import (
 )
 
 log = logging.getLogger("puente.app")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,37 @@ class AppSettings:
 
 def load_settings(config_path: Path | None, *, demo: bool) -> AppSettings:
     """Every section, loaded and validated before anything starts (the embedded PostgreSQL,
-    a migration): a bad value stops the process with a message naming it."""
-    file_values = read_config_file(config_path)
-    components = load_component_settings(file_values, demo=demo)  # (unknown sections too)
-    node = load(NodeSettings, "node", file_values=file_values.get("node"))
-    database = load(
-        DatabaseSettings,
-        "database",
-        file_values=file_values.get("database"),
-        extra_env={"url": "PUENTE_DATABASE_URL"},
+    a migration): bad values stop the process with one message naming every one of them."""
+    problems: list[str] = []
+    config = read_config(config_path, problems)
+    file_values = config.sections
+
+    def collect(load_section: Callable[[], _T]) -> _T | None:
+        try:
+            return load_section()
+        except SettingsError as e:
+            problems.extend(e.problems)
+            return None
+
+    components = collect(  # (unknown sections too)
+        lambda: load_component_settings(file_values, demo=demo, origin=config)
     )
+    node = collect(
+        lambda: load(NodeSettings, "node", file_values=file_values.get("node"), origin=config)
+    )
+    database = collect(
+        lambda: load(
+            DatabaseSettings,
+            "database",
+            file_values=file_values.get("database"),
+            extra_env={"url": "PUENTE_DATABASE_URL"},
+            origin=config,
+        )
+    )
+    if problems:
+        raise SettingsError(*problems)
+    assert components is not None and node is not None  # noqa: PT018
+    assert database is not None
     if demo and database.url:
         log.info("demo: using PUENTE_DATABASE_URL instead of the embedded PostgreSQL")
     return AppSettings(node=node, database=database, components=components)

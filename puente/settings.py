@@ -3,14 +3,16 @@
 Sources, later wins: the dataclass defaults, an optional YAML file (``PUENTE_CONFIG`` or
 ``--config``) with one mapping per subsystem, then environment variables named
 ``PUENTE_<SUBSYSTEM>_<FIELD>`` (e.g. ``PUENTE_AMI_HOST``, ``PUENTE_AGI_PORT``) plus the
-well-known ``PUENTE_DATABASE_URL``. A bad value stops the process at start with a message
-naming the variable (or file key) and the value; secrets are never echoed.
+well-known ``PUENTE_DATABASE_URL``. Bad values stop the process at start with one message
+naming every one of them: the variable (or the file, line and key) and the value; secrets are
+never echoed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -18,13 +20,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from puente.strict_yaml import StrictYamlError, load_strict
+from puente.strict_yaml import check_strict
 
 T = TypeVar("T")
 
 
 class SettingsError(Exception):
-    """A setting has a bad value; the message names it."""
+    """Settings with bad values; ``problems`` names each one (the setting, where it was given,
+    what is wrong), all of them at once: an operator fixing a config file meets every mistake
+    in one go, not one per start."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems: tuple[str, ...] = problems
+        if len(problems) == 1:
+            text = problems[0]
+        else:
+            text = f"{len(problems)} problems with the settings:\n  " + "\n  ".join(problems)
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The YAML config file as read: its sections, and the line of every key in it
+    (``{"ami.port": 3}``), so that a bad value is named with its place in the file."""
+
+    path: Path | None = None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        """``config file PATH:LINE`` for the key ``section.field`` (``config file`` alone when
+        there is no file to name)."""
+        if self.path is None:
+            return "config file"
+        line = self.lines.get(key)
+        return f"config file {self.path}:{line}" if line else f"config file {self.path}"
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -101,73 +131,120 @@ def load(
     environ: Mapping[str, str] | None = None,
     file_values: Mapping[str, Any] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    origin: ConfigFile | None = None,
 ) -> T:
     """Build ``cls`` (a frozen dataclass) from defaults, ``file_values`` and the environment.
 
     ``extra_env`` maps field names to additional environment variable names
-    (e.g. ``{"url": "PUENTE_DATABASE_URL"}``).
+    (e.g. ``{"url": "PUENTE_DATABASE_URL"}``); ``origin``, the file ``file_values`` come from
+    (to name the file and line of a bad one). Every bad value of the section is named in the
+    one :class:`SettingsError` raised.
     """
     env = os.environ if environ is None else environ
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
+    problems: list[str] = []
+    given_by: dict[str, str] = {}  # field -> where its value came from (the last source wins)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    def in_file(key: str) -> str:
+        if origin is None:
+            return f"config file: {section}.{key}"
+        return f"{origin.where(f'{section}.{key}')}: {section}.{key}"
+
     for key in file_values or {}:
         if key not in names:
             known = ", ".join(sorted(names))
-            raise SettingsError(f"config file: [{section}] has no setting {key!r} (known: {known})")
+            where = "config file:" if origin is None else f"{origin.where(f'{section}.{key}')}:"
+            problems.append(f"{where} [{section}] has no setting {key!r} (known: {known})")
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         secret = _is_secret(f)
+        sources: list[tuple[str, Any]] = []
         if file_values and f.name in file_values:
-            kwargs[f.name] = _convert(
-                file_values[f.name], hints[f.name], f"config file: {section}.{f.name}", secret
-            )
+            sources.append((in_file(f.name), file_values[f.name]))
         for var in (f"PUENTE_{section.upper()}_{f.name.upper()}", (extra_env or {}).get(f.name)):
             if var and var in env:
-                kwargs[f.name] = _convert(env[var], hints[f.name], var, secret)
+                sources.append((var, env[var]))
+        for where, value in sources:  # (each checked: a bad file value is named, even when an
+            try:  # environment variable overrides it)
+                kwargs[f.name] = _convert(value, hints[f.name], where, secret)
+                given_by[f.name] = where.removesuffix(f": {section}.{f.name}")
+            except SettingsError as e:
+                problems.extend(e.problems)
+    # The section's own checks, on the values that could be read (a bad one left at its
+    # default): what else is wrong in it is named now, not on the next start.
+    obj = None
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as e:
-        raise SettingsError(f"{section} settings: {e}") from None
+        problems.append(f"{section} settings: {e}")
     validate = getattr(obj, "validate", None)
     if callable(validate):
         try:
             validate()
         except ValueError as e:
-            raise SettingsError(f"{section} settings: {e}") from None
-    return obj
+            problems.append(f"{section} settings: {e}{_set_by(str(e), given_by)}")
+    if problems:
+        raise SettingsError(*problems)
+    return typing.cast(T, obj)
+
+
+def _set_by(message: str, given_by: Mapping[str, str]) -> str:
+    """`` (port: PUENTE_AMI_PORT)``: where the settings a section's check names were given."""
+    named = [
+        f"{name}: {where}"
+        for name, where in given_by.items()
+        if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)
+    ]
+    return f" ({'; '.join(named)})" if named else ""
 
 
 def read_config_file(path: Path | None) -> dict[str, dict[str, Any]]:
-    """The YAML config file as ``{section: {field: value}}``; ``{}`` when there is none."""
+    """The YAML config file as ``{section: {field: value}}``; ``{}`` when there is none.
+    Every problem in it is named in the one :class:`SettingsError` raised."""
+    problems: list[str] = []
+    config = read_config(path, problems)
+    if problems:
+        raise SettingsError(*problems)
+    return config.sections
+
+
+def read_config(path: Path | None, problems: list[str]) -> ConfigFile:
+    """The YAML config file (``path``, else ``PUENTE_CONFIG``; none: no sections), with what
+    could be read of it; every problem found is appended to ``problems``."""
     if path is None:
         env_path = os.environ.get("PUENTE_CONFIG")
         if not env_path:
-            return {}
+            return ConfigFile()
         path = Path(env_path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise SettingsError(f"config file {path}: {e.strerror}") from None
+        problems.append(f"config file {path}: {e.strerror}")
+        return ConfigFile(path)
     except UnicodeDecodeError as e:
-        raise SettingsError(
+        problems.append(
             f"config file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
             f"{e.start})"
-        ) from None
+        )
+        return ConfigFile(path)
     # Strictly (as rule packs and IVR flows): a duplicate key or section is refused, not
     # silently replaced by the later one (a second ``ami:`` would wipe the first's host and
     # secret), and neither are YAML 1.1's ``yes``/``off`` booleans nor ``1:30`` (base 60).
-    try:
-        data = load_strict(text) if text.strip() else {}
-    except StrictYamlError as e:
+    lines: dict[str, int] = {}
+    data, errors = check_strict(text, lines) if text.strip() else ({}, [])
+    for e in errors:
         if e.problem == "empty document":  # (only comments)
-            data = {}
-        else:
-            where = f"{e.path}: " if e.path else ""
-            raise SettingsError(f"config file {path}: {where}{e.problem}") from None
+            continue
+        where = f"{e.path}: " if e.path else ""
+        problems.append(f"config file {path}: {where}{e.problem}")
     data = data or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise SettingsError(f"config file {path}: expected a mapping of sections to mappings")
-    return {str(k): v for k, v in data.items()}
+        problems.append(f"config file {path}: expected a mapping of sections to mappings")
+        data = (
+            {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+        )
+    return ConfigFile(path, {str(k): v for k, v in data.items()}, lines)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ silently reinterpret:
   nested aliases ("billion laughs") turns a few hundred bytes into billions of values;
 - explicit tags (``!foo``, ``!!binary``, ``!!python/...``): only plain YAML values are data.
 
-Every problem is a :class:`StrictYamlError`; nothing else escapes :func:`load_strict`.
+Every problem is a :class:`StrictYamlError`; nothing else escapes :func:`load_strict`. The
+reader does not stop at the first problem: the error it raises is the first one found, and its
+``errors`` holds every one (:func:`check_strict` returns them with what could be read), so that
+whoever fixes the file meets them all at once.
 """
 
 from __future__ import annotations
@@ -41,12 +44,22 @@ _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class StrictYamlError(ValueError):
-    """A YAML problem at ``path``."""
+    """A YAML problem at ``path``; ``errors``: every problem found in the document (this one
+    first)."""
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
         self.problem = problem
+        self.errors: tuple[StrictYamlError, ...] = (self,)
         super().__init__(f"{path or '<document>'}: {problem}")
+
+
+class _Bad:
+    """What a value that could not be built stands for (its problem is recorded); a mapping
+    leaves its key out, a list the item."""
+
+
+_BAD = _Bad()
 
 
 def _line(node: Node) -> str:
@@ -63,104 +76,140 @@ class _Builder:
     def __init__(self, lines: dict[str, int] | None = None) -> None:
         self._scalars = SafeConstructor()
         self._lines = lines
+        self.errors: list[StrictYamlError] = []
+
+    def _fail(self, path: str, problem: str) -> _Bad:
+        self.errors.append(StrictYamlError(path, problem))
+        return _BAD
 
     def scalar(self, node: ScalarNode, path: str) -> Any:
         if node.tag == _BOOL_TAG and node.value not in ("true", "false"):
-            raise StrictYamlError(
+            return self._fail(
                 path, f"YAML 1.1 boolean {node.value!r} ({_line(node)}); write true or false"
             )
         if node.tag in (_INT_TAG, _FLOAT_TAG) and ":" in node.value:
-            raise StrictYamlError(
+            return self._fail(
                 path,
                 f"{node.value!r} is a base-60 number in YAML 1.1 ({_line(node)}); "
                 'quote times, e.g. "08:00-21:00"',
             )
         if node.tag not in _SCALAR_TAGS:
-            raise StrictYamlError(
+            return self._fail(
                 path, f"{node.value!r} is not a plain YAML value ({_line(node)}); quote it"
             )
         if node.tag == _TIMESTAMP_TAG and not SafeConstructor.timestamp_regexp.match(node.value):
-            raise StrictYamlError(path, f"{node.value!r} is not a date ({_line(node)})")
+            return self._fail(path, f"{node.value!r} is not a date ({_line(node)})")
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as e:  # e.g. the date 2026-13-45
             what = node.tag.rsplit(":", 1)[-1]
-            raise StrictYamlError(
-                path, f"{node.value!r} is not a valid {what} ({_line(node)}): {e}"
-            ) from None
+            return self._fail(path, f"{node.value!r} is not a valid {what} ({_line(node)}): {e}")
 
     def build(self, node: Node, path: str = "", depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
-            raise StrictYamlError(path, "nested too deeply")
+            return self._fail(path, "nested too deeply")
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ_TAG:
-                raise StrictYamlError(path, f"a {node.tag} list is not allowed ({_line(node)})")
-            items = enumerate(node.value)
-            return [self.build(item, _join(path, i), depth + 1) for i, item in items]
+                return self._fail(path, f"a {node.tag} list is not allowed ({_line(node)})")
+            items = (
+                self.build(item, _join(path, i), depth + 1) for i, item in enumerate(node.value)
+            )
+            return [item for item in items if item is not _BAD]
         if isinstance(node, MappingNode):
             if node.tag != _MAP_TAG:
-                raise StrictYamlError(path, f"a {node.tag} mapping is not allowed ({_line(node)})")
+                return self._fail(path, f"a {node.tag} mapping is not allowed ({_line(node)})")
             out: dict[Any, Any] = {}
+            seen: set[str] = set()  # (keys whose value could not be built are not in ``out``)
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE_TAG:
                     where = _line(key_node)
-                    raise StrictYamlError(path, f"merge keys (<<) are not allowed ({where})")
+                    self._fail(path, f"merge keys (<<) are not allowed ({where})")
+                    continue
                 if not isinstance(key_node, ScalarNode):
-                    raise StrictYamlError(path, f"a key must be a plain string ({_line(key_node)})")
+                    self._fail(path, f"a key must be a plain string ({_line(key_node)})")
+                    continue
                 if key_node.tag == _BOOL_TAG:
-                    raise StrictYamlError(
+                    self._fail(
                         _join(path, key_node.value),
                         f"key {key_node.value!r} is a YAML 1.1 boolean ({_line(key_node)}); "
                         "quote it or use another name",
                     )
+                    continue
                 if key_node.tag != _STR_TAG:
-                    raise StrictYamlError(
+                    self._fail(
                         _join(path, key_node.value),
                         f"key {key_node.value!r} is not a string ({_line(key_node)}); quote it",
                     )
+                    continue
                 key = key_node.value
-                if key in out:
-                    raise StrictYamlError(
-                        _join(path, key), f"duplicate key {key!r} ({_line(key_node)})"
-                    )
+                if key in seen:
+                    self._fail(_join(path, key), f"duplicate key {key!r} ({_line(key_node)})")
+                    continue
+                seen.add(key)
                 if self._lines is not None:
                     self._lines[_join(path, key)] = key_node.start_mark.line + 1
-                out[key] = self.build(value_node, _join(path, key), depth + 1)
+                value = self.build(value_node, _join(path, key), depth + 1)
+                if value is not _BAD:
+                    out[key] = value
             return out
-        raise StrictYamlError(path, f"unsupported YAML node {type(node).__name__}")
+        return self._fail(path, f"unsupported YAML node {type(node).__name__}")
 
 
-def _refuse_anchors_and_tags(text: str) -> None:
+def _anchors_and_tags(text: str) -> list[StrictYamlError]:
     """Scan the events (cheap: nothing is built) for what :func:`load_strict` refuses before
     composing, so that an alias bomb is never expanded."""
+    errors = []
     for event in yaml.parse(text, Loader=_Loader):
         where = f"line {event.start_mark.line + 1}"
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise StrictYamlError("", f"anchors and aliases are not allowed ({where})")
+            errors.append(StrictYamlError("", f"anchors and aliases are not allowed ({where})"))
+            continue
         tag = getattr(event, "tag", None)
         if tag is not None and isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
             shown = tag.replace("tag:yaml.org,2002:", "!!")
-            raise StrictYamlError(
-                "", f"tags such as {shown!r} are not allowed ({where}); write a plain value"
+            errors.append(
+                StrictYamlError(
+                    "", f"tags such as {shown!r} are not allowed ({where}); write a plain value"
+                )
             )
+    return errors
 
 
-def load_strict(text: str, lines: dict[str, int] | None = None) -> Any:
-    """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path.
-
-    ``lines``, when given, is filled with the line of every mapping key by its path
-    (``states.menu.next``): what lets a later check say where a mistake is.
-    """
+def check_strict(
+    text: str, lines: dict[str, int] | None = None
+) -> tuple[Any, list[StrictYamlError]]:
+    """Parse one YAML document strictly: what could be read (``None`` when nothing could) and
+    every problem found, in document order. A value that cannot be built is left out (its
+    mapping key, its list item). ``lines`` as for :func:`load_strict`."""
     try:
-        _refuse_anchors_and_tags(text)
+        refused = _anchors_and_tags(text)
+        if refused:  # (never composed: an alias bomb would be expanded)
+            return None, refused
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise StrictYamlError("", f"not valid YAML: {problem}{where}") from e
+        return None, [StrictYamlError("", f"not valid YAML: {problem}{where}")]
     if node is None:
-        raise StrictYamlError("", "empty document")
-    return _Builder(lines).build(node)
+        return None, [StrictYamlError("", "empty document")]
+    builder = _Builder(lines)
+    value = builder.build(node)
+    return (None if value is _BAD else value), builder.errors
+
+
+def load_strict(text: str, lines: dict[str, int] | None = None) -> Any:
+    """Parse one YAML document strictly; raise :class:`StrictYamlError` naming the path (of the
+    first problem; its ``errors`` name every one).
+
+    ``lines``, when given, is filled with the line of every mapping key by its path
+    (``states.menu.next``): what lets a later check say where a mistake is.
+    """
+    value, errors = check_strict(text, lines)
+    if errors:
+        first = errors[0]
+        first.errors = tuple(errors)
+        raise first
+    return value

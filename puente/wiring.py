@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -38,11 +38,12 @@ from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSetti
 from pbx.sim import SimServerSettings, SimulatedAsterisk
 from pbx.sim import build as build_sim
 from puente import __version__
-from puente.settings import SettingsError, load
+from puente.settings import ConfigFile, SettingsError, load
 from web import WebComponent, WebSettings
 from web._demo import demo_password, ensure_demo_users
 from web._desktop import desktop_extension
 from web._keys import IVR_SCRIPTS
+from web._logged_out import LoggedOutSweeper
 from web._metrics import (
     CampaignSnapshot,
     LinkSnapshot,
@@ -54,6 +55,8 @@ from web._metrics import (
 from web._wallboard import dial_level, runner_view
 
 log = logging.getLogger("puente.wiring")
+
+_S = TypeVar("_S")
 
 
 class Component(Protocol):
@@ -256,6 +259,46 @@ class AmiComponent:
         return f"{c.peer} {state}  events {c.events_total}  reconnects {c.disconnects_total}"
 
 
+class AgentQueuesComponent:
+    """Logged-out agents out of every queue Asterisk still has them in (web/_logged_out.py):
+    a user disabled from the command line, a logout on a node without AMI."""
+
+    name = "agent-queues"
+
+    def __init__(self, pool: asyncpg.Pool, ami: AmiComponent) -> None:
+        self.sweeper = LoggedOutSweeper(pool, lambda: ami.client)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self._task = tg.create_task(self.sweeper.run())
+
+    async def stop(self) -> None:
+        await self.abort()
+
+    async def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def status(self) -> str:
+        return f"logged-out agents' memberships removed {self.sweeper.removed_total}"
+
+
+class DemoData:
+    """The demo's creditor, campaigns and debtors, written once by whichever component needs
+    them first: the web server (its demo agents work those campaigns), else the dialer."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._lock = asyncio.Lock()
+        self._done = False
+
+    async def ensure(self) -> None:
+        async with self._lock:
+            if not self._done:
+                await ensure_demo_campaigns(self._pool)
+                self._done = True
+
+
 @dataclasses.dataclass(frozen=True)
 class DialerSettings:
     """The dialer on this node: it runs every campaign whose state is ``running``."""
@@ -298,7 +341,9 @@ class DialerComponent:
         compliance: ComplianceSettings | None = None, demo: bool = False,
         metrics: PuenteMetrics | None = None, clock: Callable[[], datetime] | None = None,
         ivr_scripts: frozenset[str] | None = None, greetings: GreetingEnds | None = None,
+        demo_data: DemoData | None = None,
     ) -> None:  # fmt: skip
+        self._demo_data = demo_data or (DemoData(pool) if demo else None)
         self._metrics = metrics
         # When this node's AMD heard each greeting end: the runners hold agents to the 2 s rule.
         self._greetings = greetings
@@ -318,8 +363,8 @@ class DialerComponent:
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         self._tg = tg
-        if self._demo:
-            await ensure_demo_campaigns(self._pool)
+        if self._demo_data is not None:
+            await self._demo_data.ensure()
         await self._discover()
         self._watcher = tg.create_task(self._watch())
 
@@ -461,14 +506,18 @@ class DemoWebComponent:
 
     name = "web"
 
-    def __init__(self, web_component: WebComponent, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, web_component: WebComponent, pool: asyncpg.Pool, demo_data: DemoData | None = None
+    ) -> None:
         self._web = web_component
         self._pool = pool
+        self._demo_data = demo_data or DemoData(pool)
         self._password = demo_password()
         self._users: list[str] = []
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
-        await self._web.start(tg)
+        await self._web.start(tg)  # (listening first: a port in use stops the start here)
+        await self._demo_data.ensure()  # (the campaigns the demo agents work)
         agents = [(f"agent-{code}", f"Local/{code}-100@agents", code) for code in DEMO_CAMPAIGNS]
         self._users = await ensure_demo_users(self._pool, self._password, agents)
         # Shown once on the demo's terminal, never logged (set PUENTE_DEMO_PASSWORD to choose).
@@ -508,35 +557,50 @@ SECTIONS = ("node", "database", "ami", "agi", "audiosocket", "dialer", "complian
 
 
 def load_component_settings(
-    file_values: dict[str, dict[str, Any]], *, demo: bool
+    file_values: dict[str, dict[str, Any]], *, demo: bool, origin: ConfigFile | None = None
 ) -> ComponentSettings:
-    """The components' sections from the config file and the environment: a bad value (or an
-    unknown section) raises :class:`SettingsError` naming it, before anything starts."""
+    """The components' sections from the config file and the environment: bad values (and
+    unknown sections) raise one :class:`SettingsError` naming every one, before anything
+    starts. ``origin``: the file ``file_values`` were read from (to name its lines)."""
+    problems: list[str] = []
+
+    def section(cls: type[_S], name: str, values: dict[str, Any] | None = None) -> _S | None:
+        values = file_values.get(name) if values is None else values
+        try:
+            return load(cls, name, file_values=values, origin=origin)
+        except SettingsError as e:
+            problems.extend(e.problems)
+            return None
+
     unknown = set(file_values) - set(SECTIONS)
     if unknown:
-        raise SettingsError(f"config file: unknown sections {sorted(unknown)}")
+        where = "config file" if origin is None or origin.path is None else origin.where("")
+        problems.append(f"{where}: unknown sections {sorted(unknown)}")
     ami_file = dict(file_values.get("ami") or {})
     if demo:
         # The demo's PBX is the simulator, started here on loopback with its own secret.
         ami_file.setdefault("secret", DEMO_SIM_SECRET)
-    ami = load(AmiSettings, "ami", file_values=ami_file)
-    agi = load(AgiSettings, "agi", file_values=file_values.get("agi"))
-    audiosocket = load(
-        AudioSocketSettings, "audiosocket", file_values=file_values.get("audiosocket")
-    )
-    dialer = load(DialerSettings, "dialer", file_values=file_values.get("dialer"))
-    if demo:
+    ami = section(AmiSettings, "ami", ami_file)
+    agi = section(AgiSettings, "agi")
+    audiosocket = section(AudioSocketSettings, "audiosocket")
+    dialer = section(DialerSettings, "dialer")
+    if demo and dialer is not None:
         dialer = dataclasses.replace(dialer, pbx="sim")
-    compliance = load(ComplianceSettings, "compliance", file_values=file_values.get("compliance"))
-    amd = load(LiveAmdSettings, "amd", file_values=file_values.get("amd"))
+    compliance = section(ComplianceSettings, "compliance")
+    amd = section(LiveAmdSettings, "amd")
     detector = None
-    if amd.enabled:
+    if amd is not None and amd.enabled:
         try:
             detector = amd.detector_settings()
         except AmdSettingsError as e:
-            raise SettingsError(f"amd settings: {e}") from None
-    ivr = load(IvrSettings, "ivr", file_values=file_values.get("ivr"))
-    web = load(WebSettings, "web", file_values=file_values.get("web"))
+            problems.append(f"amd settings: {e}")
+    ivr = section(IvrSettings, "ivr")
+    web = section(WebSettings, "web")
+    if problems:
+        raise SettingsError(*problems)
+    assert ami is not None and agi is not None and audiosocket is not None  # noqa: PT018
+    assert dialer is not None and compliance is not None and amd is not None  # noqa: PT018
+    assert ivr is not None and web is not None  # noqa: PT018
     return ComponentSettings(ami, agi, audiosocket, dialer, compliance, amd, detector, ivr, web)
 
 
@@ -576,31 +640,27 @@ def build_components(
     if ivr is not None:
         ivr.on_outcome = metrics.ivr_outcome
     agi_component = AgiComponent(agi, ivr)
-    components: list[Component] = [audio_component, agi_component]
-    sim = None
-    if demo:
-        sim = SimComponent(audio_component, agi_component)
-        components.append(sim)
-    ami_component = dialer_component = None
+    sim = SimComponent(audio_component, agi_component) if demo else None
+    demo_data = DemoData(pool) if demo else None
+    ami_component = amd_component = dialer_component = agent_queues = None
     if ami.enabled:
         ami_component = AmiComponent(ami, sim)
-        components.append(ami_component)
+        agent_queues = AgentQueuesComponent(pool, ami_component)
         if amd is not None:
-            components.append(AmdComponent(amd, ami_component))
+            amd_component = AmdComponent(amd, ami_component)
         if dialer.enabled:
             dialer_component = DialerComponent(
                 pool, ami_component, node, dialer, compliance=compliance, demo=demo,
                 metrics=metrics, clock=clock, ivr_scripts=ivr_scripts, greetings=greetings,
+                demo_data=demo_data,
             )  # fmt: skip
-            components.append(dialer_component)
     else:
         log.info("AMI client disabled (ami.enabled = false)")
-    components.append(
-        OpsComponent(
-            metrics, pool, audio=audio_component, agi=agi_component, ami=ami_component,
-            dialer=dialer_component,
-        )
+    ops = OpsComponent(
+        metrics, pool, audio=audio_component, agi=agi_component, ami=ami_component,
+        dialer=dialer_component,
     )  # fmt: skip
+    web_component: Component | None = None
     if web_settings.enabled:
         desktop = desktop_extension(
             # (no AMI on this node: states are recorded, the dialer's leader seats agents)
@@ -611,12 +671,22 @@ def build_components(
         extensions = [desktop]
         if ivr_scripts is not None:
             extensions.append(lambda app: app.__setitem__(IVR_SCRIPTS, ivr_scripts))
-        web_component = WebComponent(
+        web_server = WebComponent(
             web_settings,
             pool,
             gate=ComplianceGate(pool, compliance),
             extensions=extensions,
             clock=clock,
         )
-        components.append(DemoWebComponent(web_component, pool) if demo else web_component)
-    return components
+        web_component = DemoWebComponent(web_server, pool, demo_data) if demo else web_server
+    # Start order: every listening socket first (AudioSocket, FastAGI, the web server with
+    # /healthz and /metrics), so that a port in use stops the start before anything is
+    # dialed, and a probe gets an answer while the rest starts; then the metrics, the demo's
+    # PBX, the AMI client, AMD, and last the dialer. The drain runs in reverse: the dialer stops
+    # originating and its live calls end first, while agents' desktops are still served; the
+    # web server and the listeners close last.
+    ordered: list[Component | None] = [
+        audio_component, agi_component, web_component, ops, sim, ami_component, amd_component,
+        agent_queues, dialer_component,
+    ]  # fmt: skip
+    return [c for c in ordered if c is not None]

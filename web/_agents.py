@@ -46,8 +46,9 @@ would be counted free by the pacer, and dialed for, with nobody behind it. An ag
 deactivated (``{"active": false}``, ``puente agents edit CODE --inactive``) once logged out, for
 the same reason; it keeps its history, and it can log in again only when reactivated (going
 ready or paused is a 409 meanwhile). Disabling an agent's user (``puente users disable``) logs
-the agent out too: the campaign's leader then takes it out of the queue, so a person who left
-is not dialed for.
+the agent out too: the campaign's leader then takes it out of the campaign's queue, and the
+service's logged-out sweeper (web/_logged_out.py) out of every other queue it is still in (the
+inbound queue, its preview queue), so a person who left is neither dialed for nor rung.
 """
 
 from __future__ import annotations

@@ -96,9 +96,11 @@ async def new_token(pool: asyncpg.Pool, username: str, label: str = "", *, actor
 
 async def disable_user(pool: asyncpg.Pool, username: str, *, actor: str = "cli") -> dict[str, str]:
     """Disable a user: no login, its sessions end now, and the agent it works as (if any) is
-    logged out: a state row the campaigns' leaders act on (they take it out of their queues),
-    so nobody who left is counted free by a pacer and dialed for. Returns the agents logged
-    out (code -> the state they were in)."""
+    logged out: a state row the service acts on (no PBX link here): each campaign's leader takes
+    it out of its queue, and the logged-out sweeper (web/_logged_out.py) out of every other
+    queue it is still in (the inbound queue, its preview queue), so nobody who left is counted
+    free by a pacer, dialed for, or rung. Returns the agents logged out (code -> the state they
+    were in)."""
     async with pool.acquire() as conn, conn.transaction():
         user_id = await _user_id(conn, username)
         await conn.execute("UPDATE users SET disabled = true WHERE id = $1", user_id)

@@ -132,8 +132,8 @@ def _cmd_disable(args: argparse.Namespace) -> int:
         logged_out = await disable_user(pool, args.name, actor=_actor())
         print(f"user {args.name} disabled")
         for code, was in logged_out.items():
-            print(f"agent {code} logged out (was {was}): each campaign's dialer takes it out of "
-                  "its queue")  # fmt: skip
+            print(f"agent {code} logged out (was {was}): the running service takes it out of "
+                  "every queue")  # fmt: skip
         return 0
 
     return _run("puente users disable", work)
