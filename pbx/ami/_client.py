@@ -208,6 +208,10 @@ class AmiClient:
         proto, writer = self._proto, self._writer
         if proto is None or writer is None or (require_login and not self._connected.is_set()):
             raise NotConnected(f"AMI {self.peer} is not connected; {action} not sent")
+        if self._closing and action.lower() != "logoff":
+            # (once Logoff is out, the protocol takes no other action: a caller still draining
+            # gets what a lost link gives it)
+            raise NotConnected(f"AMI {self.peer} is closing; {action} not sent")
         aid, data = proto.send_action(action, fields, action_id)
         fut: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
         self._pending[aid] = fut
@@ -367,6 +371,8 @@ class AmiClient:
         s = self.settings
         while True:
             await asyncio.sleep(s.ping_interval_s)
+            if self._closing:
+                return  # (the Logoff's answer, or its timeout, ends the session)
             try:
                 await self.send_action("Ping", timeout_s=s.ping_timeout_s)
             except ActionTimeout:

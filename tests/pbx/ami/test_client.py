@@ -446,3 +446,24 @@ async def test_a_protocol_error_never_logs_the_message_text(
         assert "5215512345678" not in caplog.text
         assert "2345678" not in caplog.text
         await client.close()
+
+
+async def test_actions_while_the_client_closes_are_not_sent_and_break_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # close() sends Logoff and waits for its Goodbye (here: none comes, the peer stalls). An
+    # action asked for meanwhile (a dialer task still draining, the keepalive's Ping) is not
+    # sent: it raised a protocol error from the Logoff's CLOSING state, and the keepalive's
+    # was logged as an ERROR that closed the session.
+    async with FakeAsterisk() as ast, FaultProxy("127.0.0.1", ast.port) as proxy:
+        client = AmiClient(settings_for(proxy.port, ping_interval_s=0.05, ping_timeout_s=2.0))
+        client.start()
+        await client.wait_connected(2)
+        proxy.stall("s2c")
+        closing = asyncio.create_task(client.close())
+        await asyncio.sleep(0.3)  # the Logoff is out, its answer stalled; pings are due
+        with pytest.raises(NotConnected):
+            await client.send_action("QueueStatus")
+        await closing
+    assert client.protocol_errors_total == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
