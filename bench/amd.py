@@ -231,6 +231,14 @@ async def through_server(
         "frames_analysed_per_s": round((f1 - f0) / cpu.wall_s),
         "streams_analysed": round((f1 - f0) / cpu.wall_s / 50),
         "streams_per_core_est": round(streams / max(cpu.cpu_share, 1e-9)),
+        # From the frames actually analysed: when the peer falls behind (a busy machine), the
+        # server has less than ``streams`` to do, and the figure above overstates what a core
+        # keeps up with; this one does not (it also leaves out the frames that arrive between
+        # a verdict and the call's end, so it is a little low when the peer keeps time).
+        "streams_per_core_analysed_est": round(
+            (f1 - f0) / cpu.wall_s / 50 / max(cpu.cpu_share, 1e-9)
+        ),
+        "server_cpu_us_per_frame": round(1e6 * cpu.cpu_s / max(f1 - f0, 1), 2),
         "calls_per_s": round((calls1 - calls0) / cpu.wall_s, 1),
         "loop_lag_p50_ms": round(percentile(lag_ms, 50), 2),
         "loop_lag_p99_ms": round(percentile(lag_ms, 99), 2),
