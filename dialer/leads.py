@@ -44,10 +44,30 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    SUPPORTED_REGIONS,
+    PhoneMetadata,
+    PhoneNumberDesc,
+    PhoneNumberType,
+)
+
+try:  # (phonenumbers' own steps, for _fast_number; without them every number takes parse())
+    from phonenumbers.phonenumberutil import (
+        _MAX_INPUT_STRING_LENGTH,
+        _MAX_LENGTH_FOR_NSN,
+        REGION_CODE_FOR_NON_GEO_ENTITY,
+        ValidationResult,
+        _test_number_length,
+    )
+except ImportError:  # pragma: no cover - a phonenumbers that moved them
+    _FAST_NUMBERS = False
+else:
+    _FAST_NUMBERS = True
 
 COLUMNS = (
     "account_ref",
@@ -162,6 +182,12 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
     text = raw.strip()
     if not text:
         return "empty"
+    fast = _fast_number(text, region)
+    if fast is not None:
+        e164, kind = fast
+        if kind in _NOT_A_LINE:
+            return _NOT_A_LINE[kind]
+        return Phone(e164, _KINDS.get(kind, "unknown"))
     try:
         num = phonenumbers.parse(text, None if text.startswith("+") else region)
     except phonenumbers.NumberParseException as e:
@@ -181,6 +207,227 @@ def normalise_number(raw: str, region: str | None) -> Phone | str:
     else:
         e164 = f"+{num.country_code}{num.national_number}"
     return Phone(e164, _KINDS.get(kind, "unknown"))
+
+
+#: What :func:`_fast_number` reads: ASCII digits spaced by `` ().-``, a ``+`` only first. No
+#: letters (no extension, no vanity number, no ``tel:``), no other plus or punctuation.
+_SIMPLE_NUMBER = re.compile(r"\+?[0-9 ().\-]+")
+_PUNCTUATION = str.maketrans("", "", "+ ().-")
+#: parse() keeps a number without its national prefix unless its length is then one of these.
+_NATIONAL_PREFIX_KEPT_IF = (
+    (
+        ValidationResult.TOO_SHORT,
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+        ValidationResult.INVALID_LENGTH,
+    )
+    if _FAST_NUMBERS
+    else ()
+)
+
+
+class _Plan(NamedTuple):
+    """One region's (or calling code's) metadata with its patterns compiled once: what
+    :func:`phonenumbers.parse` and :func:`phonenumbers.number_type` read, in their order."""
+
+    metadata: PhoneMetadata
+    country_code: int
+    country_code_text: str
+    idd: re.Pattern[str] | None
+    national_prefix: re.Pattern[str] | None
+    transform_rule: str | None
+    general: re.Pattern[str] | None  # _match_national_number against general_desc
+    general_lengths: tuple[int, ...]
+    leading_digits: re.Pattern[str] | None
+    #: (type, pattern, possible lengths) from premium rate to voicemail, as _number_type_helper
+    #: tries them; then fixed line and mobile.
+    special: tuple[tuple[int, re.Pattern[str] | None, tuple[int, ...]], ...]
+    fixed: tuple[re.Pattern[str] | None, tuple[int, ...]] | None
+    mobile: tuple[re.Pattern[str] | None, tuple[int, ...]] | None
+    same_mobile_and_fixed: bool
+
+
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    """A pattern phonenumbers ignores when empty (national number, national prefix)."""
+    return re.compile(text) if text else None
+
+
+def _pattern_if_set(text: str | None) -> re.Pattern[str] | None:
+    """A pattern phonenumbers uses whenever it is not None (IDD, leading digits)."""
+    return re.compile(text) if text is not None else None
+
+
+def _desc(desc: PhoneNumberDesc | None) -> tuple[re.Pattern[str] | None, tuple[int, ...]] | None:
+    if desc is None:
+        return None
+    return _pattern(desc.national_number_pattern), tuple(desc.possible_length)
+
+
+_SPECIAL_TYPES = (
+    (PhoneNumberType.PREMIUM_RATE, "premium_rate"),
+    (PhoneNumberType.TOLL_FREE, "toll_free"),
+    (PhoneNumberType.SHARED_COST, "shared_cost"),
+    (PhoneNumberType.VOIP, "voip"),
+    (PhoneNumberType.PERSONAL_NUMBER, "personal_number"),
+    (PhoneNumberType.PAGER, "pager"),
+    (PhoneNumberType.UAN, "uan"),
+    (PhoneNumberType.VOICEMAIL, "voicemail"),
+)
+
+
+@functools.cache  # (one per region phonenumbers knows: about 250)
+def _plan(region: str) -> _Plan | None:
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None:
+        return None
+    special = []
+    for kind, name in _SPECIAL_TYPES:
+        desc = _desc(getattr(metadata, name))
+        if desc is not None:
+            special.append((kind, *desc))
+    general = metadata.general_desc
+    return _Plan(
+        metadata=metadata,
+        country_code=metadata.country_code,
+        country_code_text=str(metadata.country_code),
+        idd=_pattern_if_set(metadata.international_prefix),
+        national_prefix=_pattern(metadata.national_prefix_for_parsing),
+        transform_rule=metadata.national_prefix_transform_rule,
+        general=_pattern(general.national_number_pattern) if general is not None else None,
+        general_lengths=tuple(general.possible_length) if general is not None else (),
+        leading_digits=_pattern_if_set(metadata.leading_digits),
+        special=tuple(special),
+        fixed=_desc(metadata.fixed_line),
+        mobile=_desc(metadata.mobile),
+        same_mobile_and_fixed=bool(metadata.same_mobile_and_fixed_line_pattern),
+    )
+
+
+def _matches(number: str, desc: tuple[re.Pattern[str] | None, tuple[int, ...]] | None) -> bool:
+    """phonenumbers' ``_is_number_matching_desc``."""
+    if desc is None:
+        return False
+    pattern, lengths = desc
+    if lengths and len(number) not in lengths:
+        return False
+    return pattern is not None and pattern.fullmatch(number) is not None
+
+
+def _type(nsn: str, plan: _Plan) -> int:
+    """phonenumbers' ``_number_type_helper``."""
+    if not _matches(nsn, (plan.general, plan.general_lengths)):
+        return PhoneNumberType.UNKNOWN
+    for kind, pattern, lengths in plan.special:
+        if _matches(nsn, (pattern, lengths)):
+            return kind
+    if _matches(nsn, plan.fixed):
+        if plan.same_mobile_and_fixed or _matches(nsn, plan.mobile):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not plan.same_mobile_and_fixed and _matches(nsn, plan.mobile):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+def _general(number: str, plan: _Plan) -> bool:
+    """phonenumbers' ``_match_national_number`` against the general description."""
+    return plan.general is not None and plan.general.fullmatch(number) is not None
+
+
+def _strip_national_prefix(number: str, plan: _Plan) -> str:
+    """phonenumbers' ``_maybe_strip_national_prefix_carrier_code`` (the number it returns)."""
+    prefix = plan.national_prefix
+    if not number or prefix is None:
+        return number
+    found = prefix.match(number)
+    if not found:
+        return number
+    viable = _general(number, plan)
+    groups = found.groups()
+    rule = plan.transform_rule
+    if not rule or groups[len(groups) - 1] is None:
+        rest = number[found.end() :]
+    else:
+        rest = prefix.sub(rule, number, count=1)
+    if viable and not _general(rest, plan):
+        return number
+    return rest
+
+
+def _fast_number(text: str, region: str | None) -> tuple[str, int] | None:
+    """``(E.164, number type)`` of a plainly written number (``+52 33 1234 5678``,
+    ``(214) 555-0100``, ``3001234567``) exactly as :func:`phonenumbers.parse` and
+    :func:`phonenumbers.number_type` give it, with their own metadata and steps, compiled once;
+    None for anything else, which those functions then read (unusual text, numbers that are
+    not valid, an international prefix, the region's calling code written without ``+``,
+    leading zeros). ``tests/dialer/test_number_fast_path.py`` compares the two."""
+    if (
+        not _FAST_NUMBERS
+        or len(text) > _MAX_INPUT_STRING_LENGTH
+        or not _SIMPLE_NUMBER.fullmatch(text)
+    ):
+        return None
+    digits = text.translate(_PUNCTUATION)
+    if not 3 <= len(digits) <= _MAX_LENGTH_FOR_NSN:
+        return None
+    if text[0] == "+":
+        # parse(text, None): the calling code is the first 1 to 3 digits that are one, and the
+        # number is read with its main region's metadata.
+        if digits[0] == "0":
+            return None
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return None
+        main = COUNTRY_CODE_TO_REGION_CODE[code][0]
+        if main == REGION_CODE_FOR_NON_GEO_ENTITY:
+            return None
+        plan = _plan(main)
+        national = digits[size:]
+    else:
+        if region not in SUPPORTED_REGIONS:  # (None too: parse() refuses the number)
+            return None
+        plan = _plan(region)
+        if plan is None:
+            return None
+        if (plan.idd is not None and plan.idd.match(digits)) or digits.startswith(
+            plan.country_code_text
+        ):
+            return None  # an international prefix, or the region's calling code: parse() decides
+        code = plan.country_code
+        national = digits
+    if plan is None or len(national) < 2:
+        return None
+    stripped = _strip_national_prefix(national, plan)
+    if stripped is not national and (
+        _test_number_length(stripped, plan.metadata) not in _NATIONAL_PREFIX_KEPT_IF
+    ):
+        national = stripped
+    if not 2 <= len(national) <= _MAX_LENGTH_FOR_NSN or national[0] == "0":
+        return None  # (leading zeros: Italian numbers, read by parse())
+    # number_type(): the region of the calling code the number belongs to.
+    regions = COUNTRY_CODE_TO_REGION_CODE[code]
+    if len(regions) == 1:
+        plan = _plan(regions[0])
+    else:
+        for candidate in regions:
+            plan = _plan(candidate.upper())
+            if plan is None:
+                continue
+            if plan.leading_digits is not None:
+                if plan.leading_digits.match(national):
+                    break
+            elif _type(national, plan) != PhoneNumberType.UNKNOWN:
+                break
+        else:
+            return None
+    if plan is None:
+        return None
+    kind = _type(national, plan)
+    if kind == PhoneNumberType.UNKNOWN:
+        return None
+    return f"+{code}{national}", kind
 
 
 #: Mexico's dialing prefixes before 2019-08-03, when every number became 10 digits (IFT's
