@@ -1,9 +1,10 @@
 """``puente leads import``: stream a lead file into PostgreSQL, batch by batch.
 
-Each batch is one transaction: the batch's rows are copied (``COPY``) into temporary tables,
-then merged: persons by the campaign creditor's ``external_ref`` (rows sharing it are one
-person; another creditor's person with the same reference is another person), debts by the
-creditor's account reference, numbers by person, and one lead per debt for the campaign.
+Each batch is one transaction: the batch's rows are copied (``COPY``) into a temporary table,
+then merged in one statement: persons by the campaign creditor's ``external_ref`` (rows
+sharing it are one person; another creditor's person with the same reference is another
+person), debts by the creditor's account reference, numbers by person, and one lead per debt
+for the campaign.
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
 whatever the file's size: only one batch is held, and problems go to the errors file as they
@@ -39,34 +40,31 @@ from phonenumbers import SUPPORTED_REGIONS
 
 from dialer.leads import LeadFileError, LeadRow, RowProblem, parse_row, read_rows
 
+# A batch is one table of its rows (the row's numbers and their kinds in two arrays), copied in
+# one COPY.
 _TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS imp_person (
-    ext text, full_name text, language text, country text, region text, postal_code text,
-    city text, address_line text, dob date, tz text, row_no int
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS imp_debt (
-    ext text, account_ref text, balance_cents bigint, currency text, dpd int, priority int,
-    row_no int
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS imp_phone (ext text, e164 text, kind text) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS imp_pid (ext text, id bigint) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS imp_did (
-    account_ref text, id bigint, person_id bigint
+CREATE TEMP TABLE IF NOT EXISTS imp_row (
+    row_no int, ext text, full_name text, language text, country text, region text,
+    postal_code text, city text, address_line text, dob date, tz text, account_ref text,
+    balance_cents bigint, currency text, dpd int, priority int, e164s text[], kinds text[]
 ) ON COMMIT DELETE ROWS;
 """
 _ANALYZE = "ANALYZE persons, debts, phone_numbers, leads"
-_DROP_TEMP = "DROP TABLE IF EXISTS imp_person, imp_debt, imp_phone, imp_pid, imp_did"
-# Each merge keeps the ids it wrote (``RETURNING`` into imp_pid and imp_did, which ``ON CONFLICT
-# DO UPDATE`` returns for new and existing rows alike) and the next merge joins those: a batch
-# never joins the whole persons or debts table, so the cost of a batch does not grow with the
-# rows already loaded (a 1,000,000-row file stays as fast at its end as at its start).
-_PERSONS = """
-WITH up AS (
+_DROP_TEMP = "DROP TABLE IF EXISTS imp_row"
+# One statement merges the batch: persons, then their debts, numbers and leads, each merge
+# joining the ids the one before it wrote (``RETURNING``, which ``ON CONFLICT DO UPDATE`` gives
+# for new and existing rows alike): a batch never joins the whole persons or debts table, so the
+# cost of a batch does not grow with the rows already loaded (a 1,000,000-row file stays as fast
+# at its end as at its start). (The foreign keys are checked at the statement's end, when the
+# persons and debts it wrote are there.) One statement, not four with the ids kept in temporary
+# tables between them: fewer round trips, and no rows written only to be read once.
+_MERGE = """
+WITH pu AS (
 INSERT INTO persons (creditor_id, external_ref, full_name, language, country, region,
                      postal_code, city, address_line, date_of_birth, stated_timezone)
 SELECT DISTINCT ON (ext) $1::bigint, ext, full_name, coalesce(language, 'es'), country,
        region, postal_code, city, address_line, dob, tz
-FROM imp_person ORDER BY ext, row_no DESC
+FROM imp_row ORDER BY ext, row_no DESC
 ON CONFLICT (creditor_id, external_ref) DO UPDATE SET
     full_name = EXCLUDED.full_name,
     country = coalesce(EXCLUDED.country, persons.country),
@@ -77,44 +75,42 @@ ON CONFLICT (creditor_id, external_ref) DO UPDATE SET
     date_of_birth = coalesce(EXCLUDED.date_of_birth, persons.date_of_birth),
     stated_timezone = coalesce(EXCLUDED.stated_timezone, persons.stated_timezone)
 RETURNING external_ref, id
-)
-INSERT INTO imp_pid (ext, id) SELECT external_ref, id FROM up
-"""
-# A row without a language keeps a known person's (the insert above gives a new one "es"): run
-# only for a batch that has languages, so a file without the column pays nothing for it.
-_LANGUAGES = """
-UPDATE persons p SET language = i.language
-FROM (SELECT DISTINCT ON (ext) ext, language FROM imp_person WHERE language IS NOT NULL
-      ORDER BY ext, row_no DESC) i
-JOIN imp_pid x ON x.ext = i.ext
-WHERE p.id = x.id AND p.language <> i.language
-"""
-_DEBTS = """
-WITH up AS (
+), du AS (
 INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency, days_past_due)
 SELECT p.id, $1, d.account_ref, d.balance_cents, coalesce(d.currency, $2), d.dpd
-FROM (SELECT DISTINCT ON (account_ref) * FROM imp_debt ORDER BY account_ref, row_no DESC) d
-JOIN imp_pid p ON p.ext = d.ext
+FROM (SELECT DISTINCT ON (account_ref) * FROM imp_row ORDER BY account_ref, row_no DESC) d
+JOIN pu p ON p.external_ref = d.ext
 ON CONFLICT (creditor_id, account_ref) DO UPDATE SET
     balance_cents = EXCLUDED.balance_cents,
     currency = EXCLUDED.currency,
     days_past_due = EXCLUDED.days_past_due
 RETURNING account_ref, id, person_id
-)
-INSERT INTO imp_did (account_ref, id, person_id) SELECT account_ref, id, person_id FROM up
-"""
-_PHONES = """
+), ph AS (
 INSERT INTO phone_numbers (person_id, e164, kind, source)
-SELECT DISTINCT ON (p.id, i.e164) p.id, i.e164, i.kind, 'import'
-FROM imp_phone i JOIN imp_pid p ON p.ext = i.ext
+SELECT DISTINCT ON (p.id, n.e164) p.id, n.e164, n.kind, 'import'
+FROM imp_row i CROSS JOIN LATERAL unnest(i.e164s, i.kinds) AS n (e164, kind)
+JOIN pu p ON p.external_ref = i.ext
 ON CONFLICT (person_id, e164) DO NOTHING
-"""
-_LEADS = """
+RETURNING 1
+), ld AS (
 INSERT INTO leads (campaign_id, person_id, debt_id, priority)
-SELECT DISTINCT ON (d.id) $1, d.person_id, d.id, i.priority
-FROM imp_debt i JOIN imp_did d ON d.account_ref = i.account_ref
+SELECT DISTINCT ON (d.id) $3::bigint, d.person_id, d.id, i.priority
+FROM imp_row i JOIN du d ON d.account_ref = i.account_ref
 ORDER BY d.id, i.row_no DESC
 ON CONFLICT (campaign_id, debt_id) DO NOTHING
+RETURNING 1
+)
+SELECT (SELECT count(*) FROM pu), (SELECT count(*) FROM du), (SELECT count(*) FROM ph),
+       (SELECT count(*) FROM ld)
+"""
+# A row without a language keeps a known person's (the merge gives a new one "es"): run only
+# for a batch that has languages, so a file without the column pays nothing for it. (After the
+# merge: the persons are there, and nothing the merge wrote reads a language.)
+_LANGUAGES = """
+UPDATE persons p SET language = i.language
+FROM (SELECT DISTINCT ON (ext) ext, language FROM imp_row WHERE language IS NOT NULL
+      ORDER BY ext, row_no DESC) i
+WHERE p.creditor_id = $1 AND p.external_ref = i.ext AND p.language <> i.language
 """
 
 
@@ -244,10 +240,6 @@ def _open(path: Path) -> TextIO:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-def _count(status: str) -> int:
-    return int(status.rsplit(" ", 1)[-1]) if status else 0
-
-
 class _Errors:
     """The errors file, written as problems are found (a file of bad rows does not fill the
     memory), and the counts the summary gives. Opened before anything loads (a place that
@@ -316,7 +308,12 @@ class _Errors:
 
 
 class _Batch(NamedTuple):
-    rows: list[LeadRow]
+    #: How many leads the batch has, and them as COPY data for imp_row (made by the reader
+    #: thread, so that the event loop only sends it).
+    leads: int
+    data: bytes
+    #: Whether a row gives a language (only then is :data:`_LANGUAGES` run).
+    languages: bool
     #: The file's last row read when the batch was made, and the counts up to it: what the
     #: summary says once this batch is loaded (the next batch is read meanwhile).
     last_row: int
@@ -325,10 +322,51 @@ class _Batch(NamedTuple):
     dropped: int
 
 
+class _Null:
+    """A NULL in the batch's COPY data: written unquoted (``csv.QUOTE_NONNUMERIC`` leaves what
+    is a number unquoted, and this says it is one), as ``\\N``, which COPY reads as NULL
+    (:data:`_COPY_OPTIONS`); every text is quoted, so no text is ever read as NULL."""
+
+    __slots__ = ()
+
+    def __float__(self) -> float:  # (what makes csv take it for a number)
+        return 0.0
+
+    def __str__(self) -> str:
+        return "\\N"
+
+
+_NULL = _Null()
+_COPY_OPTIONS = {"format": "csv", "null": "\\N"}
+
+
+def _copy_row(r: LeadRow) -> tuple[object, ...]:
+    """A lead as a row of imp_row."""
+    phones = r.phones
+    return (
+        r.row, r.external_ref, r.full_name,
+        _NULL if r.language is None else r.language,
+        _NULL if r.country is None else r.country,
+        _NULL if r.region is None else r.region,
+        _NULL if r.postal_code is None else r.postal_code,
+        _NULL if r.city is None else r.city,
+        _NULL if r.address_line is None else r.address_line,
+        _NULL if r.date_of_birth is None else r.date_of_birth.isoformat(),
+        _NULL if r.timezone is None else r.timezone,
+        r.account_ref, r.balance_cents,
+        _NULL if r.currency is None else r.currency,
+        r.days_past_due, r.priority,
+        # (E.164 numbers and the kinds are digits, "+", letters and "_": array elements that
+        # need no quoting)
+        "{" + ",".join([p.e164 for p in phones]) + "}",
+        "{" + ",".join([p.kind for p in phones]) + "}",
+    )  # fmt: skip
+
+
 class _Batches:
-    """Rows of the file, parsed, in batches; the problems found on the way go to ``errors``
-    (flushed before each batch is handed out). Setting :attr:`stop` ends the iteration at the
-    next row."""
+    """Rows of the file, parsed, in batches of COPY data; the problems found on the way go to
+    ``errors`` (flushed before each batch is handed out). Setting :attr:`stop` ends the
+    iteration at the next row."""
 
     def __init__(
         self,
@@ -344,14 +382,20 @@ class _Batches:
         self.errors = errors
         self.stop = False
 
-    def _batch(self, rows: list[LeadRow], last_row: int) -> _Batch:
+    def _batch(self, leads: int, data: io.StringIO, languages: bool, last_row: int) -> _Batch:
         self.errors.flush()
         e = self.errors
-        return _Batch(rows, last_row, self.seen, e.rejected, e.dropped)
+        encoded = data.getvalue().encode("utf-8")
+        return _Batch(leads, encoded, languages, last_row, self.seen, e.rejected, e.dropped)
 
     def __iter__(self) -> Iterator[_Batch]:
-        batch: list[LeadRow] = []
         add = self.errors.add
+        region = self.region
+        size = self.size
+        data = io.StringIO()
+        write = csv.writer(data, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow
+        leads = 0
+        languages = False
         n = 1
         for n, values in self.rows:
             if self.stop:
@@ -360,53 +404,40 @@ class _Batches:
             if "__error__" in values:
                 add(RowProblem(n, "*", values["__error__"], True))
                 continue
-            lead, problems = parse_row(n, values, self.region)
+            lead, problems = parse_row(n, values, region)
             for problem in problems:
                 add(problem)
             if lead is not None:
-                batch.append(lead)
-                if len(batch) >= self.size:
-                    yield self._batch(batch, n)
-                    batch = []
-        if batch:
-            yield self._batch(batch, n)
+                write(_copy_row(lead))
+                leads += 1
+                if lead.language is not None:
+                    languages = True
+                if leads >= size:
+                    yield self._batch(leads, data, languages, n)
+                    data.seek(0)
+                    data.truncate()
+                    leads = 0
+                    languages = False
+        if leads:
+            yield self._batch(leads, data, languages, n)
         self.errors.flush()
 
 
 async def _load_batch(
     conn: asyncpg.Connection,
-    batch: list[LeadRow],
+    batch: _Batch,
     campaign_id: int,
     creditor_id: int,
     currency: str,
 ) -> tuple[int, int, int, int]:
     async with conn.transaction():
-        await conn.copy_records_to_table(
-            "imp_person",
-            records=[
-                (r.external_ref, r.full_name, r.language, r.country, r.region, r.postal_code,
-                 r.city, r.address_line, r.date_of_birth, r.timezone, r.row)
-                for r in batch
-            ],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "imp_debt",
-            records=[
-                (r.external_ref, r.account_ref, r.balance_cents, r.currency, r.days_past_due,
-                 r.priority, r.row)
-                for r in batch
-            ],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "imp_phone",
-            records=[(r.external_ref, p.e164, p.kind) for r in batch for p in r.phones],
+        # (a memoryview: asyncpg takes bytes for a file's path)
+        await conn.copy_to_table("imp_row", source=memoryview(batch.data), **_COPY_OPTIONS)
+        persons, debts, numbers, leads = await conn.fetchrow(
+            _MERGE, creditor_id, currency, campaign_id
         )
-        persons = _count(await conn.execute(_PERSONS, creditor_id))
-        if any(r.language is not None for r in batch):
-            await conn.execute(_LANGUAGES)
-        debts = _count(await conn.execute(_DEBTS, creditor_id, currency))
-        numbers = _count(await conn.execute(_PHONES))
-        leads = _count(await conn.execute(_LEADS, campaign_id))
+        if batch.languages:
+            await conn.execute(_LANGUAGES, creditor_id)
     return persons, debts, numbers, leads
 
 
@@ -451,7 +482,7 @@ async def import_leads(
     summary.bytes_total = info.st_size if regular else 0
     errors = _Errors(errors_at)
     raw = handle.buffer
-    done = _Batch([], 1, 0, 0, 0)  # what is loaded: the last batch committed
+    done = _Batch(0, b"", False, 1, 0, 0, 0)  # what is loaded: the last batch committed
     batches = _Batches(
         read_rows(handle, mapping),
         default_region.upper() if default_region else None,
@@ -463,7 +494,7 @@ async def import_leads(
         try:
             await asyncio.to_thread(errors.open)
             async with pool.acquire() as conn:
-                # The batch tables live as long as the import, emptied at every commit:
+                # The batch table lives as long as the import, emptied at every commit:
                 # creating them per batch cost more catalog work than some of the merges.
                 await conn.execute(_TEMP)
                 try:
@@ -478,7 +509,7 @@ async def import_leads(
                         for attempt in range(1, _TRIES + 1):
                             try:
                                 p, d, n, ld = await _load_batch(
-                                    conn, batch.rows, row["id"], row["creditor_id"],
+                                    conn, batch, row["id"], row["creditor_id"],
                                     row["currency"].strip(),
                                 )  # fmt: skip
                                 break
@@ -488,7 +519,7 @@ async def import_leads(
                                 await asyncio.sleep(0.05 * attempt)
                         done = batch
                         summary.batches += 1
-                        summary.loaded += len(batch.rows)
+                        summary.loaded += batch.leads
                         summary.persons += p
                         summary.debts += d
                         summary.numbers += n
