@@ -46,8 +46,11 @@ def log_pgf(p: np.ndarray, w: np.ndarray, order: int = 5) -> np.ndarray:
     """``log E[w**S_k]`` for ``S_k = sum_i Bernoulli(p[i, k])``, at the points ``w``: (K, len(w)).
 
     ``log(1 + p (w - 1))`` is summed as its power series in ``p`` (power sums of the column,
-    cheap for hundreds of agents or calls); the rare ``p > 0.2`` (where the series converges
-    slowly) are taken exactly. Points on the unit circle: ``|w - 1| <= 2``.
+    cheap for hundreds of agents or calls); the rows with some ``p > 0.2`` (where the series
+    converges slowly) are taken exactly: their sum's distribution in each column (the product
+    of the ``(1 - p) + p z``, one row at a time), evaluated at ``w``. (A log per row, column
+    and point was most of a pacing step: tens of ringing calls past 0.2, times 14 columns,
+    times 513 points.) Points on the unit circle: ``|w - 1| <= 2``.
     """
     out = np.zeros((p.shape[1], len(w)), dtype=complex)
     if p.shape[0] == 0:
@@ -61,8 +64,18 @@ def log_pgf(p: np.ndarray, w: np.ndarray, order: int = 5) -> np.ndarray:
         pj = pj * small
         w1j = w1j * w1
         out += ((-1) ** (j + 1) / j) * pj.sum(axis=0)[:, None] * w1j[None, :]
-    if big.any():  # (all at once: a ringing call's odds go over 0.2 as its ringing ages)
-        out += np.log1p(p[big][:, :, None] * w1[None, None, :]).sum(axis=0)
+    if big.any():  # (a ringing call's odds go over 0.2 as its ringing ages)
+        rows = p[big]
+        coef = np.zeros((p.shape[1], len(rows) + 1))  # (column, count): P(sum = count)
+        coef[:, 0] = 1.0
+        for n, q in enumerate(rows, start=1):
+            coef[:, 1 : n + 1] = coef[:, 1 : n + 1] * (1.0 - q)[:, None] + coef[:, :n] * q[:, None]
+            coef[:, 0] *= 1.0 - q
+        powers = np.cumprod(
+            np.vstack([np.ones_like(w), np.broadcast_to(w, (len(rows), len(w)))]), axis=0
+        )
+        with np.errstate(divide="ignore"):  # (a column certain to be 0 at a point: log 0)
+            out += np.log(coef @ powers)
     return out
 
 
@@ -287,6 +300,11 @@ class Outlook:
     answering: np.ndarray  # (ringing calls, K): P(call j reaches the queue live in bin k)
     waiting_live: int  # live answers already there (bin 0)
     new_live: np.ndarray  # (K,): P(a line opened now reaches the queue live in bin k)
+    # What expected_abandoned computes of the above for an FFT length, kept for its next call
+    # (a pacing step asks it several times, mostly at the same length).
+    _by_size: dict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def total_agents(self) -> int:
@@ -370,16 +388,20 @@ def expected_abandoned(o: Outlook, lines: np.ndarray) -> np.ndarray:
     reach = pool_hi + int((free_k + 6.0 * np.sqrt(free_k) + 4.0).max())
     demand_hi = int((arrive + 6.0 * np.sqrt(arrive) + 4.0).max())
     size = 1 << max(4, math.ceil(math.log2(reach + demand_hi + 2)))
-    w = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
-    wc = np.conj(w)  # demand counts down
-    known = log_pgf(o.freeing, w) + log_pgf(o.answering, wc)
-    if o.waiting_live:
-        known[0] += o.waiting_live * np.log(wc)
-    per_line = np.log1p(o.new_live[:, None] * (wc[None, :] - 1.0))
+    cached = o._by_size.get(size)
+    if cached is None:
+        w = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
+        wc = np.conj(w)  # demand counts down
+        known = log_pgf(o.freeing, w) + log_pgf(o.answering, wc)
+        if o.waiting_live:
+            known[0] += o.waiting_live * np.log(wc)
+        per_line = np.log1p(o.new_live[:, None] * (wc[None, :] - 1.0))
+        cached = o._by_size[size] = (known, per_line)
+    known, per_line = cached
     gen = np.exp(known[:, None, :] + lines[None, :, None] * per_line[:, None, :])  # (K, B, .)
     x = np.arange(size)
-    below = x > reach  # wrapped around from below zero: a shortfall of size - x
-    short = np.where(below, size - x, 0).astype(float)
+    below = slice(reach + 1, size)  # wrapped around from below zero: a shortfall of size - x
+    short = np.where(x > reach, size - x, 0).astype(float)
     idle = np.zeros((len(lines), size))
     idle[:, o.free_agents] = 1.0
     lost = np.zeros(len(lines))
