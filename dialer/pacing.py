@@ -71,11 +71,14 @@ def log_pgf(p: np.ndarray, w: np.ndarray, order: int = 5) -> np.ndarray:
         for n, q in enumerate(rows, start=1):
             coef[:, 1 : n + 1] = coef[:, 1 : n + 1] * (1.0 - q)[:, None] + coef[:, :n] * q[:, None]
             coef[:, 0] *= 1.0 - q
-        powers = np.cumprod(
-            np.vstack([np.ones_like(w), np.broadcast_to(w, (len(rows), len(w)))]), axis=0
-        )
+        # Horner's rule at every point (elementwise: a matrix product here would start the
+        # BLAS threads, which spin a core of their own between pacing steps).
+        value = np.broadcast_to(coef[:, -1:], (coef.shape[0], len(w))).astype(complex)
+        for m in range(coef.shape[1] - 2, -1, -1):
+            value *= w
+            value += coef[:, m : m + 1]
         with np.errstate(divide="ignore"):  # (a column certain to be 0 at a point: log 0)
-            out += np.log(coef @ powers)
+            out += np.log(value)
     return out
 
 
