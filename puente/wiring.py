@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -259,18 +259,16 @@ class AmiComponent:
         return f"{c.peer} {state}  events {c.events_total}  reconnects {c.disconnects_total}"
 
 
-class AgentQueuesComponent:
-    """Logged-out agents out of every queue Asterisk still has them in (web/_logged_out.py):
-    a user disabled from the command line, a logout on a node without AMI."""
+class _OneTask:
+    """A component that is one background task, cancelled to stop (nothing of it to drain)."""
 
-    name = "agent-queues"
+    _task: asyncio.Task[None] | None = None
 
-    def __init__(self, pool: asyncpg.Pool, ami: AmiComponent) -> None:
-        self.sweeper = LoggedOutSweeper(pool, lambda: ami.client)
-        self._task: asyncio.Task[None] | None = None
+    def _work(self) -> Coroutine[Any, Any, None]:
+        raise NotImplementedError
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
-        self._task = tg.create_task(self.sweeper.run())
+        self._task = tg.create_task(self._work())
 
     async def stop(self) -> None:
         await self.abort()
@@ -278,6 +276,19 @@ class AgentQueuesComponent:
     async def abort(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+class AgentQueuesComponent(_OneTask):
+    """Logged-out agents out of every queue Asterisk still has them in (web/_logged_out.py):
+    a user disabled from the command line, a logout on a node without AMI."""
+
+    name = "agent-queues"
+
+    def __init__(self, pool: asyncpg.Pool, ami: AmiComponent) -> None:
+        self.sweeper = LoggedOutSweeper(pool, lambda: ami.client)
+
+    def _work(self) -> Coroutine[Any, Any, None]:
+        return self.sweeper.run()
 
     def status(self) -> str:
         return f"logged-out agents' memberships removed {self.sweeper.removed_total}"
@@ -435,7 +446,7 @@ class DialerComponent:
         return "\n" + "\n".join(lines) if lines else "no campaign running"
 
 
-class OpsComponent:
+class OpsComponent(_OneTask):
     """Refreshes the Prometheus metrics from the other components every few seconds."""
 
     name = "metrics"
@@ -447,7 +458,6 @@ class OpsComponent:
         self.metrics = metrics
         self._pool = pool
         self._audio, self._agi, self._ami, self._dialer = audio, agi, ami, dialer
-        self._task: asyncio.Task[None] | None = None
 
     def snapshot(self) -> MetricsSnapshot:
         campaigns = []
@@ -487,15 +497,8 @@ class OpsComponent:
         pool = PoolSnapshot(p.get_size() - p.get_idle_size(), p.get_size(), p.get_max_size())
         return MetricsSnapshot(tuple(campaigns), tuple(links), pool)
 
-    async def start(self, tg: asyncio.TaskGroup) -> None:
-        self._task = tg.create_task(refresh_every(self.metrics, self.snapshot))
-
-    async def stop(self) -> None:
-        await self.abort()
-
-    async def abort(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    def _work(self) -> Coroutine[Any, Any, None]:
+        return refresh_every(self.metrics, self.snapshot)
 
     def status(self) -> str:
         return "metrics refreshed every 5 s"
