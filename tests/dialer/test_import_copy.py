@@ -6,13 +6,13 @@ NULL; numbers, dates and a person's several numbers arrive whole."""
 from __future__ import annotations
 
 import csv
-import os
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from dialer.importer import import_leads
+from tests.dialer._campaigns import new_campaign
 
 AWKWARD = [
     'Ana "La Güera" Pérez',
@@ -31,16 +31,7 @@ AWKWARD = [
 
 @pytest.fixture
 async def campaign(db_pool) -> str:
-    code = f"c{os.urandom(4).hex()}"
-    cred = await db_pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Acme Financiera', 'Acme', '+525500000000', 'MXN') RETURNING id""",
-        code,
-    )
-    await db_pool.execute(
-        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Test', $2)", code, cred
-    )
-    return code
+    return await new_campaign(db_pool, "c")
 
 
 async def test_text_values_arrive_exactly(db_pool, campaign, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from dialer.importer import ImportError_, ImportStopped, import_leads, load_mapping
 from dialer.leads import read_rows
+from tests.dialer._campaigns import new_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "external_ref,full_name,account_ref,balance,phone,country\n"
@@ -28,16 +29,7 @@ HEADER = "external_ref,full_name,account_ref,balance,phone,country\n"
 
 @pytest.fixture
 async def campaign(db_pool) -> str:
-    code = f"f{os.urandom(4).hex()}"
-    cred = await db_pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Acme Financiera', 'Acme', '+525500000000', 'MXN') RETURNING id""",
-        code,
-    )
-    await db_pool.execute(
-        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Test', $2)", code, cred
-    )
-    return code
+    return await new_campaign(db_pool, "f")
 
 
 def rows(prefix: str, start: int, count: int, name: str = "Ana") -> str:

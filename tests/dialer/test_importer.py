@@ -20,22 +20,14 @@ from dialer.importer import (
     progress_line,
 )
 from dialer.leads import normalise_number, parse_row, read_rows
+from tests.dialer._campaigns import new_campaign
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
 
 
 @pytest.fixture
 async def campaign(db_pool) -> str:
-    code = f"c{os.urandom(4).hex()}"
-    cred = await db_pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Acme Financiera', 'Acme', '+525500000000', 'MXN') RETURNING id""",
-        code,
-    )
-    await db_pool.execute(
-        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Test', $2)", code, cred
-    )
-    return code
+    return await new_campaign(db_pool, "c")
 
 
 def write(tmp_path: Path, body: str, header: str = HEADER) -> Path:
