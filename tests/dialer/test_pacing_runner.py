@@ -31,13 +31,19 @@ def _runner() -> CampaignRunner:
     return r
 
 
-async def test_the_answer_model_counts_an_answered_call_once_and_learns_the_ring_times(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def results_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every result the runner writes is taken as written (no database)."""
+
     async def written(*args: object, **kwargs: object) -> bool:
         return True
 
     monkeypatch.setattr(runner_module, "write_result", written)
+
+
+async def test_the_answer_model_counts_an_answered_call_once_and_learns_the_ring_times(
+    results_written: None,
+) -> None:
     r = _runner()
     # 100 dials sent 0 s in: 20 answered by a person after 10 s, 80 unanswered after 30 s.
     for i in range(100):
@@ -94,12 +100,8 @@ def test_with_every_agent_paused_the_status_says_so() -> None:
 
 
 async def test_the_runner_learns_each_hours_odds_and_hands_the_pacer_each_calls(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, results_written: None
 ) -> None:
-    async def written(*args: object, **kwargs: object) -> bool:
-        return True
-
-    monkeypatch.setattr(runner_module, "write_result", written)
     r = _runner()
     r.clock = lambda: datetime(2026, 11, 27, 1, 30, tzinfo=UTC)  # 19:30 in Mexico City
     r.tracker = SimpleNamespace(originated=lambda *a: None, event=lambda *a: [])
