@@ -435,18 +435,19 @@ class CampaignRunner:
     def _answered_call_ended(self, attempt: str, call: _Call) -> None:
         if call.ending:
             return  # (a duplicate Hangup: its result is queued already)
-        if call.connected:
-            disposition = "agent"
-        elif call.amd == "MACHINE":
-            disposition = _machine_disposition(call)
-        elif call.abandoned:
-            disposition = "abandoned"
-        else:
-            disposition = "hangup"
+        disposition = _answered_disposition(call, otherwise="hangup")
         if disposition in ("agent", "hangup"):
             self._ivr_failed_in_row = 0  # (agentless: the flow took this answer)
         call.ending = True
         self._finals.put_nowait((attempt, disposition, None))
+
+    def _answered(self, attempt: str, call: _Call, now: float) -> None:
+        """A call this run dialed is answered (first heard of now): counted, in its hour too,
+        and written down for a restart that finds it ended unheard (it reached someone)."""
+        call.answered_at = now
+        self.stats.answered += 1
+        self.hours.dialed(call.hour)
+        self._spawn(self._note(attempt, _NOTE_ANSWERED, self.clock()))
 
     def _board_event(
         self, name: str, pairs: list[tuple[str, str]], now: float, wall_now: float | None = None
@@ -472,11 +473,7 @@ class CampaignRunner:
             self.stats.ring_ends.append(now - call.sent_at)  # its ringing ended now
         if outcome.disposition is Disposition.ANSWERED:
             if call.answered_at is None:
-                call.answered_at = now
-                self.stats.answered += 1
-                self.hours.dialed(call.hour)
-                # Kept for a restart that finds the call ended unheard: it reached someone.
-                self._spawn(self._note(outcome.attempt_id, _NOTE_ANSWERED, self.clock()))
+                self._answered(outcome.attempt_id, call, now)
             if call.hung_up:  # its Hangup came first (out of order): it is over already
                 self._answered_call_ended(outcome.attempt_id, call)
             return
@@ -627,9 +624,7 @@ class CampaignRunner:
                 # went to the lost session): answered now, or its Hangup would not end it.
                 if live[aid] == "6" and followed.answered_at is None:
                     self.tracker.forget(aid)
-                    followed.answered_at = now
-                    self.stats.answered += 1
-                    self.hours.dialed(followed.hour)
+                    self._answered(aid, followed, now)
                 continue
             call = followed
             if call is None:  # left by another run (of this node or another)
@@ -657,7 +652,7 @@ class CampaignRunner:
             if r["undialed"]:
                 disposition = "skipped"
             elif call.answered_at is not None:
-                disposition = _ended_unheard(call)
+                disposition = _answered_disposition(call, otherwise="lost")
             else:
                 disposition = "lost"
             self._finals.put_nowait((aid, disposition, None))
@@ -725,10 +720,7 @@ class CampaignRunner:
                 self._wake.set()
             elif state == "6":  # answered, its OriginateResponse lost: its Hangup ends it
                 self.tracker.forget(aid)
-                call.answered_at = now
-                self.stats.answered += 1
-                self.hours.dialed(call.hour)
-                self._spawn(self._note(aid, _NOTE_ANSWERED, self.clock()))
+                self._answered(aid, call, now)
         for aid in watched:
             call = self.calls.get(aid)
             if call is None or call.ending:
@@ -1188,7 +1180,8 @@ class CampaignRunner:
         if self.board.logged_in == 0:
             self.why = f"no agents logged in to queue {self.c.queue}"
             return 0
-        ringing = [now - c.sent_at for c in self.calls.values() if c.answered_at is None]
+        ringing_calls = [c for c in self.calls.values() if c.answered_at is None]
+        ringing = [now - c.sent_at for c in ringing_calls]
         # (a caller counted before its call was adopted, after a restart or a takeover, is
         # counted once: as ours)
         waiting = len(self.queued_others - self.calls.keys()) + sum(
@@ -1213,9 +1206,7 @@ class CampaignRunner:
             model = self._model
             p, odds = model.p_live, self._odds
             ringing_odds = tuple(
-                p if c.hour is None else float(odds[c.hour])
-                for c in self.calls.values()
-                if c.answered_at is None
+                p if c.hour is None else float(odds[c.hour]) for c in ringing_calls
             )
             if now - self._service_learnt_at >= _SERVICE_RELEARN_S:
                 self._service_learnt_at = now
@@ -1369,18 +1360,20 @@ class CampaignRunner:
                 self.on_final(self.c.code, disposition)
 
 
-def _ended_unheard(call: _Call) -> str:
-    """The disposition of an answered call that ended while nobody listened (the node down,
-    or its AMI link): what its events had said by then, where that settles it. Otherwise
-    ``lost``: whether the person heard an agent, the abandon message or nothing is not known,
-    and counting it a live answer that was not abandoned would flatter the abandonment rate."""
+def _answered_disposition(call: _Call, *, otherwise: str) -> str:
+    """The disposition of an answered call that ended, from what its events said: an agent
+    took it (theirs to dispose of, the lead done), a machine, abandoned; ``otherwise`` when
+    they say none of these. A Hangup heard: ``hangup`` (the person hung up before any of it).
+    Ended while nobody listened (the node down, or its AMI link): ``lost``, since whether the
+    person heard an agent, the abandon message or nothing is not known, and counting it a
+    live answer that was not abandoned would flatter the abandonment rate."""
     if call.connected:
-        return "agent"  # an agent took it: theirs to dispose of, the lead done
+        return "agent"
     if call.amd == "MACHINE":
         return _machine_disposition(call)
     if call.abandoned:
         return "abandoned"
-    return "lost"
+    return otherwise
 
 
 def _machine_disposition(call: _Call) -> str:

@@ -158,6 +158,29 @@ async def test_a_reconnect_settles_a_followed_call_that_ended_unheard_as_its_eve
     assert got == {talking.attempt_id: "agent", ringing.attempt_id: "lost"}
 
 
+async def test_a_followed_call_found_answered_at_a_reconnect_is_written_down_as_answered(
+    db_pool, tmp_path: Path
+) -> None:
+    # Its OriginateResponse went to the lost session; the reconcile finds its channel Up. The
+    # run counted it answered, but did not write it down as the other answers are: a restart
+    # finding it ended unheard then settled it 'lost', as if nobody had been reached.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    (d,) = await _dials(db_pool, cid, code, 1)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code)
+    runner.calls[d.attempt_id] = _Call(d, 0.0)
+    runner.tracker.originated(d.attempt_id, 0.0)
+    runner.ami = _channels(d.attempt_id)
+    await runner._reconcile(all_nodes=False)
+    await _settle(runner)
+    assert runner.calls[d.attempt_id].answered_at is not None
+    row = await db_pool.fetchrow(
+        "SELECT state, answered_at FROM call_attempts WHERE id = $1::uuid", d.attempt_id
+    )
+    assert row["state"] != "final"
+    assert row["answered_at"] is not None
+
+
 async def test_the_answer_and_the_amd_verdict_are_written_down_as_they_happen(
     db_pool, tmp_path: Path
 ) -> None:
