@@ -20,6 +20,7 @@ import numpy as np
 
 from dialer.amd._frames import BLOCK_SAMPLES, SAMPLE_RATE
 from dialer.amd._settings import AmdSettings
+from dialer.outcomes import SitKind, answer_tone
 
 WINDOW_SAMPLES = 2 * BLOCK_SAMPLES
 N_FFT = 512
@@ -417,7 +418,7 @@ SIT_KINDS: dict[tuple[str, str], str] = {
 }
 #: What :func:`sit_kind_of_cause` can return: a kind, or UNK (a SIT whose segments were not
 #: all heard, or a combination the table leaves unassigned).
-SIT_KIND_NAMES = ("IC", "VC", "NC", "RO", "IO", "UNK")
+SIT_KIND_NAMES = tuple(k.value for k in SitKind)  # (the dialer's vocabulary: IC ... UNK)
 #: Nominal frequency of each segment's band ("1L" = first segment, low).
 _SIT_BANDS = {"1L": 913.8, "1H": 985.2, "2L": 1370.6, "2H": 1428.5, "3": 1776.7}
 #: A tone belongs to a band within this: the bands of a segment are 58-71 Hz apart, our
@@ -550,8 +551,7 @@ class SitCollector:
 def sit_kind_of_cause(cause: str) -> str | None:
     """The SIT kind in an ``AMDCAUSE`` (``SIT-VC-985-380`` -> ``VC``): one of
     :data:`SIT_KIND_NAMES`, ``UNK`` for a SIT cause without a known kind (also the older
-    ``SIT-<hz>-<ms>``), None when the cause is not a SIT's."""
-    if not cause.startswith("SIT-"):
-        return None
-    kind = cause[4:].split("-", 1)[0]
-    return kind if kind in SIT_KIND_NAMES else "UNK"
+    ``SIT-<hz>-<ms>``), None when the cause is not a SIT's. Read as the dialer reads it
+    (:func:`dialer.outcomes.answer_tone`), so the evaluation scores what the dialer acts on."""
+    tone = answer_tone(cause)
+    return None if tone is None or tone.sit is None else tone.sit.value
