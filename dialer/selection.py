@@ -49,16 +49,15 @@ own reasons, at most one per number of theirs.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
 from compliance import Code, ComplianceGate, Decision, DialRequest, Reason
+from compliance._zones import zone as zone_info
 from dialer.callbacks import due_callbacks, take_callbacks
 
 #: The debts with a pending callback due: one table, by its partial index (a small, hot set).
@@ -222,17 +221,9 @@ class Dial:
     zone: str | None = None
 
 
-@functools.lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def local_hour(zone: str | None, at: datetime) -> int | None:
     """The hour (0-23) at ``at`` in ``zone``; None for no zone or one the system lacks."""
-    tz = _zone(zone) if zone else None
+    tz = zone_info(zone) if zone else None
     return None if tz is None else at.astimezone(tz).hour
 
 
