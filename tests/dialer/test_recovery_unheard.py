@@ -56,6 +56,17 @@ async def _settle(runner: CampaignRunner) -> None:
     await runner._drain_finals()
 
 
+async def _one_ringing(db_pool, tmp_path: Path) -> tuple[CampaignRunner, Dial]:
+    """A runner of a new campaign, following one dial of it, sent at 0 and still ringing."""
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    (d,) = await _dials(db_pool, cid, code, 1)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code)
+    runner.calls[d.attempt_id] = _Call(d, 0.0)
+    runner.tracker.originated(d.attempt_id, 0.0)
+    return runner, d
+
+
 async def test_a_restart_settles_answered_calls_that_ended_unheard_from_what_was_written(
     db_pool, tmp_path: Path
 ) -> None:
@@ -164,12 +175,7 @@ async def test_a_followed_call_found_answered_at_a_reconnect_is_written_down_as_
     # Its OriginateResponse went to the lost session; the reconcile finds its channel Up. The
     # run counted it answered, but did not write it down as the other answers are: a restart
     # finding it ended unheard then settled it 'lost', as if nobody had been reached.
-    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
-    (d,) = await _dials(db_pool, cid, code, 1)
-    async with floor(db_pool, model=MODEL, agents=0) as f:
-        runner = await f.runner_for(code)
-    runner.calls[d.attempt_id] = _Call(d, 0.0)
-    runner.tracker.originated(d.attempt_id, 0.0)
+    runner, d = await _one_ringing(db_pool, tmp_path)
     runner.ami = _channels(d.attempt_id)
     await runner._reconcile(all_nodes=False)
     await _settle(runner)
@@ -186,12 +192,7 @@ async def test_the_answer_and_the_amd_verdict_are_written_down_as_they_happen(
 ) -> None:
     # Nothing of a call in progress but its abandonment and its agent was in the database: a
     # restart finding it ended could not tell an answered call from one that never rang.
-    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
-    (d,) = await _dials(db_pool, cid, code, 1)
-    async with floor(db_pool, model=MODEL, agents=0) as f:
-        runner = await f.runner_for(code)
-    runner.calls[d.attempt_id] = _Call(d, 0.0)
-    runner.tracker.originated(d.attempt_id, 0.0)
+    runner, d = await _one_ringing(db_pool, tmp_path)
     for pairs in (
         [("Event", "OriginateResponse"), ("ActionID", d.attempt_id), ("Response", "Success"),
          ("Reason", "4")],
