@@ -147,16 +147,16 @@ def load(
     given_by: dict[str, str] = {}  # field -> where its value came from (the last source wins)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
+    place = (origin or ConfigFile()).where  # ("config file" alone: no file to name)
+
     def in_file(key: str) -> str:
-        if origin is None:
-            return f"config file: {section}.{key}"
-        return f"{origin.where(f'{section}.{key}')}: {section}.{key}"
+        return f"{place(f'{section}.{key}')}: {section}.{key}"
 
     for key in file_values or {}:
         if key not in names:
             known = ", ".join(sorted(names))
-            where = "config file:" if origin is None else f"{origin.where(f'{section}.{key}')}:"
-            problems.append(f"{where} [{section}] has no setting {key!r} (known: {known})")
+            where = place(f"{section}.{key}")
+            problems.append(f"{where}: [{section}] has no setting {key!r} (known: {known})")
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         secret = _is_secret(f)
         sources: list[tuple[str, Any]] = []

@@ -577,7 +577,7 @@ def load_component_settings(
 
     unknown = set(file_values) - set(SECTIONS)
     if unknown:
-        where = "config file" if origin is None or origin.path is None else origin.where("")
+        where = (origin or ConfigFile()).where("")
         problems.append(f"{where}: unknown sections {sorted(unknown)}")
     ami_file = dict(file_values.get("ami") or {})
     if demo:
