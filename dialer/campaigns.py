@@ -19,7 +19,9 @@ counts 60), ``best_hour`` per unit of how much better than the campaign's the li
 is at the debtor's local hour now (bounded to [-1, 1], so at most ``best_hour`` points either
 way; 0, the default, leaves it out). Without weights the imported priority stands.
 
-The learned best hour, step by step (only when ``best_hour`` is not 0):
+The learned best hour, step by step (when ``best_hour`` is not 0, and in the paced modes,
+whose pacer takes each hour's answer odds from the same shape: ``HourlyOdds`` in
+:mod:`dialer.pacing`):
 
 1. **Zones.** Each debtor's primary zone (:func:`primary_zone`: the compliance engine's
    candidate zones for the address and the first active number; among several, the address's
@@ -85,6 +87,9 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "agent": None,  # an agent spoke to them: the agent's disposition decides what follows
 }
 MODES = ("preview", "progressive", "predictive", "agentless")
+#: The modes whose lines the pacer opens on answer odds (with each hour's odds: the hours'
+#: shape is learnt for them whatever the priority weights).
+PACED_MODES = frozenset({"predictive", "agentless"})
 #: The ``wrapuptime`` of the campaign queue in ``asterisk_conf/queues.conf``.
 DEFAULT_QUEUE_WRAPUP_S = 5.0
 PRIORITY_WEIGHTS = (
@@ -341,6 +346,12 @@ class Campaign:
         if self.priority_weights is None:
             return 0.0
         return self.priority_weights[PRIORITY_WEIGHTS.index("best_hour")]
+
+    @property
+    def learns_hours(self) -> bool:
+        """Whether the rescore learns the answer rate's shape over the debtor's local hours:
+        for the ``best_hour`` weight, and for the pacer's answer odds in a paced mode."""
+        return self.best_hour_weight != 0 or self.mode in PACED_MODES
 
     @property
     def channel(self) -> str:
@@ -626,15 +637,17 @@ def primary_zone(contact: Contact, e164: str | None, number_kind: str = "unknown
 
 # -- the rescore (database) --------------------------------------------------------------------
 async def rescore(pool: asyncpg.Pool, campaign: Campaign, now: datetime) -> None:
-    """Recompute the campaign's ready leads' priorities, learning the best hours first when
-    ``best_hour`` weighs; nothing when the campaign has no weights."""
+    """Learn the hours when the campaign uses them (:attr:`Campaign.learns_hours`: the
+    ``best_hour`` weight, or the pacer's hour odds), then recompute the ready leads'
+    priorities when the campaign has weights."""
     weights = campaign.priority_weights
-    if weights is None:
+    if weights is None and not campaign.learns_hours:
         return
     async with pool.acquire() as conn:  # (jit is off on Puente's connections: db/pool.py)
-        if campaign.best_hour_weight != 0:
+        if campaign.learns_hours:
             await learn_best_hours(conn, campaign.id, now)
-        await conn.execute(PRIORITY_SQL, campaign.id, *weights, now)
+        if weights is not None:
+            await conn.execute(PRIORITY_SQL, campaign.id, *weights, now)
 
 
 async def learn_best_hours(

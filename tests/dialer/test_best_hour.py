@@ -298,3 +298,37 @@ async def test_without_the_weight_nothing_is_learned(db_pool) -> None:
     assert set((await priorities(db_pool, s["cid"])).values()) == {round(math.log(101))}
     learned = "SELECT count(*) FROM campaign_answer_hours WHERE campaign_id = $1"
     assert await db_pool.fetchval(learned, s["cid"]) == 0
+
+
+@pytest.mark.parametrize("mode", ["predictive", "agentless"])
+async def test_a_paced_campaign_learns_the_hours_for_its_pacer_without_the_weight(
+    db_pool, mode: str
+) -> None:
+    # Before, only the best_hour weight made the rescore learn the hours: a predictive campaign
+    # without it paced every hour on one answer rate, its history's shape unused.
+    s = await seed(db_pool)
+    await db_pool.execute(
+        """UPDATE campaigns SET mode = $2, agentless_flow = 'collections', settings = '{}'
+           WHERE id = $1""",
+        s["cid"],
+        mode,
+    )
+    day = NOW - timedelta(days=1)
+    await attempts(db_pool, s, "cdmx", day, {"agent": 30, "no_answer": 10})  # 12:00 CDMX
+    await attempts(db_pool, s, "tijuana", day, {"no_answer": 40})  # 10:00 Tijuana
+    c = await Campaign.load(db_pool, s["code"])
+    assert c.priority_weights is None
+    assert c.learns_hours
+    await rescore(db_pool, c, NOW)
+    rows = await db_pool.fetch(
+        "SELECT hour, answers, dials FROM campaign_answer_hours WHERE campaign_id = $1", s["cid"]
+    )
+    counts = {r["hour"]: (r["answers"], r["dials"]) for r in rows}
+    assert counts[12] == (30, 40)
+    assert counts[10] == (0, 40)
+    # No weights: the imported priorities stand.
+    assert set((await priorities(db_pool, s["cid"])).values()) == {0}
+    runner = CampaignRunner.__new__(CampaignRunner)
+    runner.pool, runner.c, runner.hours, runner._hours_read_at = db_pool, c, HourlyOdds(), 0.0
+    await runner._read_hours()
+    assert runner.hours.shape[12] > 1.0 > runner.hours.shape[10]
