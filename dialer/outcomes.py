@@ -138,6 +138,14 @@ def answer_tone(cause: str | None) -> AnswerTone | None:
     return AnswerTone(False, kind, *_hz_ms(parts[2:]))
 
 
+def sit_resolved(cause: str | None) -> bool:
+    """Whether ``cause`` names a special information tone of a kind the detector resolved
+    (not ``UNK``): only such a tone is evidence about the number. An answering machine whose
+    greeting opens on a tone in a SIT band gives an unresolved one on every dial."""
+    tone = answer_tone(cause)
+    return tone is not None and tone.sit is not None and tone.sit is not SitKind.UNK
+
+
 def _hz_ms(parts: list[str]) -> tuple[int | None, int | None]:
     if len(parts) != 2:
         return None, None
@@ -147,8 +155,8 @@ def _hz_ms(parts: list[str]) -> tuple[int | None, int | None]:
 # What each SIT kind means for the number and the lead. NC and RO are the network's own
 # congestion: ``congestion``, as Q.850 34/42 are (retried soon, the ledger's network_failure).
 # IO and an unresolved SIT do not say the number is dead: ``sit_other``, retried like
-# ``unreachable``; the result marks the number disconnected only when its previous dial ended
-# on a SIT too (dialer/results.py).
+# ``unreachable``; the result marks the number disconnected only when an IO follows another
+# resolved SIT on it (an intercept or an IO: dialer/results.py). An unresolved one never does.
 _BY_SIT = {
     SitKind.IC: Disposition.INTERCEPT,
     SitKind.VC: Disposition.INTERCEPT,

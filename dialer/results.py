@@ -20,7 +20,13 @@ import asyncpg
 
 from compliance import ComplianceGate
 from dialer.campaigns import Campaign
-from dialer.outcomes import NUMBER_STATUS_AFTER, TONE_LEDGER_OUTCOME, Disposition, Outcome
+from dialer.outcomes import (
+    NUMBER_STATUS_AFTER,
+    TONE_LEDGER_OUTCOME,
+    Disposition,
+    Outcome,
+    sit_resolved,
+)
 from dialer.selection import Dial
 
 # The ledger's outcome for a result not read from an unanswered dial's events. The others
@@ -70,10 +76,10 @@ _PENDING_DUE = """
 SELECT min(due_at) FROM callbacks
 WHERE debt_id = $1 AND done_at IS NULL AND cancelled_at IS NULL
 """
-# Whether the lead's previous dial of this number ($1 lead, $2 number, $3 this attempt) ended
-# on a special information tone not telling congestion. (Dials never placed are no dial of it.)
+# How the lead's previous dial of this number ($1 lead, $2 number, $3 this attempt) ended, and
+# AMD's cause for it. (Dials never placed are no dial of it.)
 _SIT_BEFORE = """
-SELECT a.disposition IN ('sit_other', 'intercept') FROM call_attempts a
+SELECT a.disposition, a.amd_cause FROM call_attempts a
 WHERE a.lead_id = $1 AND a.phone_id = $2 AND a.id <> $3::uuid AND a.state = 'final'
   AND a.disposition NOT IN ('failed', 'skipped')
 ORDER BY a.created_at DESC LIMIT 1
@@ -111,8 +117,8 @@ async def write_result(
 
     ``amd_cause``: AMD's ``AMDCAUSE`` with its verdict, kept on the attempt (a fax or a special
     information tone decided the disposition: dialer/outcomes.py). A disposition that tells
-    something of the number marks it (``NUMBER_STATUS_AFTER``), and so does a second
-    ``sit_other`` in a row on it (``_SIT_BEFORE``)."""
+    something of the number marks it (``NUMBER_STATUS_AFTER``), and so does a resolved
+    ``sit_other`` right after another resolved SIT on it (``_SIT_BEFORE``)."""
     ledger = outcome.ledger_outcome if outcome is not None else ANSWERED_LEDGER.get(disposition)
     async with pool.acquire() as conn, conn.transaction():
         attempts = await conn.fetchval(
@@ -134,14 +140,22 @@ async def write_result(
             await conn.execute(_AGENT, uuid.UUID(dial.attempt_id), agent_interface)
         number_status = NUMBER_STATUS_AFTER.get(disposition)
         retry_as = disposition
-        if disposition == Disposition.SIT_OTHER and await conn.fetchval(
-            _SIT_BEFORE, dial.lead_id, dial.phone_id, dial.attempt_id
-        ):
-            # A second special information tone in a row on the number, neither telling
-            # congestion: taken as not in service (marked disconnected, the person's next number
-            # tried as after an intercept). The ledger keeps counting it (no_answer): one that
-            # was not a SIT at all (a greeting opening on a tone) must not free a dial.
-            number_status, retry_as = "disconnected", Disposition.INTERCEPT.value
+        if disposition == Disposition.SIT_OTHER and sit_resolved(amd_cause):
+            before = await conn.fetchrow(_SIT_BEFORE, dial.lead_id, dial.phone_id, dial.attempt_id)
+            if before is not None and (
+                before["disposition"] == Disposition.INTERCEPT
+                or (
+                    before["disposition"] == Disposition.SIT_OTHER
+                    and sit_resolved(before["amd_cause"])
+                )
+            ):
+                # A second resolved special information tone in a row on the number, neither
+                # telling congestion: taken as not in service (marked disconnected, the person's
+                # next number tried as after an intercept). An unresolved one (``SIT-UNK``) is no
+                # evidence: a machine whose greeting opens on a tone in a SIT band gives one
+                # every time, and its number works. The ledger keeps counting it (no_answer):
+                # one that was not a SIT at all must not free a dial.
+                number_status, retry_as = "disconnected", Disposition.INTERCEPT.value
         if number_status is not None:
             await conn.execute(
                 "UPDATE phone_numbers SET status = $2 WHERE id = $1", dial.phone_id, number_status

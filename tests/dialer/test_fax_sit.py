@@ -355,13 +355,13 @@ async def _write(pool, campaign: Campaign, d: Dial, disposition: str, cause: str
     )  # fmt: skip
 
 
-async def test_one_unresolved_sit_does_not_kill_the_number_two_in_a_row_do(
+async def test_one_sit_does_not_kill_the_number_two_resolved_in_a_row_do(
     db_pool, tmp_path: Path
 ) -> None:
     cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
     campaign = await Campaign.load(db_pool, code)
     d1 = await _claim(db_pool, cid, code, NOON)
-    await _write(db_pool, campaign, d1, "sit_other", "SIT-UNK-985-300", NOON)
+    await _write(db_pool, campaign, d1, "sit_other", "SIT-IO-985-274", NOON)
     lead = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", d1.lead_id)
     assert await _status(db_pool, d1.phone_id) == "active"
     assert lead["state"] == "ready"
@@ -378,6 +378,25 @@ async def test_one_unresolved_sit_does_not_kill_the_number_two_in_a_row_do(
     assert await db_pool.fetchval(ledger, d2.attempt_id) == ["no_answer"]
     lead = await db_pool.fetchrow("SELECT state, next_try_at FROM leads WHERE id = $1", d1.lead_id)
     assert (lead["state"], lead["next_try_at"]) == ("ready", later)  # its next number now
+
+
+async def test_unresolved_sits_never_kill_the_number(db_pool, tmp_path: Path) -> None:
+    # An answering machine whose greeting opens on a tone in a SIT band: the detector hears a
+    # SIT it cannot resolve on every dial. Before, the second marked the number disconnected.
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    campaign = await Campaign.load(db_pool, code)
+    at = NOON
+    for cause in ("SIT-UNK-985-300", "SIT-UNK-985-300", "SIT-IO-985-274"):
+        d = await _claim(db_pool, cid, code, at)
+        await _write(db_pool, campaign, d, "sit_other", cause, at)
+        # (the last, resolved, follows an unresolved one: still no evidence of a dead number)
+        assert await _status(db_pool, d.phone_id) == "active", cause
+        lead = await db_pool.fetchrow("SELECT next_try_at FROM leads WHERE id = $1", d.lead_id)
+        assert lead["next_try_at"] == at + timedelta(seconds=DEFAULT_RETRY_S["sit_other"])
+        at += timedelta(days=1)  # (within the calling hours and the daily caps)
+    d = await _claim(db_pool, cid, code, at)
+    await _write(db_pool, campaign, d, "sit_other", "SIT-IO-985-274", at)
+    assert await _status(db_pool, d.phone_id) == "disconnected"  # two resolved in a row
 
 
 async def test_an_unresolved_sit_after_another_answer_does_not_kill_the_number(
