@@ -29,7 +29,7 @@ import time
 
 from bench._common import CpuTimer, emit
 from pbx.agi import AgiServer, AgiSession, AgiSettings
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 
 GOAL_P99_MS = 5.0
 
@@ -66,7 +66,7 @@ class GcPauses:
 async def run(sessions: int, seconds: float, think_ms: float) -> dict[str, object]:
     server = AgiServer({"bench": flow}, AgiSettings(port=0, max_sessions=sessions + 100))
     await server.start()
-    freeze_startup_heap()  # as the service does once started (puente.heap)
+    settle_heap()  # as the service does once started (puente.heap)
     try:
         with CpuTimer() as cpu, GcPauses() as pauses:
             peer = await asyncio.create_subprocess_exec(

@@ -50,7 +50,7 @@ from dialer.amd import (
 )
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketServer, AudioSocketSettings
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 
 GOAL_STREAMS = 2000
 
@@ -179,7 +179,7 @@ async def through_server(
     )
     amd.attach(server)
     await server.start()
-    freeze_startup_heap()  # as the service does once started (puente.heap)
+    settle_heap()  # as the service does once started (puente.heap)
     peer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench._amd_peer", str(server.port), str(streams),
         str(seconds + 4), stdout=asyncio.subprocess.PIPE,

@@ -20,7 +20,7 @@ import sys
 
 from bench._common import CpuTimer, emit
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 
 GOAL_CPU_SHARE = 0.40
 
@@ -44,7 +44,7 @@ async def run(streams: int, seconds: float) -> dict[str, object]:
     )
     server = AudioSocketServer(handler, settings)
     await server.start()
-    freeze_startup_heap()  # as the service does once started (puente.heap)
+    settle_heap()  # as the service does once started (puente.heap)
     try:
         peer = await asyncio.create_subprocess_exec(
             sys.executable,

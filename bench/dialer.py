@@ -40,7 +40,7 @@ from dialer.runner import CampaignRunner
 from pbx.agi import AgiServer, AgiSettings
 from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 
 NOON = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Mexico City
 GOAL_CPU = 0.50
@@ -116,7 +116,7 @@ async def run(
             async with asyncio.TaskGroup() as tg:
                 await runner.start(tg)
                 client.start()
-                freeze_startup_heap()  # as the service does once started (puente.heap)
+                settle_heap()  # as the service does once started (puente.heap)
                 ramp_end = time.monotonic() + ramp_s
                 while len(runner.calls) < calls and time.monotonic() < ramp_end:  # noqa: ASYNC110
                     await asyncio.sleep(0.2)

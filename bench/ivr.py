@@ -27,7 +27,7 @@ from bench._db import fresh_database, server_url
 from db import DatabaseSettings, create_pool
 from ivr import IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 
 GOAL_P99_MS = 5.0
 POLICY = {"discount_pct": 10, "discount_until": "2099-12-31", "settlement_min_pct": 60}
@@ -66,7 +66,7 @@ async def run(sessions: int, seconds: float, think_ms: float, debtors: int) -> d
                     service.routes(), AgiSettings(port=0, max_sessions=sessions + 100)
                 )
                 await server.start()
-                freeze_startup_heap()  # as the service does once started (puente.heap)
+                settle_heap()  # as the service does once started (puente.heap)
                 try:
                     with CpuTimer() as cpu:
                         peer = await asyncio.create_subprocess_exec(

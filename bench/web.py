@@ -30,7 +30,7 @@ from pbx.ami import AmiClient, AmiSettings
 from pbx.audiosocket import AudioSocketCall, AudioSocketServer, AudioSocketSettings
 from pbx.sim import CalleeModel, ModelFile, SimServerSettings, SimSettings
 from pbx.sim import build as build_sim
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 from web import WebSettings, create_app, hash_password
 from web._desktop import desktop_extension
 
@@ -136,7 +136,7 @@ async def _measure(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    freeze_startup_heap()  # as the service does once started (puente.heap)
+    settle_heap()  # as the service does once started (puente.heap)
     base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     latencies: list[float] = []
     all_in = asyncio.Event()

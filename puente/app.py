@@ -29,7 +29,7 @@ from db import DatabaseSettings, create_pool
 from db.local import DEFAULT_DIR as DEFAULT_PG_DIR
 from dialer.demo import DemoClock
 from puente.database import database_url
-from puente.heap import freeze_startup_heap
+from puente.heap import settle_heap
 from puente.settings import NodeSettings, SettingsError, load, read_config
 from puente.wiring import (
     Component,
@@ -308,8 +308,9 @@ async def run_service(
                     started.append(c)
                     log.info("%s started: %s", c.name, c.status())
                 grace_s = settings.node.shutdown_grace_s
-                if start_error is None:  # what start-up made stays: out of the collector's way
-                    log.info("start-up heap frozen: %d objects", freeze_startup_heap())
+                if start_error is None:  # the collector's pauses kept short (puente/heap.py)
+                    frozen = settle_heap()
+                    log.info("heap settled: %d start-up objects frozen", frozen)
                 if clock is not None and start_error is None:
                     screen = _Screen(sys.stdout, live=_on_a_terminal())
                     if screen.live:  # the summary on one screen, the log in a file
