@@ -282,6 +282,32 @@ def queue_pause(
     return QueueStep("QueuePause", tuple(fields), what, queue, (NOT_A_MEMBER,), undo)
 
 
+#: How long a queue membership added after its agent's logout is taken for a login under way
+#: (the desktop adds the queues first, then writes the new state): past it, it is a leftover.
+LOGIN_UNDER_WAY_S = 30.0
+
+
+def login_under_way(
+    member: Mapping[str, str],
+    logged_out_at: Mapping[str, float],
+    now: float,
+    window_s: float = LOGIN_UNDER_WAY_S,
+) -> bool:
+    """Whether a ``QueueMember`` entry of a logged-out agent was added after its logout, less
+    than ``window_s`` ago: the desktop logging the agent in again, its state not yet written.
+
+    ``logged_out_at``: each logged-out agent's logout, by interface (Unix seconds, like the
+    entry's ``LoginTime``: when app_queue added the member). An entry without a usable
+    ``LoginTime``, or older than its logout, or past the window, is a leftover."""
+    interface = member.get("Location") or member.get("Interface") or ""
+    at = logged_out_at.get(interface)
+    try:
+        added = int(member.get("LoginTime", ""))
+    except ValueError:
+        return False
+    return at is not None and added > at and now - added < window_s
+
+
 def leftover_removals(
     members: Iterable[Mapping[str, str]], logged_out: Mapping[str, QueueMember]
 ) -> list[tuple[QueueMember, QueueStep]]:

@@ -9,7 +9,9 @@ sweeper out of every other queue it is still in (the inbound queue, ``preview-<c
 so that a person who left is never rung.
 
 Every few seconds it reads the logged-out agents whose state is older than ``settle_s`` (a
-state written just now may be the desktop's own change, under way); when that list changed
+state written just now may be the desktop's own change, under way), and leaves alone a
+membership Asterisk added after the logout for ``login_under_way_s`` (the desktop logging the
+agent in again adds the queues before it writes the state); when that list changed
 since the last sweep, after a reconnect, or every ``full_every_s`` anyway, it asks Asterisk for
 every queue's members (one ``QueueStatus``) and removes those agents' dynamic memberships.
 """
@@ -23,7 +25,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from dialer.agents import QueueMember, leftover_removals
+from dialer.agents import LOGIN_UNDER_WAY_S, QueueMember, leftover_removals, login_under_way
 from pbx import PbxError
 from pbx.ami import AmiClient
 from web._agents import AMI_TIMEOUT_S
@@ -53,12 +55,14 @@ class LoggedOutSweeper:
         every_s: float = 5.0,
         full_every_s: float = 300.0,
         settle_s: float = 10.0,
+        login_under_way_s: float = LOGIN_UNDER_WAY_S,
     ) -> None:
         self._pool = pool
         self._ami = ami
         self._every_s = every_s
         self._full_every_s = full_every_s
         self._settle_s = settle_s
+        self._login_s = login_under_way_s
         self._swept: object = None  # what the last complete sweep saw
         self._next_full = 0.0
         self.removed_total = 0
@@ -77,13 +81,20 @@ class LoggedOutSweeper:
         members = [dict(ev.pairs) for ev in status.events if ev.name == "QueueMember"]
         by_interface = {r["interface"]: r for r in rows}
         logged_out = {i: QueueMember(i, r["name"]) for i, r in by_interface.items()}
+        # A membership added since the logout is the desktop logging the agent in again (it
+        # tells Asterisk first, then writes the state): left alone while that may be under way.
+        since = {i: r["at"].timestamp() for i, r in by_interface.items()}
+        now = time.time()
+        under_way = [m for m in members if login_under_way(m, since, now, self._login_s)]
+        if under_way:
+            members = [m for m in members if m not in under_way]
         steps = leftover_removals(members, logged_out)
         # An agent who logged in again meanwhile is left where the desktop put it.
         still: set[tuple[str, object]] = set()
         if steps:
             now_rows = await self._pool.fetch(_LOGGED_OUT_SQL, self._settle_s)
             still = {(r["code"], r["at"]) for r in now_rows}
-        removed, complete = [], True
+        removed, complete = [], not under_way  # (one under way is looked at again next time)
         for member, step in steps:
             row = by_interface[member.interface]
             if (row["code"], row["at"]) not in still:

@@ -380,7 +380,7 @@ def _queue_pause(
     for q, m in targets:
         m.snap.paused = int(paused)
         m.snap.paused_reason = f.get("reason", "") if paused else ""
-        m.snap.last_pause = int(now) if paused else m.snap.last_pause
+        m.snap.last_pause = core.unix_s(now) if paused else m.snap.last_pause
         out.append(Broadcast(ev.member_event("QueueMemberPause", m.snap)))
         if not paused:
             out += core.dispatch(q.name, now)

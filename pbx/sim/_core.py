@@ -215,6 +215,9 @@ class SimCore:
         self._uid_seq = itertools.count(1)
         # caller channel id -> (agent leg, connected at, hold seconds)
         self._agent_legs: dict[str, tuple[ev.ChannelSnapshot, float, int]] = {}
+        # The Unix time of the core's time 0 (the server sets it when it starts): a queue
+        # member's LoginTime, LastCall and LastPause are Unix seconds in Asterisk (ami/11).
+        self.wall_zero = 0.0
 
     # -- timers ------------------------------------------------------------------------------
     def _at(self, when: float, fn: Callable[[float], list[Output]]) -> None:
@@ -232,6 +235,10 @@ class SimCore:
         return out
 
     # -- public helpers ------------------------------------------------------------------------
+    def unix_s(self, now: float) -> int:
+        """The core's time ``now`` as Asterisk's whole Unix seconds."""
+        return int(self.wall_zero + now)
+
     def queue(self, name: str) -> Queue:
         """Queue ``name``, defined now if queues.conf did not (as if it had)."""
         q = self.queues.get(name)
@@ -822,7 +829,7 @@ class SimCore:
             name=name,
             interface=interface,
             state_interface=interface,
-            login_time=int(now),
+            login_time=self.unix_s(now),
             paused=int(paused),
             paused_reason=reason,
             wrapuptime=wrapup_s,
@@ -983,7 +990,7 @@ class SimCore:
         m.snap.in_call = 0
         m.snap.status = 1
         m.snap.calls_taken += 1
-        m.snap.last_call = int(now)
+        m.snap.last_call = self.unix_s(now)
         wrapup = m.snap.wrapuptime or q.wrapuptime
         m.busy_until = now + wrapup
         q.completed += 1

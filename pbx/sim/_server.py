@@ -225,6 +225,7 @@ class SimulatedAsterisk:
 
     async def start(self) -> None:
         self._t0 = time.monotonic()
+        self.core.wall_zero = time.time()
         self._server = await asyncio.start_server(
             self._on_ami, self.settings.host, self.settings.ami_port, reuse_address=True
         )

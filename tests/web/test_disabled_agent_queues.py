@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from dialer.agents import QueueMember, leftover_removals
+from dialer.agents import LOGIN_UNDER_WAY_S, QueueMember, leftover_removals, login_under_way
 from pbx.ami import AmiClient, AmiSettings
 from pbx.sim import SimServerSettings
 from pbx.sim import build as build_sim
@@ -34,6 +34,17 @@ def test_every_dynamic_membership_of_a_logged_out_agent_is_removed() -> None:
         (gone, "QueueRemove", {"Queue": q, "Interface": "PJSIP/a1"})
         for q in ("camp", "inbound", "preview-a1")
     ]
+
+
+def test_a_membership_added_after_the_logout_is_a_login_under_way_for_a_while() -> None:
+    out = {"PJSIP/a1": 1_000.0}  # logged out at 1,000 s
+    fresh = {"Queue": "in", "Location": "PJSIP/a1", "LoginTime": "1010"}
+    assert login_under_way(fresh, out, now=1_011.0)
+    assert not login_under_way(fresh, out, now=1_010.0 + LOGIN_UNDER_WAY_S)  # a leftover now
+    old = {"Queue": "in", "Location": "PJSIP/a1", "LoginTime": "999"}  # from before the logout
+    assert not login_under_way(old, out, now=1_001.0)
+    assert not login_under_way({**fresh, "LoginTime": ""}, out, now=1_011.0)  # unknown: leftover
+    assert not login_under_way({**fresh, "Location": "PJSIP/a2"}, out, now=1_011.0)
 
 
 async def _members(client: AmiClient) -> set[tuple[str, str]]:
@@ -117,6 +128,41 @@ async def test_a_logout_just_written_is_left_to_the_desktop(db_pool: asyncpg.Poo
         )
         assert await LoggedOutSweeper(db_pool, lambda: client, settle_s=30).sweep() == []
         assert (queue, interface) in await _members(client)
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+async def test_a_login_under_way_is_not_undone(db_pool: asyncpg.Pool) -> None:
+    # The agent logged out a while ago and is logging in again on the desktop, which adds its
+    # queues before it writes "ready". Before, a sweep in between took it out of the inbound
+    # queue, where nothing put it back until its next login.
+    agent = await account(db_pool, "agent")
+    sim = build_sim(SimServerSettings(ami_port=0, secret="s3cret"))
+    queue = unique("q")
+    sim.core.queue(queue)
+    await sim.start()
+    client = AmiClient(
+        AmiSettings(port=sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
+    )
+    client.start()
+    try:
+        await client.wait_connected(5)
+        await db_pool.execute(
+            "INSERT INTO agent_states (agent_id, state, at) VALUES ($1, 'logged_out',"
+            " now() - interval '1 minute')",
+            agent.agent_id,
+        )
+        interface = f"PJSIP/{agent.agent_code}"
+        await client.send_action("QueueAdd", [("Queue", queue), ("Interface", interface)])
+        sweeper = LoggedOutSweeper(db_pool, lambda: client, settle_s=0)
+        assert await sweeper.sweep() == []
+        assert (queue, interface) in await _members(client)
+        # Never written "ready": past the window it is a leftover, and the next sweep (not
+        # skipped as "nothing changed") removes it.
+        sweeper._login_s = 0.0
+        assert await sweeper.sweep() == [f"{agent.agent_code} from {queue}"]
+        assert (queue, interface) not in await _members(client)
     finally:
         await client.close()
         await sim.stop()

@@ -506,3 +506,21 @@ def test_the_call_back_number_is_said_in_the_debtors_language(lang: str) -> None
         ("Playback", lang),
         ("SayDigits", lang),
     ]
+
+
+def test_queue_member_times_are_unix_seconds_as_in_asterisk() -> None:
+    # ami/11: "LoginTime: 1795334968" (when app_queue added the member), LastPause likewise.
+    # The simulator gave seconds since it started, which no Puente code could compare with
+    # anything (the logged-out sweeper compares LoginTime with the logout).
+    core = make_core("human")
+    core.wall_zero = 1_795_334_900.0  # (the server sets it to time.time() when it starts)
+    add = [("Action", "QueueAdd"), ("ActionID", "a"), ("Queue", "collections"),
+           ("Interface", "PJSIP/agent105")]  # fmt: skip
+    handle_action(core, 1, add, 68.4)
+    pause = [("Action", "QueuePause"), ("ActionID", "p"), ("Interface", "PJSIP/agent105"),
+             ("Paused", "true")]  # fmt: skip
+    handle_action(core, 1, pause, 70.0)
+    out = handle_action(core, 1, [("Action", "QueueStatus"), ("ActionID", "q")], 71.0)
+    (member,) = [dict(o.pairs) for o in out if dict(o.pairs).get("Event") == "QueueMember"]
+    assert member["LoginTime"] == "1795334968"
+    assert member["LastPause"] == "1795334970"
