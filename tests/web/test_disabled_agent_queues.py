@@ -9,6 +9,9 @@ queue Asterisk still has it in. Asterisk is the simulator, over real AMI.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import asyncpg
 
 from dialer.agents import LOGIN_UNDER_WAY_S, QueueMember, leftover_removals, login_under_way
@@ -47,6 +50,25 @@ def test_a_membership_added_after_the_logout_is_a_login_under_way_for_a_while() 
     assert not login_under_way({**fresh, "Location": "PJSIP/a2"}, out, now=1_011.0)
 
 
+@contextlib.asynccontextmanager
+async def _pbx(*queues: str) -> AsyncIterator[AmiClient]:
+    """The simulator with ``queues``, and a connected AMI client to it."""
+    sim = build_sim(SimServerSettings(ami_port=0, secret="s3cret"))
+    for q in queues:
+        sim.core.queue(q)
+    await sim.start()
+    client = AmiClient(
+        AmiSettings(port=sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
+    )
+    client.start()
+    try:
+        await client.wait_connected(5)
+        yield client
+    finally:
+        await client.close()
+        await sim.stop()
+
+
 async def _members(client: AmiClient) -> set[tuple[str, str]]:
     status = await client.send_action("QueueStatus", ())
     return {(e["Queue"], e["Location"]) for e in status.events if e.name == "QueueMember"}
@@ -59,16 +81,7 @@ async def test_a_disabled_agent_is_taken_out_of_its_inbound_and_preview_queues(
     stays = await account(db_pool, "agent")
     tag = unique("q")
     campaign, inbound, preview = f"{tag}-camp", f"{tag}-in", f"preview-{gone.agent_code}"
-    sim = build_sim(SimServerSettings(ami_port=0, secret="s3cret"))
-    for q in (campaign, inbound, preview):
-        sim.core.queue(q)
-    await sim.start()
-    client = AmiClient(
-        AmiSettings(port=sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
-    )
-    client.start()
-    try:
-        await client.wait_connected(5)
+    async with _pbx(campaign, inbound, preview) as client:
         # What the desktop did: both agents ready (their campaign's queue and the inbound
         # queue), the first one in its preview queue too after asking for a lead.
         joined = {
@@ -102,25 +115,14 @@ async def test_a_disabled_agent_is_taken_out_of_its_inbound_and_preview_queues(
         # Nothing changed since: the next sweep asks Asterisk nothing more.
         assert await sweeper.sweep() == []
         assert sweeper.removed_total == 3
-    finally:
-        await client.close()
-        await sim.stop()
 
 
 async def test_a_logout_just_written_is_left_to_the_desktop(db_pool: asyncpg.Pool) -> None:
     # The desktop tells Asterisk first, then writes the state: a state a few seconds old may be
     # a change under way (a logout, then ready again); the sweeper waits for it to settle.
     agent = await account(db_pool, "agent")
-    sim = build_sim(SimServerSettings(ami_port=0, secret="s3cret"))
     queue = unique("q")
-    sim.core.queue(queue)
-    await sim.start()
-    client = AmiClient(
-        AmiSettings(port=sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
-    )
-    client.start()
-    try:
-        await client.wait_connected(5)
+    async with _pbx(queue) as client:
         interface = f"PJSIP/{agent.agent_code}"
         await client.send_action("QueueAdd", [("Queue", queue), ("Interface", interface)])
         await db_pool.execute(
@@ -128,9 +130,6 @@ async def test_a_logout_just_written_is_left_to_the_desktop(db_pool: asyncpg.Poo
         )
         assert await LoggedOutSweeper(db_pool, lambda: client, settle_s=30).sweep() == []
         assert (queue, interface) in await _members(client)
-    finally:
-        await client.close()
-        await sim.stop()
 
 
 async def test_a_login_under_way_is_not_undone(db_pool: asyncpg.Pool) -> None:
@@ -138,16 +137,8 @@ async def test_a_login_under_way_is_not_undone(db_pool: asyncpg.Pool) -> None:
     # queues before it writes "ready". Before, a sweep in between took it out of the inbound
     # queue, where nothing put it back until its next login.
     agent = await account(db_pool, "agent")
-    sim = build_sim(SimServerSettings(ami_port=0, secret="s3cret"))
     queue = unique("q")
-    sim.core.queue(queue)
-    await sim.start()
-    client = AmiClient(
-        AmiSettings(port=sim.ami_port, username="puente", secret="s3cret", ping_interval_s=60)
-    )
-    client.start()
-    try:
-        await client.wait_connected(5)
+    async with _pbx(queue) as client:
         await db_pool.execute(
             "INSERT INTO agent_states (agent_id, state, at) VALUES ($1, 'logged_out',"
             " now() - interval '1 minute')",
@@ -163,6 +154,3 @@ async def test_a_login_under_way_is_not_undone(db_pool: asyncpg.Pool) -> None:
         sweeper._login_s = 0.0
         assert await sweeper.sweep() == [f"{agent.agent_code} from {queue}"]
         assert (queue, interface) not in await _members(client)
-    finally:
-        await client.close()
-        await sim.stop()
