@@ -284,7 +284,8 @@ class SimulatedAsterisk:
             conn.write(data)
 
     def restart(self) -> None:
-        """Asterisk restarts: every channel is gone, every AMI connection dropped."""
+        """Asterisk restarts: every channel is gone, every AMI connection dropped (an
+        AudioSocket connection still being opened closes once it connects)."""
         for leg in list(self._legs.values()):
             self._close_leg(leg)
         for writer in list(self._agi_writers.values()):
@@ -469,6 +470,11 @@ class SimulatedAsterisk:
         try:
             async with asyncio.timeout(self.settings.connect_timeout_s):
                 await loop.sock_connect(sock, (host, int(port)))
+            if start.call_id not in self.core.channels:
+                # The channel went while connecting (a restart, a hang-up): app_audiosocket
+                # would see the hang-up at once and close the connection.
+                sock.close()
+                return
         except (OSError, TimeoutError, ValueError) as e:
             sock.close()
             self.media_failures += 1

@@ -19,6 +19,7 @@ from pbx.sim import (
     SimulatedAsterisk,
     load_dialplan,
 )
+from pbx.sim._core import StartAudioSocket
 
 
 async def until(predicate, timeout_s: float = 5.0) -> None:
@@ -118,3 +119,38 @@ async def test_restart_drops_every_channel_and_media_session(sim) -> None:
             assert result.events == []
     finally:
         await audio.stop(grace_s=0.5)
+
+
+async def test_an_audiosocket_still_connecting_at_a_restart_is_closed(sim) -> None:
+    # The leg's connection completes after Asterisk restarted (its channel is gone). The
+    # simulator kept it and streamed audio to it, as no Asterisk would: it is closed at once.
+    got: list[bytes] = []
+    closed = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.append(await reader.read())  # until the simulator closes it
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client_for(sim) as client:
+            await client.wait_connected(2)
+            attempt = str(uuid.uuid4())
+            handle = await client.originate(
+                [("Channel", "PJSIP/+15550001234@trunk"), ("Context", "puente-outbound"),
+                 ("Exten", "s"), ("Timeout", "30000"), ("ChannelId", attempt)],
+                action_id=attempt,
+            )  # fmt: skip
+            assert handle.response.ok
+            (channel,) = [c for c in sim.core.channels.values() if c.id == attempt]
+            sim.restart()
+            # What the core had asked for before the restart, still connecting after it.
+            sim.apply([StartAudioSocket(channel.id, attempt, f"127.0.0.1:{port}", channel.fate)])
+            await asyncio.wait_for(closed.wait(), 5)
+            assert got == [b""]  # not even the UUID frame
+            assert sim.audio_streams == 0
+    finally:
+        server.close()
+        await server.wait_closed()
