@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -67,3 +68,33 @@ class CpuTimer:
     @property
     def sys_share(self) -> float:
         return self.sys_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class GcPauses:
+    """Cyclic-collector pauses in this process while a run lasts (the event loop stops for each:
+    a latency tail often starts with one)."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses_ms.append((time.perf_counter() - self._t0) * 1000)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def figures(self) -> dict[str, float]:
+        """How many pauses, the longest, and how many over 5 ms."""
+        return {
+            "gc_pauses": len(self.pauses_ms),
+            "gc_pause_max_ms": round(max(self.pauses_ms, default=0.0), 2),
+            "gc_pauses_over_5ms": sum(1 for p in self.pauses_ms if p > 5.0),
+        }

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import sys
-import time
 
-from bench._common import CpuTimer, emit
+from bench._common import CpuTimer, GcPauses, emit
 from pbx.agi import AgiServer, AgiSession, AgiSettings
 from puente.heap import settle_heap
 
@@ -40,27 +38,6 @@ async def flow(session: AgiSession) -> None:
         await session.stream_file("puente/es/saludo", "0123456789*#")
         await session.set_variable("PUENTE_STEP", "auth")
         await session.get_data("puente/es/ingrese-documento", 5000, 10)
-
-
-class GcPauses:
-    """Cyclic-collector pauses in this process while a run lasts."""
-
-    def __init__(self) -> None:
-        self.pauses_ms: list[float] = []
-        self._t0 = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._t0 = time.perf_counter()
-        else:
-            self.pauses_ms.append((time.perf_counter() - self._t0) * 1000)
-
-    def __enter__(self) -> GcPauses:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
 
 
 async def run(sessions: int, seconds: float, think_ms: float) -> dict[str, object]:
@@ -90,8 +67,7 @@ async def run(sessions: int, seconds: float, think_ms: float) -> dict[str, objec
         **stats,
         "server_cpu_share": round(cpu.cpu_share, 3),
         "server_errors": server.errors_total + server.timeouts_total,
-        "gc_pauses": len(pauses.pauses_ms),
-        "gc_pause_max_ms": round(max(pauses.pauses_ms, default=0.0), 2),
+        **pauses.figures(),
     }
 
 

@@ -22,7 +22,7 @@ import sys
 
 import asyncpg
 
-from bench._common import CpuTimer, emit
+from bench._common import CpuTimer, GcPauses, emit
 from bench._db import fresh_database, server_url
 from db import DatabaseSettings, create_pool
 from ivr import IvrSettings, build_ivr
@@ -68,7 +68,7 @@ async def run(sessions: int, seconds: float, think_ms: float, debtors: int) -> d
                 await server.start()
                 settle_heap()  # as the service does once started (puente.heap)
                 try:
-                    with CpuTimer() as cpu:
+                    with CpuTimer() as cpu, GcPauses() as pauses:
                         peer = await asyncio.create_subprocess_exec(
                             sys.executable,
                             "-m",
@@ -98,6 +98,7 @@ async def run(sessions: int, seconds: float, think_ms: float, debtors: int) -> d
         "action_errors": service.action_errors_total,
         "server_cpu_share": round(cpu.cpu_share, 3),
         "server_errors": server.errors_total + server.timeouts_total,
+        **pauses.figures(),
     }
 
 
