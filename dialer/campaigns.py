@@ -72,6 +72,7 @@ DEFAULT_RETRY_S: Mapping[str, int | None] = {
     "unreachable": 4 * 3600,
     "congestion": 10 * 60,
     "failed": 10 * 60,
+    "trunk_refused": 10 * 60,  # the trunk's provider refused it (never routed): like failed
     "unallocated": 0,  # the number is marked disconnected; the person's next number now
     # Answered by a tone (AMD's AMDCAUSE, dialer/outcomes.py); a SIT of congestion (NC, RO) is
     # ``congestion``.
@@ -132,8 +133,9 @@ BEST_HOUR_PRIOR_K = 20.0
 # A person answered: an agent took the call, no agent was free in time, or they hung up
 # before either (AMD did not say machine).
 LIVE_DISPOSITIONS = ("agent", "abandoned", "hangup")
-# Never dialed (refused by Asterisk) or fate unknown: not counted as dials.
-NOT_DIALED = ("failed", "lost")
+# Never dialed (refused by Asterisk, or by the trunk's provider) or fate unknown: not counted as
+# dials.
+NOT_DIALED = ("failed", "trunk_refused", "lost")
 ZONES_PER_RESCORE = 5000
 # Dials and live answers by the debtor's local hour: campaign $1, finalized in [$2, $3).
 HOUR_COUNTS_SQL = """

@@ -35,6 +35,20 @@ class Disposition(enum.StrEnum):
     INTERCEPT = "intercept"  # a special information tone said: not in service (SIT IC or VC)
     FAX = "fax"  # a fax machine answered: never a person on that number
     SIT_OTHER = "sit_other"  # a special information tone of another or unresolved kind
+    # The trunk's own provider refused the call: SIP 401 or 407 (it could not authenticate
+    # Puente) or 402 (the account). Only the carrier Puente sends the call to challenges or
+    # bills it: the call was never routed toward the debtor. (Asterisk's Cause is 21, as for a
+    # debtor's 603; the SIP code comes as the Hangup's TechCause: sip/05 in the transcripts.)
+    TRUNK_REFUSED = "trunk_refused"
+
+
+# The SIP final responses (the Hangup's ``TechCause``) that only the trunk's own provider
+# gives: the call never left it. A 403 may come from the far end too (a carrier's or a
+# PBX's policy), so it stays ``rejected``, and counts; several in a row say the trunk is
+# refusing (dialer/trunk_guard.py).
+TRUNK_REFUSAL_TECH_CAUSES = frozenset({401, 402, 407})
+#: What the trunk guard reads as the trunk refusing calls, when it comes dial after dial.
+TRUNK_FAULT_TECH_CAUSES = frozenset({*TRUNK_REFUSAL_TECH_CAUSES, 403})
 
 
 # Q.850 causes as Asterisk reports them.
@@ -80,6 +94,7 @@ LEDGER_OUTCOME = {
     Disposition.UNREACHABLE: "no_answer",
     Disposition.CONGESTION: "network_failure",
     Disposition.FAILED: "not_placed",
+    Disposition.TRUNK_REFUSED: "not_placed",  # never routed toward the debtor
 }
 
 
@@ -209,15 +224,23 @@ NUMBER_STATUS_AFTER: Mapping[str, str] = {
 
 
 def classify(
-    reason: int | None, cause: int | None, dial_status: str | None, reached: bool = False
+    reason: int | None,
+    cause: int | None,
+    dial_status: str | None,
+    reached: bool = False,
+    tech_cause: int | None = None,
 ) -> Disposition:
-    """The disposition from the three facts Asterisk gives (any of them may be missing), and
+    """The disposition from the facts Asterisk gives (any of them may be missing), and
     whether the call was dialed out (``reached``: a DialEnd, or a Hangup with a cause).
+    ``tech_cause``: the Hangup's ``TechCause`` (PJSIP: the SIP final response), which tells the
+    trunk's own refusals (:data:`TRUNK_REFUSAL_TECH_CAUSES`) from the far end's.
 
     A failure is ``FAILED`` (never placed: the compliance ledger releases its count) only when
     it never was: an unknown endpoint, a bad dial string, a Local channel to nowhere. A dial
     that went out and failed for a reason not known here counts as ``REJECTED``: if in doubt,
     the dial counts."""
+    if reason != 4 and tech_cause in TRUNK_REFUSAL_TECH_CAUSES:
+        return Disposition.TRUNK_REFUSED
     found = _classify(reason, cause, dial_status)
     if found is Disposition.FAILED and reached:
         return Disposition.REJECTED
@@ -248,6 +271,7 @@ class Outcome:
     cause: int | None
     dial_status: str | None
     at: float
+    tech_cause: int | None = None  # the Hangup's TechCause (PJSIP: the SIP final response)
 
     @property
     def ledger_outcome(self) -> str | None:
@@ -261,6 +285,7 @@ class _Pending:
     reason: int | None = None
     failed_at: float | None = None
     cause: int | None = None
+    tech_cause: int | None = None
     dial_status: str | None = None
     reached: bool = False  # it was dialed out (a DialEnd, or a Hangup with a cause, seen)
     answered: bool = False  # an OriginateResponse said Success, whatever its Reason
@@ -317,6 +342,7 @@ class AttemptTracker:
             p.reached = True  # dialed out (a Local channel to a missing context is not)
         elif name == "Hangup":
             p.cause = _int(fields.get("Cause"))
+            p.tech_cause = _int(fields.get("TechCause"))
             p.reached = p.reached or bool(p.cause)  # a cause: the far side had its say
             if p.failed_at is not None:
                 return [self._finish(key, now)]
@@ -342,11 +368,12 @@ class AttemptTracker:
             aid,
             Disposition.ANSWERED
             if p.answered
-            else classify(p.reason, p.cause, p.dial_status, p.reached),
+            else classify(p.reason, p.cause, p.dial_status, p.reached, p.tech_cause),
             p.reason,
             p.cause,
             p.dial_status,
             now,
+            p.tech_cause,
         )
 
 

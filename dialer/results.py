@@ -54,18 +54,19 @@ WHERE call_attempts.id = $1::uuid AND call_attempts.state <> 'final'
   AND l.id = call_attempts.lead_id
 RETURNING l.attempts
 """
-# Dispositions of an attempt never dialed: Asterisk refused or could not place it ('failed'), or
-# a preview the agent passed on ('skipped'). Not a dial of the lead: it gives back the try its
+# Dispositions of an attempt never dialed: Asterisk refused or could not place it ('failed'), the
+# trunk's own provider refused it ('trunk_refused': SIP 401/402/407), or a preview the agent
+# passed on ('skipped'). Not a dial of the lead: it gives back the try its
 # claim counted, else a trunk refusing every Originate for a while would use up each lead's
 # ``max_attempts`` and cancel leads nobody ever called.
-NOT_PLACED = frozenset({"failed", "skipped"})
+NOT_PLACED = frozenset({"failed", "skipped", "trunk_refused"})
 _GIVE_BACK_TRY = """
 UPDATE leads SET attempts = greatest(attempts - 1, 0) WHERE id = $1 RETURNING attempts
 """
 # Dispositions of an attempt that never reached the debtor as far as anyone knows: never placed
-# ('failed'), or ended while nobody listened ('lost': after a crash, or an AMI link lost, its
-# Originate may never have left). A callback the attempt took is not kept by it.
-UNKEPT_CALLBACK = frozenset({"failed", "lost"})
+# ('failed', 'trunk_refused'), or ended while nobody listened ('lost': after a crash, or an AMI
+# link lost, its Originate may never have left). A callback the attempt took is not kept by it.
+UNKEPT_CALLBACK = frozenset({"failed", "trunk_refused", "lost"})
 # Pending again: the callbacks the attempt $1 took (a callback cancelled since stays so).
 _UNTAKE = """
 UPDATE callbacks SET done_at = NULL, attempt_id = NULL
@@ -81,7 +82,7 @@ WHERE debt_id = $1 AND done_at IS NULL AND cancelled_at IS NULL
 _SIT_BEFORE = """
 SELECT a.disposition, a.amd_cause FROM call_attempts a
 WHERE a.lead_id = $1 AND a.phone_id = $2 AND a.id <> $3::uuid AND a.state = 'final'
-  AND a.disposition NOT IN ('failed', 'skipped')
+  AND a.disposition NOT IN ('failed', 'skipped', 'trunk_refused')
 ORDER BY a.created_at DESC LIMIT 1
 """
 _LEAD = """

@@ -69,6 +69,7 @@ from dialer.preview import PREVIEW_SWEEP_S, PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
 from dialer.selection import Denied, Dial, claim_and_gate, local_hour
+from dialer.trunk_guard import TrunkGuard
 from pbx import LocalProtocolError, PbxError
 from pbx.ami import AmiClient, AmiMessage, NotConnected
 from puente.redact import mask_number
@@ -239,6 +240,7 @@ class CampaignRunner:
         # Live-answer odds by the debtor's local hour: this run's counts, the history's shape
         # (read every _HOURS_READ_S), the table and a new line's odds (with the model).
         self.hours = HourlyOdds()
+        self.trunk = TrunkGuard()  # stops the dialing when the trunk refuses call after call
         self._hours_read_at = -_HOURS_READ_S
         self._odds = np.zeros(24)
         self._new_odds: float | None = None
@@ -467,6 +469,11 @@ class CampaignRunner:
         call = self.calls.get(outcome.attempt_id)
         if call is None:
             return
+        if self.trunk.ended(outcome.tech_cause, now):
+            log.error(
+                "dialer %s: %s; check the trunk %s (its credentials, account or routes)",
+                self.c.code, self.trunk.describe(now), self.c.trunk,
+            )  # fmt: skip
         if not call.adopted and (
             call.answered_at is None or outcome.disposition is not Disposition.ANSWERED
         ):
@@ -1163,6 +1170,12 @@ class CampaignRunner:
         if lines <= 0:
             self.why = f"no trunk capacity: {len(self.calls)} lines in use of {self.c.max_lines}"
             return 0
+        if self.trunk.tripped:
+            in_flight = sum(1 for c in self.calls.values() if c.answered_at is None)
+            lines = self.trunk.lines(lines, in_flight, now)
+            if lines == 0:
+                self.why = self.trunk.describe(now)
+                return 0
         if self.c.mode == "agentless":  # answered calls go to an IVR flow: no agents needed
             if self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
                 # Every answer is abandoned while the flow cannot run: no more lines until

@@ -17,10 +17,15 @@ rejected (603)          Failure, Reason 0    21            NOANSWER
 no_answer (timeout)     Failure, Reason 3    19            (none)
 unreachable (timer B)   Failure, Reason 0    18            NOANSWER
 unallocated (404)       Failure, Reason 0    1             NOANSWER (*)
+forbidden (403)         Failure, Reason 0    21            NOANSWER (*)
+unauthorized (401)      Failure, Reason 0    21            NOANSWER (*)
 ======================  ===================  ============  ============
 
-(*) not recorded: a 404 maps to cause 1 (Q.850 "unallocated number"); the DialEnd status is
-assumed to follow the 603 pattern.
+(*) not recorded: a 404 maps to cause 1 (Q.850 "unallocated number"); a 401 or 403 to 21
+(chan_pjsip's hangup_sip2cause, as a 603); the DialEnd status is assumed to follow the 603
+pattern. Every failure's Hangup carries the SIP code as ``TechCause`` (recorded for 408, 480,
+486, 503 and 603). ``forbidden`` and ``unauthorized`` are the trunk's provider refusing the
+call: the Hangup comes at once (``fail_after_s``), without ringing.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ OUTCOMES = (
     "no_answer",
     "unreachable",
     "unallocated",
+    "forbidden",
+    "unauthorized",
 )
 ANSWERED = frozenset({"human", "machine", "fax"})
 
@@ -77,6 +84,8 @@ WIRE: dict[str, WireOutcome] = {
     "no_answer": WireOutcome("Failure", 3, 19, "User alerting, no answer", 487, None),
     "unreachable": WireOutcome("Failure", 0, 18, "No user responding", 408, "NOANSWER"),
     "unallocated": WireOutcome("Failure", 0, 1, "Unallocated (unassigned) number", 404, "NOANSWER"),
+    "forbidden": WireOutcome("Failure", 0, 21, "Call Rejected", 403, "NOANSWER"),
+    "unauthorized": WireOutcome("Failure", 0, 21, "Call Rejected", 401, "NOANSWER"),
 }
 
 

@@ -22,6 +22,7 @@ from dialer.pacing import HourlyOdds
 from dialer.results import write_result
 from dialer.runner import _WINDOW_SQL, CampaignRunner, GreetingEnds, RunnerStats, _Call
 from dialer.selection import Dial
+from dialer.trunk_guard import TrunkGuard
 from pbx.ami import AmiMessage
 from tests.dialer import test_selection
 from tests.dialer.test_callbacks import claim
@@ -51,6 +52,7 @@ def _runner() -> CampaignRunner:
     r._board_replay = None
     r.greetings = None
     r.hours = HourlyOdds()
+    r.trunk = TrunkGuard()
     return r
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from dialer.outcomes import AttemptTracker, Disposition, classify
+from dialer.outcomes import AttemptTracker, Disposition, Outcome, classify
 from pbx.ami import MessageFramer
 from pbx.sim import DEFAULT_DIALPLAN, CalleeModel, ModelFile, SimCore, load_dialplan
 from pbx.sim._actions import handle_action
@@ -93,6 +93,8 @@ def test_tracker_against_the_simulator_for_every_outcome() -> None:
         "+15550000006": "no_answer",
         "+15550000007": "unallocated",
         "+15550000008": "unreachable",
+        "+15550000009": "forbidden",
+        "+15550000010": "unauthorized",
     }
     spec = msgspec.convert(
         {"numbers": numbers, "ring_s": {"dist": "fixed", "value": 1.0},
@@ -137,12 +139,20 @@ def test_tracker_against_the_simulator_for_every_outcome() -> None:
         "no_answer": Disposition.NO_ANSWER,
         "unallocated": Disposition.UNALLOCATED,
         "unreachable": Disposition.UNREACHABLE,
+        "forbidden": Disposition.REJECTED,
+        "unauthorized": Disposition.TRUNK_REFUSED,
     }
 
 
-def replay(name: str, cause: str | None = None) -> tuple:
+def replay(name: str, cause: str | None = None, tech_cause: str | None = None) -> tuple:
     """Every recorded event of an Originate through the tracker (its attempt id: the recorded
-    channel's Uniqueid, as ChannelId makes it); ``cause`` replaces the Hangup's."""
+    channel's Uniqueid, as ChannelId makes it); ``cause`` and ``tech_cause`` replace the
+    Hangup's ``Cause`` and ``TechCause``."""
+    out = replay_outcome(name, cause, tech_cause)
+    return out.disposition, out.dial_status, out.ledger_outcome
+
+
+def replay_outcome(name: str, cause: str | None = None, tech_cause: str | None = None) -> Outcome:
     raw = transcripts.read(f"{name}.s2c.txt")
     messages = MessageFramer().feed(raw[raw.index(b"\r\n") + 2 :])
     uid = next((m["Uniqueid"] for m in messages if m.name == "Newchannel"), "none")
@@ -157,10 +167,33 @@ def replay(name: str, cause: str | None = None) -> tuple:
             fields["ActionID"] = uid
         if m.name == "Hangup" and cause is not None:
             fields["Cause"] = cause
+        if m.name == "Hangup" and tech_cause is not None:
+            fields["TechCause"] = tech_cause
         outs += t.event(m.name, fields, 0.1 * i)
     outs += t.tick(100.0)
     (out,) = outs
-    return out.disposition, out.dial_status, out.ledger_outcome
+    return out
+
+
+def test_the_sip_code_comes_with_the_outcome_and_tells_the_trunks_refusals() -> None:
+    # Asterisk 22's Hangup carries the SIP final response as TechCause (recorded: 603). A
+    # debtor's decline and the trunk's own provider refusing Puente are both Cause 21; before,
+    # a trunk whose credentials had changed made every dial a "rejected" that counted.
+    out = replay_outcome("sip/05-pjsip-603-decline")
+    assert (out.cause, out.tech_cause, out.disposition) == (21, 603, Disposition.REJECTED)
+    for code in ("401", "402", "407"):  # only the trunk's provider challenges or bills Puente
+        assert replay("sip/05-pjsip-603-decline", tech_cause=code) == (
+            Disposition.TRUNK_REFUSED,
+            "NOANSWER",
+            "not_placed",
+        ), code
+    # A 403 may be the far end's (a carrier's or a PBX's policy): it counts, as before.
+    assert replay("sip/05-pjsip-603-decline", tech_cause="403")[::2] == (
+        Disposition.REJECTED,
+        "no_answer",
+    )
+    assert classify(0, 21, "NOANSWER", True, 401) is Disposition.TRUNK_REFUSED
+    assert classify(4, 16, "ANSWER", True, 401) is Disposition.ANSWERED  # answered is answered
 
 
 def test_the_recorded_dialend_is_matched_to_its_attempt_by_destuniqueid() -> None:
