@@ -338,6 +338,16 @@ class CampaignRunner:
             with contextlib.suppress(Exception):
                 await self.pool.release(conn)
 
+    def held(self) -> str | None:
+        """Why this runner holds its dialing back on its own, for monitoring:
+        ``trunk_refusing`` (the trunk guard tripped), ``ivr_unavailable`` (agentless answers
+        found no IVR flow); None when it does not."""
+        if self.trunk.tripped:
+            return "trunk_refusing"
+        if self.c.mode == "agentless" and self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
+            return "ivr_unavailable"
+        return None
+
     def status(self) -> str:
         s = self.stats
         rate = s.abandoned / s.live if s.live else 0.0

@@ -474,6 +474,7 @@ class OpsComponent(_OneTask):
                     dial_level=dial_level(view["agents"], view["in_flight"]),
                     agents=view["agents"],
                     calls_in_flight=view["in_flight"],
+                    held=runner.held(),
                 )
             )
         a, g = self._audio.server, self._agi.server

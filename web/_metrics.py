@@ -117,6 +117,9 @@ class CampaignSnapshot:
     #: agent state (ready, paused, ringing, talking, wrapup, ...) -> agents
     agents: Mapping[str, int] = field(default_factory=dict)
     calls_in_flight: int = 0
+    #: why the runner holds its dialing back on its own ("trunk_refusing": the trunk refused
+    #: call after call; "ivr_unavailable": agentless answers found no IVR); None: it does not
+    held: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,14 @@ class PuenteMetrics:
             "puente_dial_level_ratio",
             "Lines dialed per available agent (the pacer's latest step), by campaign.",
             ["campaign"],
+            registry=r,
+        )
+        self.dialing_held = Gauge(
+            "puente_dialing_held",
+            "1 while a campaign holds its dialing back on its own, by reason (trunk_refusing: "
+            "its trunk refused call after call; ivr_unavailable: agentless answers found no "
+            "IVR); no series otherwise.",
+            ["campaign", "reason"],
             registry=r,
         )
         self.originate_latency = Histogram(
@@ -323,6 +334,7 @@ class PuenteMetrics:
             "abandonment_target_ratio": {},
             "agents": {},
             "dial_level": {},
+            "dialing_held": {},
             "connection_up": {},
             "connection_sessions": {},
         }
@@ -339,6 +351,9 @@ class PuenteMetrics:
                 now["dial_level"][(camp,)] = c.dial_level
             for state, n in c.agents.items():
                 now["agents"][(camp, self._label("puente_agents", "state", state))] = n
+            if c.held is not None:
+                reason = self._label("puente_dialing_held", "reason", c.held)
+                now["dialing_held"][(camp, reason)] = 1.0
         for link in snapshot.links:
             name = self._label("puente_connection_up", "link", link.link)
             now["connection_up"][(name,)] = 1.0 if link.up else 0.0

@@ -136,6 +136,7 @@ async def test_a_flow_that_takes_no_answer_holds_the_lines(
             await asyncio.sleep(2.0)  # (ten ticks, within the hold)
             assert runner.stats.dials == dials
             assert runner.why.startswith("held:")
+            assert runner.held() == "ivr_unavailable"  # /metrics: puente_dialing_held
     assert 3 <= dials <= 4  # three abandoned answers, and at most the line still ringing
     abandoned = await db_pool.fetchval(
         "SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id"

@@ -94,6 +94,7 @@ async def test_a_forbidding_trunk_stops_the_dialing_and_says_why(
         with caplog.at_level(logging.ERROR, logger="dialer.runner"):
             async with running(runner, f.clients[0]):
                 await poll_until(paused, 20)
+                assert runner.held() == "trunk_refusing"  # /metrics: puente_dialing_held
                 dialed = await db_pool.fetchval(attempts, cid)
                 await poll_until(none_in_flight, 10)
                 settled = await db_pool.fetchval(attempts, cid)

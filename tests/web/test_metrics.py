@@ -39,6 +39,7 @@ EXPECTED = {
     "puente_abandonment_target_ratio": "gauge",
     "puente_agents": "gauge",
     "puente_dial_level_ratio": "gauge",
+    "puente_dialing_held": "gauge",
     "puente_originate_latency_seconds": "histogram",
     "puente_amd_decision_seconds": "histogram",
     "puente_amd_verdicts_total": "counter",
@@ -220,6 +221,7 @@ def test_refresh_sets_state_and_forgets_what_is_gone() -> None:
         dial_level=2.5,
         agents={"ready": 3, "talking": 10},
         calls_in_flight=12,
+        held="trunk_refusing",
     )
     co = CampaignSnapshot("demo-co", agents={"ready": 1})
     m.refresh(_snapshot(mx, co, ami_errors=2))
@@ -229,6 +231,8 @@ def test_refresh_sets_state_and_forgets_what_is_gone() -> None:
     assert sample(m, "puente_dial_level_ratio", campaign="demo-mx") == 2.5
     assert sample(m, "puente_agents", campaign="demo-mx", state="talking") == 10
     assert sample(m, "puente_calls_in_flight", campaign="demo-mx") == 12
+    assert sample(m, "puente_dialing_held", campaign="demo-mx", reason="trunk_refusing") == 1
+    assert sample(m, "puente_dialing_held", campaign="demo-co", reason="trunk_refusing") is None
     assert sample(m, "puente_connection_up", link="audiosocket") == 0
     assert sample(m, "puente_connection_sessions", link="fastagi") == 3
     assert sample(m, "puente_connection_errors_total", link="ami", kind="reconnect") == 2
@@ -242,6 +246,8 @@ def test_refresh_sets_state_and_forgets_what_is_gone() -> None:
     assert sample(m, "puente_agents", campaign="demo-mx", state="talking") is None
     assert sample(m, "puente_agents", campaign="demo-mx", state="wrapup") == 8
     assert sample(m, "puente_dial_level_ratio", campaign="demo-mx") is None
+    # The trunk carries calls again: the held series goes.
+    assert sample(m, "puente_dialing_held", campaign="demo-mx", reason="trunk_refusing") is None
     assert sample(m, "puente_connection_errors_total", link="ami", kind="reconnect") == 5
     # The AMI component restarted (its total began again): the counter still only goes up.
     m.refresh(_snapshot(mx2, ami_errors=1))
