@@ -479,15 +479,13 @@ def test_the_message_is_left_on_answering_machines_only(cause: str, played: bool
     assert field(out, "Hangup", "Uniqueid") == [ATTEMPT]
 
 
-@pytest.mark.parametrize("lang", ["es", "en"])
-def test_the_call_back_number_is_said_in_the_debtors_language(lang: str) -> None:
-    """SayDigits() speaks in the channel's language (the trunk's, pjsip.conf): the message is
-    the debtor's (PUENTE_LANG), and so must the number said after it be."""
+def voicemail_said(*variables: str) -> list[tuple[str, str]]:
+    """A machine answers a call originated with ``variables`` (``NAME=value``) besides the
+    voicemail message and number: what its Playback and SayDigits say, and in which language."""
     core = make_core("machine", ring_s={"dist": "fixed", "value": 2.0})
     pairs = [
         *_originate_pairs("collections"),
-        ("Variable", f"PUENTE_LANG={lang}"),
-        ("Variable", f"PUENTE_VM=puente/{lang}/voicemail_limited"),
+        *(("Variable", v) for v in variables),
         ("Variable", "PUENTE_VM_NUMBER=15550100000"),
     ]
     handle_action(core, 1, pairs, 0.0)
@@ -497,15 +495,19 @@ def test_the_call_back_number_is_said_in_the_debtors_language(lang: str) -> None
     handle_action(core, 1, [*setvar, ("Variable", "AMDSTATUS"), ("Value", "MACHINE")], 2.5)
     out = core.media_ended(ATTEMPT, 2.6)
     out += run_until(core, 20.0)
-    said = [
-        d
+    return [
+        (d["Application"], d["Language"])
         for d in (dict(o.pairs) for o in out if isinstance(o, Broadcast))
         if d.get("Event") == "Newexten" and d.get("Application") in ("Playback", "SayDigits")
     ]
-    assert [(d["Application"], d["Language"]) for d in said] == [
-        ("Playback", lang),
-        ("SayDigits", lang),
-    ]
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_the_call_back_number_is_said_in_the_debtors_language(lang: str) -> None:
+    """SayDigits() speaks in the channel's language (the trunk's, pjsip.conf): the message is
+    the debtor's (PUENTE_LANG), and so must the number said after it be."""
+    said = voicemail_said(f"PUENTE_LANG={lang}", f"PUENTE_VM=puente/{lang}/voicemail_limited")
+    assert said == [("Playback", lang), ("SayDigits", lang)]
 
 
 def test_queue_member_times_are_unix_seconds_as_in_asterisk() -> None:

@@ -15,7 +15,13 @@ from pathlib import Path
 from pbx.sim._actions import handle_action
 from pbx.sim._core import Broadcast, SimSettings, StartAgi
 from pbx.sim._dialplan import DEFAULT_LANGUAGE, load_endpoint_languages
-from tests.pbx.sim.test_core import ATTEMPT, _originate_pairs, make_core, run_until
+from tests.pbx.sim.test_core import (
+    ATTEMPT,
+    _originate_pairs,
+    make_core,
+    run_until,
+    voicemail_said,
+)
 
 RIG_PJSIP = (
     Path(__file__).resolve().parents[2] / "data/asterisk-transcripts/rig/etc-asterisk/pjsip.conf"
@@ -75,22 +81,5 @@ def test_the_ivr_changing_the_channels_language_is_what_the_dialplan_sees() -> N
 def test_the_message_without_a_debtor_language_is_in_the_trunks() -> None:
     # machine: no PUENTE_LANG, no Set(CHANNEL(language)): Playback and SayDigits speak the
     # channel's language, the trunk endpoint's (before: en).
-    core = make_core("machine", ring_s={"dist": "fixed", "value": 2.0})
-    pairs = [
-        *_originate_pairs("collections"),
-        ("Variable", "PUENTE_VM=puente/es/voicemail_limited"),
-        ("Variable", "PUENTE_VM_NUMBER=15550100000"),
-    ]
-    handle_action(core, 1, pairs, 0.0)
-    run_until(core, 2.0)
-    (channel,) = [c.snap.name for c in core.channels.values()]
-    setvar = [("Action", "Setvar"), ("ActionID", "s1"), ("Channel", channel)]
-    handle_action(core, 1, [*setvar, ("Variable", "AMDSTATUS"), ("Value", "MACHINE")], 2.5)
-    out = core.media_ended(ATTEMPT, 2.6)
-    out += run_until(core, 20.0)
-    said = [
-        (e["Application"], e["Language"])
-        for e in _events(out)
-        if e.get("Event") == "Newexten" and e.get("Application") in ("Playback", "SayDigits")
-    ]
+    said = voicemail_said("PUENTE_VM=puente/es/voicemail_limited")
     assert said == [("Playback", "es"), ("SayDigits", "es")]
