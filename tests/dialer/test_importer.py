@@ -438,15 +438,7 @@ async def test_two_creditors_references_never_merge_their_debtors(
 ) -> None:
     # Agencies collect for many creditors, whose ids of people (and account numbers, the
     # default reference) overlap: creditor B's "1001" is not creditor A's "1001".
-    other = f"c{os.urandom(4).hex()}"
-    cred = await db_pool.fetchval(
-        """INSERT INTO creditors (code, name, public_name, callback_number, currency)
-           VALUES ($1, 'Otra', 'Otra', '+525500000001', 'MXN') RETURNING id""",
-        other,
-    )
-    await db_pool.execute(
-        "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, 'Otra', $2)", other, cred
-    )
+    other = await new_campaign(db_pool)  # (its own creditor)
     ref = f"r{os.urandom(3).hex()}"
     a = write(tmp_path, f"{ref},Ana Uno,{ref}-1,10,+523312340001,,MX,JAL,0\n")
     await import_leads(db_pool, a, campaign)
