@@ -344,9 +344,15 @@ class CampaignRunner:
         found no IVR flow); None when it does not."""
         if self.trunk.tripped:
             return "trunk_refusing"
-        if self.c.mode == "agentless" and self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
+        if self._ivr_held:
             return "ivr_unavailable"
         return None
+
+    @property
+    def _ivr_held(self) -> bool:
+        """Agentless answers found no IVR flow several times in a row: its lines are held
+        (:meth:`_lines_wanted`)."""
+        return self.c.mode == "agentless" and self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD
 
     def status(self) -> str:
         s = self.stats
@@ -1187,7 +1193,7 @@ class CampaignRunner:
                 self.why = self.trunk.describe(now)
                 return 0
         if self.c.mode == "agentless":  # answered calls go to an IVR flow: no agents needed
-            if self._ivr_failed_in_row >= _IVR_FAILURES_TO_HOLD:
+            if self._ivr_held:
                 # Every answer is abandoned while the flow cannot run: no more lines until
                 # the hold ends, then one at a time until an answer goes through.
                 if now < self._ivr_hold_until or any(
