@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from compliance import ComplianceGate
-from dialer.campaigns import Campaign
+from dialer.campaigns import NOT_DIALED, Campaign
 from dialer.outcomes import (
     NUMBER_STATUS_AFTER,
     TONE_LEDGER_OUTCOME,
@@ -63,10 +63,11 @@ NOT_PLACED = frozenset({"failed", "skipped", "trunk_refused"})
 _GIVE_BACK_TRY = """
 UPDATE leads SET attempts = greatest(attempts - 1, 0) WHERE id = $1 RETURNING attempts
 """
-# Dispositions of an attempt that never reached the debtor as far as anyone knows: never placed
-# ('failed', 'trunk_refused'), or ended while nobody listened ('lost': after a crash, or an AMI
-# link lost, its Originate may never have left). A callback the attempt took is not kept by it.
-UNKEPT_CALLBACK = frozenset({"failed", "trunk_refused", "lost"})
+# Dispositions of an attempt that never reached the debtor as far as anyone knows (the dials the
+# hours' counts leave out): never placed ('failed', 'trunk_refused'), or ended while nobody
+# listened ('lost': after a crash, or an AMI link lost, its Originate may never have left). A
+# callback the attempt took is not kept by it.
+UNKEPT_CALLBACK = frozenset(NOT_DIALED)
 # Pending again: the callbacks the attempt $1 took (a callback cancelled since stays so).
 _UNTAKE = """
 UPDATE callbacks SET done_at = NULL, attempt_id = NULL
@@ -78,11 +79,11 @@ SELECT min(due_at) FROM callbacks
 WHERE debt_id = $1 AND done_at IS NULL AND cancelled_at IS NULL
 """
 # How the lead's previous dial of this number ($1 lead, $2 number, $3 this attempt) ended, and
-# AMD's cause for it. (Dials never placed are no dial of it.)
+# AMD's cause for it. (Dials never placed, $4: NOT_PLACED, are no dial of it.)
 _SIT_BEFORE = """
 SELECT a.disposition, a.amd_cause FROM call_attempts a
 WHERE a.lead_id = $1 AND a.phone_id = $2 AND a.id <> $3::uuid AND a.state = 'final'
-  AND a.disposition NOT IN ('failed', 'skipped', 'trunk_refused')
+  AND a.disposition <> ALL($4::text[])
 ORDER BY a.created_at DESC LIMIT 1
 """
 _LEAD = """
@@ -142,7 +143,9 @@ async def write_result(
         number_status = NUMBER_STATUS_AFTER.get(disposition)
         retry_as = disposition
         if disposition == Disposition.SIT_OTHER and sit_resolved(amd_cause):
-            before = await conn.fetchrow(_SIT_BEFORE, dial.lead_id, dial.phone_id, dial.attempt_id)
+            before = await conn.fetchrow(
+                _SIT_BEFORE, dial.lead_id, dial.phone_id, dial.attempt_id, sorted(NOT_PLACED)
+            )
             if before is not None and (
                 before["disposition"] == Disposition.INTERCEPT
                 or (
