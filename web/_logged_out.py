@@ -85,10 +85,11 @@ class LoggedOutSweeper:
         # tells Asterisk first, then writes the state): left alone while that may be under way.
         since = {i: r["at"].timestamp() for i, r in by_interface.items()}
         now = time.time()
-        under_way = [m for m in members if login_under_way(m, since, now, self._login_s)]
-        if under_way:
-            members = [m for m in members if m not in under_way]
-        steps = leftover_removals(members, logged_out)
+        left: list[dict[str, str]] = []
+        under_way: list[dict[str, str]] = []
+        for m in members:
+            (under_way if login_under_way(m, since, now, self._login_s) else left).append(m)
+        steps = leftover_removals(left, logged_out)
         # An agent who logged in again meanwhile is left where the desktop put it.
         still: set[tuple[str, object]] = set()
         if steps:
