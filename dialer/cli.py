@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer.importer import (
+    DEFAULT_LANES,
     ImportError_,
     ImportStopped,
     ImportSummary,
@@ -37,6 +38,7 @@ async def _import(args: argparse.Namespace, seen: list[ImportSummary]) -> int:
             default_region=args.default_region,
             errors_path=args.errors,
             batch_rows=args.batch_rows,
+            lanes=args.lanes,
             progress=progress,
         )
     if sys.stderr.isatty():
@@ -110,5 +112,12 @@ def register(subparsers: Any) -> None:
     )
     i.add_argument(
         "--batch-rows", type=int, default=5000, help="rows per transaction (default 5000)"
+    )
+    i.add_argument(
+        "--lanes",
+        type=int,
+        default=DEFAULT_LANES,
+        help=f"database connections loading batches side by side, each person in one "
+        f"(default {DEFAULT_LANES}; 1 loads the file strictly in order)",
     )
     i.set_defaults(func=_cmd_import)

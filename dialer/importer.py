@@ -5,6 +5,14 @@ then merged in one statement: persons by the campaign creditor's ``external_ref`
 sharing it are one person; another creditor's person with the same reference is another
 person), debts by the creditor's account reference, numbers by person, and one lead per debt
 for the campaign.
+Batches load in lanes side by side (``lanes``, 2 by default: one connection each, so two
+PostgreSQL backends merge at once). Each person belongs to one lane, by a hash of their
+reference, and a lane loads its batches in file order: a person's later rows still win over
+their earlier ones, as with one lane. Only what two persons share is merged in the order the
+lanes commit: an account listed under two persons keeps the first person that loaded it (as
+it always has) and takes the balance of the lane that loaded it last. ``lanes=1`` loads the
+file strictly in order.
+
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
 whatever the file's size: only one batch is held, and problems go to the errors file as they
@@ -15,7 +23,8 @@ The file must be UTF-8: its first 64 KiB are checked before anything loads (a La
 UTF-16 or Excel file is refused whole, saying which); past them, a row with bytes that are not
 UTF-8 costs only itself. A batch that meets a deadlock (another transaction locking the same
 persons in another order) is retried; any other failure part way stops the import, saying
-from which row the file is not loaded.
+from which row the file is not loaded: every row before it is loaded (or rejected), and with
+several lanes some rows after it may be too; importing the file again merges them.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
+from zlib import crc32
 
 import asyncpg
 import yaml
@@ -307,19 +317,55 @@ class _Errors:
                 self.path.unlink()
 
 
+class _Start(NamedTuple):
+    """A row, and how many rows were read, rejected and numbers dropped before it: what the
+    summary says of an import that stops with this row the first one not loaded."""
+
+    row: int
+    seen: int
+    rejected: int
+    dropped: int
+
+
 class _Batch(NamedTuple):
+    #: The lane that loads it (its persons are that lane's: :class:`_Batches`).
+    lane: int
     #: How many leads the batch has, and them as COPY data for imp_row (made by the reader
     #: thread, so that the event loop only sends it).
     leads: int
     data: bytes
     #: Whether a row gives a language (only then is :data:`_LANGUAGES` run).
     languages: bool
+    #: Where the batch starts: its first row, and the counts of the rows before that row.
+    start: _Start
     #: The file's last row read when the batch was made, and the counts up to it: what the
     #: summary says once this batch is loaded (the next batch is read meanwhile).
     last_row: int
     seen: int
     rejected: int
     dropped: int
+
+
+class _Lane:
+    """One lane's batch being written by the reader."""
+
+    __slots__ = ("data", "languages", "leads", "start", "write")
+
+    def __init__(self) -> None:
+        self.data = io.StringIO()
+        self.write = csv.writer(
+            self.data, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n"
+        ).writerow
+        self.leads = 0
+        self.languages = False
+        self.start: _Start | None = None
+
+    def clear(self) -> None:
+        self.data.seek(0)
+        self.data.truncate()
+        self.leads = 0
+        self.languages = False
+        self.start = None
 
 
 class _Null:
@@ -366,7 +412,11 @@ def _copy_row(r: LeadRow) -> tuple[object, ...]:
 class _Batches:
     """Rows of the file, parsed, in batches of COPY data; the problems found on the way go to
     ``errors`` (flushed before each batch is handed out). Setting :attr:`stop` ends the
-    iteration at the next row."""
+    iteration at the next row.
+
+    With several ``lanes``, each person (their ``external_ref``) belongs to one lane, by a hash
+    of it, and each lane has batches of its own: lanes load side by side, each in file order,
+    so a person's later rows still win over their earlier ones."""
 
     def __init__(
         self,
@@ -374,6 +424,7 @@ class _Batches:
         region: str | None,
         size: int,
         errors: _Errors,
+        lanes: int = 1,
     ) -> None:
         self.rows = rows
         self.region = region
@@ -381,45 +432,61 @@ class _Batches:
         self.seen = 0
         self.errors = errors
         self.stop = False
+        self.lanes = [_Lane() for _ in range(lanes)]
+        #: The last row read.
+        self.row = 1
 
-    def _batch(self, leads: int, data: io.StringIO, languages: bool, last_row: int) -> _Batch:
+    def _batch(self, number: int, lane: _Lane, last_row: int) -> _Batch:
         self.errors.flush()
         e = self.errors
-        encoded = data.getvalue().encode("utf-8")
-        return _Batch(leads, encoded, languages, last_row, self.seen, e.rejected, e.dropped)
+        encoded = lane.data.getvalue().encode("utf-8")
+        assert lane.start is not None
+        batch = _Batch(
+            number, lane.leads, encoded, lane.languages, lane.start, last_row, self.seen,
+            e.rejected, e.dropped,
+        )  # fmt: skip
+        lane.clear()
+        return batch
+
+    def unbatched(self) -> list[_Start]:
+        """Where the rows read but in no batch yet start (once the iteration has stopped)."""
+        return [lane.start for lane in self.lanes if lane.start is not None]
 
     def __iter__(self) -> Iterator[_Batch]:
-        add = self.errors.add
+        errors = self.errors
+        add = errors.add
         region = self.region
         size = self.size
-        data = io.StringIO()
-        write = csv.writer(data, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow
-        leads = 0
-        languages = False
+        lanes = self.lanes
+        count = len(lanes)
         n = 1
         for n, values in self.rows:
             if self.stop:
                 return
-            self.seen += 1
+            self.row = n
+            seen = self.seen
+            self.seen = seen + 1
             if "__error__" in values:
                 add(RowProblem(n, "*", values["__error__"], True))
                 continue
+            rejected, dropped = errors.rejected, errors.dropped
             lead, problems = parse_row(n, values, region)
             for problem in problems:
                 add(problem)
             if lead is not None:
-                write(_copy_row(lead))
-                leads += 1
+                number = crc32(lead.external_ref.encode("utf-8")) % count if count > 1 else 0
+                lane = lanes[number]
+                if lane.start is None:
+                    lane.start = _Start(n, seen, rejected, dropped)
+                lane.write(_copy_row(lead))
+                lane.leads += 1
                 if lead.language is not None:
-                    languages = True
-                if leads >= size:
-                    yield self._batch(leads, data, languages, n)
-                    data.seek(0)
-                    data.truncate()
-                    leads = 0
-                    languages = False
-        if leads:
-            yield self._batch(leads, data, languages, n)
+                    lane.languages = True
+                if lane.leads >= size:
+                    yield self._batch(number, lane, n)
+        for number, lane in enumerate(lanes):
+            if lane.leads:
+                yield self._batch(number, lane, n)
         self.errors.flush()
 
 
@@ -430,15 +497,31 @@ async def _load_batch(
     creditor_id: int,
     currency: str,
 ) -> tuple[int, int, int, int]:
-    async with conn.transaction():
-        # (a memoryview: asyncpg takes bytes for a file's path)
-        await conn.copy_to_table("imp_row", source=memoryview(batch.data), **_COPY_OPTIONS)
-        persons, debts, numbers, leads = await conn.fetchrow(
-            _MERGE, creditor_id, currency, campaign_id
-        )
-        if batch.languages:
-            await conn.execute(_LANGUAGES, creditor_id)
-    return persons, debts, numbers, leads
+    """Load one batch in one transaction, trying again after a deadlock."""
+    for attempt in range(1, _TRIES + 1):
+        try:
+            async with conn.transaction():
+                # (a memoryview: asyncpg takes bytes for a file's path)
+                await conn.copy_to_table("imp_row", source=memoryview(batch.data), **_COPY_OPTIONS)
+                persons, debts, numbers, leads = await conn.fetchrow(
+                    _MERGE, creditor_id, currency, campaign_id
+                )
+                if batch.languages:
+                    await conn.execute(_LANGUAGES, creditor_id)
+            return persons, debts, numbers, leads
+        except _RETRIED:
+            if attempt == _TRIES:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Lanes loading side by side by default: PostgreSQL merges a batch on one core, so two lanes
+#: keep two of its backends busy (on 2 cores, three lanes were slower than two).
+DEFAULT_LANES = 2
+MAX_LANES = 16
+#: Batches read ahead per lane (the reader runs ahead of the lane's load by this many).
+_AHEAD = 1
 
 
 async def import_leads(
@@ -450,9 +533,13 @@ async def import_leads(
     default_region: str | None = None,
     errors_path: Path | None = None,
     batch_rows: int = 5000,
+    lanes: int = DEFAULT_LANES,
     progress: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
-    """Import ``path`` into ``campaign``; :class:`ImportError_` if it cannot start."""
+    """Import ``path`` into ``campaign``; :class:`ImportError_` if it cannot start.
+
+    ``lanes`` connections load batches side by side, each person in one lane (in file order
+    there); never more than the pool has connections."""
     row = await pool.fetchrow(
         """SELECT c.id, c.creditor_id, cr.currency FROM campaigns c
            LEFT JOIN creditors cr ON cr.id = c.creditor_id WHERE c.code = $1""",
@@ -469,6 +556,11 @@ async def import_leads(
         )
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise ImportError_(f"--batch-rows must be a whole number >= 1, got {batch_rows!r}")
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= MAX_LANES:
+        raise ImportError_(f"--lanes must be a whole number from 1 to {MAX_LANES}, got {lanes!r}")
+    lanes = min(lanes, pool.get_max_size())
+    campaign_id, creditor_id = row["id"], row["creditor_id"]
+    currency = row["currency"].strip()
     summary = ImportSummary()
     t0 = time.perf_counter()
     # A pipe (mkfifo, <(...)) streams as well as a file, but has no size or position, and its
@@ -482,99 +574,143 @@ async def import_leads(
     summary.bytes_total = info.st_size if regular else 0
     errors = _Errors(errors_at)
     raw = handle.buffer
-    done = _Batch(0, b"", False, 1, 0, 0, 0)  # what is loaded: the last batch committed
     batches = _Batches(
         read_rows(handle, mapping),
         default_region.upper() if default_region else None,
         batch_rows,
         errors,
+        lanes,
     )
-    next_batch: asyncio.Future[_Batch | None] | None = None
+    # Batches handed to a lane and not committed (their starts say from which row the file
+    # is not loaded if the import stops), and the newest batch committed (what the summary
+    # says meanwhile).
+    unloaded: dict[int, _Start] = {}
+    newest: _Batch | None = None
+    failures: list[BaseException] = []
+    queues: list[asyncio.Queue[_Batch | None]] = [
+        asyncio.Queue(maxsize=_AHEAD) for _ in range(lanes)
+    ]
+
+    async def lane(queue: asyncio.Queue[_Batch | None]) -> None:
+        """Load the lane's batches in order; after a failure (of any lane), take the rest
+        without loading them, so that the reader is never left waiting."""
+        nonlocal newest
+        conn: asyncpg.Connection | None = None
+        try:
+            while (batch := await queue.get()) is not None:
+                if failures:
+                    continue
+                try:
+                    if conn is None:
+                        conn = await pool.acquire()
+                        # The batch table lives as long as the import, emptied at every
+                        # commit: creating it per batch cost more catalog work than some of
+                        # the merges.
+                        await conn.execute(_TEMP)
+                    p, d, n, ld = await _load_batch(conn, batch, campaign_id, creditor_id, currency)
+                except Exception as e:  # told once every lane has stopped
+                    failures.append(e)
+                    continue
+                del unloaded[id(batch)]
+                summary.batches += 1
+                summary.loaded += batch.leads
+                summary.persons += p
+                summary.debts += d
+                summary.numbers += n
+                summary.leads += ld
+                if newest is None or batch.last_row > newest.last_row:
+                    newest = batch
+                    summary.rows = batch.seen
+                    summary.rejected = batch.rejected
+                    summary.numbers_dropped = batch.dropped
+                summary.seconds = time.perf_counter() - t0
+                # The byte reader runs ahead of the rows parsed by one read buffer and a
+                # batch per lane: near enough for a progress bar.
+                if regular:
+                    summary.bytes_read = min(raw.tell(), summary.bytes_total)
+                if progress is not None:
+                    progress(summary)
+        finally:
+            if conn is not None:
+                # (On a lost connection every call raises: the failure told is the one that
+                # stopped the import.)
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    if not conn.is_closed():
+                        await conn.execute(_DROP_TEMP)
+                await pool.release(conn)
+
+    async def read() -> None:
+        """Hand each batch to its lane: parsing (in a thread) overlaps the lanes' loads. A
+        failure here stops the import as a lane's does: the batches handed out still load."""
+        batch_iter = iter(batches)
+        reading: asyncio.Future[_Batch | None] | None = None
+        try:
+            while not failures:
+                reading = asyncio.ensure_future(asyncio.to_thread(next, batch_iter, None))
+                # (shielded: cancelled, we still wait below for the thread to be done)
+                batch = await asyncio.shield(reading)
+                reading = None
+                if batch is None:
+                    break
+                unloaded[id(batch)] = batch.start
+                await queues[batch.lane].put(batch)
+        except Exception as e:
+            failures.append(e)
+        finally:
+            # The reader thread must be done with the file and the errors file before they
+            # close (it stops at its next row).
+            batches.stop = True
+            if reading is not None:
+                await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()  # (retrieved: the failure told is another one)
+        for queue in queues:
+            await queue.put(None)
+
     with handle:
         try:
             await asyncio.to_thread(errors.open)
-            async with pool.acquire() as conn:
-                # The batch table lives as long as the import, emptied at every commit:
-                # creating them per batch cost more catalog work than some of the merges.
-                await conn.execute(_TEMP)
-                try:
-                    # Pipelined: the next batch is parsed in a thread while PostgreSQL merges this
-                    # one (parsing is most of our CPU; merging is the server's).
-                    batch_iter = iter(batches)
-                    next_batch = asyncio.ensure_future(asyncio.to_thread(next, batch_iter, None))
-                    while (batch := await next_batch) is not None:
-                        next_batch = asyncio.ensure_future(
-                            asyncio.to_thread(next, batch_iter, None)
-                        )
-                        for attempt in range(1, _TRIES + 1):
-                            try:
-                                p, d, n, ld = await _load_batch(
-                                    conn, batch, row["id"], row["creditor_id"],
-                                    row["currency"].strip(),
-                                )  # fmt: skip
-                                break
-                            except _RETRIED:
-                                if attempt == _TRIES:
-                                    raise
-                                await asyncio.sleep(0.05 * attempt)
-                        done = batch
-                        summary.batches += 1
-                        summary.loaded += batch.leads
-                        summary.persons += p
-                        summary.debts += d
-                        summary.numbers += n
-                        summary.leads += ld
-                        summary.rows = batch.seen
-                        summary.rejected = batch.rejected
-                        summary.numbers_dropped = batch.dropped
-                        summary.seconds = time.perf_counter() - t0
-                        # The byte reader runs ahead of the rows parsed by one read buffer
-                        # and one batch: near enough for a progress bar.
-                        if regular:
-                            summary.bytes_read = min(raw.tell(), summary.bytes_total)
-                        if progress is not None:
-                            progress(summary)
-                    next_batch = None
-                    if summary.loaded:
-                        # Fresh statistics for what was loaded (autovacuum would get there in
-                        # its own time): the claim's plans are chosen from them. Everything is
-                        # loaded by now: a failure here is no failure of the import.
-                        with contextlib.suppress(
-                            asyncpg.PostgresError, asyncpg.InterfaceError, OSError
-                        ):
-                            await conn.execute(_ANALYZE)
-                finally:
-                    # (On a lost connection the pool has taken it back already, and every call
-                    # raises: the failure told is the one that stopped the import.)
-                    with contextlib.suppress(
-                        asyncpg.PostgresError, asyncpg.InterfaceError, OSError
-                    ):
-                        if not conn.is_closed():
-                            await conn.execute(_DROP_TEMP)
+            async with asyncio.TaskGroup() as group:
+                for queue in queues:
+                    group.create_task(lane(queue))
+                await read()
+            if failures:
+                raise failures[0]
+            if summary.loaded:
+                # Fresh statistics for what was loaded (autovacuum would get there in its own
+                # time): the claim's plans are chosen from them. Everything is loaded by now: a
+                # failure here is no failure of the import.
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await pool.execute(_ANALYZE)
             errors.close()
         except LeadFileError as e:
             raise ImportError_(f"{path}: {e}") from e
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, OverflowError) as e:
             # Rows are checked against what the database takes (dialer.leads), so this is the
             # database or a disk failing, not a row: say from which row the file is not loaded.
-            summary.rows, summary.rejected = done.seen, done.rejected
-            summary.numbers_dropped = done.dropped
+            # Every row before the first one not loaded is loaded or rejected; with several
+            # lanes, other persons' rows after it may be loaded too.
+            starts = [*unloaded.values(), *batches.unbatched()]
+            end = _Start(batches.row + 1, batches.seen, errors.rejected, errors.dropped)
+            first = min(starts, default=end)
+            summary.rows, summary.rejected = first.seen, first.rejected
+            summary.numbers_dropped = first.dropped
             summary.seconds = time.perf_counter() - t0
             summary.errors_file = str(errors.path) if errors.written else None
+            after = newest is not None and newest.last_row > first.row
+            loaded = (
+                f"the {summary.loaded:,} rows of the {summary.batches} batches committed are "
+                "loaded (every row before it, and some after it: other persons' lanes)"
+                if after
+                else f"the {summary.loaded:,} rows of the {summary.batches} batches before it "
+                "are loaded"
+            )
             raise ImportStopped(
-                f"{path}: stopped at row {done.last_row + 1:,} ({_cause(e, campaign)}); the "
-                f"{summary.loaded:,} rows of the {summary.batches} batches before it are "
-                "loaded, and importing the file again merges, not duplicates",
+                f"{path}: stopped at row {first.row:,} ({_cause(e, campaign)}); {loaded}, and "
+                "importing the file again merges, not duplicates",
                 summary,
             ) from e
         finally:
-            # The reader thread must be done with the file and the errors file before they
-            # close (it stops at its next row).
-            batches.stop = True
-            if next_batch is not None:
-                await asyncio.wait([next_batch])
-                if not next_batch.cancelled():
-                    next_batch.exception()  # (retrieved: the failure above is the one told)
             with contextlib.suppress(OSError):
                 errors.close()
     summary.rows = batches.seen

@@ -93,7 +93,7 @@ async def test_the_server_killing_the_connection_mid_batch(db_pool, campaign, tm
     body = rows("t", 0, 10) + "ts,Stall,t-stall,10,+525520009999,MX\n" + rows("t", 10, 24)
     f = write(tmp_path, body)
     try:
-        task = asyncio.create_task(import_leads(db_pool, f, campaign, batch_rows=10))
+        task = asyncio.create_task(import_leads(db_pool, f, campaign, batch_rows=10, lanes=1))
         pid = await wait_for(
             db_pool,
             "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
@@ -321,7 +321,8 @@ async def test_problems_are_on_disk_before_their_batch_is_loaded(
         db_pool, f, campaign, batch_rows=10, errors_path=errors,
         progress=lambda _: on_disk.append(len(problems(errors))),
     )  # fmt: skip
-    assert on_disk == [1, 1, 1]
+    assert on_disk == [1] * s.batches
+    assert s.batches >= 3
     assert s.rejected == 1
 
 
