@@ -29,7 +29,7 @@ from db import DatabaseSettings, create_pool
 from db.local import DEFAULT_DIR as DEFAULT_PG_DIR
 from dialer.demo import DemoClock
 from puente.database import database_url
-from puente.heap import settle_heap
+from puente.heap import settle_heap, stop_pacing
 from puente.settings import NodeSettings, SettingsError, load, read_config
 from puente.wiring import (
     Component,
@@ -329,6 +329,7 @@ async def run_service(
                 await drain(list(reversed(started)), grace_s, hurry)
                 drained.set()
         finally:
+            stop_pacing(asyncio.get_running_loop())
             quiet_terminal.close()
             async with asyncio.timeout(10):
                 await pool.close()

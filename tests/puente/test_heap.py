@@ -5,6 +5,7 @@ afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -12,7 +13,15 @@ from collections.abc import Iterator
 import phonenumbers.geocoder
 import pytest
 
-from puente.heap import YOUNG_THRESHOLD, settle_heap
+from puente.heap import (
+    YOUNG_EVERY_S,
+    YOUNG_THRESHOLD,
+    CollectionPacer,
+    _pacers,
+    pacer_of,
+    settle_heap,
+    stop_pacing,
+)
 
 
 class _Node:
@@ -26,6 +35,8 @@ class _Node:
 def _restore_collector() -> Iterator[None]:
     threshold = gc.get_threshold()
     yield
+    for loop in list(_pacers):
+        stop_pacing(loop)
     gc.unfreeze()  # (the rest of the test session runs as before)
     gc.set_threshold(*threshold)
 
@@ -55,3 +66,52 @@ def test_young_objects_get_room_to_die_young() -> None:
     settle_heap()
     assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
     assert YOUNG_THRESHOLD > 700
+
+
+# --- the pacer: collections on the event loop's clock ----------------------------------------
+
+
+async def test_the_pacer_collects_on_the_clock_whatever_the_count_says() -> None:
+    # The threshold out of reach: only the pacer collects. A cycle made after a tick is freed
+    # at the next one, and the older generations get their turns.
+    gc.set_threshold(10**9, 10, 10)
+    loop = asyncio.get_running_loop()
+    pacer = CollectionPacer(loop, every_s=0.01, middle_every=2, full_every_s=0.05)
+    try:
+        ref = weakref.ref(_Node())
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if ref() is None and pacer.collections[2]:
+                break
+        assert ref() is None
+        young, middle, full = pacer.collections
+        assert young >= 1
+        assert middle >= 1
+        assert full >= 1
+        assert middle <= young + full  # every other tick at most, and fulls apart
+    finally:
+        pacer.stop()
+    made = list(pacer.collections)
+    await asyncio.sleep(0.05)
+    assert pacer.collections == made  # stopped
+    assert not pacer.running
+
+
+async def test_settle_heap_paces_the_running_loop_once_and_the_service_stops_it() -> None:
+    loop = asyncio.get_running_loop()
+    assert pacer_of(loop) is None
+    settle_heap()
+    pacer = pacer_of(loop)
+    assert pacer is not None
+    assert pacer.running
+    assert pacer.every_s == YOUNG_EVERY_S
+    settle_heap()  # again (a bench after the service, say): the same pacer
+    assert pacer_of(loop) is pacer
+    stop_pacing(loop)
+    assert pacer_of(loop) is None
+    assert not pacer.running
+
+
+def test_outside_an_event_loop_nothing_is_paced() -> None:
+    settle_heap()  # (a command's process: no loop, no ticks)
+    assert not _pacers
