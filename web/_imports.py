@@ -31,8 +31,10 @@ from web._exceptions import (
     Invalid,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     UnsupportedMediaType,
 )
+from web._keys import STATS
 from web._schema import CODE, ID
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ WRITE_BYTES = 1024 * 1024
 READ_TIMEOUT_S = 60.0
 INLINE_ERRORS_BYTES = 1024 * 1024
 STORED_ERRORS_BYTES = 32 * 1024 * 1024
+#: What a refused upload is told to wait before it tries again (an import of a large file
+#: takes a minute or more).
+RETRY_AFTER_S = 60
 
 
 async def receive_body(request: web.Request, path: Path, limit: int) -> int:
@@ -119,6 +124,25 @@ async def upload_leads(call: ApiCall) -> Any:
         raise UnsupportedMediaType(
             f"send the file as text/csv, not {request.content_type[:60]!r}", "body"
         )
+    # Each import holds the lanes' database connections while it loads: a node loads only so
+    # many at once, and says so before reading a file it would not load.
+    stats, at_once = call.app[STATS], call.settings.imports_at_once
+    if stats.imports_loading >= at_once:
+        stats.imports_refused += 1
+        raise TooManyRequests(
+            f"{stats.imports_loading} lead imports are loading on this node (at most "
+            f"{at_once} at once): send the file again when one has finished",
+            RETRY_AFTER_S,
+        )
+    stats.imports_loading += 1
+    try:
+        return await _upload(call, code, row["id"])
+    finally:
+        stats.imports_loading -= 1
+
+
+async def _upload(call: ApiCall, code: str, campaign_id: int) -> Any:
+    request = call.request
     workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="puente-upload-"))
     try:
         path, errors_path = workdir / "leads.csv", workdir / "errors.csv"
@@ -158,7 +182,7 @@ async def upload_leads(call: ApiCall) -> Any:
         import_id = await conn.fetchval(
             "INSERT INTO web_imports (campaign_id, actor, summary, errors_csv, errors_truncated)"
             " VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id",
-            row["id"],
+            campaign_id,
             call.user.username,
             json.dumps(report),
             errors_csv,

@@ -18,6 +18,9 @@ class WebSettings:
     - ``login_attempts_per_min``: login attempts allowed per client address and per user name
       in any 60 s; more are refused (429) without checking the password.
     - ``max_upload_bytes``: the largest lead file accepted (413 past it).
+    - ``imports_at_once``: lead uploads loading at once on this node; one more is refused
+      (429) before its file is read. Each holds two of the node's database connections (the
+      import's lanes) for as long as it loads, beside the dialer's and the IVR's.
     - ``shutdown_timeout_s``: how long open requests get to finish when the server stops.
     - ``inbound_queue``: the queue inbound and IVR callers who ask for an agent wait in
       (``PUENTE_INBOUND_QUEUE`` in extensions.conf); when set, an agent who goes ready joins
@@ -35,6 +38,7 @@ class WebSettings:
     session_ttl_s: int = 8 * 3600
     login_attempts_per_min: int = 5
     max_upload_bytes: int = 200 * MIB
+    imports_at_once: int = 2
     shutdown_timeout_s: float = 10.0
     inbound_queue: str = ""
 
@@ -51,6 +55,8 @@ class WebSettings:
             )
         if not 1024 <= self.max_upload_bytes <= 16 * 1024 * MIB:
             raise ValueError(f"max_upload_bytes {self.max_upload_bytes} must be in [1 KiB, 16 GiB]")
+        if not 1 <= self.imports_at_once <= 16:
+            raise ValueError(f"imports_at_once {self.imports_at_once} must be in [1, 16]")
         if not 0 < self.shutdown_timeout_s <= 300:
             raise ValueError(f"shutdown_timeout_s {self.shutdown_timeout_s} must be in (0, 300]")
         if self.inbound_queue and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.inbound_queue):

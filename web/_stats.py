@@ -13,3 +13,5 @@ class WebStats:
     logins: int = 0
     login_failures: int = 0
     login_refused: int = 0  # over the rate limit
+    imports_loading: int = 0  # lead uploads loading now (``imports_at_once`` at most)
+    imports_refused: int = 0  # uploads refused because that many were loading

@@ -169,3 +169,59 @@ async def test_an_upload_whose_database_connection_is_terminated_is_a_503(db_poo
         await db_pool.execute(
             "DROP TRIGGER test_upload_stall ON persons; DROP FUNCTION test_upload_stall()"
         )
+
+
+async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
+    # Each import holds two of the node's database connections while it loads: one more than
+    # ``imports_at_once`` is refused before its file is read, and the next one after an
+    # import ends is taken again.
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool)
+    _, code = await campaign_row(db_pool, d.creditor_id)
+    await db_pool.execute(
+        """CREATE FUNCTION test_upload_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF NEW.full_name = 'Hold Upload' THEN PERFORM pg_sleep(1.5); END IF;
+             RETURN NEW;
+           END $$;
+           CREATE TRIGGER test_upload_hold BEFORE INSERT ON persons
+               FOR EACH ROW EXECUTE FUNCTION test_upload_hold();"""
+    )
+    header = "account_ref,balance,full_name,phone,country\n"
+    held = header + "HO-1,10,Hold Upload,+525511118888,MX\n"
+    other = header + "HO-2,10,Otra Persona,+525511118887,MX\n"
+    headers = {**sup.auth, "Content-Type": "text/csv"}
+    try:
+        async with served(db_pool, imports_at_once=1) as client:
+            first = asyncio.create_task(
+                client.post(f"/api/v1/campaigns/{code}/leads", data=held.encode(), headers=headers)
+            )
+            for _ in range(300):  # until the first one is loading
+                if await db_pool.fetchval(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                    " AND datname = current_database()"
+                ):
+                    break
+                await asyncio.sleep(0.02)
+            r = await client.post(
+                f"/api/v1/campaigns/{code}/leads", data=other.encode(), headers=headers
+            )
+            assert r.status == 429, await r.text()
+            assert r.headers["Retry-After"] == "60"
+            body = await r.json()
+            assert body["error"] == (
+                "1 lead imports are loading on this node (at most 1 at once): send the file"
+                " again when one has finished"
+            )
+            done = await asyncio.wait_for(first, 30)
+            assert done.status == 200, await done.text()
+            assert (await done.json())["loaded"] == 1
+            again = await client.post(
+                f"/api/v1/campaigns/{code}/leads", data=other.encode(), headers=headers
+            )
+            assert again.status == 200, await again.text()
+            assert (await again.json())["loaded"] == 1
+    finally:
+        await db_pool.execute(
+            "DROP TRIGGER test_upload_hold ON persons; DROP FUNCTION test_upload_hold()"
+        )
