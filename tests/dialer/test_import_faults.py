@@ -21,6 +21,7 @@ import pytest
 
 from dialer.importer import ImportError_, ImportStopped, import_leads, load_mapping
 from dialer.leads import read_rows
+from tests._triggers import fault_on, sleeping_backend
 from tests.dialer._campaigns import new_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,31 +82,15 @@ async def test_the_server_killing_the_connection_mid_batch(db_pool, campaign, tm
     # there by a trigger): the message says the connection was lost and from which row the file
     # is not loaded; it used to say "connection has been released back to the pool" (the
     # clean-up's own error) and a row two batches further on (the one the reader had reached).
-    await db_pool.execute(
-        """CREATE FUNCTION test_import_stall() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF NEW.full_name = 'Stall' THEN PERFORM pg_sleep(60); END IF;
-             RETURN NEW;
-           END $$;
-           CREATE TRIGGER test_import_stall BEFORE INSERT ON persons
-               FOR EACH ROW EXECUTE FUNCTION test_import_stall();"""
-    )
     body = rows("t", 0, 10) + "ts,Stall,t-stall,10,+525520009999,MX\n" + rows("t", 10, 24)
     f = write(tmp_path, body)
-    try:
+    stall = "PERFORM pg_sleep(60)"
+    async with fault_on(db_pool, "persons", stall, when="NEW.full_name = 'Stall'"):
         task = asyncio.create_task(import_leads(db_pool, f, campaign, batch_rows=10, lanes=1))
-        pid = await wait_for(
-            db_pool,
-            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
-            " AND datname = current_database()",
-        )
+        pid = await sleeping_backend(db_pool)
         assert await db_pool.fetchval("SELECT pg_terminate_backend($1)", pid)
         with pytest.raises(ImportStopped) as stopped:
             await asyncio.wait_for(task, 30)
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_import_stall ON persons; DROP FUNCTION test_import_stall()"
-        )
     message = str(stopped.value)
     assert "the connection to the database was lost" in message
     assert "terminating connection" in message
@@ -262,21 +247,10 @@ async def test_the_campaign_deleted_before_the_first_batch(db_pool, campaign, tm
 async def test_a_database_error_never_shows_a_row(db_pool, campaign, tmp_path) -> None:
     # The server's DETAIL can quote the failing row ("Failing row contains (..., +5255...)"):
     # the message (printed, logged, returned by the web upload) used to carry it whole.
-    await db_pool.execute(
-        """CREATE FUNCTION test_import_leak() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             RAISE EXCEPTION 'refused (test)' USING DETAIL = 'Failing row contains ' || NEW.e164;
-           END $$;
-           CREATE TRIGGER test_import_leak BEFORE INSERT ON phone_numbers
-               FOR EACH ROW EXECUTE FUNCTION test_import_leak();"""
-    )
-    try:
+    leak = "RAISE EXCEPTION 'refused (test)' USING DETAIL = 'Failing row contains ' || NEW.e164"
+    async with fault_on(db_pool, "phone_numbers", leak):
         with pytest.raises(ImportStopped) as stopped:
             await import_leads(db_pool, write(tmp_path, rows("v", 0, 2)), campaign)
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_import_leak ON phone_numbers; DROP FUNCTION test_import_leak()"
-        )
     assert "refused (test)" in str(stopped.value)
     assert "+5255" not in str(stopped.value)
 

@@ -14,6 +14,7 @@ import pytest
 
 from dialer.importer import ImportError_, ImportStopped, _Batches, _Errors, import_leads
 from dialer.leads import read_rows
+from tests._triggers import fault_on
 from tests.dialer._campaigns import new_campaign
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,country\n"
@@ -115,27 +116,15 @@ async def test_a_failure_in_one_lane_stops_the_import_with_every_row_before_it_l
 ) -> None:
     # A trigger fails one person's rows (a full disk, say). The other lane may have loaded
     # rows after it: the message says so, and every row before the one it names is loaded.
-    await db_pool.execute(
-        """CREATE FUNCTION test_lane_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF NEW.full_name LIKE 'Boom%' THEN RAISE EXCEPTION 'disk full (test)'; END IF;
-             RETURN NEW;
-           END $$;
-           CREATE TRIGGER test_lane_boom BEFORE INSERT OR UPDATE ON persons
-               FOR EACH ROW EXECUTE FUNCTION test_lane_boom();"""
-    )
     campaign = await new_campaign(db_pool)
     lines = [HEADER] + [f"q{i},Name {i},Q-{i},10.00,+5255{40000000 + i},MX\n" for i in range(300)]
     lines[201] = "q200,Boom,Q-200,10.00,+525540000200,MX\n"  # row 202
     f = tmp_path / "leads.csv"
     f.write_text("".join(lines), encoding="utf-8")
-    try:
+    boom = "RAISE EXCEPTION 'disk full (test)'"
+    async with fault_on(db_pool, "persons", boom, when="NEW.full_name = 'Boom'"):
         with pytest.raises(ImportStopped) as stopped:
             await import_leads(db_pool, f, campaign, batch_rows=10, lanes=2)
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_lane_boom ON persons; DROP FUNCTION test_lane_boom()"
-        )
     message = str(stopped.value)
     assert "disk full (test)" in message
     first = int(message.split("stopped at row ", 1)[1].split(" ", 1)[0].replace(",", ""))

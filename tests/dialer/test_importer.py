@@ -20,6 +20,7 @@ from dialer.importer import (
     progress_line,
 )
 from dialer.leads import normalise_number, parse_row, read_rows
+from tests._triggers import fault_on
 from tests.dialer._campaigns import new_campaign
 
 HEADER = "external_ref,full_name,account_ref,balance,phone,phone2,country,region,days_past_due\n"
@@ -405,29 +406,17 @@ async def test_a_database_failure_part_way_says_how_far_the_import_got(
 ) -> None:
     # The second batch meets an error of the database's own (a trigger standing in for a lost
     # server or a full disk): the first batch stays loaded, and the error says so.
-    await db_pool.execute(
-        """CREATE FUNCTION test_import_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF NEW.full_name = 'Boom' THEN RAISE EXCEPTION 'disk full (test)'; END IF;
-             RETURN NEW;
-           END $$;
-           CREATE TRIGGER test_import_boom BEFORE INSERT ON persons
-               FOR EACH ROW EXECUTE FUNCTION test_import_boom();"""
+    f = write(
+        tmp_path,
+        "b1,Ana,B-1,10,+523312345601,,MX,JAL,0\n"
+        "b2,Luis,B-2,10,+523312345602,,MX,JAL,0\n"
+        "b3,Boom,B-3,10,+523312345603,,MX,JAL,0\n"
+        "b4,Sara,B-4,10,+523312345604,,MX,JAL,0\n",
     )
-    try:
-        f = write(
-            tmp_path,
-            "b1,Ana,B-1,10,+523312345601,,MX,JAL,0\n"
-            "b2,Luis,B-2,10,+523312345602,,MX,JAL,0\n"
-            "b3,Boom,B-3,10,+523312345603,,MX,JAL,0\n"
-            "b4,Sara,B-4,10,+523312345604,,MX,JAL,0\n",
-        )
+    boom = "RAISE EXCEPTION 'disk full (test)'"
+    async with fault_on(db_pool, "persons", boom, when="NEW.full_name = 'Boom'"):
         with pytest.raises(ImportStopped) as stopped:
             await import_leads(db_pool, f, campaign, batch_rows=2, lanes=1)
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_import_boom ON persons; DROP FUNCTION test_import_boom()"
-        )
     message = str(stopped.value)
     assert "disk full (test)" in message
     assert "stopped at row 4 (" in message  # the first row not loaded: batch 2's

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 
+from tests._triggers import fault_on, sleeping_backend
 from tests.web._api_support import account, audit_rows, campaign_row, debtor, served
 
 CSV = (
@@ -132,43 +133,21 @@ async def test_an_upload_whose_database_connection_is_terminated_is_a_503(db_poo
     sup = await account(db_pool, "supervisor")
     d = await debtor(db_pool)
     _, code = await campaign_row(db_pool, d.creditor_id)
-    await db_pool.execute(
-        """CREATE FUNCTION test_upload_stall() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF NEW.full_name = 'Stall Upload' THEN PERFORM pg_sleep(60); END IF;
-             RETURN NEW;
-           END $$;
-           CREATE TRIGGER test_upload_stall BEFORE INSERT ON persons
-               FOR EACH ROW EXECUTE FUNCTION test_upload_stall();"""
-    )
     body = "account_ref,balance,full_name,phone,country\nST-1,10,Stall Upload,+525511119999,MX\n"
-    try:
-        async with served(db_pool) as client:
-            upload = asyncio.create_task(
-                client.post(
-                    f"/api/v1/campaigns/{code}/leads",
-                    data=body.encode(),
-                    headers={**sup.auth, "Content-Type": "text/csv"},
-                )
+    stall, when = "PERFORM pg_sleep(60)", "NEW.full_name = 'Stall Upload'"
+    async with fault_on(db_pool, "persons", stall, when=when), served(db_pool) as client:
+        upload = asyncio.create_task(
+            client.post(
+                f"/api/v1/campaigns/{code}/leads",
+                data=body.encode(),
+                headers={**sup.auth, "Content-Type": "text/csv"},
             )
-            pid = None
-            for _ in range(300):
-                pid = await db_pool.fetchval(
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
-                    " AND datname = current_database()"
-                )
-                if pid is not None:
-                    break
-                await asyncio.sleep(0.05)
-            assert pid is not None, "the upload never reached the database"
-            assert await db_pool.fetchval("SELECT pg_terminate_backend($1)", pid)
-            r = await asyncio.wait_for(upload, 30)
-            assert r.status == 503, await r.text()
-            assert "connection to the database was lost" in (await r.json())["error"]
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_upload_stall ON persons; DROP FUNCTION test_upload_stall()"
         )
+        pid = await sleeping_backend(db_pool)
+        assert await db_pool.fetchval("SELECT pg_terminate_backend($1)", pid)
+        r = await asyncio.wait_for(upload, 30)
+        assert r.status == 503, await r.text()
+        assert "connection to the database was lost" in (await r.json())["error"]
 
 
 async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
@@ -178,50 +157,28 @@ async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
     sup = await account(db_pool, "supervisor")
     d = await debtor(db_pool)
     _, code = await campaign_row(db_pool, d.creditor_id)
-    await db_pool.execute(
-        """CREATE FUNCTION test_upload_hold() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF NEW.full_name = 'Hold Upload' THEN PERFORM pg_sleep(1.5); END IF;
-             RETURN NEW;
-           END $$;
-           CREATE TRIGGER test_upload_hold BEFORE INSERT ON persons
-               FOR EACH ROW EXECUTE FUNCTION test_upload_hold();"""
-    )
     header = "account_ref,balance,full_name,phone,country\n"
     held = header + "HO-1,10,Hold Upload,+525511118888,MX\n"
     other = header + "HO-2,10,Otra Persona,+525511118887,MX\n"
     headers = {**sup.auth, "Content-Type": "text/csv"}
-    try:
-        async with served(db_pool, imports_at_once=1) as client:
-            first = asyncio.create_task(
-                client.post(f"/api/v1/campaigns/{code}/leads", data=held.encode(), headers=headers)
-            )
-            for _ in range(300):  # until the first one is loading
-                if await db_pool.fetchval(
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
-                    " AND datname = current_database()"
-                ):
-                    break
-                await asyncio.sleep(0.02)
-            r = await client.post(
-                f"/api/v1/campaigns/{code}/leads", data=other.encode(), headers=headers
-            )
-            assert r.status == 429, await r.text()
-            assert r.headers["Retry-After"] == "60"
-            body = await r.json()
-            assert body["error"] == (
-                "1 lead imports are loading on this node (at most 1 at once): send the file"
-                " again when one has finished"
-            )
-            done = await asyncio.wait_for(first, 30)
-            assert done.status == 200, await done.text()
-            assert (await done.json())["loaded"] == 1
-            again = await client.post(
-                f"/api/v1/campaigns/{code}/leads", data=other.encode(), headers=headers
-            )
-            assert again.status == 200, await again.text()
-            assert (await again.json())["loaded"] == 1
-    finally:
-        await db_pool.execute(
-            "DROP TRIGGER test_upload_hold ON persons; DROP FUNCTION test_upload_hold()"
+    url = f"/api/v1/campaigns/{code}/leads"
+    hold, when = "PERFORM pg_sleep(1.5)", "NEW.full_name = 'Hold Upload'"
+    async with (
+        fault_on(db_pool, "persons", hold, when=when),
+        served(db_pool, imports_at_once=1) as client,
+    ):
+        first = asyncio.create_task(client.post(url, data=held.encode(), headers=headers))
+        await sleeping_backend(db_pool)  # the first one is loading
+        r = await client.post(url, data=other.encode(), headers=headers)
+        assert r.status == 429, await r.text()
+        assert r.headers["Retry-After"] == "60"
+        assert (await r.json())["error"] == (
+            "1 lead imports are loading on this node (at most 1 at once): send the file"
+            " again when one has finished"
         )
+        done = await asyncio.wait_for(first, 30)
+        assert done.status == 200, await done.text()
+        assert (await done.json())["loaded"] == 1
+        again = await client.post(url, data=other.encode(), headers=headers)
+        assert again.status == 200, await again.text()
+        assert (await again.json())["loaded"] == 1
