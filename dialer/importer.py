@@ -15,9 +15,9 @@ file strictly in order.
 
 A batch either loads whole or not at all; rejected rows never reach the database and are
 written, with their row number, column and reason, to the errors file. Memory stays flat
-whatever the file's size: only one batch is held, and problems go to the errors file as they
-are found (flushed before the batch they belong to is loaded: no row is loaded whose
-neighbours' problems are not on disk).
+whatever the file's size: a few batches are held (two a lane, and one being written a lane),
+and problems go to the errors file as they are found (flushed before the batch they belong to
+is loaded: no row is loaded whose neighbours' problems are not on disk).
 
 The file must be UTF-8: its first 64 KiB are checked before anything loads (a Latin-1,
 UTF-16 or Excel file is refused whole, saying which); past them, a row with bytes that are not
