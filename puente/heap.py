@@ -30,7 +30,7 @@ Originate waits behind it. Three things made those pauses long:
   collects a burst of allocations between two ticks. Measured the same way over 60 s: young
   collections 0.9 ms median and at most 4.2 ms, middle ones 3 ms median and at most 9.7 ms, a
   full one about 60 ms (every two minutes), for the same CPU in all (about 1 % of a core); the
-  slowest AGI command 16 ms instead of 86-94 ms.
+  slowest AGI command 16 ms instead of 86-94 ms over a minute without a full collection.
 
 :func:`settle_heap` runs once, when the service has started, inside its event loop, and starts
 the pacer there. The benchmarks that stand in for the service call it at the same point, so

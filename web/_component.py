@@ -132,5 +132,5 @@ class WebComponent:
             f"http://{self.settings.host}:{self.port}  requests {s.requests}"
             f"  4xx {s.client_errors}  5xx {s.server_errors}"
             f"  logins {s.logins} (failed {s.login_failures}, refused {s.login_refused})"
-            f"  imports loading {s.imports_loading}"
+            f"  imports loading {s.imports_loading} (refused {s.imports_refused})"
         )

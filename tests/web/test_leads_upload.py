@@ -9,6 +9,7 @@ import json
 
 from tests._triggers import fault_on, sleeping_backend
 from tests.web._api_support import account, audit_rows, campaign_row, debtor, served
+from web._keys import STATS
 
 CSV = (
     "account_ref,balance,full_name,phone,country\n"
@@ -172,6 +173,8 @@ async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
         r = await client.post(url, data=other.encode(), headers=headers)
         assert r.status == 429, await r.text()
         assert r.headers["Retry-After"] == "60"
+        stats = client.app[STATS]  # (what the node's status line says)
+        assert (stats.imports_loading, stats.imports_refused) == (1, 1)
         assert (await r.json())["error"] == (
             "1 lead imports are loading on this node (at most 1 at once): send the file"
             " again when one has finished"
@@ -182,3 +185,4 @@ async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
         again = await client.post(url, data=other.encode(), headers=headers)
         assert again.status == 200, await again.text()
         assert (await again.json())["loaded"] == 1
+        assert (stats.imports_loading, stats.imports_refused) == (0, 1)
