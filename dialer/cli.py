@@ -65,15 +65,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_import(args, seen))
     except KeyboardInterrupt:
-        # The batch in flight is rolled back with its connection; those before it stay.
+        # The batches in flight (one a lane) are rolled back with their connections; those
+        # before them stay.
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         done = seen[0] if seen else None
-        # (The batch in flight may have committed as the interrupt came: "at least".)
+        # (A batch in flight may have committed as the interrupt came: "at least".)
         loaded = (
             f"at least the {done.loaded:,} rows of the {done.batches} batches committed stay loaded"
             if done is not None
-            else "at most one batch was loaded"
+            else "at most one batch a lane was loaded"
         )
         print(
             f"puente leads import: interrupted: {loaded}; importing the file again merges",
