@@ -190,7 +190,9 @@ async def answered_while_stalled(runner: CampaignRunner, sim: SimulatedAsterisk)
             await asyncio.sleep(0.02)
     sim.stall_ami()
     (aid,) = runner.calls
-    async with asyncio.timeout(10):  # answered on the simulator
-        while sim.core.channels[aid].snap.state != 6:  # noqa: ASYNC110
+    # Answered on the simulator (the runner follows the call before its Originate is sent: the
+    # channel may not be there yet; a busy machine made this a KeyError).
+    async with asyncio.timeout(10):
+        while (ch := sim.core.channels.get(aid)) is None or ch.snap.state != 6:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     return aid

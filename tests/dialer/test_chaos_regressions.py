@@ -15,7 +15,7 @@ from dialer.campaigns import Campaign
 from dialer.results import write_result
 from dialer.selection import claim_and_gate
 from tests.dialer import test_selection
-from tests.dialer._floor import answered_while_stalled, floor, make_campaign
+from tests.dialer._floor import answered_while_stalled, floor, make_campaign, running
 from tests.dialer.test_selection import NOON
 
 # Ten leads in Mexico City, priorities 0, 1, 2, 0, 1, 2, ... (one number each), at NOON.
@@ -120,16 +120,13 @@ async def test_a_call_answered_while_the_ami_link_was_down_ends_with_its_disposi
     _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
     async with floor(db_pool, model=HUMAN, agents=1) as f:
         runner = await f.runner_for(code, tick_s=0.2, stale_after_s=8.0)
-        async with asyncio.TaskGroup() as tg:
-            await runner.start(tg)
-            f.clients[0].start()
+        async with running(runner, f.clients[0]):  # (aborted if the test fails)
             aid = await answered_while_stalled(runner, f.sim)
             f.sim.drop_ami()
             f.sim.resume_ami()
             async with asyncio.timeout(30):
                 while runner.calls:  # noqa: ASYNC110 - the runner's state
                     await asyncio.sleep(0.1)
-            await runner.stop()
     row = await db_pool.fetchrow(
         "SELECT disposition, answered_at FROM call_attempts WHERE id = $1::uuid", aid
     )

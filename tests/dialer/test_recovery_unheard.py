@@ -15,7 +15,7 @@ from dialer.results import write_result
 from dialer.runner import CampaignRunner, _Call
 from dialer.selection import Dial, claim_and_gate
 from pbx.ami import ActionResult, AmiMessage
-from tests.dialer._floor import NOON, answered_while_stalled, floor, make_campaign
+from tests.dialer._floor import NOON, answered_while_stalled, floor, make_campaign, running
 
 MODEL = {
     "outcomes": {"human": 1.0},
@@ -253,9 +253,7 @@ async def test_a_call_answered_during_a_long_stall_is_not_ended_lost_on_a_timer(
              "talk_s": {"dist": "fixed", "value": 4.0}}  # fmt: skip
     async with floor(db_pool, model=model, agents=1) as f:
         runner = await f.runner_for(code, tick_s=0.1, stale_after_s=0.8)
-        async with asyncio.TaskGroup() as tg:
-            await runner.start(tg)
-            f.clients[0].start()
+        async with running(runner, f.clients[0]):  # (aborted if the test fails)
             aid = await answered_while_stalled(runner, f.sim)
             await asyncio.sleep(1.5)  # well past stale_after_s, several audits
             f.sim.drop_ami()
@@ -263,7 +261,6 @@ async def test_a_call_answered_during_a_long_stall_is_not_ended_lost_on_a_timer(
             async with asyncio.timeout(30):
                 while runner.calls:  # noqa: ASYNC110 - the runner's state
                     await asyncio.sleep(0.1)
-            await runner.stop()
     row = await db_pool.fetchrow(
         "SELECT disposition, answered_at FROM call_attempts WHERE id = $1::uuid", aid
     )
