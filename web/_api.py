@@ -92,6 +92,8 @@ class ApiRoute:
     response: str = "OK"
     response_type: str = "application/json"
     response_schema: Schema | None = None
+    #: Errors of this route besides every route's (status -> when), for its OpenAPI entry.
+    errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def full_path(self) -> str:

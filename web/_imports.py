@@ -221,7 +221,12 @@ ROUTES = [
              params={"code": CODE},
              query={"default_region": {"type": "string", "pattern": r"^[A-Za-z]{2}$"}},
              body={"type": "string"}, body_type="text/csv",
-             response="The import summary; rejected rows in errors_csv / errors_url"),
+             response="The import summary; rejected rows in errors_csv / errors_url",
+             errors={
+                 "413": "The file is larger than web.max_upload_bytes",
+                 "429": "web.imports_at_once imports are loading on this node (Retry-After)",
+                 "503": "The database went away part way; the message says what stays loaded",
+             }),
     ApiRoute("GET", "/imports/{id}/errors.csv", import_errors,
              "The rejected rows of an import (row, column, problem, row_rejected)", "leads",
              MANAGERS, params={"id": ID}, response="CSV", response_type="text/csv"),

@@ -43,20 +43,25 @@ def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
     return out
 
 
+def _error(text: str) -> dict[str, Any]:
+    """An error response: the JSON body every error has."""
+    return {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
 def _operation(route: ApiRoute) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": route.response}
     if route.status != 204:
         ok["content"] = {route.response_type: {"schema": route.response_schema or {}}}
     responses: dict[str, Any] = {str(route.status): ok}
-    for status, text in _ERRORS.items():
-        responses[status] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+    responses.update({status: _error(text) for status, text in _ERRORS.items()})
     if route.params:
         responses["404"] = {"description": "No such record"}
     if route.method != "GET":
         responses["409"] = {"description": "Conflicts with the current state"}
+    responses.update({status: _error(text) for status, text in route.errors.items()})
     op: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,

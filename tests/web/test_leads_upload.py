@@ -186,3 +186,19 @@ async def test_a_node_loads_only_so_many_imports_at_once(db_pool) -> None:
         assert again.status == 200, await again.text()
         assert (await again.json())["loaded"] == 1
         assert (stats.imports_loading, stats.imports_refused) == (0, 1)
+
+
+async def test_the_uploads_own_errors_are_in_its_openapi_entry(db_pool) -> None:
+    # A client of the API learns from the document what an upload can answer besides every
+    # route's errors: too large, too many at once (with Retry-After), the database gone.
+    user = await account(db_pool, "supervisor")
+    async with served(db_pool) as client:
+        doc = await (await client.get("/api/v1/openapi.json", headers=user.auth)).json()
+    upload = doc["paths"]["/campaigns/{code}/leads"]["post"]["responses"]
+    assert {"200", "413", "422", "429", "503"} <= set(upload)
+    assert "imports_at_once" in upload["429"]["description"]
+    error = {"$ref": "#/components/schemas/Error"}
+    assert upload["429"]["content"]["application/json"]["schema"] == error
+    # ...and only its own: another route does not list them.
+    other = doc["paths"]["/imports/{id}/errors.csv"]["get"]["responses"]
+    assert not {"413", "429", "503"} & set(other)
