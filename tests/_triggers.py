@@ -12,6 +12,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 
@@ -43,16 +44,23 @@ async def fault_on(
         await pool.execute(f"DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}()")
 
 
-async def sleeping_backend(pool: asyncpg.Pool, within_s: float = 15.0) -> int:
+async def fetch_until(pool: asyncpg.Pool, sql: str, *args: object, within: float = 15.0) -> Any:
+    """The first value of ``sql`` once it returns one (not None), polling; AssertionError
+    after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (found := await pool.fetchval(sql, *args)) is not None:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never true: {sql}")
+
+
+async def sleeping_backend(pool: asyncpg.Pool, within: float = 15.0) -> int:
     """The pid of this database's backend held in ``pg_sleep`` (by a :func:`fault_on` stall),
     once there is one."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        pid = await pool.fetchval(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
-            " AND datname = current_database()"
-        )
-        if pid is not None:
-            return pid
-        await asyncio.sleep(0.02)
-    raise AssertionError("no backend reached the stall")
+    return await fetch_until(
+        pool,
+        "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+        " AND datname = current_database()",
+        within=within,
+    )

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from dialer.importer import (
     load_mapping,
 )
 from dialer.leads import read_rows
-from tests._triggers import fault_on, sleeping_backend
+from tests._triggers import fault_on, fetch_until, sleeping_backend
 from tests.dialer._campaigns import new_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,15 +68,6 @@ async def loaded(pool: asyncpg.Pool, campaign: str) -> tuple[int, int, int, int]
         campaign,
     )
     return r["leads"], r["debts"], r["persons"], r["numbers"]
-
-
-async def wait_for(pool: asyncpg.Pool, sql: str, *args: object, within: float = 15.0) -> object:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if (found := await pool.fetchval(sql, *args)) is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never true: {sql}")
 
 
 # --- the database going away ------------------------------------------------------------------
@@ -131,7 +121,7 @@ async def test_a_deadlock_is_retried_not_reported(db_pool, database_url, campaig
             cred,
         )
         task = asyncio.create_task(import_leads(db_pool, f, campaign))
-        await wait_for(
+        await fetch_until(
             db_pool,
             "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
             " AND datname = current_database() AND pid <> $1",
@@ -157,7 +147,7 @@ async def _importing(
         "--batch-rows", "20", cwd=ROOT, env=env, stdout=output, stderr=output,
     )  # fmt: skip
     try:
-        await wait_for(
+        await fetch_until(
             db_pool,
             "SELECT 1 FROM leads l JOIN campaigns c ON c.id = l.campaign_id"
             " WHERE c.code = $1 HAVING count(*) >= 300",
