@@ -301,3 +301,61 @@ async def test_blocks_consents_and_overrides_keep_their_history(db_pool: asyncpg
     await db_pool.execute("UPDATE contact_blocks SET revoked_at = now() WHERE id = $1", block)
     with pytest.raises(asyncpg.RaiseError, match="keeps its history"):  # once
         await db_pool.execute("UPDATE contact_blocks SET revoked_at = now() WHERE id = $1", block)
+
+
+async def test_0033_refuses_a_lead_on_another_persons_debt_and_names_one(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    d, later, release = _held_back(tmp_path, "0033")
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, d)
+        cred = await conn.fetchval(
+            "INSERT INTO creditors (code, name, public_name, callback_number, currency)"
+            " VALUES ('c', 'C', 'C', '+525500000000', 'MXN') RETURNING id"
+        )
+        camp, other = [
+            await conn.fetchval(
+                "INSERT INTO campaigns (code, name, creditor_id) VALUES ($1, $1, $2) RETURNING id",
+                code,
+                cred,
+            )
+            for code in ("k", "l")
+        ]
+        ana, bea = [
+            await conn.fetchval(
+                "INSERT INTO persons (creditor_id, external_ref, full_name) VALUES ($1, $2, $2)"
+                " RETURNING id",
+                cred,
+                name,
+            )
+            for name in ("ana", "bea")
+        ]
+        debt = (
+            "INSERT INTO debts (person_id, creditor_id, account_ref, balance_cents, currency)"
+            " VALUES ($1, $2, $3, 100, 'MXN') RETURNING id"
+        )
+        anas, beas = (
+            await conn.fetchval(debt, ana, cred, "a1"),
+            await conn.fetchval(debt, bea, cred, "b1"),
+        )
+        lead = (
+            "INSERT INTO leads (campaign_id, person_id, debt_id) VALUES ($1, $2, $3) RETURNING id"
+        )
+        await conn.execute(lead, camp, ana, anas)
+        wrong = await conn.fetchval(lead, camp, ana, beas)  # Ana called about Bea's debt
+        release()
+        with pytest.raises(MigrationError, match=rf"1 lead\(s\) .* \(lead id {wrong} is one\)"):
+            await migrate(conn, d)
+        assert (await status(conn, d))[-1].state == "pending"  # nothing half done
+        await conn.execute("UPDATE leads SET person_id = $1 WHERE id = $2", bea, wrong)
+        assert [m.version for m in await migrate(conn, d)] == [int(p.name[:4]) for p in later]
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="leads_debt_person_fkey"):
+            await conn.execute(lead, other, bea, anas)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="leads_debt_person_fkey"):
+            await conn.execute("UPDATE leads SET person_id = $1 WHERE id = $2", ana, wrong)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="leads_debt_person_fkey"):
+            await conn.execute("DELETE FROM debts WHERE id = $1", beas)
+        await conn.execute(lead, other, bea, beas)
+    finally:
+        await conn.close()
