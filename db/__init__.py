@@ -1,6 +1,7 @@
 """PostgreSQL: migrations, the connection pool, and the embedded local server."""
 
-from db._exceptions import DbError, LocalServerError, MigrationError
+from db._exceptions import DbError, GrantError, LocalServerError, MigrationError
+from db.grants import grant_service_role
 from db.local import LocalPostgres, LocalServerInfo
 from db.migrate import Migration, MigrationStatus, discover, migrate, status
 from db.pool import DatabaseSettings, create_pool
@@ -8,6 +9,7 @@ from db.pool import DatabaseSettings, create_pool
 __all__ = [
     "DatabaseSettings",
     "DbError",
+    "GrantError",
     "LocalPostgres",
     "LocalServerError",
     "LocalServerInfo",
@@ -16,6 +18,7 @@ __all__ = [
     "MigrationStatus",
     "create_pool",
     "discover",
+    "grant_service_role",
     "migrate",
     "status",
 ]

@@ -11,3 +11,7 @@ class LocalServerError(DbError):
 
 class MigrationError(DbError):
     """A migration file is malformed, was edited after being applied, or failed to apply."""
+
+
+class GrantError(DbError):
+    """A role cannot be made the service's role (which role, and why)."""

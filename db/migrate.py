@@ -107,7 +107,10 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     done: list[Migration] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-        await conn.execute(_BOOKKEEPING)
+        # (Only when missing: a service role, which may not create tables (db/grants.py),
+        # starts on a migrated database and has nothing to apply.)
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await conn.execute(_BOOKKEEPING)
     for mig in migrations:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
@@ -122,8 +125,15 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                         "write a new migration instead"
                     )
                 continue
+            role = await conn.fetchval("SELECT current_user")
             try:
                 await conn.execute(mig.sql)
+            except asyncpg.InsufficientPrivilegeError as e:
+                raise MigrationError(
+                    f"{mig.path.name} is not applied, and role {role!r} may not change the "
+                    f"schema ({e}): apply the migrations as the database's owner (`puente db "
+                    "migrate` with PUENTE_DATABASE_URL naming the owner), then start again"
+                ) from e
             except asyncpg.PostgresError as e:
                 raise MigrationError(f"{mig.path.name} failed: {e.__class__.__name__}: {e}") from e
             await conn.execute(

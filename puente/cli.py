@@ -81,10 +81,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # -- db ---------------------------------------------------------------------------------------
 def _cmd_db(args: argparse.Namespace) -> int:
-    from db import status
+    from db import GrantError, grant_service_role, status
     from puente.database import connect, database_url
 
+    if args.action == "grant" and args.role is None:
+        print("puente db grant: name the service's role (puente db grant ROLE)", file=sys.stderr)
+        return 2
+    if args.action != "grant" and args.role is not None:
+        print(f"puente db {args.action}: takes no role (only grant does)", file=sys.stderr)
+        return 2
+
+    async def grant() -> int:
+        async with database_url(apply_migrations=False) as url:
+            conn = await connect(url)
+            try:
+                await grant_service_role(conn, args.role)
+            except GrantError as e:
+                print(f"puente db grant: {e}", file=sys.stderr)
+                return 1
+            finally:
+                await conn.close()
+        print(
+            f"role {args.role!r} may now read and write rows (not truncate, alter or drop): "
+            "run the service with PUENTE_DATABASE_URL naming it"
+        )
+        return 0
+
     async def main() -> int:
+        if args.action == "grant":
+            return await grant()
         async with database_url(apply_migrations=args.action == "migrate") as url:
             conn = await connect(url)
             try:
@@ -155,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("db", help="database migrations", description="Database migrations.")
-    p.add_argument("action", choices=("migrate", "status"), help="apply pending / show state")
+    p.add_argument(
+        "action",
+        choices=("migrate", "status", "grant"),
+        help="apply pending / show state / give ROLE the service's rights (as the owner)",
+    )
+    p.add_argument("role", nargs="?", default=None, help="grant: the service's role")
     p.set_defaults(func=_cmd_db)
 
     p = sub.add_parser(

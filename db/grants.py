@@ -1,0 +1,86 @@
+"""A role of its own for the service: it reads and writes rows, and nothing else.
+
+The history Puente keeps (the compliance ledger, the audit log, do-not-call entries, consents,
+overrides) refuses UPDATE, DELETE and TRUNCATE through triggers. A table's owner, or a
+superuser, can disable or drop those triggers; a role that only holds row privileges cannot.
+So in production the schema belongs to one role (it runs ``puente db migrate``) and the
+service connects as another, given its rights by :func:`grant_service_role`
+(``puente db grant ROLE``, run as the owner):
+
+- ``CONNECT`` and ``TEMPORARY`` on the database (the lead import loads through a temporary
+  table), ``USAGE`` on the schema;
+- ``SELECT``, ``INSERT``, ``UPDATE`` and ``DELETE`` on every table, ``USAGE``, ``SELECT`` and
+  ``UPDATE`` on every sequence; the same on the tables and sequences later migrations create
+  (default privileges of the owner);
+- not ``TRUNCATE`` (it skips row triggers), ``TRIGGER`` or ``REFERENCES``: revoked if some
+  earlier grant gave them;
+- ``analyze_lead_tables()`` (the import's fresh statistics: ANALYZE is the owner's);
+- ``schema_migrations``: ``SELECT`` only (the service checks that nothing is pending; it never
+  records a migration).
+
+The service's start then applies nothing (the owner did) and runs as usual. Refused: a role
+that does not exist, a superuser, the owner or a member of the owner's role (any of them could
+undo the history's triggers, so the grant would protect nothing).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from db._exceptions import GrantError
+
+
+async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
+    """Give ``role`` the service's rights on ``conn``'s database; the statements run.
+
+    ``conn`` connects as the owner of the schema (the role that ran the migrations)."""
+    if not role or len(role) > 63:
+        raise GrantError(f"role name {role[:80]!r}: 1 to 63 characters")
+    info = await conn.fetchrow("SELECT rolsuper FROM pg_roles WHERE rolname = $1", role)
+    if info is None:
+        raise GrantError(
+            f"role {role!r} does not exist: create it first (CREATE ROLE {role} LOGIN PASSWORD "
+            "'...'), then grant"
+        )
+    if info["rolsuper"]:
+        raise GrantError(
+            f"role {role!r} is a superuser: it could disable the triggers that keep the ledger's "
+            "history; give the service a role without SUPERUSER"
+        )
+    owner = await conn.fetchval(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class"
+        " WHERE oid = to_regclass('schema_migrations')"
+    )
+    if owner is None:
+        raise GrantError("the database is not migrated: run `puente db migrate` first")
+    if await conn.fetchval("SELECT pg_has_role($1, $2, 'USAGE')", role, owner):
+        how = "owns the schema" if owner == role else f"has the rights of {owner!r}, the owner"
+        raise GrantError(
+            f"role {role!r} {how}: it could drop the ledger's triggers; give the service a role "
+            "of its own"
+        )
+    if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'USAGE')", owner):
+        me = await conn.fetchval("SELECT current_user")
+        raise GrantError(
+            f"role {me!r} does not own the schema ({owner!r} does): run the grant as {owner!r}"
+        )
+    q = await conn.fetchval("SELECT quote_ident($1)", role)
+    db = await conn.fetchval("SELECT quote_ident(current_database())")
+    me = await conn.fetchval("SELECT quote_ident($1)", owner)
+    statements = [
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {q}",
+        f"GRANT USAGE ON SCHEMA public TO {q}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q}",
+        f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {q}",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {q}",
+        f"REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {q}",
+        f"GRANT EXECUTE ON FUNCTION analyze_lead_tables() TO {q}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {me} IN SCHEMA public"
+        f" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {q}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {me} IN SCHEMA public"
+        f" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {q}",
+    ]
+    async with conn.transaction():
+        for sql in statements:
+            await conn.execute(sql)
+    return statements
