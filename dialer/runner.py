@@ -1009,10 +1009,15 @@ class CampaignRunner:
         # In growing chunks, each sent as soon as it commits: the first Originate (a free
         # agent's) waits for one small claim, not for the whole step's (a claim's time grows
         # with its size: ~150 ms for 200 leads against ~10 ms for one).
-        chunk, claimed, dialed = _FIRST_CHUNK, 0, 0
+        # Denied leads do not count against the lines wanted: past them, further leads may be
+        # callable now (the top of the list at its cap, or outside its hours), and the free
+        # agents should not wait a quiet spell for them. A step looks past at most
+        # _LOOK_PAST_DENIED of them; the next step goes on from there.
+        chunk, dialed, examined = _FIRST_CHUNK, 0, 0
+        exhausted = unavailable = False
         denied_all: list[Denied] = []
-        while claimed < want:
-            n = min(chunk, want - claimed)
+        while dialed < want:
+            n = min(chunk, want - dialed)
             dials, denied = await claim_and_gate(
                 self.selection_pool(),
                 self.gate,
@@ -1035,19 +1040,28 @@ class CampaignRunner:
             for d in dials:
                 self.dial_now(d, freed_at=freed_at, first=dialed == 0)
                 dialed += 1
-            claimed += len(dials) + len(denied)
+            examined += len(dials) + len(denied)
             if len(dials) + len(denied) < n:
+                exhausted = True
                 break  # no more leads due
+            if any("COMPLIANCE_UNAVAILABLE" in d.decision.codes for d in denied):
+                unavailable = True
+                break  # the gate cannot decide: no more claims now (each would be denied)
             if self._wake.is_set():
                 break  # another agent freed up: pace again now, with them counted
+            if examined - dialed >= _LOOK_PAST_DENIED:
+                break
             chunk *= 2
         if dialed:
             self.why = "dialing"
         elif denied_all:
             codes = sorted({c for d in denied_all for c in d.decision.codes})
             self.why = f"compliance denied {len(denied_all)} ({', '.join(codes)})"
-            # Every lead claimed was denied (e.g. all outside calling hours): claim again
-            # when the first of them may be called, or in a few seconds, not every tick.
+            if not (exhausted or unavailable):
+                return  # more leads are due past these: the next step looks on
+            # Every lead due was denied (e.g. all outside calling hours), or the gate cannot
+            # decide: claim again when the first of them may be called, or in a few seconds,
+            # not every tick.
             nexts = [d.decision.next_allowed_at for d in denied_all]
             wait_s = _QUIET_MAX_S
             if all(nexts):
@@ -1513,6 +1527,7 @@ _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 # delays on every pacing step cost the free-to-Originate latency it is there to keep low.
 _ANSWER_RELEARN_S = 10.0
 _FIRST_CHUNK = 2  # leads in a pacing step's first claim; each next claim takes twice as many
+_LOOK_PAST_DENIED = 64  # denied leads a pacing step claims past, at most (see _dial_tick)
 
 
 _CALL_EVENTS = {
