@@ -111,6 +111,12 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
         # starts on a migrated database and has nothing to apply.)
         if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
             await conn.execute(_BOOKKEEPING)
+        elif not await conn.fetchval("SELECT has_table_privilege('schema_migrations', 'SELECT')"):
+            role = await conn.fetchval("SELECT current_user")
+            raise MigrationError(
+                f"role {role!r} may not read this database's schema_migrations: give it the "
+                f"service's rights first (`puente db grant {role}`, as the database's owner)"
+            )
     for mig in migrations:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)

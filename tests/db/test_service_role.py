@@ -86,6 +86,10 @@ async def test_the_role_writes_rows_but_cannot_undo_the_history(
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):  # nothing before the grant
             await svc.fetchval("SELECT count(*) FROM leads")
+        with pytest.raises(
+            MigrationError, match=rf"give it the service's rights first .*grant {role}"
+        ):
+            await migrate(svc)  # a service started before the grant says what to do
         statements = await grant_service_role(owner, role)
         assert not any("TRUNCATE" in s and s.startswith("GRANT") for s in statements)
         assert await migrate(svc) == []  # the service's start: nothing to apply, no error
