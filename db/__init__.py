@@ -1,7 +1,7 @@
 """PostgreSQL: migrations, the connection pool, and the embedded local server."""
 
 from db._exceptions import DbError, GrantError, LocalServerError, MigrationError
-from db.grants import grant_service_role
+from db.grants import grant_service_role, history_at_risk
 from db.local import LocalPostgres, LocalServerInfo
 from db.migrate import Migration, MigrationStatus, discover, migrate, status
 from db.pool import DatabaseSettings, create_pool
@@ -19,6 +19,7 @@ __all__ = [
     "create_pool",
     "discover",
     "grant_service_role",
+    "history_at_risk",
     "migrate",
     "status",
 ]

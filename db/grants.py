@@ -28,6 +28,28 @@ from __future__ import annotations
 import asyncpg
 
 from db._exceptions import GrantError
+from db.migrate import status
+
+
+async def history_at_risk(conn: asyncpg.Connection) -> str | None:
+    """Why ``conn``'s role could undo the ledger's history (it is a superuser, or has the
+    schema owner's rights), or None when it holds rows only (:func:`grant_service_role`)."""
+    row = await conn.fetchrow(
+        """SELECT current_user AS me, r.rolsuper,
+                  o.owner, o.owner IS NOT NULL AND pg_has_role(current_user, o.owner, 'USAGE')
+                      AS owns
+           FROM pg_roles r,
+                LATERAL (SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
+                         WHERE oid = to_regclass('schema_migrations')) o
+           WHERE r.rolname = current_user"""
+    )
+    if row is None:  # not migrated: nothing to protect yet
+        return None
+    if row["rolsuper"]:
+        return f"role {row['me']!r} is a superuser"
+    if row["owns"]:
+        return f"role {row['me']!r} has the rights of {row['owner']!r}, the schema's owner"
+    return None
 
 
 async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
@@ -53,6 +75,13 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
     )
     if owner is None:
         raise GrantError("the database is not migrated: run `puente db migrate` first")
+    waiting = [m for m in await status(conn) if m.state != "applied"]
+    if waiting:
+        m = waiting[0]
+        raise GrantError(
+            f"migration {m.version:04d}_{m.name} is {m.state}: the grant covers the schema as "
+            "the migrations leave it (run `puente db migrate` first)"
+        )
     if await conn.fetchval("SELECT pg_has_role($1, $2, 'USAGE')", role, owner):
         how = "owns the schema" if owner == role else f"has the rights of {owner!r}, the owner"
         raise GrantError(

@@ -24,6 +24,7 @@ from db import (
     MigrationError,
     create_pool,
     grant_service_role,
+    history_at_risk,
     migrate,
 )
 from db.migrate import MIGRATIONS_DIR
@@ -208,6 +209,50 @@ async def test_the_role_imports_leads(
     )
 
 
+async def test_the_risk_to_the_history_is_named(
+    database_url: str, owner: asyncpg.Connection, service_role: tuple[str, str]
+) -> None:
+    me = await owner.fetchval("SELECT current_user")
+    if await owner.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = $1", me):
+        assert await history_at_risk(owner) == f"role '{me}' is a superuser"
+    role, url = service_role
+    await grant_service_role(owner, role)
+    svc = await asyncpg.connect(url)
+    try:
+        assert await history_at_risk(svc) is None
+        await owner.execute(f"GRANT {me} TO {role}")
+        try:
+            assert await history_at_risk(svc) == (
+                f"role '{role}' has the rights of '{me}', the schema's owner"
+            )
+        finally:
+            await owner.execute(f"REVOKE {me} FROM {role}")
+    finally:
+        await svc.close()
+
+
+async def test_the_grant_waits_for_the_migrations(
+    empty_database_url: str, service_role: tuple[str, str], tmp_path: Path
+) -> None:
+    role, _ = service_role
+    d = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, d)
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        with pytest.raises(GrantError, match="not migrated: run `puente db migrate` first"):
+            await grant_service_role(conn, role)
+        last = max(d.glob("*.sql"))
+        held = last.rename(tmp_path / last.name)
+        await migrate(conn, d)
+        held.rename(last)
+        with pytest.raises(
+            GrantError, match=rf"migration {last.stem} is pending: .*`puente db migrate` first"
+        ):
+            await grant_service_role(conn, role)
+    finally:
+        await conn.close()
+
+
 def test_the_command_names_what_is_wrong() -> None:
     run = [sys.executable, "-m", "puente", "db"]
     r = subprocess.run([*run, "grant"], capture_output=True, text=True, timeout=60)
@@ -258,6 +303,7 @@ async def test_the_service_runs_as_the_role(
         text = log.read_text()
         assert proc.returncode == 0, text[-3000:]
         assert "permission denied" not in text, text[-3000:]
+        assert "could disable the triggers" not in text  # a role of its own: no warning
         # What it wrote, it wrote as the role: the ledger has its decisions.
         assert (
             await pool.fetchval(
