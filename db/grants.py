@@ -30,26 +30,38 @@ import asyncpg
 from db._exceptions import GrantError
 from db.migrate import status
 
+#: A role (``$1``, or the session's own when NULL): whether it is a superuser, who owns the
+#: schema (NULL before the first migration) and whether the role holds the owner's rights.
+_RIGHTS = """
+SELECT r.rolname, r.rolsuper, o.owner,
+       coalesce(pg_has_role(r.rolname, o.owner, 'USAGE'), false) AS owns
+FROM pg_roles r
+LEFT JOIN (SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
+           WHERE oid = to_regclass('schema_migrations')) o ON true
+WHERE r.rolname = coalesce($1, current_user)
+"""
+
+
+def _could_undo_history(rights: asyncpg.Record) -> str | None:
+    """Why the role of a :data:`_RIGHTS` row could disable or drop the history's triggers."""
+    role, owner = rights["rolname"], rights["owner"]
+    if rights["rolsuper"]:
+        return f"role {role!r} is a superuser"
+    if rights["owns"]:
+        if owner == role:
+            return f"role {role!r} owns the schema"
+        return f"role {role!r} has the rights of {owner!r}, the schema's owner"
+    return None
+
 
 async def history_at_risk(conn: asyncpg.Connection) -> str | None:
     """Why ``conn``'s role could undo the ledger's history (it is a superuser, or has the
-    schema owner's rights), or None when it holds rows only (:func:`grant_service_role`)."""
-    row = await conn.fetchrow(
-        """SELECT current_user AS me, r.rolsuper,
-                  o.owner, o.owner IS NOT NULL AND pg_has_role(current_user, o.owner, 'USAGE')
-                      AS owns
-           FROM pg_roles r,
-                LATERAL (SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
-                         WHERE oid = to_regclass('schema_migrations')) o
-           WHERE r.rolname = current_user"""
-    )
-    if row is None:  # not migrated: nothing to protect yet
+    schema owner's rights), or None when it holds rows only (:func:`grant_service_role`) or
+    the database is not migrated yet."""
+    rights = await conn.fetchrow(_RIGHTS, None)
+    if rights is None or rights["owner"] is None:
         return None
-    if row["rolsuper"]:
-        return f"role {row['me']!r} is a superuser"
-    if row["owns"]:
-        return f"role {row['me']!r} has the rights of {row['owner']!r}, the schema's owner"
-    return None
+    return _could_undo_history(rights)
 
 
 async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
@@ -58,21 +70,19 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
     ``conn`` connects as the owner of the schema (the role that ran the migrations)."""
     if not role or len(role) > 63:
         raise GrantError(f"role name {role[:80]!r}: 1 to 63 characters")
-    info = await conn.fetchrow("SELECT rolsuper FROM pg_roles WHERE rolname = $1", role)
-    if info is None:
+    rights = await conn.fetchrow(_RIGHTS, role)
+    if rights is None:
         raise GrantError(
             f"role {role!r} does not exist: create it first (CREATE ROLE {role} LOGIN PASSWORD "
             "'...'), then grant"
         )
-    if info["rolsuper"]:
+    risk = _could_undo_history(rights)
+    if rights["rolsuper"]:
         raise GrantError(
-            f"role {role!r} is a superuser: it could disable the triggers that keep the ledger's "
-            "history; give the service a role without SUPERUSER"
+            f"{risk}: it could disable the triggers that keep the ledger's history; give the "
+            "service a role without SUPERUSER"
         )
-    owner = await conn.fetchval(
-        "SELECT pg_get_userbyid(relowner) FROM pg_class"
-        " WHERE oid = to_regclass('schema_migrations')"
-    )
+    owner = rights["owner"]
     if owner is None:
         raise GrantError("the database is not migrated: run `puente db migrate` first")
     waiting = [m for m in await status(conn) if m.state != "applied"]
@@ -82,20 +92,19 @@ async def grant_service_role(conn: asyncpg.Connection, role: str) -> list[str]:
             f"migration {m.version:04d}_{m.name} is {m.state}: the grant covers the schema as "
             "the migrations leave it (run `puente db migrate` first)"
         )
-    if await conn.fetchval("SELECT pg_has_role($1, $2, 'USAGE')", role, owner):
-        how = "owns the schema" if owner == role else f"has the rights of {owner!r}, the owner"
+    if risk is not None:
         raise GrantError(
-            f"role {role!r} {how}: it could drop the ledger's triggers; give the service a role "
-            "of its own"
+            f"{risk}: it could drop the ledger's triggers; give the service a role of its own"
         )
-    if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'USAGE')", owner):
-        me = await conn.fetchval("SELECT current_user")
+    mine = await conn.fetchrow(_RIGHTS, None)
+    if not mine["owns"]:
         raise GrantError(
-            f"role {me!r} does not own the schema ({owner!r} does): run the grant as {owner!r}"
+            f"role {mine['rolname']!r} does not own the schema ({owner!r} does): run the grant "
+            f"as {owner!r}"
         )
-    q = await conn.fetchval("SELECT quote_ident($1)", role)
-    db = await conn.fetchval("SELECT quote_ident(current_database())")
-    me = await conn.fetchval("SELECT quote_ident($1)", owner)
+    q, db, me = await conn.fetchrow(
+        "SELECT quote_ident($1), quote_ident(current_database()), quote_ident($2)", role, owner
+    )
     statements = [
         f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {q}",
         f"GRANT USAGE ON SCHEMA public TO {q}",

@@ -107,12 +107,15 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     done: list[Migration] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-        # (Only when missing: a service role, which may not create tables (db/grants.py),
-        # starts on a migrated database and has nothing to apply.)
-        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        # (Created only when missing: a service role, which may not create tables
+        # (db/grants.py), starts on a migrated database and has nothing to apply.)
+        exists, readable, role = await conn.fetchrow(
+            "SELECT t IS NOT NULL, has_table_privilege(t, 'SELECT'), current_user"
+            " FROM (SELECT to_regclass('schema_migrations') AS t) s"
+        )
+        if not exists:
             await conn.execute(_BOOKKEEPING)
-        elif not await conn.fetchval("SELECT has_table_privilege('schema_migrations', 'SELECT')"):
-            role = await conn.fetchval("SELECT current_user")
+        elif not readable:
             raise MigrationError(
                 f"role {role!r} may not read this database's schema_migrations: give it the "
                 f"service's rights first (`puente db grant {role}`, as the database's owner)"
@@ -131,7 +134,6 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                         "write a new migration instead"
                     )
                 continue
-            role = await conn.fetchval("SELECT current_user")
             try:
                 await conn.execute(mig.sql)
             except asyncpg.InsufficientPrivilegeError as e:

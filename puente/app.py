@@ -25,9 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-import asyncpg
-
-from db import DatabaseSettings, create_pool, history_at_risk
+from db import DatabaseSettings, create_pool
 from db.local import DEFAULT_DIR as DEFAULT_PG_DIR
 from dialer.demo import DemoClock
 from puente.database import database_url
@@ -265,24 +263,6 @@ def _demo_log_path(embedded_dir: Path | None) -> Path:
     return pg_dir.absolute().parent / "demo.log"
 
 
-async def _warn_if_history_at_risk(pool: asyncpg.Pool) -> None:
-    """A production server reached as a role that could undo the ledger's history: say so once
-    at start (the service runs; the deployment decides)."""
-    try:
-        async with pool.acquire() as conn:
-            risk = await history_at_risk(conn)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
-        log.warning("could not check the database role's rights: %s", e.__class__.__name__)
-        return
-    if risk:
-        log.warning(
-            "the service connects to the database as a role that could disable the triggers "
-            "that keep the ledger's history (%s): give it a role of its own (puente db grant "
-            "ROLE, run as the schema's owner; README: The service's role)",
-            risk,
-        )
-
-
 async def run_service(
     *,
     config_path: Path | None,
@@ -300,8 +280,6 @@ async def run_service(
         settings.database.url or None, embedded_dir=embedded_dir, durable=not demo
     ) as url:
         pool = await create_pool(url, settings.database)
-        if not demo and (settings.database.url or os.environ.get("PUENTE_DATABASE_URL")):
-            await _warn_if_history_at_risk(pool)
         # The demo runs on the next calling hours when started outside them (dialer/demo.py).
         clock = DemoClock.starting(datetime.now(UTC)) if demo else None
         if clock is not None:

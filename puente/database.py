@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from db import DatabaseSettings, DbError, LocalPostgres, create_pool, migrate
+from db import DatabaseSettings, DbError, LocalPostgres, create_pool, history_at_risk, migrate
 from db.pool import CONNECT_ERRORS, connect_error
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,23 @@ async def connect(url: str, timeout_s: float = 10) -> asyncpg.Connection:
         raise connect_error(e, url) from e
 
 
+async def _warn_if_history_at_risk(conn: asyncpg.Connection) -> None:
+    """The service reaches its production server as a role that could undo the ledger's
+    history: say so once at start (the service runs; the deployment decides)."""
+    try:
+        risk = await history_at_risk(conn)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+        log.warning("could not check the database role's rights: %s", e.__class__.__name__)
+        return
+    if risk:
+        log.warning(
+            "the service connects to the database as a role that could disable the triggers "
+            "that keep the ledger's history (%s): give it a role of its own (puente db grant "
+            "ROLE, run as the schema's owner; README: The service's role)",
+            risk,
+        )
+
+
 @contextlib.asynccontextmanager
 async def database_url(
     url: str | None = None,
@@ -43,7 +60,8 @@ async def database_url(
     ``url`` (else ``PUENTE_DATABASE_URL``) names an existing server. Without one, the embedded
     PostgreSQL is started (and stopped again on exit if this call started it); ``durable``
     (the service, as opposed to the demo, the tests and the commands) starts it with
-    PostgreSQL's own durability, and warns when the server it reuses runs without it.
+    PostgreSQL's own durability, and warns when the server it reuses runs without it; on a
+    server of its own, it warns when its role could undo the ledger's history.
     """
     url = url or os.environ.get("PUENTE_DATABASE_URL") or None
     server: LocalPostgres | None = None
@@ -74,6 +92,8 @@ async def database_url(
             conn = await connect(url)
             try:
                 applied = await migrate(conn)
+                if durable and server is None:  # the service on a server of its own
+                    await _warn_if_history_at_risk(conn)
             except DbError:
                 raise
             except CONNECT_ERRORS as e:  # (a role without the rights, the server gone...)

@@ -30,6 +30,7 @@ from db import (
 from db.migrate import MIGRATIONS_DIR
 from dialer.importer import import_leads
 from tests._triggers import fetch_until
+from tests.conftest import _admin
 from tests.dialer._floor import make_campaign
 from tests.dialer._service import (
     SIM_WRAPUP_S,
@@ -53,21 +54,13 @@ def service_role(database_url: str, pg_admin_url: str) -> Iterator[tuple[str, st
     """A login role without rights (made on the test server), and its URL to the module's
     database; dropped afterwards."""
     role, password = f"svc_{secrets.token_hex(4)}", secrets.token_hex(12)
-
-    async def admin(url: str, sql: str) -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(admin(pg_admin_url, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+        asyncio.run(_admin(pg_admin_url, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
     except asyncpg.InsufficientPrivilegeError:
         pytest.skip("the test server's role may not create roles (CREATEROLE)")
     yield role, _as(database_url, role, password)
-    asyncio.run(admin(database_url, f"DROP OWNED BY {role}"))  # its grants, here
-    asyncio.run(admin(pg_admin_url, f"DROP ROLE {role}"))
+    asyncio.run(_admin(database_url, f"DROP OWNED BY {role}"))  # its grants, here
+    asyncio.run(_admin(pg_admin_url, f"DROP ROLE {role}"))
 
 
 @pytest.fixture
@@ -168,7 +161,9 @@ async def test_the_grant_refuses_roles_that_could_undo_the_history(
     role, url = service_role
     await owner.execute(f"GRANT {me} TO {role}")  # a member of the owner's role
     try:
-        with pytest.raises(GrantError, match=f"role '{role}' has the rights of '{me}', the owner"):
+        with pytest.raises(
+            GrantError, match=f"role '{role}' has the rights of '{me}', the schema's owner"
+        ):
             await grant_service_role(owner, role)
     finally:
         await owner.execute(f"REVOKE {me} FROM {role}")
