@@ -201,12 +201,12 @@ MAX_LINES = 10_000
 #: dials ``<tech>/<number>@<endpoint>`` in the Originate's ``Channel`` header: a CR or LF there
 #: is refused by the AMI encoder (every dial then fails, its fate unknown), and a space, ``@``,
 #: ``/`` or ``,`` in the endpoint makes a channel Asterisk cannot dial.
-_TRUNK = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?$")
+_TRUNK = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?\Z")
 #: ``caller_id`` goes to the Originate's ``CallerID`` header: one line of printable text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: ``queue_name``: a queue of queues.conf, as the API takes it; never an agent's own preview
 #: queue (``preview-<agent>``). It goes to the Originate's variables and to QueueAdd.
-_QUEUE = re.compile(r"^(?!preview-)[A-Za-z0-9_.-]{1,64}$")
+_QUEUE = re.compile(r"^(?!preview-)[A-Za-z0-9_.-]{1,64}\Z")
 #: ``ring_timeout_s``: what the table allows (a dial Asterisk gives up on before 5 s is no dial).
 RING_TIMEOUT_RANGE_S = (5, 120)
 #: ``abandon_window_days``: at least a day, at most ten years (the table's and the API's).
@@ -516,7 +516,7 @@ CAMPAIGN_SQL = (
 )
 # A sound file for Playback(): Asterisk's sound names, or a path; never a way out of a
 # directory (``..``), which would play any file Asterisk can read.
-_SOUND = re.compile(r"^(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_./-]{1,200}$")
+_SOUND = re.compile(r"^(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_./-]{1,200}\Z")
 
 
 def company_prompt(creditor_code: str | None) -> str:

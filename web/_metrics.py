@@ -56,7 +56,7 @@ class LabelValueError(ValueError):
     """A label value that is not a bounded, non-identifying token."""
 
 
-_ALLOWED = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ALLOWED = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 _UUID = re.compile(
     r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 )

@@ -215,6 +215,7 @@ def test_trunk_caller_id_and_max_lines_the_originate_cannot_carry_are_refused() 
         ({"trunk": "PJSIP/tr unk"}, "trunk"),
         ({"trunk": "PJSIP/a@b"}, "trunk"),
         ({"trunk": "/trunk"}, "trunk"),
+        ({"trunk": "PJSIP/trunk\n"}, "trunk"),  # ($ in a pattern also matches before a final \n)
         ({"caller_id": 'Demo\r\nX: "y"'}, "caller_id"),
         ({"caller_id": "Demo\x00"}, "caller_id"),
         ({"settings": '{"max_lines": 1000000000000000000000}'}, r"settings\.max_lines"),
@@ -232,7 +233,7 @@ def test_trunk_caller_id_and_max_lines_the_originate_cannot_carry_are_refused() 
 
 
 def test_a_voicemail_sound_cannot_leave_its_directory() -> None:
-    for path in ("../../etc/passwd", "custom/../../../etc/shadow", ".."):
+    for path in ("../../etc/passwd", "custom/../../../etc/shadow", "..", "custom/msg\n"):
         bad = row(settings=json.dumps({"voicemail": path}))
         with pytest.raises(CampaignError, match=r"settings\.voicemail must be"):
             Campaign.from_row(bad)
@@ -257,6 +258,7 @@ def test_a_voicemail_sound_cannot_leave_its_directory() -> None:
         ({"queue_name": "collections,x"}, "queue_name"),
         ({"queue_name": "q\r\nAction: Hangup"}, "queue_name"),
         ({"queue_name": "preview-a101"}, "queue_name"),  # an agent's own preview queue
+        ({"queue_name": "collections\n"}, "queue_name"),
         ({"queue_name": None}, "queue_name"),
     ],
 )

@@ -116,6 +116,7 @@ def test_a_dedicated_registry() -> None:
         "person@example.net",
         "dos palabras",
         "ñandú",
+        "demo-mx\n",  # ($ in a pattern also matches before a final newline: a broken line)
     ],
 )
 def test_label_guard_refuses_identifiers_and_junk(value: str) -> None:
