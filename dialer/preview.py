@@ -34,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from dialer.selection import Dial, claim_and_gate
+from dialer.trunks import TrunkFull
 
 if TYPE_CHECKING:
     from dialer.runner import CampaignRunner
@@ -126,10 +127,15 @@ class PreviewDesk:
 
     async def _offer(self, request_id: int) -> None:
         r = self.runner
-        dials, denied = await claim_and_gate(
-            r.selection_pool(), r.gate, campaign_id=r.c.id, campaign_code=r.c.code, packs=r.c.packs,
-            want=1, node=r.node, pbx=r.pbx, now=r.clock(), channel=r.c.channel,
-        )  # fmt: skip
+        try:
+            dials, denied = await claim_and_gate(
+                r.selection_pool(), r.gate, campaign_id=r.c.id, campaign_code=r.c.code,
+                packs=r.c.packs, want=1, node=r.node, pbx=r.pbx, now=r.clock(),
+                channel=r.c.channel, trunk=r.c.trunk,
+            )  # fmt: skip
+        except TrunkFull as e:  # the agent may ask again once a call on the trunk ends
+            await r.pool.execute(_SET, request_id, "none", None, str(e))
+            return
         r.stats.denied += len(denied)
         if not dials:
             codes = sorted({c for d in denied for c in d.decision.codes})

@@ -70,6 +70,7 @@ from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
 from dialer.selection import Denied, Dial, claim_and_gate, local_hour
 from dialer.trunk_guard import TrunkGuard
+from dialer.trunks import TrunkFull
 from pbx import LocalProtocolError, PbxError
 from pbx.ami import AmiClient, AmiMessage, NotConnected
 from puente.redact import mask_number
@@ -1015,21 +1016,27 @@ class CampaignRunner:
         # _LOOK_PAST_DENIED of them; the next step goes on from there.
         chunk, dialed, examined = _FIRST_CHUNK, 0, 0
         exhausted = unavailable = False
+        full: TrunkFull | None = None
         denied_all: list[Denied] = []
         while dialed < want:
             n = min(chunk, want - dialed)
-            dials, denied = await claim_and_gate(
-                self.selection_pool(),
-                self.gate,
-                campaign_id=self.c.id,
-                campaign_code=self.c.code,
-                packs=self.c.packs,
-                want=n,
-                node=self.node,
-                pbx=self.pbx,
-                now=self.clock(),
-                channel=self.c.channel,
-            )
+            try:
+                dials, denied = await claim_and_gate(
+                    self.selection_pool(),
+                    self.gate,
+                    campaign_id=self.c.id,
+                    campaign_code=self.c.code,
+                    packs=self.c.packs,
+                    want=n,
+                    node=self.node,
+                    pbx=self.pbx,
+                    now=self.clock(),
+                    channel=self.c.channel,
+                    trunk=self.c.trunk,
+                )
+            except TrunkFull as e:  # shared with other campaigns, and they hold its channels
+                full = e
+                break
             self.stats.denied += len(denied)
             denied_all += denied
             if self.on_decision is not None:
@@ -1054,6 +1061,11 @@ class CampaignRunner:
             chunk *= 2
         if dialed:
             self.why = "dialing"
+        elif full is not None:
+            # A channel frees when a call on the trunk ends, maybe another campaign's (whose
+            # end this node does not hear): look again shortly, not every tick.
+            self.why = str(full)
+            self._quiet_until = time.monotonic() + _TRUNK_FULL_RETRY_S
         elif denied_all:
             codes = sorted({c for d in denied_all for c in d.decision.codes})
             self.why = f"compliance denied {len(denied_all)} ({', '.join(codes)})"
@@ -1522,6 +1534,7 @@ _KEEP_DELAYS = 2000
 _KEEP_RING_ENDS = 3000
 _KEEP_LATENCIES = 20_000
 _QUIET_MAX_S = 5.0  # mixed time zones: other leads may be callable now
+_TRUNK_FULL_RETRY_S = 0.5  # a shared trunk full: claim again this soon
 _SERVICE_RELEARN_S = 30.0  # the agents' talk-time model is refitted this often
 # The answer model is relearnt this often (the pacing bench: every minute): sorting thousands of
 # delays on every pacing step cost the free-to-Originate latency it is there to keep low.

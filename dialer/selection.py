@@ -35,6 +35,9 @@
    reservation's attempt id), its lead goes ``in_call`` and the callbacks it keeps are marked
    taken (``done_at``, ``attempt_id``), before any Originate is sent.
 
+A campaign whose trunk is shared (:mod:`dialer.trunks`) first locks the trunk's row and claims
+no more leads than the channels its campaigns leave free.
+
 All four are one transaction (the gate's rounds are savepoints in it). The persons' compliance
 locks are held from step 1 to the commit, so the blocks and consents the rounds see do not
 change between two numbers of one person.
@@ -59,6 +62,7 @@ import asyncpg
 from compliance import Code, ComplianceGate, Decision, DialRequest, Reason
 from compliance._zones import zone as zone_info
 from dialer.callbacks import due_callbacks, take_callbacks
+from dialer.trunks import TrunkFull, room_on_trunk
 
 #: The debts with a pending callback due: one table, by its partial index (a small, hot set).
 #: Read first and alone, so that when none is due (the usual case) no claim by callback runs;
@@ -246,8 +250,13 @@ async def claim_and_gate(
     now: datetime,
     retry_after_denial: timedelta = timedelta(hours=1),
     channel: str = "autodialed_voice",
+    trunk: str | None = None,
 ) -> tuple[list[Dial], list[Denied]]:
     """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded.
+
+    With ``trunk`` (the campaign's) given channels (:mod:`dialer.trunks`), no more than the
+    channels left on it, counted over every campaign on the trunk under its row's lock, held
+    to the commit; none left raises :class:`~dialer.trunks.TrunkFull` (nothing claimed).
 
     One transaction from the claim to the intents: if the node dies on the way, or the
     database goes, nothing of it remains (no lead left claimed, no reservation without its
@@ -258,6 +267,13 @@ async def claim_and_gate(
     # READ COMMITTED whatever the server's default: the gate's ledger reads need it (its
     # snapshot refuses any other level, which would deny every dial).
     async with pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+        if trunk is not None:
+            room = await room_on_trunk(conn, trunk)
+            if room is not None:
+                in_use, channels = room
+                if in_use >= channels:
+                    raise TrunkFull(trunk, in_use, channels)
+                want = min(want, channels - in_use)
         rows = []
         due_debts = await conn.fetchval(_DUE_CALLBACK_DEBTS, now)
         if due_debts:

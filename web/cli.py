@@ -1,4 +1,5 @@
-"""``puente users``, ``agents``, ``creditors`` and ``reports``: the rows a deployment needs.
+"""``puente users``, ``agents``, ``creditors``, ``trunks`` and ``reports``: the rows a deployment
+needs.
 
 - ``users add NAME --role R [--agent CODE]``: the password is read from stdin (first line),
   or asked twice without echo on a terminal; never an argument (it would show in ``ps``).
@@ -12,6 +13,8 @@
   [--contact-name C] [--policy FILE.yaml] [--agency FILE.yaml]``, ``creditors edit CODE
   [...]``, ``creditors list``: creditors rows (checked as ``POST /api/v1/creditors``; the list
   masks call-back numbers).
+- ``trunks set NAME CHANNELS``, ``trunks remove NAME``, ``trunks list``: the channels of a
+  trunk shared by campaigns (:mod:`dialer.trunks`); the list shows the calls on each now.
 - ``reports daily --date YYYY-MM-DD [--campaign C] [--tz ZONE]``: the daily report as CSV.
 
 Exit 0 on success, 2 when the request is refused (the message says why, naming the option).
@@ -31,6 +34,15 @@ from typing import Any
 
 import asyncpg
 
+from dialer.trunks import (
+    MAX_CHANNELS,
+    TrunkError,
+    check_channels,
+    check_name,
+    remove,
+    set_channels,
+    trunk_use,
+)
 from puente.redact import mask_number
 from puente.strict_yaml import StrictYamlError, load_strict
 from web._agents import AGENT_CREATE_BODY, AGENT_EDIT_BODY, add_agent, agent_rows, edit_agent
@@ -84,7 +96,7 @@ def _run(
     except ApiError as e:
         print(f"{prog}: {_as_option(e, options or {})}", file=sys.stderr)
         return 2
-    except (UserError, PasswordError, UnknownCampaign) as e:
+    except (UserError, PasswordError, UnknownCampaign, TrunkError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
 
@@ -387,9 +399,67 @@ def _register_creditors(subparsers: Any) -> None:
     li.set_defaults(func=_cmd_creditors_list)
 
 
+# -- trunks ------------------------------------------------------------------------------------
+def _cmd_trunks_set(args: argparse.Namespace) -> int:
+    prog = "puente trunks set"
+    try:
+        name, channels = check_name(args.name), check_channels(args.channels)
+    except TrunkError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+    async def work(pool: asyncpg.Pool) -> int:
+        before = await set_channels(pool, name, channels, actor=_actor())
+        was = "no limit" if before is None else f"{before}"
+        print(f"trunk {name}: {channels} channels, shared by its campaigns (was {was})")
+        return 0
+
+    return _run(prog, work)
+
+
+def _cmd_trunks_remove(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> int:
+        before = await remove(pool, args.name, actor=_actor())
+        print(f"trunk {args.name}: no shared limit now (was {before} channels); each campaign "
+              "keeps its own max_lines")  # fmt: skip
+        return 0
+
+    return _run("puente trunks remove", work)
+
+
+def _cmd_trunks_list(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> int:
+        rows = [(t.name, str(t.channels), str(t.in_use), " ".join(t.campaigns) or "-")
+                for t in await trunk_use(pool)]  # fmt: skip
+        _table(("TRUNK", "CHANNELS", "IN USE", "CAMPAIGNS"), rows)
+        return 0
+
+    return _run("puente trunks list", work)
+
+
+def _register_trunks(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "trunks", help="trunks shared by campaigns: how many calls each carries at once"
+    )
+    sub = p.add_subparsers(dest="trunks_action", metavar="ACTION", required=True)
+    s = sub.add_parser(
+        "set",
+        help="set a trunk's channels (its carrier account's concurrent calls), shared by every "
+        "campaign dialing through it, on every node; 0 stops them",
+    )
+    s.add_argument("name", help="the trunk as campaigns name it, e.g. PJSIP/carrier")
+    s.add_argument("channels", help=f"0 to {MAX_CHANNELS:,}")
+    s.set_defaults(func=_cmd_trunks_set)
+    r = sub.add_parser("remove", help="no shared limit for a trunk (each campaign's max_lines)")
+    r.add_argument("name")
+    r.set_defaults(func=_cmd_trunks_remove)
+    li = sub.add_parser("list", help="trunks with channels set, their calls now and campaigns")
+    li.set_defaults(func=_cmd_trunks_list)
+
+
 def register(subparsers: Any) -> None:
-    """Add ``users``, ``agents``, ``creditors`` and ``reports`` (idempotent: safe if listed
-    twice in ``_PLUGINS``)."""
+    """Add ``users``, ``agents``, ``creditors``, ``trunks`` and ``reports`` (idempotent: safe if
+    listed twice in ``_PLUGINS``)."""
     if "users" not in subparsers.choices:
         p = subparsers.add_parser("users", help="web users and API tokens")
         sub = p.add_subparsers(dest="users_action", metavar="ACTION", required=True)
@@ -409,6 +479,8 @@ def register(subparsers: Any) -> None:
         _register_agents(subparsers)
     if "creditors" not in subparsers.choices:
         _register_creditors(subparsers)
+    if "trunks" not in subparsers.choices:
+        _register_trunks(subparsers)
     if "reports" not in subparsers.choices:
         p = subparsers.add_parser("reports", help="reports (CSV on stdout)")
         sub = p.add_subparsers(dest="reports_action", metavar="REPORT", required=True)
