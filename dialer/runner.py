@@ -242,6 +242,8 @@ class CampaignRunner:
         # (read every _HOURS_READ_S), the table and a new line's odds (with the model).
         self.hours = HourlyOdds()
         self.trunk = TrunkGuard()  # stops the dialing when the trunk refuses call after call
+        #: The last claim found the campaign's shared trunk full (dialer/trunks.py).
+        self.trunk_full = False
         self._hours_read_at = -_HOURS_READ_S
         self._odds = np.zeros(24)
         self._new_odds: float | None = None
@@ -341,10 +343,13 @@ class CampaignRunner:
 
     def held(self) -> str | None:
         """Why this runner holds its dialing back on its own, for monitoring:
-        ``trunk_refusing`` (the trunk guard tripped), ``ivr_unavailable`` (agentless answers
+        ``trunk_refusing`` (the trunk guard tripped), ``trunk_full`` (its shared trunk's
+        channels are all in use, :mod:`dialer.trunks`), ``ivr_unavailable`` (agentless answers
         found no IVR flow); None when it does not."""
         if self.trunk.tripped:
             return "trunk_refusing"
+        if self.trunk_full:
+            return "trunk_full"
         if self._ivr_held:
             return "ivr_unavailable"
         return None
@@ -1006,6 +1011,7 @@ class CampaignRunner:
         # This step answers the free agents' events, whether it dials or not.
         freed_at, self.agent_freed_at = self.agent_freed_at, None
         if want <= 0:
+            self.trunk_full = False  # held back by something else, if anything
             return
         # In growing chunks, each sent as soon as it commits: the first Originate (a free
         # agent's) waits for one small claim, not for the whole step's (a claim's time grows
@@ -1036,7 +1042,9 @@ class CampaignRunner:
                 )
             except TrunkFull as e:  # shared with other campaigns, and they hold its channels
                 full = e
+                self.trunk_full = True
                 break
+            self.trunk_full = False
             self.stats.denied += len(denied)
             denied_all += denied
             if self.on_decision is not None:

@@ -118,7 +118,8 @@ class CampaignSnapshot:
     agents: Mapping[str, int] = field(default_factory=dict)
     calls_in_flight: int = 0
     #: why the runner holds its dialing back on its own ("trunk_refusing": the trunk refused
-    #: call after call; "ivr_unavailable": agentless answers found no IVR); None: it does not
+    #: call after call; "trunk_full": its shared trunk's channels are all in use;
+    #: "ivr_unavailable": agentless answers found no IVR); None: it does not
     held: str | None = None
 
 
@@ -204,8 +205,8 @@ class PuenteMetrics:
         self.dialing_held = Gauge(
             "puente_dialing_held",
             "1 while a campaign holds its dialing back on its own, by reason (trunk_refusing: "
-            "its trunk refused call after call; ivr_unavailable: agentless answers found no "
-            "IVR); no series otherwise.",
+            "its trunk refused call after call; trunk_full: its shared trunk's channels are all "
+            "in use; ivr_unavailable: agentless answers found no IVR); no series otherwise.",
             ["campaign", "reason"],
             registry=r,
         )

@@ -139,6 +139,7 @@ async def test_a_full_trunk_holds_the_campaign_and_says_why(db_pool, tmp_path: P
             await poll_until(says_why, 15)
             await asyncio.sleep(0.5)
             assert await db_pool.fetchval(attempts, cid) == 0
+            assert runner.held() == "trunk_full"  # /metrics: puente_dialing_held
             # One channel: one call at a time, though two agents are free.
             await set_channels(db_pool, trunk, 1, actor="test")
 
