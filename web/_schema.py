@@ -108,7 +108,25 @@ def _join(where: str, name: str) -> str:
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    """``pattern`` as JSON Schema means it (ECMA 262, no flags): ``$`` is the end of the input.
+    Python's ``$`` also matches before a final newline ("acme\\n" would pass ``^[a-z]+$``), so
+    each ``$`` anchor (not escaped, not in a class) is compiled as ``\\Z``."""
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return re.compile("".join(out))
 
 
 def _string_ok(value: str) -> bool:

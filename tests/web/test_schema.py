@@ -159,3 +159,21 @@ def test_a_pattern_error_does_not_echo_the_value() -> None:
         validate(E164, "+52 55 1234 5678", "e164")
     assert "1234" not in str(e.value)
     assert "1234" not in str(e.value.to_dict())
+
+
+def test_a_pattern_ends_at_the_end_of_the_value_as_json_schema_means_it() -> None:
+    # JSON Schema patterns are ECMA 262: `$` is the end of the input. In Python's re, `$` also
+    # matches before a final newline, so "acme\n" passed the code pattern and a number with a
+    # newline passed E164 (on its way to an Asterisk header or a SQL lookup that then missed).
+    from web._schema import E164
+
+    for schema, value in ((CODE, "acme\n"), (E164, "+525512345678\n")):
+        with pytest.raises(Invalid, match="does not match"):
+            validate(schema, value, "x")
+    validate(CODE, "acme", "x")  # (raises when refused)
+    # `$` inside a class or escaped is a dollar sign; as an anchor inside a group, the end.
+    dollars = {"type": "string", "pattern": r"^[$]\$(?:a|$)"}
+    validate(dollars, "$$", "x")
+    validate(dollars, "$$a", "x")
+    with pytest.raises(Invalid):
+        validate(dollars, "$$\n", "x")
