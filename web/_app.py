@@ -28,6 +28,7 @@ from web import (
     _imports,
     _promises,
     _reports,
+    _trunks,
     _users,
 )
 from web._api import MAX_JSON_BYTES, ApiCall, ApiRoute, add_api_routes, error_middleware
@@ -61,6 +62,7 @@ async def openapi(call: ApiCall) -> Any:
 CORE_ROUTES: list[ApiRoute] = [
     *_campaigns.ROUTES,
     *_creditors.ROUTES,
+    *_trunks.ROUTES,
     *_imports.ROUTES,
     *_contacts.ROUTES,
     *_agents.ROUTES,

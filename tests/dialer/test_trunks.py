@@ -16,6 +16,7 @@ from dialer.selection import claim_and_gate
 from dialer.trunks import TrunkError, TrunkFull, check_channels, check_name, set_channels
 from puente.cli import main
 from tests.dialer._floor import NOON, floor, make_campaign, poll_until, preview_request, running
+from tests.web._api_support import account, served
 
 _OPEN = """
 SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id
@@ -225,3 +226,18 @@ async def test_a_preview_request_on_a_full_trunk_is_told_so(db_pool, tmp_path: P
                                                    "puente trunks set)")  # fmt: skip
     assert await db_pool.fetchval("SELECT count(*) FROM call_attempts WHERE campaign_id = $1",
                                   cid) == 0  # fmt: skip
+
+
+async def test_supervisors_see_the_trunks_over_the_api(db_pool, tmp_path: Path) -> None:
+    trunk = _trunk()
+    campaign = await _on_trunk(db_pool, tmp_path, trunk, 4)
+    await set_channels(db_pool, trunk, 7, actor="test")
+    (_dial,), _ = await _claim(db_pool, campaign, 1, trunk)
+    sup, agent = await account(db_pool, "supervisor"), await account(db_pool, "agent")
+    async with served(db_pool) as http:
+        r = await http.get("/api/v1/trunks", headers=sup.auth)
+        assert r.status == 200
+        listed = {t["name"]: t for t in (await r.json())["trunks"]}
+        assert (await http.get("/api/v1/trunks", headers=agent.auth)).status == 403
+    assert listed[trunk] == {"name": trunk, "channels": 7, "in_use": 1,
+                             "campaigns": [campaign[1]]}  # fmt: skip
