@@ -46,9 +46,9 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Per = Literal["person_debt", "person"]
 
 _ALL_KINDS = list(NUMBER_KINDS)
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
-_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+_JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?\Z")
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})\Z")
 
 
 class _Spec(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind"):

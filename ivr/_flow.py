@@ -46,8 +46,8 @@ FLOW_DIR = Path(__file__).with_name("flows")
 LANGUAGES = ("es", "en")
 SAY_KINDS = ("prompt_var", "number", "digits", "money", "date")
 KINDS = ("next", "collect", "action", "switch", "transfer", "end")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_ENTRY = re.compile(r"^[a-z][a-z0-9-]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
+_ENTRY = re.compile(r"^[a-z][a-z0-9-]*\Z")
 _TOP = {"flow", "description", "languages", "entries", "agent", "agent_key", "on_error", "states"}
 _STATE_KEYS = {
     "play",

@@ -234,7 +234,7 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
 
 
 DTMF_KEYS = "0123456789*#ABCD"
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -112,6 +112,12 @@ def test_good_pack_parses_and_sorts_ranges() -> None:
          "must not be empty"),
         (GOOD.replace("jurisdiction: XX", "jurisdiction: Mexico"), "jurisdiction",
          "bad jurisdiction"),
+        # ($ in a Python pattern also matches before a final newline: a block scalar's)
+        (GOOD.replace("jurisdiction: XX", "jurisdiction: |\n  XX"), "jurisdiction",
+         "bad jurisdiction"),
+        (GOOD.replace("id: test_hours", 'id: "test_hours\\n"'), "rules[0].id", "bad rule id"),
+        (GOOD.replace('"13:00-21:00"', '"13:00-21:00\\n"'), "rules[0].hours.mon[1]",
+         "bad time range"),
         (GOOD.replace("pack: test_pack", "pack: other"), "pack", "must live in other.yaml"),
         (GOOD.replace("    hours:", "    overridable: true\n    hours:"),
          "rules[0].override_citation", "must cite"),

@@ -153,6 +153,7 @@ def test_simulate_refuses_bad_arguments_before_the_call(
         (("inbound", "--attempt", "not-a-uuid"), 2, "argument --attempt: not a UUID"),
         (("inbound", "--keys", "12#,xyz#,!!,1"), 2, "--keys: entry 2 has 'xyz', not DTMF keys"),
         (("inbound", "--caller-id", "notanumber"), 2, "argument --caller-id: expected an E.164"),
+        (("inbound", "--caller-id", "+525512345678\n"), 2, "--caller-id: expected an E.164"),
         (("one", "--flow-dir", str(tmp_path / "none")), 1, f"{tmp_path / 'none'}: no such dir"),
     ]
     for args, code, message in cases:
