@@ -99,10 +99,11 @@ def test_the_shipped_flows_load() -> None:
             "unknown key 'colour'",
         ),
         # ($ in a Python pattern also matches before a final newline)
-        (("entries: {inbound: ask}", 'entries: {"inbound\\n": ask}'),
-         "entries: 'inbound\\n' is not a valid script name"),
-        (("collect: {into: account,", 'collect: {into: "account\\n",'),
-         "a data name is required"),
+        (
+            ("entries: {inbound: ask}", 'entries: {"inbound\\n": ask}'),
+            "entries: 'inbound\\n' is not a valid script name",
+        ),
+        (("collect: {into: account,", 'collect: {into: "account\\n",'), "a data name is required"),
         (("    end: ok\n", "    end: ok\n    next: ask\n"), None),
     ],
 )
