@@ -87,7 +87,7 @@ def check_channels(value: object) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     if number is None or not 0 <= number <= MAX_CHANNELS:
         raise TrunkError(

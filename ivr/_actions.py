@@ -90,7 +90,7 @@ def _uuid(value: object) -> uuid.UUID | None:
 
 
 def _digits(s: str | None) -> str:
-    return "".join(c for c in (s or "") if c.isdigit())
+    return "".join(c for c in (s or "") if "0" <= c <= "9")
 
 
 class CollectionsActions:
@@ -473,7 +473,8 @@ def _factor_ok(row: asyncpg.Record, policy: plans.CreditorPolicy, factor: str) -
         dob = row["date_of_birth"]
         return dob is not None and factor == dob.strftime("%Y%m%d")
     if policy.second_factor == "postal_code":
-        return bool(row["postal_code"]) and factor == _digits(row["postal_code"])
+        digits = _digits(row["postal_code"])  # (none: nothing the caller keys can match)
+        return bool(digits) and factor == digits
     return row["id_last4"] is not None and factor == row["id_last4"]
 
 

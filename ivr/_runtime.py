@@ -464,7 +464,8 @@ class AgiChannel:
             if isinstance(item, Number):
                 return await s.say_number(item.value, escape)
             if isinstance(item, Digits):
-                return await s.say_digits(item.value, escape) if item.value.isdigit() else None
+                v = item.value
+                return await s.say_digits(v, escape) if v.isascii() and v.isdigit() else None
             assert isinstance(item, Day)
             day = item.value
             return await s.say_date(

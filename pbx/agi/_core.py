@@ -269,7 +269,7 @@ class AgiServerConnection:
             n = sorted(
                 (int(k[8:]), v)
                 for k, v in variables.items()
-                if k.startswith("agi_arg_") and k[8:].isdigit()
+                if k.startswith("agi_arg_") and k[8:].isascii() and k[8:].isdigit()
             )
             self.environment = AgiEnvironment(variables, tuple(v for _, v in n))
             self._transition("env_done")

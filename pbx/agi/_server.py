@@ -257,8 +257,8 @@ class AgiSession:
         return self.key_of(response, "WAIT FOR DIGIT")
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
-        if not digits.isdigit():
-            raise ValueError("say_digits takes digits only")
+        if not (digits.isascii() and digits.isdigit()):  # (isdigit alone: also "²")
+            raise ValueError("say_digits takes digits 0-9 only")
         response = await self._run(
             f"SAY DIGITS {digits} {quote(escape_digits)}", self._media_timeout()
         )

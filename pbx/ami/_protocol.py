@@ -84,7 +84,7 @@ class ActionResult:
         if self.complete is None:
             return False
         n = self.complete.get("ListItems")
-        return n is not None and n.isdigit() and int(n) != len(self.events)
+        return n is not None and n.isascii() and n.isdigit() and int(n) != len(self.events)
 
 
 @dataclass(slots=True)  # not frozen: built once per event on the hot path

@@ -583,3 +583,20 @@ def test_offer_properties(balance: int, discount: int, settle: int | None, today
 def test_offer_rejects_instalments_that_do_not_add_up() -> None:
     with pytest.raises(ValueError, match="do not add up"):
         Offer("full", 100, (Instalment(D("2026-03-02"), 99),))
+
+
+def test_a_postal_code_factor_needs_digits_to_match() -> None:
+    # The postal code on file is compared as its ASCII digits with what the caller keyed. One
+    # with no such digits ('N/A', or fullwidth digits from a mis-encoded import) matches nothing:
+    # before, 'N/A' gave '' and an empty entry would have matched it.
+    from types import SimpleNamespace
+
+    from ivr._actions import _factor_ok
+
+    policy = SimpleNamespace(second_factor="postal_code")
+    assert _factor_ok({"postal_code": "06000"}, policy, "06000")  # type: ignore[arg-type]
+    assert _factor_ok({"postal_code": "CP 06000"}, policy, "06000")  # type: ignore[arg-type]
+    for on_file in ("N/A", "\uff10\uff16\uff10\uff10\uff10"):
+        assert not _factor_ok({"postal_code": on_file}, policy, "")  # type: ignore[arg-type]
+    assert not _factor_ok({"postal_code": "\uff10\uff16\uff10\uff10\uff10"}, policy,  # type: ignore[arg-type]
+                          "\uff10\uff16\uff10\uff10\uff10")  # fmt: skip

@@ -372,3 +372,40 @@ async def test_a_bad_environment_line_is_not_logged(make_server, caplog) -> None
     assert "not an AGI environment line" in caplog.text
     assert CALLER not in caplog.text
     assert CALLER[1:] not in caplog.text
+
+
+async def test_say_digits_takes_ascii_digits_only(make_server) -> None:
+    # str.isdigit() is true of '²' and of other scripts' digits ('١٢٣'): such a command would
+    # go to Asterisk, which says nothing for them (or the command fails on the call).
+    refused: list[str] = []
+
+    async def flow(s: AgiSession) -> None:
+        for text in ("١٢٣", "12²", "", "12a"):
+            try:
+                await s.say_digits(text)
+            except ValueError:
+                refused.append(text)
+        await s.stream_file("done")
+
+    server = await make_server({"pay": flow})
+    fa = await FakeAsterisk.connect(server.port, env())
+    assert await fa.next_command() == 'STREAM FILE done ""'
+    fa.send(b"200 result=0 endpos=0\n")
+    assert await fa.closed_by_server()
+    assert refused == ["١٢٣", "12²", "", "12a"]
+
+
+def test_an_argument_numbered_with_other_digits_is_not_an_argument() -> None:
+    # 'agi_arg_²' passed str.isdigit() and then failed int(): a ValueError out of the
+    # sans-I/O core for one odd environment line, where a peer's junk is ignored.
+    from pbx.agi import AgiEnvironment, AgiServerConnection
+
+    core = AgiServerConnection()
+    core.receive_data(
+        encode_environment(
+            [("agi_network_script", "pay"), ("agi_arg_1", "a"), ("agi_arg_\u00b2", "b")]
+        )
+    )
+    event = core.next_event()
+    assert isinstance(event, AgiEnvironment)
+    assert event.args == ("a",)

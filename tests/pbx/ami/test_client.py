@@ -467,3 +467,24 @@ async def test_actions_while_the_client_closes_are_not_sent_and_break_nothing(
         await closing
     assert client.protocol_errors_total == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_list_count_in_other_digits_is_no_count() -> None:
+    # 'ListItems: ²' passed str.isdigit() and then failed int(): a ValueError where a count
+    # that is not one is simply not compared.
+    from pbx.ami import AmiMessage
+    from pbx.ami._protocol import ActionResult
+
+    def result(count: str) -> ActionResult:
+        return ActionResult(
+            "CoreShowChannels", "1",
+            AmiMessage.from_pairs([("Response", "Success")]),
+            events=[AmiMessage.from_pairs([("Event", "CoreShowChannel")])],
+            complete=AmiMessage.from_pairs(
+                [("Event", "CoreShowChannelsComplete"), ("ListItems", count)]
+            ),
+        )  # fmt: skip
+
+    assert not result("\u00b2").list_items_mismatch
+    assert not result("1").list_items_mismatch
+    assert result("2").list_items_mismatch

@@ -53,6 +53,7 @@ def test_bad_arguments_are_named_not_a_traceback(tmp_path: Path) -> None:
             (["--wrapup-s", "-10"], "--wrapup-s -10"),
             (["--audiosocket", "nonsense"], "--audiosocket 'nonsense'"),
             (["--agi", "127.0.0.1:x"], "--agi '127.0.0.1:x'"),
+            (["--agi", "127.0.0.1:\u00b2"], "--agi '127.0.0.1:\u00b2'"),  # isdigit(), not int()
             (["--duration-s", "nan"], "--duration-s nan"),
         ]:
             out = sim("--ami-port", "0", "--duration-s", "0.3", *args)
