@@ -75,7 +75,7 @@ class AgiEnvironment:
         return self.get("language")
 
 
-_RESPONSE = re.compile(r"^200 result=(-?[0-9*#]*)(?: \((.*?)\))?(?: endpos=(-?\d+))?\s*$")
+_RESPONSE = re.compile(r"^200 result=(-?[0-9*#]*)(?: \((.*?)\))?(?: endpos=(-?[0-9]{1,18}))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,12 @@ class AgiServerConnection:
             n = sorted(
                 (int(k[8:]), v)
                 for k, v in variables.items()
-                if k.startswith("agi_arg_") and k[8:].isascii() and k[8:].isdigit()
+                # (Asterisk numbers a call's arguments from 1: a few digits; past 4,300 of
+                # them int() raises)
+                if k.startswith("agi_arg_")
+                and k[8:].isascii()
+                and k[8:].isdigit()
+                and len(k[8:]) <= 6
             )
             self.environment = AgiEnvironment(variables, tuple(v for _, v in n))
             self._transition("env_done")

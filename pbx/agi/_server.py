@@ -375,6 +375,11 @@ class _AgiProtocol(asyncio.Protocol):
             self.server.errors_total += 1
             log.warning("agi: closing %s (%r): %s", session.peer, session, e)
             self.close(f"protocol error: {e}")
+        except Exception as e:  # a bug on this path: this call ends, the server goes on
+            self.server.errors_total += 1
+            log.exception("agi: closing %s (%r): unexpected %s", session.peer, session,
+                          type(e).__name__)  # fmt: skip
+            self.close(f"unexpected {type(e).__name__}")
 
     def eof_received(self) -> bool:
         session = self.session

@@ -281,6 +281,12 @@ class AmiClient:
                 log.error("AMI %s: protocol error, closing the session: %s", self.peer, e)
             except (OSError, TimeoutError) as e:
                 log.warning("AMI %s: cannot connect: %s", self.peer, e or e.__class__.__name__)
+            except Exception:
+                # A bug on the session's path: the session ends and a new one starts, as for a
+                # protocol error. Escaping, it ended this loop and left the client "connected"
+                # with nobody reading, never to reconnect.
+                self.protocol_errors_total += 1
+                log.exception("AMI %s: unexpected error, closing the session", self.peer)
             self._teardown("connection lost")
             if self._closing:
                 return

@@ -84,7 +84,11 @@ class ActionResult:
         if self.complete is None:
             return False
         n = self.complete.get("ListItems")
-        return n is not None and n.isascii() and n.isdigit() and int(n) != len(self.events)
+        if n is None or not (n.isascii() and n.isdigit()):
+            return False  # no count, or not one
+        n = n.lstrip("0") or "0"
+        # (past 18 digits no list is that long, and int() refuses past 4,300)
+        return len(n) > 18 or int(n) != len(self.events)
 
 
 @dataclass(slots=True)  # not frozen: built once per event on the hot path

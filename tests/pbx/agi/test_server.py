@@ -409,3 +409,47 @@ def test_an_argument_numbered_with_other_digits_is_not_an_argument() -> None:
     event = core.next_event()
     assert isinstance(event, AgiEnvironment)
     assert event.args == ("a",)
+
+
+def test_numbers_longer_than_int_takes_are_protocol_errors_or_ignored() -> None:
+    # Past 4,300 digits int() raises ValueError: out of the core, past the server's handler.
+    from pbx import ProtocolError
+    from pbx.agi import AgiEnvironment, AgiServerConnection
+
+    core = AgiServerConnection()
+    core.receive_data(
+        encode_environment([("agi_network_script", "pay"), ("agi_arg_" + "0" * 4301, "x")])
+    )
+    event = core.next_event()
+    assert isinstance(event, AgiEnvironment)
+    assert event.args == ()
+    core.send_command("ANSWER")
+    with pytest.raises(ProtocolError, match="malformed AGI 200 response"):
+        core.receive_data(b"200 result=0 endpos=" + b"9" * 4301 + b"\n")
+
+
+async def test_an_unexpected_error_in_the_core_closes_that_call_only(
+    make_server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pbx.agi import AgiServerConnection
+
+    real = AgiServerConnection.receive_data
+
+    def receive_data(self: AgiServerConnection, data: bytes) -> None:
+        if b"boom" in data:
+            raise RuntimeError("a bug")
+        real(self, data)
+
+    monkeypatch.setattr(AgiServerConnection, "receive_data", receive_data)
+
+    async def flow(s: AgiSession) -> None:
+        await s.answer()
+
+    server = await make_server({"pay": flow})
+    with caplog.at_level(logging.ERROR):
+        fa = await FakeAsterisk.connect(server.port, env())
+        assert await fa.next_command() == "ANSWER"
+        fa.send(b"200 result=0 boom\n")
+        assert await fa.closed_by_server()
+    assert server.errors_total == 1
+    assert "unexpected" in caplog.text

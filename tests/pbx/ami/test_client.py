@@ -36,6 +36,7 @@ class FakeAsterisk:
         self.writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self.originate_response_after_s = 0.05
+        self.list_items = "1"  # what CoreShowChannelsComplete says
 
     async def __aenter__(self) -> FakeAsterisk:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
@@ -151,7 +152,7 @@ class FakeAsterisk:
                         ("Event", "CoreShowChannelsComplete"),
                         ("ActionID", aid),
                         ("EventList", "Complete"),
-                        ("ListItems", "1"),
+                        ("ListItems", self.list_items),
                     ]
                 )
             )
@@ -488,3 +489,49 @@ def test_a_list_count_in_other_digits_is_no_count() -> None:
     assert not result("\u00b2").list_items_mismatch
     assert not result("1").list_items_mismatch
     assert result("2").list_items_mismatch
+    # More digits than int() takes (4,300): a ValueError that killed the client's supervisor.
+    assert result("9" * 4301).list_items_mismatch
+    assert not result("0" * 4300 + "1").list_items_mismatch
+
+
+async def test_a_huge_list_count_is_a_mismatch_not_a_dead_client() -> None:
+    async with FakeAsterisk() as ast, AmiClient(settings_for(ast.port)) as client:
+        await client.wait_connected(2)
+        ast.list_items = "9" * 5000
+        result = await client.send_action("CoreShowChannels")
+        assert result.list_items_mismatch
+        ast.list_items = "1"
+        assert (await client.send_action("Ping")).ok  # the session goes on
+
+
+async def test_an_unexpected_error_in_a_session_ends_it_and_the_client_reconnects(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any bug on the read path (here, the protocol core raising what it never should) used to
+    # escape the supervisor: the client stayed "connected" with nobody reading, for good.
+    from pbx.ami._protocol import AmiClientProtocol
+
+    real = AmiClientProtocol.receive_data
+    armed = [False]
+
+    def receive_data(self: AmiClientProtocol, data: bytes) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise RuntimeError("a bug")
+        real(self, data)
+
+    monkeypatch.setattr(AmiClientProtocol, "receive_data", receive_data)
+    async with FakeAsterisk() as ast, AmiClient(settings_for(ast.port)) as client:
+        await client.wait_connected(2)
+        armed[0] = True
+        with caplog.at_level(logging.ERROR):
+            with contextlib.suppress(AmiError):
+                await client.send_action("Ping")
+
+            async def back() -> None:
+                while ast.logins < 2 or not client.connected:  # noqa: ASYNC110 - polling
+                    await asyncio.sleep(0.02)
+
+            await asyncio.wait_for(back(), 5)
+        assert (await client.send_action("Ping")).ok
+        assert "unexpected error" in caplog.text
