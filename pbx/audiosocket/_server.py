@@ -61,6 +61,7 @@ class EndReason(enum.Enum):
     OVERLOADED = "overloaded"  # the consumer fell behind: loud, never silent
     REFUSED = "refused"  # over max_sessions
     SHUTDOWN = "shutdown"
+    APP_ERROR = "app_error"  # the app's callback raised: that call ends, the others go on
 
 
 class AudioSocketCall:
@@ -454,7 +455,15 @@ class AudioSocketServer:
         for conn in list(self._sockets.values()):
             if conn.closing:
                 continue
-            conn.poll()  # read first: a frame that ends the call ends it before we write
+            try:
+                conn.poll()  # read first: a frame that ends the call ends it before we write
+            except Exception as e:  # the app's callback (on_audio, on_event, a listener)
+                self.errors_total += 1
+                log.exception("audiosocket: call %s: unexpected %s in the app; ending it",
+                              conn.call.uuid or "-", type(e).__name__)  # fmt: skip
+                conn.call._end(EndReason.APP_ERROR, f"unexpected {type(e).__name__}",
+                               send_hangup=True)  # fmt: skip
+                continue
             if conn.closing:
                 continue
             call = conn.call

@@ -410,3 +410,41 @@ async def test_shutdown_ends_live_calls_with_a_hangup_frame() -> None:
     await ast.read_for(1.0)
     assert ast.hangup
     assert ast.eof
+
+
+async def test_an_app_callback_that_raises_ends_that_call_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A callback's exception (on_audio, on_event, a call listener) escaped the ticker before it
+    # scheduled the next tick: every call stopped being read and kept alive, and Asterisk
+    # dropped them all 2 s later.
+    ends: list[AudioSocketCall] = []
+
+    async def handler(call: AudioSocketCall) -> None:
+        ends.append(call)
+
+        def on_audio(pcm: bytes) -> None:
+            if pcm[:4] == b"boom":
+                raise RuntimeError("a bug in the app")
+
+        call.on_audio = on_audio
+        await call.wait_closed()
+
+    async with serving(handler, keepalive_interval_ms=100) as server:
+        good, bad = await FakeAsterisk.connect(server.port), await FakeAsterisk.connect(server.port)
+        good.start()
+        bad.start()
+        await asyncio.sleep(0.1)
+        with caplog.at_level(logging.ERROR, logger="pbx.audiosocket._server"):
+            bad.send_audio(b"boom" + bytes(316))
+            await bad.read_for(1.0)
+        assert bad.eof
+        assert "unexpected RuntimeError" in caplog.text
+        bad_call = next(c for c in ends if c.uuid == bad.uuid)
+        assert bad_call.end_reason is EndReason.APP_ERROR
+        good.audio_frames.clear()
+        await good.read_for(0.6)
+        assert not good.eof
+        assert len(good.audio_frames) >= 2  # still read and kept alive
+        good.send_audio(bytes(320))
+        good.close()
