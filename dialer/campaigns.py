@@ -184,7 +184,8 @@ SET dials = EXCLUDED.dials, answers = EXCLUDED.answers, rate = EXCLUDED.rate,
     lift = EXCLUDED.lift, learned_at = EXCLUDED.learned_at
 """
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+#: (ASCII digits, and few: \d also takes other scripts' digits, and int() refuses past 4,300)
+_DURATION = re.compile(r"^\s*([0-9]{1,12})\s*([smhd]?)\s*\Z")
 
 #: The languages of the prompts and messages (debtor-facing: Spanish first).
 LANGUAGES = ("es", "en")

@@ -176,6 +176,8 @@ def load_mapping(path: Path | None) -> dict[str, str]:
         raise ImportError_(f"mapping {path}: {e}") from e
     except UnicodeDecodeError as e:
         raise ImportError_(f"mapping {path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except ValueError as e:  # a value YAML cannot build (the date 2026-02-30, a huge number)
+        raise ImportError_(f"mapping {path}: {str(e)[:120]} (quote your headers)") from e
     if not isinstance(raw, dict):
         raise ImportError_(f"mapping {path}: must map our column names to your headers")
     for k, v in raw.items():
@@ -550,7 +552,9 @@ async def import_leads(
         raise ImportError_(f"unknown campaign {campaign!r}")
     if row["creditor_id"] is None:
         raise ImportError_(f"campaign {campaign!r} has no creditor: debts need one")
-    if default_region is not None and default_region.upper() not in SUPPORTED_REGIONS:
+    if default_region is not None and (
+        not default_region.isascii() or default_region.upper() not in SUPPORTED_REGIONS
+    ):  # ("ß".upper() is "SS")
         raise ImportError_(
             f"--default-region {default_region[:10]!r}: not a country phonenumbers knows (an "
             "ISO 3166 code such as MX, CO, ES or US)"

@@ -109,9 +109,14 @@ _NOT_A_LINE = {
     PhoneNumberType.PAGER: "a pager number (nobody to talk to)",
     PhoneNumberType.VOICEMAIL: "a voicemail access number (nobody to talk to)",
 }
-_CODE = re.compile(r"^[A-Za-z]{2}$")
-_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_CODE = re.compile(r"[A-Za-z]{2}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A date of birth outside these years is a mistake in the file (0001-01-01, 9999-12-31).
+MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1900, 2100
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+#: An amount once its thousands are gone: ASCII digits, at most one decimal point.
+_PLAIN_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 #: An amount whose thousands are grouped, by the group separator: ``1,234,567.5``, ``1.234,50``.
 _GROUPED = {
     ",": re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?"),
@@ -480,6 +485,8 @@ def _cents(text: str) -> int | str:
         t = t.replace(group, "").replace(mark, ".")
     else:
         t = t.replace(",", ".")
+    if not _PLAIN_AMOUNT.fullmatch(t):  # (Decimal() also takes 1e5, 1_000, NaN and other digits)
+        return f"not an amount >= 0: {text[:40]!r}"
     try:
         value = Decimal(t)
     except InvalidOperation:
@@ -518,9 +525,12 @@ def parse_row(
     balance = _cents(get("balance", "")) if get("balance", "") else "required"
     if isinstance(balance, str):
         return reject("balance", balance)
-    country = get("country", "").upper() or None
-    if country is not None and not _CODE.match(country):
-        return reject("country", f"not an ISO 3166 alpha-2 code: {country!r}")
+    # (Checked before upper(): "ß".upper() is "SS", South Sudan, whose numbers a Spanish file's
+    # would then become.)
+    country = get("country", "") or None
+    if country is not None and not _CODE.fullmatch(country):
+        return reject("country", f"not an ISO 3166 alpha-2 code: {country[:40]!r}")
+    country = country.upper() if country is not None else None
     language = get("language", "").lower() or None  # None: "es" for a new person, else kept
     if language is not None and language not in ("es", "en"):
         return reject("language", f"must be es or en, not {language!r}")
@@ -528,14 +538,20 @@ def parse_row(
     if tz is not None and not _zone_ok(tz):
         return reject("timezone", f"not an IANA time zone: {tz!r}")
     dob = None
-    if get("date_of_birth", ""):
+    if text := get("date_of_birth", ""):
+        # (fromisoformat() alone also takes 19800101 and 1980-W01-1)
         try:
-            dob = date.fromisoformat(get("date_of_birth", ""))
+            dob = date.fromisoformat(text) if _DATE.fullmatch(text) else None
         except ValueError:
-            return reject("date_of_birth", f"not YYYY-MM-DD: {get('date_of_birth', '')!r}")
-    currency = get("currency", "").upper() or None
-    if currency is not None and not _CURRENCY.match(currency):
-        return reject("currency", f"not an ISO 4217 code: {currency!r}")
+            dob = None
+        if dob is None:
+            return reject("date_of_birth", f"not YYYY-MM-DD: {text[:40]!r}")
+        if not MIN_BIRTH_YEAR <= dob.year <= MAX_BIRTH_YEAR:
+            return reject("date_of_birth", f"not a year of birth: {text[:40]!r}")
+    currency = get("currency", "") or None
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        return reject("currency", f"not an ISO 4217 code: {currency[:40]!r}")
+    currency = currency.upper() if currency is not None else None
     ints = {}
     for name, lowest, highest in (
         ("days_past_due", 0, MAX_DAYS_PAST_DUE),
@@ -544,7 +560,12 @@ def parse_row(
         text = get(name, "") or "0"
         if not _INTEGER.fullmatch(text):
             return reject(name, f"not an integer: {text[:40]!r}")
-        value = int(text)
+        # (past 4,300 digits int() raises; past 18 the value is out of range anyway)
+        value = (
+            int(text)
+            if len(text.lstrip("+-").lstrip("0")) <= 18
+            else (-(10**19) if text.startswith("-") else 10**19)
+        )
         if value < lowest:
             return reject(name, f"must be >= {lowest:,}, not {text[:40]}")
         if value > highest:

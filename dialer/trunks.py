@@ -87,8 +87,8 @@ def check_channels(value: object) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
+        number = int(text) if len(text) <= 9 else MAX_CHANNELS + 1  # (int() fails past 4,300)
     if number is None or not 0 <= number <= MAX_CHANNELS:
         raise TrunkError(
             f"channels must be a whole number from 0 to {MAX_CHANNELS:,} (0 stops every "

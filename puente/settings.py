@@ -11,6 +11,7 @@ never echoed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from puente.strict_yaml import check_strict
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_INF = float("inf")
 
 T = TypeVar("T")
 
@@ -94,22 +99,23 @@ def _convert(value: Any, typ: Any, where: str, secret: bool) -> Any:
             if s in _FALSE:
                 return False
             raise ValueError("expected true/false")
+        # Numbers as written in ASCII digits (int() and float() also take other scripts'
+        # digits, "1_0" and "inf"; past 4,300 digits int() raises), and finite.
         if typ is int:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not _INTEGER.fullmatch(text := str(value).strip()):
                 raise ValueError("expected an integer")
-            try:
-                return int(str(value).strip())
-            except ValueError:
-                raise ValueError("expected an integer") from None
+            return int(text)
         if typ is float:
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            try:
-                v = float(str(value).strip())
-            except ValueError:
-                raise ValueError("expected a number") from None
-            if v != v:
+            if isinstance(value, int | float):
+                v = float(value) if isinstance(value, float) or abs(value) < 10**300 else _INF
+            elif _NUMBER.fullmatch(text := str(value).strip()):
+                v = float(text)
+            else:
                 raise ValueError("expected a number")
+            if not math.isfinite(v):
+                raise ValueError("expected a finite number")
             return v
         if typ is str:
             if isinstance(value, dict | list):

@@ -21,6 +21,7 @@ whoever fixes the file meets them all at once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -30,6 +31,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+#: A YAML 1.1 integer not written in decimal: 030 (octal, 24), 0x1e, 0b11, 0o17.
+_NOT_DECIMAL = re.compile(r"[-+]?(?:0[0-7_]*[0-9]|0[xXoObB])")
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -93,6 +96,12 @@ class _Builder:
                 f"{node.value!r} is a base-60 number in YAML 1.1 ({_line(node)}); "
                 'quote times, e.g. "08:00-21:00"',
             )
+        if node.tag == _INT_TAG and _NOT_DECIMAL.match(node.value):
+            return self._fail(
+                path,
+                f"{node.value[:40]!r} is an octal, hexadecimal or binary number in YAML 1.1 "
+                f"({_line(node)}): 030 reads as 24; write it in decimal, or quote it",
+            )
         if node.tag not in _SCALAR_TAGS:
             return self._fail(
                 path, f"{node.value!r} is not a plain YAML value ({_line(node)}); quote it"
@@ -103,7 +112,9 @@ class _Builder:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as e:  # e.g. the date 2026-13-45
             what = node.tag.rsplit(":", 1)[-1]
-            return self._fail(path, f"{node.value!r} is not a valid {what} ({_line(node)}): {e}")
+            shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+            why = str(e)[:120]
+            return self._fail(path, f"{shown!r} is not a valid {what} ({_line(node)}): {why}")
 
     def build(self, node: Node, path: str = "", depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:

@@ -127,7 +127,11 @@ _POLICY_FIELD = re.compile(r"^creditor '.*?': (policy(?:\.[A-Za-z0-9_]+|\[[0-9]+
 def collection_words(name: str) -> list[str]:
     """The words of ``name`` that say debt collection (empty: none)."""
     decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    # (Accents go, and so do invisible format characters: a soft hyphen or a zero-width space
+    # inside a word hid it from the check, not from the listener.)
+    plain = "".join(
+        c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf"
+    ).casefold()
     words = re.findall(r"\w+", plain)
     return [w for w in words if _COLLECTION_WORDS.search(w)]
 

@@ -144,11 +144,14 @@ def _format_problem(fmt: str, value: str) -> str | None:
     years = f"in the years {MIN_YEAR}-{MAX_YEAR}"
     try:
         if fmt == "date":
-            if len(value) != 10:
+            if not _DATE.fullmatch(value):  # (fromisoformat() also takes 2026-W01-1)
                 return "a date YYYY-MM-DD"
             day = date.fromisoformat(value)
             return None if MIN_YEAR <= day.year <= MAX_YEAR else f"a date {years}"
         if fmt == "date-time":
+            # RFC 3339 (fromisoformat() also takes any separator, week dates, hours alone)
+            if not _DATE_TIME.fullmatch(value):
+                return "an ISO 8601 time with a UTC offset"
             at = datetime.fromisoformat(value)
             if at.tzinfo is None or at.utcoffset() is None:
                 return "an ISO 8601 time with a UTC offset"
@@ -160,6 +163,8 @@ def _format_problem(fmt: str, value: str) -> str | None:
                 return f"an ISO 8601 time {years}"
             return None
         if fmt == "uuid":
+            if not _UUID.fullmatch(value):  # (uuid.UUID() also takes other scripts' digits)
+                return "a UUID"
             uuid.UUID(value)
             return None
     except (ValueError, OverflowError):
@@ -261,7 +266,16 @@ def _storable(value: Any, where: str) -> None:
             _storable(item, _join(where, key))
 
 
-_INT = re.compile(r"^[+-]?[0-9]{1,19}$")
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+    r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})"
+)
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -271,14 +285,13 @@ def from_text(schema: Schema, text: str, field: str) -> Any:
     types = _types(schema)
     value: Any = text
     if "integer" in types:
-        if not _INT.match(text):
+        if not _INT.fullmatch(text):
             raise Invalid(f"{field}: expected an integer, got {_show(text)}", field)
         value = int(text)
     elif "number" in types:
-        try:
-            value = float(text)
-        except ValueError:
-            raise Invalid(f"{field}: expected a number, got {_show(text)}", field) from None
+        if not _NUMBER.fullmatch(text):  # (float() also takes " 1", "1_0", "nan", other digits)
+            raise Invalid(f"{field}: expected a number, got {_show(text)}", field)
+        value = float(text)
     elif "boolean" in types:
         lowered = text.strip().lower()
         if lowered not in _TRUE | _FALSE:

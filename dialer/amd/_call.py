@@ -128,6 +128,10 @@ class LiveAmdSettings:
             raise AmdSettingsError(f"AMD detector file {path}: {e.strerror}") from None
         except yaml.YAMLError as e:
             raise AmdSettingsError(f"AMD detector file {path}: not valid YAML: {e}") from None
+        except UnicodeDecodeError:
+            raise AmdSettingsError(f"AMD detector file {path}: not UTF-8 text") from None
+        except ValueError as e:  # a value YAML cannot build: the date 2026-02-30, a huge number
+            raise AmdSettingsError(f"AMD detector file {path}: {str(e)[:120]}") from None
         if not isinstance(data, dict):
             raise AmdSettingsError(f"AMD detector file {path}: expected a mapping of settings")
         try:

@@ -37,6 +37,7 @@ checked once on development seeds 7-9, 1,200 files, that had no part in choosing
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,10 +57,16 @@ def _check_positive(obj: object, *names: str) -> None:
             raise AmdSettingsError(f"{name} must be a positive number, got {value!r}")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+
+
 def _from_mapping(cls: type[Any], values: Mapping[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, raw in values.items():
+        if not isinstance(key, str):
+            raise AmdSettingsError(f"unknown AMD setting {key!r} (settings are named)")
         name = key.strip().lower().replace("-", "_")
         field = fields.get(name)
         if field is None:
@@ -72,9 +79,17 @@ def _from_mapping(cls: type[Any], values: Mapping[str, Any]) -> Any:
                     raise ValueError(raw)
                 kwargs[name] = text in ("1", "true", "yes", "on")
             elif isinstance(default, int):
-                kwargs[name] = int(str(raw).strip())
+                text = str(raw).strip()
+                if not _INTEGER.fullmatch(text):  # (int() also takes "1_0", other digits)
+                    raise ValueError(raw)
+                kwargs[name] = int(text)
             elif isinstance(default, float):
-                kwargs[name] = float(str(raw).strip())
+                text = str(raw).strip()
+                if not _NUMBER.fullmatch(text):  # (float() also takes nan, inf, "1_0")
+                    raise ValueError(raw)
+                kwargs[name] = float(text)
+                if not math.isfinite(kwargs[name]):
+                    raise ValueError(raw)
             else:
                 kwargs[name] = str(raw).strip()
         except ValueError:

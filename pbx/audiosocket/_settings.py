@@ -61,7 +61,8 @@ class AudioSocketSettings:
                 "call after 2,000 ms with no frame either way"
             )
         for name in ("uuid_timeout_s", "idle_timeout_s", "call_timeout_s", "max_outgoing_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
+            # (max_outgoing_s sizes each call's buffer: 1e308 overflowed on every call)
+            if not 0 < getattr(self, name) <= 86_400:
+                raise ValueError(f"{name} must be > 0 and at most 86,400 (a day)")
         if self.max_sessions < 1 or self.event_queue_frames < 1:
             raise ValueError("max_sessions and event_queue_frames must be >= 1")

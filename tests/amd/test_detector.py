@@ -479,3 +479,18 @@ def test_settings_from_strings() -> None:
         AmdSettings.from_mapping({"greeting_ms": "long"})
     with pytest.raises(AmdSettingsError, match="unknown AMD setting 'greting_ms'"):
         AmdSettings.from_mapping({"greting_ms": "3000"})
+    # float() took nan and inf, int() "1_0" and other digits; a key that is not a name raised
+    # AttributeError.
+    bad_values = (
+        ("speech_margin_db", "nan"),
+        ("floor_rise_db_per_s", "inf"),
+        ("tone_max_spread_hz", "1e999"),
+        ("greeting_ms", "1_0"),
+        ("greeting_ms", "\uff13\uff10\uff10\uff10"),
+        ("greeting_ms", "9" * 4301),
+    )
+    for key, raw in bad_values:
+        with pytest.raises(AmdSettingsError, match=f"AMD setting {key} has a bad value"):
+            AmdSettings.from_mapping({key: raw})
+    with pytest.raises(AmdSettingsError, match="unknown AMD setting 1"):
+        AmdSettings.from_mapping({1: 2})  # type: ignore[dict-item]

@@ -68,6 +68,9 @@ def test_detector_file_gives_the_detector_settings(tmp_path) -> None:
     bad.write_text("greeting_ms: soon\n")
     with pytest.raises(ValueError, match=r"bad\.yaml.*greeting_ms"):
         LiveAmdSettings(detector_file=bad).detector_settings()
+    bad.write_text("min_word_ms: 2026-02-30\n")  # a date YAML cannot build: was a traceback
+    with pytest.raises(ValueError, match=r"AMD detector file .*bad\.yaml: "):
+        LiveAmdSettings(detector_file=bad).detector_settings()
 
 
 # -- against the simulated Asterisk ----------------------------------------------------------------

@@ -60,6 +60,8 @@ def test_a_schedule_in_units_with_a_default_and_max_attempts() -> None:
         ({"busy": "soon"}, "retry_schedule.busy: expected seconds"),
         ({"busy": -5}, "retry_schedule.busy"),
         ({"busy": True}, "retry_schedule.busy"),
+        ({"busy": "9" * 4301}, "retry_schedule.busy: expected seconds"),  # was a ValueError: 500
+        ({"busy": "\uff11\uff15m"}, "retry_schedule.busy: expected seconds"),  # fullwidth 15
         ({"bussy": 60}, "unknown key 'bussy'"),
         ({"max_attempts": 0}, "max_attempts: expected an integer from 1 to 1000"),
         ({"max_attempts": "3"}, "max_attempts"),

@@ -480,6 +480,11 @@ def test_a_mapping_entry_that_is_not_text_is_named(tmp_path) -> None:
     m.write_text("a: &a [1, 2]\nb: [*a, *a, *a]\n", encoding="utf-8")  # anchors: no bomb
     with pytest.raises(ImportError_, match="'a'"):
         load_mapping(m)
+    # Values YAML cannot build were a ValueError traceback.
+    for value in ("2026-02-30", "9" * 5000):
+        m.write_text(f"full_name: {value}\n", encoding="utf-8")
+        with pytest.raises(ImportError_, match=r"mapping .*m\.yaml: .*quote your headers"):
+            load_mapping(m)
 
 
 def test_the_reader_is_lazy() -> None:

@@ -193,7 +193,7 @@ async def test_what_stops_an_import_before_anything_loads(db_pool, campaign, tmp
     )
     with pytest.raises(ImportError_, match="not UTF-8"):
         await import_leads(db_pool, latin, campaign)
-    for region in ("ZZ", "12", "MEX"):
+    for region in ("ZZ", "12", "MEX", "\u00df"):  # ("ß".upper() is "SS")
         with pytest.raises(ImportError_, match=r"--default-region .* not a country"):
             await import_leads(db_pool, f, campaign, default_region=region)
     # --errors naming the input truncated it: the rows after the first batch were lost.
@@ -262,8 +262,27 @@ def test_parse_row_rules() -> None:
         ("balance", "", "required"),
         ("balance", "-1", "amount >= 0"),
         ("balance", "NaN", "amount >= 0"),
-        ("balance", "1e100000", "too large"),
-        ("balance", "1e10000000", "too large"),  # past the decimal context: no Overflow raised
+        # Amounts are written in digits: Decimal() also read 1e5 (100,000), 1_000, other
+        # scripts' digits and exponents past its context.
+        ("balance", "1e100000", "not an amount"),
+        ("balance", "1e10000000", "not an amount"),
+        ("balance", "1e5", "not an amount"),
+        ("balance", "1_000", "not an amount"),
+        ("balance", "\uff11\uff12\uff13", "not an amount"),  # fullwidth 123
+        ("balance", "\u0663", "not an amount"),  # Arabic-Indic 3
+        ("balance", "Infinity", "not an amount"),
+        ("balance", "9" * 30, "too large"),
+        # ("ß".upper() is "SS", South Sudan: its numbers a Spanish file's would have become)
+        ("country", "\u00df", "alpha-2"),
+        ("country", "\ufb00", "alpha-2"),
+        ("currency", "\u00dfd", "ISO 4217"),
+        # (fromisoformat() also took these)
+        ("date_of_birth", "19800229", "YYYY-MM-DD"),
+        ("date_of_birth", "1980-W01-1", "YYYY-MM-DD"),
+        ("date_of_birth", "0001-01-01", "year of birth"),
+        ("date_of_birth", "9999-12-31", "year of birth"),
+        ("days_past_due", "9" * 4301, "<= 36,500"),  # past int()'s 4,300 digits: a ValueError
+        ("priority", "-" + "9" * 4301, ">= -2,147,483,647"),
         ("balance", "92233720368547758.08", "too large"),  # one cent over bigint
         # One mark and three digits: 1234 in Spain, 1.234 in Mexico. It was read as 1.23.
         ("balance", "1.234", "more than 2 decimals"),

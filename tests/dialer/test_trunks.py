@@ -163,7 +163,7 @@ def test_names_and_channels_are_checked() -> None:
     for bad in ("PJSIP/a b", "PJSIP/x\n", "/x", "", None):
         with pytest.raises(TrunkError, match="trunk name must be"):
             check_name(bad)
-    for bad in (-1, "1.5", "ten", True, 100_001, "", None, "²"):
+    for bad in (-1, "1.5", "ten", True, 100_001, "", None, "²", "1" * 4301):
         with pytest.raises(TrunkError, match="channels must be a whole number from 0 to 100,000"):
             check_channels(bad)
 

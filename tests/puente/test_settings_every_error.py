@@ -138,3 +138,25 @@ def test_load_settings_names_every_bad_setting_with_its_source(
     for want in expected:
         assert sum(want in p for p in problems) == 1, (want, problems)
     assert len(problems) == len(expected)
+
+
+def test_numbers_are_ascii_digits_and_finite() -> None:
+    # int() and float() also took other scripts' digits (fullwidth 12 listened on port 12), "1_0",
+    # "inf" (an AudioSocket max_outgoing_s of inf failed every call), and past 4,300 digits
+    # int() raised instead of naming the setting.
+    for env in (
+        {"PUENTE_AMI_PORT": "\uff11\uff12"},
+        {"PUENTE_AMI_PORT": "1_0"},
+        {"PUENTE_AMI_PORT": "9" * 4301},
+        {"PUENTE_AMI_TIMEOUT_S": "inf"},
+        {"PUENTE_AMI_TIMEOUT_S": "nan"},
+        {"PUENTE_AMI_TIMEOUT_S": "1e999"},
+        {"PUENTE_AMI_TIMEOUT_S": "\uff11"},
+    ):
+        with pytest.raises(SettingsError, match=f"{next(iter(env))}: bad value"):
+            load(_Example, "ami", environ=env)
+    ok = load(_Example, "ami", environ={"PUENTE_AMI_PORT": " 5039 ", "PUENTE_AMI_TIMEOUT_S": "2.5"})
+    assert (ok.port, ok.timeout_s) == (5039, 2.5)
+    assert load(_Example, "ami", file_values={"timeout_s": 3}).timeout_s == 3.0
+    with pytest.raises(SettingsError, match="finite"):
+        load(_Example, "ami", file_values={"timeout_s": 10**400})

@@ -84,3 +84,20 @@ def test_values_that_cannot_be_built_name_their_path(text: str, path: str, probl
 def test_deep_nesting_is_an_error_not_a_recursion_error() -> None:
     with pytest.raises(StrictYamlError):
         load_strict("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+
+
+@pytest.mark.parametrize("value", ["030", "-010", "0x1e", "0b11", "00"])
+def test_integers_not_written_in_decimal_are_refused(value: str) -> None:
+    # YAML 1.1 reads 030 as 24: a pack's `period_days: 030` would have capped calls over 24 days.
+    with pytest.raises(StrictYamlError, match=r"period_days: .* octal, hexadecimal or binary"):
+        load_strict(f"period_days: {value}\n")
+    assert load_strict("a: 0\nb: 30\nc: -7\nd: 1_000\ne: '030'\n") == {
+        "a": 0, "b": 30, "c": -7, "d": 1000, "e": "030"
+    }  # fmt: skip
+
+
+def test_a_value_too_long_to_be_a_number_is_named_briefly() -> None:
+    with pytest.raises(StrictYamlError) as e:
+        load_strict("seed: " + "9" * 5000 + "\n")
+    assert "not a valid int" in str(e.value)
+    assert len(str(e.value)) < 300

@@ -303,6 +303,8 @@ async def test_creditors_create_get_list_edit_with_audit(db_pool) -> None:
         ({"public_name": "Gestión de Deudas"}, "public_name"),
         ({"public_name": "Cobro Rápido"}, "public_name"),
         ({"public_name": "Servicios Recupero"}, "public_name"),
+        ({"public_name": "Deb\u00adt Co"}, "public_name"),  # a soft hyphen hid the word
+        ({"public_name": "Cobr\u200banza SA"}, "public_name"),  # a zero-width space
         ({"public_name": ""}, "public_name"),
         ({"public_name": "Acme\u2028SA"}, "public_name"),
         ({"callback_number": "5512345678"}, "callback_number"),  # not E.164

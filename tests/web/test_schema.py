@@ -177,3 +177,32 @@ def test_a_pattern_ends_at_the_end_of_the_value_as_json_schema_means_it() -> Non
     validate(dollars, "$$a", "x")
     with pytest.raises(Invalid):
         validate(dollars, "$$\n", "x")
+
+
+def test_dates_times_uuids_and_numbers_are_written_plainly() -> None:
+    # What Python's parsers also took: week dates, any separator, hours alone, other scripts'
+    # digits, "12\n" for an id, "1_000" or " 1" for a number.
+    from web._schema import UUID
+
+    for schema, value in (
+        (DATE, "2026-W01-1"),
+        (DATE, "20260101"),
+        (DATE_TIME, "2026-01-01x00:00Z"),
+        (DATE_TIME, "2026-W05-3T10:00Z"),
+        (DATE_TIME, "2026-01-01T10Z"),
+        (DATE_TIME, "2026-01-01T10:00+05:30:15"),
+        (DATE_TIME, "2026-01-01\n00:00Z"),
+        (UUID, "12345678-1234-5678-1234-56781234567\uff18"),
+    ):
+        with pytest.raises(Invalid):
+            validate(schema, value, "x")
+    for value in ("2026-01-01T10:00Z", "2026-01-01T10:00:00.123456789+05:30", "2026-01-01 10:00Z"):
+        validate(DATE_TIME, value, "x")
+    validate(UUID, "12345678-1234-5678-1234-567812345678", "x")
+    with pytest.raises(Invalid, match="expected an integer"):
+        from_text(ID, "12\n", "id")
+    number = {"type": "number", "minimum": 0, "maximum": 10000}
+    for text in (" 1", "1_000", "\uff11", "nan", "1\n"):
+        with pytest.raises(Invalid, match="expected a number"):
+            from_text(number, text, "n")
+    assert from_text(number, "1.5e2", "n") == 150.0

@@ -51,3 +51,13 @@ def test_the_environment_sets_it_and_a_bad_value_fails_at_start() -> None:
     env = {"PUENTE_AUDIOSOCKET_KEEPALIVE_INTERVAL_MS": "1900"}
     with pytest.raises(SettingsError, match="keepalive_interval_ms 1900"):
         load(AudioSocketSettings, "audiosocket", environ=env)
+
+
+@pytest.mark.parametrize("name", ["uuid_timeout_s", "idle_timeout_s", "call_timeout_s",
+                                  "max_outgoing_s"])  # fmt: skip
+def test_times_are_bounded(name: str) -> None:
+    # max_outgoing_s of 1e308 passed (> 0) and sized each call's buffer: OverflowError per call.
+    for bad in (0, -1, 1e308, 86_401):
+        with pytest.raises(ValueError, match=rf"{name} must be > 0 and at most 86,400"):
+            AudioSocketSettings(**{name: bad}).validate()
+    AudioSocketSettings(**{name: 86_400}).validate()
