@@ -48,7 +48,7 @@ Per = Literal["person_debt", "person"]
 _ALL_KINDS = list(NUMBER_KINDS)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?\Z")
-_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})\Z")
+_RANGE = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})\Z")
 
 
 class _Spec(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind"):
@@ -158,6 +158,16 @@ def _split_validation(message: str) -> tuple[str, str]:
     if field_m:
         path = f"{path}.{field_m.group(1)}" if path else field_m.group(1)
     return path, problem
+
+
+#: What a pack's text may not hold: NUL (PostgreSQL's jsonb refuses it, so every decision
+#: citing the rule would fail, and deny) and other control characters but tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _text_ok(text: str, file: str, field: str) -> None:
+    if _CONTROL.search(text):
+        raise PackError(file, field, "a control character (such as NUL) in the text")
 
 
 def _minutes(text: str, what: str, file: str, field: str) -> int:
@@ -291,6 +301,9 @@ def parse_pack(text: str, file: str, expected_name: str | None = None) -> Pack:
         raise PackError(file, "jurisdiction", f"bad jurisdiction {spec.jurisdiction!r}")
     if not spec.rules:
         raise PackError(file, "rules", "a pack must have at least one rule")
+    for name in ("title", "notes"):
+        _text_ok(getattr(spec, name), file, name)
+    _text_ok(spec.counting.citation, file, "counting.citation")
     if spec.counting.released_outcomes and not spec.counting.citation.strip():
         raise PackError(file, "counting.citation", "released outcomes need a citation")
     if {"conversation", "direct_contact"} & set(spec.counting.released_outcomes):
@@ -307,6 +320,8 @@ def parse_pack(text: str, file: str, expected_name: str | None = None) -> Pack:
         for name in ("citation", "summary"):
             if not getattr(rule_spec, name).strip():
                 raise PackError(file, f"{base}.{name}", "must not be empty")
+        for name in ("citation", "summary", "override_citation"):
+            _text_ok(getattr(rule_spec, name, ""), file, f"{base}.{name}")
         rules.append(_compile_rule(rule_spec, spec, file, base))
     return Pack(
         name=spec.pack,

@@ -48,6 +48,7 @@ SAY_KINDS = ("prompt_var", "number", "digits", "money", "date")
 KINDS = ("next", "collect", "action", "switch", "transfer", "end")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 _ENTRY = re.compile(r"^[a-z][a-z0-9-]*\Z")
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TOP = {"flow", "description", "languages", "entries", "agent", "agent_key", "on_error", "states"}
 _STATE_KEYS = {
     "play",
@@ -226,7 +227,9 @@ def _name_of(raw: Mapping[str, Any], key: str, where: str, what: str, p: _Proble
     if key not in raw:
         return None
     v = raw[key]
-    if isinstance(v, str) and v:
+    # (A name goes to the dialplan, e.g. an end's outcome in a channel variable: a space or a
+    # newline there failed the call at run time, not the flow at validation.)
+    if isinstance(v, str) and _TOKEN.fullmatch(v):
         return v
     p.add(f"{where}.{key}" if where else key, f"{what}, got {v!r}")
     return None

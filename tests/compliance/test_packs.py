@@ -118,6 +118,12 @@ def test_good_pack_parses_and_sorts_ranges() -> None:
         (GOOD.replace("id: test_hours", 'id: "test_hours\\n"'), "rules[0].id", "bad rule id"),
         (GOOD.replace('"13:00-21:00"', '"13:00-21:00\\n"'), "rules[0].hours.mon[1]",
          "bad time range"),
+        (GOOD.replace('"13:00-21:00"', '"\uff11\uff13:00-21:00"'), "rules[0].hours.mon[1]",
+         "bad time range"),  # (fullwidth digits)
+        # NUL: PostgreSQL's jsonb refuses it, so every decision citing the rule would fail
+        (GOOD.replace("citation: Test Act s. 1", 'citation: "Test Act\\0"'), "rules[0].citation",
+         "control character"),
+        (GOOD.replace("title: Test", 'title: "Te\\x1bst"'), "title", "control character"),
         (GOOD.replace("pack: test_pack", "pack: other"), "pack", "must live in other.yaml"),
         (GOOD.replace("    hours:", "    overridable: true\n    hours:"),
          "rules[0].override_citation", "must cite"),

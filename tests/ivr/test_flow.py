@@ -104,6 +104,9 @@ def test_the_shipped_flows_load() -> None:
             "entries: 'inbound\\n' is not a valid script name",
         ),
         (("collect: {into: account,", 'collect: {into: "account\\n",'), "a data name is required"),
+        # (an end's outcome goes to a channel variable: a newline or a space failed the call)
+        (("    end: ok\n", '    end: "ok\\n"\n'), "end needs an outcome name"),
+        (("    end: ok\n", '    end: "all ok"\n'), "end needs an outcome name"),
         (("    end: ok\n", "    end: ok\n    next: ask\n"), None),
     ],
 )
