@@ -127,7 +127,7 @@ _STATE_BODY = object_schema(
             "type": "string",
             "minLength": 1,
             "maxLength": 200,
-            "pattern": r"^[^\x00-\x1f\x7f]+$",
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$",  # (C1 and separators too)
         },
         "campaign": {**CODE, "description": "going ready: the campaign to take calls for"},
     },

@@ -22,7 +22,12 @@ from web._values import object_schema
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MAX_TOKEN_LABEL_CHARS = 100
-_TOKEN_NAME = {"type": "string", "maxLength": MAX_TOKEN_LABEL_CHARS}
+# (as the CLI's --label: no control character, which a terminal listing tokens would obey)
+_TOKEN_NAME = {
+    "type": "string",
+    "maxLength": MAX_TOKEN_LABEL_CHARS,
+    "pattern": r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$",
+}
 
 
 async def add_user(

@@ -232,6 +232,10 @@ async def test_bearer_token_works_until_revoked(db_pool) -> None:
         assert (await client.get("/api/v1/campaigns", headers=token)).status == 401
         r = await client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=user.auth)
         assert r.status == 409
+        for name in ("a\nb", "x\x1b[31m", "y\x85"):  # control characters, as the CLI refuses
+            r = await client.post("/api/v1/tokens", json={"name": name}, headers=user.auth)
+            assert r.status == 422, name
+            assert (await r.json())["field"] == "name"
     # Only the digest is stored.
     stored = await db_pool.fetchval(
         "SELECT token_sha256 FROM api_tokens WHERE id = $1", created["id"]

@@ -47,6 +47,11 @@ async def test_agents_see_and_change_only_their_own(db_pool) -> None:
         r = await client.post(url, json={"state": "paused"}, headers=me.auth)
         assert r.status == 422
         assert (await r.json())["field"] == "reason"
+        for reason in ("a\x85b", "a\u2028b"):  # (it goes to the QueuePause Reason header)
+            r = await client.post(url, json={"state": "paused", "reason": reason},
+                                  headers=me.auth)  # fmt: skip
+            assert r.status == 422
+            assert (await r.json())["field"] == "reason"
         r = await client.post(url, json={"state": "paused", "reason": "break"}, headers=me.auth)
         body = await r.json()
         assert (body["state"], body["reason"]) == ("paused", "break")
