@@ -31,7 +31,11 @@ class ComplianceSettings:
         if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 60):
             raise ValueError(f"timeout_s {self.timeout_s} must be > 0 and <= 60")
         if self.pack_dir is not None:
-            if not self.pack_dir.is_dir():
-                raise ValueError(f"pack_dir {str(self.pack_dir)!r} is not a directory")
-            if not any(self.pack_dir.glob("*.yaml")):
-                raise ValueError(f"pack_dir {str(self.pack_dir)!r} holds no rule packs (*.yaml)")
+            shown = repr(str(self.pack_dir)[:200])
+            try:  # (a name too long, or a directory we may not read: OSError)
+                if not self.pack_dir.is_dir():
+                    raise ValueError(f"pack_dir {shown} is not a directory")
+                if not any(self.pack_dir.glob("*.yaml")):
+                    raise ValueError(f"pack_dir {shown} holds no rule packs (*.yaml)")
+            except OSError as e:
+                raise ValueError(f"pack_dir {shown}: {e.strerror or e}") from None

@@ -536,9 +536,12 @@ def load_flows(
 ) -> dict[str, Flow]:
     """Every ``*.yaml`` flow of a directory; script names must be unique across them."""
     directory = directory or FLOW_DIR
-    if not directory.is_dir():
-        what = "is not a directory" if directory.exists() else "no such directory"
-        raise FlowError(f"{directory}: {what}")
+    try:
+        if not directory.is_dir():
+            what = "is not a directory" if directory.exists() else "no such directory"
+            raise FlowError(f"{directory}: {what}")
+    except OSError as e:  # (a name too long, a directory we may not read)
+        raise FlowError(f"{str(directory)[:200]}: {e.strerror or e}") from None
     loaded: list[Flow] = []
     problems: list[str] = []
     for path in sorted(directory.glob("*.yaml")):

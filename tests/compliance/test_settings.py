@@ -24,6 +24,8 @@ def test_defaults_are_valid() -> None:
         (ComplianceSettings(margin_s=-100), "margin_s -100 must be between 0 and 3600"),
         (ComplianceSettings(margin_s=3601), "margin_s 3601 must be between 0 and 3600"),
         (ComplianceSettings(pack_dir=Path("/nonexistent")), "'/nonexistent' is not a directory"),
+        # a name too long for the file system: OSError, a traceback at start
+        (ComplianceSettings(pack_dir=Path("/tmp/" + "x" * 300)), "File name too long"),
     ],
 )
 def test_bad_values_are_refused_by_name(settings: ComplianceSettings, problem: str) -> None:

@@ -155,6 +155,7 @@ def test_simulate_refuses_bad_arguments_before_the_call(
         (("inbound", "--caller-id", "notanumber"), 2, "argument --caller-id: expected an E.164"),
         (("inbound", "--caller-id", "+525512345678\n"), 2, "--caller-id: expected an E.164"),
         (("one", "--flow-dir", str(tmp_path / "none")), 1, f"{tmp_path / 'none'}: no such dir"),
+        (("one", "--flow-dir", str(tmp_path / ("x" * 300))), 1, "File name too long"),
     ]
     for args, code, message in cases:
         out = _puente("ivr", "simulate", *args)
