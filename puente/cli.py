@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A file name with bytes that are not UTF-8 (carried as surrogates) is shown escaped, not
+    # a UnicodeEncodeError, whatever the locale made stdout's error handler.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.log_level or "INFO")

@@ -330,3 +330,21 @@ def test_on_a_terminal_the_demo_summary_stays_on_one_screen(
     log = (tmp_path / "demo.log").read_text()
     assert "shutting down" in log
     assert "Traceback" not in text + log
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_a_traceback(tmp_path: Path) -> None:
+    # Printed to a stdout whose errors are strict (any UTF-8 locale but C.UTF-8), a name with
+    # a byte that is not UTF-8 raised UnicodeEncodeError.
+    bad = os.fsencode(tmp_path) + b"/m\xe9x.yaml"
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write("pack: [unclosed\n")
+    out = subprocess.run(
+        [*PUENTE, "compliance", "validate", os.fsdecode(bad)],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+    )
+    text = (out.stdout + out.stderr).decode("utf-8", "replace")
+    assert "Traceback" not in text, text
+    assert out.returncode == 1, text
+    assert "m\\udce9x.yaml" in text or "m\\xe9x.yaml" in text, text
