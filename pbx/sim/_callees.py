@@ -219,6 +219,8 @@ class CalleeModel:
             raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
             raise CalleeModelError(f"{path}: {e}") from e
+        except ValueError as e:  # a value YAML cannot build: the date 2026-02-30, a huge number
+            raise CalleeModelError(f"{path}: {str(e)[:120]}") from e
         try:
             spec = msgspec.convert(raw or {}, ModelFile, strict=False)
         except msgspec.ValidationError as e:

@@ -139,7 +139,7 @@ def parse_dialplan(text: str, source: str = "<string>") -> Dialplan:
                 raise DialplanError(f"{where}: expected same => n,App(args)")
             prio_s, app_s = prio_s.strip(), app_s.strip()
         label = None
-        lm = re.match(r"^(n|\d+)(?:\(([A-Za-z0-9_-]+)\))?$", prio_s)
+        lm = re.match(r"^(n|[0-9]{1,9})(?:\(([A-Za-z0-9_-]+)\))?\Z", prio_s)
         if not lm:
             raise DialplanError(f"{where}: bad priority {prio_s!r}")
         number = last_prio + 1 if lm.group(1) == "n" else int(lm.group(1))
@@ -161,7 +161,11 @@ def parse_dialplan(text: str, source: str = "<string>") -> Dialplan:
 
 
 def load_dialplan(path: Path) -> Dialplan:
-    return parse_dialplan(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DialplanError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return parse_dialplan(text, source=str(path))
 
 
 #: The queues of the shipped configuration.

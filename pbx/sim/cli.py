@@ -80,7 +80,8 @@ def _host_port(option: str, value: str | None) -> None:
     if value is None:
         return
     host, _, port = value.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+    ok = port.isascii() and port.isdigit() and len(port) <= 5
+    if not host or not ok or not 0 < int(port) < 65536:
         raise PbxError(f"{option} {value!r}: expected HOST:PORT with a port in 1-65535")
 
 

@@ -39,6 +39,10 @@ def test_bad_model_file_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_are_named_not_a_traceback(tmp_path: Path) -> None:
+    model = tmp_path / "m.yaml"
+    model.write_text("seed: 2026-02-30\n", encoding="utf-8")  # a date YAML cannot build
+    dialplan = tmp_path / "extensions.conf"
+    dialplan.write_bytes(b"[ctx]\nexten => s,1,NoOp(\xe9)\n")  # not UTF-8
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
@@ -54,6 +58,9 @@ def test_bad_arguments_are_named_not_a_traceback(tmp_path: Path) -> None:
             (["--audiosocket", "nonsense"], "--audiosocket 'nonsense'"),
             (["--agi", "127.0.0.1:x"], "--agi '127.0.0.1:x'"),
             (["--agi", "127.0.0.1:\u00b2"], "--agi '127.0.0.1:\u00b2'"),  # isdigit(), not int()
+            (["--agi", "127.0.0.1:" + "0" * 4300 + "1"], "--agi '127.0.0.1:000"),  # int() raised
+            (["--model", str(model)], "m.yaml: "),
+            (["--dialplan", str(dialplan)], "extensions.conf: not UTF-8"),
             (["--duration-s", "nan"], "--duration-s nan"),
         ]:
             out = sim("--ami-port", "0", "--duration-s", "0.3", *args)
