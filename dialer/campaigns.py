@@ -545,6 +545,12 @@ def _voicemail(
     cannot be left (then machines get no message: a message missing one of its elements is
     not a limited-content message, and may be a communication about the debt)."""
     if isinstance(raw, dict):
+        for key in raw:
+            if key not in LANGUAGES:
+                raise CampaignError(
+                    f"{where}: settings.voicemail: {_short(key)} is not a language of the"
+                    f" service ({', '.join(LANGUAGES)})"
+                )
         raw = raw.get(language, "")
     if not isinstance(raw, str) or (raw and raw != "limited" and not _SOUND.match(raw)):
         raise CampaignError(
@@ -554,7 +560,7 @@ def _voicemail(
     if raw != "limited":
         return raw, "", None
     code = r.get("creditor_code")
-    number = "".join(ch for ch in (r.get("creditor_number") or "") if ch.isdigit())
+    number = "".join(ch for ch in (r.get("creditor_number") or "") if "0" <= ch <= "9")
     if not code:
         return "", "", "no voicemail message: the campaign has no creditor to name"
     if not (r.get("creditor_contact") or "").strip():

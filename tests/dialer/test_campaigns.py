@@ -186,6 +186,11 @@ def test_own_or_no_voicemail_message() -> None:
     assert (own.voicemail, own.voicemail_number) == ("acme/vm-es", "")
     with pytest.raises(CampaignError, match=r"settings\.voicemail must be"):
         Campaign.from_row(row(settings={"voicemail": "bad file; rm -rf"}))
+    # A language the service does not speak left machines without a message, silently.
+    with pytest.raises(CampaignError, match=r"settings\.voicemail: 'fr' is not a language"):
+        Campaign.from_row(row(settings={"voicemail": {"fr": "acme/vm-fr"}}))
+    one = Campaign.from_row(row(settings={"voicemail": {"en": "acme/vm-en"}}))
+    assert one.voicemail == ""  # (a Spanish campaign with an English message only: none)
 
 
 def test_values_past_what_the_service_can_use_are_refused_with_the_field() -> None:
