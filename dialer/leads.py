@@ -56,6 +56,8 @@ from phonenumbers import (
     PhoneNumberType,
 )
 
+from puente.numerals import ISO_DATE
+
 try:  # (phonenumbers' own steps, for _fast_number; without them every number takes parse())
     from phonenumbers.phonenumberutil import (
         _MAX_INPUT_STRING_LENGTH,
@@ -111,7 +113,6 @@ _NOT_A_LINE = {
 }
 _CODE = re.compile(r"[A-Za-z]{2}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: A date of birth outside these years is a mistake in the file (0001-01-01, 9999-12-31).
 MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1900, 2100
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -541,7 +542,7 @@ def parse_row(
     if text := get("date_of_birth", ""):
         # (fromisoformat() alone also takes 19800101 and 1980-W01-1)
         try:
-            dob = date.fromisoformat(text) if _DATE.fullmatch(text) else None
+            dob = date.fromisoformat(text) if ISO_DATE.fullmatch(text) else None
         except ValueError:
             dob = None
         if dob is None:

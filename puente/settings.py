@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from puente.numerals import INTEGER, NUMBER
 from puente.strict_yaml import check_strict
-
-_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-_INF = float("inf")
 
 T = TypeVar("T")
 
@@ -99,18 +96,20 @@ def _convert(value: Any, typ: Any, where: str, secret: bool) -> Any:
             if s in _FALSE:
                 return False
             raise ValueError("expected true/false")
-        # Numbers as written in ASCII digits (int() and float() also take other scripts'
-        # digits, "1_0" and "inf"; past 4,300 digits int() raises), and finite.
+        # Numbers as written in ASCII digits (puente.numerals), and finite.
         if typ is int:
-            if isinstance(value, bool) or not _INTEGER.fullmatch(text := str(value).strip()):
+            if isinstance(value, bool) or not INTEGER.fullmatch(text := str(value).strip()):
                 raise ValueError("expected an integer")
             return int(text)
         if typ is float:
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            if isinstance(value, int | float):
-                v = float(value) if isinstance(value, float) or abs(value) < 10**300 else _INF
-            elif _NUMBER.fullmatch(text := str(value).strip()):
+            if isinstance(value, int | float):  # (from YAML)
+                try:
+                    v = float(value)
+                except OverflowError:  # an integer past float's range
+                    raise ValueError("expected a finite number") from None
+            elif NUMBER.fullmatch(text := str(value).strip()):
                 v = float(text)
             else:
                 raise ValueError("expected a number")

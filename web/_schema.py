@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from compliance import MAX_YEAR, MIN_YEAR
+from puente.numerals import ISO_DATE, NUMBER
 from web._exceptions import Invalid
 
 Schema = Mapping[str, Any]
@@ -144,7 +145,7 @@ def _format_problem(fmt: str, value: str) -> str | None:
     years = f"in the years {MIN_YEAR}-{MAX_YEAR}"
     try:
         if fmt == "date":
-            if not _DATE.fullmatch(value):  # (fromisoformat() also takes 2026-W01-1)
+            if not ISO_DATE.fullmatch(value):  # (puente.numerals)
                 return "a date YYYY-MM-DD"
             day = date.fromisoformat(value)
             return None if MIN_YEAR <= day.year <= MAX_YEAR else f"a date {years}"
@@ -267,8 +268,6 @@ def _storable(value: Any, where: str) -> None:
 
 
 _INT = re.compile(r"[+-]?[0-9]{1,19}")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
     r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})"
@@ -289,7 +288,7 @@ def from_text(schema: Schema, text: str, field: str) -> Any:
             raise Invalid(f"{field}: expected an integer, got {_show(text)}", field)
         value = int(text)
     elif "number" in types:
-        if not _NUMBER.fullmatch(text):  # (float() also takes " 1", "1_0", "nan", other digits)
+        if not NUMBER.fullmatch(text):  # (puente.numerals)
             raise Invalid(f"{field}: expected a number, got {_show(text)}", field)
         value = float(text)
     elif "boolean" in types:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from dialer.amd._exceptions import AmdSettingsError
+from puente.numerals import INTEGER, NUMBER
 
 #: The largest audio payload accepted in one frame: 60 ms of 8 kHz s16 (real calls send 320
 #: or 480 bytes). A bigger payload is a fault, not audio.
@@ -55,10 +56,6 @@ def _check_positive(obj: object, *names: str) -> None:
         value = getattr(obj, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise AmdSettingsError(f"{name} must be a positive number, got {value!r}")
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 
 def _from_mapping(cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -80,12 +77,12 @@ def _from_mapping(cls: type[Any], values: Mapping[str, Any]) -> Any:
                 kwargs[name] = text in ("1", "true", "yes", "on")
             elif isinstance(default, int):
                 text = str(raw).strip()
-                if not _INTEGER.fullmatch(text):  # (int() also takes "1_0", other digits)
+                if not INTEGER.fullmatch(text):  # (puente.numerals)
                     raise ValueError(raw)
                 kwargs[name] = int(text)
             elif isinstance(default, float):
                 text = str(raw).strip()
-                if not _NUMBER.fullmatch(text):  # (float() also takes nan, inf, "1_0")
+                if not NUMBER.fullmatch(text):  # (puente.numerals)
                     raise ValueError(raw)
                 kwargs[name] = float(text)
                 if not math.isfinite(kwargs[name]):
