@@ -62,6 +62,7 @@ import asyncpg
 
 from compliance import Contact, candidate_zones, number_info
 from compliance._zones import NumberInfo, address_region, address_zones
+from dialer.trunks import TRUNK_NAME
 
 # Every final disposition an attempt can end with (the unanswered ones, then the answered
 # ones) and the delay before its lead is tried again by default.
@@ -198,11 +199,6 @@ MAX_PRIORITY_WEIGHT = 1e6
 #: The most lines one campaign may hold open: past it a number is a typo, and an agentless
 #: campaign (no agents to pace by) would claim and dial that many leads at once.
 MAX_LINES = 10_000
-#: ``trunk``: an Asterisk channel technology, optionally ``/`` and the endpoint. The dialer
-#: dials ``<tech>/<number>@<endpoint>`` in the Originate's ``Channel`` header: a CR or LF there
-#: is refused by the AMI encoder (every dial then fails, its fate unknown), and a space, ``@``,
-#: ``/`` or ``,`` in the endpoint makes a channel Asterisk cannot dial.
-_TRUNK = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?\Z")
 #: ``caller_id`` goes to the Originate's ``CallerID`` header: one line of printable text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: ``queue_name``: a queue of queues.conf, as the API takes it; never an agent's own preview
@@ -367,7 +363,7 @@ class Campaign:
         where = f"campaign {code!r}"
         settings = _json(r["settings"], f"{where}: settings")
         trunk = r["trunk"]
-        if not isinstance(trunk, str) or not _TRUNK.match(trunk):
+        if not isinstance(trunk, str) or not TRUNK_NAME.fullmatch(trunk):
             raise CampaignError(
                 f"{where}: trunk must be an Asterisk channel technology and endpoint like "
                 f"'PJSIP/trunk' (letters, digits and _ . : + = ~ -), got {_short(trunk)}"

@@ -30,18 +30,23 @@ import asyncpg
 #: Past this a channel count is a typo (a carrier account of 100,000 channels is not one).
 MAX_CHANNELS = 100_000
 
-#: As ``campaigns.trunk`` (dialer/campaigns.py) and the table's CHECK: a technology, then
-#: optionally ``/`` and the endpoint.
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?")
+#: A trunk as ``campaigns.trunk`` names it (checked by :class:`dialer.campaigns.Campaign` and
+#: here; the ``trunks`` table's CHECK says the same): an Asterisk channel technology, optionally
+#: ``/`` and the endpoint. The dialer dials ``<tech>/<number>@<endpoint>`` in the Originate's
+#: ``Channel`` header: a CR or LF there is refused by the AMI encoder (every dial then fails,
+#: its fate unknown), and a space, ``@``, ``/`` or ``,`` in the endpoint makes a channel
+#: Asterisk cannot dial.
+TRUNK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}(?:/[A-Za-z0-9_.:+=~-]{1,95})?")
 
 _LOCK = "SELECT max_channels FROM trunks WHERE name = $1 FOR UPDATE"
 #: A statement of its own, after the lock: in READ COMMITTED it takes a new snapshot, so it
 #: sees the attempts of the claim that held the lock before us (a count in the locking
 #: statement would use the snapshot taken before the wait, and miss them).
-_IN_USE = """
-SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id
-WHERE a.state <> 'final' AND c.trunk = $1
-"""
+_IN_USE_OF = (
+    "SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id"
+    " WHERE a.state <> 'final' AND c.trunk = {trunk}"
+)
+_IN_USE = _IN_USE_OF.format(trunk="$1")
 
 
 class TrunkError(ValueError):
@@ -73,7 +78,7 @@ class TrunkUse:
 
 def check_name(name: object) -> str:
     """The trunk's name as campaigns say it, or :class:`TrunkError` naming what is wrong."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not TRUNK_NAME.fullmatch(name):
         raise TrunkError(
             f"trunk name must be an Asterisk channel technology and endpoint like "
             f"'PJSIP/carrier' (letters, digits and _ . : + = ~ -), as the campaigns name it; "
@@ -138,10 +143,8 @@ async def remove(pool: asyncpg.Pool, name: str, *, actor: str) -> int:
 async def trunk_use(pool: asyncpg.Pool) -> list[TrunkUse]:
     """Every trunk with channels set, with its calls in progress and the campaigns on it."""
     rows = await pool.fetch(
-        """
-        SELECT t.name, t.max_channels,
-               (SELECT count(*) FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id
-                 WHERE a.state <> 'final' AND c.trunk = t.name) AS in_use,
+        f"""
+        SELECT t.name, t.max_channels, ({_IN_USE_OF.format(trunk="t.name")}) AS in_use,
                ARRAY(SELECT c.code FROM campaigns c WHERE c.trunk = t.name ORDER BY c.code)
                  AS campaigns
         FROM trunks t ORDER BY t.name
