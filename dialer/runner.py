@@ -65,6 +65,7 @@ from dialer.pacing import (
     learn_service,
     lines_to_open,
 )
+from dialer.presence import live_sessions, session_name
 from dialer.preview import PREVIEW_SWEEP_S, PreviewDesk
 from dialer.promises import settle_promises
 from dialer.results import assign_agent, write_result
@@ -292,6 +293,8 @@ class CampaignRunner:
         self.shared_with: str | None = None
         self._window_read_at = -_WINDOW_READ_S
         self._window_reading: asyncio.Task[None] | None = None
+        self._standby_read_at = -_WINDOW_READ_S
+        self._presence_warned = False  # (told once: this node cannot tell who is dead)
         # Observers (the composition root points them at the metrics): a result written, an
         # Originate's round trip, a compliance decision.
         self.on_final: Callable[[str, str], None] | None = None
@@ -538,6 +541,12 @@ class CampaignRunner:
                         self._window_reading = asyncio.get_running_loop().create_task(
                             self._upkeep()
                         )
+                    due = time.monotonic() - self._standby_read_at >= _WINDOW_READ_S
+                    if not self.is_leader and self.ami.connected and due and idle:
+                        self._standby_read_at = time.monotonic()
+                        self._window_reading = asyncio.get_running_loop().create_task(
+                            self._standby_upkeep()
+                        )
                     due = time.monotonic() - self._audited_at >= _AUDIT_S
                     idle = self._auditing is None or self._auditing.done()
                     if due and idle:  # (every node follows its own calls: not the leader's job)
@@ -606,7 +615,9 @@ class CampaignRunner:
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
-    async def _reconcile(self, *, all_nodes: bool, own: bool = True) -> None:
+    async def _reconcile(
+        self, *, all_nodes: bool, own: bool = True, dead_only: bool = False
+    ) -> None:
         """Settle every attempt not final with what Asterisk has now (``CoreShowChannels``).
 
         After a restart of this node, or a reconnect during which events were lost: an attempt
@@ -621,10 +632,17 @@ class CampaignRunner:
         ``_WINDOW_READ_S`` with ``own`` False (:meth:`_upkeep`): what a dead pacer left was
         seconds old when its lock was taken over, and would otherwise stay open until that
         node came back. (Not its own attempts: one just sent may not be a channel yet.)
+
+        ``dead_only`` (a node that does not pace the campaign, every ``_WINDOW_READ_S``): the
+        attempts on this PBX of nodes that are not alive (:mod:`dialer.presence`) and nothing
+        else: the leader may be on another Asterisk, from which these calls cannot be seen.
         """
+        dead: Callable[[str], bool] | None = None
+        if dead_only and (dead := await self._dead_nodes()) is None:
+            return
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
-                      EXISTS (SELECT 1 FROM preview_requests p
+                      a.node, EXISTS (SELECT 1 FROM preview_requests p
                               WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
                       a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
                       a.abandoned, a.amd_status, a.amd_cause
@@ -634,10 +652,12 @@ class CampaignRunner:
             self.c.id,
             self.pbx,
             self.node,
-            all_nodes,
+            all_nodes or dead_only,
             self.clock() - timedelta(seconds=_YOUNG_S),
             own,
         )
+        if dead is not None:
+            rows = [r for r in rows if dead(r["node"])]
         # (none open, the usual case of the leader's periodic pass: no channel listing)
         live = await self._channels() if rows else {}
         now = time.monotonic()
@@ -655,17 +675,7 @@ class CampaignRunner:
                     self.tracker.forget(aid)
                     self._answered(aid, followed, now)
                 continue
-            call = followed
-            if call is None:  # left by another run (of this node or another)
-                dial = Dial(aid, r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"],
-                            r["e164"])  # fmt: skip
-                call = _Call(dial, now, adopted=True)
-                # What that run wrote down as it happened: the call goes on (or is settled)
-                # from there, not as a fresh answer nobody took.
-                if r["answered"]:
-                    call.answered_at = now
-                call.amd, call.amd_cause = r["amd_status"], r["amd_cause"]
-                call.connected, call.abandoned = r["connected"], r["abandoned"]
+            call = followed if followed is not None else self._left_call(r, now)
             self.tracker.forget(aid)
             self.calls[aid] = call
             if aid in live:  # adopt a call another run (of this node or another) started
@@ -675,19 +685,85 @@ class CampaignRunner:
                     self.tracker.originated(aid, now)
                 self.stats.adopted += 1
                 continue
-            call.ending = True
-            # A preview offer whose request never reached 'dialed' was never originated (the
-            # pacer marks it 'dialed' before the Originate): not placed, not 'lost'.
-            if r["undialed"]:
-                disposition = "skipped"
-            elif call.answered_at is not None:
-                disposition = _answered_disposition(call, otherwise="lost")
-            else:
-                disposition = "lost"
-            self._finals.put_nowait((aid, disposition, None))
+            self._gone(aid, call, undialed=r["undialed"])
         if all_nodes:
             await self._release_leftovers()
         await self._drain_finals()
+
+    def _left_call(self, r: asyncpg.Record, now: float) -> _Call:
+        """An attempt another run (of this node or another) left open, as that run wrote it
+        down: the call goes on (or is settled) from there, not as a fresh answer nobody took."""
+        dial = Dial(r["id"], r["lead_id"], r["person_id"], r["debt_id"], r["phone_id"], r["e164"])
+        call = _Call(dial, now, adopted=True)
+        if r["answered"]:
+            call.answered_at = now
+        call.amd, call.amd_cause = r["amd_status"], r["amd_cause"]
+        call.connected, call.abandoned = r["connected"], r["abandoned"]
+        return call
+
+    def _gone(self, aid: str, call: _Call, *, undialed: bool) -> None:
+        """An open attempt whose channel is gone, nobody having heard how it ended: final."""
+        call.ending = True
+        # A preview offer whose request never reached 'dialed' was never originated (the
+        # pacer marks it 'dialed' before the Originate): not placed, not 'lost'.
+        if undialed:
+            disposition = "skipped"
+        elif call.answered_at is not None:
+            disposition = _answered_disposition(call, otherwise="lost")
+        else:
+            disposition = "lost"
+        self._finals.put_nowait((aid, disposition, None))
+
+    async def _dead_nodes(self) -> Callable[[str], bool] | None:
+        """Which nodes are dead (a test on a node's name), or None when this node cannot
+        tell: it announces no presence of its own (:mod:`dialer.presence`)."""
+        live = await live_sessions(self.pool)
+        if session_name(self.node) not in live:
+            if not self._presence_warned:
+                self._presence_warned = True
+                log.warning(
+                    "dialer %s: node %s has no presence session: the calls dead nodes left "
+                    "are left to nodes that have one", self.c.code, self.node,
+                )  # fmt: skip
+            return None
+        return lambda node: node != self.node and session_name(node) not in live
+
+    async def _settle_elsewhere(self) -> None:
+        """The leader's last resort: attempts that dead nodes left on *other* PBXes and that no
+        node there settled within ``_ELSEWHERE_AFTER_S`` (that Asterisk is gone, or has no
+        live node): final without a channel listing, which only that Asterisk could give.
+        Until then they held their leads, their lines and their trunk's channels."""
+        if (dead := await self._dead_nodes()) is None:
+            return
+        rows = await self.pool.fetch(
+            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
+                      a.node, a.pbx, EXISTS (SELECT 1 FROM preview_requests p
+                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
+                      a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
+                      a.abandoned, a.amd_status, a.amd_cause
+               FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
+               WHERE a.campaign_id = $1 AND a.pbx <> $2 AND a.state <> 'final'
+                 AND a.created_at < $3""",
+            self.c.id,
+            self.pbx,
+            self.clock() - timedelta(seconds=_ELSEWHERE_AFTER_S),
+        )
+        now = time.monotonic()
+        settled = 0
+        for r in rows:
+            aid = r["id"]
+            if not dead(r["node"]) or aid in self.calls:
+                continue
+            call = self.calls[aid] = self._left_call(r, now)
+            self._gone(aid, call, undialed=r["undialed"])
+            settled += 1
+        if settled:
+            log.warning(
+                "dialer %s: %d attempt(s) left open by dead nodes on other PBXes for over %d s "
+                "settled without their channels (as lost: the ledger keeps counting them)",
+                self.c.code, settled, _ELSEWHERE_AFTER_S,
+            )  # fmt: skip
+            await self._drain_finals()
 
     async def _channels(self) -> dict[str, str]:
         """Asterisk's channels now (``CoreShowChannels``): uniqueid -> ChannelState."""
@@ -783,6 +859,7 @@ class CampaignRunner:
         await self._check_queue_shared()
         try:  # what a dead pacer left on this PBX, once no live pacer can be following it
             await self._reconcile(all_nodes=True, own=False)
+            await self._settle_elsewhere()
         except (*_DB_ERRORS, PbxError) as e:
             log.warning("dialer %s: open attempts of other nodes not settled: %s", self.c.code, e)
         await self._read_window()
@@ -794,6 +871,14 @@ class CampaignRunner:
                 await self._close_preview_requests(time.monotonic())
             except _DB_ERRORS as e:
                 log.warning("dialer %s: preview requests not closed: %s", self.c.code, e)
+
+    async def _standby_upkeep(self) -> None:
+        """A node that does not pace the campaign settles what dead nodes left on its PBX
+        (every ``_WINDOW_READ_S``, as a task): the pacer may be on another Asterisk."""
+        try:
+            await self._reconcile(all_nodes=False, own=False, dead_only=True)
+        except (*_DB_ERRORS, PbxError) as e:
+            log.warning("dialer %s: open attempts of dead nodes not settled: %s", self.c.code, e)
 
     async def _check_queue_shared(self) -> None:
         """Whether another campaign's pacer (its leader lock held, on any node) works this
@@ -1475,6 +1560,11 @@ _IVR_HOLD_S = 60.0
 #: A pacer whose AMI link has been down this long lets another node take the campaign.
 _HAND_OVER_S = 10.0
 _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a live pacer's hands
+#: An attempt a dead node left on another PBX is settled by the leader, without its channel,
+#: once this old: a node on that PBX would have settled it within ``_WINDOW_READ_S`` (seeing
+#: its channel), so that Asterisk is gone or nobody drives it; a call an hour old that nobody
+#: follows has no result anyone will hear.
+_ELSEWHERE_AFTER_S = 3600
 # The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
 _ORPHANS = """
 SELECT DISTINCT r.attempt_id FROM compliance_attempts r

@@ -30,6 +30,7 @@ from dialer.campaigns import CAMPAIGN_SQL, Campaign, CampaignError, check_agentl
 from dialer.demo import AGENTS_PER_CAMPAIGN, ensure_demo_campaigns
 from dialer.demo import CAMPAIGNS as DEMO_CAMPAIGNS
 from dialer.demo import WRAPUP_S as DEMO_WRAPUP_S
+from dialer.presence import Presence
 from dialer.runner import CampaignRunner, GreetingEnds
 from ivr import IvrError, IvrService, IvrSettings, build_ivr
 from pbx.agi import AgiServer, AgiSettings
@@ -367,6 +368,8 @@ class DialerComponent:
         self._settings = settings
         self._demo = demo
         self._gate = ComplianceGate(pool, compliance)
+        # The session that tells the other nodes this one is alive (and follows its calls).
+        self._presence = Presence(pool, node)
         self._tg: asyncio.TaskGroup | None = None
         self._refused: dict[str, str] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -376,6 +379,7 @@ class DialerComponent:
         self._tg = tg
         if self._demo_data is not None:
             await self._demo_data.ensure()
+        await self._presence.ensure()
         await self._discover()
         self._watcher = tg.create_task(self._watch())
 
@@ -384,6 +388,7 @@ class DialerComponent:
             await asyncio.sleep(self._settings.refresh_s)
             try:
                 async with asyncio.timeout(10):
+                    await self._presence.ensure()  # (again, if the database dropped it)
                     await self._discover()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 log.warning("dialer: cannot look up campaigns: %s", e)
@@ -431,10 +436,12 @@ class DialerComponent:
     async def stop(self) -> None:
         self._stop_watching()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
+        await self._presence.close()
 
     async def abort(self) -> None:
         self._stop_watching()
         await asyncio.gather(*(r.abort() for r in self.runners.values()))
+        await self._presence.close()
 
     def _stop_watching(self) -> None:
         if self._watcher is not None:
