@@ -414,7 +414,9 @@ class Campaign:
                 f"{where}: settings.queue_wrapup_s must be seconds from 0 to 3600 (the "
                 f"queue's wrapuptime in queues.conf), got {_short(wrapup)}"
             )
-        weights = settings.get("priority") or {}
+        # (absent or null: no weights; false, 0 or [] are mistakes, not "none")
+        weights = settings.get("priority")
+        weights = {} if weights is None else weights
         if not isinstance(weights, dict) or not all(
             k in PRIORITY_WEIGHTS
             and isinstance(v, int | float)

@@ -101,6 +101,10 @@ def test_bad_priority_weights_are_named() -> None:
         Campaign.from_row(row(settings='{"priority": {"balanse": 1}}'))
     with pytest.raises(CampaignError, match=r"settings\.priority"):
         Campaign.from_row(row(settings='{"priority": {"balance": "high"}}'))
+    for mistake in ("false", "0", "[]", '""'):  # (not "no weights": those are absent or null)
+        with pytest.raises(CampaignError, match=r"settings\.priority must map"):
+            Campaign.from_row(row(settings=f'{{"priority": {mistake}}}'))
+    assert Campaign.from_row(row(settings='{"priority": null}')).priority_weights is None
 
 
 async def test_priorities_from_the_debt_and_its_history(db_pool, tmp_path) -> None:
