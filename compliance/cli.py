@@ -17,7 +17,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,11 @@ def _parse_at(text: str) -> datetime:
         raise _UsageError(f"--at {text!r} is not ISO 8601") from e
     if at.tzinfo is None:
         raise _UsageError(f"--at {text!r} needs a UTC offset or Z")
-    if not MIN_YEAR <= at.year <= MAX_YEAR:
+    try:  # (the year in UTC counts: 2200-12-31T23:00-05:00 is in 2201)
+        utc_year = at.astimezone(UTC).year
+    except OverflowError:
+        utc_year = at.year + (1 if at.year > MIN_YEAR else -1)
+    if not (MIN_YEAR <= at.year <= MAX_YEAR and MIN_YEAR <= utc_year <= MAX_YEAR):
         raise _UsageError(f"--at {text!r} is outside the supported years {MIN_YEAR}-{MAX_YEAR}")
     return at
 

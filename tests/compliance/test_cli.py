@@ -180,8 +180,13 @@ def test_a_mistyped_stated_zone_is_refused_not_dropped(capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "when", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+12:00", "2201-01-01T00:00Z"]
-)
+    "when",
+    [
+        "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+12:00", "2201-01-01T00:00Z",
+        # (in range as written, not in UTC)
+        "2200-12-31T23:00-05:00", "1970-01-01T00:30+01:00",
+    ],
+)  # fmt: skip
 def test_at_outside_the_supported_years_is_a_usage_error(capsys, when: str) -> None:
     rc, d = check(capsys, "--phone", "+12125551234", "--at", when)
     assert rc == 2
