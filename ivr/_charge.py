@@ -125,10 +125,14 @@ async def _intend(
         return "exists", {"confirmation": now.active_promise_code}
     # Intent first: a crash after the charge finds the pending row by its key.
     # (with the offer: a payment settled later, its answer lost, is applied as the caller chose)
+    # A key whose last try found the gateway down ('error': nothing charged) is pending again:
+    # this try may charge, and an answer lost now must leave it unknown, which blocks other
+    # charges on the debt and is settled with the gateway, not an 'error' nobody looks at.
     await conn.execute(
         "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
         " gateway, ivr_session_id, offer) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7::jsonb)"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
+        " ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending', updated_at = now()"
+        " WHERE payments.status = 'error'",
         row["id"],
         key,
         amount,

@@ -151,3 +151,31 @@ async def test_the_service_settles_them_on_its_own_and_goes_on_after_a_fault(
         task.cancel()
     assert not faults  # it failed twice, and went on
     assert await _payments(db_pool, d.debt_id) == [("approved", True)]
+
+
+async def test_a_retry_after_the_gateway_was_down_whose_answer_is_lost_stays_unknown(
+    db_pool,
+) -> None:
+    """The same step tried again (same key) after the gateway said it was down: if this try's
+    answer is lost, the payment is unknown (pending), settled with the gateway, and no other
+    call charges the debt meanwhile; it was left 'error' and another card was charged."""
+    async with db_pool.acquire() as conn:
+        d = await debtor(conn, balance_cents=100000)
+    gateway = SandboxGateway()
+    actions = CollectionsActions(db_pool, gateway=gateway)
+    actions.gateway_timeout_s = 0.1
+    call = await _call(db_pool, d.debt_id, d.number)
+    gateway.down = True
+    assert await _pay(actions, call, {"kind": "full"}) == "unavailable"
+    assert await _payments(db_pool, d.debt_id) == [("error", False)]
+    gateway.down, gateway.delay_s = False, 0.5  # charged this time, the answer lost
+    assert await _pay(actions, call, {"kind": "full"}) == "unknown"
+    assert await _payments(db_pool, d.debt_id) == [("pending", False)]
+    gateway.delay_s = 0.0
+    other = await _call(db_pool, d.debt_id, d.number)
+    assert await _pay(actions, other, {"kind": "full"}) == "unknown"  # not charged again
+    assert gateway.charges == 1
+    counts = await settle_pending(db_pool, gateway, timeout_s=1.0, older_than_s=0.0)
+    assert counts["approved"] == 1
+    assert await _payments(db_pool, d.debt_id) == [("approved", True)]
+    assert await db_pool.fetchval("SELECT status FROM debts WHERE id = $1", d.debt_id) == "paid"
