@@ -98,16 +98,21 @@ def _notes(blocks: list[dict[str, Any]], consents: list[dict[str, Any]]) -> list
 _FDCPA_COUNTRIES = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
 
 
-def verify_first(name: str, country: str | None, ivr_verified: bool) -> str | None:
+def verify_first(
+    name: str, country: str | None, ivr_verified: bool, *, verified_elsewhere: bool = False
+) -> str | None:
     """What the agent must do before a word about the account: whoever answered may not be
     the debtor (FDCPA 1692c(b), Reg F 1006.6(d); CONDUSEF, Ley 2300 de 2023 and the like).
-    None when the IVR already verified the caller."""
+    None when the IVR already verified the caller as this debtor; ``verified_elsewhere``: it
+    verified them as another one."""
     if ivr_verified:
         return None
     text = (
         f"Verify you are speaking with {name} (a second factor: date of birth, postal code or "
         "ID digits) before discussing the account; tell nobody else anything about it."
     )
+    if verified_elsewhere:
+        text = f"The caller verified in the IVR as another debtor, not {name}. " + text
     if (country or "").strip().upper() in _FDCPA_COUNTRIES:
         text += " Then say you are a debt collector and that information obtained will be used"
         text += " for that purpose."
@@ -161,11 +166,16 @@ async def screen_pop(
     if ivr is not None:
         ivr = json.loads(ivr) if isinstance(ivr, str) else ivr
         trail = ivr.get("trail") or []
+        # Verified counts for this debtor only: on a call to one debtor, whoever answered may
+        # have verified in the IVR as another (another account of the creditor, their own
+        # date of birth); the agent would be told not to verify and shown this debtor's debt.
+        verified = bool(ivr["verified"]) and ivr.get("person_id") == row["person_id"]
         ivr_context = {
             "session": ivr["id"],
             "flow": ivr["flow"],
             "entry": ivr["entry"],
-            "verified": ivr["verified"],
+            "verified": verified,
+            "verified_as_another_debtor": bool(ivr["verified"]) and not verified,
             "outcome": ivr["outcome"],
             "language": ivr["language"],
             "states": [t["state"] for t in trail][-12:],
@@ -197,7 +207,10 @@ async def screen_pop(
         "ivr": ivr_context,
         "compliance_notes": _notes(json.loads(row["blocks"]), json.loads(row["consents"])),
         "verify_first": verify_first(
-            row["full_name"], row["country"], bool(ivr_context and ivr_context["verified"])
+            row["full_name"],
+            row["country"],
+            bool(ivr_context and ivr_context["verified"]),
+            verified_elsewhere=bool(ivr_context and ivr_context["verified_as_another_debtor"]),
         ),
         "identify_first": None
         if row["reached_before"]

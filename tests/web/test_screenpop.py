@@ -36,14 +36,16 @@ async def test_outbound_call_with_ivr_context_promises_and_notes(db_pool: asyncp
         )
         await conn.execute(
             "INSERT INTO ivr_sessions (id, attempt_id, flow, language, verified, outcome, trail,"
-            " entry, uniqueid) VALUES ($1, $2, 'collections', 'es', true, 'transfer', $3::jsonb,"
-            " 'abandon-save', $4)",
+            " entry, uniqueid, person_id, debt_id) VALUES ($1, $2, 'collections', 'es', true,"
+            " 'transfer', $3::jsonb, 'abandon-save', $4, $5, $6)",
             uuid.uuid4(),
             attempt,
             json.dumps(
                 [{"state": "safe_harbor", "event": "x"}, {"state": "to_agent", "event": "y"}]
             ),
             str(attempt),
+            d.person_id,
+            d.debt_id,
         )
         await conn.execute(
             "INSERT INTO contact_blocks (kind, person_id, channel, source, reason)"
@@ -71,6 +73,48 @@ async def test_outbound_call_with_ivr_context_promises_and_notes(db_pool: asyncp
     assert pop["compliance_notes"] == ["cease requested for email (asked in writing)"]
     assert pop["promises"][0]["status"] == "broken"
     assert pop["verify_first"] is None  # the IVR verified the caller
+
+
+async def test_a_caller_the_ivr_verified_as_another_debtor_is_to_be_verified(
+    db_pool: asyncpg.Pool,
+) -> None:
+    # A call to debtor A; whoever answered verified in the IVR with another account of the
+    # creditor (B's): the pop shows A's debt, so the agent must verify, and is told why.
+    async with db_pool.acquire() as conn:
+        a = await debtor(conn)
+        b = await debtor(conn)
+        campaign = await conn.fetchval(
+            "INSERT INTO campaigns (code, name, creditor_id) VALUES ('pop-b', 'B', $1)"
+            " RETURNING id",
+            a.creditor_id,
+        )
+        attempt = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO call_attempts (id, campaign_id, person_id, debt_id, phone_id, node, pbx,"
+            " state) VALUES ($1, $2, $3, $4, $5, 'n', 'p', 'connected')",
+            attempt,
+            campaign,
+            a.person_id,
+            a.debt_id,
+            a.phone_id,
+        )
+        await conn.execute(
+            "INSERT INTO ivr_sessions (id, attempt_id, flow, language, verified, outcome,"
+            " entry, uniqueid, person_id, debt_id) VALUES ($1, $2, 'collections', 'es', true,"
+            " 'transfer', 'abandon-save', $3, $4, $5)",
+            uuid.uuid4(),
+            attempt,
+            str(attempt),
+            b.person_id,
+            b.debt_id,
+        )
+    pop = await screen_pop(db_pool, str(attempt), TODAY)
+    assert pop is not None
+    assert pop["debt"]["id"] == a.debt_id
+    assert pop["ivr"]["verified"] is False
+    assert pop["ivr"]["verified_as_another_debtor"] is True
+    assert pop["verify_first"] is not None
+    assert pop["verify_first"].startswith("The caller verified in the IVR as another debtor")
 
 
 async def test_an_unverified_caller_is_to_be_verified_before_the_account(

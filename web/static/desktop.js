@@ -41,7 +41,7 @@ function showPop(p) {
   $("pop-account").textContent = p.debt.account;
   $("pop-balance").textContent = money(p.debt.balance_cents, p.debt.currency);
   $("pop-dpd").textContent = p.debt.days_past_due;
-  $("pop-ivr").textContent = p.ivr ? `${p.ivr.entry}: ${p.ivr.verified ? "verified" : "not verified"}, ${p.ivr.outcome || ""}` : "–";
+  $("pop-ivr").textContent = p.ivr ? `${p.ivr.entry}: ${p.ivr.verified ? "verified" : p.ivr.verified_as_another_debtor ? "verified as another debtor" : "not verified"}, ${p.ivr.outcome || ""}` : "–";
   list("pop-notes", p.compliance_notes);
   list("pop-options", p.options.map((o) => `${o.kind}: ${money(o.total_cents, p.debt.currency)} in ${o.months} payment(s), first ${o.instalments[0].due}`));
   list("pop-attempts", p.attempts.map((a) => `${a.created_at.slice(0, 16)} ${a.direction} ${a.disposition}`));
