@@ -206,9 +206,14 @@ class CollectionsActions:
                 )
         policy = _policy(row) if row is not None else None
         if row is not None and policy is not None and _factor_ok(row, policy, factor):
-            if row["ivr_locked_until"] is not None and row["ivr_locked_until"] > call.now:
-                return "locked", {}
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction():
+                # Under the debt's lock, as failures are counted (:meth:`_verify_failed`): a
+                # right guess among many at once passes only if no lockout came before it.
+                until = await conn.fetchval(
+                    "SELECT ivr_locked_until FROM debts WHERE id = $1 FOR UPDATE", row["id"]
+                )
+                if until is not None and until > call.now:
+                    return "locked", {}
                 await conn.execute(
                     "UPDATE ivr_sessions SET verified = true, person_id = $2, debt_id = $3,"
                     " updated_at = now() WHERE id = $1",

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ import pytest
 
 from compliance import ComplianceGate
 from ivr import ACTIONS, Catalog, CollectionsActions, IvrService, load_flows
+from ivr._actions import Call
 from ivr.cli import ConsoleChannel
 from ivr.payments import SandboxGateway
 from pbx.agi import AgiHangup
@@ -423,3 +425,34 @@ async def test_an_unknown_account_is_asked_its_creditors_factor(rig: Rig) -> Non
     for text in (known, unknown):
         assert "marque su código postal" in text
         assert "fecha de nacimiento" not in text
+
+
+async def test_a_right_factor_waits_for_a_lockout_being_written_and_is_locked(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """Guesses at once from several calls: a right one that comes while a failure is being
+    counted (the debt locked by it) waits for it, and is refused if that failure locked the
+    account. It was let through on what it had read before."""
+    async with db_pool.acquire() as conn:
+        d = await debtor(conn)
+    actions = CollectionsActions(db_pool, gateway=SandboxGateway())
+    session = uuid.uuid4()
+    await db_pool.execute(
+        "INSERT INTO ivr_sessions (id, flow, language) VALUES ($1, 'collections', 'es')", session
+    )
+    call = Call(session, {"creditor_id": d.creditor_id}, {}, "es", None, datetime.now(UTC))
+    _, found = await actions.find_account({"account": d.account}, call)
+    call.data.update(found)
+    async with db_pool.acquire() as other, other.transaction():
+        # Another call's failure being counted: the debt locked, the lockout not yet written.
+        await other.execute("SELECT 1 FROM debts WHERE id = $1 FOR UPDATE", d.debt_id)
+        right = asyncio.ensure_future(actions.verify_identity({"factor": "19800101"}, call))
+        await asyncio.sleep(0.3)
+        assert not right.done()  # it waits for the failure's transaction
+        await other.execute(
+            "UPDATE debts SET ivr_locked_until = now() + interval '30 minutes' WHERE id = $1",
+            d.debt_id,
+        )
+    result, _ = await right
+    assert result == "locked"
+    assert not await db_pool.fetchval("SELECT verified FROM ivr_sessions WHERE id = $1", session)
