@@ -248,7 +248,26 @@ async def _apply_payment(
         debt_id,
         paid,
     )
-    if rest:
+    if rest and (
+        active := await conn.fetchval(
+            "SELECT confirmation_code FROM promises WHERE debt_id = $1 AND status = 'active'",
+            debt_id,
+        )
+    ):
+        # (a payment settled late, its plan's promise now second to one made meanwhile:
+        # one active promise a debt; the plan's rest is left to whoever reviews it)
+        log.warning(
+            "payment on debt %s: the plan's remaining promise not written: the debt has an "
+            "active promise already; review it (audit_log payment.plan_promise_skipped)",
+            debt_id,
+        )
+        await conn.execute(
+            "INSERT INTO audit_log (actor, action, subject, details)"
+            " VALUES ('ivr', 'payment.plan_promise_skipped', $1, $2::jsonb)",
+            f"debt:{debt_id}",
+            json.dumps({"instalments": rest, "active_promise": active}),
+        )
+    elif rest:
         await insert_promise(
             conn,
             debt_id=debt_id,

@@ -145,6 +145,16 @@ async def create_promise(call: ApiCall) -> Any:
         attempt_id = await _check_attempt(conn, call, debt["id"])
         if debt["status"] in ("paid", "closed"):
             raise Conflict(f"debt {debt['id']} is {debt['status']}", "debt_id")
+        # (under the debt's lock, as the IVR's charge writes its intent: a card payment whose
+        # answer never came may still have paid it, or set up a plan with a promise of its own)
+        if await conn.fetchval(
+            "SELECT 1 FROM payments WHERE debt_id = $1 AND status = 'pending' LIMIT 1", debt["id"]
+        ):
+            raise Conflict(
+                f"debt {debt['id']} has a card payment whose outcome is not known yet (pending "
+                "with the gateway): no promise until it is settled",
+                "debt_id",
+            )
         active = await conn.fetchval(
             "SELECT id FROM promises WHERE debt_id = $1 AND status = 'active' LIMIT 1", debt["id"]
         )

@@ -179,3 +179,29 @@ async def test_a_retry_after_the_gateway_was_down_whose_answer_is_lost_stays_unk
     assert counts["approved"] == 1
     assert await _payments(db_pool, d.debt_id) == [("approved", True)]
     assert await db_pool.fetchval("SELECT status FROM debts WHERE id = $1", d.debt_id) == "paid"
+
+
+async def test_a_plan_settled_late_makes_no_second_active_promise(db_pool) -> None:
+    """A plan's first instalment charged, its answer lost; meanwhile the debt got an active
+    promise (made before the agents' API refused them on a pending payment): settling the
+    payment applies it but leaves the plan's rest to a review, one active promise a debt."""
+    d, gateway, _ = await _timed_out(db_pool, {"kind": "plan", "months": "3"})
+    await db_pool.execute(
+        "INSERT INTO promises (debt_id, source, plan, total_cents, confirmation_code, kind,"
+        " first_due, last_due) VALUES ($1, 'agent', '[]', 1000, '12345674', 'custom',"
+        " current_date + 7, current_date + 7)",
+        d.debt_id,
+    )
+    counts = await settle_pending(db_pool, gateway, timeout_s=1.0, older_than_s=0.0)
+    assert counts["approved"] == 1
+    active = await db_pool.fetch(
+        "SELECT source FROM promises WHERE debt_id = $1 AND status = 'active'", d.debt_id
+    )
+    assert [r["source"] for r in active] == ["agent"]
+    balance = await db_pool.fetchval("SELECT balance_cents FROM debts WHERE id = $1", d.debt_id)
+    assert balance == 100000 - 33333  # the instalment paid is applied all the same
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'payment.plan_promise_skipped'"
+        " AND subject = $1",
+        f"debt:{d.debt_id}",
+    )

@@ -107,3 +107,29 @@ async def test_an_agent_and_an_ivr_caller_at_once_make_one_active_promise(
     assert await db_pool.fetchval("SELECT status FROM debts WHERE id = $1", d.debt_id) == (
         "promised"
     )
+
+
+async def test_no_promise_while_a_card_payment_on_the_debt_is_unknown(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """A card payment whose answer never came (pending) may have paid the debt, or set up a
+    plan with a promise of its own: an agent's promise then made two active promises, one
+    over the balance. Refused until the payment is settled; allowed once it is."""
+    sup = await account(db_pool, "supervisor")
+    d = await debtor(db_pool, balance_cents=150_000)
+    await db_pool.execute(
+        "INSERT INTO payments (debt_id, idempotency_key, amount_cents, currency, status,"
+        " gateway) VALUES ($1, $2, 50000, 'MXN', 'pending', 'sandbox')",
+        d.debt_id,
+        f"key-{uuid.uuid4()}",
+    )
+    async with served(db_pool, clock=lambda: NOW) as client:
+        body = {"debt_id": d.debt_id, "amount_cents": 30_000, "due": DUE}
+        r = await client.post("/api/v1/promises", json=body, headers=sup.auth)
+        assert r.status == 409
+        assert "outcome is not known" in (await r.json())["error"]
+        await db_pool.execute(
+            "UPDATE payments SET status = 'declined' WHERE debt_id = $1", d.debt_id
+        )
+        r = await client.post("/api/v1/promises", json=body, headers=sup.auth)
+        assert r.status == 201
