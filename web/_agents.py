@@ -77,7 +77,7 @@ from dialer.callbacks import CallbackError, schedule_callback
 from dialer.preview import preview_queue
 from pbx import PbxError
 from pbx.ami import ActionFateUnknown, ActionTimeout, AmiClient, NotConnected
-from puente.redact import mask_number
+from puente.redact import mask_number, mask_numbers_in
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._campaigns import MANAGERS
@@ -714,8 +714,10 @@ async def add_agent(pool: asyncpg.Pool, values: dict[str, Any], *, actor: str) -
             raise _unique_violation(e, code) from None
         if agent_id is None:
             raise Conflict(f"agent {code!r} already exists", "code")
+        # (an interface may hold a remote agent's phone number: audited masked)
         await audit(conn, actor, "agent.create", f"agent:{code}",
-                    {"values": {k: values[k] for k in ("name", "interface")}})  # fmt: skip
+                    {"values": {"name": values["name"],
+                                "interface": mask_numbers_in(values["interface"])}})  # fmt: skip
         row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", agent_id)
     return _agent_json(row)
 
@@ -767,6 +769,8 @@ async def edit_agent(
                     )
             except asyncpg.UniqueViolationError as e:
                 raise _unique_violation(e, code) from None
+            if "interface" in diff:  # (masked, as at creation)
+                diff["interface"] = {k: mask_numbers_in(v) for k, v in diff["interface"].items()}
             await audit(conn, actor, "agent.edit", f"agent:{code}", {"changes": diff})
         row = await conn.fetchrow(_AGENTS + " WHERE a.id = $1", current["id"])
     return _agent_json(row)

@@ -80,6 +80,27 @@ async def test_agents_create_list_edit_with_audit(db_pool) -> None:
     ]
 
 
+async def test_a_remote_agents_phone_number_is_audited_masked(db_pool) -> None:
+    sup = await account(db_pool, "supervisor")
+    code = unique("a")
+    home, mobile = "PJSIP/+5215512345678@trunk", "PJSIP/+5215587654321@trunk"
+    async with served(db_pool) as http:
+        r = await http.post("/api/v1/agents", json=_agent(code, interface=home), headers=sup.auth)
+        assert r.status == 201, await r.text()
+        r = await http.patch(f"/api/v1/agents/{code}", json={"interface": mobile},
+                             headers=sup.auth)  # fmt: skip
+        assert r.status == 200, await r.text()
+    rows = [
+        *await audit_rows(db_pool, "agent.create", f"agent:{code}"),
+        *await audit_rows(db_pool, "agent.edit", f"agent:{code}"),
+    ]
+    text = " ".join(r["details"] for r in rows)
+    assert len(rows) == 2
+    assert "12345678" not in text
+    assert "87654321" not in text
+    assert "5678@trunk" in text  # (the last digits tell which)
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
