@@ -185,7 +185,10 @@ class CollectionsActions:
                     c = await conn.fetchrow(
                         "SELECT policy, code FROM creditors WHERE id = $1", creditor
                     )
-                factor = _policy(c).second_factor if c is not None else "dob"
+                if c is not None:
+                    factor = _policy(c).second_factor
+                else:  # no creditor known: the factor most accounts are asked
+                    factor = await _usual_factor(conn)
                 return "ok", {"candidate_debt_id": None, "second_factor": factor}
         row = rows[0]
         policy = _policy(row)
@@ -257,19 +260,28 @@ class CollectionsActions:
                     since,
                 )
                 if count >= policy.max_verify_failures:
+                    # Locked in silence: the caller hears it only after the right factor
+                    # (:meth:`verify_identity`), as an unknown account, which no failure locks,
+                    # sounds the same: "locked" now would say the account exists.
                     until = call.now + timedelta(minutes=policy.lockout_minutes)
-                    await conn.execute(
-                        "UPDATE debts SET ivr_locked_until = $2 WHERE id = $1", debt_id, until
+                    locked = await conn.fetchval(  # (once: not again while it holds)
+                        "UPDATE debts SET ivr_locked_until = $2 WHERE id = $1"
+                        " AND (ivr_locked_until IS NULL OR ivr_locked_until <= $3) RETURNING 1",
+                        debt_id,
+                        until,
+                        call.now,
                     )
-                    await conn.execute(
-                        "INSERT INTO audit_log (actor, action, subject, details)"
-                        " VALUES ('ivr', 'ivr.lockout', $1, $2::jsonb)",
-                        f"debt:{debt_id}",
-                        json.dumps({"failures": count, "until": until.isoformat()}),
-                    )
-                    call.writes.append("debts: self-service locked")
-                    log.warning("ivr %s: self-service locked for debt %s", call.session_id, debt_id)
-                    return "locked", {"verify_failures": session_failures}
+                    if locked:
+                        await conn.execute(
+                            "INSERT INTO audit_log (actor, action, subject, details)"
+                            " VALUES ('ivr', 'ivr.lockout', $1, $2::jsonb)",
+                            f"debt:{debt_id}",
+                            json.dumps({"failures": count, "until": until.isoformat()}),
+                        )
+                        call.writes.append("debts: self-service locked")
+                        log.warning(
+                            "ivr %s: self-service locked for debt %s", call.session_id, debt_id
+                        )
         if session_failures >= MAX_SESSION_FAILURES:
             return "locked", {"verify_failures": session_failures}
         return "retry", {"verify_failures": session_failures}
@@ -461,6 +473,24 @@ def _creditor(row: asyncpg.Record) -> dict[str, Any]:
         "company": company_prompt(row["code"]),
         "callback_number": _digits(row["callback_number"]),
     }
+
+
+async def _usual_factor(conn: asyncpg.Connection) -> str:
+    """The second factor most accounts are asked (their creditors' policies'), for an account
+    that is not known when no creditor is: asked anything else, a caller would learn which
+    accounts exist from the question (everywhere one factor is used, nothing at all)."""
+    counts: dict[str, int] = {}
+    for r in await conn.fetch(
+        "SELECT c.code, c.policy, count(d.id) AS debts FROM creditors c"
+        " LEFT JOIN debts d ON d.creditor_id = c.id GROUP BY c.id"
+    ):
+        try:
+            factor = _policy(r).second_factor
+        except PolicyError:
+            continue
+        counts[factor] = counts.get(factor, 0) + r["debts"]
+    # (ties, and no creditor at all: the date of birth, then the name order, for a stable one)
+    return max(sorted(counts), key=lambda f: (counts[f], f == "dob"), default="dob")
 
 
 def _policy(row: asyncpg.Record) -> plans.CreditorPolicy:
