@@ -17,6 +17,7 @@ dead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -29,6 +30,11 @@ _PREFIX = "puente/"
 #: PostgreSQL keeps 63 bytes of an ``application_name`` (NAMEDATALEN - 1) and, before 16,
 #: replaces what is not printable ASCII: a longer or other name is told by a hash of it.
 _MAX_NAME_BYTES = 63
+
+#: How often the presence session is checked, and opened again once lost (a database restart
+#: ends it): other nodes take a node absent for ``dialer.runner._DEAD_AFTER_S`` for dead.
+PRESENCE_EVERY_S = 2.0
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 _LIVE_SQL = """
 SELECT DISTINCT application_name FROM pg_stat_activity
@@ -86,6 +92,22 @@ class Presence:
         self._conn = conn
         log.info("dialer: node %s present in the database (session %s)", self.node, self.name)
         return True
+
+    async def keep(self) -> None:
+        """Hold the session until cancelled: opened again within ``PRESENCE_EVERY_S`` of its
+        loss (a failure to is logged once until it succeeds)."""
+        failing = False
+        while True:
+            try:
+                async with asyncio.timeout(10 * PRESENCE_EVERY_S):
+                    await self.ensure()
+                failing = False
+            except _DB_ERRORS as e:
+                if not failing:
+                    log.warning("dialer: node %s cannot hold its presence session: %s",
+                                self.node, e)  # fmt: skip
+                failing = True
+            await asyncio.sleep(PRESENCE_EVERY_S)
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

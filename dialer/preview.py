@@ -94,6 +94,9 @@ class PreviewDesk:
         self.offer_ttl_s = offer_ttl_s
         # attempt id -> the dial offered, not yet decided: its request, since when (monotonic)
         self.offers: dict[str, _Offer] = {}
+        #: Offers accepted and being dialed (checked, marked dialed, originated): no longer
+        #: offers, not yet calls; the runner's sweep leaves them alone.
+        self.dialing: set[str] = set()
         self._swept_at = -PREVIEW_SWEEP_S
 
     async def tick(self) -> None:
@@ -153,19 +156,27 @@ class PreviewDesk:
             await r.pool.execute(_SET, request_id, "closed", None, "the offer expired; ask again")
             return
         d = offer.dial
+        self.dialing.add(attempt_id)
         try:
-            why_not = await self._dial_check(d)
-        except BaseException:
-            # decided again next tick (the request stays accepted)
-            self.offers[attempt_id] = offer._replace(at=time.monotonic())
-            raise
-        if why_not is not None:
-            log.info("dialer %s: preview attempt %s not dialed: %s", r.c.code, attempt_id, why_not)
-            await r.pool.execute(_SET, request_id, "none", None, why_not)
-            r.end_undialed(d, "skipped")  # never dialed: not placed, the ledger released
-            return
-        await r.pool.execute(_SET, request_id, "dialed", None, None)
-        r.dial_now(d, queue=preview_queue(agent), queue_timeout_s=PREVIEW_QUEUE_TIMEOUT_S)
+            try:
+                why_not = await self._dial_check(d)
+            except BaseException:
+                # decided again next tick (the request stays accepted)
+                self.offers[attempt_id] = offer._replace(at=time.monotonic())
+                raise
+            if why_not is not None:
+                log.info(
+                    "dialer %s: preview attempt %s not dialed: %s", r.c.code, attempt_id, why_not
+                )
+                r.end_undialed(d, "skipped")  # never dialed: not placed, the ledger released
+                await r.pool.execute(_SET, request_id, "none", None, why_not)
+                return
+            # (a failure here leaves the attempt open and undialed, or marked dialed and not:
+            # the runner's sweep ends it, as skipped or, the safe side, as lost)
+            await r.pool.execute(_SET, request_id, "dialed", None, None)
+            r.dial_now(d, queue=preview_queue(agent), queue_timeout_s=PREVIEW_QUEUE_TIMEOUT_S)
+        finally:
+            self.dialing.discard(attempt_id)
 
     async def _dial_check(self, d: Dial) -> str | None:
         """Why ``d`` must not be dialed now (None: dial it). The offer's attempt must still be

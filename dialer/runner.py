@@ -295,6 +295,7 @@ class CampaignRunner:
         self._window_reading: asyncio.Task[None] | None = None
         self._standby_read_at = -_WINDOW_READ_S
         self._presence_warned = False  # (told once: this node cannot tell who is dead)
+        self._absent_since: dict[str, float] = {}  # node -> first seen without presence
         # Observers (the composition root points them at the metrics): a result written, an
         # Originate's round trip, a compliance decision.
         self.on_final: Callable[[str, str], None] | None = None
@@ -322,13 +323,14 @@ class CampaignRunner:
             with contextlib.suppress(*_DB_ERRORS):
                 await self._drain_finals()
             await asyncio.sleep(0.1)
-        with contextlib.suppress(*_DB_ERRORS):
-            await self._drain_finals()
         for task in (self._task, self._rescoring, self._window_reading, self._auditing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        # Last, once nothing else drains: a drain cancelled above put back what it held.
+        with contextlib.suppress(*_DB_ERRORS):
+            await self._drain_finals()
         await self._release_lead()
 
     async def abort(self) -> None:
@@ -615,9 +617,7 @@ class CampaignRunner:
         await self._reconcile(all_nodes=False)
         self._synced_at_connect = self.ami.connects_total
 
-    async def _reconcile(
-        self, *, all_nodes: bool, own: bool = True, dead_only: bool = False
-    ) -> None:
+    async def _reconcile(self, *, all_nodes: bool, own: bool = True, sweep: bool = False) -> None:
         """Settle every attempt not final with what Asterisk has now (``CoreShowChannels``).
 
         After a restart of this node, or a reconnect during which events were lost: an attempt
@@ -625,21 +625,21 @@ class CampaignRunner:
         gone ended while nobody listened: it is final as ``lost`` (the ledger keeps counting
         it, the safe side) and its lead is retried. Nothing is ever re-originated.
 
-        ``all_nodes`` (the node that just took the campaign's pacing lock): also the attempts
-        other nodes left on this PBX (those younger than ``_YOUNG_S`` are left alone: their
-        Originate may still be on its way), leads a dead pacer claimed but never dialed, and
-        reservations that never became an attempt. The leader does that again every
-        ``_WINDOW_READ_S`` with ``own`` False (:meth:`_upkeep`): what a dead pacer left was
-        seconds old when its lock was taken over, and would otherwise stay open until that
-        node came back. (Not its own attempts: one just sent may not be a channel yet.)
+        ``own`` (after each AMI (re)connect): this node's attempts on this PBX. With ``sweep``
+        (every ``_WINDOW_READ_S``), only those older than ``_YOUNG_S`` that this run does not
+        follow: a claim whose commit went through while its caller saw an error (a deadline,
+        a dropped connection) left attempts nothing dials and nothing would ever end.
 
-        ``dead_only`` (a node that does not pace the campaign, every ``_WINDOW_READ_S``): the
-        attempts on this PBX of nodes that are not alive (:mod:`dialer.presence`) and nothing
-        else: the leader may be on another Asterisk, from which these calls cannot be seen.
+        ``all_nodes``: also the attempts older than ``_YOUNG_S`` (their Originate may still be
+        on its way) that *dead* nodes left on this PBX (:meth:`_dead_nodes`: not a node that is
+        alive, whose results may be waiting for the database, or whose lock was lost while it
+        follows its calls); none when this node cannot tell (it has no presence session). The
+        pacer, which passes it at takeover and every ``_WINDOW_READ_S`` (:meth:`_upkeep`), also
+        releases leads a dead pacer claimed but never dialed and reservations that never became
+        an attempt; a node that does not pace passes it every ``_WINDOW_READ_S`` too: the pacer
+        may be on another Asterisk, from which these calls cannot be seen.
         """
-        dead: Callable[[str], bool] | None = None
-        if dead_only and (dead := await self._dead_nodes()) is None:
-            return
+        dead = await self._dead_nodes() if all_nodes else None
         rows = await self.pool.fetch(
             """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
                       a.node, EXISTS (SELECT 1 FROM preview_requests p
@@ -648,16 +648,22 @@ class CampaignRunner:
                       a.abandoned, a.amd_status, a.amd_cause
                FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
                WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
-                 AND ((a.node = $3 AND $6) OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
+                 AND ((a.node = $3 AND $6 AND (NOT $7 OR a.created_at < $5))
+                      OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
             self.c.id,
             self.pbx,
             self.node,
-            all_nodes or dead_only,
+            dead is not None,
             self.clock() - timedelta(seconds=_YOUNG_S),
             own,
+            sweep,
         )
-        if dead is not None:
-            rows = [r for r in rows if dead(r["node"])]
+        rows = [
+            r
+            for r in rows
+            if (r["node"] == self.node and not (sweep and self._in_hand(r["id"])))
+            or (r["node"] != self.node and dead is not None and dead(r["node"]))
+        ]
         # (none open, the usual case of the leader's periodic pass: no channel listing)
         live = await self._channels() if rows else {}
         now = time.monotonic()
@@ -686,9 +692,14 @@ class CampaignRunner:
                 self.stats.adopted += 1
                 continue
             self._gone(aid, call, undialed=r["undialed"])
-        if all_nodes:
+        if all_nodes and self.is_leader:
             await self._release_leftovers()
         await self._drain_finals()
+
+    def _in_hand(self, aid: str) -> bool:
+        """Whether this run holds the attempt: followed, offered to an agent, or being dialed
+        from an offer."""
+        return aid in self.calls or aid in self.preview.offers or aid in self.preview.dialing
 
     def _left_call(self, r: asyncpg.Record, now: float) -> _Call:
         """An attempt another run (of this node or another) left open, as that run wrote it
@@ -716,7 +727,13 @@ class CampaignRunner:
 
     async def _dead_nodes(self) -> Callable[[str], bool] | None:
         """Which nodes are dead (a test on a node's name), or None when this node cannot
-        tell: it announces no presence of its own (:mod:`dialer.presence`)."""
+        tell: it announces no presence of its own (:mod:`dialer.presence`).
+
+        Dead means absent from the presence sessions at checks at least ``_DEAD_AFTER_S``
+        apart, never once seen between them: a database restart ends every node's sessions at
+        once, and a node that lives on opens its own again within seconds (its results, held
+        in memory meanwhile, are written then); taking it for dead at once would end its calls
+        as ``lost`` over the results it holds. This node is never dead to itself."""
         live = await live_sessions(self.pool)
         if session_name(self.node) not in live:
             if not self._presence_warned:
@@ -726,13 +743,24 @@ class CampaignRunner:
                     "are left to nodes that have one", self.c.code, self.node,
                 )  # fmt: skip
             return None
-        return lambda node: node != self.node and session_name(node) not in live
+        now = time.monotonic()
+        absent = self._absent_since
+        for node in [n for n in absent if session_name(n) in live]:
+            del absent[node]  # back (or never gone): its absence starts again
+
+        def dead(node: str) -> bool:
+            if node == self.node or session_name(node) in live:
+                return False
+            return now - absent.setdefault(node, now) >= _DEAD_AFTER_S
+
+        return dead
 
     async def _settle_elsewhere(self) -> None:
-        """The leader's last resort: attempts that dead nodes left on *other* PBXes and that no
-        node there settled within ``_ELSEWHERE_AFTER_S`` (that Asterisk is gone, or has no
-        live node): final without a channel listing, which only that Asterisk could give.
-        Until then they held their leads, their lines and their trunk's channels."""
+        """The leader's last resort: attempts that dead nodes (or an earlier run of this one)
+        left on *other* PBXes and that no node there settled within ``_ELSEWHERE_AFTER_S``
+        (that Asterisk is gone, or has no live node): final without a channel listing, which
+        only that Asterisk could give. Until then they held their leads, their lines and their
+        trunk's channels."""
         if (dead := await self._dead_nodes()) is None:
             return
         rows = await self.pool.fetch(
@@ -752,7 +780,9 @@ class CampaignRunner:
         settled = 0
         for r in rows:
             aid = r["id"]
-            if not dead(r["node"]) or aid in self.calls:
+            # (this node's own, on another PBX: left by an earlier run on the Asterisk it drove
+            # then; this run drives only its own)
+            if not (r["node"] == self.node or dead(r["node"])) or aid in self.calls:
                 continue
             call = self.calls[aid] = self._left_call(r, now)
             self._gone(aid, call, undialed=r["undialed"])
@@ -768,6 +798,12 @@ class CampaignRunner:
     async def _channels(self) -> dict[str, str]:
         """Asterisk's channels now (``CoreShowChannels``): uniqueid -> ChannelState."""
         result = await self.ami.send_action("CoreShowChannels")
+        # A refusal (an AMI user without the rights) or a list cut short is no listing: taken
+        # for one, every call missing from it would end as lost while it goes on.
+        if not result.ok:
+            raise PbxError(f"CoreShowChannels refused: {result.message[:200]!r}")
+        if result.list_items_mismatch:
+            raise PbxError("CoreShowChannels: the channel list came incomplete")
         live: dict[str, str] = {}
         for ev in result.events:
             if ev.name == "CoreShowChannel":
@@ -857,8 +893,8 @@ class CampaignRunner:
     async def _upkeep(self) -> None:
         """The leader's periodic reads and repairs (every ``_WINDOW_READ_S``, as a task)."""
         await self._check_queue_shared()
-        try:  # what a dead pacer left on this PBX, once no live pacer can be following it
-            await self._reconcile(all_nodes=True, own=False)
+        try:  # what dead nodes left, and what this node left that nothing follows
+            await self._reconcile(all_nodes=True, sweep=True)
             await self._settle_elsewhere()
         except (*_DB_ERRORS, PbxError) as e:
             log.warning("dialer %s: open attempts of other nodes not settled: %s", self.c.code, e)
@@ -876,9 +912,9 @@ class CampaignRunner:
         """A node that does not pace the campaign settles what dead nodes left on its PBX
         (every ``_WINDOW_READ_S``, as a task): the pacer may be on another Asterisk."""
         try:
-            await self._reconcile(all_nodes=False, own=False, dead_only=True)
+            await self._reconcile(all_nodes=True, sweep=True)
         except (*_DB_ERRORS, PbxError) as e:
-            log.warning("dialer %s: open attempts of dead nodes not settled: %s", self.c.code, e)
+            log.warning("dialer %s: open attempts not settled: %s", self.c.code, e)
 
     async def _check_queue_shared(self) -> None:
         """Whether another campaign's pacer (its leader lock held, on any node) works this
@@ -1037,6 +1073,9 @@ class CampaignRunner:
                 "SELECT pg_try_advisory_lock(x'70616365'::int, $1::int)", self.c.id
             )
         except BaseException:
+            # (cancelled or failed after the server may have granted it: a session lock must
+            # not go back to the pool, where nobody would know to release it)
+            conn.terminate()
             await self.pool.release(conn)
             raise
         if not got:
@@ -1052,8 +1091,14 @@ class CampaignRunner:
         conn, self._leader_conn = self._leader_conn, None
         self.is_leader = False
         if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
+            try:
                 await conn.execute("SELECT pg_advisory_unlock_all()")
+            except BaseException as e:
+                conn.terminate()  # (its session, and the lock with it, ends)
+                await self.pool.release(conn)
+                if not isinstance(e, Exception):
+                    raise
+                return
             await self.pool.release(conn)
 
     async def _dial_tick(self) -> None:
@@ -1565,6 +1610,9 @@ _YOUNG_S = 30.0  # an open attempt or claim younger than this may still be in a 
 #: its channel), so that Asterisk is gone or nobody drives it; a call an hour old that nobody
 #: follows has no result anyone will hear.
 _ELSEWHERE_AFTER_S = 3600
+#: A node absent from the presence sessions this long is dead (:meth:`_dead_nodes`): a live
+#: node opens its presence again within seconds of the database's return (``PRESENCE_EVERY_S``).
+_DEAD_AFTER_S = 40.0
 # The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
 _ORPHANS = """
 SELECT DISTINCT r.attempt_id FROM compliance_attempts r

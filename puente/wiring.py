@@ -373,6 +373,7 @@ class DialerComponent:
         self._tg: asyncio.TaskGroup | None = None
         self._refused: dict[str, str] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._presence_keeper: asyncio.Task[None] | None = None
         self.runners: dict[str, CampaignRunner] = {}
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
@@ -380,6 +381,7 @@ class DialerComponent:
         if self._demo_data is not None:
             await self._demo_data.ensure()
         await self._presence.ensure()
+        self._presence_keeper = tg.create_task(self._presence.keep())
         await self._discover()
         self._watcher = tg.create_task(self._watch())
 
@@ -388,7 +390,6 @@ class DialerComponent:
             await asyncio.sleep(self._settings.refresh_s)
             try:
                 async with asyncio.timeout(10):
-                    await self._presence.ensure()  # (again, if the database dropped it)
                     await self._discover()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 log.warning("dialer: cannot look up campaigns: %s", e)
@@ -446,6 +447,8 @@ class DialerComponent:
     def _stop_watching(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._presence_keeper is not None:
+            self._presence_keeper.cancel()
 
     def status(self) -> str:
         lines = [f"    {r.status()}" for r in self.runners.values()]

@@ -12,6 +12,7 @@ import dialer.runner as runner_module
 from compliance import ComplianceGate
 from dialer.callbacks import cancel_callback, pending_callbacks, schedule_callback
 from dialer.campaigns import Campaign
+from dialer.presence import Presence
 from dialer.results import write_result
 from dialer.selection import claim_and_gate
 from tests.dialer import test_selection
@@ -145,7 +146,12 @@ async def test_the_new_pacer_settles_what_a_dead_pacer_left_on_their_shared_pbx(
     # on restart; on a shared one the README says the new pacer does).
     monkeypatch.setattr(runner_module, "_YOUNG_S", 3.0)
     monkeypatch.setattr(runner_module, "_WINDOW_READ_S", 1.0)  # (the leader's upkeep period)
+    monkeypatch.setattr(runner_module, "_DEAD_AFTER_S", 1.0)  # (absent this long: dead)
     _, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=1)
+    # Each node's presence session (the dialer component's): n1's ends with it.
+    presences = {node: Presence(db_pool, node) for node in ("n1", "n2")}
+    for presence in presences.values():
+        await presence.ensure()
     async with floor(db_pool, model=HUMAN, agents=1) as f:
         dead = await f.runner_for(code, node="n1", tick_s=0.2)
         taker = await f.runner_for(code, node="n2", tick_s=0.2)
@@ -160,6 +166,7 @@ async def test_the_new_pacer_settles_what_a_dead_pacer_left_on_their_shared_pbx(
                     await asyncio.sleep(0.02)
             (aid,) = dead.calls
             await dead.abort()  # kill -9: the lock's session and the AMI link go with it
+            await presences["n1"].close()  # ...and its presence session
             await f.clients[0].close()
             await taker.start(tg)
             f.clients[1].start()
@@ -177,6 +184,7 @@ async def test_the_new_pacer_settles_what_a_dead_pacer_left_on_their_shared_pbx(
                         await asyncio.sleep(0.2)
             finally:
                 await taker.stop()
+                await presences["n2"].close()
     lead = await db_pool.fetchval(
         "SELECT l.state FROM leads l JOIN call_attempts a ON a.lead_id = l.id "
         "WHERE a.id = $1::uuid",

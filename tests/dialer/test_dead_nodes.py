@@ -5,18 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from compliance import ComplianceGate
+from dialer import runner as runner_module
 from dialer.presence import Presence, live_sessions, session_name
 from dialer.runner import CampaignRunner
 from dialer.selection import claim_and_gate
 from pbx.audiosocket import AudioSocketCall
 from tests.dialer._floor import NOON, floor, make_campaign, poll_until
+
+
+@pytest.fixture(autouse=True)
+def quick_upkeep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The periodic passes every half second, and a node dead after a second's absence (30 s
+    and 40 s in service)."""
+    monkeypatch.setattr(runner_module, "_WINDOW_READ_S", 0.5)
+    monkeypatch.setattr(runner_module, "_DEAD_AFTER_S", 1.0)
+
 
 MODEL = {
     "outcomes": {"human": 1.0},
@@ -230,5 +242,59 @@ async def test_the_pacer_settles_what_dead_nodes_left_on_an_asterisk_nobody_driv
     lead_state = await db_pool.fetchval(
         "SELECT l.state FROM leads l JOIN call_attempts a ON a.lead_id = l.id WHERE a.id = $1",
         old,
+    )
+    assert lead_state != "in_call"
+
+
+async def test_the_pacer_leaves_a_live_nodes_calls_alone_until_it_is_dead_long_enough(
+    db_pool, tmp_path: Path
+) -> None:
+    """A node whose lock was lost (or whose results wait for the database) still follows its
+    calls: the pacer ended them as lost, over the results that node would write."""
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=2)
+    (theirs,) = await claim(db_pool, cid, code, 1, "alive-node", "sim")
+    await aged(db_pool, [theirs], 300)
+    other = Presence(db_pool, "alive-node")
+    await other.ensure()
+    async with present(db_pool, "n1"), floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code, node="n1", tick_s=0.2)
+        f.clients[0].start()
+        gone_at: list[float] = []
+
+        async def settled_once_dead() -> bool:
+            if not gone_at and runner.is_leader and runner._window_read_at > 2.0 + _t0:
+                # Several passes with the node alive: nothing settled. Then it dies.
+                assert (await states(db_pool, cid))[theirs][0] != "final"
+                await other.close()
+                gone_at.append(time.monotonic())
+            return (await states(db_pool, cid))[theirs][0] == "final"
+
+        _t0 = time.monotonic()
+        await run_until(runner, settled_once_dead)
+    assert gone_at
+    assert time.monotonic() - gone_at[0] >= runner_module._DEAD_AFTER_S
+    assert (await states(db_pool, cid))[theirs] == ("final", "lost")
+
+
+async def test_a_claim_committed_but_never_dialed_is_swept(db_pool, tmp_path: Path) -> None:
+    """The claim's commit went through while its caller saw an error: attempts nothing dials
+    and, followed by nobody, nothing would end. The node's periodic sweep ends them."""
+    cid, code = await make_campaign(db_pool, tmp_path, mode="progressive", leads=2)
+    async with floor(db_pool, model=MODEL, agents=0) as f:
+        runner = await f.runner_for(code, node="n1", tick_s=0.2)
+        f.clients[0].start()
+        stray: list[str] = []
+
+        async def swept() -> bool:
+            if not stray and runner._synced_at_connect:  # (after the connect's reconcile)
+                stray.extend(await claim(db_pool, cid, code, 1, "n1", "sim"))
+                await aged(db_pool, stray, 300)
+            return bool(stray) and (await states(db_pool, cid))[stray[0]][0] == "final"
+
+        await run_until(runner, swept)
+    assert (await states(db_pool, cid))[stray[0]] == ("final", "lost")  # (the safe side)
+    lead_state = await db_pool.fetchval(
+        "SELECT l.state FROM leads l JOIN call_attempts a ON a.lead_id = l.id WHERE a.id = $1",
+        stray[0],
     )
     assert lead_state != "in_call"

@@ -9,11 +9,14 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from compliance import ComplianceGate
 from dialer.campaigns import RetrySchedule
 from dialer.results import write_result
 from dialer.runner import CampaignRunner, _Call
 from dialer.selection import Dial, claim_and_gate
+from pbx import PbxError
 from pbx.ami import ActionResult, AmiMessage
 from tests.dialer._floor import NOON, answered_while_stalled, floor, make_campaign, running
 
@@ -311,3 +314,33 @@ async def test_an_agent_connect_the_database_missed_is_written_with_the_result(
     assert row["disposition"] == "agent"
     assert row["agent_id"] == agent_id
     assert row["connected_at"] is not None
+
+
+@pytest.mark.parametrize("answer", ["refused", "cut short"])
+async def test_a_channel_listing_refused_or_cut_short_settles_nothing(
+    db_pool, tmp_path: Path, answer: str
+) -> None:
+    # An AMI user without the rights gets an Error; a list whose Complete counts more items
+    # than came is missing some. Taken for listings, every call missing from them ended as
+    # lost, its lead and its person free while the debtor was on the phone.
+    runner, _ = await _one_ringing(db_pool, tmp_path)
+
+    async def send_action(action: str, fields=()) -> ActionResult:
+        if answer == "refused":
+            error = [("Response", "Error"), ("Message", "Permission denied")]
+            return ActionResult(action, "x", AmiMessage.from_pairs(error))
+        ok = AmiMessage.from_pairs([("Response", "Success"), ("EventList", "start")])
+        complete = AmiMessage.from_pairs(
+            [("Event", "CoreShowChannelsComplete"), ("EventList", "Complete"), ("ListItems", "2")]
+        )
+        return ActionResult(action, "x", ok, [], complete)
+
+    runner.ami = SimpleNamespace(send_action=send_action, connects_total=1)
+    with pytest.raises(PbxError):
+        await runner._reconcile(all_nodes=False)
+    await _settle(runner)
+    states = await db_pool.fetch(
+        "SELECT state FROM call_attempts WHERE id = ANY($1::uuid[])", list(runner.calls)
+    )
+    assert states
+    assert all(r["state"] != "final" for r in states)
