@@ -99,14 +99,20 @@ class AgentHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _still_theirs(self, ws: web.WebSocketResponse) -> bool:
-        """True while the page's session lives and its user is still that agent (not logged
-        out, expired, disabled, or given another role or agent since the page opened)."""
+    async def _still_theirs(self, ws: web.WebSocketResponse, interface: str) -> bool:
+        """True while the page's session lives, its user is still that agent (not logged
+        out, expired, disabled, or given another role or agent since the page opened), and
+        that agent still has ``interface``, the phone the page was filed under: a phone moved
+        to another agent would bring that agent's calls, debtors and all, to this page."""
         user = self.users.get(ws)
         if user is None:
             return False
-        now = await signed_in_now(self.app[POOL], user, self.app[CLOCK]())
-        return now is not None and now.is_agent and now.agent_id == user.agent_id
+        pool = self.app[POOL]
+        now = await signed_in_now(pool, user, self.app[CLOCK]())
+        if now is None or not now.is_agent or now.agent_id != user.agent_id:
+            return False
+        current = await pool.fetchval("SELECT interface FROM agents WHERE id = $1", user.agent_id)
+        return current == interface
 
     def _close_signed_out(self, ws: web.WebSocketResponse) -> None:
         async def close() -> None:
@@ -122,9 +128,10 @@ class AgentHub:
         try:
             async with asyncio.timeout(5):
                 for ws in list(self.pages.get(interface, ())):
-                    if await self._still_theirs(ws):
+                    if await self._still_theirs(ws, interface):
                         pages.append(ws)
-                    else:  # its session ended: no debtor's data goes to it, and it is closed
+                    else:  # no debtor's data goes to it, and it is closed (the page connects
+                        # again: under its agent's phone now, or to a login)
                         self._close_signed_out(ws)
         except Exception as e:  # (a database that cannot answer: no pop, as below)
             log.warning("screen pop for call %s: sessions not checked: %s", uniqueid or "-",

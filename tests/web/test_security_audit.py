@@ -308,3 +308,27 @@ async def test_the_wallboard_stops_for_a_logged_out_or_demoted_supervisor(db_poo
         assert "campaigns" in await ws.receive_json(timeout=5)
         await db_pool.execute("UPDATE users SET role = 'agent' WHERE id = $1", sup.user_id)
         assert await _board_ends(ws), "the board went on for a user who is now an agent"
+
+
+async def test_a_desktop_open_on_a_phone_given_to_another_agent_gets_none_of_their_pops(
+    db_pool,
+) -> None:
+    # Hot-desking: agent A's page was filed under A's phone; A moved to another desk and the
+    # phone went to B. B's calls on it popped on A's page: B's debtors shown to A.
+    a = await account(db_pool, "agent")
+    b = await account(db_pool, "agent")
+    d = await debtor(db_pool)
+    cid, _ = await campaign_row(db_pool, d.creditor_id)
+    ami = FakeAmi()
+    app = _desktop_app(db_pool, ami)
+    phone = f"PJSIP/{a.agent_code}"
+    async with TestClient(TestServer(app)) as http:
+        ws, _ = await _open_agent_ws(http, a.name)
+        await db_pool.execute(
+            "UPDATE agents SET interface = 'PJSIP/newdesk' WHERE id = $1", a.agent_id
+        )
+        await db_pool.execute("UPDATE agents SET interface = $2 WHERE id = $1", b.agent_id, phone)
+        call = await attempt(db_pool, d, cid, agent_id=b.agent_id, disposition=None)
+        ami.agent_connect(phone, call)
+        assert await _ws_closed_or_silent(ws, 1.0), "B's pop reached A's page"
+        await ws.close()
