@@ -55,7 +55,9 @@ def _safe_next(value: object) -> str:
     """Only a local path: never another site (``//evil``, ``https://...``, ``/\\evil``)."""
     if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
         return "/"
-    if value.startswith(("//", "/\\")) or any(c in value for c in "\r\n\\"):
+    # (and no control character or space at all: a browser drops tabs and newlines from a
+    # URL, so "/\t/evil.example" is "//evil.example" to it)
+    if value.startswith(("//", "/\\")) or any(c == "\\" or c <= " " or c == "\x7f" for c in value):
         return "/"
     return value
 
@@ -105,6 +107,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         app[STATS].login_refused += 1
         log.info("login refused for a while: too many attempts (client %s)", client)
         raise TooManyRequests("too many login attempts; try again later", math.ceil(wait_s))
+    # Counted before the password is checked (a burst of guesses at once is counted whole),
+    # and taken back once it proves right: only failures count, so that the users behind one
+    # address (an office, a reverse proxy) do not use up each other's logins.
     for k in keys:
         limiter.record(k, now_s)
 
@@ -122,6 +127,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         log.info("login failed (%s) for %s from %s", reason, actor, client)
         return _page(next_path, "Invalid user name or password.", status=401)
 
+    for k in keys:
+        limiter.forgive(k, now_s)
     settings = app[SETTINGS]
     async with pool.acquire() as conn, conn.transaction():
         token, csrf = await create_session(

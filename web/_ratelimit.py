@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 
@@ -40,6 +41,14 @@ class SlidingWindowLimiter:
 
     def record(self, key: str, now: float) -> None:
         self._hits.setdefault(key, deque(maxlen=self.limit)).append(now)
+
+    def forgive(self, key: str, at: float) -> None:
+        """Take back the hit recorded for ``key`` at ``at`` (one that turned out allowed: a
+        login that succeeded), if it is still counted."""
+        hits = self._hits.get(key)
+        if hits is not None:
+            with contextlib.suppress(ValueError):
+                hits.remove(at)
 
     def _prune(self, now: float) -> None:
         cutoff = now - self.window_s

@@ -208,7 +208,11 @@ async def test_login_with_json_accept_returns_the_csrf_token(db_pool) -> None:
 async def test_next_never_leaves_the_site(db_pool) -> None:
     user = await account(db_pool, "agent")
     async with served(db_pool) as client:
-        for target in ("//evil.example", "https://evil.example", "/\\evil", "javascript:x"):
+        for target in (
+            "//evil.example", "https://evil.example", "/\\evil", "javascript:x",
+            # (browsers drop tabs and newlines from a URL: these are //evil.example to them)
+            "/\t/evil.example", "/\n/evil.example", "/\x0b/evil.example",
+        ):  # fmt: skip
             r = await client.post(
                 "/login",
                 data={"username": user.name, "password": PASSWORD, "next": target},

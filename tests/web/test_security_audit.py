@@ -163,6 +163,23 @@ async def test_login_attempts_are_limited(db_pool) -> None:
         assert r.status == 429
 
 
+async def test_only_failed_logins_count_against_the_limit(db_pool) -> None:
+    # Every login counted: behind one address (a reverse proxy, an office) the whole floor
+    # shared a handful of logins a minute, right passwords included.
+    user = await account(db_pool, "agent")
+    async with served(db_pool, login_attempts_per_min=2) as http:
+        for _ in range(5):
+            r = await http.post(
+                "/login", data={"username": user.name, "password": PASSWORD}, headers=JSON
+            )
+            assert r.status == 200
+        for _ in range(2):
+            r = await http.post("/login", data={"username": user.name, "password": "x" * 9})
+            assert r.status == 401
+        r = await http.post("/login", data={"username": user.name, "password": PASSWORD})
+        assert r.status == 429  # (the failures still count: the right one waits too)
+
+
 # -- 3. CSRF ----------------------------------------------------------------------------------
 async def test_cross_site_shaped_requests_are_refused(db_pool) -> None:
     sup = await account(db_pool, "supervisor")
