@@ -20,7 +20,7 @@ from puente.redact import mask_number
 from web._api import ApiCall, ApiRoute
 from web._audit import audit
 from web._campaigns import MANAGERS
-from web._exceptions import Conflict, Invalid, NotFound
+from web._exceptions import Conflict, Forbidden, Invalid, NotFound
 from web._schema import DATE_TIME, E164, ID, INT64_MAX
 from web._values import object_schema, parse_time
 
@@ -131,7 +131,20 @@ async def create_block(call: ApiCall) -> Any:
 
 
 async def list_blocks(call: ApiCall) -> Any:
+    """Blocks, newest first. An agent lists those of a number it gives or of a person on
+    one of its calls, with numbers masked: the whole list (every do-not-call number in full,
+    every reason) is the managers'."""
     q = call.query
+    agent = call.user.is_agent
+    if agent:
+        if q.get("e164") is None and q.get("person_id") is None:
+            raise Invalid("e164: an agent lists the blocks of a number or a person", "e164")
+        if q.get("person_id") is not None and not await call.pool.fetchval(
+            "SELECT 1 FROM call_attempts WHERE agent_id = $1 AND person_id = $2 LIMIT 1",
+            call.user.agent_id,
+            q["person_id"],
+        ):
+            raise Forbidden("an agent lists the blocks of the persons on its own calls")
     rows = await call.pool.fetch(
         f"SELECT {_BLOCK_COLUMNS} FROM contact_blocks"
         " WHERE ($1::text IS NULL OR e164 = $1) AND ($2::bigint IS NULL OR person_id = $2)"
@@ -142,7 +155,11 @@ async def list_blocks(call: ApiCall) -> Any:
         q.get("include_revoked", False),
         q.get("limit", 100),
     )
-    return {"blocks": [_block_json(r) for r in rows]}
+    blocks = [_block_json(r) for r in rows]
+    if agent:
+        for b in blocks:
+            b["e164"] = mask_number(b["e164"]) if b["e164"] else None
+    return {"blocks": blocks}
 
 
 async def revoke_block(call: ApiCall) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.web._api_support import account, audit_rows, debtor, served
+from tests.web._api_support import account, attempt, audit_rows, campaign_row, debtor, served
 
 AT = "2026-11-03T17:00:00Z"  # 11:00 in Mexico City, a Tuesday
 NOW = datetime(2026, 11, 3, 16, 30, tzinfo=UTC)
@@ -63,7 +63,7 @@ async def test_blocks_deny_until_revoked(db_pool) -> None:
         assert (await _check(client, agent.auth, d))["allowed"] is True
         assert (
             await (
-                await client.get(f"/api/v1/blocks?person_id={d.person_id}", headers=agent.auth)
+                await client.get(f"/api/v1/blocks?person_id={d.person_id}", headers=sup.auth)
             ).json()
         )["blocks"] == []
 
@@ -232,3 +232,31 @@ async def test_times_at_the_calendars_edges_are_refused_by_name(db_pool) -> None
         )
         assert r.status == 422
         assert (await r.json())["field"] == "recorded_at"
+
+
+async def test_an_agent_lists_blocks_of_a_number_or_of_its_own_calls_masked(db_pool) -> None:
+    # The whole list (every do-not-call number in full, every reason) was open to agents.
+    agent = await account(db_pool, "agent")
+    sup = await account(db_pool, "supervisor")
+    mine, other = await debtor(db_pool), await debtor(db_pool)
+    cid, _ = await campaign_row(db_pool, mine.creditor_id)
+    await attempt(db_pool, mine, cid, agent_id=agent.agent_id, disposition=None)
+    async with served(db_pool, clock=lambda: NOW) as client:
+        for d in (mine, other):
+            r = await client.post(
+                "/api/v1/blocks", headers=sup.auth,
+                json={"kind": "cease", "person_id": d.person_id, "e164": d.e164,
+                      "reason": "attorney letter"},
+            )  # fmt: skip
+            assert r.status == 201
+        r = await client.get("/api/v1/blocks", headers=agent.auth)
+        assert r.status == 422
+        r = await client.get(f"/api/v1/blocks?person_id={other.person_id}", headers=agent.auth)
+        assert r.status == 403
+        r = await client.get(f"/api/v1/blocks?person_id={mine.person_id}", headers=agent.auth)
+        assert r.status == 200
+        [block] = (await r.json())["blocks"]
+        assert block["e164"] != mine.e164
+        assert block["e164"].endswith(mine.e164[-4:])
+        listed = await (await client.get("/api/v1/blocks", headers=sup.auth)).json()
+        assert {b["e164"] for b in listed["blocks"]} >= {mine.e164, other.e164}
