@@ -296,6 +296,12 @@ async def _callback_slots(call: ApiCall) -> Any:
     """Times the compliance engine would allow a callback to the call's debtor."""
     app = call.request.app
     debt_id = call.query["debt_id"]
+    if call.user.is_agent and not await app[POOL].fetchval(
+        "SELECT 1 FROM call_attempts WHERE agent_id = $1 AND debt_id = $2 LIMIT 1",
+        call.user.agent_id,
+        debt_id,
+    ):  # (the debtor's zone, whether they are blocked: an agent's own calls' only)
+        raise Forbidden("an agent asks callback times for the debts of its own calls")
     row = await app[POOL].fetchrow(
         "SELECT d.person_id, p.country, (SELECT e164 FROM phone_numbers n"
         " WHERE n.person_id = d.person_id AND n.status = 'active' ORDER BY n.id LIMIT 1) AS e164"

@@ -349,3 +349,23 @@ async def test_a_desktop_open_on_a_phone_given_to_another_agent_gets_none_of_the
         ami.agent_connect(phone, call)
         assert await _ws_closed_or_silent(ws, 1.0), "B's pop reached A's page"
         await ws.close()
+
+
+async def test_an_agent_gets_callback_times_for_its_own_calls_debts_only(db_pool) -> None:
+    # Any debt id answered: whether it exists, the debtor's zone, whether they are blocked.
+    agent = await account(db_pool, "agent")
+    sup = await account(db_pool, "supervisor")
+    mine, other = await debtor(db_pool), await debtor(db_pool)
+    cid, _ = await campaign_row(db_pool, mine.creditor_id)
+    await attempt(db_pool, mine, cid, agent_id=agent.agent_id, disposition=None)
+    app = _desktop_app(db_pool)
+    async with TestClient(TestServer(app)) as http:
+        url = "/api/v1/agent/callback-slots?debt_id={}"
+        r = await http.get(url.format(mine.debt_id), headers=agent.auth)
+        assert r.status == 200, await r.text()
+        assert "slots" in await r.json()
+        for debt_id in (other.debt_id, 99_999_999):
+            r = await http.get(url.format(debt_id), headers=agent.auth)
+            assert r.status == 403
+        r = await http.get(url.format(other.debt_id), headers=sup.auth)
+        assert r.status == 200
