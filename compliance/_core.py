@@ -102,14 +102,19 @@ def _block_reasons(
             continue  # a block not yet effective is honoured at once (conservative)
         if b.channel != "all" and CHANNEL_FAMILY.get(b.channel, b.channel) != family:
             continue
-        if b.e164 is not None:
-            if b.e164 != number.e164:
-                continue
+        # A block may name a number and a person (or debt) at once: a debtor who calls from a
+        # number not on file and asks to stop about a debt. It holds for each of them: the
+        # number, and the person or debt on whatever number they are called.
+        if b.e164 is not None and b.e164 == number.e164:
             scope = f"number {mask_number(b.e164)}"
-        elif b.person_id is not None and b.person_id == contact.person_id:
-            if b.debt_id is not None and b.debt_id not in debts:
-                continue
+            on_number = True
+        elif (
+            b.person_id is not None
+            and b.person_id == contact.person_id
+            and (b.debt_id is None or b.debt_id in debts)
+        ):
             scope = f"debt {b.debt_id}" if b.debt_id is not None else "person"
+            on_number = False
         else:
             continue
         if (b.kind, scope) in seen:
@@ -119,7 +124,6 @@ def _block_reasons(
         rule: BlockRule | None = next((r for r in rules.blocks if b.kind in r.blocks), None)
         what = "cease-communication request" if b.kind == "cease" else "do-not-call entry"
         message = f"{what} on {scope}: no contact, and no override can lift it"
-        on_number = b.e164 is not None
         if rule is None:
             reason = _core_reason(code, "core_contact_block", message)
             out.append(dataclasses.replace(reason, on_number=on_number) if on_number else reason)
@@ -137,11 +141,17 @@ def _consent_reasons(
     for rule in rules.consents:
         if channel not in rule.channels or kind not in rule.number_kinds:
             continue
+        # The latest consent by its date; a withdrawal counts once recorded, whatever its date
+        # (a grant only from its date), and wins a tie with a grant: if in doubt, no consent.
         latest = None
         for c in history.consents:
-            if c.e164 != number.e164 or c.channel != channel or c.recorded_at > now:
+            if c.e164 != number.e164 or c.channel != channel or (c.granted and c.recorded_at > now):
                 continue
-            if latest is None or c.recorded_at > latest.recorded_at:
+            if (
+                latest is None
+                or c.recorded_at > latest.recorded_at
+                or (c.recorded_at == latest.recorded_at and not c.granted)
+            ):
                 latest = c
         if latest is None or not latest.granted:
             state = "withdrawn" if latest is not None else "not on record"

@@ -152,6 +152,9 @@ NUMBER_PREFIX_ZONES: dict[str, tuple[str, ...]] = {
     # since 2025 (America/Coyhaique); the library still says America/Santiago for both.
     "5661": ("America/Punta_Arenas",),
     "5667": ("America/Coyhaique",),
+    # Valparaíso's area code (32) includes Easter Island (Rapa Nui numbers are +56 32 210 and
+    # +56 32 255...); the library says America/Santiago for all of it.
+    "5632": ("America/Santiago", "Pacific/Easter"),
     # Chilean mobiles (9) are not geographic: the phone may be anywhere in Chile.
     "569": _CL_ZONES,
     # Mexico: Chihuahua left Mountain time for -06 all year on 2022-10-30 (tzdata 2022f/g:

@@ -298,6 +298,15 @@ def test_aysen_addresses_and_chilean_mobiles() -> None:
     assert set(address_zones("CL", None, None)) == every
 
 
+def test_valparaiso_landlines_may_be_on_easter_island() -> None:
+    # Rapa Nui's landlines are in Valparaíso's area code 32: Santiago time alone let a call
+    # ring at 06:30 on the island. 12:30Z on Wednesday 10 June 2026: 08:30 in Santiago (-04),
+    # 06:30 on Easter Island (-06).
+    assert set(number_info("+56322100123").zones) == {"America/Santiago", "Pacific/Easter"}
+    d = check(["cl"], Contact(1), "+56322100123", at("2026-06-10T12:30"), margin=0)
+    assert d.codes == ("OUTSIDE_WINDOW",)
+
+
 # -- 3. holidays ----------------------------------------------------------------------------------
 def names(country: str, year: int, subdiv: str | None = None) -> set[date]:
     return set(holidays.country_holidays(country, subdiv=subdiv, years=year))

@@ -276,6 +276,11 @@ NOW_OK = "2026-03-10T15:00"
         (Block("dnc", person_id=9), "DNC", (1,), False),
         (Block("cease", person_id=1, revoked_at=at("2026-03-01T00:00")), "CEASE", (1,), False),
         (Block("dnc", e164="+12125551234", channel="sms"), "DNC", (1,), False),
+        # A number not on file named with the person or a debt (a debtor calling in from
+        # another phone): the person or the debt is blocked on every number, not only that one.
+        (Block("cease", e164="+13125550999", person_id=1, debt_id=1), "CEASE", (1,), True),
+        (Block("cease", e164="+13125550999", person_id=1), "CEASE", (1,), True),
+        (Block("cease", e164="+13125550999", person_id=1, debt_id=2), "CEASE", (1,), False),
     ],
 )
 def test_cease_and_dnc(block: Block, code: str, debts: tuple, blocked: bool) -> None:
@@ -305,6 +310,19 @@ def test_autodialed_call_to_a_mobile_needs_consent() -> None:
     assert not check(["us_federal"], NY, mobile, NOW_OK, h, channel="prerecorded").allowed
     withdrawn = Consent("+12125551234", "autodialed_voice", False, at("2026-02-01T00:00"), "call")
     h = History(consents=(granted, withdrawn))
+    assert not check(["us_federal"], NY, mobile, NOW_OK, h, channel="autodialed_voice").allowed
+    # A withdrawal counts once recorded, whatever its date (a few seconds ahead: two clocks),
+    # and wins a tie with a grant; a grant dated ahead counts from its date.
+    ahead = Consent("+12125551234", "autodialed_voice", False, at("2026-03-10T15:00:02"), "call")
+    h = History(consents=(granted, ahead))
+    assert not check(["us_federal"], NY, mobile, NOW_OK, h, channel="autodialed_voice").allowed
+    same = at("2026-02-01T00:00")
+    for order in ((True, False), (False, True)):
+        tie = tuple(Consent("+12125551234", "autodialed_voice", g, same, "x") for g in order)
+        h = History(consents=tie)
+        assert not check(["us_federal"], NY, mobile, NOW_OK, h, channel="autodialed_voice").allowed
+    later = Consent("+12125551234", "autodialed_voice", True, at("2026-03-11T00:00"), "form")
+    h = History(consents=(later,))
     assert not check(["us_federal"], NY, mobile, NOW_OK, h, channel="autodialed_voice").allowed
     # a landline is not a mobile under 227(b)(1)(A)(iii)
     assert check(["us_federal"], NY, NY_NUMBER, NOW_OK, channel="autodialed_voice").allowed
