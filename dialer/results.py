@@ -30,9 +30,14 @@ from dialer.outcomes import (
 from dialer.selection import Dial
 
 # The ledger's outcome for a result not read from an unanswered dial's events. The others
-# ('lost': ended while nobody listened; 'agent', 'hangup') record none and keep counting as an
+# ('lost': ended while nobody listened; 'hangup') record none and keep counting as an
 # attempt: the safe side.
 ANSWERED_LEDGER = {
+    # An agent took the call: a telephone conversation, which starts the packs' cooldowns
+    # (Reg F: no call for 7 days after one; Colombia: one contact a day, one channel a week).
+    # Whoever answered may have been someone else (the agent's disposition says so later):
+    # the cooldown is kept all the same, the side that dials less.
+    "agent": "conversation",
     "machine": "machine",
     "voicemail": "voicemail",  # a message was left (Reg F limited content)
     "abandoned": "abandoned",

@@ -41,6 +41,7 @@ LEDGER = {
     "intercept": "not_in_service",  # answered by a SIT saying not in service
     "fax": "machine",
     "sit_other": "no_answer",
+    "agent": "conversation",  # (an agent took it: the cooldowns after a conversation start)
 }
 
 

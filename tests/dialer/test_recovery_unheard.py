@@ -142,7 +142,13 @@ async def test_a_restart_settles_answered_calls_that_ended_unheard_from_what_was
             list(rows),
         )
     )
-    assert ledger == {abandoned.attempt_id: "abandoned", machine.attempt_id: "machine"}
+    assert ledger == {
+        abandoned.attempt_id: "abandoned",
+        machine.attempt_id: "machine",
+        # (an agent took them: a conversation, whose cooldowns start)
+        agent.attempt_id: "conversation",
+        live.attempt_id: "conversation",
+    }
 
 
 async def test_a_reconnect_settles_a_followed_call_that_ended_unheard_as_its_events_had_it(
