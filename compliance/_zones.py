@@ -173,9 +173,36 @@ def address_region(country: str | None, region: str | None, postal: str | None) 
     return code
 
 
+@functools.lru_cache(maxsize=256)
+def _country_zones(country: str) -> tuple[str, ...]:
+    """Every zone of ``country`` (ISO 3166 alpha-2): tzdata's ``zone1970.tab`` where this host
+    has it, else every zone the numbering library gives the country's calling code (more than
+    the country's, never fewer: the side that dials less)."""
+    from zoneinfo import TZPATH
+
+    found: set[str] = set()
+    for directory in TZPATH:
+        try:
+            with open(f"{directory}/zone1970.tab", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("#"):
+                        continue
+                    fields = line.rstrip("\n").split("\t")
+                    if len(fields) >= 3 and country in fields[0].split(","):
+                        found.add(fields[2])
+        except OSError:
+            continue
+        break
+    if not found:
+        code = phonenumbers.country_code_for_region(country)
+        if code:
+            found = set(_area_code_zones(str(code)))
+    return _usable(found)
+
+
 @functools.lru_cache(maxsize=4096)
 def address_zones(country: str | None, region: str | None, postal: str | None) -> tuple[str, ...]:
-    """Zones an address may be in (empty when the country is unknown or has no table)."""
+    """Zones an address may be in (empty when the country is unknown)."""
     if not country:
         return ()
     country = country.upper()
@@ -183,7 +210,10 @@ def address_zones(country: str | None, region: str | None, postal: str | None) -
         return _usable((SINGLE_ZONE_COUNTRIES[country],))
     table = REGION_ZONES.get(country)
     if table is None:
-        return ()
+        # A country with no table of its own: every zone it has (an address there says the
+        # debtor may be in any of them; none would leave only the number's, which may be in
+        # another country altogether).
+        return _country_zones(country)
     code = address_region(country, region, postal)
     if code is None:
         return _usable({z for zones in table.values() for z in zones})

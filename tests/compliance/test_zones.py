@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from compliance import Contact, number_info
+from compliance import Contact, PhoneNumber, decide, load_rules, number_info
 from compliance._zones import address_region, address_zones, candidate_zones
 
 
@@ -67,7 +69,21 @@ def test_country_without_region_gives_every_zone_of_the_country() -> None:
     us = address_zones("US", None, None)
     assert {"America/New_York", "America/Los_Angeles", "Pacific/Honolulu"} <= set(us)
     assert address_zones("CO", None, None) == ("America/Bogota",)
-    assert address_zones("FR", None, None) == ()
+    # A country with no table of its own: every zone it has (it was none, which left only
+    # the number's: a Canadian address with a New York number got New York time alone).
+    assert "Europe/Paris" in address_zones("FR", None, None)
+    canada = set(address_zones("CA", "BC", "V6B 1A1"))
+    assert {"America/Vancouver", "America/St_Johns", "America/Toronto"} <= canada
+    assert address_zones("GT", None, None) == ("America/Guatemala",)
+
+
+def test_an_address_in_a_country_without_a_table_narrows_the_window() -> None:
+    # 12:05Z on Tuesday 10 June 2025: 08:05 in New York, 05:05 in Vancouver.
+    contact = Contact(1, country="CA", region="BC", postal_code="V6B 1A1")
+    when = datetime(2025, 6, 10, 12, 5, tzinfo=UTC)
+    rules = load_rules(["us_federal"])
+    d = decide(contact, 1, PhoneNumber("+12125550123"), "voice", when, rules=rules)
+    assert "OUTSIDE_WINDOW" in d.codes
 
 
 @pytest.mark.parametrize(
