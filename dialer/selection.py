@@ -93,6 +93,10 @@ WHERE l.id = ANY(ARRAY(
     WHERE p.campaign_id = $1 {debts} AND p.state = 'ready' AND p.next_try_at <= $2
       AND NOT EXISTS (SELECT 1 FROM call_attempts a
                       WHERE a.person_id = p.person_id AND a.state <> 'final')
+      -- (a debt paid or closed is not dialed: migration 0037 cancels its leads, and this
+      -- skips one a call's result made ready again after the debt was paid during it)
+      AND NOT EXISTS (SELECT 1 FROM debts d
+                      WHERE d.id = p.debt_id AND d.status IN ('paid', 'closed'))
     ORDER BY p.priority DESC, p.next_try_at, p.id
     LIMIT $3
     FOR UPDATE OF p SKIP LOCKED

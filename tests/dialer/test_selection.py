@@ -236,3 +236,28 @@ async def test_one_call_at_a_time_to_a_person_with_two_debts(
     )
     last, _ = await gate_some(db_pool, campaign, 20, now=NOON + timedelta(hours=2))
     assert person in {d.person_id for d in last}
+
+
+async def test_a_paid_or_closed_debt_is_not_dialed(db_pool, campaign) -> None:
+    # Paid through the IVR, closed by the creditor: its lead stayed ready and was dialed.
+    cid, _ = campaign
+    leads = await db_pool.fetch(
+        "SELECT id, debt_id FROM leads WHERE campaign_id = $1 ORDER BY priority DESC, id", cid
+    )
+    paid, closed = leads[0], leads[1]
+    await db_pool.execute("UPDATE debts SET status = 'paid' WHERE id = $1", paid["debt_id"])
+    await db_pool.execute("UPDATE debts SET status = 'closed' WHERE id = $1", closed["debt_id"])
+    states = dict(
+        await db_pool.fetch(
+            "SELECT id, state FROM leads WHERE id = ANY($1::bigint[])", [paid["id"], closed["id"]]
+        )
+    )
+    assert states == {paid["id"]: "cancelled", closed["id"]: "cancelled"}
+    # A lead made ready again (the result of a call during which the debt was paid) is
+    # skipped all the same.
+    await db_pool.execute("UPDATE leads SET state = 'ready' WHERE id = $1", paid["id"])
+    dials, _ = await gate_some(db_pool, campaign, 10)
+    dialed = {d.debt_id for d in dials}
+    assert dials
+    assert paid["debt_id"] not in dialed
+    assert closed["debt_id"] not in dialed
