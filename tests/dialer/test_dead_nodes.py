@@ -18,8 +18,8 @@ from dialer import runner as runner_module
 from dialer.presence import Presence, live_sessions, session_name
 from dialer.runner import CampaignRunner
 from dialer.selection import claim_and_gate
-from pbx.audiosocket import AudioSocketCall
 from tests.dialer._floor import NOON, floor, make_campaign, poll_until
+from tests.dialer.test_reconcile import MODEL, hold_then_hand_back
 
 
 @pytest.fixture(autouse=True)
@@ -28,18 +28,6 @@ def quick_upkeep(monkeypatch: pytest.MonkeyPatch) -> None:
     and 40 s in service)."""
     monkeypatch.setattr(runner_module, "_WINDOW_READ_S", 0.5)
     monkeypatch.setattr(runner_module, "_DEAD_AFTER_S", 1.0)
-
-
-MODEL = {
-    "outcomes": {"human": 1.0},
-    "ring_s": {"dist": "fixed", "value": 0.2},
-    "patience_s": {"dist": "fixed", "value": 60.0},
-}
-
-
-async def hold_then_hand_back(call: AudioSocketCall) -> None:
-    await asyncio.sleep(3.0)
-    await call.hangup()
 
 
 async def claim(pool: asyncpg.Pool, cid: int, code: str, want: int, node: str, pbx: str) -> list:
