@@ -425,6 +425,7 @@ class ComplianceGate:
         channel: str,
         packs: Iterable[str] | RuleSet,
         now: datetime,
+        margin_s: float | None = None,
     ) -> Decision:
         """The decision on a dial already reserved (``attempt_id``), taken again at ``now``
         with the ledger as it is, the reservation itself left out (the dial *is* it, not one
@@ -441,9 +442,9 @@ class ComplianceGate:
             own = str(attempt_id)
             row = dict(row)
             row["attempts"] = [a for a in row["attempts"] or () if str(a["attempt_id"]) != own]
+        margin = self._settings.margin_s if margin_s is None else margin_s
         decision, _kind = self._decide_snapshot(
-            row, rules, person_id, debts, e164, channel, now, self._settings.margin_s, None, False,
-            None,
+            row, rules, person_id, debts, e164, channel, now, margin, None, False, None,
         )  # fmt: skip
         return decision
 

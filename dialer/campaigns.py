@@ -330,6 +330,9 @@ class Campaign:
     # The voicemail message and its call-back digits by language, for a debtor whose language
     # is not the campaign's: ((language, sound files, digits), ...).
     voicemail_by_language: tuple[tuple[str, str, str], ...] = ()
+    #: Seconds the calling window must still be open after a dial (the table's
+    #: ``window_margin_s``).
+    window_margin_s: int = 90
 
     def voicemail_for(self, language: str) -> tuple[str, str]:
         """The message (sound files) and call-back digits to leave for a debtor who speaks
@@ -351,6 +354,13 @@ class Campaign:
         """Whether the rescore learns the answer rate's shape over the debtor's local hours:
         for the ``best_hour`` weight, and for the pacer's answer odds in a paced mode."""
         return self.best_hour_weight != 0 or self.mode in PACED_MODES
+
+    @property
+    def margin_s(self) -> int:
+        """The gate's margin for this campaign's dials: its own, and never less than the time
+        a dial may ring (a phone may ring until ``ring_timeout_s`` after the dial, and must
+        not past the window's end)."""
+        return max(self.window_margin_s, self.ring_timeout_s)
 
     @property
     def channel(self) -> str:
@@ -448,6 +458,7 @@ class Campaign:
             r["state"], window_days, retry,
             tuple(float(weights.get(k, 0.0)) for k in PRIORITY_WEIGHTS) if weights else None,
             number, no_message, float(wrapup), by_language,
+            int(r.get("window_margin_s", 90)),
         )  # fmt: skip
 
     @classmethod

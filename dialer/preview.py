@@ -134,7 +134,7 @@ class PreviewDesk:
             dials, denied = await claim_and_gate(
                 r.selection_pool(), r.gate, campaign_id=r.c.id, campaign_code=r.c.code,
                 packs=r.c.packs, want=1, node=r.node, pbx=r.pbx, now=r.clock(),
-                channel=r.c.channel, trunk=r.c.trunk,
+                channel=r.c.channel, trunk=r.c.trunk, margin_s=r.c.margin_s,
             )  # fmt: skip
         except TrunkFull as e:  # the agent may ask again once a call on the trunk ends
             await r.pool.execute(_SET, request_id, "none", None, str(e))
@@ -197,6 +197,7 @@ class PreviewDesk:
                 channel=r.c.channel,
                 packs=r.c.packs,
                 now=r.clock(),
+                margin_s=r.c.margin_s,
             )
         if r.on_decision is not None:
             r.on_decision(decision.allowed, decision.codes)

@@ -1169,6 +1169,7 @@ class CampaignRunner:
                     now=self.clock(),
                     channel=self.c.channel,
                     trunk=self.c.trunk,
+                    margin_s=self.c.margin_s,
                 )
             except TrunkFull as e:  # shared with other campaigns, and they hold its channels
                 full = e

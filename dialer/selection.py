@@ -255,6 +255,7 @@ async def claim_and_gate(
     retry_after_denial: timedelta = timedelta(hours=1),
     channel: str = "autodialed_voice",
     trunk: str | None = None,
+    margin_s: float | None = None,
 ) -> tuple[list[Dial], list[Denied]]:
     """Up to ``want`` dials for the campaign, each claimed, gated, reserved and recorded.
 
@@ -340,7 +341,9 @@ async def claim_and_gate(
                 )
                 for r in todo
             ]
-            decisions = await gate.check_and_reserve_many(requests, packs=packs, now=now, conn=conn)
+            decisions = await gate.check_and_reserve_many(
+                requests, packs=packs, now=now, margin_s=margin_s, conn=conn
+            )
             again = []
             for r, req, d in zip(todo, requests, decisions, strict=True):
                 number = numbers[r["id"]][len(tries[r["id"]])]

@@ -261,3 +261,28 @@ async def test_a_paid_or_closed_debt_is_not_dialed(db_pool, campaign) -> None:
     assert dials
     assert paid["debt_id"] not in dialed
     assert closed["debt_id"] not in dialed
+
+
+async def test_the_campaigns_window_margin_reaches_the_gate(db_pool, campaign) -> None:
+    # The campaign's window_margin_s was read by nobody: every dial was gated on the global
+    # 90 s, a phone ringing up to ring_timeout_s (120 s allowed) past the window's end.
+    from dialer.campaigns import Campaign
+
+    cid, code = campaign
+    await db_pool.execute(
+        "UPDATE campaigns SET window_margin_s = 600, ring_timeout_s = 45 WHERE id = $1", cid
+    )
+    c = await Campaign.load(db_pool, code)
+    assert c.margin_s == 600
+    await db_pool.execute("UPDATE campaigns SET window_margin_s = 30 WHERE id = $1", cid)
+    assert (await Campaign.load(db_pool, code)).margin_s == 45  # (never less than a ring)
+    dials, _ = await claim_and_gate(
+        db_pool, ComplianceGate(db_pool), campaign_id=cid, campaign_code=code, packs=["mx"],
+        want=2, node="n1", pbx="sim", now=NOON, margin_s=c.margin_s,
+    )  # fmt: skip
+    assert dials
+    margins = await db_pool.fetch(
+        "SELECT margin_s FROM compliance_decisions WHERE attempt_id = ANY($1::uuid[])",
+        [d.attempt_id for d in dials],
+    )
+    assert [r["margin_s"] for r in margins] == [600] * len(dials)
