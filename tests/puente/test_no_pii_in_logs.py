@@ -85,7 +85,7 @@ async def test_failed_screen_pop_does_not_log_the_agent_interface(
     # An open desktop, its session live (a pop with no page open reads nothing, logs nothing).
     hub.pages[interface] = {object()}  # type: ignore[assignment]
 
-    async def live(ws: object) -> bool:
+    async def live(ws: object, interface: str) -> bool:
         return True
 
     hub._still_theirs = live  # type: ignore[method-assign]
