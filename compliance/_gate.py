@@ -52,6 +52,7 @@ from compliance._types import (
     PhoneNumber,
     Reason,
 )
+from db.audit import audit
 
 log = logging.getLogger(__name__)
 
@@ -713,15 +714,11 @@ class ComplianceGate:
                         person_id, debt_id, list(rule_ids), valid_from, valid_until, reason,
                         granted_by,
                     )  # fmt: skip
-                    details = json.dumps(
+                    await audit(
+                        conn, granted_by, "compliance.override", f"person:{person_id}",
                         {"override_id": oid, "rule_ids": list(rule_ids), "debt_id": debt_id,
                          "valid_from": valid_from.isoformat(),
-                         "valid_until": valid_until.isoformat(), "reason": reason}
-                    )  # fmt: skip
-                    await conn.execute(
-                        """INSERT INTO audit_log (actor, action, subject, details)
-                           VALUES ($1, 'compliance.override', $2, $3::jsonb)""",
-                        granted_by, f"person:{person_id}", details,
+                         "valid_until": valid_until.isoformat(), "reason": reason},
                     )  # fmt: skip
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             raise ComplianceUnavailable(f"cannot grant override: {type(e).__name__}: {e}") from e

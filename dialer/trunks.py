@@ -21,11 +21,12 @@ stops every campaign on the trunk from dialing (their status says why).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import asyncpg
+
+from db.audit import audit
 
 #: Past this a channel count is a typo (a carrier account of 100,000 channels is not one).
 MAX_CHANNELS = 100_000
@@ -124,7 +125,9 @@ async def set_channels(pool: asyncpg.Pool, name: str, channels: int, *, actor: s
             name,
             channels,
         )
-        await _audit(conn, actor, "trunk.set", name, {"channels": channels, "before": before})
+        await audit(
+            conn, actor, "trunk.set", f"trunk:{name}", {"channels": channels, "before": before}
+        )
     return before
 
 
@@ -136,7 +139,7 @@ async def remove(pool: asyncpg.Pool, name: str, *, actor: str) -> int:
                                      name)  # fmt: skip
         if before is None:
             raise TrunkError(f"trunk {name} has no channels set (puente trunks list)")
-        await _audit(conn, actor, "trunk.remove", name, {"before": before})
+        await audit(conn, actor, "trunk.remove", f"trunk:{name}", {"before": before})
     return before
 
 
@@ -153,15 +156,3 @@ async def trunk_use(pool: asyncpg.Pool) -> list[TrunkUse]:
     return [
         TrunkUse(r["name"], r["max_channels"], r["in_use"], tuple(r["campaigns"])) for r in rows
     ]
-
-
-async def _audit(
-    conn: asyncpg.Connection, actor: str, action: str, trunk: str, details: dict[str, object]
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
-        actor,
-        action,
-        f"trunk:{trunk}",
-        json.dumps(details),
-    )

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from compliance import ComplianceGate
+from db.audit import audit
 from dialer.callbacks import PACKS_BY_COUNTRY, allowed_times, schedule_callback
 from dialer.campaigns import company_prompt
 from ivr import plans
@@ -272,12 +273,10 @@ class CollectionsActions:
                         call.now,
                     )
                     if locked:
-                        await conn.execute(
-                            "INSERT INTO audit_log (actor, action, subject, details)"
-                            " VALUES ('ivr', 'ivr.lockout', $1, $2::jsonb)",
-                            f"debt:{debt_id}",
-                            json.dumps({"failures": count, "until": until.isoformat()}),
-                        )
+                        await audit(
+                            conn, "ivr", "ivr.lockout", f"debt:{debt_id}",
+                            {"failures": count, "until": until.isoformat()},
+                        )  # fmt: skip
                         call.writes.append("debts: self-service locked")
                         log.warning(
                             "ivr %s: self-service locked for debt %s", call.session_id, debt_id

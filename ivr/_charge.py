@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from db.audit import audit
 from ivr import plans
 from ivr._exceptions import CardError, GatewayUnavailable
 from ivr._promises import CODE_DRAWS, insert_promise, lock_debt
@@ -261,12 +262,10 @@ async def _apply_payment(
             "active promise already; review it (audit_log payment.plan_promise_skipped)",
             debt_id,
         )
-        await conn.execute(
-            "INSERT INTO audit_log (actor, action, subject, details)"
-            " VALUES ('ivr', 'payment.plan_promise_skipped', $1, $2::jsonb)",
-            f"debt:{debt_id}",
-            json.dumps({"instalments": rest, "active_promise": active}),
-        )
+        await audit(
+            conn, "ivr", "payment.plan_promise_skipped", f"debt:{debt_id}",
+            {"instalments": rest, "active_promise": active},
+        )  # fmt: skip
     elif rest:
         await insert_promise(
             conn,

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from db.audit import audit
 from ivr._actions import ACTIONS, Call, CollectionsActions
 from ivr._charge import settle_pending
 from ivr._flow import Catalog, CollectSpec, Flow
@@ -385,12 +386,10 @@ class IvrService:
                         attempt,
                     )
                     if phone is not None:
-                        await conn.execute(
-                            "INSERT INTO audit_log (actor, action, subject, details)"
-                            " VALUES ('ivr', 'ivr.wrong_party', $1, $2::jsonb)",
-                            f"phone:{phone}",
-                            json.dumps({"session": str(r.session_id), "attempt": str(attempt)}),
-                        )
+                        await audit(
+                            conn, "ivr", "ivr.wrong_party", f"phone:{phone}",
+                            {"session": str(r.session_id), "attempt": str(attempt)},
+                        )  # fmt: skip
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
             log.warning("ivr %s: session outcome not recorded: %s", r.session_id, e)
 

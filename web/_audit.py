@@ -1,27 +1,8 @@
-"""The audit log: one append-only row per change a user makes (never a secret in it)."""
+"""The audit log, for the web's handlers: :func:`db.audit.audit`, which the IVR, compliance and
+the trunks write with too."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+from db.audit import audit
 
-import asyncpg
-
-
-async def audit(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    actor: str,
-    action: str,
-    subject: str | None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    """Append ``action`` (``campaign.start``) by ``actor`` (a user name) on ``subject``
-    (``campaign:demo-mx``); run it in the transaction of the change it records."""
-    await conn.execute(
-        "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
-        actor,
-        action,
-        subject,
-        json.dumps(dict(details or {}), default=str, ensure_ascii=False),
-    )
+__all__ = ["audit"]
