@@ -641,15 +641,10 @@ class CampaignRunner:
         """
         dead = await self._dead_nodes() if all_nodes else None
         rows = await self.pool.fetch(
-            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
-                      a.node, EXISTS (SELECT 1 FROM preview_requests p
-                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
-                      a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
-                      a.abandoned, a.amd_status, a.amd_cause
-               FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
-               WHERE a.campaign_id = $1 AND a.pbx = $2 AND a.state <> 'final'
-                 AND ((a.node = $3 AND $6 AND (NOT $7 OR a.created_at < $5))
-                      OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
+            _OPEN_ATTEMPTS
+            + """ AND a.pbx = $2
+                  AND ((a.node = $3 AND $6 AND (NOT $7 OR a.created_at < $5))
+                       OR ($4 AND a.node <> $3 AND a.created_at < $5))""",
             self.c.id,
             self.pbx,
             self.node,
@@ -764,14 +759,7 @@ class CampaignRunner:
         if (dead := await self._dead_nodes()) is None:
             return
         rows = await self.pool.fetch(
-            """SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164,
-                      a.node, a.pbx, EXISTS (SELECT 1 FROM preview_requests p
-                              WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
-                      a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
-                      a.abandoned, a.amd_status, a.amd_cause
-               FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
-               WHERE a.campaign_id = $1 AND a.pbx <> $2 AND a.state <> 'final'
-                 AND a.created_at < $3""",
+            _OPEN_ATTEMPTS + " AND a.pbx <> $2 AND a.created_at < $3",
             self.c.id,
             self.pbx,
             self.clock() - timedelta(seconds=_ELSEWHERE_AFTER_S),
@@ -1614,6 +1602,17 @@ _ELSEWHERE_AFTER_S = 3600
 #: A node absent from the presence sessions this long is dead (:meth:`_dead_nodes`): a live
 #: node opens its presence again within seconds of the database's return (``PRESENCE_EVERY_S``).
 _DEAD_AFTER_S = 40.0
+# The campaign's ($1) attempts not final, with what their runs wrote down of them (what a run
+# that settles or adopts one another run left needs: :meth:`CampaignRunner._left_call`); the
+# callers add which PBX and nodes.
+_OPEN_ATTEMPTS = """
+SELECT a.id::text AS id, a.lead_id, a.person_id, a.debt_id, a.phone_id, n.e164, a.node,
+       EXISTS (SELECT 1 FROM preview_requests p
+               WHERE p.attempt_id = a.id AND p.state <> 'dialed') AS undialed,
+       a.answered_at IS NOT NULL AS answered, a.agent_id IS NOT NULL AS connected,
+       a.abandoned, a.amd_status, a.amd_cause
+FROM call_attempts a JOIN phone_numbers n ON n.id = a.phone_id
+WHERE a.campaign_id = $1 AND a.state <> 'final'"""
 # The campaign's ledger reservations ($1) from $3 to $2 that never became an attempt.
 _ORPHANS = """
 SELECT DISTINCT r.attempt_id FROM compliance_attempts r
